@@ -1,0 +1,160 @@
+//! Money as an integer count of a currency's minor unit (cents, fen, yen), so that every sum in the
+//! ledger is exact and every comparison is total. There is no float anywhere on the money path.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// An ISO 4217 alphabetic code (three upper-case ASCII letters), stored inline.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Currency([u8; 3]);
+
+/// Why a currency code was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("currency code {0:?} is not three upper-case ASCII letters (ISO 4217, e.g. \"EUR\")")]
+pub struct CurrencyError(pub String);
+
+impl Currency {
+    /// Parses an ISO 4217 alphabetic code such as `"EUR"`.
+    pub fn new(code: &str) -> Result<Self, CurrencyError> {
+        let bytes = code.as_bytes();
+        match bytes {
+            [a, b, c] if bytes.iter().all(u8::is_ascii_uppercase) => Ok(Self([*a, *b, *c])),
+            _ => Err(CurrencyError(code.to_owned())),
+        }
+    }
+
+    /// The three-letter code.
+    pub fn code(&self) -> &str {
+        // The constructor admits only ASCII upper-case letters.
+        std::str::from_utf8(&self.0).expect("currency codes are ASCII")
+    }
+}
+
+impl TryFrom<String> for Currency {
+    type Error = CurrencyError;
+    fn try_from(code: String) -> Result<Self, Self::Error> {
+        Self::new(&code)
+    }
+}
+
+impl From<Currency> for String {
+    fn from(currency: Currency) -> Self {
+        currency.code().to_owned()
+    }
+}
+
+impl fmt::Debug for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// An amount of one currency in its minor unit. Negative amounts exist (a balance, a net
+/// position); whether one is allowed is decided where it is used, not here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Money {
+    pub amount_minor: i64,
+    pub currency: Currency,
+}
+
+/// Why two amounts could not be combined.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MoneyError {
+    #[error("cannot combine {left} with {right}: different currencies")]
+    CurrencyMismatch { left: Currency, right: Currency },
+    #[error("amount overflows a 64-bit count of minor units")]
+    Overflow,
+}
+
+impl Money {
+    pub fn new(amount_minor: i64, currency: Currency) -> Self {
+        Self { amount_minor, currency }
+    }
+
+    pub fn zero(currency: Currency) -> Self {
+        Self::new(0, currency)
+    }
+
+    pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
+        self.same_currency(other)?;
+        let amount_minor = self.amount_minor.checked_add(other.amount_minor).ok_or(MoneyError::Overflow)?;
+        Ok(Money::new(amount_minor, self.currency))
+    }
+
+    pub fn checked_sub(self, other: Money) -> Result<Money, MoneyError> {
+        self.same_currency(other)?;
+        let amount_minor = self.amount_minor.checked_sub(other.amount_minor).ok_or(MoneyError::Overflow)?;
+        Ok(Money::new(amount_minor, self.currency))
+    }
+
+    pub fn is_positive(&self) -> bool {
+        self.amount_minor > 0
+    }
+
+    fn same_currency(&self, other: Money) -> Result<(), MoneyError> {
+        if self.currency == other.currency {
+            Ok(())
+        } else {
+            Err(MoneyError::CurrencyMismatch { left: self.currency, right: other.currency })
+        }
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.amount_minor, self.currency)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eur() -> Currency {
+        Currency::new("EUR").unwrap()
+    }
+
+    #[test]
+    fn currency_accepts_only_three_upper_case_letters() {
+        assert_eq!(eur().code(), "EUR");
+        for bad in ["", "EU", "EURO", "eur", "E1R", "ÉUR"] {
+            assert_eq!(Currency::new(bad), Err(CurrencyError(bad.to_owned())), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn currency_round_trips_through_serde_and_rejects_bad_codes() {
+        assert_eq!(serde_json::to_string(&eur()).unwrap(), "\"EUR\"");
+        assert_eq!(serde_json::from_str::<Currency>("\"EUR\"").unwrap(), eur());
+        assert!(serde_json::from_str::<Currency>("\"usd\"").is_err());
+    }
+
+    #[test]
+    fn adding_and_subtracting_stays_exact() {
+        let a = Money::new(1_999, eur());
+        let b = Money::new(1, eur());
+        assert_eq!(a.checked_add(b), Ok(Money::new(2_000, eur())));
+        assert_eq!(b.checked_sub(a), Ok(Money::new(-1_998, eur())));
+    }
+
+    #[test]
+    fn mixing_currencies_is_refused() {
+        let usd = Currency::new("USD").unwrap();
+        let err = Money::new(1, eur()).checked_add(Money::new(1, usd)).unwrap_err();
+        assert_eq!(err, MoneyError::CurrencyMismatch { left: eur(), right: usd });
+    }
+
+    #[test]
+    fn overflow_is_an_error_not_a_wrap() {
+        assert_eq!(Money::new(i64::MAX, eur()).checked_add(Money::new(1, eur())), Err(MoneyError::Overflow));
+        assert_eq!(Money::new(i64::MIN, eur()).checked_sub(Money::new(1, eur())), Err(MoneyError::Overflow));
+    }
+}

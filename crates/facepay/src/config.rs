@@ -1,0 +1,124 @@
+//! facepay's configuration, read once from the environment at start-up and passed down.
+
+use std::path::PathBuf;
+
+/// Where facepay keeps its state and which database it talks to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `FACEPAY_DATA_DIR`, default `facepay-data` in the working directory.
+    pub data_dir: PathBuf,
+    pub database: Database,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// The embedded default: one SQLite file.
+    Sqlite { path: PathBuf },
+    /// A PostgreSQL server; the URL is kept whole for connecting and redacted for display.
+    Postgres { url: String },
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error(
+        "FACEPAY_DATABASE_URL must start with sqlite:// or postgres:// (or postgresql://), got {scheme:?}"
+    )]
+    UnsupportedDatabase { scheme: String },
+    #[error("FACEPAY_DATABASE_URL sqlite:// needs a file path after the scheme")]
+    EmptySqlitePath,
+}
+
+impl ConfigError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConfigError::UnsupportedDatabase { .. } => "config_database_unsupported",
+            ConfigError::EmptySqlitePath => "config_database_empty_path",
+        }
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let read = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Config::from_values(read("FACEPAY_DATA_DIR"), read("FACEPAY_DATABASE_URL"))
+    }
+
+    fn from_values(data_dir: Option<String>, database_url: Option<String>) -> Result<Config, ConfigError> {
+        let data_dir = PathBuf::from(data_dir.unwrap_or_else(|| "facepay-data".to_owned()));
+        let database = match database_url {
+            None => Database::Sqlite { path: data_dir.join("facepay.sqlite3") },
+            Some(url) => Database::parse(&url)?,
+        };
+        Ok(Config { data_dir, database })
+    }
+}
+
+impl Database {
+    fn parse(url: &str) -> Result<Database, ConfigError> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(ConfigError::EmptySqlitePath);
+            }
+            return Ok(Database::Sqlite { path: PathBuf::from(path) });
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Database::Postgres { url: url.to_owned() });
+        }
+        let scheme = url.split("://").next().unwrap_or(url);
+        // Only the scheme goes into the error: the rest may hold a password.
+        Err(ConfigError::UnsupportedDatabase { scheme: scheme.chars().take(32).collect() })
+    }
+
+    /// What `doctor` prints: the kind and location, with any password replaced by `***`.
+    pub fn describe(&self) -> String {
+        match self {
+            Database::Sqlite { path } => format!("SQLite file {} (embedded default)", path.display()),
+            Database::Postgres { url } => format!("PostgreSQL {}", redact_password(url)),
+        }
+    }
+}
+
+/// `postgres://user:secret@host/db` becomes `postgres://user:***@host/db`.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((credentials, host)) = rest.rsplit_once('@') else { return url.to_owned() };
+    match credentials.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_is_an_sqlite_file_in_the_data_dir() {
+        let config = Config::from_values(None, None).unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("facepay-data"));
+        assert_eq!(config.database, Database::Sqlite { path: PathBuf::from("facepay-data/facepay.sqlite3") });
+        let config = Config::from_values(Some("/srv/fp".into()), None).unwrap();
+        assert_eq!(config.database, Database::Sqlite { path: PathBuf::from("/srv/fp/facepay.sqlite3") });
+    }
+
+    #[test]
+    fn database_urls_are_parsed_and_passwords_never_shown() {
+        let pg = Database::parse("postgres://facepay:hunter2@127.0.0.1:5432/test").unwrap();
+        let shown = pg.describe();
+        assert_eq!(shown, "PostgreSQL postgres://facepay:***@127.0.0.1:5432/test");
+        let no_password = Database::parse("postgresql://facepay@db/test").unwrap();
+        assert_eq!(no_password.describe(), "PostgreSQL postgresql://facepay@db/test");
+        assert_eq!(
+            Database::parse("sqlite:///var/lib/facepay.db").unwrap(),
+            Database::Sqlite { path: PathBuf::from("/var/lib/facepay.db") }
+        );
+    }
+
+    #[test]
+    fn bad_database_urls_are_refused_with_a_code_and_without_echoing_secrets() {
+        let err = Database::parse("mysql://root:hunter2@db/test").unwrap_err();
+        assert_eq!(err.code(), "config_database_unsupported");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert_eq!(Database::parse("sqlite://").unwrap_err(), ConfigError::EmptySqlitePath);
+    }
+}

@@ -1,0 +1,70 @@
+//! The `facepay` command: parses the command line and hands each subcommand to its module.
+//! This binary is the edge where configuration is read and concrete adapters are wired.
+
+// The binary is an edge: it reads the environment and reports failures on stderr.
+#![allow(clippy::disallowed_methods, clippy::print_stderr)]
+
+mod config;
+mod doctor;
+mod setup;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "facepay", version, about = "A self-hosted face-payment switch")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Set everything up on this machine, then run facepay on its embedded default storage.
+    Demo,
+    /// Report the ONNX Runtime, every model and its checksum, and the database facepay would use.
+    Doctor,
+    /// Fetch and verify the ONNX Runtime library and every model into the cache.
+    Setup,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match config::Config::from_env() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("facepay: {err} [{}]", err.code());
+            return ExitCode::from(2);
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let healthy = match cli.command {
+        Command::Doctor => doctor::run(&config, &mut out),
+        Command::Setup => setup::run(&config, &mut out),
+        Command::Demo => demo(&config, &mut out),
+    };
+    match healthy {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        // A closed pipe (`facepay doctor | head`) is the reader's choice, not an error to report.
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("facepay: cannot write the report: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The payment demo itself arrives with the payment core and API; until then `demo` stops once
+/// the machine is ready to run it.
+fn demo(config: &config::Config, out: &mut dyn Write) -> std::io::Result<bool> {
+    if !(setup::run(config, out)? && doctor::run(config, out)?) {
+        return Ok(false);
+    }
+    writeln!(out)?;
+    writeln!(out, "facepay is set up: runtime and models verified, data in {}.", config.data_dir.display())?;
+    writeln!(out, "The payment walk-through (enroll, pay, refund) is not built yet; `facepay doctor` shows the state.")?;
+    Ok(true)
+}
