@@ -9,4 +9,4 @@
 
 mod onnx;
 
-pub use onnx::{OnnxError, OnnxRuntime, TensorInfo, LoadedModel};
+pub use onnx::{LoadedModel, OnnxError, OnnxRuntime, TensorInfo};

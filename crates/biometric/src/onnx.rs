@@ -53,7 +53,7 @@ impl OnnxRuntime {
         let load_error = |reason: String| OnnxError::Load { library: library.path.clone(), reason };
         let builder = ort::init_from(&library.path).map_err(|e| load_error(e.to_string()))?;
         let environment = builder.with_name("facepay").build().map_err(|e| load_error(e.to_string()))?;
-        Ok(OnnxRuntime { library: library.path.clone(), build_info: ort::info().to_owned(), environment: environment })
+        Ok(OnnxRuntime { library: library.path.clone(), build_info: ort::info().to_owned(), environment })
     }
 
     pub fn library(&self) -> &Path {
@@ -84,10 +84,18 @@ impl OnnxRuntime {
 
 impl LoadedModel {
     pub fn inputs(&self) -> Vec<TensorInfo> {
-        self.session.inputs().iter().map(|o| TensorInfo { name: o.name().to_owned(), value_type: o.dtype().to_string() }).collect()
+        self.session
+            .inputs()
+            .iter()
+            .map(|o| TensorInfo { name: o.name().to_owned(), value_type: o.dtype().to_string() })
+            .collect()
     }
 
     pub fn outputs(&self) -> Vec<TensorInfo> {
-        self.session.outputs().iter().map(|o| TensorInfo { name: o.name().to_owned(), value_type: o.dtype().to_string() }).collect()
+        self.session
+            .outputs()
+            .iter()
+            .map(|o| TensorInfo { name: o.name().to_owned(), value_type: o.dtype().to_string() })
+            .collect()
     }
 }

@@ -36,7 +36,10 @@ pub fn run(config: &Config, out: &mut dyn Write) -> io::Result<bool> {
         },
         Ok(None) => {
             problems += 1;
-            writeln!(out, "runtime   FAIL  the pinned ONNX Runtime is not in the cache; run `facepay setup` [runtime_missing]")?;
+            writeln!(
+                out,
+                "runtime   FAIL  the pinned ONNX Runtime is not in the cache; run `facepay setup` [runtime_missing]"
+            )?;
             None
         }
         Err(err) => {
@@ -54,8 +57,12 @@ pub fn run(config: &Config, out: &mut dyn Write) -> io::Result<bool> {
     for spec in &manifest.model {
         match store.status(spec) {
             ModelStatus::Verified(model) => {
-                let verified_line =
-                    format!("  ok    {:<28} {}  sha256 {} verified", spec.name, spec.file, short(&model.sha256));
+                let verified_line = format!(
+                    "  ok    {:<28} {}  sha256 {} verified",
+                    spec.name,
+                    spec.file,
+                    short(&model.sha256)
+                );
                 match runtime.as_ref().map(|runtime| runtime.open(&model)) {
                     None => writeln!(out, "{verified_line}")?,
                     Some(Ok(loaded)) => {
@@ -80,7 +87,10 @@ pub fn run(config: &Config, out: &mut dyn Write) -> io::Result<bool> {
     if problems == 0 {
         writeln!(out, "result    ok: runtime and all {} models verified", manifest.model.len())?;
     } else {
-        writeln!(out, "result    {problems} problem(s); `facepay setup` fetches what is missing from the cache")?;
+        writeln!(
+            out,
+            "result    {problems} problem(s); `facepay setup` fetches what is missing from the cache"
+        )?;
     }
     Ok(problems == 0)
 }

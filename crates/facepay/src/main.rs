@@ -65,6 +65,9 @@ fn demo(config: &config::Config, out: &mut dyn Write) -> std::io::Result<bool> {
     }
     writeln!(out)?;
     writeln!(out, "facepay is set up: runtime and models verified, data in {}.", config.data_dir.display())?;
-    writeln!(out, "The payment walk-through (enroll, pay, refund) is not built yet; `facepay doctor` shows the state.")?;
+    writeln!(
+        out,
+        "The payment walk-through (enroll, pay, refund) is not built yet; `facepay doctor` shows the state."
+    )?;
     Ok(true)
 }

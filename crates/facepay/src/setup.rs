@@ -31,7 +31,11 @@ pub fn run(config: &Config, out: &mut dyn Write) -> io::Result<bool> {
     }
     if let Err(err) = std::fs::create_dir_all(&config.data_dir) {
         healthy = false;
-        writeln!(out, "data      FAIL  cannot create {}: {err} [data_dir_unwritable]", config.data_dir.display())?;
+        writeln!(
+            out,
+            "data      FAIL  cannot create {}: {err} [data_dir_unwritable]",
+            config.data_dir.display()
+        )?;
     }
     Ok(healthy)
 }

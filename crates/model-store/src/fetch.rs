@@ -23,12 +23,7 @@ fn download(url: &str) -> Result<Vec<u8>, String> {
     let agent: ureq::Agent =
         ureq::Agent::config_builder().timeout_global(Some(DOWNLOAD_TIMEOUT)).build().into();
     let mut response = agent.get(url).call().map_err(|e| e.to_string())?;
-    response
-        .body_mut()
-        .with_config()
-        .limit(DOWNLOAD_BYTES_MAX)
-        .read_to_vec()
-        .map_err(|e| e.to_string())
+    response.body_mut().with_config().limit(DOWNLOAD_BYTES_MAX).read_to_vec().map_err(|e| e.to_string())
 }
 
 pub(crate) fn extract_tgz_member(tgz: &[u8], member: &str) -> Result<Vec<u8>, String> {

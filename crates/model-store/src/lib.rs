@@ -20,8 +20,6 @@ mod runtime;
 
 pub use cache::cache_dir;
 pub use digest::sha256_file;
-pub use manifest::{
-    Channels, InputSpec, Manifest, ManifestError, ModelRole, ModelSpec, RuntimeSpec, Source,
-};
+pub use manifest::{Channels, InputSpec, Manifest, ManifestError, ModelRole, ModelSpec, RuntimeSpec, Source};
 pub use models::{ModelError, ModelOrigin, ModelStatus, ModelStore, VerifiedModel};
 pub use runtime::{RuntimeError, RuntimeLibrary, RuntimeOrigin, find_runtime, locate_runtime};

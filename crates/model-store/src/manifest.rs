@@ -181,11 +181,8 @@ mod tests {
         let err = Manifest::parse(&bad_checksum).unwrap_err().to_string();
         assert!(err.contains("sha256"), "{err}");
 
-        let path_as_name = text.replacen(
-            "file = \"mobilefacenet_128.onnx\"",
-            "file = \"../mobilefacenet_128.onnx\"",
-            1,
-        );
+        let path_as_name =
+            text.replacen("file = \"mobilefacenet_128.onnx\"", "file = \"../mobilefacenet_128.onnx\"", 1);
         let err = Manifest::parse(&path_as_name).unwrap_err().to_string();
         assert!(err.contains("plain file name"), "{err}");
 

@@ -107,9 +107,10 @@ impl ModelStore {
         match (&self.origin, self.check_present(spec)) {
             (_, Ok(model)) => Ok(model),
             (ModelOrigin::Dir(_), Err(err)) => Err(err),
-            (ModelOrigin::Cache(_), Err(ModelError::Missing { .. } | ModelError::ChecksumMismatch { .. })) => {
-                self.fetch_into_cache(spec)
-            }
+            (
+                ModelOrigin::Cache(_),
+                Err(ModelError::Missing { .. } | ModelError::ChecksumMismatch { .. }),
+            ) => self.fetch_into_cache(spec),
             (ModelOrigin::Cache(_), Err(err)) => Err(err),
         }
     }
@@ -139,8 +140,11 @@ impl ModelStore {
     }
 
     fn fetch_into_cache(&self, spec: &ModelSpec) -> Result<VerifiedModel, ModelError> {
-        let fetch_error =
-            |reason: String| ModelError::Fetch { file: spec.file.clone(), url: spec.source.url.clone(), reason };
+        let fetch_error = |reason: String| ModelError::Fetch {
+            file: spec.file.clone(),
+            url: spec.source.url.clone(),
+            reason,
+        };
         let bytes = fetch_source(&spec.source).map_err(fetch_error)?;
         let actual = sha256_bytes(&bytes);
         if actual != spec.sha256 {
@@ -156,8 +160,11 @@ impl ModelStore {
             });
         }
         let path = self.path_of(spec);
-        write_atomically(&path, &bytes)
-            .map_err(|source| ModelError::Io { file: spec.file.clone(), path: path.clone(), source })?;
+        write_atomically(&path, &bytes).map_err(|source| ModelError::Io {
+            file: spec.file.clone(),
+            path: path.clone(),
+            source,
+        })?;
         Ok(VerifiedModel { name: spec.name.clone(), path, sha256: actual })
     }
 }
@@ -208,7 +215,8 @@ mod tests {
                 while reader.read_line(&mut line).unwrap() > 2 {
                     line.clear();
                 }
-                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                let head =
+                    format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
                 stream.write_all(head.as_bytes()).unwrap();
                 stream.write_all(&body).unwrap();
                 counter.fetch_add(1, Ordering::SeqCst);

@@ -160,26 +160,29 @@ impl RuntimeCache {
         }
     }
 
-    fn ensure(&self, spec: &RuntimeSpec, downloader: &dyn WheelDownloader) -> Result<RuntimeLibrary, RuntimeError> {
+    fn ensure(
+        &self,
+        spec: &RuntimeSpec,
+        downloader: &dyn WheelDownloader,
+    ) -> Result<RuntimeLibrary, RuntimeError> {
         if let Some(library) = self.cached(spec)? {
             return Ok(library);
         }
         std::fs::create_dir_all(&self.root)
             .map_err(|source| RuntimeError::Io { path: self.root.clone(), source })?;
         let download_dir = tempfile_dir(&self.root)?;
-        let wheel_path = downloader.download(spec, download_dir.path()).map_err(|reason| RuntimeError::Pip {
-            wheel: spec.wheel.clone(),
-            version: spec.version.clone(),
-            reason,
+        let wheel_path = downloader.download(spec, download_dir.path()).map_err(|reason| {
+            RuntimeError::Pip { wheel: spec.wheel.clone(), version: spec.version.clone(), reason }
         })?;
-        let wheel_bytes =
-            std::fs::read(&wheel_path).map_err(|source| RuntimeError::Io { path: wheel_path.clone(), source })?;
+        let wheel_bytes = std::fs::read(&wheel_path)
+            .map_err(|source| RuntimeError::Io { path: wheel_path.clone(), source })?;
         check(&spec.wheel, &spec.wheel_sha256, sha256_bytes(&wheel_bytes))?;
         let library_bytes = extract_zip_member(&wheel_bytes, &spec.library)
             .map_err(|reason| RuntimeError::BadWheel { wheel: spec.wheel.clone(), reason })?;
         check(&spec.library, &spec.library_sha256, sha256_bytes(&library_bytes))?;
         let path = self.library_path(spec);
-        write_atomically(&path, &library_bytes).map_err(|source| RuntimeError::Io { path: path.clone(), source })?;
+        write_atomically(&path, &library_bytes)
+            .map_err(|source| RuntimeError::Io { path: path.clone(), source })?;
         Ok(RuntimeLibrary {
             path,
             origin: RuntimeOrigin::PinnedWheel { version: spec.version.clone() },
@@ -229,7 +232,10 @@ fn extract_zip_member(zip_bytes: &[u8], member: &str) -> Result<Vec<u8>, String>
         zip::ZipArchive::new(io::Cursor::new(zip_bytes)).map_err(|e| format!("not a zip archive: {e}"))?;
     let entry = archive.by_name(member).map_err(|e| format!("no member {member:?}: {e}"))?;
     let mut bytes = Vec::new();
-    entry.take(LIBRARY_BYTES_MAX).read_to_end(&mut bytes).map_err(|e| format!("corrupt member {member:?}: {e}"))?;
+    entry
+        .take(LIBRARY_BYTES_MAX)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("corrupt member {member:?}: {e}"))?;
     Ok(bytes)
 }
 
@@ -242,7 +248,8 @@ mod tests {
 
     fn make_wheel(member: &str, bytes: &[u8]) -> Vec<u8> {
         let mut writer = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
-        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        let options =
+            zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
         writer.start_file("onnxruntime/__init__.py", options).unwrap();
         writer.write_all(b"# python side").unwrap();
         writer.start_file(member, options).unwrap();
@@ -372,6 +379,9 @@ mod tests {
         let err = RuntimeCache::new(cache.path().to_owned()).ensure(&spec, &FailingPip).unwrap_err();
         assert_eq!(err.code(), "runtime_fetch_failed");
         let message = err.to_string();
-        assert!(message.contains("ORT_DYLIB_PATH") && message.contains("No matching distribution"), "{message}");
+        assert!(
+            message.contains("ORT_DYLIB_PATH") && message.contains("No matching distribution"),
+            "{message}"
+        );
     }
 }

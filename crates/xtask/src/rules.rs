@@ -1,0 +1,97 @@
+//! The dependency rules of ARCHITECTURE.md, as data the check reads. Change a rule here and in
+//! ARCHITECTURE.md together, in the same commit, with the reason.
+
+/// The whole rule set.
+#[derive(Debug)]
+pub struct Rules {
+    pub crates: &'static [CrateRule],
+    /// External crates that exactly one part of facepay may depend on directly.
+    pub owned: &'static [Ownership],
+    /// The only external crates a pure crate may depend on (normal and build dependencies).
+    pub pure_may_use: &'static [&'static str],
+}
+
+/// What one workspace crate may depend on among the workspace's crates.
+#[derive(Debug)]
+pub struct CrateRule {
+    pub name: &'static str,
+    /// Pure crates do no IO, read no clock and no ambient randomness.
+    pub pure: bool,
+    pub may_use: &'static [&'static str],
+}
+
+#[derive(Debug)]
+pub struct Ownership {
+    pub external: &'static str,
+    pub owners: &'static [&'static str],
+    pub why: &'static str,
+}
+
+const DOMAIN: &str = "facepay-domain";
+const BIOMETRIC: &str = "facepay-biometric";
+const FACE_INDEX: &str = "facepay-face-index";
+const VAULT: &str = "facepay-vault";
+const LEDGER: &str = "facepay-ledger";
+const PAYMENTS: &str = "facepay-payments";
+const STORE_SQLITE: &str = "facepay-store-sqlite";
+const STORE_POSTGRES: &str = "facepay-store-postgres";
+const API: &str = "facepay-api";
+const WEB: &str = "facepay-web";
+const SIM: &str = "facepay-sim";
+const MODEL_STORE: &str = "facepay-model-store";
+
+pub const RULES: Rules = Rules {
+    crates: &[
+        CrateRule { name: DOMAIN, pure: true, may_use: &[] },
+        CrateRule { name: LEDGER, pure: true, may_use: &[DOMAIN] },
+        CrateRule { name: FACE_INDEX, pure: true, may_use: &[DOMAIN] },
+        CrateRule { name: PAYMENTS, pure: true, may_use: &[DOMAIN, LEDGER, FACE_INDEX] },
+        CrateRule { name: SIM, pure: true, may_use: &[DOMAIN, LEDGER, FACE_INDEX, PAYMENTS] },
+        CrateRule { name: MODEL_STORE, pure: false, may_use: &[] },
+        CrateRule { name: BIOMETRIC, pure: false, may_use: &[DOMAIN, MODEL_STORE] },
+        CrateRule { name: VAULT, pure: false, may_use: &[DOMAIN] },
+        CrateRule { name: STORE_SQLITE, pure: false, may_use: &[DOMAIN, LEDGER, PAYMENTS, VAULT] },
+        CrateRule { name: STORE_POSTGRES, pure: false, may_use: &[DOMAIN, LEDGER, PAYMENTS, VAULT] },
+        CrateRule { name: WEB, pure: false, may_use: &[] },
+        CrateRule { name: API, pure: false, may_use: &[DOMAIN, LEDGER, FACE_INDEX, PAYMENTS, VAULT, WEB] },
+        CrateRule {
+            name: "facepay",
+            pure: false,
+            may_use: &[
+                DOMAIN,
+                LEDGER,
+                FACE_INDEX,
+                PAYMENTS,
+                MODEL_STORE,
+                BIOMETRIC,
+                VAULT,
+                STORE_SQLITE,
+                STORE_POSTGRES,
+                WEB,
+                API,
+            ],
+        },
+        CrateRule { name: "xtask", pure: false, may_use: &[] },
+    ],
+    owned: &[
+        Ownership { external: "ort", owners: &[BIOMETRIC], why: "only biometric links ONNX Runtime" },
+        Ownership { external: "image", owners: &[BIOMETRIC], why: "only biometric sees pixels" },
+        Ownership { external: "ureq", owners: &[MODEL_STORE], why: "only model-store downloads" },
+        Ownership { external: "zip", owners: &[MODEL_STORE], why: "only model-store unpacks archives" },
+        Ownership { external: "tar", owners: &[MODEL_STORE], why: "only model-store unpacks archives" },
+        Ownership { external: "axum", owners: &[API], why: "only api knows HTTP" },
+        Ownership { external: "hyper", owners: &[API], why: "only api knows HTTP" },
+        Ownership { external: "tower-http", owners: &[API], why: "only api knows HTTP" },
+        Ownership { external: "rusqlite", owners: &[STORE_SQLITE], why: "only the stores know SQL" },
+        Ownership {
+            external: "sqlx",
+            owners: &[STORE_SQLITE, STORE_POSTGRES],
+            why: "only the stores know SQL",
+        },
+        Ownership { external: "tokio-postgres", owners: &[STORE_POSTGRES], why: "only the stores know SQL" },
+        Ownership { external: "postgres", owners: &[STORE_POSTGRES], why: "only the stores know SQL" },
+        Ownership { external: "aes-gcm", owners: &[VAULT], why: "only vault holds biometric keys" },
+        Ownership { external: "chacha20poly1305", owners: &[VAULT], why: "only vault holds biometric keys" },
+    ],
+    pure_may_use: &["serde", "thiserror", "zeroize", "rand_core", "rand_chacha"],
+};
