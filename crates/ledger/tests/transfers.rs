@@ -367,7 +367,9 @@ fn a_linked_chain_succeeds_or_fails_as_one() {
 #[test]
 fn totals_that_would_overflow_are_refused() {
     let mut ledger = ledger();
-    ledger.apply_one(&posted(1, BANK, MERCHANT, u64::MAX - 999), at(1)).unwrap();
+    let mint = AccountId(60);
+    ledger.open_account(Account::new(mint, eur(), BalanceRule::Unbounded, 0)).unwrap();
+    ledger.apply_one(&posted(1, mint, MERCHANT, u64::MAX - 999), at(1)).unwrap();
     refused(&mut ledger, posted(2, SHOPPER, MERCHANT, 1000), at(1), TransferError::Overflow, "overflow");
 }
 
