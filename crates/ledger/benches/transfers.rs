@@ -47,7 +47,8 @@ fn main() {
         let now = Timestamp::from_unix_ms(1);
         let started = Instant::now();
         for (i, &(debit, credit)) in pairs.iter().enumerate() {
-            let request = posted(TransferId(i as u128), AccountId(debit), AccountId(credit), 1 + (i as u64 % 100));
+            let request =
+                posted(TransferId(i as u128), AccountId(debit), AccountId(credit), 1 + (i as u64 % 100));
             black_box(ledger.apply_one(&request, now)).unwrap();
         }
         TRANSFERS as f64 / started.elapsed().as_secs_f64()
@@ -81,7 +82,9 @@ fn main() {
         TRANSFERS as f64 / started.elapsed().as_secs_f64()
     });
 
-    println!("ledger, one core, in memory: {TRANSFERS} transfers among {ACCOUNTS} accounts, median of {RUNS} runs");
+    println!(
+        "ledger, one core, in memory: {TRANSFERS} transfers among {ACCOUNTS} accounts, median of {RUNS} runs"
+    );
     println!("{:<46} {:>14} {:>12} {:>12}", "contender", "transfers/s", "vs peer", "vs bar 500k");
     for (name, rate) in [
         ("facepay ledger: posted transfers", posted_rate),

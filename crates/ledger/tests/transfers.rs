@@ -432,7 +432,7 @@ proptest! {
                         let results = ledger.submit(&batch, now);
                         prop_assert_eq!(results.len(), batch.len());
                         // A chain either fully applied or left no trace.
-                        if results.iter().any(|r| *r == Err(TransferError::LinkedEventFailed)) {
+                        if results.contains(&Err(TransferError::LinkedEventFailed)) {
                             let failed_chain_ids: Vec<_> = batch.iter().zip(&results)
                                 .filter(|(_, r)| r.is_err()).map(|(t, _)| t.id).collect();
                             for id in failed_chain_ids {
