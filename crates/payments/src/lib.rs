@@ -1,8 +1,21 @@
 //! The payment core: enrollment and consent, the payment decision (liveness, match, PIN, limits,
 //! risk rules), refunds, disputes and settlement, as plain functions over injected ports.
 //!
-//! Owns: the ports it needs (`Store`, `Clock`, `Rng`, `Biometrics`, `Issuer`) and every business
-//! rejection, each an enum value with a stable code.
+//! Owns: the payment state machine, the PIN (Argon2id hash, constant-time check, lockout,
+//! policy), spending limits, and every business rejection, each an enum value with a stable code.
 //!
-//! Must never: do IO itself, read the wall clock or ambient randomness, know SQL or HTTP, see
-//! pixels, or depend on facepay crates other than `domain`, `ledger` and `face-index`.
+//! Must never: do IO itself, read the wall clock or ambient randomness (time and salts come in as
+//! arguments), know SQL or HTTP, see pixels, or depend on facepay crates other than `domain`,
+//! `ledger` and `face-index`.
+
+mod decline;
+mod limits;
+mod payment;
+mod pin;
+
+pub use decline::DeclineReason;
+pub use limits::{
+    DailyUsage, Limit, LimitContext, LimitError, LimitTable, MerchantRisk, ShopperRiskTier, TransactionType,
+};
+pub use payment::{Payment, PaymentEvent, PaymentState, TransitionError};
+pub use pin::{PIN_DIGITS, PIN_LOCK_MS, PIN_TRIES_MAX, Pin, PinError, PinGuard, PinHash, PinPolicy};
