@@ -19,6 +19,8 @@ pub enum DeclineReason {
     /// The shopper paused face payment.
     ShopperPaused,
     PinLocked,
+    /// Policy asks for a PIN and the shopper never set one.
+    PinNotSet,
     LimitPerTransactionExceeded,
     LimitDailyExceeded,
     InsufficientFunds,
@@ -38,6 +40,7 @@ impl DeclineReason {
             DeclineReason::StillAmbiguous => "still_ambiguous",
             DeclineReason::ShopperPaused => "shopper_paused",
             DeclineReason::PinLocked => "pin_locked",
+            DeclineReason::PinNotSet => "pin_not_set",
             DeclineReason::LimitPerTransactionExceeded => "limit_per_transaction_exceeded",
             DeclineReason::LimitDailyExceeded => "limit_daily_exceeded",
             DeclineReason::InsufficientFunds => "insufficient_funds",
@@ -67,6 +70,7 @@ impl DeclineReason {
             }
             DeclineReason::ShopperPaused => "Face payment is paused on your account.",
             DeclineReason::PinLocked => "Too many wrong PINs. Face payment is locked for a while.",
+            DeclineReason::PinNotSet => "This payment needs your payment PIN; set one first.",
             DeclineReason::LimitPerTransactionExceeded => "This amount is above your face-payment limit.",
             DeclineReason::LimitDailyExceeded => "This would exceed your daily face-payment limit.",
             DeclineReason::InsufficientFunds => "Your account does not have enough funds.",
@@ -94,6 +98,7 @@ mod tests {
             DeclineReason::StillAmbiguous,
             DeclineReason::ShopperPaused,
             DeclineReason::PinLocked,
+            DeclineReason::PinNotSet,
             DeclineReason::LimitPerTransactionExceeded,
             DeclineReason::LimitDailyExceeded,
             DeclineReason::InsufficientFunds,

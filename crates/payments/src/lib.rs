@@ -9,11 +9,15 @@
 //! `ledger` and `face-index`.
 
 mod decline;
+mod engine;
 mod limits;
 mod payment;
 mod pin;
 
 pub use decline::DeclineReason;
+pub use engine::{
+    CoreConfig, CoreError, Identification, MerchantStatus, PaymentCore, PaymentView, StartPayment,
+};
 pub use limits::{
     DailyUsage, Limit, LimitContext, LimitError, LimitTable, MerchantRisk, ShopperRiskTier, TransactionType,
 };

@@ -1,0 +1,840 @@
+//! The payment core: merchants, terminals, shoppers with their funding accounts, and payments,
+//! driven by commands that each carry the time. It decides (emergency switch, terminal and
+//! merchant status, liveness, match, phone digits, PIN, limits, funds) and moves money only
+//! through the ledger, so every decision is a plain function of the commands so far: the same
+//! commands replayed give the same state, which is how storage and the simulator use it.
+//!
+//! Funding accounts here are held by the built-in issuer (wallets in this ledger). Risk rules,
+//! external issuers, disputes and settlement are not built yet.
+
+use std::collections::HashMap;
+
+use facepay_domain::{Currency, MerchantId, Money, PaymentId, ShopperId, TerminalId, Timestamp};
+use facepay_ledger::{
+    Account, AccountId, Applied, BalanceRule, Ledger, PendingState, TransferError, TransferId, TransferKind,
+    TransferRequest,
+};
+
+use crate::decline::DeclineReason;
+use crate::limits::{
+    DailyUsage, Limit, LimitContext, LimitError, LimitTable, MerchantRisk, ShopperRiskTier, TransactionType,
+};
+use crate::payment::{Payment, PaymentEvent, PaymentState, TransitionError};
+use crate::pin::{Pin, PinError, PinGuard, PinHash, PinPolicy};
+
+/// Ledger codes: why an account exists or money moved, for reports.
+const CODE_WALLET: u32 = 1;
+const CODE_MERCHANT: u32 = 2;
+const CODE_FUNDING_SOURCE: u32 = 3;
+const CODE_TOP_UP: u32 = 10;
+const CODE_PAYMENT: u32 = 11;
+const CODE_REFUND: u32 = 12;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoreConfig {
+    pub currency: Currency,
+    pub limits: LimitTable,
+    pub pin_policy: PinPolicy,
+    /// How long the terminal has to confirm (capture) an authorization before it is reversed.
+    pub outcome_timeout_ms: i64,
+    /// How long a hold lasts at the shopper's account; longer than the outcome timeout.
+    pub hold_timeout_ms: u64,
+    /// The account that top-ups of built-in wallets come from.
+    pub funding_source: AccountId,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MerchantStatus {
+    Active,
+    Suspended,
+    Blacklisted,
+}
+
+#[derive(Debug, Clone)]
+struct Merchant {
+    risk: MerchantRisk,
+    status: MerchantStatus,
+    account: AccountId,
+    face_payment_off: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Terminal {
+    merchant: MerchantId,
+    suspended: bool,
+    face_payment_off: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Shopper {
+    phone_last4: [u8; 4],
+    paused: bool,
+    tier: ShopperRiskTier,
+    own_limit: Option<Limit>,
+    funding: Vec<AccountId>,
+    default_funding: Option<AccountId>,
+    pin: Option<PinHash>,
+    pin_guard: PinGuard,
+    usage: DailyUsage,
+}
+
+/// Who the face belongs to, as `face-index` decided it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identification {
+    Match(ShopperId),
+    /// Not clearly one person: these are close; the phone digits pick among them.
+    Ambiguous(Vec<ShopperId>),
+    NoMatch,
+}
+
+/// A terminal's request to take a payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartPayment {
+    pub payment_id: PaymentId,
+    pub terminal: TerminalId,
+    /// Unique per terminal: a retry carries the same key and gets the first outcome back.
+    pub idempotency_key: String,
+    pub amount: Money,
+    pub transaction_type: TransactionType,
+    pub liveness_passed: bool,
+    pub identification: Identification,
+}
+
+#[derive(Debug, Clone)]
+struct PaymentRecord {
+    payment: Payment,
+    request: StartPayment,
+    created_at: Timestamp,
+    candidates: Vec<ShopperId>,
+    funding: Option<AccountId>,
+    hold: Option<TransferId>,
+    reserved_day: Option<i64>,
+}
+
+/// What the terminal is told: never a template, an image, or an account number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaymentView {
+    pub id: PaymentId,
+    pub state: PaymentState,
+    pub amount: Money,
+}
+
+/// A command the core refused; it changed nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CoreError {
+    #[error("terminal {0} is not registered")]
+    UnknownTerminal(TerminalId),
+    #[error("merchant {0} is not registered")]
+    UnknownMerchant(MerchantId),
+    #[error("shopper {0} is not enrolled")]
+    UnknownShopper(ShopperId),
+    #[error("payment {0} does not exist")]
+    UnknownPayment(PaymentId),
+    #[error("{0} is already registered")]
+    AlreadyRegistered(String),
+    #[error("this idempotency key was used for a different request")]
+    IdempotencyKeyReused,
+    #[error("payment id {0} is taken by another request")]
+    PaymentIdTaken(PaymentId),
+    #[error("the payment's currency is not the switch's currency")]
+    CurrencyNotSupported,
+    #[error("the amount must be above zero")]
+    AmountNotPositive,
+    #[error("phone digits are the last 4 digits of the shopper's phone number")]
+    PhoneDigitsMalformed,
+    #[error("the account is not bound to this shopper")]
+    FundingNotBound,
+    #[error("refund id {0:?} was used for a different refund")]
+    RefundIdReused(TransferId),
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    #[error(transparent)]
+    Pin(#[from] PinError),
+    #[error("the ledger refused: {0}")]
+    Ledger(#[from] TransferError),
+}
+
+impl CoreError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            CoreError::UnknownTerminal(_) => "terminal_unknown",
+            CoreError::UnknownMerchant(_) => "merchant_unknown",
+            CoreError::UnknownShopper(_) => "shopper_unknown",
+            CoreError::UnknownPayment(_) => "payment_unknown",
+            CoreError::AlreadyRegistered(_) => "already_registered",
+            CoreError::IdempotencyKeyReused => "idempotency_key_reused",
+            CoreError::PaymentIdTaken(_) => "payment_id_taken",
+            CoreError::CurrencyNotSupported => "currency_not_supported",
+            CoreError::AmountNotPositive => "amount_not_positive",
+            CoreError::PhoneDigitsMalformed => "phone_digits_malformed",
+            CoreError::FundingNotBound => "funding_not_bound",
+            CoreError::RefundIdReused(_) => "refund_id_reused",
+            CoreError::Transition(err) => err.code(),
+            CoreError::Pin(err) => err.code(),
+            CoreError::Ledger(err) => err.code(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PaymentCore {
+    config: CoreConfig,
+    ledger: Ledger,
+    merchants: HashMap<MerchantId, Merchant>,
+    terminals: HashMap<TerminalId, Terminal>,
+    shoppers: HashMap<ShopperId, Shopper>,
+    payments: HashMap<PaymentId, PaymentRecord>,
+    idempotency: HashMap<(TerminalId, String), PaymentId>,
+    refunds: HashMap<TransferId, (PaymentId, i64)>,
+    face_payment_off_everywhere: bool,
+    next_transfer: u128,
+}
+
+impl PaymentCore {
+    pub fn new(config: CoreConfig) -> PaymentCore {
+        let mut ledger = Ledger::new();
+        let source =
+            Account::new(config.funding_source, config.currency, BalanceRule::Unbounded, CODE_FUNDING_SOURCE);
+        ledger.open_account(source).expect("a fresh ledger accepts its first account");
+        PaymentCore {
+            config,
+            ledger,
+            merchants: HashMap::new(),
+            terminals: HashMap::new(),
+            shoppers: HashMap::new(),
+            payments: HashMap::new(),
+            idempotency: HashMap::new(),
+            refunds: HashMap::new(),
+            face_payment_off_everywhere: false,
+            next_transfer: 1,
+        }
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    pub fn payment(&self, id: PaymentId) -> Option<PaymentView> {
+        self.payments.get(&id).map(|record| view(&record.payment))
+    }
+
+    pub fn payments(&self) -> impl Iterator<Item = PaymentView> + '_ {
+        self.payments.values().map(|record| view(&record.payment))
+    }
+
+    /// The ledger transfer holding a payment's funds, if one was placed.
+    pub fn hold_of(&self, id: PaymentId) -> Option<TransferId> {
+        self.payments.get(&id).and_then(|record| record.hold)
+    }
+
+    pub fn register_merchant(
+        &mut self,
+        id: MerchantId,
+        risk: MerchantRisk,
+        account: AccountId,
+    ) -> Result<(), CoreError> {
+        if self.merchants.contains_key(&id) {
+            return Err(CoreError::AlreadyRegistered(id.to_string()));
+        }
+        // Unbounded: refunds are bounded by the payment state machine, and settlement (not built
+        // yet) decides what a merchant may owe.
+        let ledger_account =
+            Account::new(account, self.config.currency, BalanceRule::Unbounded, CODE_MERCHANT);
+        self.open(ledger_account)?;
+        self.merchants
+            .insert(id, Merchant { risk, status: MerchantStatus::Active, account, face_payment_off: false });
+        Ok(())
+    }
+
+    pub fn set_merchant_status(&mut self, id: MerchantId, status: MerchantStatus) -> Result<(), CoreError> {
+        self.merchants.get_mut(&id).ok_or(CoreError::UnknownMerchant(id))?.status = status;
+        Ok(())
+    }
+
+    pub fn register_terminal(&mut self, id: TerminalId, merchant: MerchantId) -> Result<(), CoreError> {
+        if !self.merchants.contains_key(&merchant) {
+            return Err(CoreError::UnknownMerchant(merchant));
+        }
+        if self.terminals.contains_key(&id) {
+            return Err(CoreError::AlreadyRegistered(id.to_string()));
+        }
+        self.terminals.insert(id, Terminal { merchant, suspended: false, face_payment_off: false });
+        Ok(())
+    }
+
+    pub fn suspend_terminal(&mut self, id: TerminalId, suspended: bool) -> Result<(), CoreError> {
+        self.terminals.get_mut(&id).ok_or(CoreError::UnknownTerminal(id))?.suspended = suspended;
+        Ok(())
+    }
+
+    /// The emergency switch: face payment off (or back on) everywhere.
+    pub fn switch_face_payment_everywhere(&mut self, off: bool) {
+        self.face_payment_off_everywhere = off;
+    }
+
+    /// The emergency switch for one merchant.
+    pub fn switch_face_payment_for_merchant(&mut self, id: MerchantId, off: bool) -> Result<(), CoreError> {
+        self.merchants.get_mut(&id).ok_or(CoreError::UnknownMerchant(id))?.face_payment_off = off;
+        Ok(())
+    }
+
+    /// The emergency switch for one terminal.
+    pub fn switch_face_payment_for_terminal(&mut self, id: TerminalId, off: bool) -> Result<(), CoreError> {
+        self.terminals.get_mut(&id).ok_or(CoreError::UnknownTerminal(id))?.face_payment_off = off;
+        Ok(())
+    }
+
+    pub fn enroll_shopper(&mut self, id: ShopperId, phone_last4: &str) -> Result<(), CoreError> {
+        let digits = parse_phone_digits(phone_last4)?;
+        if self.shoppers.contains_key(&id) {
+            return Err(CoreError::AlreadyRegistered(id.to_string()));
+        }
+        self.shoppers.insert(
+            id,
+            Shopper {
+                phone_last4: digits,
+                paused: false,
+                tier: ShopperRiskTier::Standard,
+                own_limit: None,
+                funding: Vec::new(),
+                default_funding: None,
+                pin: None,
+                pin_guard: PinGuard::default(),
+                usage: DailyUsage::default(),
+            },
+        );
+        Ok(())
+    }
+
+    pub fn pause_shopper(&mut self, id: ShopperId, paused: bool) -> Result<(), CoreError> {
+        self.shopper_mut(id)?.paused = paused;
+        Ok(())
+    }
+
+    pub fn set_shopper_limit(
+        &mut self,
+        id: ShopperId,
+        limit: Option<Limit>,
+        tier: ShopperRiskTier,
+    ) -> Result<(), CoreError> {
+        let shopper = self.shopper_mut(id)?;
+        shopper.own_limit = limit;
+        shopper.tier = tier;
+        Ok(())
+    }
+
+    /// Sets or changes the PIN; `salt` comes from the caller's injected random source.
+    pub fn set_pin(&mut self, id: ShopperId, pin: &Pin, salt: [u8; 16]) -> Result<(), CoreError> {
+        let shopper = self.shopper_mut(id)?;
+        shopper.pin = Some(PinHash::new(pin, salt));
+        shopper.pin_guard = PinGuard::default();
+        Ok(())
+    }
+
+    /// Binds a wallet at the built-in issuer to the shopper; the first one becomes the default.
+    pub fn bind_wallet(
+        &mut self,
+        shopper: ShopperId,
+        account: AccountId,
+        make_default: bool,
+    ) -> Result<(), CoreError> {
+        self.shopper_mut(shopper)?;
+        let rule = BalanceRule::DebitsWithinCredits { credit_limit: 0 };
+        self.open(Account::new(account, self.config.currency, rule, CODE_WALLET))?;
+        let shopper = self.shopper_mut(shopper)?;
+        shopper.funding.push(account);
+        if make_default || shopper.default_funding.is_none() {
+            shopper.default_funding = Some(account);
+        }
+        Ok(())
+    }
+
+    pub fn choose_default_funding(
+        &mut self,
+        shopper: ShopperId,
+        account: AccountId,
+    ) -> Result<(), CoreError> {
+        let shopper = self.shopper_mut(shopper)?;
+        if !shopper.funding.contains(&account) {
+            return Err(CoreError::FundingNotBound);
+        }
+        shopper.default_funding = Some(account);
+        Ok(())
+    }
+
+    /// Adds money to a built-in wallet, from the funding source. Idempotent by `transfer_id`.
+    pub fn top_up(
+        &mut self,
+        account: AccountId,
+        amount_minor: i64,
+        transfer_id: TransferId,
+        now: Timestamp,
+    ) -> Result<(), CoreError> {
+        let amount =
+            u64::try_from(amount_minor).ok().filter(|&a| a > 0).ok_or(CoreError::AmountNotPositive)?;
+        let request = transfer(
+            transfer_id,
+            self.config.funding_source,
+            account,
+            amount,
+            TransferKind::Posted,
+            CODE_TOP_UP,
+        );
+        self.ledger.apply_one(&request, now)?;
+        Ok(())
+    }
+
+    /// A terminal asks to take a payment. A retry with the same key returns where the first
+    /// request stands now, and moves no money again.
+    pub fn start_payment(&mut self, request: StartPayment, now: Timestamp) -> Result<PaymentView, CoreError> {
+        let key = (request.terminal, request.idempotency_key.clone());
+        if let Some(&existing) = self.idempotency.get(&key) {
+            let record = &self.payments[&existing];
+            return if record.request == request {
+                Ok(view(&record.payment))
+            } else {
+                Err(CoreError::IdempotencyKeyReused)
+            };
+        }
+        if self.payments.contains_key(&request.payment_id) {
+            return Err(CoreError::PaymentIdTaken(request.payment_id));
+        }
+        let terminal =
+            self.terminals.get(&request.terminal).ok_or(CoreError::UnknownTerminal(request.terminal))?;
+        if request.amount.currency != self.config.currency {
+            return Err(CoreError::CurrencyNotSupported);
+        }
+        if request.amount.amount_minor <= 0 {
+            return Err(CoreError::AmountNotPositive);
+        }
+        let merchant = &self.merchants[&terminal.merchant];
+        let payment = Payment::new(request.payment_id, terminal.merchant, request.terminal, request.amount);
+        let gate =
+            if self.face_payment_off_everywhere || merchant.face_payment_off || terminal.face_payment_off {
+                Some(DeclineReason::FacePaymentOff)
+            } else if terminal.suspended {
+                Some(DeclineReason::TerminalSuspended)
+            } else if merchant.status == MerchantStatus::Suspended {
+                Some(DeclineReason::MerchantSuspended)
+            } else if merchant.status == MerchantStatus::Blacklisted {
+                Some(DeclineReason::MerchantBlacklisted)
+            } else if !request.liveness_passed {
+                Some(DeclineReason::LivenessFailed)
+            } else {
+                None
+            };
+        let id = request.payment_id;
+        let identification = request.identification.clone();
+        self.idempotency.insert(key, id);
+        self.payments.insert(
+            id,
+            PaymentRecord {
+                payment,
+                request,
+                created_at: now,
+                candidates: Vec::new(),
+                funding: None,
+                hold: None,
+                reserved_day: None,
+            },
+        );
+        if let Some(reason) = gate {
+            return self.decline(id, reason);
+        }
+        match identification {
+            Identification::NoMatch => self.decline(id, DeclineReason::NoMatch),
+            Identification::Match(shopper) => self.decide_for(id, shopper, now),
+            Identification::Ambiguous(candidates) => {
+                let record = self.payments.get_mut(&id).expect("inserted above");
+                record.candidates = candidates;
+                record.payment.apply(PaymentEvent::AskPhoneDigits)?;
+                Ok(view(&record.payment))
+            }
+        }
+    }
+
+    /// The shopper typed the last 4 digits of their phone after an ambiguous match.
+    pub fn provide_phone_digits(
+        &mut self,
+        id: PaymentId,
+        digits: &str,
+        now: Timestamp,
+    ) -> Result<PaymentView, CoreError> {
+        let digits = parse_phone_digits(digits)?;
+        let record = self.payments.get(&id).ok_or(CoreError::UnknownPayment(id))?;
+        if record.payment.state != PaymentState::NeedsPhoneDigits {
+            let event = "take phone digits";
+            return Err(TransitionError::NotAllowed { state: record.payment.state.name(), event }.into());
+        }
+        let matching: Vec<ShopperId> = record
+            .candidates
+            .iter()
+            .copied()
+            .filter(|candidate| self.shoppers.get(candidate).is_some_and(|s| s.phone_last4 == digits))
+            .collect();
+        match matching.as_slice() {
+            [shopper] => self.decide_for(id, *shopper, now),
+            _ => self.decline(id, DeclineReason::StillAmbiguous),
+        }
+    }
+
+    /// The shopper typed their PIN. A wrong PIN leaves the payment waiting for another try
+    /// until the lock trips, which declines it.
+    pub fn provide_pin(
+        &mut self,
+        id: PaymentId,
+        typed: &str,
+        now: Timestamp,
+    ) -> Result<PaymentView, CoreError> {
+        let record = self.payments.get(&id).ok_or(CoreError::UnknownPayment(id))?;
+        if record.payment.state != PaymentState::NeedsPin {
+            let event = "take a PIN";
+            return Err(TransitionError::NotAllowed { state: record.payment.state.name(), event }.into());
+        }
+        let pin = Pin::parse(typed)?;
+        let shopper_id = record.payment.shopper.expect("a payment waiting for a PIN has its shopper");
+        let shopper = self.shoppers.get_mut(&shopper_id).expect("payments name enrolled shoppers");
+        let hash = shopper.pin.clone().expect("a PIN is asked only of shoppers who set one");
+        match shopper.pin_guard.verify(&hash, &pin, now) {
+            Ok(()) => self.authorize(id, now),
+            Err(PinError::Locked { .. }) => self.decline(id, DeclineReason::PinLocked),
+            Err(wrong) => Err(wrong.into()),
+        }
+    }
+
+    /// The terminal confirms it showed the approval: the held funds move to the merchant.
+    pub fn capture(&mut self, id: PaymentId, now: Timestamp) -> Result<PaymentView, CoreError> {
+        let record = self.payments.get(&id).ok_or(CoreError::UnknownPayment(id))?;
+        let captured =
+            record.payment.state.after(PaymentEvent::Capture, record.payment.amount.amount_minor)?;
+        let hold = record.hold.expect("an authorized payment has a hold");
+        let held = self.ledger.transfer(hold).expect("holds are in the ledger").request;
+        let post_id = self.take_transfer_id();
+        let post = transfer(
+            post_id,
+            held.debit,
+            held.credit,
+            held.amount,
+            TransferKind::PostPending { pending_id: hold },
+            CODE_PAYMENT,
+        );
+        if let Err(err) = self.ledger.apply_one(&post, now) {
+            // The hold ran out before the terminal confirmed: the payment expired.
+            if matches!(err, TransferError::PendingExpired(_)) {
+                self.expire_holds(now);
+            }
+            return Err(err.into());
+        }
+        let record = self.payments.get_mut(&id).expect("checked above");
+        record.payment.state = captured;
+        Ok(view(&record.payment))
+    }
+
+    /// The merchant cancels an authorized payment before capture.
+    pub fn void(&mut self, id: PaymentId, now: Timestamp) -> Result<PaymentView, CoreError> {
+        self.release_hold(id, PaymentEvent::Void, now)
+    }
+
+    /// Undoes a payment whose outcome the terminal never learned.
+    pub fn reverse(&mut self, id: PaymentId, now: Timestamp) -> Result<PaymentView, CoreError> {
+        let record = self.payments.get(&id).ok_or(CoreError::UnknownPayment(id))?;
+        match record.payment.state {
+            PaymentState::Captured { refunded_minor: 0 } => {
+                let (payment, amount) = (record.payment.clone(), record.payment.amount.amount_minor);
+                payment.state.after(PaymentEvent::Reverse, amount)?;
+                let funding = record.funding.expect("a captured payment has a funding account");
+                let merchant_account = self.merchants[&payment.merchant].account;
+                let back = self.take_transfer_id();
+                let refund = transfer(
+                    back,
+                    merchant_account,
+                    funding,
+                    amount as u64,
+                    TransferKind::Posted,
+                    CODE_REFUND,
+                );
+                self.ledger.apply_one(&refund, now)?;
+                self.release_limit(id);
+                let record = self.payments.get_mut(&id).expect("checked above");
+                record.payment.state = PaymentState::Reversed;
+                Ok(view(&record.payment))
+            }
+            _ => self.release_hold(id, PaymentEvent::Reverse, now),
+        }
+    }
+
+    /// Refunds part or all of a captured payment. Idempotent by `refund_id`; the total refunded
+    /// never exceeds what was captured, however the requests interleave.
+    pub fn refund(
+        &mut self,
+        id: PaymentId,
+        refund_id: TransferId,
+        amount_minor: i64,
+        now: Timestamp,
+    ) -> Result<PaymentView, CoreError> {
+        if let Some(&(payment, amount)) = self.refunds.get(&refund_id) {
+            return if (payment, amount) == (id, amount_minor) {
+                Ok(self.payment(id).expect("refunds name payments"))
+            } else {
+                Err(CoreError::RefundIdReused(refund_id))
+            };
+        }
+        let record = self.payments.get(&id).ok_or(CoreError::UnknownPayment(id))?;
+        let refunded = record
+            .payment
+            .state
+            .after(PaymentEvent::Refund { amount_minor }, record.payment.amount.amount_minor)?;
+        let funding = record.funding.expect("a captured payment has a funding account");
+        let merchant_account = self.merchants[&record.payment.merchant].account;
+        let request = transfer(
+            refund_id,
+            merchant_account,
+            funding,
+            amount_minor as u64,
+            TransferKind::Posted,
+            CODE_REFUND,
+        );
+        self.ledger.apply_one(&request, now)?;
+        self.refunds.insert(refund_id, (id, amount_minor));
+        let record = self.payments.get_mut(&id).expect("checked above");
+        record.payment.state = refunded;
+        Ok(view(&record.payment))
+    }
+
+    /// Time passing: reverses authorizations the terminal did not confirm in time, and expires
+    /// holds past their deadline. Returns the payments it touched.
+    pub fn sweep(&mut self, now: Timestamp) -> Vec<PaymentId> {
+        let mut touched = Vec::new();
+        let mut unconfirmed: Vec<PaymentId> = self
+            .payments
+            .values()
+            .filter(|r| r.payment.state == PaymentState::Authorized)
+            .filter(|r| now.ms_since(r.created_at) >= self.config.outcome_timeout_ms)
+            .map(|r| r.payment.id)
+            .collect();
+        unconfirmed.sort();
+        for id in unconfirmed {
+            if self.reverse(id, now).is_ok() {
+                touched.push(id);
+            }
+        }
+        touched.extend(self.expire_holds(now));
+        touched
+    }
+
+    /// Lets the ledger expire every hold past its deadline and marks those payments expired.
+    fn expire_holds(&mut self, now: Timestamp) -> Vec<PaymentId> {
+        let expired = self.ledger.expire_due(now);
+        let mut by_hold: Vec<PaymentId> = self
+            .payments
+            .values()
+            .filter(|r| r.hold.is_some_and(|h| expired.contains(&h)))
+            .map(|r| r.payment.id)
+            .collect();
+        by_hold.sort();
+        for &id in &by_hold {
+            self.settle_expired(id);
+        }
+        by_hold
+    }
+
+    /// Identification found `shopper`: check them, then ask for the PIN or authorize.
+    fn decide_for(
+        &mut self,
+        id: PaymentId,
+        shopper_id: ShopperId,
+        now: Timestamp,
+    ) -> Result<PaymentView, CoreError> {
+        let Some(shopper) = self.shoppers.get(&shopper_id) else {
+            return self.decline(id, DeclineReason::NoMatch);
+        };
+        let record = self.payments.get_mut(&id).expect("decide_for is called on a stored payment");
+        record.payment.shopper = Some(shopper_id);
+        let amount = record.payment.amount.amount_minor;
+        if shopper.paused {
+            return self.decline(id, DeclineReason::ShopperPaused);
+        }
+        if shopper.pin_guard.is_locked(now) {
+            return self.decline(id, DeclineReason::PinLocked);
+        }
+        if shopper.default_funding.is_none() {
+            return self.decline(id, DeclineReason::InsufficientFunds);
+        }
+        let limit = self.limit_for(id, shopper_id);
+        let mut trial = self.shoppers[&shopper_id].usage;
+        if let Err(err) = trial.reserve(&self.config.limits, limit, amount, now) {
+            return self.decline(id, limit_decline(err));
+        }
+        if self.config.pin_policy.requires_pin(amount, false) {
+            if self.shoppers[&shopper_id].pin.is_none() {
+                return self.decline(id, DeclineReason::PinNotSet);
+            }
+            let record = self.payments.get_mut(&id).expect("stored");
+            record.payment.apply(PaymentEvent::AskPin)?;
+            return Ok(view(&record.payment));
+        }
+        self.authorize(id, now)
+    }
+
+    /// Reserves the daily limit and holds the funds; either both happen or neither.
+    fn authorize(&mut self, id: PaymentId, now: Timestamp) -> Result<PaymentView, CoreError> {
+        let record = &self.payments[&id];
+        let shopper_id = record.payment.shopper.expect("authorize follows identification");
+        let amount = record.payment.amount.amount_minor;
+        let merchant_account = self.merchants[&record.payment.merchant].account;
+        let limit = self.limit_for(id, shopper_id);
+        let shopper = self.shoppers.get_mut(&shopper_id).expect("enrolled");
+        let funding = shopper.default_funding.expect("checked in decide_for");
+        let day = match shopper.usage.reserve(&self.config.limits, limit, amount, now) {
+            Ok(day) => day,
+            Err(err) => return self.decline(id, limit_decline(err)),
+        };
+        let hold_id = self.take_transfer_id();
+        let hold = transfer(
+            hold_id,
+            funding,
+            merchant_account,
+            amount as u64,
+            TransferKind::Pending { timeout_ms: self.config.hold_timeout_ms },
+            CODE_PAYMENT,
+        );
+        match self.ledger.apply_one(&hold, now) {
+            Ok(_) => {}
+            Err(TransferError::ExceedsCredits) => {
+                self.shoppers.get_mut(&shopper_id).expect("enrolled").usage.release(amount, day);
+                return self.decline(id, DeclineReason::InsufficientFunds);
+            }
+            Err(other) => {
+                self.shoppers.get_mut(&shopper_id).expect("enrolled").usage.release(amount, day);
+                return Err(other.into());
+            }
+        }
+        let record = self.payments.get_mut(&id).expect("stored");
+        record.payment.apply(PaymentEvent::Authorize)?;
+        record.funding = Some(funding);
+        record.hold = Some(hold_id);
+        record.reserved_day = Some(day);
+        Ok(view(&record.payment))
+    }
+
+    fn release_hold(
+        &mut self,
+        id: PaymentId,
+        event: PaymentEvent,
+        now: Timestamp,
+    ) -> Result<PaymentView, CoreError> {
+        let record = self.payments.get(&id).ok_or(CoreError::UnknownPayment(id))?;
+        let next = record.payment.state.after(event, record.payment.amount.amount_minor)?;
+        let hold = record.hold.expect("an authorized payment has a hold");
+        let held = self.ledger.transfer(hold).expect("holds are in the ledger").request;
+        let void_id = self.take_transfer_id();
+        let void = transfer(
+            void_id,
+            held.debit,
+            held.credit,
+            held.amount,
+            TransferKind::VoidPending { pending_id: hold },
+            CODE_PAYMENT,
+        );
+        match self.ledger.apply_one(&void, now) {
+            Ok(_) => {}
+            Err(TransferError::PendingExpired(_)) => {
+                self.expire_holds(now);
+                return Ok(self.payment(id).expect("stored"));
+            }
+            Err(other) => return Err(other.into()),
+        }
+        self.release_limit(id);
+        let record = self.payments.get_mut(&id).expect("checked above");
+        record.payment.state = next;
+        Ok(view(&record.payment))
+    }
+
+    /// The ledger expired this payment's hold: mark it and give its limit back.
+    fn settle_expired(&mut self, id: PaymentId) {
+        let record = self.payments.get_mut(&id).expect("stored");
+        let hold = record.hold.expect("an authorized payment has a hold");
+        if record.payment.state == PaymentState::Authorized
+            && self.ledger.pending_state(hold) == Some(PendingState::Expired)
+        {
+            record.payment.state = PaymentState::Expired;
+            self.release_limit(id);
+        }
+    }
+
+    fn release_limit(&mut self, id: PaymentId) {
+        let record = &self.payments[&id];
+        if let (Some(shopper), Some(day)) = (record.payment.shopper, record.reserved_day) {
+            let amount = record.payment.amount.amount_minor;
+            self.shoppers.get_mut(&shopper).expect("enrolled").usage.release(amount, day);
+        }
+    }
+
+    fn decline(&mut self, id: PaymentId, reason: DeclineReason) -> Result<PaymentView, CoreError> {
+        let record = self.payments.get_mut(&id).expect("decline is called on a stored payment");
+        record.payment.apply(PaymentEvent::Decline(reason))?;
+        Ok(view(&record.payment))
+    }
+
+    fn limit_for(&self, id: PaymentId, shopper_id: ShopperId) -> Limit {
+        let record = &self.payments[&id];
+        let shopper = &self.shoppers[&shopper_id];
+        self.config.limits.effective(&LimitContext {
+            merchant_risk: self.merchants[&record.payment.merchant].risk,
+            transaction_type: record.request.transaction_type,
+            shopper_tier: shopper.tier,
+            shopper_setting: shopper.own_limit,
+        })
+    }
+
+    fn shopper_mut(&mut self, id: ShopperId) -> Result<&mut Shopper, CoreError> {
+        self.shoppers.get_mut(&id).ok_or(CoreError::UnknownShopper(id))
+    }
+
+    fn open(&mut self, account: Account) -> Result<(), CoreError> {
+        let id = account.id;
+        match self.ledger.open_account(account) {
+            Ok(Applied::Created) => Ok(()),
+            _ => Err(CoreError::AlreadyRegistered(format!("ledger account {}", id.0))),
+        }
+    }
+
+    /// Transfer ids the core makes itself count down from the top of the id space, apart from
+    /// the ids callers choose (top-ups, refunds).
+    fn take_transfer_id(&mut self) -> TransferId {
+        let id = TransferId(u128::MAX - self.next_transfer);
+        self.next_transfer += 1;
+        id
+    }
+}
+
+fn view(payment: &Payment) -> PaymentView {
+    PaymentView { id: payment.id, state: payment.state, amount: payment.amount }
+}
+
+fn limit_decline(err: LimitError) -> DeclineReason {
+    match err {
+        LimitError::DailyExceeded { .. } => DeclineReason::LimitDailyExceeded,
+        LimitError::PerTransactionExceeded { .. } | LimitError::AmountNotPositive => {
+            DeclineReason::LimitPerTransactionExceeded
+        }
+    }
+}
+
+fn parse_phone_digits(text: &str) -> Result<[u8; 4], CoreError> {
+    match text.as_bytes() {
+        &[a, b, c, d] if text.bytes().all(|x| x.is_ascii_digit()) => Ok([a, b, c, d]),
+        _ => Err(CoreError::PhoneDigitsMalformed),
+    }
+}
+
+fn transfer(
+    id: TransferId,
+    debit: AccountId,
+    credit: AccountId,
+    amount: u64,
+    kind: TransferKind,
+    code: u32,
+) -> TransferRequest {
+    TransferRequest { id, debit, credit, amount, kind, code, linked: false }
+}
