@@ -1,0 +1,46 @@
+//! `cargo run --release -p facepay-sim -- --seeds N [--start S] [--steps K]`: runs seeds S..S+N
+//! and stops at the first broken invariant, printing how to replay it.
+
+// A command-line tool reports on the terminal.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let mut seeds = 1_000u64;
+    let mut start = 0u64;
+    let mut steps = 200usize;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    for pair in args.chunks(2) {
+        let value = pair.get(1).and_then(|v| v.parse::<u64>().ok());
+        match (pair[0].as_str(), value) {
+            ("--seeds", Some(v)) => seeds = v,
+            ("--start", Some(v)) => start = v,
+            ("--steps", Some(v)) => steps = v as usize,
+            _ => {
+                eprintln!("usage: facepay-sim --seeds N [--start S] [--steps K]");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let mut total = facepay_sim::SeedReport::default();
+    for seed in start..start.saturating_add(seeds) {
+        match facepay_sim::run_seed(seed, steps) {
+            Ok(report) => {
+                total.payments += report.payments;
+                total.captured += report.captured;
+                total.refunds += report.refunds;
+                total.crashes += report.crashes;
+            }
+            Err(violation) => {
+                eprintln!("VIOLATION {violation}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    println!(
+        "{seeds} seeds from {start}, {steps} steps each: no violation ({} payments, {} captured, {} refund requests, {} crashes)",
+        total.payments, total.captured, total.refunds, total.crashes
+    );
+    ExitCode::SUCCESS
+}
