@@ -348,8 +348,8 @@ impl Ledger {
     }
 
     fn expire(&mut self, pending_id: TransferId, at: Timestamp) {
-        let request = self.transfers[&pending_id].request;
-        let deadline = self.transfers[&pending_id].expires_at.expect("a held transfer has a deadline");
+        let Transfer { request, expires_at, .. } = self.transfers[&pending_id];
+        let deadline = expires_at.expect("a held transfer has a deadline");
         for (account, is_debit) in [(request.debit, true), (request.credit, false)] {
             let totals = &mut self.accounts.get_mut(&account).expect("accounts are never removed").totals;
             if is_debit {

@@ -507,24 +507,8 @@ impl PaymentCore {
         let record = self.payments.get(&id).ok_or(CoreError::UnknownPayment(id))?;
         let captured =
             record.payment.state.after(PaymentEvent::Capture, record.payment.amount.amount_minor)?;
-        let hold = record.hold.expect("an authorized payment has a hold");
-        let held = self.ledger.transfer(hold).expect("holds are in the ledger").request;
-        let post_id = self.take_transfer_id();
-        let post = transfer(
-            post_id,
-            held.debit,
-            held.credit,
-            held.amount,
-            TransferKind::PostPending { pending_id: hold },
-            CODE_PAYMENT,
-        );
-        if let Err(err) = self.ledger.apply_one(&post, now) {
-            // The hold ran out before the terminal confirmed: the payment expired.
-            if matches!(err, TransferError::PendingExpired(_)) {
-                self.expire_holds(now);
-            }
-            return Err(err.into());
-        }
+        // A hold that ran out before the terminal confirmed leaves the payment expired.
+        self.settle_hold(id, |pending_id| TransferKind::PostPending { pending_id }, now)?;
         let record = self.payments.get_mut(&id).expect("checked above");
         record.payment.state = captured;
         Ok(view(&record.payment))
@@ -540,20 +524,10 @@ impl PaymentCore {
         let record = self.payments.get(&id).ok_or(CoreError::UnknownPayment(id))?;
         match record.payment.state {
             PaymentState::Captured { refunded_minor: 0 } => {
-                let (payment, amount) = (record.payment.clone(), record.payment.amount.amount_minor);
-                payment.state.after(PaymentEvent::Reverse, amount)?;
-                let funding = record.funding.expect("a captured payment has a funding account");
-                let merchant_account = self.merchants[&payment.merchant].account;
+                let amount = record.payment.amount.amount_minor;
+                record.payment.state.after(PaymentEvent::Reverse, amount)?;
                 let back = self.take_transfer_id();
-                let refund = transfer(
-                    back,
-                    merchant_account,
-                    funding,
-                    amount as u64,
-                    TransferKind::Posted,
-                    CODE_REFUND,
-                );
-                self.ledger.apply_one(&refund, now)?;
+                self.pay_back(id, back, amount, now)?;
                 self.release_limit(id);
                 let record = self.payments.get_mut(&id).expect("checked above");
                 record.payment.state = PaymentState::Reversed;
@@ -584,17 +558,7 @@ impl PaymentCore {
             .payment
             .state
             .after(PaymentEvent::Refund { amount_minor }, record.payment.amount.amount_minor)?;
-        let funding = record.funding.expect("a captured payment has a funding account");
-        let merchant_account = self.merchants[&record.payment.merchant].account;
-        let request = transfer(
-            refund_id,
-            merchant_account,
-            funding,
-            amount_minor as u64,
-            TransferKind::Posted,
-            CODE_REFUND,
-        );
-        self.ledger.apply_one(&request, now)?;
+        self.pay_back(id, refund_id, amount_minor, now)?;
         self.refunds.insert(refund_id, (id, amount_minor));
         let record = self.payments.get_mut(&id).expect("checked above");
         record.payment.state = refunded;
@@ -698,16 +662,12 @@ impl PaymentCore {
             TransferKind::Pending { timeout_ms: self.config.hold_timeout_ms },
             CODE_PAYMENT,
         );
-        match self.ledger.apply_one(&hold, now) {
-            Ok(_) => {}
-            Err(TransferError::ExceedsCredits) => {
-                self.shoppers.get_mut(&shopper_id).expect("enrolled").usage.release(amount, day);
-                return self.decline(id, DeclineReason::InsufficientFunds);
-            }
-            Err(other) => {
-                self.shoppers.get_mut(&shopper_id).expect("enrolled").usage.release(amount, day);
-                return Err(other.into());
-            }
+        if let Err(err) = self.ledger.apply_one(&hold, now) {
+            self.shoppers.get_mut(&shopper_id).expect("enrolled").usage.release(amount, day);
+            return match err {
+                TransferError::ExceedsCredits => self.decline(id, DeclineReason::InsufficientFunds),
+                other => Err(other.into()),
+            };
         }
         let record = self.payments.get_mut(&id).expect("stored");
         record.payment.apply(PaymentEvent::Authorize)?;
@@ -725,29 +685,57 @@ impl PaymentCore {
     ) -> Result<PaymentView, CoreError> {
         let record = self.payments.get(&id).ok_or(CoreError::UnknownPayment(id))?;
         let next = record.payment.state.after(event, record.payment.amount.amount_minor)?;
-        let hold = record.hold.expect("an authorized payment has a hold");
-        let held = self.ledger.transfer(hold).expect("holds are in the ledger").request;
-        let void_id = self.take_transfer_id();
-        let void = transfer(
-            void_id,
-            held.debit,
-            held.credit,
-            held.amount,
-            TransferKind::VoidPending { pending_id: hold },
-            CODE_PAYMENT,
-        );
-        match self.ledger.apply_one(&void, now) {
-            Ok(_) => {}
-            Err(TransferError::PendingExpired(_)) => {
-                self.expire_holds(now);
-                return Ok(self.payment(id).expect("stored"));
-            }
+        match self.settle_hold(id, |pending_id| TransferKind::VoidPending { pending_id }, now) {
+            Ok(()) => {}
+            // Expired already: the hold is released and the payment marked expired.
+            Err(TransferError::PendingExpired(_)) => return Ok(self.payment(id).expect("stored")),
             Err(other) => return Err(other.into()),
         }
         self.release_limit(id);
         let record = self.payments.get_mut(&id).expect("checked above");
         record.payment.state = next;
         Ok(view(&record.payment))
+    }
+
+    /// Posts or voids the payment's hold in full (`settle` names which). A hold past its deadline
+    /// is expired on the spot, with its payment, before the error is returned.
+    fn settle_hold(
+        &mut self,
+        id: PaymentId,
+        settle: impl FnOnce(TransferId) -> TransferKind,
+        now: Timestamp,
+    ) -> Result<(), TransferError> {
+        let hold = self.payments[&id].hold.expect("an authorized payment has a hold");
+        let held = self.ledger.transfer(hold).expect("holds are in the ledger").request;
+        let settle_id = self.take_transfer_id();
+        let request = transfer(settle_id, held.debit, held.credit, held.amount, settle(hold), CODE_PAYMENT);
+        let result = self.ledger.apply_one(&request, now).map(drop);
+        if let Err(TransferError::PendingExpired(_)) = result {
+            self.expire_holds(now);
+        }
+        result
+    }
+
+    /// Moves `amount_minor` of a captured payment from the merchant back to the account it came from.
+    fn pay_back(
+        &mut self,
+        id: PaymentId,
+        transfer_id: TransferId,
+        amount_minor: i64,
+        now: Timestamp,
+    ) -> Result<(), TransferError> {
+        let record = &self.payments[&id];
+        let funding = record.funding.expect("a captured payment has a funding account");
+        let merchant_account = self.merchants[&record.payment.merchant].account;
+        let request = transfer(
+            transfer_id,
+            merchant_account,
+            funding,
+            amount_minor as u64,
+            TransferKind::Posted,
+            CODE_REFUND,
+        );
+        self.ledger.apply_one(&request, now).map(drop)
     }
 
     /// The ledger expired this payment's hold: mark it and give its limit back.
