@@ -1,12 +1,29 @@
-//! From pixels to a live, aligned face template: decode, detect, align, check liveness, embed.
+//! From pixels to a live, aligned face template: decode, detect, align, check quality and
+//! liveness, embed.
 //!
 //! Owns: every pixel facepay sees and the ONNX Runtime (through `ort`, loaded at run time from
 //! the library that `model-store` located and verified). Models are opened only from a
-//! `VerifiedModel`, so nothing whose checksum was not checked can run.
+//! `VerifiedModel`, and the bytes are checked again as they are read, so nothing whose checksum was
+//! not checked can run.
 //!
 //! Must never: keep or log an image or template after returning it (templates leave only inside
-//! `Secret`), know about payments, storage or HTTP, or panic on a hostile image.
+//! `FaceTemplate`'s `Secret`), know about payments, storage or HTTP, or panic on a hostile image.
 
+mod align;
+mod detect;
+mod engine;
+mod liveness;
 mod onnx;
+mod photo;
+mod prelu_rewrite;
+mod quality;
+mod recognize;
+mod resample;
 
-pub use onnx::{LoadedModel, OnnxError, OnnxRuntime, TensorInfo};
+pub use align::{ALIGNED_SIDE, ARCFACE_TEMPLATE, Similarity, align};
+pub use detect::{Detection, DetectorConfig, Point};
+pub use engine::{BiometricConfig, BiometricEngine, Capture, CaptureError, EngineError, Worker};
+pub use onnx::{LoadedModel, OnnxError, OnnxRuntime, Output, TensorInfo};
+pub use photo::{DecodeError, DecodeLimits, Photo};
+pub use prelu_rewrite::{MalformedModel, Rewritten, rewrite_prelu};
+pub use quality::{QualityConfig, QualityIssue, QualityMeasures, main_face};

@@ -6,6 +6,10 @@ use std::path::{Path, PathBuf};
 use facepay_model_store::{RuntimeLibrary, VerifiedModel};
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
+use ort::value::TensorRef;
+use sha2::{Digest, Sha256};
+
+use crate::prelu_rewrite::rewrite_prelu;
 
 /// The loaded runtime. `ort` keeps one library per process: a second `load` with another path
 /// keeps the first library, and says so with an error rather than silently mixing them.
@@ -22,6 +26,8 @@ pub enum OnnxError {
     Load { library: PathBuf, reason: String },
     #[error("model {model} ({}) could not be opened by ONNX Runtime: {reason}", path.display())]
     Open { model: String, path: PathBuf, reason: String },
+    #[error("model {model} failed to run: {reason}")]
+    Run { model: String, reason: String },
 }
 
 impl OnnxError {
@@ -30,6 +36,7 @@ impl OnnxError {
         match self {
             OnnxError::Load { .. } => "onnx_runtime_load_failed",
             OnnxError::Open { .. } => "onnx_model_open_failed",
+            OnnxError::Run { .. } => "onnx_model_run_failed",
         }
     }
 }
@@ -65,21 +72,49 @@ impl OnnxRuntime {
         &self.build_info
     }
 
-    /// Opens a verified model with one intra-op thread: facepay runs many requests side by side,
-    /// so parallelism comes from requests, not from inside one inference.
+    /// Reads a verified model, checks the bytes it read against the manifest's sha256 (the file
+    /// could have changed since it was verified), rewrites its PRelu nodes and opens it with one
+    /// intra-op thread: facepay runs many requests side by side, so parallelism comes from
+    /// requests, not from inside one inference.
     pub fn open(&self, model: &VerifiedModel) -> Result<LoadedModel, OnnxError> {
+        let bytes = self.prepare(model)?;
+        self.open_prepared(&model.name, &model.path, &bytes)
+    }
+
+    /// The bytes `open` hands to ONNX Runtime: the verified model with PRelu rewritten.
+    pub fn prepare(&self, model: &VerifiedModel) -> Result<Vec<u8>, OnnxError> {
         let open_error =
             |reason: String| OnnxError::Open { model: model.name.clone(), path: model.path.clone(), reason };
+        let bytes = std::fs::read(&model.path).map_err(|e| open_error(e.to_string()))?;
+        let actual = format!("{:x}", Sha256::digest(&bytes));
+        if actual != model.sha256 {
+            return Err(open_error(format!("its sha256 is now {actual}, not the verified {}", model.sha256)));
+        }
+        Ok(rewrite_prelu(&bytes).map_err(|e| open_error(e.to_string()))?.model)
+    }
+
+    /// Opens model bytes that `prepare` produced.
+    pub fn open_prepared(&self, name: &str, path: &Path, bytes: &[u8]) -> Result<LoadedModel, OnnxError> {
+        let open_error =
+            |reason: String| OnnxError::Open { model: name.to_owned(), path: path.to_owned(), reason };
         let session = Session::builder(&self.environment)
             .map_err(|e| open_error(e.to_string()))?
             .with_optimization_level(GraphOptimizationLevel::All)
             .map_err(|e| open_error(e.to_string()))?
             .with_intra_threads(1)
             .map_err(|e| open_error(e.to_string()))?
-            .commit_from_file(&model.path)
+            .commit_from_memory(bytes)
             .map_err(|e| open_error(e.to_string()))?;
-        Ok(LoadedModel { name: model.name.clone(), session })
+        Ok(LoadedModel { name: name.to_owned(), session })
     }
+}
+
+/// One output tensor, copied out of the runtime.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub name: String,
+    pub shape: Vec<i64>,
+    pub data: Vec<f32>,
 }
 
 impl LoadedModel {
@@ -89,6 +124,19 @@ impl LoadedModel {
             .iter()
             .map(|o| TensorInfo { name: o.name().to_owned(), value_type: o.dtype().to_string() })
             .collect()
+    }
+
+    /// Runs the model on its single f32 input (NCHW) and returns every output, in model order.
+    pub fn run(&mut self, shape: [usize; 4], input: &[f32]) -> Result<Vec<Output>, OnnxError> {
+        let run_error = |reason: String| OnnxError::Run { model: self.name.clone(), reason };
+        let tensor = TensorRef::from_array_view((shape, input)).map_err(|e| run_error(e.to_string()))?;
+        let outputs = self.session.run(ort::inputs![tensor]).map_err(|e| run_error(e.to_string()))?;
+        let mut copied = Vec::with_capacity(outputs.len());
+        for (name, value) in outputs.iter() {
+            let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| run_error(e.to_string()))?;
+            copied.push(Output { name: name.to_owned(), shape: shape.to_vec(), data: data.to_vec() });
+        }
+        Ok(copied)
     }
 
     pub fn outputs(&self) -> Vec<TensorInfo> {

@@ -1,7 +1,7 @@
 //! facepay's shared vocabulary: the types every other crate speaks in.
 //!
 //! Owns: [`Money`] (integer minor units, never floats), [`Currency`], [`Timestamp`], typed ids and
-//! [`Secret`], the wrapper that every face template and key crosses a crate boundary in.
+//! [`FaceTemplate`], [`Secret`], the wrapper that every face template and key crosses a crate boundary in.
 //!
 //! Must never: do IO, read the wall clock or ambient randomness (clippy's `disallowed-methods`
 //! enforces it), or depend on another facepay crate. Everything here is a plain value.
@@ -9,9 +9,11 @@
 mod ids;
 mod money;
 mod secret;
+mod template;
 mod time;
 
 pub use ids::{MerchantId, PaymentId, ShopperId, TerminalId};
 pub use money::{Currency, CurrencyError, Money, MoneyError};
 pub use secret::Secret;
+pub use template::{FaceTemplate, RecognizerTag, TemplateError};
 pub use time::Timestamp;
