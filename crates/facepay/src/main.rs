@@ -6,9 +6,11 @@
 
 mod config;
 mod doctor;
+mod eval;
 mod setup;
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +30,34 @@ enum Command {
     Doctor,
     /// Fetch and verify the ONNX Runtime library and every model into the cache.
     Setup,
+    /// Measure recognition accuracy on a labelled face dataset.
+    #[command(subcommand)]
+    Eval(EvalCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum EvalCommand {
+    /// The LFW pairs protocol plus all-pairs verification (EER, TAR at FAR, DET curve).
+    Lfw {
+        /// Folder of Name/Name_NNNN.jpg images.
+        #[arg(long)]
+        images: PathBuf,
+        /// The LFW pairs file (header `folds pairs_per_class`).
+        #[arg(long)]
+        pairs: PathBuf,
+        /// Recognizer model from the manifest (default: mobilefacenet_128).
+        #[arg(long)]
+        recognizer: Option<String>,
+        /// Embed only the face, not also its mirror image.
+        #[arg(long)]
+        no_flip: bool,
+        /// Write the results as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Draw the DET curve as a PNG here.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -44,6 +74,9 @@ fn main() -> ExitCode {
         Command::Doctor => doctor::run(&config, &mut out),
         Command::Setup => setup::run(&config, &mut out),
         Command::Demo => demo(&config, &mut out),
+        Command::Eval(EvalCommand::Lfw { images, pairs, recognizer, no_flip, json, plot }) => {
+            eval::lfw(&eval::LfwArgs { images, pairs, recognizer, no_flip, json, plot }, &mut out)
+        }
     };
     match healthy {
         Ok(true) => ExitCode::SUCCESS,
