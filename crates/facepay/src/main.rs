@@ -4,6 +4,7 @@
 // The binary is an edge: it reads the environment and reports failures on stderr.
 #![allow(clippy::disallowed_methods, clippy::print_stderr)]
 
+mod bench;
 mod config;
 mod doctor;
 mod eval;
@@ -30,9 +31,39 @@ enum Command {
     Doctor,
     /// Fetch and verify the ONNX Runtime library and every model into the cache.
     Setup,
+    /// Measure speed next to a reference implementation run in the same process tree.
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Measure recognition accuracy on a labelled face dataset.
     #[command(subcommand)]
     Eval(EvalCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Per-stage latency of the capture pipeline next to the Python reference, in one run.
+    Biometric {
+        /// Folder of photos (searched recursively; the first --count with a face are used).
+        #[arg(long)]
+        images: PathBuf,
+        #[arg(long, default_value_t = 40)]
+        count: usize,
+        /// Timed rounds over the photos (after one untimed round).
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+        #[arg(long)]
+        recognizer: Option<String>,
+        /// Embed only the face, not also its mirror image.
+        #[arg(long)]
+        no_flip: bool,
+        /// The Python with the peer's packages (bench/requirements.txt).
+        #[arg(long, default_value = "python3")]
+        python: String,
+        #[arg(long, default_value = "bench/biometric_peer.py")]
+        peer_script: PathBuf,
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,6 +105,12 @@ fn main() -> ExitCode {
         Command::Doctor => doctor::run(&config, &mut out),
         Command::Setup => setup::run(&config, &mut out),
         Command::Demo => demo(&config, &mut out),
+        Command::Bench(BenchCommand::Biometric { images, count, repeat, recognizer, no_flip, python, peer_script, json }) => {
+            bench::biometric(
+                &bench::BenchArgs { images, count, repeat, recognizer, no_flip, python, peer_script, json },
+                &mut out,
+            )
+        }
         Command::Eval(EvalCommand::Lfw { images, pairs, recognizer, no_flip, json, plot }) => {
             eval::lfw(&eval::LfwArgs { images, pairs, recognizer, no_flip, json, plot }, &mut out)
         }
