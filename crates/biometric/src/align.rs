@@ -51,7 +51,10 @@ impl Similarity {
     }
 
     pub fn apply(&self, point: Point) -> Point {
-        Point { x: self.p * point.x - self.q * point.y + self.tx, y: self.q * point.x + self.p * point.y + self.ty }
+        Point {
+            x: self.p * point.x - self.q * point.y + self.tx,
+            y: self.q * point.x + self.p * point.y + self.ty,
+        }
     }
 
     /// The inverse map as the 2x3 row-major matrix `warp_affine` takes.

@@ -6,7 +6,7 @@ use facepay_model_store::Channels;
 
 use crate::onnx::{LoadedModel, OnnxError, Output};
 use crate::photo::Photo;
-use crate::resample::{PixelRect, Pixels, resize_rect, to_planar};
+use crate::resample::{Pixels, letterbox_planar};
 
 /// YuNet 2023mar's fixed input side.
 pub const DETECTOR_INPUT: usize = 640;
@@ -83,10 +83,8 @@ pub fn detect(
 ) -> Result<Vec<Detection>, OnnxError> {
     let scale = letterbox(photo, &mut input.tensor);
     let outputs = model.run([1, 3, DETECTOR_INPUT, DETECTOR_INPUT], &input.tensor)?;
-    let mut found = decode(&outputs, config.score_threshold).map_err(|reason| OnnxError::Run {
-        model: model.name.clone(),
-        reason: reason.to_owned(),
-    })?;
+    let mut found = decode(&outputs, config.score_threshold)
+        .map_err(|reason| OnnxError::Run { model: model.name.clone(), reason: reason.to_owned() })?;
     found.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut kept: Vec<Detection> = Vec::new();
     for candidate in found {
@@ -115,16 +113,16 @@ fn letterbox(photo: &Photo, tensor: &mut Vec<f32>) -> f32 {
     let scaled_w = ((width as f32 * scale).round() as usize).clamp(1, DETECTOR_INPUT);
     let scaled_h = ((height as f32 * scale).round() as usize).clamp(1, DETECTOR_INPUT);
     let src = Pixels { width, height, rgb: photo.rgb() };
-    let resized = resize_rect(src, PixelRect { left: 0, top: 0, right: width - 1, bottom: height - 1 }, scaled_w, scaled_h);
-    let mut canvas = vec![0u8; DETECTOR_INPUT * DETECTOR_INPUT * 3];
-    for (y, row) in resized.chunks_exact(scaled_w * 3).enumerate() {
-        canvas[y * DETECTOR_INPUT * 3..][..scaled_w * 3].copy_from_slice(row);
-    }
-    to_planar(&canvas, Channels::Bgr, [0.0; 3], [1.0; 3], tensor);
+    letterbox_planar(src, scaled_w, scaled_h, DETECTOR_INPUT, Channels::Bgr, tensor);
     scale
 }
 
-fn output<'a>(outputs: &'a [Output], name: &str, per_cell: usize, cells: usize) -> Result<&'a [f32], &'static str> {
+fn output<'a>(
+    outputs: &'a [Output],
+    name: &str,
+    per_cell: usize,
+    cells: usize,
+) -> Result<&'a [f32], &'static str> {
     let found = outputs.iter().find(|o| o.name == name).ok_or("YuNet output missing")?;
     if found.data.len() != per_cell * cells {
         return Err("YuNet output has an unexpected size");
@@ -153,8 +151,16 @@ fn decode(outputs: &[Output], threshold: f32) -> Result<Vec<Detection>, &'static
             let (cx, cy) = ((col + b[0]) * s, (row + b[1]) * s);
             let (w, h) = (b[2].exp() * s, b[3].exp() * s);
             let k = &kps[cell * 10..][..10];
-            let landmarks = std::array::from_fn(|i| Point { x: (k[2 * i] + col) * s, y: (k[2 * i + 1] + row) * s });
-            faces.push(Detection { left: cx - w / 2.0, top: cy - h / 2.0, width: w, height: h, score, landmarks });
+            let landmarks =
+                std::array::from_fn(|i| Point { x: (k[2 * i] + col) * s, y: (k[2 * i + 1] + row) * s });
+            faces.push(Detection {
+                left: cx - w / 2.0,
+                top: cy - h / 2.0,
+                width: w,
+                height: h,
+                score,
+                landmarks,
+            });
         }
     }
     Ok(faces)
@@ -165,7 +171,14 @@ mod tests {
     use super::*;
 
     fn face(left: f32, top: f32, side: f32) -> Detection {
-        Detection { left, top, width: side, height: side, score: 0.9, landmarks: [Point { x: 0.0, y: 0.0 }; 5] }
+        Detection {
+            left,
+            top,
+            width: side,
+            height: side,
+            score: 0.9,
+            landmarks: [Point { x: 0.0, y: 0.0 }; 5],
+        }
     }
 
     #[test]
@@ -182,7 +195,11 @@ mod tests {
         for stride in STRIDES {
             let cells = (DETECTOR_INPUT / stride).pow(2);
             for (head, per_cell) in [("cls", 1), ("obj", 1), ("bbox", 4), ("kps", 10)] {
-                outputs.push(Output { name: format!("{head}_{stride}"), shape: vec![], data: vec![0.0; cells * per_cell] });
+                outputs.push(Output {
+                    name: format!("{head}_{stride}"),
+                    shape: vec![],
+                    data: vec![0.0; cells * per_cell],
+                });
             }
         }
         // stride 32, row 2, col 3: a face centred at (3.5*32, 2.5*32), 32 pixels wide.

@@ -179,11 +179,20 @@ impl BiometricEngine {
         let prepare = |name: &str, role: ModelRole| -> Result<(PreparedModel, String), EngineError> {
             let spec = manifest.model(name).ok_or_else(|| EngineError::UnknownModel(name.to_owned()))?;
             if spec.role != role {
-                return Err(EngineError::WrongRole { name: name.to_owned(), expected: role, actual: spec.role });
+                return Err(EngineError::WrongRole {
+                    name: name.to_owned(),
+                    expected: role,
+                    actual: spec.role,
+                });
             }
             let verified = store.verified(spec)?;
             let bytes = runtime.prepare(&verified)?;
-            let prepared = PreparedModel { name: spec.name.clone(), path: verified.path, bytes, input: spec.input.clone() };
+            let prepared = PreparedModel {
+                name: spec.name.clone(),
+                path: verified.path,
+                bytes,
+                input: spec.input.clone(),
+            };
             Ok((prepared, spec.version.clone()))
         };
         let (detector, _) = prepare(&config.detector_model, ModelRole::Detector)?;
@@ -194,8 +203,15 @@ impl BiometricEngine {
             .iter()
             .map(|name| prepare(name, ModelRole::Liveness).map(|(p, _)| p))
             .collect::<Result<Vec<_>, _>>()?;
-        let engine =
-            BiometricEngine { runtime, config, detector, recognizer, recognizer_tag, liveness, idle: Mutex::new(Vec::new()) };
+        let engine = BiometricEngine {
+            runtime,
+            config,
+            detector,
+            recognizer,
+            recognizer_tag,
+            liveness,
+            idle: Mutex::new(Vec::new()),
+        };
         let first = engine.open_worker()?;
         engine.idle.lock().unwrap_or_else(PoisonError::into_inner).push(first);
         Ok(engine)
@@ -216,7 +232,12 @@ impl BiometricEngine {
         std::iter::once(&self.detector)
             .chain(std::iter::once(&self.recognizer))
             .chain(&self.liveness)
-            .map(|m| (m.path.file_name().map_or_else(|| m.name.clone(), |f| f.to_string_lossy().into_owned()), m.bytes.as_slice()))
+            .map(|m| {
+                (
+                    m.path.file_name().map_or_else(|| m.name.clone(), |f| f.to_string_lossy().into_owned()),
+                    m.bytes.as_slice(),
+                )
+            })
             .collect()
     }
 
@@ -263,7 +284,10 @@ impl BiometricEngine {
         if frames.len() > self.config.max_frames {
             return Err(CaptureError::TooManyFrames { max: self.config.max_frames });
         }
-        let photos = frames.iter().map(|bytes| Photo::decode(bytes, &self.config.decode)).collect::<Result<Vec<_>, _>>()?;
+        let photos = frames
+            .iter()
+            .map(|bytes| Photo::decode(bytes, &self.config.decode))
+            .collect::<Result<Vec<_>, _>>()?;
         self.with_worker(|worker| self.capture_photos(worker, &photos))?
     }
 
@@ -303,8 +327,8 @@ impl BiometricEngine {
         for (template, _, _) in &accepted {
             sum.iter_mut().zip(template.expose_embedding()).for_each(|(s, v)| *s += v);
         }
-        let template = FaceTemplate::new(self.recognizer_tag.clone(), sum)
-            .map_err(|_| CaptureError::FramesDisagree)?;
+        let template =
+            FaceTemplate::new(self.recognizer_tag.clone(), sum).map_err(|_| CaptureError::FramesDisagree)?;
         for (i, (a, _, _)) in accepted.iter().enumerate() {
             for (b, _, _) in &accepted[i + 1..] {
                 if a.similarity(b).map_err(|_| CaptureError::FramesDisagree)? < self.config.frame_agreement {

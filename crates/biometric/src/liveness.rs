@@ -54,7 +54,12 @@ pub fn crop_rect(face: &Detection, width: u32, height: u32, scale: f32) -> Pixel
 }
 
 /// The probability (0..1) that `face` is a live person rather than a photo, screen or mask.
-pub fn live_score(models: &mut [LivenessModel], photo: &Photo, face: &Detection, tensor: &mut Vec<f32>) -> Result<f32, OnnxError> {
+pub fn live_score(
+    models: &mut [LivenessModel],
+    photo: &Photo,
+    face: &Detection,
+    tensor: &mut Vec<f32>,
+) -> Result<f32, OnnxError> {
     let src = Pixels { width: photo.width() as usize, height: photo.height() as usize, rgb: photo.rgb() };
     let mut total = 0.0;
     for liveness in models.iter_mut() {
@@ -65,7 +70,10 @@ pub fn live_score(models: &mut [LivenessModel], photo: &Photo, face: &Detection,
         let outputs = liveness.model.run([1, 3, SIDE, SIDE], tensor)?;
         let logits = outputs.first().map(|o| o.data.as_slice()).unwrap_or_default();
         if logits.len() != 3 {
-            return Err(OnnxError::Run { model: liveness.model.name.clone(), reason: "expected 3 logits".into() });
+            return Err(OnnxError::Run {
+                model: liveness.model.name.clone(),
+                reason: "expected 3 logits".into(),
+            });
         }
         total += softmax(logits)[REAL];
     }
@@ -85,7 +93,14 @@ mod tests {
     use crate::detect::Point;
 
     fn face(left: f32, top: f32, side: f32) -> Detection {
-        Detection { left, top, width: side, height: side, score: 0.9, landmarks: [Point { x: 0.0, y: 0.0 }; 5] }
+        Detection {
+            left,
+            top,
+            width: side,
+            height: side,
+            score: 0.9,
+            landmarks: [Point { x: 0.0, y: 0.0 }; 5],
+        }
     }
 
     #[test]

@@ -39,7 +39,9 @@ pub enum DecodeError {
     TooManyBytes { bytes: usize, max: usize },
     #[error("the image is not JPEG, PNG or WebP")]
     UnsupportedFormat,
-    #[error("the image is {width}x{height} pixels; at most {max_side} per side and {max_pixels} in all are accepted")]
+    #[error(
+        "the image is {width}x{height} pixels; at most {max_side} per side and {max_pixels} in all are accepted"
+    )]
     TooLarge { width: u32, height: u32, max_side: u32, max_pixels: u64 },
     #[error("the image could not be decoded: {0}")]
     Corrupt(String),
@@ -115,7 +117,12 @@ fn check_size(width: u32, height: u32, limits: &DecodeLimits) -> Result<(), Deco
         || height > limits.max_side
         || u64::from(width) * u64::from(height) > limits.max_pixels;
     if too_large {
-        return Err(DecodeError::TooLarge { width, height, max_side: limits.max_side, max_pixels: limits.max_pixels });
+        return Err(DecodeError::TooLarge {
+            width,
+            height,
+            max_side: limits.max_side,
+            max_pixels: limits.max_pixels,
+        });
     }
     Ok(())
 }
@@ -123,9 +130,12 @@ fn check_size(width: u32, height: u32, limits: &DecodeLimits) -> Result<(), Deco
 /// The image crate reports its own limits as `Limits` errors; those are our `TooLarge`.
 fn classify(error: image::ImageError, limits: &DecodeLimits) -> DecodeError {
     match error {
-        image::ImageError::Limits(_) => {
-            DecodeError::TooLarge { width: 0, height: 0, max_side: limits.max_side, max_pixels: limits.max_pixels }
-        }
+        image::ImageError::Limits(_) => DecodeError::TooLarge {
+            width: 0,
+            height: 0,
+            max_side: limits.max_side,
+            max_pixels: limits.max_pixels,
+        },
         other => DecodeError::Corrupt(other.to_string()),
     }
 }

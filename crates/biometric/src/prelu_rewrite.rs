@@ -101,7 +101,8 @@ impl<'a> Node<'a> {
             if field.wire != WIRE_LEN {
                 continue;
             }
-            let text = || std::str::from_utf8(field.payload).map_err(|_| MalformedModel("node string is not UTF-8"));
+            let text =
+                || std::str::from_utf8(field.payload).map_err(|_| MalformedModel("node string is not UTF-8"));
             match field.number {
                 NODE_INPUT => node.inputs.push(text()?),
                 NODE_OUTPUT => node.outputs.push(text()?),
@@ -282,7 +283,11 @@ mod tests {
 
     #[test]
     fn prelu_becomes_relu_min_mul_add_in_place() {
-        let model = model_with(&[node("Conv", &["x", "w"], "c"), node("PRelu", &["c", "s"], "p"), node("Add", &["p", "c"], "y")]);
+        let model = model_with(&[
+            node("Conv", &["x", "w"], "c"),
+            node("PRelu", &["c", "s"], "p"),
+            node("Add", &["p", "c"], "y"),
+        ]);
         let rewritten = rewrite_prelu(&model).unwrap();
         assert_eq!(rewritten.prelu_nodes, 1);
         assert_eq!(op_types(&rewritten.model), ["Conv", "Relu", "Min", "Mul", "Add", "Add"]);

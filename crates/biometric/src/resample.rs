@@ -59,6 +59,64 @@ pub fn resize_rect(src: Pixels<'_>, rect: PixelRect, dst_width: usize, dst_heigh
     out
 }
 
+/// Resizes all of `src` to `dst_width` x `dst_height` straight into the top-left corner of a
+/// `canvas` x `canvas` planar float tensor, in `channels` order and 0..255, with black elsewhere:
+/// the letterbox a fixed-size detector takes. Separable (each source row is resized horizontally
+/// once, then output rows blend two of those), so it costs a few operations per output value.
+pub fn letterbox_planar(
+    src: Pixels<'_>,
+    dst_width: usize,
+    dst_height: usize,
+    canvas: usize,
+    channels: Channels,
+    out: &mut Vec<f32>,
+) {
+    let plane = canvas * canvas;
+    out.resize(plane * 3, 0.0);
+    let xs = axis_taps(dst_width, 0, src.width);
+    let ys = axis_taps(dst_height, 0, src.height);
+    let order = match channels {
+        Channels::Rgb => [0, 1, 2],
+        Channels::Bgr => [2, 1, 0],
+    };
+    let stride = src.width * 3;
+    let horizontal = |y: usize, row: &mut Vec<f32>| {
+        let line = &src.rgb[y * stride..][..stride];
+        row.clear();
+        for &(x0, x1, fx) in &xs {
+            for c in 0..3 {
+                row.push(f32::from(line[x0 * 3 + c]) * (1.0 - fx) + f32::from(line[x1 * 3 + c]) * fx);
+            }
+        }
+    };
+    let (mut row0, mut row1) = (Vec::with_capacity(dst_width * 3), Vec::with_capacity(dst_width * 3));
+    let mut cached = (usize::MAX, usize::MAX);
+    for (dy, &(y0, y1, fy)) in ys.iter().enumerate() {
+        if cached.0 != y0 {
+            if cached.1 == y0 {
+                std::mem::swap(&mut row0, &mut row1);
+            } else {
+                horizontal(y0, &mut row0);
+            }
+            cached.0 = y0;
+        }
+        if cached.1 != y1 || cached.0 == cached.1 {
+            horizontal(y1, &mut row1);
+            cached.1 = y1;
+        }
+        for (slot, &source) in order.iter().enumerate() {
+            let target = &mut out[slot * plane + dy * canvas..][..canvas];
+            for (dx, value) in target[..dst_width].iter_mut().enumerate() {
+                *value = row0[dx * 3 + source] * (1.0 - fy) + row1[dx * 3 + source] * fy;
+            }
+            target[dst_width..].fill(0.0);
+        }
+    }
+    for slot in 0..3 {
+        out[slot * plane + dst_height * canvas..(slot + 1) * plane].fill(0.0);
+    }
+}
+
 /// Warps `src` into a `size` x `size` image: destination pixel (x, y) samples the source at
 /// `inverse` applied to (x, y), bilinearly, with black outside the source.
 pub fn warp_affine(src: Pixels<'_>, inverse: [f32; 6], size: usize) -> Vec<u8> {
@@ -82,7 +140,8 @@ pub fn warp_affine(src: Pixels<'_>, inverse: [f32; 6], size: usize) -> Vec<u8> {
             for channel in 0..3 {
                 let top = texel(x0, y0, channel) * (1.0 - fx) + texel(x0 + 1, y0, channel) * fx;
                 let bottom = texel(x0, y0 + 1, channel) * (1.0 - fx) + texel(x0 + 1, y0 + 1, channel) * fx;
-                out[(y * size + x) * 3 + channel] = (top * (1.0 - fy) + bottom * fy).round().clamp(0.0, 255.0) as u8;
+                out[(y * size + x) * 3 + channel] =
+                    (top * (1.0 - fy) + bottom * fy).round().clamp(0.0, 255.0) as u8;
             }
         }
     }
@@ -127,8 +186,32 @@ mod tests {
     fn halving_averages_neighbours_like_opencv() {
         // cv2.resize of [0, 10, 20, 30] to 2 pixels gives [5, 25].
         let rgb: Vec<u8> = [0u8, 10, 20, 30].iter().flat_map(|&v| [v, v, v]).collect();
-        let out = resize_rect(Pixels { width: 4, height: 1, rgb: &rgb }, PixelRect { left: 0, top: 0, right: 3, bottom: 0 }, 2, 1);
+        let out = resize_rect(
+            Pixels { width: 4, height: 1, rgb: &rgb },
+            PixelRect { left: 0, top: 0, right: 3, bottom: 0 },
+            2,
+            1,
+        );
         assert_eq!(out, [5, 5, 5, 25, 25, 25]);
+    }
+
+    #[test]
+    fn the_letterbox_equals_resize_then_pad() {
+        let rgb = ramp(7, 5);
+        let src = Pixels { width: 7, height: 5, rgb: &rgb };
+        let mut out = vec![9.0; 3]; // stale contents must not survive
+        letterbox_planar(src, 12, 9, 16, Channels::Bgr, &mut out);
+        let resized = resize_rect(src, PixelRect { left: 0, top: 0, right: 6, bottom: 4 }, 12, 9);
+        for y in 0..16 {
+            for x in 0..16 {
+                for (slot, source) in [2, 1, 0].into_iter().enumerate() {
+                    let got = out[slot * 256 + y * 16 + x];
+                    let want =
+                        if x < 12 && y < 9 { f32::from(resized[(y * 12 + x) * 3 + source]) } else { 0.0 };
+                    assert!((got - want).abs() <= 0.5, "({x}, {y}) channel {slot}: {got} vs {want}");
+                }
+            }
+        }
     }
 
     #[test]

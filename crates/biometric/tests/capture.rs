@@ -7,7 +7,9 @@ use std::io::Cursor;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use facepay_biometric::{BiometricConfig, BiometricEngine, Capture, OnnxRuntime, QualityConfig, rewrite_prelu};
+use facepay_biometric::{
+    BiometricConfig, BiometricEngine, Capture, OnnxRuntime, QualityConfig, rewrite_prelu,
+};
 use facepay_model_store::{Manifest, ModelStore, find_runtime};
 
 fn datasets() -> PathBuf {
@@ -55,7 +57,8 @@ fn landmarks_match_the_reference_pipeline() {
     let faces = engine().with_worker(|w| w.detect(&photo, &Default::default()).unwrap()).unwrap();
     assert_eq!(faces.len(), 1);
     // bench/biometric_peer.py (OpenCV decode and resize, onnxruntime) on the same photo.
-    let reference = [(439.62, 212.95), (555.29, 213.40), (495.93, 266.55), (439.99, 317.46), (547.33, 319.58)];
+    let reference =
+        [(439.62, 212.95), (555.29, 213.40), (495.93, 266.55), (439.99, 317.46), (547.33, 319.58)];
     for (found, (x, y)) in faces[0].landmarks.iter().zip(reference) {
         assert!((found.x - x).abs() < 2.0 && (found.y - y).abs() < 2.0, "{found:?} vs ({x}, {y})");
     }
@@ -84,7 +87,8 @@ fn lfw_pairs_score_on_the_right_side_of_the_threshold() {
     let lines: Vec<Vec<&str>> = pairs.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
     // News photos: crowds and print artefacts are normal there, so gates and liveness are off.
     let quality = QualityConfig { prominent_face_area: f32::INFINITY, ..QualityConfig::default() };
-    let lenient = engine_with(BiometricConfig { liveness_threshold: 0.0, quality, ..BiometricConfig::default() });
+    let lenient =
+        engine_with(BiometricConfig { liveness_threshold: 0.0, quality, ..BiometricConfig::default() });
     let template = |name: &str, n: &str| {
         let path = format!("lfw-dev/images/{name}/{name}_{:04}.jpg", n.parse::<u32>().unwrap());
         lenient.capture(&[&read(&path)]).unwrap_or_else(|e| panic!("{path}: {e}")).template
@@ -148,7 +152,12 @@ fn a_phone_photo_stored_sideways_is_turned_upright_by_its_exif_orientation() {
     let mut bytes = Vec::new();
     let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 95);
     // A TIFF header with one IFD entry: Orientation (0x0112) = 6, "rotate 90 clockwise to view".
-    let exif = [b"MM\x00\x2a\x00\x00\x00\x08\x00\x01".as_slice(), b"\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00", b"\x00\x00\x00\x00"].concat();
+    let exif = [
+        b"MM\x00\x2a\x00\x00\x00\x08\x00\x01".as_slice(),
+        b"\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00",
+        b"\x00\x00\x00\x00",
+    ]
+    .concat();
     image::ImageEncoder::write_image(
         {
             image::ImageEncoder::set_exif_metadata(&mut encoder, exif).unwrap();
@@ -168,7 +177,10 @@ fn a_phone_photo_stored_sideways_is_turned_upright_by_its_exif_orientation() {
 
 #[test]
 fn the_second_recognizer_works_and_its_templates_never_meet_the_first() {
-    let config = BiometricConfig { recognizer_model: "faceplugin_fr_feature_512".into(), ..BiometricConfig::default() };
+    let config = BiometricConfig {
+        recognizer_model: "faceplugin_fr_feature_512".into(),
+        ..BiometricConfig::default()
+    };
     let other = engine_with(config);
     let a = other.capture(&[&read("samples/obama.jpg")]).unwrap();
     let b = other.capture(&[&read("samples/obama2.jpg")]).unwrap();
@@ -183,10 +195,12 @@ fn the_second_recognizer_works_and_its_templates_never_meet_the_first() {
 #[test]
 fn a_detector_or_liveness_model_cannot_be_configured_as_the_recognizer() {
     let config = BiometricConfig { recognizer_model: "yunet_2023mar".into(), ..BiometricConfig::default() };
-    let error = BiometricEngine::new(runtime(), &ModelStore::from_env(), &Manifest::builtin(), config).unwrap_err();
+    let error =
+        BiometricEngine::new(runtime(), &ModelStore::from_env(), &Manifest::builtin(), config).unwrap_err();
     assert_eq!(error.code(), "biometric_wrong_model_role");
     let config = BiometricConfig { recognizer_model: "no_such_model".into(), ..BiometricConfig::default() };
-    let error = BiometricEngine::new(runtime(), &ModelStore::from_env(), &Manifest::builtin(), config).unwrap_err();
+    let error =
+        BiometricEngine::new(runtime(), &ModelStore::from_env(), &Manifest::builtin(), config).unwrap_err();
     assert_eq!(error.code(), "biometric_unknown_model");
 }
 
@@ -194,7 +208,9 @@ fn a_detector_or_liveness_model_cannot_be_configured_as_the_recognizer() {
 fn the_prelu_rewrite_gives_the_same_outputs_as_the_original_graph() {
     let store = ModelStore::from_env();
     let manifest = Manifest::builtin();
-    for (name, side) in [("faceplugin_fr_feature_512", 112), ("minifasnet_v2_2.7", 80), ("minifasnet_v1se_4.0", 80)] {
+    for (name, side) in
+        [("faceplugin_fr_feature_512", 112), ("minifasnet_v2_2.7", 80), ("minifasnet_v1se_4.0", 80)]
+    {
         let verified = store.verified(manifest.model(name).unwrap()).unwrap();
         let original = std::fs::read(&verified.path).unwrap();
         let rewritten = rewrite_prelu(&original).unwrap();

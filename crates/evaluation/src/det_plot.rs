@@ -77,7 +77,8 @@ pub fn det_plot_png(title: &str, curves: &[Curve]) -> Vec<u8> {
     let y_min = lowest(|p| p.1).log10().floor().min(-1.0);
     let (plot_w, plot_h) = ((WIDTH - LEFT - RIGHT) as f64, (HEIGHT - TOP - BOTTOM) as f64);
     let to_x = |far: f64| LEFT as f64 + (far.max(10f64.powf(x_min)).log10() - x_min) / -x_min * plot_w;
-    let to_y = |frr: f64| TOP as f64 + plot_h - (frr.max(10f64.powf(y_min)).log10() - y_min) / -y_min * plot_h;
+    let to_y =
+        |frr: f64| TOP as f64 + plot_h - (frr.max(10f64.powf(y_min)).log10() - y_min) / -y_min * plot_h;
 
     let grid = [225, 225, 225];
     let ink = [40, 40, 40];
@@ -94,10 +95,20 @@ pub fn det_plot_png(title: &str, curves: &[Curve]) -> Vec<u8> {
         canvas.text(LEFT - 8 - text_width(&label), (y as usize).saturating_sub(5), &label, ink);
     }
     let (left, right, top, bottom) = (LEFT as f64, LEFT as f64 + plot_w, TOP as f64, TOP as f64 + plot_h);
-    for (a, b) in [((left, top), (right, top)), ((right, top), (right, bottom)), ((right, bottom), (left, bottom)), ((left, bottom), (left, top))] {
+    for (a, b) in [
+        ((left, top), (right, top)),
+        ((right, top), (right, bottom)),
+        ((right, bottom), (left, bottom)),
+        ((left, bottom), (left, top)),
+    ] {
         canvas.line(a, b, ink, 1);
     }
-    canvas.text(LEFT + (plot_w as usize - text_width("FALSE ACCEPT RATE (FAR)")) / 2, HEIGHT - 26, "FALSE ACCEPT RATE (FAR)", ink);
+    canvas.text(
+        LEFT + (plot_w as usize - text_width("FALSE ACCEPT RATE (FAR)")) / 2,
+        HEIGHT - 26,
+        "FALSE ACCEPT RATE (FAR)",
+        ink,
+    );
     canvas.text(8, TOP - 20, "FALSE REJECT RATE (FRR)", ink);
     canvas.text(WIDTH - RIGHT - text_width(title), TOP - 20, title, ink);
 
@@ -186,7 +197,10 @@ mod tests {
 
     #[test]
     fn the_plot_is_a_png_of_the_stated_size_with_the_curve_drawn() {
-        let curve = Curve { label: "mobilefacenet_128".into(), points: vec![(1e-5, 0.05), (1e-3, 0.01), (1e-1, 0.001)] };
+        let curve = Curve {
+            label: "mobilefacenet_128".into(),
+            points: vec![(1e-5, 0.05), (1e-3, 0.01), (1e-1, 0.001)],
+        };
         let bytes = det_plot_png("LFW", &[curve]);
         let decoder = png::Decoder::new(std::io::Cursor::new(&bytes));
         let mut reader = decoder.read_info().unwrap();

@@ -41,7 +41,10 @@ impl PairsFile {
         let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
         let error = |line: usize, reason: &str| PairsError { line: line + 1, reason: reason.to_owned() };
         let (header_line, header) = lines.next().ok_or_else(|| error(0, "the file is empty"))?;
-        let numbers: Vec<usize> = header.split_whitespace().map(str::parse).collect::<Result<_, _>>()
+        let numbers: Vec<usize> = header
+            .split_whitespace()
+            .map(str::parse)
+            .collect::<Result<_, _>>()
             .map_err(|_| error(header_line, "the header must be `folds pairs_per_class`"))?;
         let [folds, per_class] = numbers[..] else {
             return Err(error(header_line, "the header must be `folds pairs_per_class`"));
@@ -51,13 +54,22 @@ impl PairsFile {
         }
         let mut pairs = Vec::with_capacity(folds * per_class * 2);
         for index in 0..folds * per_class * 2 {
-            let (line, text) = lines.next().ok_or_else(|| error(text.lines().count(), "the file ends before its header's count of pairs"))?;
-            let number = |s: &str| s.parse::<u32>().map_err(|_| error(line, "an image number is not a number"));
+            let (line, text) = lines.next().ok_or_else(|| {
+                error(text.lines().count(), "the file ends before its header's count of pairs")
+            })?;
+            let number =
+                |s: &str| s.parse::<u32>().map_err(|_| error(line, "an image number is not a number"));
             let fields: Vec<&str> = text.split_whitespace().collect();
             let same = index % (2 * per_class) < per_class;
             let pair = match (same, fields.as_slice()) {
-                (true, [name, i, j]) => (ImageRef { person: (*name).into(), number: number(i)? }, ImageRef { person: (*name).into(), number: number(j)? }),
-                (false, [a, i, b, j]) => (ImageRef { person: (*a).into(), number: number(i)? }, ImageRef { person: (*b).into(), number: number(j)? }),
+                (true, [name, i, j]) => (
+                    ImageRef { person: (*name).into(), number: number(i)? },
+                    ImageRef { person: (*name).into(), number: number(j)? },
+                ),
+                (false, [a, i, b, j]) => (
+                    ImageRef { person: (*a).into(), number: number(i)? },
+                    ImageRef { person: (*b).into(), number: number(j)? },
+                ),
                 (true, _) => return Err(error(line, "a matched pair is `name i j`")),
                 (false, _) => return Err(error(line, "a mismatched pair is `name1 i name2 j`")),
             };

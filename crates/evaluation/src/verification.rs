@@ -23,7 +23,8 @@ pub struct FoldAccuracy {
 pub fn kfold_accuracy(pairs: &[ScorePair], folds: usize) -> FoldAccuracy {
     let per_fold: Vec<(f32, f64)> = (0..folds)
         .map(|fold| {
-            let train: Vec<(f32, bool)> = pairs.iter().filter(|p| p.fold != fold).map(|p| (p.score, p.same)).collect();
+            let train: Vec<(f32, bool)> =
+                pairs.iter().filter(|p| p.fold != fold).map(|p| (p.score, p.same)).collect();
             let threshold = best_threshold(&train);
             let test: Vec<&ScorePair> = pairs.iter().filter(|p| p.fold == fold).collect();
             let right = test.iter().filter(|p| (p.score > threshold) == p.same).count();
@@ -175,7 +176,9 @@ mod tests {
 
     #[test]
     fn undetected_faces_count_as_errors() {
-        let mut pairs: Vec<ScorePair> = (0..20).map(|i| ScorePair { fold: i % 2, score: if i % 2 == 0 { 0.9 } else { 0.0 }, same: i % 2 == 0 }).collect();
+        let mut pairs: Vec<ScorePair> = (0..20)
+            .map(|i| ScorePair { fold: i % 2, score: if i % 2 == 0 { 0.9 } else { 0.0 }, same: i % 2 == 0 })
+            .collect();
         pairs[0].score = f32::MIN;
         assert!(kfold_accuracy(&pairs, 2).mean < 1.0);
     }

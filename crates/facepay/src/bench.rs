@@ -37,7 +37,11 @@ pub fn biometric(args: &BenchArgs, out: &mut dyn Write) -> io::Result<bool> {
     let photos = match usable_photos(&engine, &args.images, args.count) {
         Ok(photos) if !photos.is_empty() => photos,
         Ok(_) => {
-            writeln!(out, "facepay bench biometric: no photo with a usable face under {}", args.images.display())?;
+            writeln!(
+                out,
+                "facepay bench biometric: no photo with a usable face under {}",
+                args.images.display()
+            )?;
             return Ok(false);
         }
         Err(e) => {
@@ -58,7 +62,10 @@ pub fn biometric(args: &BenchArgs, out: &mut dyn Write) -> io::Result<bool> {
                     let t1 = Instant::now();
                     let Ok(faces) = worker.detect(&photo, &config.detector) else { continue };
                     let t2 = Instant::now();
-                    let Ok(face) = main_face(&faces, &config.quality).or_else(|_| faces.first().ok_or(())) else { continue };
+                    let Ok(face) = main_face(&faces, &config.quality).or_else(|_| faces.first().ok_or(()))
+                    else {
+                        continue;
+                    };
                     let Some(aligned) = align(&photo, &face.landmarks) else { continue };
                     let t3 = Instant::now();
                     let _ = worker.liveness(&photo, face);
@@ -66,7 +73,10 @@ pub fn biometric(args: &BenchArgs, out: &mut dyn Write) -> io::Result<bool> {
                     let _ = worker.embed(&aligned);
                     let t5 = Instant::now();
                     if round > 0 {
-                        for (i, (a, b)) in [(t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5), (t1, t5)].into_iter().enumerate() {
+                        for (i, (a, b)) in [(t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5), (t1, t5)]
+                            .into_iter()
+                            .enumerate()
+                        {
                             samples[i].push((b - a).as_secs_f64() * 1000.0);
                         }
                     }
@@ -101,7 +111,9 @@ pub fn biometric(args: &BenchArgs, out: &mut dyn Write) -> io::Result<bool> {
         }
         let status = command.status().map_err(|e| format!("cannot run {}: {e}", args.python))?;
         if !status.success() {
-            return Err(format!("the peer failed ({status}); install it with `pip install -r bench/requirements.txt`"));
+            return Err(format!(
+                "the peer failed ({status}); install it with `pip install -r bench/requirements.txt`"
+            ));
         }
         let text = std::fs::read_to_string(&json).map_err(|e| e.to_string())?;
         serde_json::from_str(&text).map_err(|e| e.to_string())
@@ -110,9 +122,17 @@ pub fn biometric(args: &BenchArgs, out: &mut dyn Write) -> io::Result<bool> {
     let peer_original = run_peer(&original, "original_files");
 
     let label = if config.flip_fusion { format!("{recognizer}+flip") } else { recognizer.clone() };
-    writeln!(out, "facepay bench biometric: {label}, {} photos x {} rounds, one thread", photos.len(), args.repeat)?;
+    writeln!(
+        out,
+        "facepay bench biometric: {label}, {} photos x {} rounds, one thread",
+        photos.len(),
+        args.repeat
+    )?;
     writeln!(out)?;
-    writeln!(out, "| stage | facepay median ms | p95 | peer median ms | p95 | ratio (facepay / peer) | peer, original model files: median ms |")?;
+    writeln!(
+        out,
+        "| stage | facepay median ms | p95 | peer median ms | p95 | ratio (facepay / peer) | peer, original model files: median ms |"
+    )?;
     writeln!(out, "|---|---|---|---|---|---|---|")?;
     let mut json_stages = serde_json::Map::new();
     for (i, stage) in STAGES.iter().enumerate() {
@@ -137,7 +157,8 @@ pub fn biometric(args: &BenchArgs, out: &mut dyn Write) -> io::Result<bool> {
         );
     }
     writeln!(out, "(capture = detect + align + liveness + embed, decode excluded)")?;
-    for (name, report) in [("peer on the same graphs", &peer), ("peer on the original files", &peer_original)] {
+    for (name, report) in [("peer on the same graphs", &peer), ("peer on the original files", &peer_original)]
+    {
         match report {
             Ok(r) => writeln!(out, "{name}: onnxruntime {}, opencv {}", r["onnxruntime"], r["opencv"])?,
             Err(e) => writeln!(out, "{name}: not measured: {e}")?,
@@ -151,7 +172,11 @@ pub fn biometric(args: &BenchArgs, out: &mut dyn Write) -> io::Result<bool> {
 }
 
 /// Up to `count` photos under `root` (sorted, recursive) in which a face is found.
-fn usable_photos(engine: &facepay_biometric::BiometricEngine, root: &Path, count: usize) -> io::Result<Vec<(PathBuf, Vec<u8>)>> {
+fn usable_photos(
+    engine: &facepay_biometric::BiometricEngine,
+    root: &Path,
+    count: usize,
+) -> io::Result<Vec<(PathBuf, Vec<u8>)>> {
     let mut files = Vec::new();
     let mut folders = vec![root.to_path_buf()];
     while let Some(folder) = folders.pop() {
@@ -159,7 +184,9 @@ fn usable_photos(engine: &facepay_biometric::BiometricEngine, root: &Path, count
             let path = entry?.path();
             if path.is_dir() {
                 folders.push(path);
-            } else if path.extension().is_some_and(|e| ["jpg", "jpeg", "png", "webp"].contains(&e.to_string_lossy().to_lowercase().as_str())) {
+            } else if path.extension().is_some_and(|e| {
+                ["jpg", "jpeg", "png", "webp"].contains(&e.to_string_lossy().to_lowercase().as_str())
+            }) {
                 files.push(path);
             }
         }
@@ -172,7 +199,8 @@ fn usable_photos(engine: &facepay_biometric::BiometricEngine, root: &Path, count
         }
         let bytes = std::fs::read(&path)?;
         let Ok(photo) = Photo::decode(&bytes, &engine.config().decode) else { continue };
-        let found = engine.with_worker(|w| w.detect(&photo, &engine.config().detector).is_ok_and(|f| !f.is_empty()));
+        let found =
+            engine.with_worker(|w| w.detect(&photo, &engine.config().detector).is_ok_and(|f| !f.is_empty()));
         if found.unwrap_or(false) {
             photos.push((path, bytes));
         }
@@ -183,5 +211,8 @@ fn usable_photos(engine: &facepay_biometric::BiometricEngine, root: &Path, count
 fn percentile(values: &[f64], share: f64) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
-    sorted.get(((share * sorted.len() as f64) as usize).min(sorted.len().saturating_sub(1))).copied().unwrap_or(f64::NAN)
+    sorted
+        .get(((share * sorted.len() as f64) as usize).min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or(f64::NAN)
 }

@@ -58,7 +58,10 @@ pub fn lfw(args: &LfwArgs, out: &mut dyn Write) -> io::Result<bool> {
         writeln!(out, "facepay eval lfw: {message}")?;
         Ok(false)
     };
-    let pairs = match std::fs::read_to_string(&args.pairs).map_err(|e| e.to_string()).and_then(|t| PairsFile::parse(&t).map_err(|e| e.to_string())) {
+    let pairs = match std::fs::read_to_string(&args.pairs)
+        .map_err(|e| e.to_string())
+        .and_then(|t| PairsFile::parse(&t).map_err(|e| e.to_string()))
+    {
         Ok(pairs) => pairs,
         Err(e) => return fail(out, format!("{}: {e}", args.pairs.display())),
     };
@@ -85,7 +88,9 @@ pub fn lfw(args: &LfwArgs, out: &mut dyn Write) -> io::Result<bool> {
             let score = match (template(&pair.left), template(&pair.right)) {
                 (Some(a), Some(b)) => a.similarity(b).unwrap_or(f32::MIN),
                 _ => {
-                    missing.extend([&pair.left, &pair.right].into_iter().filter(|r| !index.contains_key(r)).cloned());
+                    missing.extend(
+                        [&pair.left, &pair.right].into_iter().filter(|r| !index.contains_key(r)).cloned(),
+                    );
                     f32::MIN
                 }
             };
@@ -93,7 +98,14 @@ pub fn lfw(args: &LfwArgs, out: &mut dyn Write) -> io::Result<bool> {
         })
         .collect();
     if !missing.is_empty() {
-        return fail(out, format!("the pairs file names {} images that are not in the folder, e.g. {}", missing.len(), missing[0].relative_path()));
+        return fail(
+            out,
+            format!(
+                "the pairs file names {} images that are not in the folder, e.g. {}",
+                missing.len(),
+                missing[0].relative_path()
+            ),
+        );
     }
     let accuracy = kfold_accuracy(&scored, pairs.folds);
     let verification = all_pairs(&images, &results);
@@ -109,27 +121,54 @@ pub fn lfw(args: &LfwArgs, out: &mut dyn Write) -> io::Result<bool> {
     let recognizer = engine.recognizer().name.clone();
     let recognizer_label = if config.flip_fusion { format!("{recognizer}+flip") } else { recognizer.clone() };
 
-    writeln!(out, "facepay eval lfw: {recognizer_label}, {} images of {} people, {seconds:.0} s", images.len(), count_people(&images))?;
+    writeln!(
+        out,
+        "facepay eval lfw: {recognizer_label}, {} images of {} people, {seconds:.0} s",
+        images.len(),
+        count_people(&images)
+    )?;
     writeln!(out)?;
     writeln!(out, "| measure | value |")?;
     writeln!(out, "|---|---|")?;
-    writeln!(out, "| pairs protocol accuracy ({} folds, {} pairs) | {:.2}% +- {:.2} |", pairs.folds, scored.len(), accuracy.mean * 100.0, accuracy.std * 100.0)?;
+    writeln!(
+        out,
+        "| pairs protocol accuracy ({} folds, {} pairs) | {:.2}% +- {:.2} |",
+        pairs.folds,
+        scored.len(),
+        accuracy.mean * 100.0,
+        accuracy.std * 100.0
+    )?;
     writeln!(out, "| images with no face found | {no_face} |")?;
     writeln!(out, "| all-pairs EER | {:.3}% |", verification.eer() * 100.0)?;
     let mut tar_json = serde_json::Map::new();
     for (far, label) in FARS {
         match verification.tar_at_far(far) {
             Some(t) => {
-                writeln!(out, "| TAR at FAR {label} ({} impostor pairs, threshold {:.4}) | {:.2}% |", t.impostor_pairs, t.threshold, t.tar * 100.0)?;
+                writeln!(
+                    out,
+                    "| TAR at FAR {label} ({} impostor pairs, threshold {:.4}) | {:.2}% |",
+                    t.impostor_pairs,
+                    t.threshold,
+                    t.tar * 100.0
+                )?;
                 tar_json.insert(label.into(), serde_json::json!({"tar": t.tar, "threshold": t.threshold, "impostor_pairs": t.impostor_pairs}));
             }
             None => {
-                writeln!(out, "| TAR at FAR {label} | not measurable: {} impostor pairs |", verification.impostor_pairs())?;
+                writeln!(
+                    out,
+                    "| TAR at FAR {label} | not measurable: {} impostor pairs |",
+                    verification.impostor_pairs()
+                )?;
                 tar_json.insert(label.into(), serde_json::Value::Null);
             }
         }
     }
-    writeln!(out, "| genuine / impostor pairs | {} / {} |", verification.genuine_pairs(), verification.impostor_pairs())?;
+    writeln!(
+        out,
+        "| genuine / impostor pairs | {} / {} |",
+        verification.genuine_pairs(),
+        verification.impostor_pairs()
+    )?;
     writeln!(
         out,
         "| live faces rejected by liveness (threshold {}) | {live_rejected} of {} ({:.2}%) |",
@@ -139,7 +178,12 @@ pub fn lfw(args: &LfwArgs, out: &mut dyn Write) -> io::Result<bool> {
     )?;
     let sweep: Vec<String> = [0.1f32, 0.2, 0.3, 0.4, 0.5, 0.7, 0.9]
         .iter()
-        .map(|t| format!("{t}: {:.2}%", 100.0 * live.iter().filter(|s| *s < t).count() as f64 / live.len().max(1) as f64))
+        .map(|t| {
+            format!(
+                "{t}: {:.2}%",
+                100.0 * live.iter().filter(|s| *s < t).count() as f64 / live.len().max(1) as f64
+            )
+        })
         .collect();
     writeln!(out, "| live faces rejected at other liveness thresholds | {} |", sweep.join(", "))?;
     for (gate, count) in &gates {
@@ -257,7 +301,8 @@ fn analyse(engine: &BiometricEngine, path: &Path) -> ImageResult {
         .with_worker(|worker| {
             let faces = worker.detect(&photo, &config.detector).ok()?;
             let centre = (photo.width() as f32 / 2.0, photo.height() as f32 / 2.0);
-            let distance = |f: &Detection| (f.left + f.width / 2.0 - centre.0).hypot(f.top + f.height / 2.0 - centre.1);
+            let distance =
+                |f: &Detection| (f.left + f.width / 2.0 - centre.0).hypot(f.top + f.height / 2.0 - centre.1);
             let face = *faces.iter().min_by(|a, b| distance(a).total_cmp(&distance(b)))?;
             let aligned = align(&photo, &face.landmarks)?;
             let template = worker.embed(&aligned).ok()?;

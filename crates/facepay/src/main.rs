@@ -105,12 +105,19 @@ fn main() -> ExitCode {
         Command::Doctor => doctor::run(&config, &mut out),
         Command::Setup => setup::run(&config, &mut out),
         Command::Demo => demo(&config, &mut out),
-        Command::Bench(BenchCommand::Biometric { images, count, repeat, recognizer, no_flip, python, peer_script, json }) => {
-            bench::biometric(
-                &bench::BenchArgs { images, count, repeat, recognizer, no_flip, python, peer_script, json },
-                &mut out,
-            )
-        }
+        Command::Bench(BenchCommand::Biometric {
+            images,
+            count,
+            repeat,
+            recognizer,
+            no_flip,
+            python,
+            peer_script,
+            json,
+        }) => bench::biometric(
+            &bench::BenchArgs { images, count, repeat, recognizer, no_flip, python, peer_script, json },
+            &mut out,
+        ),
         Command::Eval(EvalCommand::Lfw { images, pairs, recognizer, no_flip, json, plot }) => {
             eval::lfw(&eval::LfwArgs { images, pairs, recognizer, no_flip, json, plot }, &mut out)
         }
