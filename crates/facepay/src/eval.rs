@@ -284,7 +284,7 @@ fn run_pipeline(engine: &BiometricEngine, root: &Path, images: &[ImageRef]) -> V
 
 fn progress(done: usize, total: usize) {
     let step = (total / 100).max(1);
-    if done % step == 0 || done == total {
+    if done.is_multiple_of(step) || done == total {
         let filled = done * 40 / total;
         eprint!("\r[{}{}] {done}/{total} images", "#".repeat(filled), ".".repeat(40 - filled));
     }
