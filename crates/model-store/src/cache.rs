@@ -16,15 +16,18 @@ pub fn cache_dir() -> PathBuf {
 }
 
 /// Writes `bytes` to `destination` atomically (temp file in the same folder, then rename).
+/// `<pid>-<counter>`: no two scratch files or folders of any two fetches (other process, other
+/// thread) ever share a name.
+pub(crate) fn unique_suffix() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
 pub(crate) fn write_atomically(destination: &Path, bytes: &[u8]) -> io::Result<()> {
     let folder = destination.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(folder)?;
     let file_name = destination.file_name().and_then(|n| n.to_str()).unwrap_or("download");
-    // Process id and a counter keep two fetches of the same file (other process, other thread)
-    // from ever writing one temp file.
-    static NEXT_PARTIAL: AtomicU64 = AtomicU64::new(0);
-    let unique = NEXT_PARTIAL.fetch_add(1, Ordering::Relaxed);
-    let partial = folder.join(format!(".{file_name}.{}-{unique}.partial", std::process::id()));
+    let partial = folder.join(format!(".{file_name}.{}.partial", unique_suffix()));
     fs::write(&partial, bytes)?;
     fs::rename(&partial, destination).inspect_err(|_| {
         let _ = fs::remove_file(&partial);

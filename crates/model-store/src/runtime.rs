@@ -210,9 +210,9 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new_in(parent: &Path) -> io::Result<TempDir> {
-        let path = parent.join(format!(".download-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path)?;
+        std::fs::create_dir_all(parent)?;
+        let path = parent.join(format!(".download-{}", crate::cache::unique_suffix()));
+        std::fs::create_dir(&path)?;
         Ok(TempDir(path))
     }
 
@@ -245,6 +245,16 @@ mod tests {
     use std::io::Write;
 
     use super::*;
+
+    #[test]
+    fn two_scratch_folders_of_one_process_never_share_a_path() {
+        let parent = tempfile::tempdir().unwrap();
+        let (a, b) = (TempDir::new_in(parent.path()).unwrap(), TempDir::new_in(parent.path()).unwrap());
+        assert_ne!(a.path(), b.path());
+        std::fs::write(a.path().join("wheel"), b"a").unwrap();
+        drop(b);
+        assert!(a.path().join("wheel").exists(), "dropping one folder leaves the other alone");
+    }
 
     fn make_wheel(member: &str, bytes: &[u8]) -> Vec<u8> {
         let mut writer = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
