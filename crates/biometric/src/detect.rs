@@ -32,6 +32,19 @@ pub struct Detection {
 }
 
 impl Detection {
+    /// A square box with its landmarks at the origin, for tests of box geometry.
+    #[cfg(test)]
+    pub(crate) fn square(left: f32, top: f32, side: f32) -> Detection {
+        Detection {
+            left,
+            top,
+            width: side,
+            height: side,
+            score: 0.9,
+            landmarks: [Point { x: 0.0, y: 0.0 }; 5],
+        }
+    }
+
     pub fn area(&self) -> f32 {
         self.width * self.height
     }
@@ -170,22 +183,12 @@ fn decode(outputs: &[Output], threshold: f32) -> Result<Vec<Detection>, &'static
 mod tests {
     use super::*;
 
-    fn face(left: f32, top: f32, side: f32) -> Detection {
-        Detection {
-            left,
-            top,
-            width: side,
-            height: side,
-            score: 0.9,
-            landmarks: [Point { x: 0.0, y: 0.0 }; 5],
-        }
-    }
-
     #[test]
     fn iou_of_identical_disjoint_and_half_overlapping_boxes() {
-        assert_eq!(face(0.0, 0.0, 10.0).iou(&face(0.0, 0.0, 10.0)), 1.0);
-        assert_eq!(face(0.0, 0.0, 10.0).iou(&face(20.0, 0.0, 10.0)), 0.0);
-        let half = face(0.0, 0.0, 10.0).iou(&Detection { width: 10.0, ..face(5.0, 0.0, 10.0) });
+        assert_eq!(Detection::square(0.0, 0.0, 10.0).iou(&Detection::square(0.0, 0.0, 10.0)), 1.0);
+        assert_eq!(Detection::square(0.0, 0.0, 10.0).iou(&Detection::square(20.0, 0.0, 10.0)), 0.0);
+        let half = Detection::square(0.0, 0.0, 10.0)
+            .iou(&Detection { width: 10.0, ..Detection::square(5.0, 0.0, 10.0) });
         assert!((half - 50.0 / 150.0).abs() < 1e-6);
     }
 

@@ -90,35 +90,23 @@ fn softmax(logits: &[f32]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::Point;
-
-    fn face(left: f32, top: f32, side: f32) -> Detection {
-        Detection {
-            left,
-            top,
-            width: side,
-            height: side,
-            score: 0.9,
-            landmarks: [Point { x: 0.0, y: 0.0 }; 5],
-        }
-    }
 
     #[test]
     fn the_crop_is_scaled_around_the_centre() {
-        let rect = crop_rect(&face(400.0, 400.0, 100.0), 1000, 1000, 2.7);
+        let rect = crop_rect(&Detection::square(400.0, 400.0, 100.0), 1000, 1000, 2.7);
         assert_eq!(rect, PixelRect { left: 315, top: 315, right: 585, bottom: 585 });
     }
 
     #[test]
     fn a_crop_leaving_the_photo_is_moved_back_inside() {
-        let rect = crop_rect(&face(0.0, 0.0, 100.0), 1000, 800, 4.0);
+        let rect = crop_rect(&Detection::square(0.0, 0.0, 100.0), 1000, 800, 4.0);
         assert_eq!((rect.left, rect.top), (0, 0));
         assert_eq!((rect.right, rect.bottom), (400, 400));
     }
 
     #[test]
     fn a_photo_too_small_for_the_scale_shrinks_the_crop() {
-        let rect = crop_rect(&face(50.0, 50.0, 100.0), 200, 200, 4.0);
+        let rect = crop_rect(&Detection::square(50.0, 50.0, 100.0), 200, 200, 4.0);
         assert_eq!(rect, PixelRect { left: 0, top: 0, right: 199, bottom: 199 });
     }
 
