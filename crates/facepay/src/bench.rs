@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use facepay_biometric::{Photo, align, main_face};
 
-use crate::eval::engine;
+use crate::biometrics::engine;
 
 #[derive(Debug)]
 pub struct BenchArgs {

@@ -7,16 +7,14 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use facepay_biometric::{
-    BiometricConfig, BiometricEngine, Detection, OnnxRuntime, Photo, QualityMeasures, align, main_face,
-};
+use facepay_biometric::{BiometricEngine, Detection, Photo, QualityMeasures, align, main_face};
 use facepay_domain::FaceTemplate;
 use facepay_evaluation::{Curve, ImageRef, PairsFile, ScorePair, Verification, det_plot_png, kfold_accuracy};
-use facepay_model_store::{Manifest, ModelStore, find_runtime};
+
+use crate::biometrics;
 
 /// The FARs reported.
 const FARS: [(f64, &str); 3] = [(1e-3, "1e-3"), (1e-4, "1e-4"), (1e-5, "1e-5")];
@@ -38,21 +36,6 @@ struct ImageResult {
     gate: Option<&'static str>,
 }
 
-/// Builds the engine the way the server will: verified runtime and models, configured recognizer.
-pub fn engine(recognizer: Option<String>, flip_fusion: bool) -> Result<BiometricEngine, String> {
-    let manifest = Manifest::builtin();
-    let library = find_runtime(&manifest)
-        .map_err(|e| format!("{e} [{}]", e.code()))?
-        .ok_or("ONNX Runtime is not set up here: run `facepay setup` first")?;
-    let runtime = OnnxRuntime::load(&library).map_err(|e| format!("{e} [{}]", e.code()))?;
-    let mut config = BiometricConfig { flip_fusion, ..BiometricConfig::default() };
-    if let Some(name) = recognizer {
-        config.recognizer_model = name;
-    }
-    BiometricEngine::new(Arc::new(runtime), &ModelStore::from_env(), &manifest, config)
-        .map_err(|e| format!("{e} [{}]", e.code()))
-}
-
 pub fn lfw(args: &LfwArgs, out: &mut dyn Write) -> io::Result<bool> {
     let fail = |out: &mut dyn Write, message: String| -> io::Result<bool> {
         writeln!(out, "facepay eval lfw: {message}")?;
@@ -70,7 +53,7 @@ pub fn lfw(args: &LfwArgs, out: &mut dyn Write) -> io::Result<bool> {
         Ok(_) => return fail(out, format!("{} holds no Name/Name_NNNN.jpg images", args.images.display())),
         Err(e) => return fail(out, format!("{}: {e}", args.images.display())),
     };
-    let engine = match engine(args.recognizer.clone(), !args.no_flip) {
+    let engine = match biometrics::engine(args.recognizer.clone(), !args.no_flip) {
         Ok(engine) => engine,
         Err(e) => return fail(out, e),
     };
@@ -295,8 +278,8 @@ fn progress(done: usize, total: usize) {
 fn analyse(engine: &BiometricEngine, path: &Path) -> ImageResult {
     let nothing = ImageResult { template: None, live_score: None, gate: None };
     let Ok(bytes) = std::fs::read(path) else { return nothing };
-    let Ok(photo) = Photo::decode(&bytes, &engine.config().decode) else { return nothing };
     let config = engine.config();
+    let Ok(photo) = Photo::decode(&bytes, &config.decode) else { return nothing };
     engine
         .with_worker(|worker| {
             let faces = worker.detect(&photo, &config.detector).ok()?;

@@ -5,6 +5,7 @@
 #![allow(clippy::disallowed_methods, clippy::print_stderr)]
 
 mod bench;
+mod biometrics;
 mod config;
 mod doctor;
 mod eval;
