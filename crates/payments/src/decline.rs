@@ -25,6 +25,8 @@ pub enum DeclineReason {
     LimitDailyExceeded,
     InsufficientFunds,
     IssuerDeclined,
+    /// The shopper's bank did not answer in time.
+    IssuerUnavailable,
     RiskDeclined,
 }
 
@@ -45,6 +47,7 @@ impl DeclineReason {
             DeclineReason::LimitDailyExceeded => "limit_daily_exceeded",
             DeclineReason::InsufficientFunds => "insufficient_funds",
             DeclineReason::IssuerDeclined => "issuer_declined",
+            DeclineReason::IssuerUnavailable => "issuer_unavailable",
             DeclineReason::RiskDeclined => "risk_declined",
         }
     }
@@ -75,6 +78,9 @@ impl DeclineReason {
             DeclineReason::LimitDailyExceeded => "This would exceed your daily face-payment limit.",
             DeclineReason::InsufficientFunds => "Your account does not have enough funds.",
             DeclineReason::IssuerDeclined => "Your bank declined the payment.",
+            DeclineReason::IssuerUnavailable => {
+                "Your bank did not answer in time. Please try again or pay another way."
+            }
             DeclineReason::RiskDeclined => "This payment cannot be made by face. Please pay another way.",
         }
     }
@@ -103,6 +109,7 @@ mod tests {
             DeclineReason::LimitDailyExceeded,
             DeclineReason::InsufficientFunds,
             DeclineReason::IssuerDeclined,
+            DeclineReason::IssuerUnavailable,
             DeclineReason::RiskDeclined,
         ];
         let codes: HashSet<_> = all.iter().map(DeclineReason::code).collect();

@@ -4,8 +4,10 @@
 //! through the ledger, so every decision is a plain function of the commands so far: the same
 //! commands replayed give the same state, which is how storage and the simulator use it.
 //!
-//! Funding accounts here are held by the built-in issuer (wallets in this ledger). Risk rules,
-//! external issuers, disputes and settlement are not built yet.
+//! Payments are funded from wallets at the built-in issuer (accounts in this ledger) or from
+//! accounts at external banks, asked through the issuer port (`issuer.rs`). Risk rules
+//! (`risk.rs`) are consulted before money moves. Disputes and settlement live in their own
+//! modules, over the same state.
 
 use std::collections::HashMap;
 
@@ -16,19 +18,31 @@ use facepay_ledger::{
 };
 
 use crate::decline::DeclineReason;
+use crate::dispute::{Dispute, DisputeError, DisputeId};
+use crate::issuer::{BANK_REFERENCE_MAX, FundingSource, IssuerAnswer, IssuerId, IssuerMessage};
 use crate::limits::{
     DailyUsage, Limit, LimitContext, LimitError, LimitTable, MerchantRisk, ShopperRiskTier, TransactionType,
 };
 use crate::payment::{Payment, PaymentEvent, PaymentState, TransitionError};
 use crate::pin::{Pin, PinError, PinGuard, PinHash, PinPolicy};
+use crate::risk::{Assessment, RiskConfig, RiskEvent, RiskRule, RiskState, RiskVerdict};
+use crate::settlement::AcquirerId;
 
-/// Ledger codes: why an account exists or money moved, for reports.
-const CODE_WALLET: u32 = 1;
-const CODE_MERCHANT: u32 = 2;
-const CODE_FUNDING_SOURCE: u32 = 3;
-const CODE_TOP_UP: u32 = 10;
-const CODE_PAYMENT: u32 = 11;
-const CODE_REFUND: u32 = 12;
+/// Ledger codes: why an account exists or money moved; settlement reads them.
+pub(crate) mod code {
+    pub const WALLET: u32 = 1;
+    pub const MERCHANT: u32 = 2;
+    pub const FUNDING_SOURCE: u32 = 3;
+    pub const ISSUER_CLEARING: u32 = 4;
+    pub const RESERVE: u32 = 5;
+    pub const TOP_UP: u32 = 10;
+    pub const PAYMENT: u32 = 11;
+    pub const REFUND: u32 = 12;
+    pub const REVERSAL: u32 = 13;
+    pub const COMPENSATION: u32 = 14;
+    pub const CHARGEBACK: u32 = 15;
+    pub const RESERVE_FUNDING: u32 = 16;
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CoreConfig {
@@ -39,8 +53,11 @@ pub struct CoreConfig {
     pub outcome_timeout_ms: i64,
     /// How long a hold lasts at the shopper's account; longer than the outcome timeout.
     pub hold_timeout_ms: u64,
-    /// The account that top-ups of built-in wallets come from.
+    /// The account that top-ups of built-in wallets and of the reserve come from.
     pub funding_source: AccountId,
+    /// The operator's reserve, which compensates shoppers first when a dispute goes their way.
+    pub reserve_account: AccountId,
+    pub risk: RiskConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,10 +68,11 @@ pub enum MerchantStatus {
 }
 
 #[derive(Debug, Clone)]
-struct Merchant {
+pub(crate) struct Merchant {
+    pub(crate) acquirer: AcquirerId,
     risk: MerchantRisk,
     status: MerchantStatus,
-    account: AccountId,
+    pub(crate) account: AccountId,
     face_payment_off: bool,
 }
 
@@ -71,8 +89,8 @@ struct Shopper {
     paused: bool,
     tier: ShopperRiskTier,
     own_limit: Option<Limit>,
-    funding: Vec<AccountId>,
-    default_funding: Option<AccountId>,
+    funding: Vec<FundingSource>,
+    default_funding: Option<FundingSource>,
     pin: Option<PinHash>,
     pin_guard: PinGuard,
     usage: DailyUsage,
@@ -101,14 +119,19 @@ pub struct StartPayment {
 }
 
 #[derive(Debug, Clone)]
-struct PaymentRecord {
-    payment: Payment,
+pub(crate) struct PaymentRecord {
+    pub(crate) payment: Payment,
     request: StartPayment,
     created_at: Timestamp,
     candidates: Vec<ShopperId>,
-    funding: Option<AccountId>,
+    /// Where the money comes from, fixed when the funds are held.
+    pub(crate) funding: Option<FundingSource>,
     hold: Option<TransferId>,
     reserved_day: Option<i64>,
+    /// A risk rule asked for a step-up before the shopper was known.
+    risk_elevated: bool,
+    /// Captured money under dispute (open, compensated or charged back): no longer refundable.
+    pub(crate) disputed_minor: i64,
 }
 
 /// What the terminal is told: never a template, an image, or an account number.
@@ -144,12 +167,18 @@ pub enum CoreError {
     PhoneDigitsMalformed,
     #[error("the account is not bound to this shopper")]
     FundingNotBound,
+    #[error("issuer {0} is not registered")]
+    UnknownIssuer(IssuerId),
+    #[error("a bank reference is 1 to {BANK_REFERENCE_MAX} printable ASCII characters")]
+    BankReferenceMalformed,
     #[error("refund id {0:?} was used for a different refund")]
     RefundIdReused(TransferId),
     #[error(transparent)]
     Transition(#[from] TransitionError),
     #[error(transparent)]
     Pin(#[from] PinError),
+    #[error(transparent)]
+    Dispute(#[from] DisputeError),
     #[error("the ledger refused: {0}")]
     Ledger(#[from] TransferError),
 }
@@ -168,9 +197,12 @@ impl CoreError {
             CoreError::AmountNotPositive => "amount_not_positive",
             CoreError::PhoneDigitsMalformed => "phone_digits_malformed",
             CoreError::FundingNotBound => "funding_not_bound",
+            CoreError::UnknownIssuer(_) => "issuer_unknown",
+            CoreError::BankReferenceMalformed => "bank_reference_malformed",
             CoreError::RefundIdReused(_) => "refund_id_reused",
             CoreError::Transition(err) => err.code(),
             CoreError::Pin(err) => err.code(),
+            CoreError::Dispute(err) => err.code(),
             CoreError::Ledger(err) => err.code(),
         }
     }
@@ -178,14 +210,21 @@ impl CoreError {
 
 #[derive(Debug, Clone)]
 pub struct PaymentCore {
-    config: CoreConfig,
-    ledger: Ledger,
-    merchants: HashMap<MerchantId, Merchant>,
+    pub(crate) config: CoreConfig,
+    pub(crate) ledger: Ledger,
+    pub(crate) merchants: HashMap<MerchantId, Merchant>,
     terminals: HashMap<TerminalId, Terminal>,
     shoppers: HashMap<ShopperId, Shopper>,
-    payments: HashMap<PaymentId, PaymentRecord>,
+    pub(crate) payments: HashMap<PaymentId, PaymentRecord>,
     idempotency: HashMap<(TerminalId, String), PaymentId>,
     refunds: HashMap<TransferId, (PaymentId, i64)>,
+    /// Each external bank's clearing account in the ledger.
+    pub(crate) issuers: HashMap<IssuerId, AccountId>,
+    pub(crate) disputes: HashMap<DisputeId, Dispute>,
+    risk: RiskState,
+    /// Effects for the shell: drained by `take_risk_events` and `take_issuer_messages`.
+    risk_events: Vec<RiskEvent>,
+    issuer_messages: Vec<IssuerMessage>,
     face_payment_off_everywhere: bool,
     next_transfer: u128,
 }
@@ -193,9 +232,19 @@ pub struct PaymentCore {
 impl PaymentCore {
     pub fn new(config: CoreConfig) -> PaymentCore {
         let mut ledger = Ledger::new();
-        let source =
-            Account::new(config.funding_source, config.currency, BalanceRule::Unbounded, CODE_FUNDING_SOURCE);
+        let source = Account::new(
+            config.funding_source,
+            config.currency,
+            BalanceRule::Unbounded,
+            code::FUNDING_SOURCE,
+        );
         ledger.open_account(source).expect("a fresh ledger accepts its first account");
+        let reserve_rule = BalanceRule::DebitsWithinCredits { credit_limit: 0 };
+        let reserve = Account::new(config.reserve_account, config.currency, reserve_rule, code::RESERVE);
+        match ledger.open_account(reserve) {
+            Ok(Applied::Created) => {}
+            _ => panic!("the reserve account must differ from the funding source"),
+        }
         PaymentCore {
             config,
             ledger,
@@ -205,6 +254,11 @@ impl PaymentCore {
             payments: HashMap::new(),
             idempotency: HashMap::new(),
             refunds: HashMap::new(),
+            issuers: HashMap::new(),
+            disputes: HashMap::new(),
+            risk: RiskState::default(),
+            risk_events: Vec::new(),
+            issuer_messages: Vec::new(),
             face_payment_off_everywhere: false,
             next_transfer: 1,
         }
@@ -227,22 +281,46 @@ impl PaymentCore {
         self.payments.get(&id).and_then(|record| record.hold)
     }
 
+    /// Risk rules that fired since the last call, oldest first.
+    pub fn take_risk_events(&mut self) -> Vec<RiskEvent> {
+        std::mem::take(&mut self.risk_events)
+    }
+
+    /// Messages for external banks queued since the last call, oldest first.
+    pub fn take_issuer_messages(&mut self) -> Vec<IssuerMessage> {
+        std::mem::take(&mut self.issuer_messages)
+    }
+
+    /// Registers an external bank, with the ledger account that records what it owes.
+    pub fn register_issuer(&mut self, id: IssuerId, clearing_account: AccountId) -> Result<(), CoreError> {
+        if id == IssuerId::BUILT_IN || self.issuers.contains_key(&id) {
+            return Err(CoreError::AlreadyRegistered(id.to_string()));
+        }
+        let rule = BalanceRule::Unbounded;
+        self.open(Account::new(clearing_account, self.config.currency, rule, code::ISSUER_CLEARING))?;
+        self.issuers.insert(id, clearing_account);
+        Ok(())
+    }
+
+    /// Registers a merchant, served by `acquirer`, with the ledger account it is paid into.
     pub fn register_merchant(
         &mut self,
         id: MerchantId,
+        acquirer: AcquirerId,
         risk: MerchantRisk,
         account: AccountId,
     ) -> Result<(), CoreError> {
         if self.merchants.contains_key(&id) {
             return Err(CoreError::AlreadyRegistered(id.to_string()));
         }
-        // Unbounded: refunds are bounded by the payment state machine, and settlement (not built
-        // yet) decides what a merchant may owe.
+        // Unbounded: refunds are bounded by the payment state machine, a chargeback may leave
+        // the merchant owing, and settlement nets it.
         let ledger_account =
-            Account::new(account, self.config.currency, BalanceRule::Unbounded, CODE_MERCHANT);
+            Account::new(account, self.config.currency, BalanceRule::Unbounded, code::MERCHANT);
         self.open(ledger_account)?;
-        self.merchants
-            .insert(id, Merchant { risk, status: MerchantStatus::Active, account, face_payment_off: false });
+        let merchant =
+            Merchant { acquirer, risk, status: MerchantStatus::Active, account, face_payment_off: false };
+        self.merchants.insert(id, merchant);
         Ok(())
     }
 
@@ -340,25 +418,45 @@ impl PaymentCore {
     ) -> Result<(), CoreError> {
         self.shopper_mut(shopper)?;
         let rule = BalanceRule::DebitsWithinCredits { credit_limit: 0 };
-        self.open(Account::new(account, self.config.currency, rule, CODE_WALLET))?;
-        let shopper = self.shopper_mut(shopper)?;
-        shopper.funding.push(account);
-        if make_default || shopper.default_funding.is_none() {
-            shopper.default_funding = Some(account);
+        self.open(Account::new(account, self.config.currency, rule, code::WALLET))?;
+        self.shopper_mut(shopper)?.bind(FundingSource::Wallet(account), make_default);
+        Ok(())
+    }
+
+    /// Binds an account at an external bank, by the bank's reference for it.
+    pub fn bind_bank_account(
+        &mut self,
+        shopper: ShopperId,
+        issuer: IssuerId,
+        reference: &str,
+        make_default: bool,
+    ) -> Result<(), CoreError> {
+        let printable = reference.bytes().all(|b| b.is_ascii_graphic());
+        if reference.is_empty() || reference.len() > BANK_REFERENCE_MAX || !printable {
+            return Err(CoreError::BankReferenceMalformed);
         }
+        if !self.issuers.contains_key(&issuer) {
+            return Err(CoreError::UnknownIssuer(issuer));
+        }
+        let source = FundingSource::BankAccount { issuer, reference: reference.to_owned() };
+        let shopper_record = self.shopper_mut(shopper)?;
+        if shopper_record.funding.contains(&source) {
+            return Err(CoreError::AlreadyRegistered(format!("{issuer} account of {shopper}")));
+        }
+        shopper_record.bind(source, make_default);
         Ok(())
     }
 
     pub fn choose_default_funding(
         &mut self,
         shopper: ShopperId,
-        account: AccountId,
+        source: &FundingSource,
     ) -> Result<(), CoreError> {
         let shopper = self.shopper_mut(shopper)?;
-        if !shopper.funding.contains(&account) {
+        if !shopper.funding.contains(source) {
             return Err(CoreError::FundingNotBound);
         }
-        shopper.default_funding = Some(account);
+        shopper.default_funding = Some(source.clone());
         Ok(())
     }
 
@@ -378,7 +476,7 @@ impl PaymentCore {
             account,
             amount,
             TransferKind::Posted,
-            CODE_TOP_UP,
+            code::TOP_UP,
         );
         self.ledger.apply_one(&request, now)?;
         Ok(())
@@ -414,16 +512,21 @@ impl PaymentCore {
                 Some(DeclineReason::FacePaymentOff)
             } else if terminal.suspended {
                 Some(DeclineReason::TerminalSuspended)
-            } else if merchant.status == MerchantStatus::Suspended {
-                Some(DeclineReason::MerchantSuspended)
-            } else if merchant.status == MerchantStatus::Blacklisted {
-                Some(DeclineReason::MerchantBlacklisted)
-            } else if !request.liveness_passed {
-                Some(DeclineReason::LivenessFailed)
             } else {
                 None
             };
+        let standing = match merchant.status {
+            MerchantStatus::Active => None,
+            MerchantStatus::Suspended => {
+                Some((RiskRule::MerchantSuspended, DeclineReason::MerchantSuspended))
+            }
+            MerchantStatus::Blacklisted => {
+                Some((RiskRule::MerchantBlacklisted, DeclineReason::MerchantBlacklisted))
+            }
+        };
         let id = request.payment_id;
+        let terminal_id = request.terminal;
+        let liveness_passed = request.liveness_passed;
         let identification = request.identification.clone();
         self.idempotency.insert(key, id);
         self.payments.insert(
@@ -436,13 +539,37 @@ impl PaymentCore {
                 funding: None,
                 hold: None,
                 reserved_day: None,
+                risk_elevated: false,
+                disputed_minor: 0,
             },
         );
         if let Some(reason) = gate {
             return self.decline(id, reason);
         }
+        if let Some((rule, reason)) = standing {
+            let event = RiskEvent {
+                payment: id,
+                at: now,
+                rule,
+                verdict: RiskVerdict::Decline,
+                detail: "the merchant may not take face payments".into(),
+            };
+            self.risk_events.push(event);
+            return self.decline(id, reason);
+        }
+        let assessment = self.risk.assess_terminal(&self.config.risk, terminal_id, now);
+        if self.heed(id, &assessment, now) {
+            return self.decline(id, DeclineReason::RiskDeclined);
+        }
+        if !liveness_passed {
+            self.risk.note_failed_identification(&self.config.risk, terminal_id, now);
+            return self.decline(id, DeclineReason::LivenessFailed);
+        }
         match identification {
-            Identification::NoMatch => self.decline(id, DeclineReason::NoMatch),
+            Identification::NoMatch => {
+                self.risk.note_failed_identification(&self.config.risk, terminal_id, now);
+                self.decline(id, DeclineReason::NoMatch)
+            }
             Identification::Match(shopper) => self.decide_for(id, shopper, now),
             Identification::Ambiguous(candidates) => {
                 let record = self.payments.get_mut(&id).expect("inserted above");
@@ -474,7 +601,11 @@ impl PaymentCore {
             .collect();
         match matching.as_slice() {
             [shopper] => self.decide_for(id, *shopper, now),
-            _ => self.decline(id, DeclineReason::StillAmbiguous),
+            _ => {
+                let terminal = record.payment.terminal;
+                self.risk.note_failed_identification(&self.config.risk, terminal, now);
+                self.decline(id, DeclineReason::StillAmbiguous)
+            }
         }
     }
 
@@ -525,9 +656,13 @@ impl PaymentCore {
         match record.payment.state {
             PaymentState::Captured { refunded_minor: 0 } => {
                 let amount = record.payment.amount.amount_minor;
+                if record.disputed_minor > 0 {
+                    let event = "be reversed";
+                    return Err(TransitionError::NotAllowed { state: "under dispute", event }.into());
+                }
                 record.payment.state.after(PaymentEvent::Reverse, amount)?;
                 let back = self.take_transfer_id();
-                self.pay_back(id, back, amount, now)?;
+                self.pay_back(id, back, amount, code::REVERSAL, now)?;
                 self.release_limit(id);
                 let record = self.payments.get_mut(&id).expect("checked above");
                 record.payment.state = PaymentState::Reversed;
@@ -554,31 +689,62 @@ impl PaymentCore {
             };
         }
         let record = self.payments.get(&id).ok_or(CoreError::UnknownPayment(id))?;
-        let refunded = record
-            .payment
-            .state
-            .after(PaymentEvent::Refund { amount_minor }, record.payment.amount.amount_minor)?;
-        self.pay_back(id, refund_id, amount_minor, now)?;
+        // Money under dispute is not refundable: it is returned through the dispute.
+        let refundable = record.payment.amount.amount_minor - record.disputed_minor;
+        let refunded = record.payment.state.after(PaymentEvent::Refund { amount_minor }, refundable)?;
+        self.pay_back(id, refund_id, amount_minor, code::REFUND, now)?;
         self.refunds.insert(refund_id, (id, amount_minor));
         let record = self.payments.get_mut(&id).expect("checked above");
         record.payment.state = refunded;
         Ok(view(&record.payment))
     }
 
-    /// Time passing: reverses authorizations the terminal did not confirm in time, and expires
-    /// holds past their deadline. Returns the payments it touched.
+    /// The external bank answered an authorization request.
+    pub fn issuer_answered(
+        &mut self,
+        id: PaymentId,
+        answer: IssuerAnswer,
+        now: Timestamp,
+    ) -> Result<PaymentView, CoreError> {
+        let record = self.payments.get(&id).ok_or(CoreError::UnknownPayment(id))?;
+        if record.payment.state != PaymentState::AwaitingIssuer {
+            // Too late (timed out, so the bank was told to release) or never asked.
+            let event = "take the issuer's answer";
+            return Err(TransitionError::NotAllowed { state: record.payment.state.name(), event }.into());
+        }
+        match answer {
+            IssuerAnswer::Approved => {
+                let record = self.payments.get_mut(&id).expect("checked above");
+                record.payment.apply(PaymentEvent::Authorize)?;
+                let (shopper, terminal) = (record.payment.shopper, record.payment.terminal);
+                let amount = record.payment.amount.amount_minor;
+                self.risk.note_authorized(shopper.expect("identified"), terminal, amount);
+                Ok(view(&record.payment))
+            }
+            IssuerAnswer::Declined => self.abandon_awaiting(id, DeclineReason::IssuerDeclined, now),
+        }
+    }
+
+    /// Time passing: declines payments whose bank did not answer in time, reverses
+    /// authorizations the terminal did not confirm in time, and expires holds past their
+    /// deadline. Returns the payments it touched.
     pub fn sweep(&mut self, now: Timestamp) -> Vec<PaymentId> {
         let mut touched = Vec::new();
-        let mut unconfirmed: Vec<PaymentId> = self
+        let mut late: Vec<(PaymentId, PaymentState)> = self
             .payments
             .values()
-            .filter(|r| r.payment.state == PaymentState::Authorized)
+            .filter(|r| matches!(r.payment.state, PaymentState::Authorized | PaymentState::AwaitingIssuer))
             .filter(|r| now.ms_since(r.created_at) >= self.config.outcome_timeout_ms)
-            .map(|r| r.payment.id)
+            .map(|r| (r.payment.id, r.payment.state))
             .collect();
-        unconfirmed.sort();
-        for id in unconfirmed {
-            if self.reverse(id, now).is_ok() {
+        late.sort_by_key(|&(id, _)| id);
+        for (id, state) in late {
+            let undone = if state == PaymentState::AwaitingIssuer {
+                self.abandon_awaiting(id, DeclineReason::IssuerUnavailable, now)
+            } else {
+                self.reverse(id, now)
+            };
+            if undone.is_ok() {
                 touched.push(id);
             }
         }
@@ -629,7 +795,13 @@ impl PaymentCore {
         if let Err(err) = trial.reserve(&self.config.limits, limit, amount, now) {
             return self.decline(id, limit_decline(err));
         }
-        if self.config.pin_policy.requires_pin(amount, false) {
+        let terminal = self.payments[&id].payment.terminal;
+        let assessment = self.risk.assess_shopper(&self.config.risk, shopper_id, terminal, amount, now);
+        if self.heed(id, &assessment, now) {
+            return self.decline(id, DeclineReason::RiskDeclined);
+        }
+        let elevated = self.payments[&id].risk_elevated || assessment.verdict == RiskVerdict::StepUp;
+        if self.config.pin_policy.requires_pin(amount, elevated) {
             if self.shoppers[&shopper_id].pin.is_none() {
                 return self.decline(id, DeclineReason::PinNotSet);
             }
@@ -648,7 +820,7 @@ impl PaymentCore {
         let merchant_account = self.merchants[&record.payment.merchant].account;
         let limit = self.limit_for(id, shopper_id);
         let shopper = self.shoppers.get_mut(&shopper_id).expect("enrolled");
-        let funding = shopper.default_funding.expect("checked in decide_for");
+        let funding = shopper.default_funding.clone().expect("checked in decide_for");
         let day = match shopper.usage.reserve(&self.config.limits, limit, amount, now) {
             Ok(day) => day,
             Err(err) => return self.decline(id, limit_decline(err)),
@@ -656,11 +828,11 @@ impl PaymentCore {
         let hold_id = self.take_transfer_id();
         let hold = transfer(
             hold_id,
-            funding,
+            self.ledger_account(&funding),
             merchant_account,
             amount as u64,
             TransferKind::Pending { timeout_ms: self.config.hold_timeout_ms },
-            CODE_PAYMENT,
+            code::PAYMENT,
         );
         if let Err(err) = self.ledger.apply_one(&hold, now) {
             self.shoppers.get_mut(&shopper_id).expect("enrolled").usage.release(amount, day);
@@ -670,11 +842,82 @@ impl PaymentCore {
             };
         }
         let record = self.payments.get_mut(&id).expect("stored");
-        record.payment.apply(PaymentEvent::Authorize)?;
-        record.funding = Some(funding);
         record.hold = Some(hold_id);
         record.reserved_day = Some(day);
+        match &funding {
+            FundingSource::Wallet(_) => {
+                record.payment.apply(PaymentEvent::Authorize)?;
+                self.risk.note_authorized(shopper_id, record.payment.terminal, amount);
+            }
+            FundingSource::BankAccount { issuer, reference } => {
+                record.payment.apply(PaymentEvent::AskIssuer)?;
+                let message = IssuerMessage::Authorize {
+                    payment: id,
+                    issuer: *issuer,
+                    reference: reference.clone(),
+                    amount: record.payment.amount,
+                };
+                self.issuer_messages.push(message);
+            }
+        }
+        record.funding = Some(funding);
         Ok(view(&record.payment))
+    }
+
+    /// Ends a payment waiting for its bank: the hold and the day's allowance are given back.
+    /// Unless the bank itself declined, it is told to drop whatever it authorized.
+    fn abandon_awaiting(
+        &mut self,
+        id: PaymentId,
+        reason: DeclineReason,
+        now: Timestamp,
+    ) -> Result<PaymentView, CoreError> {
+        match self.settle_hold(id, |pending_id| TransferKind::VoidPending { pending_id }, now) {
+            Ok(()) => {}
+            // Expired already: `settle_expired` ended the payment.
+            Err(TransferError::PendingExpired(_)) => return Ok(self.payment(id).expect("stored")),
+            Err(other) => return Err(other.into()),
+        }
+        self.release_limit(id);
+        if reason != DeclineReason::IssuerDeclined {
+            self.tell_bank_to_release(id);
+        }
+        self.decline(id, reason)
+    }
+
+    /// Queues a release for a payment funded at an external bank; wallets need none.
+    fn tell_bank_to_release(&mut self, id: PaymentId) {
+        let record = &self.payments[&id];
+        if let Some(FundingSource::BankAccount { issuer, reference }) = &record.funding {
+            let message = IssuerMessage::Release {
+                payment: id,
+                issuer: *issuer,
+                reference: reference.clone(),
+                amount: record.payment.amount,
+            };
+            self.issuer_messages.push(message);
+        }
+    }
+
+    /// Records the rules that fired; true when one of them declines the payment.
+    fn heed(&mut self, id: PaymentId, assessment: &Assessment, now: Timestamp) -> bool {
+        for (rule, verdict, detail) in &assessment.fired {
+            let event =
+                RiskEvent { payment: id, at: now, rule: *rule, verdict: *verdict, detail: detail.clone() };
+            self.risk_events.push(event);
+        }
+        let record = self.payments.get_mut(&id).expect("assessed payments are stored");
+        record.risk_elevated |= assessment.verdict == RiskVerdict::StepUp;
+        assessment.verdict == RiskVerdict::Decline
+    }
+
+    /// The ledger account a funding source draws on: the wallet itself, or the bank's clearing
+    /// account.
+    pub(crate) fn ledger_account(&self, source: &FundingSource) -> AccountId {
+        match source {
+            FundingSource::Wallet(account) => *account,
+            FundingSource::BankAccount { issuer, .. } => self.issuers[issuer],
+        }
     }
 
     fn release_hold(
@@ -692,6 +935,7 @@ impl PaymentCore {
             Err(other) => return Err(other.into()),
         }
         self.release_limit(id);
+        self.tell_bank_to_release(id);
         let record = self.payments.get_mut(&id).expect("checked above");
         record.payment.state = next;
         Ok(view(&record.payment))
@@ -708,7 +952,7 @@ impl PaymentCore {
         let hold = self.payments[&id].hold.expect("an authorized payment has a hold");
         let held = self.ledger.transfer(hold).expect("holds are in the ledger").request;
         let settle_id = self.take_transfer_id();
-        let request = transfer(settle_id, held.debit, held.credit, held.amount, settle(hold), CODE_PAYMENT);
+        let request = transfer(settle_id, held.debit, held.credit, held.amount, settle(hold), code::PAYMENT);
         let result = self.ledger.apply_one(&request, now).map(drop);
         if let Err(TransferError::PendingExpired(_)) = result {
             self.expire_holds(now);
@@ -716,38 +960,42 @@ impl PaymentCore {
         result
     }
 
-    /// Moves `amount_minor` of a captured payment from the merchant back to the account it came from.
+    /// Moves `amount_minor` of a captured payment from the merchant back to the account it
+    /// came from; `code` says why (refund or reversal).
     fn pay_back(
         &mut self,
         id: PaymentId,
         transfer_id: TransferId,
         amount_minor: i64,
+        code: u32,
         now: Timestamp,
     ) -> Result<(), TransferError> {
         let record = &self.payments[&id];
-        let funding = record.funding.expect("a captured payment has a funding account");
+        let funding = record.funding.as_ref().expect("a captured payment has a funding account");
         let merchant_account = self.merchants[&record.payment.merchant].account;
-        let request = transfer(
-            transfer_id,
-            merchant_account,
-            funding,
-            amount_minor as u64,
-            TransferKind::Posted,
-            CODE_REFUND,
-        );
+        let back = self.ledger_account(funding);
+        let request =
+            transfer(transfer_id, merchant_account, back, amount_minor as u64, TransferKind::Posted, code);
         self.ledger.apply_one(&request, now).map(drop)
     }
 
-    /// The ledger expired this payment's hold: mark it and give its limit back.
+    /// The ledger expired this payment's hold: mark it, give its limit back, and tell the bank.
     fn settle_expired(&mut self, id: PaymentId) {
         let record = self.payments.get_mut(&id).expect("stored");
-        let hold = record.hold.expect("an authorized payment has a hold");
-        if record.payment.state == PaymentState::Authorized
-            && self.ledger.pending_state(hold) == Some(PendingState::Expired)
-        {
-            record.payment.state = PaymentState::Expired;
-            self.release_limit(id);
+        let hold = record.hold.expect("a payment with funds held has a hold");
+        if self.ledger.pending_state(hold) != Some(PendingState::Expired) {
+            return;
         }
+        let ended = match record.payment.state {
+            PaymentState::Authorized => record.payment.apply(PaymentEvent::Expire),
+            PaymentState::AwaitingIssuer => {
+                record.payment.apply(PaymentEvent::Decline(DeclineReason::IssuerUnavailable))
+            }
+            _ => return,
+        };
+        ended.expect("both states accept the event");
+        self.release_limit(id);
+        self.tell_bank_to_release(id);
     }
 
     fn release_limit(&mut self, id: PaymentId) {
@@ -789,10 +1037,19 @@ impl PaymentCore {
 
     /// Transfer ids the core makes itself count down from the top of the id space, apart from
     /// the ids callers choose (top-ups, refunds).
-    fn take_transfer_id(&mut self) -> TransferId {
+    pub(crate) fn take_transfer_id(&mut self) -> TransferId {
         let id = TransferId(u128::MAX - self.next_transfer);
         self.next_transfer += 1;
         id
+    }
+}
+
+impl Shopper {
+    fn bind(&mut self, source: FundingSource, make_default: bool) {
+        if make_default || self.default_funding.is_none() {
+            self.default_funding = Some(source.clone());
+        }
+        self.funding.push(source);
     }
 }
 
@@ -816,7 +1073,7 @@ fn parse_phone_digits(text: &str) -> Result<[u8; 4], CoreError> {
     }
 }
 
-fn transfer(
+pub(crate) fn transfer(
     id: TransferId,
     debit: AccountId,
     credit: AccountId,

@@ -1,25 +1,37 @@
 //! The payment core: enrollment and consent, the payment decision (liveness, match, PIN, limits,
-//! risk rules), refunds, disputes and settlement, as plain functions over injected ports.
+//! risk rules), external issuers, refunds, disputes and settlement, as plain functions over
+//! injected ports.
 //!
 //! Owns: the payment state machine, the PIN (Argon2id hash, constant-time check, lockout,
-//! policy), spending limits, and every business rejection, each an enum value with a stable code.
+//! policy), spending limits, risk rules, the issuer port, disputes, the settlement report, and
+//! every business rejection, each an enum value with a stable code.
 //!
 //! Must never: do IO itself, read the wall clock or ambient randomness (time and salts come in as
 //! arguments), know SQL or HTTP, see pixels, or depend on facepay crates other than `domain`,
 //! `ledger` and `face-index`.
 
 mod decline;
+mod dispute;
 mod engine;
+mod issuer;
 mod limits;
 mod payment;
 mod pin;
+mod risk;
+mod settlement;
 
 pub use decline::DeclineReason;
+pub use dispute::{
+    Dispute, DisputeError, DisputeId, DisputeState, EVIDENCE_MAX, EVIDENCE_NOTE_MAX, Evidence, Finding, Party,
+};
 pub use engine::{
     CoreConfig, CoreError, Identification, MerchantStatus, PaymentCore, PaymentView, StartPayment,
 };
+pub use issuer::{BANK_REFERENCE_MAX, FundingSource, IssuerAnswer, IssuerId, IssuerMessage};
 pub use limits::{
     DailyUsage, Limit, LimitContext, LimitError, LimitTable, MerchantRisk, ShopperRiskTier, TransactionType,
 };
 pub use payment::{Payment, PaymentEvent, PaymentState, TransitionError};
 pub use pin::{PIN_DIGITS, PIN_LOCK_MS, PIN_TRIES_MAX, Pin, PinError, PinGuard, PinHash, PinPolicy};
+pub use risk::{CountRule, RiskConfig, RiskEvent, RiskRule, RiskVerdict, SPIKE_HISTORY};
+pub use settlement::{AcquirerId, AcquirerLine, IssuerLine, Position, SettlementError, SettlementReport};

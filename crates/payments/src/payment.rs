@@ -15,6 +15,8 @@ pub enum PaymentState {
     NeedsPhoneDigits,
     /// Policy or risk asks the shopper to confirm with their PIN.
     NeedsPin,
+    /// Funds are held here; the shopper's external bank has been asked to authorize them.
+    AwaitingIssuer,
     /// Funds are held at the shopper's bank account.
     Authorized,
     /// The held funds moved to the merchant; `refunded_minor` of them have gone back.
@@ -34,6 +36,7 @@ pub enum PaymentState {
 pub enum PaymentEvent {
     AskPhoneDigits,
     AskPin,
+    AskIssuer,
     Authorize,
     Decline(DeclineReason),
     Capture,
@@ -69,6 +72,7 @@ impl PaymentState {
             PaymentState::Created => "created",
             PaymentState::NeedsPhoneDigits => "needs_phone_digits",
             PaymentState::NeedsPin => "needs_pin",
+            PaymentState::AwaitingIssuer => "awaiting_issuer",
             PaymentState::Authorized => "authorized",
             PaymentState::Captured { .. } => "captured",
             PaymentState::Declined(_) => "declined",
@@ -82,11 +86,12 @@ impl PaymentState {
     pub fn after(self, event: PaymentEvent, amount_minor: i64) -> Result<PaymentState, TransitionError> {
         use PaymentEvent as E;
         use PaymentState as S;
-        let deciding = matches!(self, S::Created | S::NeedsPhoneDigits | S::NeedsPin);
+        let deciding = matches!(self, S::Created | S::NeedsPhoneDigits | S::NeedsPin | S::AwaitingIssuer);
         match (self, event) {
             // The phone digits are asked at most once, before anything else.
             (S::Created, E::AskPhoneDigits) => Ok(S::NeedsPhoneDigits),
             (S::Created | S::NeedsPhoneDigits, E::AskPin) => Ok(S::NeedsPin),
+            (S::Created | S::NeedsPhoneDigits | S::NeedsPin, E::AskIssuer) => Ok(S::AwaitingIssuer),
             (_, E::Authorize) if deciding => Ok(S::Authorized),
             (_, E::Decline(reason)) if deciding => Ok(S::Declined(reason)),
             (S::Authorized, E::Capture) => Ok(S::Captured { refunded_minor: 0 }),
@@ -114,6 +119,7 @@ impl PaymentEvent {
         match self {
             PaymentEvent::AskPhoneDigits => "ask for phone digits",
             PaymentEvent::AskPin => "ask for the PIN",
+            PaymentEvent::AskIssuer => "ask the issuer",
             PaymentEvent::Authorize => "be authorized",
             PaymentEvent::Decline(_) => "be declined",
             PaymentEvent::Capture => "be captured",
@@ -156,11 +162,12 @@ mod tests {
 
     const AMOUNT: i64 = 1_000;
 
-    fn states() -> [PaymentState; 10] {
+    fn states() -> [PaymentState; 11] {
         [
             PaymentState::Created,
             PaymentState::NeedsPhoneDigits,
             PaymentState::NeedsPin,
+            PaymentState::AwaitingIssuer,
             PaymentState::Authorized,
             PaymentState::Captured { refunded_minor: 0 },
             PaymentState::Captured { refunded_minor: 400 },
@@ -171,10 +178,11 @@ mod tests {
         ]
     }
 
-    fn events() -> [PaymentEvent; 9] {
+    fn events() -> [PaymentEvent; 10] {
         [
             PaymentEvent::AskPhoneDigits,
             PaymentEvent::AskPin,
+            PaymentEvent::AskIssuer,
             PaymentEvent::Authorize,
             PaymentEvent::Decline(DeclineReason::LimitDailyExceeded),
             PaymentEvent::Capture,
@@ -195,8 +203,13 @@ mod tests {
             Some(match (state, event) {
                 (S::Created, E::AskPhoneDigits) => S::NeedsPhoneDigits,
                 (S::Created | S::NeedsPhoneDigits, E::AskPin) => S::NeedsPin,
-                (S::Created | S::NeedsPhoneDigits | S::NeedsPin, E::Authorize) => S::Authorized,
-                (S::Created | S::NeedsPhoneDigits | S::NeedsPin, E::Decline(_)) => declined,
+                (S::Created | S::NeedsPhoneDigits | S::NeedsPin, E::AskIssuer) => S::AwaitingIssuer,
+                (S::Created | S::NeedsPhoneDigits | S::NeedsPin | S::AwaitingIssuer, E::Authorize) => {
+                    S::Authorized
+                }
+                (S::Created | S::NeedsPhoneDigits | S::NeedsPin | S::AwaitingIssuer, E::Decline(_)) => {
+                    declined
+                }
                 (S::Authorized, E::Capture) => S::Captured { refunded_minor: 0 },
                 (S::Authorized, E::Void) => S::Voided,
                 (S::Authorized, E::Expire) => S::Expired,
@@ -224,7 +237,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(allowed_count, 16, "the table above allows 16 of the pairs tested");
+        assert_eq!(allowed_count, 21, "the table above allows 21 of the pairs tested");
     }
 
     #[test]

@@ -2,81 +2,15 @@
 //! through the state machine that moves money, idempotent retries, and the ledger balanced after
 //! each step.
 
-use facepay_domain::{Currency, MerchantId, Money, PaymentId, ShopperId, TerminalId, Timestamp};
+mod common;
+
+use common::*;
+use facepay_domain::{Currency, MerchantId, Money, PaymentId, ShopperId, TerminalId};
 use facepay_ledger::{AccountId, TransferId};
 use facepay_payments::{
-    CoreConfig, CoreError, DeclineReason, Identification, Limit, LimitTable, MerchantRisk, MerchantStatus,
-    PaymentCore, PaymentState, Pin, PinPolicy, ShopperRiskTier, StartPayment, TransactionType,
+    CoreError, DeclineReason, FundingSource, Identification, Limit, MerchantRisk, MerchantStatus,
+    PaymentCore, PaymentState, PinPolicy, ShopperRiskTier, StartPayment,
 };
-
-const MERCHANT: MerchantId = MerchantId::from_u128(10);
-const MERCHANT_ACCOUNT: AccountId = AccountId(10);
-const TERMINAL: TerminalId = TerminalId::from_u128(20);
-const ALICE: ShopperId = ShopperId::from_u128(1);
-const ALICE_BANK_A: AccountId = AccountId(101);
-const ALICE_BANK_B: AccountId = AccountId(102);
-const BOB: ShopperId = ShopperId::from_u128(2);
-const BOB_WALLET: AccountId = AccountId(201);
-const OUTCOME_TIMEOUT_MS: i64 = 30_000;
-const HOLD_TIMEOUT_MS: u64 = 600_000;
-
-fn eur() -> Currency {
-    Currency::new("EUR").unwrap()
-}
-
-fn at(ms: i64) -> Timestamp {
-    Timestamp::from_unix_ms(1_800_000_000_000 + ms)
-}
-
-fn config(pin_policy: PinPolicy) -> CoreConfig {
-    CoreConfig {
-        currency: eur(),
-        limits: LimitTable::default(),
-        pin_policy,
-        outcome_timeout_ms: OUTCOME_TIMEOUT_MS,
-        hold_timeout_ms: HOLD_TIMEOUT_MS,
-        funding_source: AccountId(1),
-    }
-}
-
-const NO_PIN: PinPolicy = PinPolicy { always: false, above_amount_minor: None, on_elevated_risk: false };
-
-/// One merchant with one terminal; Alice (two banks, 10,000 in A, PIN 271828, phone ..1234) and
-/// Bob (one wallet with 5,000, phone ..1234 too, no PIN).
-fn core(pin_policy: PinPolicy) -> PaymentCore {
-    let mut core = PaymentCore::new(config(pin_policy));
-    core.register_merchant(MERCHANT, MerchantRisk::Low, MERCHANT_ACCOUNT).unwrap();
-    core.register_terminal(TERMINAL, MERCHANT).unwrap();
-    core.enroll_shopper(ALICE, "1234").unwrap();
-    core.bind_wallet(ALICE, ALICE_BANK_A, true).unwrap();
-    core.bind_wallet(ALICE, ALICE_BANK_B, false).unwrap();
-    core.top_up(ALICE_BANK_A, 10_000, TransferId(1), at(0)).unwrap();
-    core.set_pin(ALICE, &Pin::choose("271828").unwrap(), *b"salt for tests!!").unwrap();
-    core.enroll_shopper(BOB, "1234").unwrap();
-    core.bind_wallet(BOB, BOB_WALLET, true).unwrap();
-    core.top_up(BOB_WALLET, 5_000, TransferId(2), at(0)).unwrap();
-    core
-}
-
-fn pay(id: u128, amount: i64, who: Identification) -> StartPayment {
-    StartPayment {
-        payment_id: PaymentId::from_u128(id),
-        terminal: TERMINAL,
-        idempotency_key: format!("key-{id}"),
-        amount: Money::new(amount, eur()),
-        transaction_type: TransactionType::Purchase,
-        liveness_passed: true,
-        identification: who,
-    }
-}
-
-fn balance(core: &PaymentCore, account: AccountId) -> i128 {
-    core.ledger().account(account).unwrap().posted_balance()
-}
-
-fn available(core: &PaymentCore, account: AccountId) -> i128 {
-    core.ledger().account(account).unwrap().available_to_debit().unwrap()
-}
 
 fn declined(core: &mut PaymentCore, request: StartPayment, reason: DeclineReason) {
     let before = (balance(core, ALICE_BANK_A), available(core, ALICE_BANK_A), available(core, BOB_WALLET));
@@ -102,9 +36,12 @@ fn a_matched_shopper_is_authorized_then_captured_from_their_default_bank() {
     core.ledger().verify().unwrap();
 
     // The shopper switches to bank B, which is empty: the next payment is declined for funds.
-    core.choose_default_funding(ALICE, ALICE_BANK_B).unwrap();
+    core.choose_default_funding(ALICE, &FundingSource::Wallet(ALICE_BANK_B)).unwrap();
     declined(&mut core, pay(2, 100, Identification::Match(ALICE)), DeclineReason::InsufficientFunds);
-    assert_eq!(core.choose_default_funding(ALICE, BOB_WALLET).unwrap_err().code(), "funding_not_bound");
+    assert_eq!(
+        core.choose_default_funding(ALICE, &FundingSource::Wallet(BOB_WALLET)).unwrap_err().code(),
+        "funding_not_bound"
+    );
 }
 
 #[test]
@@ -297,7 +234,7 @@ fn a_hold_past_its_deadline_expires_and_cannot_be_captured() {
     let mut config = config(NO_PIN);
     config.outcome_timeout_ms = i64::MAX;
     let mut core = PaymentCore::new(config);
-    core.register_merchant(MERCHANT, MerchantRisk::Low, MERCHANT_ACCOUNT).unwrap();
+    core.register_merchant(MERCHANT, ACQUIRER, MerchantRisk::Low, MERCHANT_ACCOUNT).unwrap();
     core.register_terminal(TERMINAL, MERCHANT).unwrap();
     core.enroll_shopper(ALICE, "1234").unwrap();
     core.bind_wallet(ALICE, ALICE_BANK_A, true).unwrap();
@@ -346,11 +283,11 @@ fn refunds_are_idempotent_and_never_exceed_the_captured_amount() {
 fn registering_twice_or_for_unknown_parties_is_refused() {
     let mut core = core(NO_PIN);
     assert_eq!(
-        core.register_merchant(MERCHANT, MerchantRisk::Low, AccountId(11)).unwrap_err().code(),
+        core.register_merchant(MERCHANT, ACQUIRER, MerchantRisk::Low, AccountId(11)).unwrap_err().code(),
         "already_registered"
     );
     assert_eq!(
-        core.register_merchant(MerchantId::from_u128(11), MerchantRisk::Low, ALICE_BANK_A)
+        core.register_merchant(MerchantId::from_u128(11), ACQUIRER, MerchantRisk::Low, ALICE_BANK_A)
             .unwrap_err()
             .code(),
         "already_registered"

@@ -9,8 +9,8 @@
 use facepay_domain::{Currency, MerchantId, Money, PaymentId, ShopperId, TerminalId, Timestamp};
 use facepay_ledger::{AccountId, PendingState, TransferId};
 use facepay_payments::{
-    CoreConfig, Identification, LimitTable, MerchantRisk, PaymentCore, PaymentState, PinPolicy, StartPayment,
-    TransactionType,
+    AcquirerId, CoreConfig, Identification, LimitTable, MerchantRisk, PaymentCore, PaymentState, PinPolicy,
+    RiskConfig, StartPayment, TransactionType,
 };
 
 const SHOPPERS: u128 = 6;
@@ -19,6 +19,7 @@ const TERMINALS: u128 = 4;
 const OUTCOME_TIMEOUT_MS: i64 = 30_000;
 const HOLD_TIMEOUT_MS: u64 = 120_000;
 const FUNDING_SOURCE: AccountId = AccountId(1);
+const RESERVE: AccountId = AccountId(2);
 
 /// SplitMix64: tiny, fast, and the same numbers for the same seed on every machine.
 #[derive(Debug, Clone)]
@@ -94,12 +95,19 @@ fn fresh_core() -> PaymentCore {
         outcome_timeout_ms: OUTCOME_TIMEOUT_MS,
         hold_timeout_ms: HOLD_TIMEOUT_MS,
         funding_source: FUNDING_SOURCE,
+        reserve_account: RESERVE,
+        risk: RiskConfig::default(),
     };
     let mut core = PaymentCore::new(config);
     let start = Timestamp::from_unix_ms(0);
     for m in 0..MERCHANTS {
-        core.register_merchant(MerchantId::from_u128(m), MerchantRisk::Low, merchant_account(m))
-            .expect("fresh");
+        core.register_merchant(
+            MerchantId::from_u128(m),
+            AcquirerId(1),
+            MerchantRisk::Low,
+            merchant_account(m),
+        )
+        .expect("fresh");
     }
     for t in 0..TERMINALS {
         core.register_terminal(TerminalId::from_u128(t), MerchantId::from_u128(t % MERCHANTS))

@@ -98,5 +98,15 @@ pub const RULES: Rules = Rules {
     ],
     // argon2 and subtle are pure computation (the PIN hash and its constant-time comparison);
     // the salt comes from the injected Rng. png only encodes bytes in memory (the DET plot).
-    pure_may_use: &["serde", "thiserror", "zeroize", "rand_core", "rand_chacha", "argon2", "subtle", "png"],
+    pure_may_use: &[
+        "serde",
+        "serde_json",
+        "thiserror",
+        "zeroize",
+        "rand_core",
+        "rand_chacha",
+        "argon2",
+        "subtle",
+        "png",
+    ],
 };

@@ -1,0 +1,238 @@
+//! End-of-day clearing and settlement: for one window of time, what each bank (issuer) owes the
+//! switch for its shoppers' payments, and what the switch owes each acquirer for its merchants,
+//! net of refunds, reversals, compensations and chargebacks.
+//!
+//! The report is read from the ledger's journal, never from the payment records: every posted
+//! movement in the window is classified by why it moved (its transfer code) and whose accounts it
+//! touched. A movement that fits no line is an error, not a silent omission, so the report
+//! accounts for the ledger to the last minor unit.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::{self, Write as _};
+
+use facepay_domain::Timestamp;
+use facepay_ledger::{AccountId, JournalEntry, TransferId, TransferKind};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{PaymentCore, code};
+use crate::issuer::IssuerId;
+
+/// A bank or processor that serves merchants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AcquirerId(pub u32);
+
+impl fmt::Display for AcquirerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "acquirer-{}", self.0)
+    }
+}
+
+/// One party's movements in the window, in minor units of the report's currency.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    pub payments_minor: i64,
+    pub refunds_minor: i64,
+    pub reversals_minor: i64,
+    pub compensations_minor: i64,
+    pub chargebacks_minor: i64,
+    /// Money put in from outside the card flow: wallet top-ups, reserve funding.
+    pub deposits_minor: i64,
+    /// Issuer: what it owes the switch. Acquirer: what the switch owes it. Reserve: how much it
+    /// grew. Negative means the other way round.
+    pub net_minor: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuerLine {
+    pub issuer: IssuerId,
+    #[serde(flatten)]
+    pub position: Position,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcquirerLine {
+    pub acquirer: AcquirerId,
+    #[serde(flatten)]
+    pub position: Position,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettlementReport {
+    pub currency: String,
+    /// The window, `from` included and `to` excluded, in Unix milliseconds.
+    pub from_unix_ms: i64,
+    pub to_unix_ms: i64,
+    pub issuers: Vec<IssuerLine>,
+    pub acquirers: Vec<AcquirerLine>,
+    pub reserve: Position,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettlementError {
+    #[error("the window must end after it starts")]
+    EmptyWindow,
+    #[error("ledger transfer {0:?} fits no settlement line")]
+    Unclassified(TransferId),
+}
+
+impl SettlementError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            SettlementError::EmptyWindow => "settlement_window_empty",
+            SettlementError::Unclassified(_) => "settlement_transfer_unclassified",
+        }
+    }
+}
+
+/// Whose account a ledger account is, for settlement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Issuer(IssuerId),
+    Acquirer(AcquirerId),
+    Reserve,
+    FundingSource,
+}
+
+impl PaymentCore {
+    /// Clearing and settlement for the movements posted in `[from, to)`.
+    pub fn settlement_report(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<SettlementReport, SettlementError> {
+        if to <= from {
+            return Err(SettlementError::EmptyWindow);
+        }
+        let mut issuers: BTreeMap<IssuerId, Position> = BTreeMap::new();
+        let mut acquirers: BTreeMap<AcquirerId, Position> = BTreeMap::new();
+        let mut reserve = Position::default();
+        let sides = self.operator_sides();
+        for entry in self.ledger.journal() {
+            let JournalEntry::Applied(applied) = entry else { continue };
+            let request = &applied.request;
+            let posts = matches!(request.kind, TransferKind::Posted | TransferKind::PostPending { .. });
+            if !posts || applied.timestamp < from || applied.timestamp >= to {
+                continue;
+            }
+            let amount = i64::try_from(request.amount).expect("the core moves amounts below i64::MAX");
+            let unclassified = SettlementError::Unclassified(request.id);
+            let side_of = |account| self.side_of(&sides, account).ok_or(unclassified.clone());
+            let (debit, credit) = (side_of(request.debit)?, side_of(request.credit)?);
+            match (request.code, debit, credit) {
+                (code::PAYMENT, Side::Issuer(issuer), Side::Acquirer(acquirer)) => {
+                    issuers.entry(issuer).or_default().payments_minor += amount;
+                    acquirers.entry(acquirer).or_default().payments_minor += amount;
+                }
+                (code::REFUND, Side::Acquirer(acquirer), Side::Issuer(issuer)) => {
+                    acquirers.entry(acquirer).or_default().refunds_minor += amount;
+                    issuers.entry(issuer).or_default().refunds_minor += amount;
+                }
+                (code::REVERSAL, Side::Acquirer(acquirer), Side::Issuer(issuer)) => {
+                    acquirers.entry(acquirer).or_default().reversals_minor += amount;
+                    issuers.entry(issuer).or_default().reversals_minor += amount;
+                }
+                (code::COMPENSATION, Side::Reserve, Side::Issuer(issuer)) => {
+                    reserve.compensations_minor += amount;
+                    issuers.entry(issuer).or_default().compensations_minor += amount;
+                }
+                (code::CHARGEBACK, Side::Acquirer(acquirer), Side::Reserve) => {
+                    acquirers.entry(acquirer).or_default().chargebacks_minor += amount;
+                    reserve.chargebacks_minor += amount;
+                }
+                (code::TOP_UP, Side::FundingSource, Side::Issuer(IssuerId::BUILT_IN)) => {
+                    issuers.entry(IssuerId::BUILT_IN).or_default().deposits_minor += amount;
+                }
+                (code::RESERVE_FUNDING, Side::FundingSource, Side::Reserve) => {
+                    reserve.deposits_minor += amount
+                }
+                _ => return Err(unclassified),
+            }
+        }
+        for position in issuers.values_mut() {
+            let p = *position;
+            position.net_minor =
+                p.payments_minor - p.refunds_minor - p.reversals_minor - p.compensations_minor;
+        }
+        for position in acquirers.values_mut() {
+            let p = *position;
+            position.net_minor = p.payments_minor - p.refunds_minor - p.reversals_minor - p.chargebacks_minor;
+        }
+        reserve.net_minor = reserve.deposits_minor + reserve.chargebacks_minor - reserve.compensations_minor;
+        Ok(SettlementReport {
+            currency: self.config.currency.code().to_owned(),
+            from_unix_ms: from.unix_ms,
+            to_unix_ms: to.unix_ms,
+            issuers: issuers.into_iter().map(|(issuer, position)| IssuerLine { issuer, position }).collect(),
+            acquirers: acquirers
+                .into_iter()
+                .map(|(acquirer, position)| AcquirerLine { acquirer, position })
+                .collect(),
+            reserve,
+        })
+    }
+
+    /// The sides of every account but the wallets (which are many, and known by their code).
+    fn operator_sides(&self) -> HashMap<AccountId, Side> {
+        let mut sides = HashMap::from([
+            (self.config.reserve_account, Side::Reserve),
+            (self.config.funding_source, Side::FundingSource),
+        ]);
+        sides.extend(self.issuers.iter().map(|(issuer, clearing)| (*clearing, Side::Issuer(*issuer))));
+        sides.extend(self.merchants.values().map(|m| (m.account, Side::Acquirer(m.acquirer))));
+        sides
+    }
+
+    fn side_of(&self, sides: &HashMap<AccountId, Side>, account: AccountId) -> Option<Side> {
+        match sides.get(&account) {
+            Some(side) => Some(*side),
+            None => (self.ledger.account(account)?.code == code::WALLET)
+                .then_some(Side::Issuer(IssuerId::BUILT_IN)),
+        }
+    }
+}
+
+impl SettlementReport {
+    /// What left the shoppers' side equals what reached the merchants' side, up to what the
+    /// reserve paid in or took back: issuers' net - acquirers' net = reserve growth - reserve
+    /// funding. True for every report the ledger produces.
+    pub fn balances(&self) -> bool {
+        let issuers: i128 = self.issuers.iter().map(|line| i128::from(line.position.net_minor)).sum();
+        let acquirers: i128 = self.acquirers.iter().map(|line| i128::from(line.position.net_minor)).sum();
+        let reserve = i128::from(self.reserve.net_minor) - i128::from(self.reserve.deposits_minor);
+        issuers - acquirers == reserve
+    }
+
+    /// One line per issuer, acquirer and the reserve, with a header.
+    pub fn to_csv(&self) -> String {
+        let mut csv = String::from(
+            "side,party,currency,from_unix_ms,to_unix_ms,payments_minor,refunds_minor,reversals_minor,\
+             compensations_minor,chargebacks_minor,deposits_minor,net_minor\n",
+        );
+        let issuers = self.issuers.iter().map(|line| ("issuer", line.issuer.to_string(), line.position));
+        let acquirers =
+            self.acquirers.iter().map(|line| ("acquirer", line.acquirer.to_string(), line.position));
+        let reserve = std::iter::once(("reserve", "reserve".to_owned(), self.reserve));
+        for (side, party, p) in issuers.chain(acquirers).chain(reserve) {
+            writeln!(
+                csv,
+                "{side},{party},{},{},{},{},{},{},{},{},{},{}",
+                self.currency,
+                self.from_unix_ms,
+                self.to_unix_ms,
+                p.payments_minor,
+                p.refunds_minor,
+                p.reversals_minor,
+                p.compensations_minor,
+                p.chargebacks_minor,
+                p.deposits_minor,
+                p.net_minor
+            )
+            .expect("writing to a String cannot fail");
+        }
+        csv
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("the report has only plain fields")
+    }
+}
