@@ -167,6 +167,8 @@ pub enum CoreError {
     PhoneDigitsMalformed,
     #[error("the account is not bound to this shopper")]
     FundingNotBound,
+    #[error("only a built-in wallet can be topped up")]
+    NotAWallet,
     #[error("issuer {0} is not registered")]
     UnknownIssuer(IssuerId),
     #[error("a bank reference is 1 to {BANK_REFERENCE_MAX} printable ASCII characters")]
@@ -197,6 +199,7 @@ impl CoreError {
             CoreError::AmountNotPositive => "amount_not_positive",
             CoreError::PhoneDigitsMalformed => "phone_digits_malformed",
             CoreError::FundingNotBound => "funding_not_bound",
+            CoreError::NotAWallet => "account_not_wallet",
             CoreError::UnknownIssuer(_) => "issuer_unknown",
             CoreError::BankReferenceMalformed => "bank_reference_malformed",
             CoreError::RefundIdReused(_) => "refund_id_reused",
@@ -470,6 +473,9 @@ impl PaymentCore {
     ) -> Result<(), CoreError> {
         let amount =
             u64::try_from(amount_minor).ok().filter(|&a| a > 0).ok_or(CoreError::AmountNotPositive)?;
+        if self.ledger.account(account).is_none_or(|a| a.code != code::WALLET) {
+            return Err(CoreError::NotAWallet);
+        }
         let request = transfer(
             transfer_id,
             self.config.funding_source,

@@ -236,3 +236,49 @@ impl SettlementReport {
         serde_json::to_string_pretty(self).expect("the report has only plain fields")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use facepay_domain::Currency;
+    use facepay_ledger::TransferRequest;
+
+    use super::*;
+    use crate::engine::CoreConfig;
+    use crate::limits::LimitTable;
+    use crate::pin::PinPolicy;
+    use crate::risk::RiskConfig;
+
+    /// The public commands cannot move money outside the lines; the ledger itself can, and the
+    /// report must say so rather than leave it out.
+    #[test]
+    fn a_movement_that_fits_no_line_is_an_error() {
+        let config = CoreConfig {
+            currency: Currency::new("EUR").unwrap(),
+            limits: LimitTable::default(),
+            pin_policy: PinPolicy { always: false, above_amount_minor: None, on_elevated_risk: false },
+            outcome_timeout_ms: 1_000,
+            hold_timeout_ms: 2_000,
+            funding_source: AccountId(1),
+            reserve_account: AccountId(2),
+            risk: RiskConfig::default(),
+        };
+        let mut core = PaymentCore::new(config);
+        let now = Timestamp::from_unix_ms(10);
+        let window = (Timestamp::from_unix_ms(0), Timestamp::from_unix_ms(100));
+        core.fund_reserve(500, TransferId(1), now).unwrap();
+        assert!(core.settlement_report(window.0, window.1).unwrap().balances());
+        let stray = TransferRequest {
+            id: TransferId(2),
+            debit: AccountId(2),
+            credit: AccountId(1),
+            amount: 5,
+            kind: TransferKind::Posted,
+            code: code::PAYMENT,
+            linked: false,
+        };
+        core.ledger.apply_one(&stray, now).unwrap();
+        let err = core.settlement_report(window.0, window.1).unwrap_err();
+        assert_eq!(err, SettlementError::Unclassified(TransferId(2)));
+        assert_eq!(err.code(), "settlement_transfer_unclassified");
+    }
+}

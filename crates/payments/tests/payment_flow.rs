@@ -174,6 +174,12 @@ fn bad_requests_are_refused_with_a_code_and_change_nothing() {
         PaymentState::Authorized
     );
     assert_eq!(core.capture(PaymentId::from_u128(77), at(1)).unwrap_err().code(), "payment_unknown");
+    // Top-ups go to wallets only: never straight into a merchant's or an unknown account.
+    for account in [MERCHANT_ACCOUNT, AccountId(4_242)] {
+        let err = core.top_up(account, 100, TransferId(3), at(2)).unwrap_err();
+        assert_eq!(err.code(), "account_not_wallet");
+    }
+    assert_eq!(balance(&core, MERCHANT_ACCOUNT), 0);
 }
 
 #[test]

@@ -49,7 +49,12 @@ pub const NO_PIN: PinPolicy = PinPolicy { always: false, above_amount_minor: Non
 /// One merchant with one terminal; Alice (two banks, 10,000 in A, PIN 271828, phone ..1234) and
 /// Bob (one wallet with 5,000, phone ..1234 too, no PIN).
 pub fn core(pin_policy: PinPolicy) -> PaymentCore {
-    let mut core = PaymentCore::new(config(pin_policy));
+    core_with(config(pin_policy))
+}
+
+/// The same world under another configuration.
+pub fn core_with(config: CoreConfig) -> PaymentCore {
+    let mut core = PaymentCore::new(config);
     core.register_merchant(MERCHANT, ACQUIRER, MerchantRisk::Low, MERCHANT_ACCOUNT).unwrap();
     core.register_terminal(TERMINAL, MERCHANT).unwrap();
     core.enroll_shopper(ALICE, "1234").unwrap();
