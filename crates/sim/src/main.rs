@@ -26,12 +26,7 @@ fn main() -> ExitCode {
     let mut total = facepay_sim::SeedReport::default();
     for seed in start..start.saturating_add(seeds) {
         match facepay_sim::run_seed(seed, steps) {
-            Ok(report) => {
-                total.payments += report.payments;
-                total.captured += report.captured;
-                total.refunds += report.refunds;
-                total.crashes += report.crashes;
-            }
+            Ok(report) => total.add(&report),
             Err(violation) => {
                 eprintln!("VIOLATION {violation}");
                 return ExitCode::FAILURE;
@@ -39,8 +34,15 @@ fn main() -> ExitCode {
         }
     }
     println!(
-        "{seeds} seeds from {start}, {steps} steps each: no violation ({} payments, {} captured, {} refund requests, {} crashes)",
-        total.payments, total.captured, total.refunds, total.crashes
+        "{seeds} seeds from {start}, {steps} steps each: no violation ({} payments, {} captured, {} refund \
+         requests, {} disputes, {} bank answers, {} failed writes, {} crashes)",
+        total.payments,
+        total.captured,
+        total.refunds,
+        total.disputes,
+        total.bank_answers,
+        total.failed_writes,
+        total.crashes
     );
     ExitCode::SUCCESS
 }

@@ -1,0 +1,183 @@
+//! The invariants, checked after every step and at the end of a run. Each names what broke.
+//!
+//! Money is checked per holder against what the payment and dispute records say should have
+//! moved: wallets, the bank's clearing account, merchants and the reserve each hold exactly what
+//! their captured, refunded, compensated and charged-back payments imply, so a double charge,
+//! a lost refund or money from nowhere shows at the step it happens.
+
+use std::collections::HashMap;
+
+use facepay_domain::{PaymentId, ShopperId, Timestamp};
+use facepay_ledger::{AccountId, JournalEntry, Ledger, PendingState, TransferKind};
+use facepay_payments::{AcquirerId, DisputeState, IssuerId, PaymentCore, PaymentState};
+
+use crate::bank::Bank;
+use crate::world::{
+    BANK, BANK_CLEARING, MERCHANTS, RESERVE, RESERVE_FUNDING_MINOR, TOP_UP_MINOR, merchant_account,
+    pays_by_bank, wallet, wallet_shoppers,
+};
+
+/// After every step: the ledger is sound and every holder has what the records imply.
+pub fn after_step(core: &PaymentCore, shopper_of: &HashMap<PaymentId, ShopperId>) -> Result<(), String> {
+    core.ledger().verify().map_err(|broken| format!("ledger: {broken}"))?;
+    let mut disputed: HashMap<PaymentId, i64> = HashMap::new();
+    let (mut to_shoppers_by_wallet, mut to_shoppers_by_bank, mut charged_back, mut compensated) =
+        (0, 0, 0, 0);
+    for dispute in core.disputes() {
+        if dispute.state != DisputeState::Rejected {
+            *disputed.entry(dispute.payment).or_default() += dispute.amount_minor;
+        }
+        if matches!(dispute.state, DisputeState::Compensated | DisputeState::ChargedBack) {
+            compensated += i128::from(dispute.amount_minor);
+            if pays_by_bank(shopper_of[&dispute.payment]) {
+                to_shoppers_by_bank += i128::from(dispute.amount_minor);
+            } else {
+                to_shoppers_by_wallet += i128::from(dispute.amount_minor);
+            }
+        }
+        if dispute.state == DisputeState::ChargedBack {
+            charged_back += i128::from(dispute.amount_minor);
+        }
+    }
+    let (mut kept_by_wallet_payments, mut kept_by_bank_payments) = (0i128, 0i128);
+    for payment in core.payments() {
+        let PaymentState::Captured { refunded_minor } = payment.state else { continue };
+        let under_dispute = disputed.get(&payment.id).copied().unwrap_or(0);
+        if refunded_minor < 0 || refunded_minor + under_dispute > payment.amount.amount_minor {
+            return Err(format!(
+                "{} returned {refunded_minor} by refund and {under_dispute} by dispute of {}",
+                payment.id, payment.amount
+            ));
+        }
+        let kept = i128::from(payment.amount.amount_minor - refunded_minor);
+        if pays_by_bank(shopper_of[&payment.id]) {
+            kept_by_bank_payments += kept;
+        } else {
+            kept_by_wallet_payments += kept;
+        }
+    }
+    let expect = |what: &str, held: i128, expected: i128| {
+        if held == expected { Ok(()) } else { Err(format!("{what} hold {held}, the records say {expected}")) }
+    };
+    let merchants: i128 = (0..MERCHANTS).map(|m| balance(core, merchant_account(m))).sum();
+    expect("merchants", merchants, kept_by_wallet_payments + kept_by_bank_payments - charged_back)?;
+    let wallets: i128 = wallet_shoppers().map(|s| balance(core, wallet(s))).sum();
+    let topped_up = i128::from(TOP_UP_MINOR) * wallet_shoppers().count() as i128;
+    expect("wallets", wallets, topped_up - kept_by_wallet_payments + to_shoppers_by_wallet)?;
+    expect(
+        "the bank's clearing account",
+        balance(core, BANK_CLEARING),
+        to_shoppers_by_bank - kept_by_bank_payments,
+    )?;
+    expect(
+        "the reserve",
+        balance(core, RESERVE),
+        i128::from(RESERVE_FUNDING_MINOR) - compensated + charged_back,
+    )?;
+    one_hold_per_payment(core)
+}
+
+/// No payment ever held funds twice (a retry must not place a second hold).
+fn one_hold_per_payment(core: &PaymentCore) -> Result<(), String> {
+    let holds = core
+        .ledger()
+        .journal()
+        .iter()
+        .filter(|entry| matches!(entry, JournalEntry::Applied(t) if matches!(t.request.kind, TransferKind::Pending { .. })))
+        .count();
+    let payments_with_holds = core.payments().filter(|p| core.hold_of(p.id).is_some()).count();
+    if holds == payments_with_holds {
+        Ok(())
+    } else {
+        Err(format!("{holds} holds were placed for {payments_with_holds} payments"))
+    }
+}
+
+/// After every timeout has passed: nothing is left in between, at the switch or at the bank,
+/// the journal replays to the same ledger, and settlement accounts for every balance.
+pub fn at_end(core: &PaymentCore, bank: &Bank, end: Timestamp) -> Result<(), String> {
+    for payment in core.payments() {
+        if matches!(payment.state, PaymentState::Authorized | PaymentState::AwaitingIssuer) {
+            return Err(format!("{} is still {} after every timeout", payment.id, payment.state.name()));
+        }
+        if let Some(hold) = core.hold_of(payment.id)
+            && core.ledger().pending_state(hold) == Some(PendingState::Held)
+        {
+            return Err(format!("the hold of {} never ended", payment.id));
+        }
+        let captured = matches!(payment.state, PaymentState::Captured { .. });
+        if bank.released.contains(&payment.id) && captured {
+            return Err(format!("the bank was told to release {}, which was captured", payment.id));
+        }
+        let kept_by_switch = captured || payment.state == PaymentState::Reversed;
+        if bank.approved.contains(&payment.id) && !bank.released.contains(&payment.id) && !kept_by_switch {
+            return Err(format!(
+                "the bank still holds {} for a payment that is {}",
+                payment.id,
+                payment.state.name()
+            ));
+        }
+    }
+    let replayed = Ledger::replay(core.ledger().journal()).map_err(|err| format!("journal: {err}"))?;
+    if !core.ledger().accounts().all(|account| replayed.account(account.id) == Some(account)) {
+        return Err("replaying the journal gave other balances".into());
+    }
+    settlement_accounts_for_every_balance(core, end)
+}
+
+/// Day by day and all at once, the settlement report matches the ledger's balances.
+fn settlement_accounts_for_every_balance(core: &PaymentCore, end: Timestamp) -> Result<(), String> {
+    let start = Timestamp::from_unix_ms(0);
+    let whole = core.settlement_report(start, end).map_err(|err| format!("settlement: {err}"))?;
+    if !whole.balances() {
+        return Err("the settlement report does not balance".into());
+    }
+    let net_of_issuer =
+        |issuer| whole.issuers.iter().find(|l| l.issuer == issuer).map_or(0, |l| l.position.net_minor);
+    let acquirer_net =
+        whole.acquirers.iter().find(|l| l.acquirer == AcquirerId(1)).map_or(0, |l| l.position.net_minor);
+    let merchants: i128 = (0..MERCHANTS).map(|m| balance(core, merchant_account(m))).sum();
+    let wallets: i128 = wallet_shoppers().map(|s| balance(core, wallet(s))).sum();
+    let built_in = whole.issuers.iter().find(|l| l.issuer == IssuerId::BUILT_IN).map(|l| l.position);
+    let deposits = built_in.map_or(0, |p| p.deposits_minor);
+    let mismatch = if i128::from(acquirer_net) != merchants {
+        Some("the acquirer's net")
+    } else if i128::from(net_of_issuer(BANK)) != -balance(core, BANK_CLEARING) {
+        Some("the bank's net")
+    } else if i128::from(deposits - net_of_issuer(IssuerId::BUILT_IN)) != wallets {
+        Some("the wallets' net")
+    } else if i128::from(whole.reserve.net_minor) != balance(core, RESERVE) {
+        Some("the reserve's net")
+    } else {
+        None
+    };
+    if let Some(what) = mismatch {
+        return Err(format!("settlement: {what} differs from the ledger"));
+    }
+    // Cut into days (of an hour, so a run spans several), the reports add up to the whole.
+    const DAY_MS: i64 = 3_600_000;
+    let mut acquirer_sum = 0i64;
+    let mut from = start;
+    while from < end {
+        let to = from.plus_ms(DAY_MS).min(end);
+        let day = core.settlement_report(from, to).map_err(|err| format!("settlement: {err}"))?;
+        acquirer_sum += day.acquirers.iter().map(|l| l.position.net_minor).sum::<i64>();
+        from = to;
+    }
+    if acquirer_sum != acquirer_net {
+        return Err(format!("daily reports add up to {acquirer_sum}, the whole window to {acquirer_net}"));
+    }
+    Ok(())
+}
+
+pub fn balance(core: &PaymentCore, account: AccountId) -> i128 {
+    core.ledger().account(account).map_or(0, |a| a.posted_balance())
+}
+
+/// Two engines hold the same money, payments and disputes.
+pub fn same_state(a: &PaymentCore, b: &PaymentCore) -> bool {
+    let accounts_match = a.ledger().accounts().all(|account| b.ledger().account(account.id) == Some(account));
+    let payments_match = a.payments().all(|payment| b.payment(payment.id) == Some(payment));
+    let disputes_match = a.disputes().all(|dispute| b.dispute(dispute.id) == Some(dispute));
+    accounts_match && payments_match && disputes_match && a.ledger().journal() == b.ledger().journal()
+}

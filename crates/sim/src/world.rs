@@ -1,0 +1,85 @@
+//! The world every seed starts from: two merchants of one acquirer, four terminals, six shoppers
+//! (four pay from wallets here, two from accounts at an external bank), a funded reserve.
+
+use facepay_domain::{Currency, MerchantId, ShopperId, TerminalId, Timestamp};
+use facepay_ledger::{AccountId, TransferId};
+use facepay_payments::{
+    AcquirerId, CoreConfig, IssuerId, LimitTable, MerchantRisk, PaymentCore, PinPolicy, RiskConfig,
+};
+
+pub const SHOPPERS: u128 = 6;
+pub const MERCHANTS: u128 = 2;
+pub const TERMINALS: u128 = 4;
+pub const OUTCOME_TIMEOUT_MS: i64 = 30_000;
+pub const HOLD_TIMEOUT_MS: u64 = 120_000;
+pub const FUNDING_SOURCE: AccountId = AccountId(1);
+pub const RESERVE: AccountId = AccountId(2);
+pub const BANK: IssuerId = IssuerId(1);
+pub const BANK_CLEARING: AccountId = AccountId(3);
+pub const TOP_UP_MINOR: i64 = 20_000;
+pub const RESERVE_FUNDING_MINOR: i64 = 1_000_000;
+
+pub fn eur() -> Currency {
+    Currency::new("EUR").expect("a valid code")
+}
+
+/// Shoppers from this one on pay from their account at the external bank.
+const FIRST_BANK_SHOPPER: u128 = 4;
+
+pub fn pays_by_bank(shopper: ShopperId) -> bool {
+    shopper.as_u128() >= FIRST_BANK_SHOPPER
+}
+
+pub fn wallet(shopper: u128) -> AccountId {
+    AccountId(1_000 + shopper)
+}
+
+pub fn merchant_account(merchant: u128) -> AccountId {
+    AccountId(2_000 + merchant)
+}
+
+pub fn fresh_core() -> PaymentCore {
+    let config = CoreConfig {
+        currency: eur(),
+        limits: LimitTable::default(),
+        pin_policy: PinPolicy { always: false, above_amount_minor: None, on_elevated_risk: false },
+        outcome_timeout_ms: OUTCOME_TIMEOUT_MS,
+        hold_timeout_ms: HOLD_TIMEOUT_MS,
+        funding_source: FUNDING_SOURCE,
+        reserve_account: RESERVE,
+        risk: RiskConfig::default(),
+    };
+    let mut core = PaymentCore::new(config);
+    let start = Timestamp::from_unix_ms(0);
+    core.register_issuer(BANK, BANK_CLEARING).expect("fresh");
+    core.fund_reserve(RESERVE_FUNDING_MINOR, TransferId(u128::from(u64::MAX)), start).expect("fresh");
+    for m in 0..MERCHANTS {
+        core.register_merchant(
+            MerchantId::from_u128(m),
+            AcquirerId(1),
+            MerchantRisk::Low,
+            merchant_account(m),
+        )
+        .expect("fresh");
+    }
+    for t in 0..TERMINALS {
+        core.register_terminal(TerminalId::from_u128(t), MerchantId::from_u128(t % MERCHANTS))
+            .expect("fresh");
+    }
+    for s in 0..SHOPPERS {
+        let shopper = ShopperId::from_u128(s);
+        core.enroll_shopper(shopper, &format!("{:04}", s % 3)).expect("fresh");
+        if pays_by_bank(shopper) {
+            core.bind_bank_account(shopper, BANK, &format!("tok_{s}"), true).expect("fresh");
+        } else {
+            core.bind_wallet(shopper, wallet(s), true).expect("fresh");
+            core.top_up(wallet(s), TOP_UP_MINOR, TransferId(s), start).expect("fresh");
+        }
+    }
+    core
+}
+
+/// The wallets topped up at the start.
+pub fn wallet_shoppers() -> impl Iterator<Item = u128> {
+    (0..SHOPPERS).filter(|&s| !pays_by_bank(ShopperId::from_u128(s)))
+}
