@@ -13,8 +13,8 @@ use facepay_payments::{AcquirerId, DisputeState, IssuerId, PaymentCore, PaymentS
 
 use crate::bank::Bank;
 use crate::world::{
-    BANK, BANK_CLEARING, MERCHANTS, RESERVE, RESERVE_FUNDING_MINOR, TOP_UP_MINOR, merchant_account,
-    pays_by_bank, wallet, wallet_shoppers,
+    BANK, BANK_CLEARING, MERCHANTS, RESERVE, RESERVE_FUNDING_MINOR, SHOPPER_LIMIT, TOP_UP_MINOR,
+    merchant_account, pays_by_bank, wallet, wallet_shoppers,
 };
 
 /// After every step: the ledger is sound and every holder has what the records imply.
@@ -75,6 +75,39 @@ pub fn after_step(core: &PaymentCore, shopper_of: &HashMap<PaymentId, ShopperId>
         i128::from(RESERVE_FUNDING_MINOR) - compensated + charged_back,
     )?;
     one_hold_per_payment(core)
+}
+
+/// Each shopper's payments that hold or took money on one day stay within the daily limit, and
+/// each within the per-transaction limit, however they raced. `reserved_on` is the day each
+/// payment's allowance was taken.
+pub fn within_limits(
+    core: &PaymentCore,
+    shopper_of: &HashMap<PaymentId, ShopperId>,
+    reserved_on: &HashMap<PaymentId, i64>,
+) -> Result<(), String> {
+    let mut per_day: HashMap<(ShopperId, i64), i64> = HashMap::new();
+    for payment in core.payments() {
+        let counts = matches!(
+            payment.state,
+            PaymentState::AwaitingIssuer | PaymentState::Authorized | PaymentState::Captured { .. }
+        );
+        if !counts {
+            continue;
+        }
+        let amount = payment.amount.amount_minor;
+        if amount > SHOPPER_LIMIT.per_transaction_minor {
+            return Err(format!("{} of {} passed the per-transaction limit", payment.id, payment.amount));
+        }
+        let day =
+            reserved_on.get(&payment.id).ok_or(format!("{} holds money but was never seen", payment.id))?;
+        *per_day.entry((shopper_of[&payment.id], *day)).or_default() += amount;
+    }
+    match per_day.iter().find(|(_, total)| **total > SHOPPER_LIMIT.daily_minor) {
+        Some(((shopper, day), total)) => {
+            Err(format!("{shopper} committed {total} on day {day}, past the daily limit"))
+        }
+        None => Ok(()),
+    }
 }
 
 /// No payment ever held funds twice (a retry must not place a second hold).

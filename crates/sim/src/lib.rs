@@ -21,16 +21,17 @@ use facepay_payments::{
 };
 
 use crate::bank::Bank;
-use crate::world::{HOLD_TIMEOUT_MS, SHOPPERS, TERMINALS, eur, fresh_core};
+use crate::world::{HOLD_TIMEOUT_MS, SHOPPERS, TERMINALS, eur, fresh_core, limits};
 
 /// Seeds that broke an invariant, with the steps they need and what they caught, run by the test
 /// suite for good. When a run prints a violation, fix the bug and add its seed here.
 ///
-/// The first two were found by planting the bug in the core on purpose, to prove the checks
-/// notice it; they stay as guards of those two paths.
+/// These three were found by planting each bug in the core on purpose, to prove the checks
+/// notice it; they stay as guards of those paths.
 pub const REGRESSION_SEEDS: &[(u64, usize, &str)] = &[
-    (77, 200, "a refund racing an open dispute returned more than was captured"),
+    (81, 200, "a refund racing an open dispute returned more than was captured"),
     (0, 200, "a bank that never answered was not told to release its authorization"),
+    (157, 200, "a payment went 1,000 past the day's allowance"),
 ];
 
 /// SplitMix64: tiny, fast, and the same numbers for the same seed on every machine.
@@ -138,6 +139,8 @@ struct Run {
     rng: Rng,
     sent: Vec<StartPayment>,
     shopper_of: HashMap<PaymentId, ShopperId>,
+    /// The day each payment took its share of the daily limit, as the terminal saw it happen.
+    reserved_on: HashMap<PaymentId, i64>,
     disputes: Vec<DisputeId>,
     bank: Bank,
     log: Vec<(Command, Timestamp)>,
@@ -208,9 +211,13 @@ impl Run {
             }
             77..=81 if any_sent => self.dispute_command(),
             82..=95 => {
-                // Time passes: usually a little, sometimes a jump past every timeout.
-                let jump =
-                    if rng.chance(10) { 10 * HOLD_TIMEOUT_MS as i64 } else { rng.below(20_000) as i64 };
+                // Time passes: usually a little, sometimes past every timeout, now and then to
+                // another day (the daily limits start again).
+                let jump = match rng.below(100) {
+                    0..=2 => 6 * 3_600_000,
+                    3..=12 => 10 * HOLD_TIMEOUT_MS as i64,
+                    _ => rng.below(20_000) as i64,
+                };
                 *now = now.plus_ms(jump);
                 Command::Sweep
             }
@@ -237,6 +244,20 @@ impl Run {
         }
     }
 
+    /// Payments that just took their share of the daily limit took it today.
+    fn note_reservations(&mut self, core: &PaymentCore, now: Timestamp) {
+        let day = limits().day_of(now);
+        for payment in core.payments() {
+            let holds = matches!(
+                payment.state,
+                PaymentState::AwaitingIssuer | PaymentState::Authorized | PaymentState::Captured { .. }
+            );
+            if holds {
+                self.reserved_on.entry(payment.id).or_insert(day);
+            }
+        }
+    }
+
     fn pick(&mut self) -> PaymentId {
         self.sent[self.rng.below(self.sent.len() as u64) as usize].payment_id
     }
@@ -248,6 +269,7 @@ pub fn run_seed(seed: u64, steps: usize) -> Result<SeedReport, Violation> {
         rng: Rng(seed),
         sent: Vec::new(),
         shopper_of: HashMap::new(),
+        reserved_on: HashMap::new(),
         disputes: Vec::new(),
         bank: Bank::default(),
         log: Vec::new(),
@@ -283,7 +305,9 @@ pub fn run_seed(seed: u64, steps: usize) -> Result<SeedReport, Violation> {
         run.log.push((command, now));
         run.bank.receive(core.take_issuer_messages(), &mut run.rng);
         core.take_risk_events();
+        run.note_reservations(&core, now);
         checks::after_step(&core, &run.shopper_of).map_err(violation)?;
+        checks::within_limits(&core, &run.shopper_of, &run.reserved_on).map_err(violation)?;
     }
     // Let every timeout pass: every hold must end, at the switch and at the bank.
     now = now.plus_ms(10 * HOLD_TIMEOUT_MS as i64);

@@ -4,7 +4,7 @@
 use facepay_domain::{Currency, MerchantId, ShopperId, TerminalId, Timestamp};
 use facepay_ledger::{AccountId, TransferId};
 use facepay_payments::{
-    AcquirerId, CoreConfig, IssuerId, LimitTable, MerchantRisk, PaymentCore, PinPolicy, RiskConfig,
+    AcquirerId, CoreConfig, IssuerId, Limit, LimitTable, MerchantRisk, PaymentCore, PinPolicy, RiskConfig,
 };
 
 pub const SHOPPERS: u128 = 6;
@@ -18,6 +18,8 @@ pub const BANK: IssuerId = IssuerId(1);
 pub const BANK_CLEARING: AccountId = AccountId(3);
 pub const TOP_UP_MINOR: i64 = 20_000;
 pub const RESERVE_FUNDING_MINOR: i64 = 1_000_000;
+/// Tight enough that payments (up to 9,000) race for the day's allowance.
+pub const SHOPPER_LIMIT: Limit = Limit { per_transaction_minor: 8_000, daily_minor: 25_000 };
 
 pub fn eur() -> Currency {
     Currency::new("EUR").expect("a valid code")
@@ -38,10 +40,14 @@ pub fn merchant_account(merchant: u128) -> AccountId {
     AccountId(2_000 + merchant)
 }
 
+pub fn limits() -> LimitTable {
+    LimitTable { shopper_standard: SHOPPER_LIMIT, ..LimitTable::default() }
+}
+
 pub fn fresh_core() -> PaymentCore {
     let config = CoreConfig {
         currency: eur(),
-        limits: LimitTable::default(),
+        limits: limits(),
         pin_policy: PinPolicy { always: false, above_amount_minor: None, on_elevated_risk: false },
         outcome_timeout_ms: OUTCOME_TIMEOUT_MS,
         hold_timeout_ms: HOLD_TIMEOUT_MS,
