@@ -172,29 +172,37 @@ impl Ledger {
     /// Rebuilds a ledger from its journal alone.
     pub fn replay(journal: &[JournalEntry]) -> Result<Ledger, ReplayError> {
         let mut ledger = Ledger::new();
-        for (index, entry) in journal.iter().enumerate() {
-            let fail = |reason: String| ReplayError { index, reason };
+        ledger.replay_more(journal)?;
+        Ok(ledger)
+    }
+
+    /// Applies journal entries that follow this ledger's own journal, as a follower does with the
+    /// entries it has not seen yet. On an error, the entries before the bad one stay applied.
+    pub fn replay_more(&mut self, entries: &[JournalEntry]) -> Result<(), ReplayError> {
+        let first = self.journal.len();
+        for (offset, entry) in entries.iter().enumerate() {
+            let fail = |reason: String| ReplayError { index: first + offset, reason };
             match entry {
-                JournalEntry::Opened(account) => match ledger.open_account(account.clone()) {
+                JournalEntry::Opened(account) => match self.open_account(account.clone()) {
                     Ok(Applied::Created) => {}
                     other => return Err(fail(format!("open gave {other:?}"))),
                 },
                 JournalEntry::Applied(transfer) => {
                     let request = TransferRequest { linked: false, ..transfer.request };
-                    match ledger.apply_one(&request, transfer.timestamp) {
+                    match self.apply_one(&request, transfer.timestamp) {
                         Ok(Applied::Created) => {}
                         other => return Err(fail(format!("transfer gave {other:?}"))),
                     }
                 }
                 JournalEntry::Expired { pending_id, at } => {
-                    if ledger.pending.get(pending_id) != Some(&PendingState::Held) {
+                    if self.pending.get(pending_id) != Some(&PendingState::Held) {
                         return Err(fail(format!("{pending_id:?} was not held")));
                     }
-                    ledger.expire(*pending_id, *at);
+                    self.expire(*pending_id, *at);
                 }
             }
         }
-        Ok(ledger)
+        Ok(())
     }
 
     /// Checks every invariant from scratch: per currency, debits equal credits (posted and

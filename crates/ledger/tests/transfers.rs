@@ -450,5 +450,16 @@ proptest! {
             prop_assert_eq!(replayed.account(account.id), Some(account));
         }
         prop_assert_eq!(replayed.next_deadline(), ledger.next_deadline());
+        // A follower that saw the first half catches up with the rest and ends the same.
+        let journal = ledger.journal();
+        let mut follower = Ledger::replay(&journal[..journal.len() / 2]).unwrap();
+        follower.replay_more(&journal[journal.len() / 2..]).unwrap();
+        prop_assert_eq!(follower.journal().len(), journal.len());
+        for account in ledger.accounts() {
+            prop_assert_eq!(follower.account(account.id), Some(account));
+        }
+        // Entries it has already applied do not replay a second time.
+        let again = follower.replay_more(journal).unwrap_err();
+        prop_assert_eq!(again.index, journal.len());
     }
 }

@@ -126,8 +126,19 @@ fn one_hold_per_payment(core: &PaymentCore) -> Result<(), String> {
     }
 }
 
+/// `follower` replays the journal entries it has not seen yet and must hold the same balances.
+pub fn journal_replays(core: &PaymentCore, follower: &mut Ledger) -> Result<(), String> {
+    let unseen = &core.ledger().journal()[follower.journal().len()..];
+    follower.replay_more(unseen).map_err(|err| format!("journal: {err}"))?;
+    if core.ledger().accounts().all(|account| follower.account(account.id) == Some(account)) {
+        Ok(())
+    } else {
+        Err("replaying the journal gave other balances".into())
+    }
+}
+
 /// After every timeout has passed: nothing is left in between, at the switch or at the bank,
-/// the journal replays to the same ledger, and settlement accounts for every balance.
+/// and settlement accounts for every balance.
 pub fn at_end(core: &PaymentCore, bank: &Bank, end: Timestamp) -> Result<(), String> {
     for payment in core.payments() {
         if matches!(payment.state, PaymentState::Authorized | PaymentState::AwaitingIssuer) {
@@ -150,10 +161,6 @@ pub fn at_end(core: &PaymentCore, bank: &Bank, end: Timestamp) -> Result<(), Str
                 payment.state.name()
             ));
         }
-    }
-    let replayed = Ledger::replay(core.ledger().journal()).map_err(|err| format!("journal: {err}"))?;
-    if !core.ledger().accounts().all(|account| replayed.account(account.id) == Some(account)) {
-        return Err("replaying the journal gave other balances".into());
     }
     settlement_accounts_for_every_balance(core, end)
 }

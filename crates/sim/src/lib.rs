@@ -14,7 +14,7 @@ mod world;
 use std::collections::HashMap;
 
 use facepay_domain::{Money, PaymentId, ShopperId, TerminalId, Timestamp};
-use facepay_ledger::TransferId;
+use facepay_ledger::{Ledger, TransferId};
 use facepay_payments::{
     DisputeId, Finding, Identification, IssuerAnswer, PaymentCore, PaymentState, StartPayment,
     TransactionType,
@@ -144,6 +144,8 @@ struct Run {
     disputes: Vec<DisputeId>,
     bank: Bank,
     log: Vec<(Command, Timestamp)>,
+    /// A second ledger kept only from the journal, as storage would rebuild it.
+    follower: Ledger,
     next_refund: u128,
     report: SeedReport,
 }
@@ -273,6 +275,7 @@ pub fn run_seed(seed: u64, steps: usize) -> Result<SeedReport, Violation> {
         disputes: Vec::new(),
         bank: Bank::default(),
         log: Vec::new(),
+        follower: Ledger::new(),
         next_refund: 1_000_000,
         report: SeedReport::default(),
     };
@@ -308,6 +311,7 @@ pub fn run_seed(seed: u64, steps: usize) -> Result<SeedReport, Violation> {
         run.note_reservations(&core, now);
         checks::after_step(&core, &run.shopper_of).map_err(violation)?;
         checks::within_limits(&core, &run.shopper_of, &run.reserved_on).map_err(violation)?;
+        checks::journal_replays(&core, &mut run.follower).map_err(violation)?;
     }
     // Let every timeout pass: every hold must end, at the switch and at the bank.
     now = now.plus_ms(10 * HOLD_TIMEOUT_MS as i64);
@@ -315,6 +319,7 @@ pub fn run_seed(seed: u64, steps: usize) -> Result<SeedReport, Violation> {
     run.bank.receive(core.take_issuer_messages(), &mut run.rng);
     let at_end = |what: String| Violation { seed, step: steps, steps, what };
     checks::after_step(&core, &run.shopper_of).map_err(at_end)?;
+    checks::journal_replays(&core, &mut run.follower).map_err(at_end)?;
     checks::at_end(&core, &run.bank, now.plus_ms(1)).map_err(at_end)?;
     run.report.captured =
         core.payments().filter(|p| matches!(p.state, PaymentState::Captured { .. })).count();
