@@ -40,8 +40,6 @@ pub enum IndexError {
     RecognizerMismatch { expected: String, got: String },
     #[error("phone digits are the last 4 digits of the shopper's phone number")]
     HintMalformed,
-    #[error("k must be at least 1")]
-    ZeroK,
 }
 
 impl IndexError {
@@ -49,7 +47,6 @@ impl IndexError {
         match self {
             IndexError::RecognizerMismatch { .. } => "index_recognizer_mismatch",
             IndexError::HintMalformed => "index_hint_malformed",
-            IndexError::ZeroK => "index_k_zero",
         }
     }
 }
