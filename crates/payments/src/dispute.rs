@@ -10,7 +10,7 @@ use facepay_domain::{PaymentId, Timestamp};
 use facepay_ledger::{TransferError, TransferId, TransferKind};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{CoreError, PaymentCore, code, transfer};
+use crate::engine::{CoreError, PaymentCore, code, positive_amount, transfer};
 use crate::payment::PaymentState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -121,13 +121,8 @@ impl PaymentCore {
         transfer_id: TransferId,
         now: Timestamp,
     ) -> Result<(), CoreError> {
-        let amount =
-            u64::try_from(amount_minor).ok().filter(|&a| a > 0).ok_or(CoreError::AmountNotPositive)?;
-        let (source, reserve) = (self.config.funding_source, self.config.reserve_account);
-        let request =
-            transfer(transfer_id, source, reserve, amount, TransferKind::Posted, code::RESERVE_FUNDING);
-        self.ledger.apply_one(&request, now)?;
-        Ok(())
+        let amount = positive_amount(amount_minor)?;
+        self.deposit(self.config.reserve_account, amount, transfer_id, code::RESERVE_FUNDING, now)
     }
 
     /// The shopper disputes `amount_minor` of a captured payment. Idempotent by `id`.

@@ -471,19 +471,24 @@ impl PaymentCore {
         transfer_id: TransferId,
         now: Timestamp,
     ) -> Result<(), CoreError> {
-        let amount =
-            u64::try_from(amount_minor).ok().filter(|&a| a > 0).ok_or(CoreError::AmountNotPositive)?;
+        let amount = positive_amount(amount_minor)?;
         if self.ledger.account(account).is_none_or(|a| a.code != code::WALLET) {
             return Err(CoreError::NotAWallet);
         }
-        let request = transfer(
-            transfer_id,
-            self.config.funding_source,
-            account,
-            amount,
-            TransferKind::Posted,
-            code::TOP_UP,
-        );
+        self.deposit(account, amount, transfer_id, code::TOP_UP, now)
+    }
+
+    /// Moves money in from the funding source, posted at once; `code` says why.
+    pub(crate) fn deposit(
+        &mut self,
+        account: AccountId,
+        amount: u64,
+        transfer_id: TransferId,
+        code: u32,
+        now: Timestamp,
+    ) -> Result<(), CoreError> {
+        let request =
+            transfer(transfer_id, self.config.funding_source, account, amount, TransferKind::Posted, code);
         self.ledger.apply_one(&request, now)?;
         Ok(())
     }
@@ -878,13 +883,9 @@ impl PaymentCore {
         reason: DeclineReason,
         now: Timestamp,
     ) -> Result<PaymentView, CoreError> {
-        match self.settle_hold(id, |pending_id| TransferKind::VoidPending { pending_id }, now) {
-            Ok(()) => {}
-            // Expired already: `settle_expired` ended the payment.
-            Err(TransferError::PendingExpired(_)) => return Ok(self.payment(id).expect("stored")),
-            Err(other) => return Err(other.into()),
+        if !self.void_hold(id, now)? {
+            return Ok(self.payment(id).expect("stored"));
         }
-        self.release_limit(id);
         if reason != DeclineReason::IssuerDeclined {
             self.tell_bank_to_release(id);
         }
@@ -934,17 +935,26 @@ impl PaymentCore {
     ) -> Result<PaymentView, CoreError> {
         let record = self.payments.get(&id).ok_or(CoreError::UnknownPayment(id))?;
         let next = record.payment.state.after(event, record.payment.amount.amount_minor)?;
-        match self.settle_hold(id, |pending_id| TransferKind::VoidPending { pending_id }, now) {
-            Ok(()) => {}
-            // Expired already: the hold is released and the payment marked expired.
-            Err(TransferError::PendingExpired(_)) => return Ok(self.payment(id).expect("stored")),
-            Err(other) => return Err(other.into()),
+        if !self.void_hold(id, now)? {
+            return Ok(self.payment(id).expect("stored"));
         }
-        self.release_limit(id);
         self.tell_bank_to_release(id);
         let record = self.payments.get_mut(&id).expect("checked above");
         record.payment.state = next;
         Ok(view(&record.payment))
+    }
+
+    /// Voids the payment's hold and gives its share of the daily limit back. False when the hold
+    /// had expired already: then `settle_expired` has ended the payment and released both.
+    fn void_hold(&mut self, id: PaymentId, now: Timestamp) -> Result<bool, CoreError> {
+        match self.settle_hold(id, |pending_id| TransferKind::VoidPending { pending_id }, now) {
+            Ok(()) => {
+                self.release_limit(id);
+                Ok(true)
+            }
+            Err(TransferError::PendingExpired(_)) => Ok(false),
+            Err(other) => Err(other.into()),
+        }
     }
 
     /// Posts or voids the payment's hold in full (`settle` names which). A hold past its deadline
@@ -1061,6 +1071,11 @@ impl Shopper {
 
 fn view(payment: &Payment) -> PaymentView {
     PaymentView { id: payment.id, state: payment.state, amount: payment.amount }
+}
+
+/// An amount for the ledger: above zero, as `u64`.
+pub(crate) fn positive_amount(amount_minor: i64) -> Result<u64, CoreError> {
+    u64::try_from(amount_minor).ok().filter(|&a| a > 0).ok_or(CoreError::AmountNotPositive)
 }
 
 fn limit_decline(err: LimitError) -> DeclineReason {
