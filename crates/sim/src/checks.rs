@@ -59,9 +59,9 @@ pub fn after_step(core: &PaymentCore, shopper_of: &HashMap<PaymentId, ShopperId>
     let expect = |what: &str, held: i128, expected: i128| {
         if held == expected { Ok(()) } else { Err(format!("{what} hold {held}, the records say {expected}")) }
     };
-    let merchants: i128 = (0..MERCHANTS).map(|m| balance(core, merchant_account(m))).sum();
+    let merchants = merchants_total(core);
     expect("merchants", merchants, kept_by_wallet_payments + kept_by_bank_payments - charged_back)?;
-    let wallets: i128 = wallet_shoppers().map(|s| balance(core, wallet(s))).sum();
+    let wallets = wallets_total(core);
     let topped_up = i128::from(TOP_UP_MINOR) * wallet_shoppers().count() as i128;
     expect("wallets", wallets, topped_up - kept_by_wallet_payments + to_shoppers_by_wallet)?;
     expect(
@@ -87,11 +87,7 @@ pub fn within_limits(
 ) -> Result<(), String> {
     let mut per_day: HashMap<(ShopperId, i64), i64> = HashMap::new();
     for payment in core.payments() {
-        let counts = matches!(
-            payment.state,
-            PaymentState::AwaitingIssuer | PaymentState::Authorized | PaymentState::Captured { .. }
-        );
-        if !counts {
+        if !takes_allowance(payment.state) {
             continue;
         }
         let amount = payment.amount.amount_minor;
@@ -176,8 +172,8 @@ fn settlement_accounts_for_every_balance(core: &PaymentCore, end: Timestamp) -> 
         |issuer| whole.issuers.iter().find(|l| l.issuer == issuer).map_or(0, |l| l.position.net_minor);
     let acquirer_net =
         whole.acquirers.iter().find(|l| l.acquirer == AcquirerId(1)).map_or(0, |l| l.position.net_minor);
-    let merchants: i128 = (0..MERCHANTS).map(|m| balance(core, merchant_account(m))).sum();
-    let wallets: i128 = wallet_shoppers().map(|s| balance(core, wallet(s))).sum();
+    let merchants = merchants_total(core);
+    let wallets = wallets_total(core);
     let built_in = whole.issuers.iter().find(|l| l.issuer == IssuerId::BUILT_IN).map(|l| l.position);
     let deposits = built_in.map_or(0, |p| p.deposits_minor);
     let mismatch = if i128::from(acquirer_net) != merchants {
@@ -208,6 +204,19 @@ fn settlement_accounts_for_every_balance(core: &PaymentCore, end: Timestamp) -> 
         return Err(format!("daily reports add up to {acquirer_sum}, the whole window to {acquirer_net}"));
     }
     Ok(())
+}
+
+/// A payment in one of these states holds its share of the shopper's daily limit.
+pub fn takes_allowance(state: PaymentState) -> bool {
+    matches!(state, PaymentState::AwaitingIssuer | PaymentState::Authorized | PaymentState::Captured { .. })
+}
+
+fn merchants_total(core: &PaymentCore) -> i128 {
+    (0..MERCHANTS).map(|m| balance(core, merchant_account(m))).sum()
+}
+
+fn wallets_total(core: &PaymentCore) -> i128 {
+    wallet_shoppers().map(|s| balance(core, wallet(s))).sum()
 }
 
 pub fn balance(core: &PaymentCore, account: AccountId) -> i128 {

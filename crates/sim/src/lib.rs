@@ -250,11 +250,7 @@ impl Run {
     fn note_reservations(&mut self, core: &PaymentCore, now: Timestamp) {
         let day = limits().day_of(now);
         for payment in core.payments() {
-            let holds = matches!(
-                payment.state,
-                PaymentState::AwaitingIssuer | PaymentState::Authorized | PaymentState::Captured { .. }
-            );
-            if holds {
+            if checks::takes_allowance(payment.state) {
                 self.reserved_on.entry(payment.id).or_insert(day);
             }
         }
