@@ -1,22 +1,32 @@
-//! The gallery: every enrolled template, int8-encoded in one contiguous block for the scan, with
-//! the f32 original kept aside for the final scores, and buckets by the last four phone digits.
+//! The gallery: one writer (`FaceIndex`) and any number of readers (`IndexReader`), which never
+//! wait for the writer. The enrolled templates live in immutable segments (see `segment`); every
+//! change publishes a new generation (the list of segments and a version number) with one atomic
+//! pointer swap, and a reader searches whichever generation it loaded, as of its version.
+//!
+//! New templates arrive as one-row segments, and segments of similar size are merged as they
+//! accumulate (like a binary counter), so there are about log2(n) of them and each template is
+//! copied about log2(n) times over its life. Segments from `ivf::MIN_ROWS` rows on are grouped
+//! into lists for the approximate search.
 //!
 //! Search is exact: the int8 scan gives each template an approximate score with a proven error
 //! bound (`quantize::bound`); only templates whose best possible score could still reach the top
 //! k are scored again in f32. The result is the same as scoring everything in f32.
-//!
-//! Deleting leaves a tombstone (the slot is skipped and reused by the next insert), so a deleted
-//! face is never returned and slots never move under a running scan.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use facepay_domain::{FaceTemplate, RecognizerTag, ShopperId};
 
-use crate::quantize::{Quantized, bound, dot_codes, dot_exact};
+use crate::collect::Collector;
+use crate::ivf::{self, Lists};
+use crate::kernel::{Kernel, dot_exact};
+use crate::quantize::Quantized;
+use crate::segment::{Probe, Segment, SegmentBuilder};
 
 /// The last four digits of the shopper's phone number, which narrow a search to one bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct PhoneHint([u8; 4]);
+pub struct PhoneHint(pub(crate) [u8; 4]);
 
 impl PhoneHint {
     pub fn parse(digits: &str) -> Result<PhoneHint, IndexError> {
@@ -40,6 +50,8 @@ pub enum IndexError {
     RecognizerMismatch { expected: String, got: String },
     #[error("phone digits are the last 4 digits of the shopper's phone number")]
     HintMalformed,
+    #[error("the index snapshot is damaged or truncated: {0}")]
+    SnapshotCorrupt(&'static str),
 }
 
 impl IndexError {
@@ -47,57 +59,106 @@ impl IndexError {
         match self {
             IndexError::RecognizerMismatch { .. } => "index_recognizer_mismatch",
             IndexError::HintMalformed => "index_hint_malformed",
+            IndexError::SnapshotCorrupt(_) => "index_snapshot_corrupt",
         }
     }
 }
 
-/// Where one enrolled shopper lives.
+/// What a search looks at.
 #[derive(Debug, Clone, Copy)]
-struct Entry {
-    slot: usize,
-    hint: PhoneHint,
+enum Scope {
+    Everyone,
+    Bucket(PhoneHint),
+    /// Segments with lists: only the `nprobe` nearest lists; the others in full.
+    NearestLists(usize),
 }
 
+/// One published state of the index.
+#[derive(Debug)]
+struct Generation {
+    version: u64,
+    live: usize,
+    segments: Vec<Arc<Segment>>,
+}
+
+/// A handle for searching; clone it freely, across threads. It never blocks on the writer.
 #[derive(Debug, Clone)]
-pub struct FaceIndex {
+pub struct IndexReader {
     recognizer: RecognizerTag,
     dimension: usize,
-    /// `dimension` codes per slot, slot after slot.
-    codes: Vec<i8>,
-    scales: Vec<f32>,
-    radii: Vec<f32>,
-    /// The unit vectors, `dimension` per slot, read only for candidates that survive the scan.
-    exact: Vec<f32>,
-    /// Who holds each slot; `None` is a deleted face's tombstone.
-    owners: Vec<Option<ShopperId>>,
-    free: Vec<usize>,
-    entries: HashMap<ShopperId, Entry>,
-    buckets: HashMap<PhoneHint, Vec<usize>>,
+    kernel: Kernel,
+    current: Arc<ArcSwap<Generation>>,
+}
+
+/// The index as of one moment: every search on a view sees the same enrolled faces.
+#[derive(Debug, Clone)]
+pub struct View {
+    reader: IndexReader,
+    generation: Arc<Generation>,
+}
+
+/// A segment as the writer tracks it.
+#[derive(Debug)]
+struct Tracked {
+    id: u64,
+    live: usize,
+    segment: Arc<Segment>,
+}
+
+/// The one writer. Wrap it in a mutex to share it; searches go through `reader()`.
+#[derive(Debug)]
+pub struct FaceIndex {
+    reader: IndexReader,
+    version: u64,
+    next_segment: u64,
+    /// Segments from this many rows on are grouped into lists.
+    list_min_rows: usize,
+    segments: Vec<Tracked>,
+    /// Where each enrolled shopper's row is: (segment id, row).
+    locations: HashMap<ShopperId, (u64, u32)>,
 }
 
 impl FaceIndex {
     pub fn new(recognizer: RecognizerTag, dimension: usize) -> FaceIndex {
+        FaceIndex::with_list_min_rows(recognizer, dimension, ivf::MIN_ROWS)
+    }
+
+    /// An index that groups segments into lists from `rows` rows on (the default is
+    /// `ivf::MIN_ROWS`; tests use small galleries).
+    pub fn with_list_min_rows(recognizer: RecognizerTag, dimension: usize, rows: usize) -> FaceIndex {
+        let empty = Generation { version: 0, live: 0, segments: Vec::new() };
         FaceIndex {
-            recognizer,
-            dimension,
-            codes: Vec::new(),
-            scales: Vec::new(),
-            radii: Vec::new(),
-            exact: Vec::new(),
-            owners: Vec::new(),
-            free: Vec::new(),
-            entries: HashMap::new(),
-            buckets: HashMap::new(),
+            reader: IndexReader {
+                recognizer,
+                dimension,
+                kernel: Kernel::default(),
+                current: Arc::new(ArcSwap::from_pointee(empty)),
+            },
+            version: 0,
+            next_segment: 0,
+            list_min_rows: rows.max(1),
+            segments: Vec::new(),
+            locations: HashMap::new(),
         }
+    }
+
+    /// A search handle that stays current as this index changes.
+    pub fn reader(&self) -> IndexReader {
+        self.reader.clone()
+    }
+
+    /// The index as of now.
+    pub fn view(&self) -> View {
+        self.reader.view()
     }
 
     /// How many shoppers are enrolled.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.locations.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.locations.is_empty()
     }
 
     /// Enrolls `shopper`, or replaces their template and hint if they are enrolled already.
@@ -107,64 +168,136 @@ impl FaceIndex {
         template: &FaceTemplate,
         hint: PhoneHint,
     ) -> Result<(), IndexError> {
-        self.check(template)?;
-        self.remove(shopper);
-        let unit = template.expose_embedding();
-        let encoded = Quantized::encode(unit);
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                let range = slot * self.dimension..(slot + 1) * self.dimension;
-                self.codes[range.clone()].copy_from_slice(&encoded.codes);
-                self.exact[range].copy_from_slice(unit);
-                self.scales[slot] = encoded.scale;
-                self.radii[slot] = encoded.error_radius();
-                self.owners[slot] = Some(shopper);
-                slot
+        self.upsert_many([(shopper, template, hint)])
+    }
+
+    /// Enrolls or replaces many at once, as one new segment (the way to load a gallery). When a
+    /// shopper appears twice, the later entry wins. Any bad template rejects the whole batch.
+    pub fn upsert_many<'t>(
+        &mut self,
+        entries: impl IntoIterator<Item = (ShopperId, &'t FaceTemplate, PhoneHint)>,
+    ) -> Result<(), IndexError> {
+        let entries: Vec<_> = entries.into_iter().collect();
+        for (_, template, _) in &entries {
+            self.reader.check(template)?;
+        }
+        let mut last: HashMap<ShopperId, usize> = HashMap::new();
+        for (i, (shopper, _, _)) in entries.iter().enumerate() {
+            last.insert(*shopper, i);
+        }
+        self.version += 1;
+        let mut builder = SegmentBuilder::new(self.reader.dimension);
+        for (i, (shopper, template, hint)) in entries.iter().enumerate() {
+            if last[shopper] == i {
+                self.delete(*shopper);
+                builder.push(*shopper, *hint, template.expose_embedding());
             }
-            None => {
-                self.codes.extend_from_slice(&encoded.codes);
-                self.exact.extend_from_slice(unit);
-                self.scales.push(encoded.scale);
-                self.radii.push(encoded.error_radius());
-                self.owners.push(Some(shopper));
-                self.owners.len() - 1
-            }
-        };
-        self.entries.insert(shopper, Entry { slot, hint });
-        self.buckets.entry(hint).or_default().push(slot);
+        }
+        if builder.len() > 0 {
+            self.add_segment(builder);
+            self.merge_while_similar();
+        }
+        self.publish();
         Ok(())
     }
 
-    /// Removes a shopper's face; true when they were enrolled.
+    /// Removes a shopper's face; true when they were enrolled. Searches that start after this
+    /// returns never see the face.
     pub fn remove(&mut self, shopper: ShopperId) -> bool {
-        let Some(entry) = self.entries.remove(&shopper) else { return false };
-        self.owners[entry.slot] = None;
-        self.free.push(entry.slot);
-        if let Some(bucket) = self.buckets.get_mut(&entry.hint) {
-            bucket.retain(|&slot| slot != entry.slot);
-            if bucket.is_empty() {
-                self.buckets.remove(&entry.hint);
-            }
-        }
+        self.version += 1;
+        let removed = self.delete(shopper);
+        self.publish();
+        removed
+    }
+
+    /// Stamps the shopper's row deleted at the current version.
+    fn delete(&mut self, shopper: ShopperId) -> bool {
+        let Some((id, row)) = self.locations.remove(&shopper) else { return false };
+        let tracked = self.segments.iter_mut().find(|t| t.id == id).expect("locations name live segments");
+        tracked.segment.delete(row, self.version);
+        tracked.live -= 1;
         true
     }
 
-    /// The `k` best matches among everyone, best first (ties by shopper id).
-    pub fn search(&self, probe: &FaceTemplate, k: usize) -> Result<Vec<Candidate>, IndexError> {
-        self.check(probe)?;
-        Ok(self.search_slots(probe.expose_embedding(), k, 0..self.owners.len()))
+    /// Builds the rows into a segment (grouped into lists when it is big) and records where
+    /// every row went.
+    fn add_segment(&mut self, builder: SegmentBuilder) {
+        let grouping = (builder.len() >= self.list_min_rows)
+            .then(|| self.reader.kernel.run(|| Lists::group(builder.units(), self.reader.dimension)));
+        let segment = Arc::new(builder.build(grouping));
+        let id = self.next_segment;
+        self.next_segment += 1;
+        for row in 0..segment.len() as u32 {
+            self.locations.insert(segment.owner(row), (id, row));
+        }
+        self.segments.push(Tracked { id, live: segment.len(), segment });
     }
 
-    /// The `k` best matches among the shoppers whose phone ends in `hint`.
-    pub fn search_hint(
-        &self,
-        probe: &FaceTemplate,
-        hint: PhoneHint,
-        k: usize,
-    ) -> Result<Vec<Candidate>, IndexError> {
-        self.check(probe)?;
-        let bucket = self.buckets.get(&hint).map_or(&[][..], Vec::as_slice);
-        Ok(self.search_slots(probe.expose_embedding(), k, bucket.iter().copied()))
+    /// Merges the two newest segments while the older holds at most twice the newer's live rows;
+    /// empty segments are dropped.
+    fn merge_while_similar(&mut self) {
+        self.segments.retain(|t| t.live > 0);
+        while let [.., older, newer] = self.segments.as_slice() {
+            if older.live > 2 * newer.live {
+                break;
+            }
+            let (newer, older) = (self.segments.pop().expect("two"), self.segments.pop().expect("two"));
+            let mut builder = SegmentBuilder::new(self.reader.dimension);
+            for tracked in [&older, &newer] {
+                for row in tracked.segment.live_rows() {
+                    builder.push(
+                        tracked.segment.owner(row),
+                        tracked.segment.hint(row),
+                        tracked.segment.unit(row),
+                    );
+                }
+            }
+            self.add_segment(builder);
+        }
+    }
+
+    fn publish(&self) {
+        let generation = Generation {
+            version: self.version,
+            live: self.locations.len(),
+            segments: self.segments.iter().map(|t| Arc::clone(&t.segment)).collect(),
+        };
+        self.reader.current.store(Arc::new(generation));
+    }
+
+    /// Rebuilds an index from `segments` as a snapshot stores them (see `snapshot`).
+    pub(crate) fn from_segments(
+        recognizer: RecognizerTag,
+        dimension: usize,
+        segments: Vec<Segment>,
+    ) -> FaceIndex {
+        let mut index = FaceIndex::new(recognizer, dimension);
+        index.version = 1;
+        for segment in segments {
+            let id = index.next_segment;
+            index.next_segment += 1;
+            for row in 0..segment.len() as u32 {
+                index.locations.insert(segment.owner(row), (id, row));
+            }
+            index.segments.push(Tracked { id, live: segment.len(), segment: Arc::new(segment) });
+        }
+        index.publish();
+        index
+    }
+}
+
+impl IndexReader {
+    /// The index as of now.
+    pub fn view(&self) -> View {
+        View { reader: self.clone(), generation: self.current.load_full() }
+    }
+
+    pub fn recognizer(&self) -> &RecognizerTag {
+        &self.recognizer
+    }
+
+    pub fn dimension(&self) -> usize {
+        self.dimension
     }
 
     fn check(&self, template: &FaceTemplate) -> Result<(), IndexError> {
@@ -176,44 +309,126 @@ impl FaceIndex {
         }
         Ok(())
     }
+}
 
-    /// The exact top `k` of `slots`: an int8 pass with error bounds, then f32 for the survivors.
-    fn search_slots(&self, probe: &[f32], k: usize, slots: impl Iterator<Item = usize>) -> Vec<Candidate> {
-        if k == 0 {
-            return Vec::new();
-        }
-        let encoded = Quantized::encode(probe);
-        let probe_radius = encoded.error_radius();
-        // (lowest possible, highest possible) score of each live slot.
-        let mut ranges: Vec<(f32, f32, usize)> = Vec::new();
-        for slot in slots {
-            if self.owners[slot].is_none() {
-                continue;
-            }
-            let codes = &self.codes[slot * self.dimension..(slot + 1) * self.dimension];
-            let approximate = encoded.scale * self.scales[slot] * dot_codes(&encoded.codes, codes) as f32;
-            let slack = bound(probe_radius, self.radii[slot]);
-            ranges.push((approximate - slack, approximate + slack, slot));
-        }
-        // A slot can be in the top k only if its highest possible score reaches the k-th best
-        // lowest possible score.
-        let floor = if ranges.len() > k {
-            let mut lows: Vec<f32> = ranges.iter().map(|r| r.0).collect();
-            let (_, kth, _) = lows.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
-            *kth
-        } else {
-            f32::NEG_INFINITY
-        };
-        let mut survivors: Vec<Candidate> = ranges
+impl View {
+    /// How many shoppers this view holds.
+    pub fn len(&self) -> usize {
+        self.generation.live
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.generation.live == 0
+    }
+
+    /// Counts every change to the index; a later view never has a smaller one.
+    pub fn version(&self) -> u64 {
+        self.generation.version
+    }
+
+    /// The `k` best matches among everyone, best first (ties by shopper id). Exact.
+    pub fn search(&self, probe: &FaceTemplate, k: usize) -> Result<Vec<Candidate>, IndexError> {
+        Ok(self.search_batch(&[probe], k)?.pop().expect("one probe, one result"))
+    }
+
+    /// `search` for several probes in one pass over the gallery.
+    pub fn search_batch(
+        &self,
+        probes: &[&FaceTemplate],
+        k: usize,
+    ) -> Result<Vec<Vec<Candidate>>, IndexError> {
+        self.run(probes, k, Scope::Everyone)
+    }
+
+    /// The `k` best matches among the shoppers whose phone ends in `hint`. Exact.
+    pub fn search_hint(
+        &self,
+        probe: &FaceTemplate,
+        hint: PhoneHint,
+        k: usize,
+    ) -> Result<Vec<Candidate>, IndexError> {
+        Ok(self.run(&[probe], k, Scope::Bucket(hint))?.pop().expect("one probe, one result"))
+    }
+
+    /// Like `search`, but big segments are searched only in their `nprobe` lists nearest to the
+    /// probe: faster, and it can miss. Scores of what it returns are exact.
+    pub fn search_approximate(
+        &self,
+        probe: &FaceTemplate,
+        k: usize,
+        nprobe: usize,
+    ) -> Result<Vec<Candidate>, IndexError> {
+        Ok(self.run(&[probe], k, Scope::NearestLists(nprobe))?.pop().expect("one probe, one result"))
+    }
+
+    /// Every visible row, segment by segment, for the snapshot.
+    pub(crate) fn segments(&self) -> impl Iterator<Item = (&Segment, Vec<u32>)> {
+        let version = self.generation.version;
+        self.generation
+            .segments
             .iter()
-            .filter(|r| r.1 >= floor)
-            .map(|&(_, _, slot)| Candidate {
-                shopper: self.owners[slot].expect("live slots have owners"),
-                score: dot_exact(probe, &self.exact[slot * self.dimension..(slot + 1) * self.dimension]),
-            })
-            .collect();
-        survivors.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.shopper.cmp(&b.shopper)));
-        survivors.truncate(k);
-        survivors
+            .map(move |s| (s.as_ref(), (0..s.len() as u32).filter(|&row| s.visible(row, version)).collect()))
+    }
+
+    pub(crate) fn recognizer(&self) -> &RecognizerTag {
+        &self.reader.recognizer
+    }
+
+    pub(crate) fn dimension(&self) -> usize {
+        self.reader.dimension
+    }
+
+    fn run(
+        &self,
+        probes: &[&FaceTemplate],
+        k: usize,
+        scope: Scope,
+    ) -> Result<Vec<Vec<Candidate>>, IndexError> {
+        for probe in probes {
+            self.reader.check(probe)?;
+        }
+        if k == 0 {
+            return Ok(vec![Vec::new(); probes.len()]);
+        }
+        let units: Vec<&[f32]> = probes.iter().map(|p| p.expose_embedding()).collect();
+        let encoded: Vec<Quantized> = units.iter().map(|u| Quantized::encode(u)).collect();
+        let version = self.generation.version;
+        let segments = &self.generation.segments;
+        Ok(self.reader.kernel.run(|| {
+            let mut scans: Vec<Probe<'_>> =
+                encoded.iter().map(|encoded| Probe { encoded, collector: Collector::new(k) }).collect();
+            for (id, segment) in segments.iter().enumerate() {
+                let id = id as u32;
+                match (scope, segment.lists()) {
+                    (Scope::Bucket(hint), _) => segment.scan_bucket(id, hint, version, &mut scans[0]),
+                    (Scope::NearestLists(nprobe), Some(lists)) => {
+                        for range in lists.nearest_ranges(units[0], nprobe) {
+                            segment.scan(id, range, version, &mut scans);
+                        }
+                    }
+                    _ => segment.scan(id, 0..segment.len(), version, &mut scans),
+                }
+            }
+            scans
+                .into_iter()
+                .zip(&units)
+                .map(|(scan, unit)| {
+                    let mut found: Vec<Candidate> = scan
+                        .collector
+                        .into_survivors()
+                        .map(|(id, row)| {
+                            let segment = &segments[id as usize];
+                            Candidate {
+                                shopper: segment.owner(row),
+                                score: dot_exact(unit, segment.unit(row)),
+                            }
+                        })
+                        .collect();
+                    found.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.shopper.cmp(&b.shopper)));
+                    found.truncate(k);
+                    found
+                })
+                .collect()
+        }))
     }
 }

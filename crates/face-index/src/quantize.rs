@@ -5,12 +5,18 @@
 //! The error of the encoding is bounded per template, which is what lets the exact search use
 //! the int8 scores to rule candidates out without ever ruling out the true best.
 
+use crate::kernel::padded;
+
 /// The largest code; codes lie in `-127..=127` so negation never overflows.
 const CODE_MAX: f32 = 127.0;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Quantized {
     pub scale: f32,
+    /// How far the encoded vector can lie from the original, in L2 norm: each dimension is off
+    /// by at most half a step. (Rounding of the scale itself is covered by the slack in `bound`.)
+    pub radius: f32,
+    /// `padded(dimension)` codes; the padding is zero.
     pub codes: Vec<i8>,
 }
 
@@ -19,25 +25,12 @@ impl Quantized {
     pub fn encode(unit: &[f32]) -> Quantized {
         let largest = unit.iter().fold(0f32, |m, x| m.max(x.abs()));
         let scale = if largest > 0.0 { largest / CODE_MAX } else { 1.0 };
-        let codes = unit.iter().map(|x| (x / scale).round().clamp(-CODE_MAX, CODE_MAX) as i8).collect();
-        Quantized { scale, codes }
+        let mut codes = vec![0i8; padded(unit.len())];
+        for (code, x) in codes.iter_mut().zip(unit) {
+            *code = (x / scale).round().clamp(-CODE_MAX, CODE_MAX) as i8;
+        }
+        Quantized { scale, radius: 0.5 * scale * (unit.len() as f32).sqrt(), codes }
     }
-
-    /// How far the encoded vector can lie from the original, in L2 norm: each dimension is off
-    /// by at most half a step. (Rounding of the scale itself is covered by the slack in `bound`.)
-    pub fn error_radius(&self) -> f32 {
-        0.5 * self.scale * (self.codes.len() as f32).sqrt()
-    }
-}
-
-/// The dot product of two code vectors, exact in `i32` (127² × 8192 dimensions still fits).
-pub fn dot_codes(a: &[i8], b: &[i8]) -> i32 {
-    a.iter().zip(b).map(|(&x, &y)| i32::from(x) * i32::from(y)).sum()
-}
-
-/// The exact score of two unit vectors; one function, so every exact score is computed alike.
-pub fn dot_exact(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// A bound on |exact - approximate| for two unit vectors with encoding radii `ra` and `rb`:
@@ -53,6 +46,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::kernel::{dot_codes, dot_exact};
 
     fn unit(raw: Vec<f32>) -> Option<Vec<f32>> {
         let norm = raw.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -70,15 +64,16 @@ mod tests {
             let (qa, qb) = (Quantized::encode(&a), Quantized::encode(&b));
             let approximate = qa.scale * qb.scale * dot_codes(&qa.codes, &qb.codes) as f32;
             let exact = dot_exact(&a, &b);
-            prop_assert!((exact - approximate).abs() <= bound(qa.error_radius(), qb.error_radius()));
+            prop_assert!((exact - approximate).abs() <= bound(qa.radius, qb.radius));
         }
     }
 
     #[test]
     fn codes_use_the_full_range_and_zero_stays_zero() {
         let q = Quantized::encode(&[0.6, -0.8, 0.0]);
-        assert_eq!(q.codes, [95, -127, 0]);
+        assert_eq!(q.codes[..3], [95, -127, 0]);
+        assert!(q.codes[3..].iter().all(|&c| c == 0), "the padding is zero");
         assert!((q.scale - 0.8 / 127.0).abs() < 1e-9);
-        assert_eq!(dot_codes(&[127, -127], &[127, -127]), 2 * 127 * 127);
+        assert!((q.radius - 0.5 * q.scale * 3f32.sqrt()).abs() < 1e-9);
     }
 }

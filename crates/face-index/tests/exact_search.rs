@@ -1,6 +1,7 @@
-//! The index's search is exact: after any mix of inserts, updates and deletes, it returns what
-//! scoring every enrolled template in f32 returns, ties (broken by shopper id) included, and never
-//! a deleted face. Checked by proptest against a brute-force model.
+//! The index's search is exact: after any mix of inserts, updates and deletes, single or in
+//! batches, it returns what scoring every enrolled template in f32 returns, ties (broken by
+//! shopper id) included, and never a deleted face; also while a writer changes it from another
+//! thread, as of the version each search saw. Checked by proptest against a brute-force model.
 
 use std::collections::HashMap;
 
@@ -24,15 +25,76 @@ fn hint(n: u8) -> PhoneHint {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Upsert { shopper: u8, vector: usize, hint: u8 },
-    Remove { shopper: u8 },
+    Upsert {
+        shopper: u8,
+        vector: usize,
+        hint: u8,
+    },
+    /// Several at once, one segment; a shopper named twice keeps the later entry.
+    UpsertMany(Vec<(u8, usize, u8)>),
+    Remove {
+        shopper: u8,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
+    let entry = (0u8..40, 0usize..12, 0u8..3);
     prop_oneof![
-        3 => (0u8..40, 0usize..12, 0u8..3).prop_map(|(shopper, vector, hint)| Op::Upsert { shopper, vector, hint }),
+        3 => entry.clone().prop_map(|(shopper, vector, hint)| Op::Upsert { shopper, vector, hint }),
+        1 => proptest::collection::vec(entry, 1..30).prop_map(Op::UpsertMany),
         1 => (0u8..40).prop_map(|shopper| Op::Remove { shopper }),
     ]
+}
+
+type Model = HashMap<u8, (usize, u8)>;
+
+fn id(shopper: u8) -> ShopperId {
+    ShopperId::from_u128(u128::from(shopper))
+}
+
+/// Applies one op to the index and the model alike.
+fn apply(
+    index: &mut FaceIndex,
+    model: &mut Model,
+    pool: &[FaceTemplate],
+    op: &Op,
+) -> Result<(), TestCaseError> {
+    match op {
+        Op::Upsert { shopper, vector, hint: h } => {
+            index.upsert(id(*shopper), &pool[*vector], hint(*h)).unwrap();
+            model.insert(*shopper, (*vector, *h));
+        }
+        Op::UpsertMany(entries) => {
+            index.upsert_many(entries.iter().map(|&(s, v, h)| (id(s), &pool[v], hint(h)))).unwrap();
+            for &(s, v, h) in entries {
+                model.insert(s, (v, h));
+            }
+        }
+        Op::Remove { shopper } => {
+            let was = index.remove(id(*shopper));
+            prop_assert_eq!(was, model.remove(shopper).is_some());
+        }
+    }
+    prop_assert_eq!(index.len(), model.len());
+    Ok(())
+}
+
+/// Twelve faces: six from the generator and six near copies of them (scores within a few
+/// thousandths, inside the int8 error), which is where a wrong error bound would show.
+fn signed_pool(pool: &[Vec<f32>], signs: &[Vec<bool>]) -> Vec<FaceTemplate> {
+    let signed: Vec<Vec<f32>> = pool
+        .iter()
+        .zip(signs)
+        .map(|(v, s)| v.iter().zip(s).map(|(x, neg)| if *neg { -x } else { *x }).collect())
+        .collect();
+    (0..12)
+        .map(|i| match i {
+            0..6 => template(&signed[i]),
+            _ => template(
+                &signed[i - 6].iter().zip(&signed[i]).map(|(x, nudge)| x + 0.01 * nudge).collect::<Vec<_>>(),
+            ),
+        })
+        .collect()
 }
 
 /// Scores every model entry the way the index's final pass does, best first, ties by id.
@@ -73,32 +135,68 @@ proptest! {
         probes in proptest::collection::vec(0usize..12, 1..4),
         k in 1usize..6,
     ) {
-        let pool: Vec<FaceTemplate> = pool
-            .iter()
-            .zip(&signs)
-            .map(|(v, s)| template(&v.iter().zip(s).map(|(x, neg)| if *neg { -x } else { *x }).collect::<Vec<_>>()))
-            .collect();
-        let mut index = FaceIndex::new(tag(), DIMENSION);
-        let mut model: HashMap<u8, (usize, u8)> = HashMap::new();
+        let pool = signed_pool(&pool, &signs);
+        // Lists from 8 rows on, so merged segments are grouped and searched by list as well.
+        let mut index = FaceIndex::with_list_min_rows(tag(), DIMENSION, 8);
+        let mut model = Model::new();
         for op in &ops {
-            match *op {
-                Op::Upsert { shopper, vector, hint: h } => {
-                    index.upsert(ShopperId::from_u128(u128::from(shopper)), &pool[vector], hint(h)).unwrap();
-                    model.insert(shopper, (vector, h));
-                }
-                Op::Remove { shopper } => {
-                    let was = index.remove(ShopperId::from_u128(u128::from(shopper)));
-                    prop_assert_eq!(was, model.remove(&shopper).is_some());
-                }
-            }
-            prop_assert_eq!(index.len(), model.len());
+            apply(&mut index, &mut model, &pool, op)?;
         }
-        for &p in &probes {
+        let view = index.view();
+        prop_assert_eq!(view.len(), model.len());
+        let batch: Vec<&FaceTemplate> = probes.iter().map(|&p| &pool[p]).collect();
+        let batched = view.search_batch(&batch, k).unwrap();
+        for (&p, batched) in probes.iter().zip(batched) {
             let probe = &pool[p];
-            prop_assert_eq!(index.search(probe, k).unwrap(), brute_force(&model, &pool, probe, None, k));
+            let expected = brute_force(&model, &pool, probe, None, k);
+            prop_assert_eq!(view.search(probe, k).unwrap(), expected.clone());
+            prop_assert_eq!(batched, expected.clone());
+            // Visiting every list, the approximate search is exact too.
+            prop_assert_eq!(view.search_approximate(probe, k, usize::MAX).unwrap(), expected);
             for h in 0..3 {
-                prop_assert_eq!(index.search_hint(probe, hint(h), k).unwrap(), brute_force(&model, &pool, probe, Some(h), k));
+                prop_assert_eq!(view.search_hint(probe, hint(h), k).unwrap(), brute_force(&model, &pool, probe, Some(h), k));
             }
+        }
+        // A snapshot loads back into an index that answers the same.
+        let loaded = FaceIndex::from_snapshot(tag(), DIMENSION, view.snapshot().expose_secret()).unwrap();
+        prop_assert_eq!(loaded.len(), model.len());
+        for &p in &probes {
+            prop_assert_eq!(loaded.view().search(&pool[p], k).unwrap(), brute_force(&model, &pool, &pool[p], None, k));
+            prop_assert_eq!(loaded.view().search_approximate(&pool[p], k, usize::MAX).unwrap(), brute_force(&model, &pool, &pool[p], None, k));
+        }
+    }
+
+    #[test]
+    fn searches_running_beside_the_writer_see_one_consistent_version(
+        pool in proptest::collection::vec(proptest::collection::vec(0.05f32..1.0, DIMENSION), 12),
+        signs in proptest::collection::vec(proptest::collection::vec(any::<bool>(), DIMENSION), 12),
+        ops in proptest::collection::vec(op(), 1..60),
+    ) {
+        let pool = signed_pool(&pool, &signs);
+        let mut index = FaceIndex::with_list_min_rows(tag(), DIMENSION, 8);
+        let reader = index.reader();
+        // The model after every version the writer published.
+        let mut history: HashMap<u64, Model> = HashMap::from([(index.view().version(), Model::new())]);
+        let seen = std::thread::scope(|scope| {
+            let searcher = scope.spawn(|| {
+                let mut seen = Vec::new();
+                for round in 0..200usize {
+                    let view = reader.view();
+                    let probe = round % pool.len();
+                    seen.push((view.version(), probe, view.search(&pool[probe], 3).unwrap()));
+                }
+                seen
+            });
+            let mut model = Model::new();
+            for op in &ops {
+                apply(&mut index, &mut model, &pool, op)?;
+                history.insert(index.view().version(), model.clone());
+            }
+            Ok::<_, TestCaseError>(searcher.join().expect("the searcher does not panic"))
+        })?;
+        for (version, probe, found) in seen {
+            let model = &history[&version];
+            prop_assert_eq!(found, brute_force(model, &pool, &pool[probe], None, 3));
         }
     }
 }
@@ -113,15 +211,15 @@ fn a_template_of_another_recognizer_or_a_bad_hint_is_refused() {
     for wrong in [&other, &short] {
         let err = index.upsert(ShopperId::from_u128(1), wrong, hint(1)).unwrap_err();
         assert_eq!(err.code(), "index_recognizer_mismatch");
-        assert_eq!(index.search(wrong, 1).unwrap_err().code(), "index_recognizer_mismatch");
+        assert_eq!(index.view().search(wrong, 1).unwrap_err().code(), "index_recognizer_mismatch");
     }
     assert!(index.is_empty(), "a refused insert changes nothing");
     for bad in ["123", "12345", "12a4", ""] {
         assert_eq!(PhoneHint::parse(bad).unwrap_err().code(), "index_hint_malformed");
     }
     let probe = template(&[1.0; DIMENSION]);
-    assert_eq!(index.search(&probe, 3).unwrap(), []);
-    assert_eq!(index.search(&probe, 0).unwrap(), []);
+    assert_eq!(index.view().search(&probe, 3).unwrap(), []);
+    assert_eq!(index.view().search(&probe, 0).unwrap(), []);
 }
 
 #[test]
@@ -135,20 +233,23 @@ fn a_deleted_face_is_never_found_and_its_slot_is_reused() {
     index.upsert(ShopperId::from_u128(2), &other, hint(1)).unwrap();
     assert!(index.remove(ShopperId::from_u128(1)));
     assert!(!index.remove(ShopperId::from_u128(1)));
-    let found = index.search(&face, 5).unwrap();
+    let found = index.view().search(&face, 5).unwrap();
     assert_eq!(found.iter().map(|c| c.shopper).collect::<Vec<_>>(), [ShopperId::from_u128(2)]);
-    assert_eq!(index.search_hint(&face, hint(1), 5).unwrap().len(), 1);
+    assert_eq!(index.view().search_hint(&face, hint(1), 5).unwrap().len(), 1);
     index.upsert(ShopperId::from_u128(3), &face, hint(2)).unwrap();
-    assert_eq!(index.search(&face, 1).unwrap()[0].shopper, ShopperId::from_u128(3));
-    assert!((index.search(&face, 1).unwrap()[0].score - 1.0).abs() < 1e-6);
+    assert_eq!(index.view().search(&face, 1).unwrap()[0].shopper, ShopperId::from_u128(3));
+    assert!((index.view().search(&face, 1).unwrap()[0].score - 1.0).abs() < 1e-6);
     assert_eq!(
-        index.search_hint(&face, hint(1), 5).unwrap().len(),
+        index.view().search_hint(&face, hint(1), 5).unwrap().len(),
         1,
         "the hint bucket moved with the shopper"
     );
-    let decision = decide(&index.search(&face, 2).unwrap(), &DecisionRule::default());
+    let decision = decide(&index.view().search(&face, 2).unwrap(), &DecisionRule::default());
     assert_eq!(
         decision,
-        Decision::Match { shopper: ShopperId::from_u128(3), score: index.search(&face, 1).unwrap()[0].score }
+        Decision::Match {
+            shopper: ShopperId::from_u128(3),
+            score: index.view().search(&face, 1).unwrap()[0].score
+        }
     );
 }

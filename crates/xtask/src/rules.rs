@@ -98,7 +98,12 @@ pub const RULES: Rules = Rules {
     ],
     // argon2 and subtle are pure computation (the PIN hash and its constant-time comparison);
     // the salt comes from the injected Rng. png only encodes bytes in memory (the DET plot).
+    // pulp picks SIMD instructions at run time, arc-swap publishes the index's generations and
+    // crc32fast checks its snapshots: computation only.
     pure_may_use: &[
+        "pulp",
+        "arc-swap",
+        "crc32fast",
         "serde",
         "serde_json",
         "thiserror",

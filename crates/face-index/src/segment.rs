@@ -1,0 +1,195 @@
+//! A segment: an immutable block of enrolled templates, the unit the index is built from.
+//! Readers scan segments without any lock; the writer never changes one, it makes new ones
+//! (merging small segments into bigger ones) and publishes a new list. The one thing that
+//! changes in place is each row's deletion stamp, an atomic the writer sets once.
+//!
+//! A big segment keeps its rows grouped by coarse cluster (see `ivf`), so the approximate search
+//! reads a few contiguous ranges instead of everything.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use facepay_domain::ShopperId;
+
+use crate::collect::Collector;
+use crate::index::PhoneHint;
+use crate::ivf::Lists;
+use crate::kernel::{dot_rows, padded};
+use crate::quantize::{Quantized, bound};
+
+/// The deletion stamp of a row nobody deleted.
+const ALIVE: u64 = u64::MAX;
+
+/// Rows scanned per block: their codes stay in L1 while every batched probe passes over them.
+const BLOCK: usize = 256;
+
+/// One probe of a search: its encoding and the top-k collector it feeds.
+#[derive(Debug)]
+pub struct Probe<'a> {
+    pub encoded: &'a Quantized,
+    pub collector: Collector,
+}
+
+#[derive(Debug)]
+pub struct Segment {
+    dimension: usize,
+    width: usize,
+    codes: Vec<i8>,
+    scales: Vec<f32>,
+    radii: Vec<f32>,
+    exact: Vec<f32>,
+    owners: Vec<ShopperId>,
+    hints: Vec<PhoneHint>,
+    /// The version that deleted each row, or `ALIVE`. A reader at version v sees a row iff its
+    /// stamp is above v, so a search sees one consistent moment even while deletes go on.
+    deleted: Vec<AtomicU64>,
+    buckets: HashMap<PhoneHint, Vec<u32>>,
+    lists: Option<Lists>,
+}
+
+/// Rows for a new segment, in the order they will be stored.
+#[derive(Debug)]
+pub struct SegmentBuilder {
+    dimension: usize,
+    owners: Vec<ShopperId>,
+    hints: Vec<PhoneHint>,
+    exact: Vec<f32>,
+}
+
+impl SegmentBuilder {
+    pub fn new(dimension: usize) -> SegmentBuilder {
+        SegmentBuilder { dimension, owners: Vec::new(), hints: Vec::new(), exact: Vec::new() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.owners.len()
+    }
+
+    /// `unit` must be a unit vector of the builder's dimension.
+    pub fn push(&mut self, shopper: ShopperId, hint: PhoneHint, unit: &[f32]) {
+        debug_assert_eq!(unit.len(), self.dimension);
+        self.owners.push(shopper);
+        self.hints.push(hint);
+        self.exact.extend_from_slice(unit);
+    }
+
+    /// Encodes the rows; with `lists`, reorders them by list first (`order[i]` is the builder row
+    /// stored at position i, as `Lists::group` returns it).
+    pub fn build(self, grouping: Option<(Lists, Vec<u32>)>) -> Segment {
+        let d = self.dimension;
+        let width = padded(d);
+        let n = self.owners.len();
+        let order: Vec<u32> = match &grouping {
+            Some((_, order)) => order.clone(),
+            None => (0..n as u32).collect(),
+        };
+        let mut segment = Segment {
+            dimension: d,
+            width,
+            codes: Vec::with_capacity(n * width),
+            scales: Vec::with_capacity(n),
+            radii: Vec::with_capacity(n),
+            exact: Vec::with_capacity(n * d),
+            owners: Vec::with_capacity(n),
+            hints: Vec::with_capacity(n),
+            deleted: (0..n).map(|_| AtomicU64::new(ALIVE)).collect(),
+            buckets: HashMap::new(),
+            lists: grouping.map(|(lists, _)| lists),
+        };
+        for (position, &source) in order.iter().enumerate() {
+            let source = source as usize;
+            let unit = &self.exact[source * d..(source + 1) * d];
+            let encoded = Quantized::encode(unit);
+            segment.codes.extend_from_slice(&encoded.codes);
+            segment.scales.push(encoded.scale);
+            segment.radii.push(encoded.radius);
+            segment.exact.extend_from_slice(unit);
+            segment.owners.push(self.owners[source]);
+            segment.hints.push(self.hints[source]);
+            segment.buckets.entry(self.hints[source]).or_default().push(position as u32);
+        }
+        segment
+    }
+
+    /// The unit vectors pushed so far, row after row (for training the lists).
+    pub fn units(&self) -> &[f32] {
+        &self.exact
+    }
+}
+
+impl Segment {
+    pub fn len(&self) -> usize {
+        self.owners.len()
+    }
+
+    pub fn owner(&self, row: u32) -> ShopperId {
+        self.owners[row as usize]
+    }
+
+    pub fn hint(&self, row: u32) -> PhoneHint {
+        self.hints[row as usize]
+    }
+
+    pub fn unit(&self, row: u32) -> &[f32] {
+        let row = row as usize;
+        &self.exact[row * self.dimension..(row + 1) * self.dimension]
+    }
+
+    pub fn lists(&self) -> Option<&Lists> {
+        self.lists.as_ref()
+    }
+
+    /// Whether a reader at `version` sees the row.
+    pub fn visible(&self, row: u32, version: u64) -> bool {
+        self.deleted[row as usize].load(Ordering::Acquire) > version
+    }
+
+    /// Marks the row deleted from `version` on. Only the writer calls this, once per row.
+    pub fn delete(&self, row: u32, version: u64) {
+        self.deleted[row as usize].store(version, Ordering::Release);
+    }
+
+    /// The rows nobody has deleted, for merging into a new segment.
+    pub fn live_rows(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.len() as u32).filter(|&row| self.deleted[row as usize].load(Ordering::Acquire) == ALIVE)
+    }
+
+    /// Scans `rows` for every probe. Run it inside `Kernel::run` so the dot products vectorize.
+    #[inline(always)]
+    pub fn scan(&self, id: u32, rows: Range<usize>, version: u64, probes: &mut [Probe<'_>]) {
+        let codes: Vec<&[i8]> = probes.iter().map(|p| p.encoded.codes.as_slice()).collect();
+        let mut dots = vec![vec![0i32; BLOCK]; probes.len()];
+        let mut start = rows.start;
+        while start < rows.end {
+            let end = (start + BLOCK).min(rows.end);
+            dot_rows(&codes, &self.codes[start * self.width..end * self.width], self.width, &mut dots);
+            for (probe, dots) in probes.iter_mut().zip(&dots) {
+                for (offset, &dot) in dots[..end - start].iter().enumerate() {
+                    self.offer(id, (start + offset) as u32, dot, version, probe);
+                }
+            }
+            start = end;
+        }
+    }
+
+    /// Scans the rows of one phone-digit bucket for one probe.
+    pub fn scan_bucket(&self, id: u32, hint: PhoneHint, version: u64, probe: &mut Probe<'_>) {
+        for &row in self.buckets.get(&hint).map_or(&[][..], Vec::as_slice) {
+            let start = row as usize * self.width;
+            let dot = crate::kernel::dot_codes(&probe.encoded.codes, &self.codes[start..start + self.width]);
+            self.offer(id, row, dot, version, probe);
+        }
+    }
+
+    #[inline(always)]
+    fn offer(&self, id: u32, row: u32, dot: i32, version: u64, probe: &mut Probe<'_>) {
+        let r = row as usize;
+        let approximate = probe.encoded.scale * self.scales[r] * dot as f32;
+        let slack = bound(probe.encoded.radius, self.radii[r]);
+        // The deletion stamp is read only for the few rows that pass the cheap test.
+        if approximate + slack >= probe.collector.floor() && self.visible(row, version) {
+            probe.collector.offer(approximate - slack, approximate + slack, (id, row));
+        }
+    }
+}
