@@ -161,6 +161,15 @@ impl FaceIndex {
         self.locations.is_empty()
     }
 
+    /// Bytes allocated for the enrolled rows: (read by every exact scan, held in all, this
+    /// writer's map of where each shopper is included).
+    pub fn memory(&self) -> (usize, usize) {
+        let (scanned, held) =
+            self.segments.iter().map(|t| t.segment.memory()).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        let map = self.locations.capacity() * (size_of::<ShopperId>() + size_of::<(u64, u32)>() + 1);
+        (scanned, held + map)
+    }
+
     /// Enrolls `shopper`, or replaces their template and hint if they are enrolled already.
     pub fn upsert(
         &mut self,
@@ -223,7 +232,7 @@ impl FaceIndex {
     /// every row went.
     fn add_segment(&mut self, builder: SegmentBuilder) {
         let grouping = (builder.len() >= self.list_min_rows)
-            .then(|| self.reader.kernel.run(|| Lists::group(builder.units(), self.reader.dimension)));
+            .then(|| Lists::group(builder.units(), self.reader.dimension));
         let segment = Arc::new(builder.build(grouping));
         let id = self.next_segment;
         self.next_segment += 1;
@@ -394,41 +403,37 @@ impl View {
         let encoded: Vec<Quantized> = units.iter().map(|u| Quantized::encode(u)).collect();
         let version = self.generation.version;
         let segments = &self.generation.segments;
-        Ok(self.reader.kernel.run(|| {
-            let mut scans: Vec<Probe<'_>> =
-                encoded.iter().map(|encoded| Probe { encoded, collector: Collector::new(k) }).collect();
-            for (id, segment) in segments.iter().enumerate() {
-                let id = id as u32;
-                match (scope, segment.lists()) {
-                    (Scope::Bucket(hint), _) => segment.scan_bucket(id, hint, version, &mut scans[0]),
-                    (Scope::NearestLists(nprobe), Some(lists)) => {
-                        for range in lists.nearest_ranges(units[0], nprobe) {
-                            segment.scan(id, range, version, &mut scans);
-                        }
+        let kernel = &self.reader.kernel;
+        let mut scans: Vec<Probe<'_>> =
+            encoded.iter().map(|encoded| Probe { encoded, collector: Collector::new(k) }).collect();
+        for (id, segment) in segments.iter().enumerate() {
+            let id = id as u32;
+            match (scope, segment.lists()) {
+                (Scope::Bucket(hint), _) => segment.scan_bucket(id, hint, version, &mut scans[0]),
+                (Scope::NearestLists(nprobe), Some(lists)) => {
+                    for range in lists.nearest_ranges(units[0], nprobe) {
+                        segment.scan(kernel, id, range, version, &mut scans);
                     }
-                    _ => segment.scan(id, 0..segment.len(), version, &mut scans),
                 }
+                _ => segment.scan(kernel, id, 0..segment.len(), version, &mut scans),
             }
-            scans
-                .into_iter()
-                .zip(&units)
-                .map(|(scan, unit)| {
-                    let mut found: Vec<Candidate> = scan
-                        .collector
-                        .into_survivors()
-                        .map(|(id, row)| {
-                            let segment = &segments[id as usize];
-                            Candidate {
-                                shopper: segment.owner(row),
-                                score: dot_exact(unit, segment.unit(row)),
-                            }
-                        })
-                        .collect();
-                    found.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.shopper.cmp(&b.shopper)));
-                    found.truncate(k);
-                    found
-                })
-                .collect()
-        }))
+        }
+        Ok(scans
+            .into_iter()
+            .zip(&units)
+            .map(|(scan, unit)| {
+                let mut found: Vec<Candidate> = scan
+                    .collector
+                    .into_survivors()
+                    .map(|(id, row)| {
+                        let segment = &segments[id as usize];
+                        Candidate { shopper: segment.owner(row), score: dot_exact(unit, segment.unit(row)) }
+                    })
+                    .collect();
+                found.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.shopper.cmp(&b.shopper)));
+                found.truncate(k);
+                found
+            })
+            .collect())
     }
 }

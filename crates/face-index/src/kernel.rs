@@ -25,10 +25,28 @@ impl Default for Kernel {
 }
 
 impl Kernel {
-    /// Runs `work` with the best instruction set enabled, so the loops inlined into it vectorize.
+    /// `dot_rows` compiled for the best instruction set this CPU has.
+    pub fn dot_rows(&self, probes: &[&[i8]], rows: &[i8], width: usize, out: &mut [Vec<i32>]) {
+        self.arch.dispatch(DotRows { probes, rows, width, out });
+    }
+}
+
+/// `dot_rows` as pulp's entry point: `with_simd` is inlined into a function compiled with the
+/// detected target features, and `dot_rows` into it, so the loops vectorize for that CPU. (A
+/// closure passed to `dispatch` is not reliably inlined, and then runs as baseline SSE2.)
+struct DotRows<'a> {
+    probes: &'a [&'a [i8]],
+    rows: &'a [i8],
+    width: usize,
+    out: &'a mut [Vec<i32>],
+}
+
+impl pulp::WithSimd for DotRows<'_> {
+    type Output = ();
+
     #[inline(always)]
-    pub fn run<R>(&self, work: impl FnOnce() -> R) -> R {
-        self.arch.dispatch(work)
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        dot_rows(self.probes, self.rows, self.width, self.out);
     }
 }
 
@@ -78,7 +96,7 @@ mod tests {
         let mut probe = vec![0i8; width];
         probe[..70].fill(-127);
         let mut out = vec![vec![0; 3]];
-        Kernel::default().run(|| dot_rows(&[&probe], &rows, width, &mut out));
+        Kernel::default().dot_rows(&[&probe], &rows, width, &mut out);
         assert_eq!(out[0], [70 * 127 * 127, -70 * 127 * 127, -3 * 127]);
     }
 }

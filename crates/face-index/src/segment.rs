@@ -15,7 +15,7 @@ use facepay_domain::ShopperId;
 use crate::collect::Collector;
 use crate::index::PhoneHint;
 use crate::ivf::Lists;
-use crate::kernel::{dot_rows, padded};
+use crate::kernel::{Kernel, padded};
 use crate::quantize::{Quantized, bound};
 
 /// The deletion stamp of a row nobody deleted.
@@ -140,6 +140,22 @@ impl Segment {
         self.lists.as_ref()
     }
 
+    /// Bytes allocated: (read by an exact scan: codes, scales and radii; everything).
+    pub fn memory(&self) -> (usize, usize) {
+        use std::mem::size_of;
+        let scanned = self.codes.capacity() + 4 * (self.scales.capacity() + self.radii.capacity());
+        let buckets: usize =
+            self.buckets.values().map(|rows| 4 * rows.capacity() + size_of::<Vec<u32>>() + 4).sum();
+        let lists = self.lists.as_ref().map_or(0, |l| 4 * (l.centroids().len() + l.count() + 1));
+        let rest = 4 * self.exact.capacity()
+            + size_of::<ShopperId>() * self.owners.capacity()
+            + size_of::<PhoneHint>() * self.hints.capacity()
+            + size_of::<AtomicU64>() * self.deleted.capacity()
+            + buckets
+            + lists;
+        (scanned, scanned + rest)
+    }
+
     /// Whether a reader at `version` sees the row.
     pub fn visible(&self, row: u32, version: u64) -> bool {
         self.deleted[row as usize].load(Ordering::Acquire) > version
@@ -155,15 +171,16 @@ impl Segment {
         (0..self.len() as u32).filter(|&row| self.deleted[row as usize].load(Ordering::Acquire) == ALIVE)
     }
 
-    /// Scans `rows` for every probe. Run it inside `Kernel::run` so the dot products vectorize.
-    #[inline(always)]
-    pub fn scan(&self, id: u32, rows: Range<usize>, version: u64, probes: &mut [Probe<'_>]) {
+    /// Scans `rows` for every probe, block by block: the dot products with the kernel's
+    /// instruction set, then the bounds check.
+    pub fn scan(&self, kernel: &Kernel, id: u32, rows: Range<usize>, version: u64, probes: &mut [Probe<'_>]) {
         let codes: Vec<&[i8]> = probes.iter().map(|p| p.encoded.codes.as_slice()).collect();
         let mut dots = vec![vec![0i32; BLOCK]; probes.len()];
         let mut start = rows.start;
         while start < rows.end {
             let end = (start + BLOCK).min(rows.end);
-            dot_rows(&codes, &self.codes[start * self.width..end * self.width], self.width, &mut dots);
+            let block = &self.codes[start * self.width..end * self.width];
+            kernel.dot_rows(&codes, block, self.width, &mut dots);
             for (probe, dots) in probes.iter_mut().zip(&dots) {
                 for (offset, &dot) in dots[..end - start].iter().enumerate() {
                     self.offer(id, (start + offset) as u32, dot, version, probe);

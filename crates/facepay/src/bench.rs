@@ -208,7 +208,7 @@ fn usable_photos(
     Ok(photos)
 }
 
-fn percentile(values: &[f64], share: f64) -> f64 {
+pub fn percentile(values: &[f64], share: f64) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     sorted

@@ -5,6 +5,7 @@
 #![allow(clippy::disallowed_methods, clippy::print_stderr)]
 
 mod bench;
+mod bench_index;
 mod biometrics;
 mod config;
 mod doctor;
@@ -65,6 +66,27 @@ enum BenchCommand {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// The face index at gallery scale next to FAISS and hnswlib, on the same vectors.
+    Index {
+        /// Enrolled templates.
+        #[arg(long, default_value_t = 1_000_000)]
+        n: usize,
+        #[arg(long, default_value_t = 128)]
+        dim: usize,
+        /// Genuine probes timed per kind of query.
+        #[arg(long, default_value_t = 500)]
+        queries: usize,
+        /// The Python with the peers' packages (bench/requirements-index.txt).
+        #[arg(long, default_value = "python3")]
+        python: String,
+        #[arg(long, default_value = "bench/index_peer.py")]
+        peer_script: PathBuf,
+        /// Measure facepay only.
+        #[arg(long)]
+        no_peer: bool,
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,6 +141,12 @@ fn main() -> ExitCode {
             &bench::BenchArgs { images, count, repeat, recognizer, no_flip, python, peer_script, json },
             &mut out,
         ),
+        Command::Bench(BenchCommand::Index { n, dim, queries, python, peer_script, no_peer, json }) => {
+            bench_index::index(
+                &bench_index::IndexBenchArgs { n, dim, queries, python, peer_script, no_peer, json },
+                &mut out,
+            )
+        }
         Command::Eval(EvalCommand::Lfw { images, pairs, recognizer, no_flip, json, plot }) => {
             eval::lfw(&eval::LfwArgs { images, pairs, recognizer, no_flip, json, plot }, &mut out)
         }

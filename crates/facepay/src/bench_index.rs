@@ -1,0 +1,361 @@
+//! `facepay bench index`: the face index at gallery scale (a million templates by default), next
+//! to FAISS (IndexFlatIP, IndexHNSWFlat) and hnswlib run by `bench/index_peer.py` in the same run
+//! on the same vectors: exact, batched, phone-hint and approximate query latency on one thread,
+//! recall of the approximate search against the exact one, insert and delete rates, snapshot
+//! size and load time, bytes per template, and the machine's memory read bandwidth.
+//!
+//! The vectors are synthetic, made to look like face templates to a search: every enrolled face
+//! is a random unit vector (different people's templates are close to orthogonal), and a genuine
+//! probe is its face mixed with fresh noise to a cosine of 0.6, about where real genuine pairs
+//! sit. Strangers are fresh random vectors, whose best match is no one in particular.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use facepay_domain::{FaceTemplate, RecognizerTag, ShopperId};
+use facepay_face_index::{FaceIndex, PhoneHint, View};
+
+use crate::bench::percentile;
+
+#[derive(Debug)]
+pub struct IndexBenchArgs {
+    pub n: usize,
+    pub dim: usize,
+    pub queries: usize,
+    pub python: String,
+    pub peer_script: PathBuf,
+    /// Leave the peers out (for a quick look; the report then has no ratios).
+    pub no_peer: bool,
+    pub json: Option<PathBuf>,
+}
+
+const K: usize = 10;
+const STRANGERS: usize = 200;
+const NPROBES: [usize; 6] = [4, 8, 16, 32, 64, 128];
+const SINGLE_INSERTS: usize = 10_000;
+
+pub fn index(args: &IndexBenchArgs, out: &mut dyn Write) -> io::Result<bool> {
+    let tag = RecognizerTag { name: "synthetic".into(), version: "1".into() };
+    let mut rng = SplitMix(0x5eed);
+    writeln!(out, "generating {} gallery vectors of {} dimensions ...", args.n, args.dim)?;
+    let gallery: Vec<f32> = (0..args.n).flat_map(|_| rng.unit(args.dim)).collect();
+    let hint_of = |row: usize| PhoneHint::parse(&format!("{:04}", (row * 7919) % 10_000)).expect("4 digits");
+    let mates: Vec<usize> = (0..args.queries).map(|i| i * args.n / args.queries).collect();
+    let genuine: Vec<f32> = mates
+        .iter()
+        .flat_map(|&m| {
+            let noise = rng.unit(args.dim);
+            let face = &gallery[m * args.dim..(m + 1) * args.dim];
+            normalise(face.iter().zip(&noise).map(|(f, e)| 0.6 * f + 0.8 * e).collect())
+        })
+        .collect();
+    let strangers: Vec<f32> = (0..STRANGERS).flat_map(|_| rng.unit(args.dim)).collect();
+    let templates = |flat: &[f32]| -> Vec<FaceTemplate> {
+        flat.chunks_exact(args.dim)
+            .map(|v| FaceTemplate::new(tag.clone(), v.to_vec()).expect("unit vectors"))
+            .collect()
+    };
+    let (genuine_t, strangers_t) = (templates(&genuine), templates(&strangers));
+
+    // Bulk load, then single inserts and deletes on top of the full gallery.
+    let mut index = FaceIndex::new(tag.clone(), args.dim);
+    let t0 = Instant::now();
+    {
+        let faces = templates(&gallery);
+        index
+            .upsert_many(
+                faces.iter().enumerate().map(|(i, f)| (ShopperId::from_u128(i as u128), f, hint_of(i))),
+            )
+            .expect("one recognizer");
+    }
+    let bulk_s = t0.elapsed().as_secs_f64();
+    let extra = templates(&(0..SINGLE_INSERTS).flat_map(|_| rng.unit(args.dim)).collect::<Vec<_>>());
+    let t0 = Instant::now();
+    for (i, face) in extra.iter().enumerate() {
+        index.upsert(ShopperId::from_u128((args.n + i) as u128), face, hint_of(i)).expect("one recognizer");
+    }
+    let insert_per_s = SINGLE_INSERTS as f64 / t0.elapsed().as_secs_f64();
+    let t0 = Instant::now();
+    for i in 0..SINGLE_INSERTS {
+        index.remove(ShopperId::from_u128((args.n + i) as u128));
+    }
+    let delete_per_s = SINGLE_INSERTS as f64 / t0.elapsed().as_secs_f64();
+    let (scanned_bytes, held_bytes) = index.memory();
+    let view = index.view();
+
+    writeln!(out, "measuring facepay ...")?;
+    let exact = time_each(&genuine_t, |p| view.search(p, K).expect("same recognizer"));
+    let truth: Vec<ShopperId> = exact.1.iter().map(|found| found[0].shopper).collect();
+    let stranger_truth: Vec<ShopperId> =
+        strangers_t.iter().map(|p| view.search(p, K).expect("same recognizer")[0].shopper).collect();
+    let mut batch_ms = Vec::new();
+    for group in genuine_t.chunks(8) {
+        let probes: Vec<&FaceTemplate> = group.iter().collect();
+        let t0 = Instant::now();
+        view.search_batch(&probes, K).expect("same recognizer");
+        batch_ms.push(t0.elapsed().as_secs_f64() * 1e3 / group.len() as f64);
+    }
+    let hinted: Vec<(&FaceTemplate, PhoneHint)> =
+        genuine_t.iter().zip(&mates).map(|(p, &m)| (p, hint_of(m))).collect();
+    let hint = time_each(&hinted, |(p, h)| view.search_hint(p, *h, K).expect("same recognizer"));
+    let hint_found =
+        hint.1.iter().zip(&truth).filter(|(found, t)| found.first().map(|c| c.shopper) == Some(**t)).count();
+    let mut ann = Vec::new();
+    for nprobe in NPROBES {
+        let (ms, found) =
+            time_each(&genuine_t, |p| view.search_approximate(p, K, nprobe).expect("same recognizer"));
+        let recall =
+            share(found.iter().zip(&truth).filter(|(f, t)| f[0].shopper == **t).count(), truth.len());
+        let stranger_recall = share(
+            strangers_t
+                .iter()
+                .zip(&stranger_truth)
+                .filter(|(p, t)| {
+                    view.search_approximate(p, K, nprobe).expect("same recognizer")[0].shopper == **t
+                })
+                .count(),
+            STRANGERS,
+        );
+        ann.push((nprobe, recall, stranger_recall, ms));
+    }
+    let (snapshot_bytes, snapshot_write_s, snapshot_load_s) = snapshot_times(&view, &tag, args.dim);
+    let bandwidth = read_bandwidth_gbps();
+
+    let peer = if args.no_peer { None } else { Some(run_peer(args, &gallery, &genuine)) };
+    drop(gallery);
+
+    let chosen = ann.iter().find(|a| a.1 >= 0.995).unwrap_or(&ann[ann.len() - 1]);
+    let exact_median = median(&exact.0);
+    let peer_report = peer.as_ref().and_then(|p| p.as_ref().ok());
+    let peer_flat = peer_report.and_then(|p| p["faiss_flat"]["median_ms"].as_f64());
+    let peer_flat_p99 = peer_report.and_then(|p| p["faiss_flat"]["p99_ms"].as_f64());
+
+    writeln!(
+        out,
+        "\nfacepay bench index: {} templates x {} dimensions, one thread, top-{K}, {} genuine probes, {STRANGERS} strangers",
+        args.n, args.dim, args.queries
+    )?;
+    writeln!(
+        out,
+        "| query | facepay median ms | p99 ms | peer | peer median ms | peer p99 ms | ratio (peer / facepay) |"
+    )?;
+    writeln!(out, "|---|---|---|---|---|---|---|")?;
+    let ratio =
+        |peer: Option<f64>, ours: f64| peer.map_or("–".to_string(), |p| format!("{:.2}x", p / ours));
+    let opt = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.3}"));
+    writeln!(
+        out,
+        "| exact | {:.3} | {:.3} | FAISS IndexFlatIP | {} | {} | {} |",
+        exact_median,
+        percentile(&exact.0, 0.99),
+        opt(peer_flat),
+        opt(peer_flat_p99),
+        ratio(peer_flat, exact_median)
+    )?;
+    writeln!(
+        out,
+        "| exact, 8 probes per pass (per probe) | {:.3} | {:.3} | FAISS IndexFlatIP, one at a time | {} | | {} |",
+        median(&batch_ms),
+        percentile(&batch_ms, 0.99),
+        opt(peer_flat),
+        ratio(peer_flat, median(&batch_ms))
+    )?;
+    writeln!(
+        out,
+        "| phone-hint bucket ({} of {} top-1 found) | {:.4} | {:.4} | | | | |",
+        hint_found,
+        truth.len(),
+        median(&hint.0),
+        percentile(&hint.0, 0.99)
+    )?;
+    writeln!(out, "\n| approximate | recall@1 genuine | recall@1 strangers | median ms | p99 ms |")?;
+    writeln!(out, "|---|---|---|---|---|")?;
+    for (nprobe, recall, stranger_recall, ms) in &ann {
+        writeln!(
+            out,
+            "| facepay IVF nprobe={nprobe} | {:.4} | {:.3} | {:.3} | {:.3} |",
+            recall,
+            stranger_recall,
+            median(ms),
+            percentile(ms, 0.99)
+        )?;
+    }
+    match &peer {
+        Some(Ok(report)) => {
+            for (name, key) in [("FAISS IndexHNSWFlat", "faiss_hnsw"), ("hnswlib", "hnswlib")] {
+                for run in report[key]["runs"].as_array().into_iter().flatten() {
+                    writeln!(
+                        out,
+                        "| {name} ef={} (built in {:.0} s on every core) | {:.4} | | {:.3} | {:.3} |",
+                        run["ef"],
+                        report[key]["build_s"].as_f64().unwrap_or(f64::NAN),
+                        run["recall_at_1"].as_f64().unwrap_or(f64::NAN),
+                        run["median_ms"].as_f64().unwrap_or(f64::NAN),
+                        run["p99_ms"].as_f64().unwrap_or(f64::NAN)
+                    )?;
+                }
+            }
+        }
+        Some(Err(e)) => writeln!(out, "peer failed: {e}")?,
+        None => writeln!(out, "peers not run (--no-peer)")?,
+    }
+    let scan_gbps = args.n as f64 * scanned_bytes as f64 / view.len() as f64 / (exact_median / 1e3) / 1e9;
+    writeln!(out, "\n| measure | value |\n|---|---|")?;
+    writeln!(out, "| bulk load (one segment, lists included) | {:.0} templates/s |", args.n as f64 / bulk_s)?;
+    writeln!(out, "| single inserts into the full index | {insert_per_s:.0}/s |")?;
+    writeln!(out, "| deletes | {delete_per_s:.0}/s |")?;
+    writeln!(
+        out,
+        "| snapshot | {:.1} MB, written in {snapshot_write_s:.2} s, loaded in {snapshot_load_s:.2} s |",
+        snapshot_bytes as f64 / 1e6
+    )?;
+    writeln!(
+        out,
+        "| bytes per template | {} read by the exact scan, {} held in all |",
+        scanned_bytes / view.len(),
+        held_bytes / view.len()
+    )?;
+    writeln!(
+        out,
+        "| memory read bandwidth, one thread | {bandwidth:.1} GB/s (exact scan reads at {scan_gbps:.1} GB/s) |"
+    )?;
+
+    if let Some(path) = &args.json {
+        let json = serde_json::json!({
+            "n": args.n, "dim": args.dim, "k": K, "genuine_probes": args.queries, "strangers": STRANGERS,
+            "exact_ms_median": exact_median, "exact_ms_p99": percentile(&exact.0, 0.99),
+            "batch8_ms_per_query_median": median(&batch_ms),
+            "peer_faiss_flat_ms_median": peer_flat, "peer_faiss_flat_ms_p99": peer_flat_p99,
+            "hint_ms_median": median(&hint.0), "hint_ms_p99": percentile(&hint.0, 0.99),
+            "ann_nprobe": chosen.0, "ann_recall_at_1": chosen.1, "ann_stranger_recall_at_1": chosen.2,
+            "ann_ms_median": median(&chosen.3), "ann_ms_p99": percentile(&chosen.3, 0.99),
+            "ann_runs": ann.iter().map(|a| serde_json::json!({"nprobe": a.0, "recall_at_1": a.1, "stranger_recall_at_1": a.2, "median_ms": median(&a.3), "p99_ms": percentile(&a.3, 0.99)})).collect::<Vec<_>>(),
+            "bytes_per_template": held_bytes / view.len(), "scanned_bytes_per_template": scanned_bytes / view.len(),
+            "bulk_load_per_s": args.n as f64 / bulk_s, "insert_per_s": insert_per_s, "delete_per_s": delete_per_s,
+            "snapshot_bytes": snapshot_bytes, "snapshot_write_s": snapshot_write_s, "snapshot_load_s": snapshot_load_s,
+            "memory_bandwidth_gbps": bandwidth, "exact_scan_gbps": scan_gbps,
+            "peer": peer_report,
+        });
+        std::fs::write(path, serde_json::to_vec_pretty(&json)?)?;
+    }
+    Ok(peer.is_none_or(|p| p.is_ok()))
+}
+
+/// Milliseconds per call (after one untimed call) and the results.
+fn time_each<T, R>(inputs: &[T], mut call: impl FnMut(&T) -> R) -> (Vec<f64>, Vec<R>) {
+    if let Some(first) = inputs.first() {
+        call(first);
+    }
+    inputs
+        .iter()
+        .map(|input| {
+            let t0 = Instant::now();
+            let result = call(input);
+            (t0.elapsed().as_secs_f64() * 1e3, result)
+        })
+        .unzip()
+}
+
+/// (bytes, seconds to write, median seconds to load of three).
+fn snapshot_times(view: &View, tag: &RecognizerTag, dim: usize) -> (usize, f64, f64) {
+    let t0 = Instant::now();
+    let bytes = view.snapshot();
+    let write_s = t0.elapsed().as_secs_f64();
+    let mut loads: Vec<f64> = (0..3)
+        .map(|_| {
+            let t0 = Instant::now();
+            let loaded =
+                FaceIndex::from_snapshot(tag.clone(), dim, bytes.expose_secret()).expect("own snapshot");
+            let s = t0.elapsed().as_secs_f64();
+            assert_eq!(loaded.len(), view.len());
+            s
+        })
+        .collect();
+    loads.sort_by(f64::total_cmp);
+    (bytes.expose_secret().len(), write_s, loads[1])
+}
+
+/// Runs the Python peers on the same vectors and returns their report.
+fn run_peer(args: &IndexBenchArgs, gallery: &[f32], queries: &[f32]) -> Result<serde_json::Value, String> {
+    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let write = |name: &str, values: &[f32]| -> Result<PathBuf, String> {
+        let path = work.path().join(name);
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        std::fs::write(&path, bytes).map_err(|e| e.to_string())?;
+        Ok(path)
+    };
+    let (g, q, json) =
+        (write("gallery.f32", gallery)?, write("queries.f32", queries)?, work.path().join("peer.json"));
+    let status = Command::new(&args.python)
+        .arg(&args.peer_script)
+        .args(["--gallery".as_ref(), g.as_os_str(), "--queries".as_ref(), q.as_os_str()])
+        .args(["--dim", &args.dim.to_string(), "--json"])
+        .arg(&json)
+        .status()
+        .map_err(|e| format!("{}: {e}", args.python))?;
+    if !status.success() {
+        return Err(format!("{} exited with {status}", args.peer_script.display()));
+    }
+    let text = std::fs::read_to_string(&json).map_err(|e| e.to_string())?;
+    serde_json::from_str(&text).map_err(|e| e.to_string())
+}
+
+/// Sums a 1 GiB buffer, median of five passes.
+fn read_bandwidth_gbps() -> f64 {
+    let words: Vec<u64> = (0..(1usize << 27)).map(|i| i as u64).collect();
+    let mut rates: Vec<f64> = (0..5)
+        .map(|_| {
+            let t0 = Instant::now();
+            let sum = words.iter().fold(0u64, |a, &b| a.wrapping_add(b));
+            std::hint::black_box(sum);
+            (words.len() * 8) as f64 / t0.elapsed().as_secs_f64() / 1e9
+        })
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    rates[2]
+}
+
+fn median(values: &[f64]) -> f64 {
+    percentile(values, 0.5)
+}
+
+fn share(count: usize, of: usize) -> f64 {
+    count as f64 / of as f64
+}
+
+fn normalise(v: Vec<f32>) -> Vec<f32> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.into_iter().map(|x| x / norm).collect()
+}
+
+/// A small deterministic generator (SplitMix64), so every run measures the same vectors.
+#[derive(Debug)]
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in (0, 1].
+    fn uniform(&mut self) -> f64 {
+        ((self.next() >> 11) + 1) as f64 / (1u64 << 53) as f64
+    }
+
+    /// A uniformly random direction: normalised Gaussian coordinates (Box-Muller).
+    fn unit(&mut self, dim: usize) -> Vec<f32> {
+        let v: Vec<f32> = (0..dim)
+            .map(|_| {
+                let (u, w) = (self.uniform(), self.uniform());
+                ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * w).cos()) as f32
+            })
+            .collect();
+        normalise(v)
+    }
+}
