@@ -21,3 +21,4 @@ mod snapshot;
 
 pub use decide::{Decision, DecisionRule, decide};
 pub use index::{Candidate, FaceIndex, IndexError, IndexReader, PhoneHint, View};
+pub use quantize::encoded_similarity;

@@ -33,6 +33,13 @@ impl Quantized {
     }
 }
 
+/// The score the int8 encoding alone gives two unit vectors, for measuring what the encoding
+/// would cost if the index did not rescore in f32 (`facepay eval identify` reports it).
+pub fn encoded_similarity(a: &[f32], b: &[f32]) -> f32 {
+    let (qa, qb) = (Quantized::encode(a), Quantized::encode(b));
+    qa.scale * qb.scale * crate::kernel::dot_codes(&qa.codes, &qb.codes) as f32
+}
+
 /// A bound on |exact - approximate| for two unit vectors with encoding radii `ra` and `rb`:
 /// with a = â + ea and b = b̂ + eb, a·b - â·b̂ = ea·b + â·eb, so by Cauchy-Schwarz the
 /// difference is at most ra·|b| + |â|·rb ≤ ra + (1 + ra)·rb. A relative slack of 1e-4 covers

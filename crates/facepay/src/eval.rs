@@ -30,8 +30,8 @@ pub struct LfwArgs {
 }
 
 /// What the pipeline made of one image.
-struct ImageResult {
-    template: Option<FaceTemplate>,
+pub(crate) struct ImageResult {
+    pub(crate) template: Option<FaceTemplate>,
     live_score: Option<f32>,
     gate: Option<&'static str>,
 }
@@ -204,7 +204,7 @@ pub fn lfw(args: &LfwArgs, out: &mut dyn Write) -> io::Result<bool> {
 }
 
 /// Every `Name/Name_NNNN.jpg` under `root`, sorted.
-fn list_images(root: &Path) -> io::Result<Vec<ImageRef>> {
+pub(crate) fn list_images(root: &Path) -> io::Result<Vec<ImageRef>> {
     let mut images = Vec::new();
     for person in std::fs::read_dir(root)? {
         let person = person?;
@@ -227,12 +227,12 @@ fn list_images(root: &Path) -> io::Result<Vec<ImageRef>> {
     Ok(images)
 }
 
-fn count_people(images: &[ImageRef]) -> usize {
+pub(crate) fn count_people(images: &[ImageRef]) -> usize {
     images.iter().map(|r| &r.person).collect::<std::collections::BTreeSet<_>>().len()
 }
 
 /// Runs every image through the pipeline on every core, with a progress bar on stderr.
-fn run_pipeline(engine: &BiometricEngine, root: &Path, images: &[ImageRef]) -> Vec<ImageResult> {
+pub(crate) fn run_pipeline(engine: &BiometricEngine, root: &Path, images: &[ImageRef]) -> Vec<ImageResult> {
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -10,6 +10,7 @@ mod biometrics;
 mod config;
 mod doctor;
 mod eval;
+mod eval_identify;
 mod setup;
 
 use std::io::Write;
@@ -112,6 +113,25 @@ enum EvalCommand {
         #[arg(long)]
         plot: Option<PathBuf>,
     },
+    /// 1:N identification through the face index: rank-1, FNIR at FPIR, with and without the
+    /// phone digits, the decision's outcomes, and the int8 encoding's cost.
+    Identify {
+        /// Folder of Name/Name_NNNN.jpg images.
+        #[arg(long)]
+        images: PathBuf,
+        /// The LFW pairs file (default: pairs.txt beside the images folder).
+        #[arg(long)]
+        pairs: Option<PathBuf>,
+        #[arg(long)]
+        recognizer: Option<String>,
+        #[arg(long)]
+        no_flip: bool,
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Draw FNIR against FPIR as a PNG here.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -144,6 +164,12 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Index { n, dim, queries, python, peer_script, no_peer, json }) => {
             bench_index::index(
                 &bench_index::IndexBenchArgs { n, dim, queries, python, peer_script, no_peer, json },
+                &mut out,
+            )
+        }
+        Command::Eval(EvalCommand::Identify { images, pairs, recognizer, no_flip, json, plot }) => {
+            eval_identify::identify(
+                &eval_identify::IdentifyArgs { images, pairs, recognizer, no_flip, json, plot },
                 &mut out,
             )
         }
