@@ -231,9 +231,13 @@ impl FaceIndex {
     /// Builds the rows into a segment (grouped into lists when it is big) and records where
     /// every row went.
     fn add_segment(&mut self, builder: SegmentBuilder) {
-        let grouping = (builder.len() >= self.list_min_rows)
-            .then(|| Lists::group(builder.units(), self.reader.dimension));
-        let segment = Arc::new(builder.build(grouping));
+        let segment = Arc::new(match builder.len() >= self.list_min_rows {
+            true => {
+                let (lists, order) = Lists::group(builder.units(), self.reader.dimension);
+                builder.build(Some(lists), Some(order))
+            }
+            false => builder.build(None, None),
+        });
         let id = self.next_segment;
         self.next_segment += 1;
         for row in 0..segment.len() as u32 {
@@ -279,19 +283,22 @@ impl FaceIndex {
         recognizer: RecognizerTag,
         dimension: usize,
         segments: Vec<Segment>,
-    ) -> FaceIndex {
+    ) -> Result<FaceIndex, IndexError> {
         let mut index = FaceIndex::new(recognizer, dimension);
         index.version = 1;
+        index.locations.reserve(segments.iter().map(Segment::len).sum());
         for segment in segments {
             let id = index.next_segment;
             index.next_segment += 1;
             for row in 0..segment.len() as u32 {
-                index.locations.insert(segment.owner(row), (id, row));
+                if index.locations.insert(segment.owner(row), (id, row)).is_some() {
+                    return Err(IndexError::SnapshotCorrupt("a shopper appears twice"));
+                }
             }
             index.segments.push(Tracked { id, live: segment.len(), segment: Arc::new(segment) });
         }
         index.publish();
-        index
+        Ok(index)
     }
 }
 

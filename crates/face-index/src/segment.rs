@@ -59,7 +59,16 @@ pub struct SegmentBuilder {
 
 impl SegmentBuilder {
     pub fn new(dimension: usize) -> SegmentBuilder {
-        SegmentBuilder { dimension, owners: Vec::new(), hints: Vec::new(), exact: Vec::new() }
+        SegmentBuilder::with_capacity(dimension, 0)
+    }
+
+    pub fn with_capacity(dimension: usize, rows: usize) -> SegmentBuilder {
+        SegmentBuilder {
+            dimension,
+            owners: Vec::with_capacity(rows),
+            hints: Vec::with_capacity(rows),
+            exact: Vec::with_capacity(rows * dimension),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -69,21 +78,35 @@ impl SegmentBuilder {
     /// `unit` must be a unit vector of the builder's dimension.
     pub fn push(&mut self, shopper: ShopperId, hint: PhoneHint, unit: &[f32]) {
         debug_assert_eq!(unit.len(), self.dimension);
+        let filled: Result<(), std::convert::Infallible> = self.push_with(shopper, hint, |exact| {
+            exact.extend_from_slice(unit);
+            Ok(())
+        });
+        let Ok(()) = filled;
+    }
+
+    /// Like `push`, with `fill` appending the unit vector's `dimension` values itself (the
+    /// snapshot decodes them straight into place).
+    pub fn push_with<E>(
+        &mut self,
+        shopper: ShopperId,
+        hint: PhoneHint,
+        fill: impl FnOnce(&mut Vec<f32>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        fill(&mut self.exact)?;
+        debug_assert_eq!(self.exact.len(), (self.owners.len() + 1) * self.dimension);
         self.owners.push(shopper);
         self.hints.push(hint);
-        self.exact.extend_from_slice(unit);
+        Ok(())
     }
 
     /// Encodes the rows; with `lists`, reorders them by list first (`order[i]` is the builder row
-    /// stored at position i, as `Lists::group` returns it).
-    pub fn build(self, grouping: Option<(Lists, Vec<u32>)>) -> Segment {
+    /// stored at position i, as `Lists::group` returns it; `None` keeps the builder's order).
+    pub fn build(self, lists: Option<Lists>, order: Option<Vec<u32>>) -> Segment {
         let d = self.dimension;
         let width = padded(d);
         let n = self.owners.len();
-        let order: Vec<u32> = match &grouping {
-            Some((_, order)) => order.clone(),
-            None => (0..n as u32).collect(),
-        };
+        let Some(order) = order else { return self.build_in_order(lists) };
         let mut segment = Segment {
             dimension: d,
             width,
@@ -95,7 +118,7 @@ impl SegmentBuilder {
             hints: Vec::with_capacity(n),
             deleted: (0..n).map(|_| AtomicU64::new(ALIVE)).collect(),
             buckets: HashMap::new(),
-            lists: grouping.map(|(lists, _)| lists),
+            lists,
         };
         for (position, &source) in order.iter().enumerate() {
             let source = source as usize;
@@ -110,6 +133,35 @@ impl SegmentBuilder {
             segment.buckets.entry(self.hints[source]).or_default().push(position as u32);
         }
         segment
+    }
+
+    /// `build` without reordering: the vectors move into the segment instead of being copied.
+    fn build_in_order(self, lists: Option<Lists>) -> Segment {
+        let width = padded(self.dimension);
+        let n = self.owners.len();
+        let mut codes = Vec::with_capacity(n * width);
+        let (mut scales, mut radii) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        let mut buckets: HashMap<PhoneHint, Vec<u32>> = HashMap::new();
+        for (row, unit) in self.exact.chunks_exact(self.dimension).enumerate() {
+            let encoded = Quantized::encode(unit);
+            codes.extend_from_slice(&encoded.codes);
+            scales.push(encoded.scale);
+            radii.push(encoded.radius);
+            buckets.entry(self.hints[row]).or_default().push(row as u32);
+        }
+        Segment {
+            dimension: self.dimension,
+            width,
+            codes,
+            scales,
+            radii,
+            exact: self.exact,
+            owners: self.owners,
+            hints: self.hints,
+            deleted: (0..n).map(|_| AtomicU64::new(ALIVE)).collect(),
+            buckets,
+            lists,
+        }
     }
 
     /// The unit vectors pushed so far, row after row (for training the lists).

@@ -11,8 +11,6 @@
 //! The bytes hold every template in the clear, so they come wrapped in `Secret`; whoever stores
 //! them encrypts them first (the vault does).
 
-use std::collections::HashSet;
-
 use facepay_domain::{RecognizerTag, Secret, ShopperId};
 
 use crate::index::{FaceIndex, IndexError, PhoneHint, View};
@@ -86,7 +84,6 @@ impl FaceIndex {
                 got: format!("{name} ({stored_dimension}-d)"),
             });
         }
-        let mut seen = HashSet::new();
         let mut segments = Vec::new();
         for _ in 0..r.u32()? {
             let rows = r.u64()? as usize;
@@ -102,27 +99,33 @@ impl FaceIndex {
                     Some(Lists::from_parts(dimension, centroids, &sizes))
                 }
             };
-            let mut builder = SegmentBuilder::new(dimension);
+            // Every row takes at least its id, digits and vector: a count the bytes cannot hold
+            // is corruption, not an allocation to attempt.
+            if rows > r.bytes.len() / (16 + 4 + 4 * dimension) {
+                return Err(IndexError::SnapshotCorrupt("more rows than bytes"));
+            }
+            let mut builder = SegmentBuilder::with_capacity(dimension, rows);
             for _ in 0..rows {
                 let shopper = ShopperId::from_u128(u128::from_le_bytes(r.array()?));
                 let hint = PhoneHint::parse(std::str::from_utf8(&r.array::<4>()?).unwrap_or(""))
                     .map_err(|_| IndexError::SnapshotCorrupt("phone digits"))?;
-                let unit = r.floats(dimension)?;
-                let norm = unit.iter().map(|x| x * x).sum::<f32>();
-                if !norm.is_finite() || (norm - 1.0).abs() > 1e-3 {
-                    return Err(IndexError::SnapshotCorrupt("a template is not a unit vector"));
-                }
-                if !seen.insert(shopper) {
-                    return Err(IndexError::SnapshotCorrupt("a shopper appears twice"));
-                }
-                builder.push(shopper, hint, &unit);
+                builder.push_with(shopper, hint, |exact| {
+                    let start = exact.len();
+                    r.floats_into(exact, dimension)?;
+                    let norm = exact[start..].iter().map(|x| x * x).sum::<f32>();
+                    match norm.is_finite() && (norm - 1.0).abs() <= 1e-3 {
+                        true => Ok(()),
+                        false => Err(IndexError::SnapshotCorrupt("a template is not a unit vector")),
+                    }
+                })?;
             }
-            segments.push(builder.build(lists.map(|lists| (lists, (0..rows as u32).collect()))));
+            // The rows are stored grouped by list already.
+            segments.push(builder.build(lists, None));
         }
         if !r.bytes.is_empty() {
             return Err(IndexError::SnapshotCorrupt("bytes after the last segment"));
         }
-        Ok(FaceIndex::from_segments(recognizer, dimension, segments))
+        FaceIndex::from_segments(recognizer, dimension, segments)
     }
 }
 
@@ -160,7 +163,14 @@ impl Reader<'_> {
     }
 
     fn floats(&mut self, n: usize) -> Result<Vec<f32>, IndexError> {
+        let mut values = Vec::new();
+        self.floats_into(&mut values, n)?;
+        Ok(values)
+    }
+
+    fn floats_into(&mut self, into: &mut Vec<f32>, n: usize) -> Result<(), IndexError> {
         let bytes = self.take(n.checked_mul(4).ok_or(IndexError::SnapshotCorrupt("size overflow"))?)?;
-        Ok(bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))).collect())
+        into.extend(bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))));
+        Ok(())
     }
 }
