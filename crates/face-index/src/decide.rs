@@ -4,8 +4,11 @@
 //!
 //! The thresholds are the operator's, from measurements: the default match threshold is the
 //! cosine at which mobilefacenet_128 with flip fusion falsely accepts one impostor pair in 1,000
-//! on LFW (0.34, from `facepay eval lfw`); the margin is a starting point until `facepay eval
-//! identify` measures it.
+//! on LFW (0.34, from `facepay eval lfw`). `facepay eval identify` shows that this 1:1 threshold
+//! is right inside a phone-digit bucket (FPIR 1e-3 there at 0.347) but far too low for a search
+//! among everyone: at 3,554 enrolled, margin 0.08 matched 6% of strangers to someone. Until the
+//! rule gains a separate threshold for searches without the digits, callers should ask for the
+//! digits before every match on galleries of that size.
 
 use facepay_domain::ShopperId;
 
@@ -52,10 +55,16 @@ pub fn decide(candidates: &[Candidate], rule: &DecisionRule) -> Decision {
     let Some(best) = candidates.first().filter(|c| c.score >= rule.match_threshold) else {
         return Decision::NoMatch;
     };
-    let close: Vec<ShopperId> = candidates
-        .iter()
-        .take_while(|c| best.score - c.score < rule.margin && c.score >= rule.match_threshold - rule.margin)
-        .map(|c| c.shopper)
+    // The best, and everyone after it within the margin (with a margin of 0, nobody else).
+    let close: Vec<ShopperId> = std::iter::once(best.shopper)
+        .chain(
+            candidates[1..]
+                .iter()
+                .take_while(|c| {
+                    best.score - c.score < rule.margin && c.score >= rule.match_threshold - rule.margin
+                })
+                .map(|c| c.shopper),
+        )
         .collect();
     if close.len() == 1 {
         Decision::Match { shopper: best.shopper, score: best.score }
@@ -96,6 +105,13 @@ mod tests {
         // A runner-up below the threshold by more than the margin does not count as close.
         assert_eq!(decide(&[candidate(1, 0.42), candidate(2, 0.29)], &RULE).code(), "identify_match");
         assert_eq!(decide(&[candidate(1, 0.42), candidate(2, 0.33)], &RULE).code(), "identify_ask_hint");
+    }
+
+    #[test]
+    fn with_no_margin_the_best_above_the_threshold_matches_even_on_a_tie() {
+        let rule = DecisionRule { margin: 0.0, ..RULE };
+        let decision = decide(&[candidate(1, 0.5), candidate(2, 0.5)], &rule);
+        assert_eq!(decision, Decision::Match { shopper: ShopperId::from_u128(1), score: 0.5 });
     }
 
     #[test]
