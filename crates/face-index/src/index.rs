@@ -195,7 +195,7 @@ impl FaceIndex {
             last.insert(*shopper, i);
         }
         self.version += 1;
-        let mut builder = SegmentBuilder::new(self.reader.dimension);
+        let mut builder = SegmentBuilder::with_capacity(self.reader.dimension, last.len());
         for (i, (shopper, template, hint)) in entries.iter().enumerate() {
             if last[shopper] == i {
                 self.delete(*shopper);
@@ -255,7 +255,7 @@ impl FaceIndex {
                 break;
             }
             let (newer, older) = (self.segments.pop().expect("two"), self.segments.pop().expect("two"));
-            let mut builder = SegmentBuilder::new(self.reader.dimension);
+            let mut builder = SegmentBuilder::with_capacity(self.reader.dimension, older.live + newer.live);
             for tracked in [&older, &newer] {
                 for row in tracked.segment.live_rows() {
                     builder.push(
@@ -306,14 +306,6 @@ impl IndexReader {
     /// The index as of now.
     pub fn view(&self) -> View {
         View { reader: self.clone(), generation: self.current.load_full() }
-    }
-
-    pub fn recognizer(&self) -> &RecognizerTag {
-        &self.recognizer
-    }
-
-    pub fn dimension(&self) -> usize {
-        self.dimension
     }
 
     fn check(&self, template: &FaceTemplate) -> Result<(), IndexError> {

@@ -58,10 +58,6 @@ pub struct SegmentBuilder {
 }
 
 impl SegmentBuilder {
-    pub fn new(dimension: usize) -> SegmentBuilder {
-        SegmentBuilder::with_capacity(dimension, 0)
-    }
-
     pub fn with_capacity(dimension: usize, rows: usize) -> SegmentBuilder {
         SegmentBuilder {
             dimension,
@@ -78,11 +74,9 @@ impl SegmentBuilder {
     /// `unit` must be a unit vector of the builder's dimension.
     pub fn push(&mut self, shopper: ShopperId, hint: PhoneHint, unit: &[f32]) {
         debug_assert_eq!(unit.len(), self.dimension);
-        let filled: Result<(), std::convert::Infallible> = self.push_with(shopper, hint, |exact| {
-            exact.extend_from_slice(unit);
-            Ok(())
-        });
-        let Ok(()) = filled;
+        self.exact.extend_from_slice(unit);
+        self.owners.push(shopper);
+        self.hints.push(hint);
     }
 
     /// Like `push`, with `fill` appending the unit vector's `dimension` values itself (the
@@ -100,42 +94,27 @@ impl SegmentBuilder {
         Ok(())
     }
 
-    /// Encodes the rows; with `lists`, reorders them by list first (`order[i]` is the builder row
-    /// stored at position i, as `Lists::group` returns it; `None` keeps the builder's order).
+    /// Encodes the rows; with `order`, stores them in that order first (`order[i]` is the builder
+    /// row stored at position i, as `Lists::group` returns it; `None` keeps the builder's order).
     pub fn build(self, lists: Option<Lists>, order: Option<Vec<u32>>) -> Segment {
-        let d = self.dimension;
-        let width = padded(d);
-        let n = self.owners.len();
-        let Some(order) = order else { return self.build_in_order(lists) };
-        let mut segment = Segment {
-            dimension: d,
-            width,
-            codes: Vec::with_capacity(n * width),
-            scales: Vec::with_capacity(n),
-            radii: Vec::with_capacity(n),
-            exact: Vec::with_capacity(n * d),
-            owners: Vec::with_capacity(n),
-            hints: Vec::with_capacity(n),
-            deleted: (0..n).map(|_| AtomicU64::new(ALIVE)).collect(),
-            buckets: HashMap::new(),
-            lists,
-        };
-        for (position, &source) in order.iter().enumerate() {
-            let source = source as usize;
-            let unit = &self.exact[source * d..(source + 1) * d];
-            let encoded = Quantized::encode(unit);
-            segment.codes.extend_from_slice(&encoded.codes);
-            segment.scales.push(encoded.scale);
-            segment.radii.push(encoded.radius);
-            segment.exact.extend_from_slice(unit);
-            segment.owners.push(self.owners[source]);
-            segment.hints.push(self.hints[source]);
-            segment.buckets.entry(self.hints[source]).or_default().push(position as u32);
+        match order {
+            None => self.build_in_order(lists),
+            Some(order) => {
+                let d = self.dimension;
+                let mut reordered = SegmentBuilder::with_capacity(d, order.len());
+                for source in order.into_iter().map(|s| s as usize) {
+                    reordered.push(
+                        self.owners[source],
+                        self.hints[source],
+                        &self.exact[source * d..(source + 1) * d],
+                    );
+                }
+                reordered.build_in_order(lists)
+            }
         }
-        segment
     }
 
-    /// `build` without reordering: the vectors move into the segment instead of being copied.
+    /// Encodes the rows as they stand; the vectors move into the segment instead of being copied.
     fn build_in_order(self, lists: Option<Lists>) -> Segment {
         let width = padded(self.dimension);
         let n = self.owners.len();

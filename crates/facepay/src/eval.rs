@@ -48,13 +48,8 @@ pub fn lfw(args: &LfwArgs, out: &mut dyn Write) -> io::Result<bool> {
         Ok(pairs) => pairs,
         Err(e) => return fail(out, format!("{}: {e}", args.pairs.display())),
     };
-    let images = match list_images(&args.images) {
-        Ok(images) if !images.is_empty() => images,
-        Ok(_) => return fail(out, format!("{} holds no Name/Name_NNNN.jpg images", args.images.display())),
-        Err(e) => return fail(out, format!("{}: {e}", args.images.display())),
-    };
-    let engine = match biometrics::engine(args.recognizer.clone(), !args.no_flip) {
-        Ok(engine) => engine,
+    let (images, engine) = match images_and_engine(&args.images, args.recognizer.clone(), args.no_flip) {
+        Ok(found) => found,
         Err(e) => return fail(out, e),
     };
     let started = Instant::now();
@@ -204,7 +199,21 @@ pub fn lfw(args: &LfwArgs, out: &mut dyn Write) -> io::Result<bool> {
 }
 
 /// Every `Name/Name_NNNN.jpg` under `root`, sorted.
-pub(crate) fn list_images(root: &Path) -> io::Result<Vec<ImageRef>> {
+/// The labelled images under `root` (at least one) and the engine to run over them.
+pub(crate) fn images_and_engine(
+    root: &Path,
+    recognizer: Option<String>,
+    no_flip: bool,
+) -> Result<(Vec<ImageRef>, BiometricEngine), String> {
+    let images = match list_images(root) {
+        Ok(images) if !images.is_empty() => images,
+        Ok(_) => return Err(format!("{} holds no Name/Name_NNNN.jpg images", root.display())),
+        Err(e) => return Err(format!("{}: {e}", root.display())),
+    };
+    Ok((images, biometrics::engine(recognizer, !no_flip)?))
+}
+
+fn list_images(root: &Path) -> io::Result<Vec<ImageRef>> {
     let mut images = Vec::new();
     for person in std::fs::read_dir(root)? {
         let person = person?;
@@ -227,7 +236,7 @@ pub(crate) fn list_images(root: &Path) -> io::Result<Vec<ImageRef>> {
     Ok(images)
 }
 
-pub(crate) fn count_people(images: &[ImageRef]) -> usize {
+fn count_people(images: &[ImageRef]) -> usize {
     images.iter().map(|r| &r.person).collect::<std::collections::BTreeSet<_>>().len()
 }
 

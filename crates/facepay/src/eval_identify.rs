@@ -19,8 +19,7 @@ use facepay_face_index::{
     Candidate, Decision, DecisionRule, FaceIndex, PhoneHint, decide, encoded_similarity,
 };
 
-use crate::biometrics;
-use crate::eval::{list_images, run_pipeline};
+use crate::eval::{images_and_engine, run_pipeline};
 
 const FPIRS: [(f64, &str); 2] = [(1e-2, "1e-2"), (1e-3, "1e-3")];
 const MARGINS: [f32; 5] = [0.0, 0.04, 0.08, 0.12, 0.16];
@@ -61,13 +60,8 @@ pub fn identify(args: &IdentifyArgs, out: &mut dyn Write) -> io::Result<bool> {
         writeln!(out, "facepay eval identify: {message}")?;
         Ok(false)
     };
-    let images = match list_images(&args.images) {
-        Ok(images) if !images.is_empty() => images,
-        Ok(_) => return fail(out, format!("{} holds no Name/Name_NNNN.jpg images", args.images.display())),
-        Err(e) => return fail(out, format!("{}: {e}", args.images.display())),
-    };
-    let engine = match biometrics::engine(args.recognizer.clone(), !args.no_flip) {
-        Ok(engine) => engine,
+    let (images, engine) = match images_and_engine(&args.images, args.recognizer.clone(), args.no_flip) {
+        Ok(found) => found,
         Err(e) => return fail(out, e),
     };
     let results = run_pipeline(&engine, &args.images, &images);
