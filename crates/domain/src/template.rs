@@ -36,14 +36,17 @@ impl TemplateError {
 }
 
 impl FaceTemplate {
-    /// Normalises `embedding` to unit length. Rejects empty, non-finite or zero vectors, which no
-    /// working recognizer produces.
+    /// Normalises `embedding` to unit length; one already of unit length (within f32 rounding)
+    /// is kept bit for bit, so a template read back from storage equals the one written. Rejects
+    /// empty, non-finite or zero vectors, which no working recognizer produces.
     pub fn new(recognizer: RecognizerTag, mut embedding: Vec<f32>) -> Result<FaceTemplate, TemplateError> {
         let norm = embedding.iter().map(|v| v * v).sum::<f32>().sqrt();
         if embedding.is_empty() || !norm.is_finite() || norm == 0.0 {
             return Err(TemplateError::InvalidEmbedding);
         }
-        embedding.iter_mut().for_each(|v| *v /= norm);
+        if (norm - 1.0).abs() > 1e-6 {
+            embedding.iter_mut().for_each(|v| *v /= norm);
+        }
         Ok(FaceTemplate { recognizer, embedding: Secret::new(embedding) })
     }
 
@@ -88,6 +91,18 @@ mod tests {
         assert!((a.similarity(&b).unwrap() - 0.96).abs() < 1e-6);
         let other = FaceTemplate::new(tag("n"), vec![4.0, 3.0]).unwrap();
         assert_eq!(a.similarity(&other).unwrap_err().code(), "template_recognizer_mismatch");
+    }
+
+    #[test]
+    fn a_unit_embedding_is_kept_bit_for_bit() {
+        let once = FaceTemplate::new(tag("m"), (1..=128).map(|i| (i as f32 * 0.7).sin()).collect()).unwrap();
+        let again = FaceTemplate::new(tag("m"), once.expose_embedding().to_vec()).unwrap();
+        assert_eq!(again.expose_embedding(), once.expose_embedding());
+        let scaled =
+            FaceTemplate::new(tag("m"), once.expose_embedding().iter().map(|v| v * 1.001).collect()).unwrap();
+        assert!(
+            scaled.expose_embedding().iter().zip(once.expose_embedding()).all(|(a, b)| (a - b).abs() < 1e-6)
+        );
     }
 
     #[test]

@@ -19,6 +19,6 @@ mod quantize;
 mod segment;
 mod snapshot;
 
-pub use decide::{Decision, DecisionRule, decide};
+pub use decide::{Decision, DecisionRule, Scope, decide};
 pub use index::{Candidate, FaceIndex, IndexError, IndexReader, PhoneHint, View};
 pub use quantize::encoded_similarity;

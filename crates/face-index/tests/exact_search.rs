@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use facepay_domain::{FaceTemplate, RecognizerTag, ShopperId};
-use facepay_face_index::{Candidate, Decision, DecisionRule, FaceIndex, PhoneHint, decide};
+use facepay_face_index::{Candidate, Decision, DecisionRule, FaceIndex, PhoneHint, Scope, decide};
 use proptest::prelude::*;
 
 const DIMENSION: usize = 32;
@@ -244,7 +244,7 @@ fn a_deleted_face_is_never_found_and_its_slot_is_reused() {
         1,
         "the hint bucket moved with the shopper"
     );
-    let decision = decide(&index.view().search(&face, 2).unwrap(), &DecisionRule::default());
+    let decision = decide(&index.view().search(&face, 2).unwrap(), &DecisionRule::default(), Scope::Everyone);
     assert_eq!(
         decision,
         Decision::Match {

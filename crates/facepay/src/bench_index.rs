@@ -4,11 +4,15 @@
 //! recall of the approximate search against the exact one, insert and delete rates, snapshot
 //! size and load time, bytes per template, and the machine's memory read bandwidth.
 //!
-//! The vectors are synthetic, made to look like face templates to a search: every enrolled face
-//! is a random unit vector (different people's templates are close to orthogonal), and a genuine
-//! probe is its face mixed with fresh noise to a cosine of 0.6, about where real genuine pairs
-//! sit. Strangers are fresh random vectors, whose best match is no one in particular.
+//! The vectors are synthetic templates from `synthetic_faces::FaceModel`. With `--like DIR` the
+//! model is fitted to the real templates of a labelled face folder (LFW dev) run through the real
+//! pipeline first, so a million synthetic people are spread the way real faces are; without it,
+//! people are spread evenly over the sphere and two captures of one person meet at a cosine of 0.6,
+//! the hardest case for an approximate search. The gallery holds one capture per person, a
+//! genuine probe is another capture of an enrolled person, and a stranger is a capture of someone
+//! new.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::Command;
@@ -18,6 +22,8 @@ use facepay_domain::{FaceTemplate, RecognizerTag, ShopperId};
 use facepay_face_index::{FaceIndex, PhoneHint, View};
 
 use crate::bench::percentile;
+use crate::eval::{images_and_engine, run_pipeline};
+use crate::synthetic_faces::{FaceModel, SplitMix};
 
 #[derive(Debug)]
 pub struct IndexBenchArgs {
@@ -29,35 +35,60 @@ pub struct IndexBenchArgs {
     /// Leave the peers out (for a quick look; the report then has no ratios).
     pub no_peer: bool,
     pub json: Option<PathBuf>,
+    /// A labelled face folder whose real templates shape the synthetic ones.
+    pub like: Option<PathBuf>,
 }
 
 const K: usize = 10;
 const STRANGERS: usize = 200;
-const NPROBES: [usize; 6] = [4, 8, 16, 32, 64, 128];
+const NPROBES: [usize; 6] = [8, 16, 32, 64, 128, 256];
 const SINGLE_INSERTS: usize = 10_000;
 
 pub fn index(args: &IndexBenchArgs, out: &mut dyn Write) -> io::Result<bool> {
     let tag = RecognizerTag { name: "synthetic".into(), version: "1".into() };
+    let (model, shape) = match &args.like {
+        None => (FaceModel::isotropic(args.dim, 0.6), None),
+        Some(dir) => match fitted_model(dir, out)? {
+            Ok(fitted) => fitted,
+            Err(e) => {
+                writeln!(out, "facepay bench index: {e}")?;
+                return Ok(false);
+            }
+        },
+    };
+    if model.dim() != args.dim {
+        writeln!(
+            out,
+            "facepay bench index: the templates under --like have {} dimensions, not --dim {}",
+            model.dim(),
+            args.dim
+        )?;
+        return Ok(false);
+    }
     let mut rng = SplitMix(0x5eed);
-    writeln!(out, "generating {} gallery vectors of {} dimensions ...", args.n, args.dim)?;
-    let gallery: Vec<f32> = (0..args.n).flat_map(|_| rng.unit(args.dim)).collect();
+    writeln!(out, "generating {} gallery templates of {} dimensions ...", args.n, args.dim)?;
     let hint_of = |row: usize| PhoneHint::parse(&format!("{:04}", (row * 7919) % 10_000)).expect("4 digits");
     let mates: Vec<usize> = (0..args.queries).map(|i| i * args.n / args.queries).collect();
-    let genuine: Vec<f32> = mates
-        .iter()
-        .flat_map(|&m| {
-            let noise = rng.unit(args.dim);
-            let face = &gallery[m * args.dim..(m + 1) * args.dim];
-            normalise(face.iter().zip(&noise).map(|(f, e)| 0.6 * f + 0.8 * e).collect())
-        })
-        .collect();
-    let strangers: Vec<f32> = (0..STRANGERS).flat_map(|_| rng.unit(args.dim)).collect();
+    let mut gallery: Vec<f32> = Vec::with_capacity(args.n * args.dim);
+    let mut genuine: Vec<f32> = Vec::with_capacity(args.queries * args.dim);
+    let mut next_mate = mates.iter().peekable();
+    for row in 0..args.n {
+        if next_mate.next_if_eq(&&row).is_some() {
+            let person = model.person(&mut rng);
+            gallery.extend(model.capture(&person, &mut rng));
+            genuine.extend(model.capture(&person, &mut rng));
+        } else {
+            gallery.extend(model.stranger(&mut rng));
+        }
+    }
+    let strangers: Vec<f32> = (0..STRANGERS).flat_map(|_| model.stranger(&mut rng)).collect();
     let templates = |flat: &[f32]| -> Vec<FaceTemplate> {
         flat.chunks_exact(args.dim)
             .map(|v| FaceTemplate::new(tag.clone(), v.to_vec()).expect("unit vectors"))
             .collect()
     };
     let (genuine_t, strangers_t) = (templates(&genuine), templates(&strangers));
+    let model_shape = Shape::of_model(&model, &mut SplitMix(0x5a4e));
 
     // Bulk load, then single inserts and deletes on top of the full gallery.
     let mut index = FaceIndex::new(tag.clone(), args.dim);
@@ -71,7 +102,7 @@ pub fn index(args: &IndexBenchArgs, out: &mut dyn Write) -> io::Result<bool> {
             .expect("one recognizer");
     }
     let bulk_s = t0.elapsed().as_secs_f64();
-    let extra = templates(&(0..SINGLE_INSERTS).flat_map(|_| rng.unit(args.dim)).collect::<Vec<_>>());
+    let extra = templates(&(0..SINGLE_INSERTS).flat_map(|_| model.stranger(&mut rng)).collect::<Vec<_>>());
     let t0 = Instant::now();
     for (i, face) in extra.iter().enumerate() {
         index.upsert(ShopperId::from_u128((args.n + i) as u128), face, hint_of(i)).expect("one recognizer");
@@ -136,6 +167,18 @@ pub fn index(args: &IndexBenchArgs, out: &mut dyn Write) -> io::Result<bool> {
         out,
         "\nfacepay bench index: {} templates x {} dimensions, one thread, top-{K}, {} genuine probes, {STRANGERS} strangers",
         args.n, args.dim, args.queries
+    )?;
+    writeln!(
+        out,
+        "\n| templates | genuine cosine median | stranger cosine median | stranger cosine p99.9 |\n|---|---|---|---|"
+    )?;
+    if let Some(real) = &shape {
+        writeln!(out, "| real, under --like | {real} |")?;
+    }
+    writeln!(
+        out,
+        "| synthetic ({}) | {model_shape} |\n",
+        if shape.is_some() { "fitted to them" } else { "isotropic" }
     )?;
     writeln!(
         out,
@@ -224,7 +267,9 @@ pub fn index(args: &IndexBenchArgs, out: &mut dyn Write) -> io::Result<bool> {
 
     if let Some(path) = &args.json {
         let json = serde_json::json!({
-            "n": args.n, "dim": args.dim, "k": K, "genuine_probes": args.queries, "strangers": STRANGERS,
+            "n": args.n, "dim": args.dim,
+            "templates": if shape.is_some() { "fitted" } else { "isotropic" },
+            "real_shape": shape.as_ref().map(Shape::json), "synthetic_shape": model_shape.json(), "k": K, "genuine_probes": args.queries, "strangers": STRANGERS,
             "exact_ms_median": exact_median, "exact_ms_p99": percentile(&exact.0, 0.99),
             "batch8_ms_per_query_median": median(&batch_ms),
             "peer_faiss_flat_ms_median": peer_flat, "peer_faiss_flat_ms_p99": peer_flat_p99,
@@ -241,6 +286,88 @@ pub fn index(args: &IndexBenchArgs, out: &mut dyn Write) -> io::Result<bool> {
         std::fs::write(path, serde_json::to_vec_pretty(&json)?)?;
     }
     Ok(peer.is_none_or(|p| p.is_ok()))
+}
+
+/// Runs the pipeline over a labelled face folder and fits the synthetic model to its templates.
+fn fitted_model(
+    dir: &std::path::Path,
+    out: &mut dyn Write,
+) -> io::Result<Result<(FaceModel, Option<Shape>), String>> {
+    let (images, engine) = match images_and_engine(dir, None, false) {
+        Ok(found) => found,
+        Err(e) => return Ok(Err(e)),
+    };
+    writeln!(out, "fitting the template model to {} images under {} ...", images.len(), dir.display())?;
+    let results = run_pipeline(&engine, dir, &images);
+    let mut people: BTreeMap<&str, Vec<&[f32]>> = BTreeMap::new();
+    for (image, result) in images.iter().zip(&results) {
+        if let Some(template) = &result.template {
+            people.entry(image.person.as_str()).or_default().push(template.expose_embedding());
+        }
+    }
+    let people: Vec<Vec<&[f32]>> = people.into_values().collect();
+    Ok(FaceModel::fit(&people).map(|model| (model, Some(Shape::of_people(&people)))))
+}
+
+/// How captures of one person and of two people relate: what an index's partitions feel.
+struct Shape {
+    genuine_median: f64,
+    stranger_median: f64,
+    stranger_p999: f64,
+}
+
+impl Shape {
+    /// Every person's first template against their others; the first templates of the first
+    /// 1,000 people against each other.
+    fn of_people(people: &[Vec<&[f32]>]) -> Shape {
+        let genuine: Vec<f64> = people.iter().flat_map(|p| p[1..].iter().map(|t| cosine(p[0], t))).collect();
+        let firsts: Vec<&[f32]> = people.iter().take(1000).map(|p| p[0]).collect();
+        let strangers: Vec<f64> = firsts
+            .iter()
+            .enumerate()
+            .flat_map(|(i, a)| firsts[i + 1..].iter().map(|b| cosine(a, b)))
+            .collect();
+        Shape::from_scores(&genuine, &strangers)
+    }
+
+    /// The same from 1,000 synthetic people captured twice.
+    fn of_model(model: &FaceModel, rng: &mut SplitMix) -> Shape {
+        let pairs: Vec<(Vec<f32>, Vec<f32>)> = (0..1000)
+            .map(|_| {
+                let person = model.person(rng);
+                (model.capture(&person, rng), model.capture(&person, rng))
+            })
+            .collect();
+        let genuine: Vec<f64> = pairs.iter().map(|(a, b)| cosine(a, b)).collect();
+        let strangers: Vec<f64> = pairs
+            .iter()
+            .enumerate()
+            .flat_map(|(i, a)| pairs[i + 1..].iter().map(|b| cosine(&a.0, &b.0)))
+            .collect();
+        Shape::from_scores(&genuine, &strangers)
+    }
+
+    fn from_scores(genuine: &[f64], strangers: &[f64]) -> Shape {
+        Shape {
+            genuine_median: median(genuine),
+            stranger_median: median(strangers),
+            stranger_p999: percentile(strangers, 0.999),
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({"genuine_cosine_median": self.genuine_median, "stranger_cosine_median": self.stranger_median, "stranger_cosine_p999": self.stranger_p999})
+    }
+}
+
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.3} | {:.3} | {:.3}", self.genuine_median, self.stranger_median, self.stranger_p999)
+    }
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| f64::from(x * y)).sum()
 }
 
 /// Milliseconds per call (after one untimed call) and the results.
@@ -323,39 +450,4 @@ fn median(values: &[f64]) -> f64 {
 
 fn share(count: usize, of: usize) -> f64 {
     count as f64 / of as f64
-}
-
-fn normalise(v: Vec<f32>) -> Vec<f32> {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    v.into_iter().map(|x| x / norm).collect()
-}
-
-/// A small deterministic generator (SplitMix64), so every run measures the same vectors.
-#[derive(Debug)]
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in (0, 1].
-    fn uniform(&mut self) -> f64 {
-        ((self.next() >> 11) + 1) as f64 / (1u64 << 53) as f64
-    }
-
-    /// A uniformly random direction: normalised Gaussian coordinates (Box-Muller).
-    fn unit(&mut self, dim: usize) -> Vec<f32> {
-        let v: Vec<f32> = (0..dim)
-            .map(|_| {
-                let (u, w) = (self.uniform(), self.uniform());
-                ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * w).cos()) as f32
-            })
-            .collect();
-        normalise(v)
-    }
 }

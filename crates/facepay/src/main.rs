@@ -12,6 +12,7 @@ mod doctor;
 mod eval;
 mod eval_identify;
 mod setup;
+mod synthetic_faces;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -87,6 +88,10 @@ enum BenchCommand {
         no_peer: bool,
         #[arg(long)]
         json: Option<PathBuf>,
+        /// A labelled face folder (Name/Name_NNNN.jpg, e.g. LFW dev) whose real templates shape
+        /// the synthetic ones; without it they are spread evenly over the sphere.
+        #[arg(long)]
+        like: Option<PathBuf>,
     },
 }
 
@@ -161,9 +166,9 @@ fn main() -> ExitCode {
             &bench::BenchArgs { images, count, repeat, recognizer, no_flip, python, peer_script, json },
             &mut out,
         ),
-        Command::Bench(BenchCommand::Index { n, dim, queries, python, peer_script, no_peer, json }) => {
+        Command::Bench(BenchCommand::Index { n, dim, queries, python, peer_script, no_peer, json, like }) => {
             bench_index::index(
-                &bench_index::IndexBenchArgs { n, dim, queries, python, peer_script, no_peer, json },
+                &bench_index::IndexBenchArgs { n, dim, queries, python, peer_script, no_peer, json, like },
                 &mut out,
             )
         }

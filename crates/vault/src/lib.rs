@@ -1,7 +1,42 @@
-//! Face templates and images at rest: envelope encryption (a data key per record under a master
-//! key), keyed pseudonyms, and crypto-shredding (destroying a key makes its records unreadable).
+//! Face templates and images at rest: envelope encryption (a data key per shopper under the
+//! operator's master key), keyed pseudonyms, and crypto-shredding (destroying a shopper's wrapped
+//! data key makes every record sealed under it unreadable, wherever copies of it lie).
 //!
-//! Owns: every cipher and key facepay uses for biometric data.
+//! Owns: every cipher and key facepay uses for biometric data. AES-256-GCM everywhere: a data
+//! key wraps under a master key, a record seals under its shopper's data key, and each ciphertext
+//! is bound (as associated data) to what it is and whose it is, so a record moved to another
+//! shopper or passed off as another kind of record fails to open instead of opening as theirs.
 //!
-//! Must never: log or return plaintext templates or images, write a plaintext template to
-//! storage, or know about HTTP, SQL or payments.
+//! Must never: log or return plaintext templates or images except to the caller that opened them,
+//! write a plaintext template to storage, or know about HTTP, SQL or payments.
+
+mod keyring;
+mod sealed;
+
+pub use keyring::{KeyId, Keyring, MasterKey};
+pub use sealed::{Pseudonym, SubjectKey, Vault, WrappedKey};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VaultError {
+    #[error("the key file is malformed: {0}")]
+    KeyFileMalformed(String),
+    #[error("the data key was wrapped under master key {0}, which the key file does not hold")]
+    UnknownMasterKey(KeyId),
+    /// Wrong key, a changed byte, or a record presented as someone else's: AES-GCM cannot tell
+    /// which, and says nothing more on purpose.
+    #[error("the sealed record does not open under this key")]
+    DoesNotOpen,
+    #[error("the sealed record is malformed: {0}")]
+    Malformed(&'static str),
+}
+
+impl VaultError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            VaultError::KeyFileMalformed(_) => "vault_key_file_malformed",
+            VaultError::UnknownMasterKey(_) => "vault_unknown_master_key",
+            VaultError::DoesNotOpen => "vault_record_does_not_open",
+            VaultError::Malformed(_) => "vault_record_malformed",
+        }
+    }
+}

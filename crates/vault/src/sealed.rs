@@ -1,0 +1,269 @@
+//! Sealing and opening: pseudonyms for shopper ids, each shopper's data key wrapped under the
+//! current master key, and templates and images sealed under the data key.
+//!
+//! Stored layouts (all AES-256-GCM, random 96-bit nonces; a data key seals only one shopper's
+//! few records, far below the nonce-collision bound):
+//! - wrapped data key: `1 | id length | master key id | nonce (12) | key ciphertext and tag (48)`;
+//! - sealed record: `1 | nonce (12) | ciphertext and tag`.
+//!
+//! The associated data names the kind of record and the shopper's pseudonym, so a template
+//! copied under another shopper, or an image offered as a template, does not open.
+
+use std::fmt;
+
+use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use aes_gcm::{Aes256Gcm, Key, Nonce};
+use facepay_domain::{FaceTemplate, RecognizerTag, Secret, ShopperId};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use crate::VaultError;
+use crate::keyring::{KeyBytes, Keyring, hex, random_key};
+
+const FORMAT: u8 = 1;
+const NONCE: usize = 12;
+
+/// A shopper as the biometric tables know them: HMAC-SHA256 of the shopper id under the
+/// pseudonym key. Without the key file, the tables cannot be joined to a shopper.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Pseudonym([u8; 32]);
+
+impl Pseudonym {
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Display for Pseudonym {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex(&self.0))
+    }
+}
+
+impl fmt::Debug for Pseudonym {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Pseudonym({self})")
+    }
+}
+
+/// A shopper's data key as stored: sealed under a master key, useless without the key file.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct WrappedKey(Vec<u8>);
+
+impl WrappedKey {
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<WrappedKey, VaultError> {
+        let wrapped = WrappedKey(bytes);
+        wrapped.parts()?;
+        Ok(wrapped)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The master key it is wrapped under.
+    pub fn master_id(&self) -> &str {
+        self.parts().map(|(id, _, _)| id).unwrap_or_default()
+    }
+
+    fn parts(&self) -> Result<(&str, &[u8], &[u8]), VaultError> {
+        let malformed = VaultError::Malformed("not a wrapped data key");
+        let [FORMAT, id_len, rest @ ..] = self.0.as_slice() else { return Err(malformed) };
+        let id_len = usize::from(*id_len);
+        if rest.len() != id_len + NONCE + 32 + 16 {
+            return Err(malformed);
+        }
+        let id = std::str::from_utf8(&rest[..id_len]).map_err(|_| malformed.clone())?;
+        Ok((id, &rest[id_len..id_len + NONCE], &rest[id_len + NONCE..]))
+    }
+}
+
+/// One shopper's data key, unwrapped: seals and opens their template and enrollment images.
+pub struct SubjectKey {
+    pseudonym: Pseudonym,
+    key: KeyBytes,
+}
+
+impl fmt::Debug for SubjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubjectKey").field("pseudonym", &self.pseudonym).field("key", &self.key).finish()
+    }
+}
+
+#[derive(Debug)]
+pub struct Vault {
+    keyring: Keyring,
+}
+
+impl Vault {
+    pub fn new(keyring: Keyring) -> Vault {
+        Vault { keyring }
+    }
+
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    pub fn pseudonym(&self, shopper: ShopperId) -> Pseudonym {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.keyring.pseudonym.expose_secret())
+            .expect("any key length");
+        mac.update(b"facepay/pseudonym/v1/");
+        mac.update(&shopper.as_u128().to_be_bytes());
+        Pseudonym(mac.finalize().into_bytes().into())
+    }
+
+    /// A fresh data key for `shopper`, and the same wrapped under the current master key to store.
+    pub fn new_subject_key(&self, shopper: ShopperId) -> (SubjectKey, WrappedKey) {
+        let subject = SubjectKey { pseudonym: self.pseudonym(shopper), key: Secret::new(random_key()) };
+        let wrapped = self.wrap(&subject);
+        (subject, wrapped)
+    }
+
+    /// Unwraps a stored data key. It opens only for the shopper it was made for.
+    pub fn open_subject_key(
+        &self,
+        shopper: ShopperId,
+        wrapped: &WrappedKey,
+    ) -> Result<SubjectKey, VaultError> {
+        let (id, nonce, ciphertext) = wrapped.parts()?;
+        let master = self.keyring.master(id).ok_or_else(|| VaultError::UnknownMasterKey(id.to_string()))?;
+        let pseudonym = self.pseudonym(shopper);
+        let plain = Zeroizing::new(decrypt(&master.key, nonce, ciphertext, &wrap_aad(&pseudonym))?);
+        let key: [u8; 32] =
+            plain.as_slice().try_into().map_err(|_| VaultError::Malformed("data key length"))?;
+        Ok(SubjectKey { pseudonym, key: Secret::new(key) })
+    }
+
+    /// The data key wrapped under the current master key, or `None` when it already is.
+    pub fn rewrap(&self, shopper: ShopperId, wrapped: &WrappedKey) -> Result<Option<WrappedKey>, VaultError> {
+        if wrapped.master_id() == self.keyring.current.id {
+            return Ok(None);
+        }
+        Ok(Some(self.wrap(&self.open_subject_key(shopper, wrapped)?)))
+    }
+
+    fn wrap(&self, subject: &SubjectKey) -> WrappedKey {
+        let master = &self.keyring.current;
+        let (nonce, ciphertext) =
+            encrypt(&master.key, subject.key.expose_secret(), &wrap_aad(&subject.pseudonym));
+        let id = master.id.as_bytes();
+        let mut bytes = vec![FORMAT, id.len() as u8];
+        bytes.extend_from_slice(id);
+        bytes.extend_from_slice(&nonce);
+        bytes.extend_from_slice(&ciphertext);
+        WrappedKey(bytes)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Template,
+    Image,
+}
+
+impl SubjectKey {
+    pub fn pseudonym(&self) -> Pseudonym {
+        self.pseudonym
+    }
+
+    pub fn seal_template(&self, template: &FaceTemplate) -> Vec<u8> {
+        self.seal(Kind::Template, &encode_template(template))
+    }
+
+    pub fn open_template(&self, sealed: &[u8]) -> Result<FaceTemplate, VaultError> {
+        decode_template(&self.open(Kind::Template, sealed)?)
+    }
+
+    /// Seals an enrollment image kept with consent (the encoded file, as captured).
+    pub fn seal_image(&self, image: &Secret<Vec<u8>>) -> Vec<u8> {
+        self.seal(Kind::Image, image.expose_secret())
+    }
+
+    pub fn open_image(&self, sealed: &[u8]) -> Result<Secret<Vec<u8>>, VaultError> {
+        let plain = self.open(Kind::Image, sealed)?;
+        Ok(Secret::new(plain.to_vec()))
+    }
+
+    fn seal(&self, kind: Kind, plain: &[u8]) -> Vec<u8> {
+        let (nonce, ciphertext) = encrypt(&self.key, plain, &self.record_aad(kind));
+        let mut bytes = Vec::with_capacity(1 + NONCE + ciphertext.len());
+        bytes.push(FORMAT);
+        bytes.extend_from_slice(&nonce);
+        bytes.extend_from_slice(&ciphertext);
+        bytes
+    }
+
+    fn open(&self, kind: Kind, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        let [FORMAT, rest @ ..] = sealed else { return Err(VaultError::Malformed("not a sealed record")) };
+        if rest.len() < NONCE + 16 {
+            return Err(VaultError::Malformed("a sealed record too short"));
+        }
+        let (nonce, ciphertext) = rest.split_at(NONCE);
+        decrypt(&self.key, nonce, ciphertext, &self.record_aad(kind)).map(Zeroizing::new)
+    }
+
+    fn record_aad(&self, kind: Kind) -> Vec<u8> {
+        let label: &[u8] = match kind {
+            Kind::Template => b"facepay/template/v1/",
+            Kind::Image => b"facepay/image/v1/",
+        };
+        [label, self.pseudonym.as_bytes()].concat()
+    }
+}
+
+fn wrap_aad(pseudonym: &Pseudonym) -> Vec<u8> {
+    [&b"facepay/data-key/v1/"[..], pseudonym.as_bytes()].concat()
+}
+
+fn encrypt(key: &KeyBytes, plain: &[u8], aad: &[u8]) -> ([u8; NONCE], Vec<u8>) {
+    let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key.expose_secret()));
+    let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+    let ciphertext =
+        cipher.encrypt(&nonce, Payload { msg: plain, aad }).expect("AES-GCM seals any length we use");
+    (nonce.into(), ciphertext)
+}
+
+fn decrypt(key: &KeyBytes, nonce: &[u8], ciphertext: &[u8], aad: &[u8]) -> Result<Vec<u8>, VaultError> {
+    let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key.expose_secret()));
+    cipher
+        .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad })
+        .map_err(|_| VaultError::DoesNotOpen)
+}
+
+/// `name length | name | version length | version | dimension (u16) | f32 little-endian each`.
+fn encode_template(template: &FaceTemplate) -> Zeroizing<Vec<u8>> {
+    let tag = template.recognizer();
+    let embedding = template.expose_embedding();
+    let mut bytes =
+        Zeroizing::new(Vec::with_capacity(4 + tag.name.len() + tag.version.len() + 4 * embedding.len()));
+    for text in [&tag.name, &tag.version] {
+        bytes.push(text.len().min(255) as u8);
+        bytes.extend_from_slice(&text.as_bytes()[..text.len().min(255)]);
+    }
+    bytes.extend_from_slice(&(embedding.len() as u16).to_le_bytes());
+    for value in embedding {
+        bytes.extend_from_slice(&value.to_le_bytes());
+    }
+    bytes
+}
+
+fn decode_template(bytes: &[u8]) -> Result<FaceTemplate, VaultError> {
+    let malformed = VaultError::Malformed("a template record");
+    let mut rest = bytes;
+    let mut text = || -> Result<String, VaultError> {
+        let (&len, tail) = rest.split_first().ok_or(malformed.clone())?;
+        let (s, tail) = tail.split_at_checked(usize::from(len)).ok_or(malformed.clone())?;
+        rest = tail;
+        String::from_utf8(s.to_vec()).map_err(|_| malformed.clone())
+    };
+    let (name, version) = (text()?, text()?);
+    let (dim, values) = rest.split_at_checked(2).ok_or(malformed.clone())?;
+    let dim = usize::from(u16::from_le_bytes([dim[0], dim[1]]));
+    if values.len() != 4 * dim {
+        return Err(malformed);
+    }
+    let embedding: Vec<f32> =
+        values.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    FaceTemplate::new(RecognizerTag { name, version }, embedding).map_err(|_| malformed)
+}
