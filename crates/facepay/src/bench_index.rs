@@ -19,7 +19,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use facepay_domain::{FaceTemplate, RecognizerTag, ShopperId};
-use facepay_face_index::{FaceIndex, PhoneHint, View};
+use facepay_face_index::{Candidate, Decision, DecisionRule, FaceIndex, PhoneHint, Scope, View, decide};
 
 use crate::bench::percentile;
 use crate::eval::{images_and_engine, run_pipeline};
@@ -40,7 +40,7 @@ pub struct IndexBenchArgs {
 }
 
 const K: usize = 10;
-const STRANGERS: usize = 200;
+const STRANGERS: usize = 1000;
 const NPROBES: [usize; 6] = [8, 16, 32, 64, 128, 256];
 const SINGLE_INSERTS: usize = 10_000;
 
@@ -119,8 +119,14 @@ pub fn index(args: &IndexBenchArgs, out: &mut dyn Write) -> io::Result<bool> {
     writeln!(out, "measuring facepay ...")?;
     let exact = time_each(&genuine_t, |p| view.search(p, K).expect("same recognizer"));
     let truth: Vec<ShopperId> = exact.1.iter().map(|found| found[0].shopper).collect();
-    let stranger_truth: Vec<ShopperId> =
-        strangers_t.iter().map(|p| view.search(p, K).expect("same recognizer")[0].shopper).collect();
+    let stranger_found: Vec<Vec<Candidate>> =
+        strangers_t.iter().map(|p| view.search(p, K).expect("same recognizer")).collect();
+    let stranger_truth: Vec<ShopperId> = stranger_found.iter().map(|found| found[0].shopper).collect();
+    let rule = DecisionRule::default();
+    let mated_ids: Vec<Option<ShopperId>> =
+        mates.iter().map(|&m| Some(ShopperId::from_u128(m as u128))).collect();
+    let genuine_decisions = Decisions::tally(&exact.1, &mated_ids, &rule);
+    let stranger_decisions = Decisions::tally(&stranger_found, &vec![None; STRANGERS], &rule);
     let mut batch_ms = Vec::new();
     for group in genuine_t.chunks(8) {
         let probes: Vec<&FaceTemplate> = group.iter().collect();
@@ -244,6 +250,16 @@ pub fn index(args: &IndexBenchArgs, out: &mut dyn Write) -> io::Result<bool> {
         Some(Err(e)) => writeln!(out, "peer failed: {e}")?,
         None => writeln!(out, "peers not run (--no-peer)")?,
     }
+    writeln!(
+        out,
+        "\n| the default decision among everyone (open {:.2}, bucket {:.2}, margin {:.2}) | genuine probes | strangers |\n|---|---|---|",
+        rule.open_threshold, rule.bucket_threshold, rule.margin
+    )?;
+    let (g, s) = (&genuine_decisions, &stranger_decisions);
+    writeln!(out, "| matched the right person | {} | – |", g.right)?;
+    writeln!(out, "| matched someone else | {} | {} |", g.wrong, s.wrong)?;
+    writeln!(out, "| asked for the phone digits | {} | {} |", g.asked, s.asked)?;
+    writeln!(out, "| no match | {} | {} |", g.none, s.none)?;
     let scan_gbps = args.n as f64 * scanned_bytes as f64 / view.len() as f64 / (exact_median / 1e3) / 1e9;
     writeln!(out, "\n| measure | value |\n|---|---|")?;
     writeln!(out, "| bulk load (one segment, lists included) | {:.0} templates/s |", args.n as f64 / bulk_s)?;
@@ -281,11 +297,40 @@ pub fn index(args: &IndexBenchArgs, out: &mut dyn Write) -> io::Result<bool> {
             "bulk_load_per_s": args.n as f64 / bulk_s, "insert_per_s": insert_per_s, "delete_per_s": delete_per_s,
             "snapshot_bytes": snapshot_bytes, "snapshot_write_s": snapshot_write_s, "snapshot_load_s": snapshot_load_s,
             "memory_bandwidth_gbps": bandwidth, "exact_scan_gbps": scan_gbps,
+            "decisions": {"genuine": genuine_decisions.json(), "strangers": stranger_decisions.json()},
             "peer": peer_report,
         });
         std::fs::write(path, serde_json::to_vec_pretty(&json)?)?;
     }
     Ok(peer.is_none_or(|p| p.is_ok()))
+}
+
+/// What the default rule decides on exact search results.
+#[derive(Debug, Default)]
+struct Decisions {
+    right: usize,
+    wrong: usize,
+    asked: usize,
+    none: usize,
+}
+
+impl Decisions {
+    fn tally(results: &[Vec<Candidate>], wanted: &[Option<ShopperId>], rule: &DecisionRule) -> Decisions {
+        let mut tally = Decisions::default();
+        for (found, wanted) in results.iter().zip(wanted) {
+            match decide(found, rule, Scope::Everyone) {
+                Decision::Match { shopper, .. } if Some(shopper) == *wanted => tally.right += 1,
+                Decision::Match { .. } => tally.wrong += 1,
+                Decision::AskHint { .. } => tally.asked += 1,
+                Decision::NoMatch => tally.none += 1,
+            }
+        }
+        tally
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({"right": self.right, "wrong": self.wrong, "asked": self.asked, "no_match": self.none})
+    }
 }
 
 /// Runs the pipeline over a labelled face folder and fits the synthetic model to its templates.
