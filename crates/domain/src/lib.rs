@@ -1,7 +1,8 @@
 //! facepay's shared vocabulary: the types every other crate speaks in.
 //!
 //! Owns: [`Money`] (integer minor units, never floats), [`Currency`], [`Timestamp`], typed ids and
-//! [`FaceTemplate`], [`Secret`], the wrapper that every face template and key crosses a crate boundary in.
+//! [`FaceTemplate`], [`Secret`], the wrapper that every face template and key crosses a crate boundary in,
+//! and [`SplitMix64`], the seeded generator for everything that must replay exactly.
 //!
 //! Must never: do IO, read the wall clock or ambient randomness (clippy's `disallowed-methods`
 //! enforces it), or depend on another facepay crate. Everything here is a plain value.
@@ -9,11 +10,13 @@
 mod ids;
 mod money;
 mod secret;
+mod split_mix;
 mod template;
 mod time;
 
 pub use ids::{MerchantId, PaymentId, ShopperId, TerminalId};
 pub use money::{Currency, CurrencyError, Money, MoneyError};
 pub use secret::Secret;
+pub use split_mix::SplitMix64;
 pub use template::{FaceTemplate, RecognizerTag, TemplateError};
 pub use time::Timestamp;

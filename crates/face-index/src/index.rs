@@ -64,9 +64,9 @@ impl IndexError {
     }
 }
 
-/// What a search looks at.
+/// Which rows a search scans (not `decide::Scope`, which says where candidates came from).
 #[derive(Debug, Clone, Copy)]
-enum Scope {
+enum Rows {
     Everyone,
     Bucket(PhoneHint),
     /// Segments with lists: only the `nprobe` nearest lists; the others in full.
@@ -345,7 +345,7 @@ impl View {
         probes: &[&FaceTemplate],
         k: usize,
     ) -> Result<Vec<Vec<Candidate>>, IndexError> {
-        self.run(probes, k, Scope::Everyone)
+        self.run(probes, k, Rows::Everyone)
     }
 
     /// The `k` best matches among the shoppers whose phone ends in `hint`. Exact.
@@ -355,7 +355,7 @@ impl View {
         hint: PhoneHint,
         k: usize,
     ) -> Result<Vec<Candidate>, IndexError> {
-        Ok(self.run(&[probe], k, Scope::Bucket(hint))?.pop().expect("one probe, one result"))
+        Ok(self.run(&[probe], k, Rows::Bucket(hint))?.pop().expect("one probe, one result"))
     }
 
     /// Like `search`, but big segments are searched only in their `nprobe` lists nearest to the
@@ -366,7 +366,7 @@ impl View {
         k: usize,
         nprobe: usize,
     ) -> Result<Vec<Candidate>, IndexError> {
-        Ok(self.run(&[probe], k, Scope::NearestLists(nprobe))?.pop().expect("one probe, one result"))
+        Ok(self.run(&[probe], k, Rows::NearestLists(nprobe))?.pop().expect("one probe, one result"))
     }
 
     /// Every visible row, segment by segment, for the snapshot.
@@ -386,12 +386,7 @@ impl View {
         self.reader.dimension
     }
 
-    fn run(
-        &self,
-        probes: &[&FaceTemplate],
-        k: usize,
-        scope: Scope,
-    ) -> Result<Vec<Vec<Candidate>>, IndexError> {
+    fn run(&self, probes: &[&FaceTemplate], k: usize, rows: Rows) -> Result<Vec<Vec<Candidate>>, IndexError> {
         for probe in probes {
             self.reader.check(probe)?;
         }
@@ -407,9 +402,9 @@ impl View {
             encoded.iter().map(|encoded| Probe { encoded, collector: Collector::new(k) }).collect();
         for (id, segment) in segments.iter().enumerate() {
             let id = id as u32;
-            match (scope, segment.lists()) {
-                (Scope::Bucket(hint), _) => segment.scan_bucket(id, hint, version, &mut scans[0]),
-                (Scope::NearestLists(nprobe), Some(lists)) => {
+            match (rows, segment.lists()) {
+                (Rows::Bucket(hint), _) => segment.scan_bucket(id, hint, version, &mut scans[0]),
+                (Rows::NearestLists(nprobe), Some(lists)) => {
                     for range in lists.nearest_ranges(units[0], nprobe) {
                         segment.scan(kernel, id, range, version, &mut scans);
                     }

@@ -65,7 +65,7 @@ pub fn index(args: &IndexBenchArgs, out: &mut dyn Write) -> io::Result<bool> {
         )?;
         return Ok(false);
     }
-    let mut rng = SplitMix(0x5eed);
+    let mut rng = SplitMix::new(0x5eed);
     writeln!(out, "generating {} gallery templates of {} dimensions ...", args.n, args.dim)?;
     let hint_of = |row: usize| PhoneHint::parse(&format!("{:04}", (row * 7919) % 10_000)).expect("4 digits");
     let mates: Vec<usize> = (0..args.queries).map(|i| i * args.n / args.queries).collect();
@@ -88,7 +88,7 @@ pub fn index(args: &IndexBenchArgs, out: &mut dyn Write) -> io::Result<bool> {
             .collect()
     };
     let (genuine_t, strangers_t) = (templates(&genuine), templates(&strangers));
-    let model_shape = Shape::of_model(&model, &mut SplitMix(0x5a4e));
+    let model_shape = Shape::of_model(&model, &mut SplitMix::new(0x5a4e));
 
     // Bulk load, then single inserts and deletes on top of the full gallery.
     let mut index = FaceIndex::new(tag.clone(), args.dim);

@@ -80,10 +80,7 @@ impl Keyring {
                 "a key id is 1 to 64 letters, digits, '-' or '_'".into(),
             ));
         }
-        let mut text = String::from("# facepay keys: keep out of the database and out of version control\n");
-        let _ = writeln!(text, "pseudonym {}", hex(&random_key()));
-        let _ = writeln!(text, "master {master_id} {}", hex(&random_key()));
-        Ok(Secret::new(text))
+        Ok(key_file(&random_key(), &[(master_id, &random_key())]))
     }
 
     /// The same keys with a fresh current master named `master_id`; the old current one retires.
@@ -91,13 +88,15 @@ impl Keyring {
         if !valid_id(master_id) || self.master(master_id).is_some() {
             return Err(VaultError::KeyFileMalformed(format!("{master_id} is not a new key id")));
         }
-        let mut text = String::from("# facepay keys: keep out of the database and out of version control\n");
-        let _ = writeln!(text, "pseudonym {}", hex(self.pseudonym.expose_secret()));
-        let _ = writeln!(text, "master {master_id} {}", hex(&random_key()));
-        for old in std::iter::once(&self.current).chain(&self.retired) {
-            let _ = writeln!(text, "master {} {}", old.id, hex(old.key.expose_secret()));
-        }
-        Ok(Secret::new(text))
+        let fresh = random_key();
+        let masters: Vec<(&str, &[u8; 32])> = std::iter::once((master_id, &fresh))
+            .chain(
+                std::iter::once(&self.current)
+                    .chain(&self.retired)
+                    .map(|m| (m.id.as_str(), m.key.expose_secret())),
+            )
+            .collect();
+        Ok(key_file(self.pseudonym.expose_secret(), &masters))
     }
 
     pub fn current_id(&self) -> &str {
@@ -107,6 +106,16 @@ impl Keyring {
     pub(crate) fn master(&self, id: &str) -> Option<&MasterKey> {
         std::iter::once(&self.current).chain(&self.retired).find(|m| m.id == id)
     }
+}
+
+/// A key file's text: the pseudonym key, then the master keys, current first.
+fn key_file(pseudonym: &[u8; 32], masters: &[(&str, &[u8; 32])]) -> Secret<String> {
+    let mut text = String::from("# facepay keys: keep out of the database and out of version control\n");
+    let _ = writeln!(text, "pseudonym {}", hex(pseudonym));
+    for (id, key) in masters {
+        let _ = writeln!(text, "master {id} {}", hex(*key));
+    }
+    Secret::new(text)
 }
 
 pub(crate) fn random_key() -> [u8; 32] {
