@@ -31,6 +31,18 @@ pub struct Ledger {
     undo: Vec<Undo>,
 }
 
+/// Equal ledgers hold the same accounts, transfers, holds and journal; the undo scratch space
+/// is not state. (A replayed journal must rebuild an equal ledger.)
+impl PartialEq for Ledger {
+    fn eq(&self, other: &Ledger) -> bool {
+        self.accounts == other.accounts
+            && self.transfers == other.transfers
+            && self.pending == other.pending
+            && self.deadlines == other.deadlines
+            && self.journal == other.journal
+    }
+}
+
 /// How to take back one step of a linked chain that failed further on.
 #[derive(Debug, Clone)]
 enum Undo {

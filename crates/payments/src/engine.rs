@@ -16,6 +16,7 @@ use facepay_ledger::{
     Account, AccountId, Applied, BalanceRule, Ledger, PendingState, TransferError, TransferId, TransferKind,
     TransferRequest,
 };
+use serde::{Deserialize, Serialize};
 
 use crate::decline::DeclineReason;
 use crate::dispute::{Dispute, DisputeError, DisputeId};
@@ -60,14 +61,14 @@ pub struct CoreConfig {
     pub risk: RiskConfig,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MerchantStatus {
     Active,
     Suspended,
     Blacklisted,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Merchant {
     pub(crate) acquirer: AcquirerId,
     risk: MerchantRisk,
@@ -76,14 +77,14 @@ pub(crate) struct Merchant {
     face_payment_off: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct Terminal {
     merchant: MerchantId,
     suspended: bool,
     face_payment_off: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct Shopper {
     phone_last4: [u8; 4],
     paused: bool,
@@ -97,7 +98,7 @@ struct Shopper {
 }
 
 /// Who the face belongs to, as `face-index` decided it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Identification {
     Match(ShopperId),
     /// Not clearly one person: these are close; the phone digits pick among them.
@@ -106,7 +107,7 @@ pub enum Identification {
 }
 
 /// A terminal's request to take a payment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StartPayment {
     pub payment_id: PaymentId,
     pub terminal: TerminalId,
@@ -118,7 +119,7 @@ pub struct StartPayment {
     pub identification: Identification,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct PaymentRecord {
     pub(crate) payment: Payment,
     request: StartPayment,
@@ -211,7 +212,7 @@ impl CoreError {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PaymentCore {
     pub(crate) config: CoreConfig,
     pub(crate) ledger: Ledger,
@@ -406,8 +407,13 @@ impl PaymentCore {
 
     /// Sets or changes the PIN; `salt` comes from the caller's injected random source.
     pub fn set_pin(&mut self, id: ShopperId, pin: &Pin, salt: [u8; 16]) -> Result<(), CoreError> {
+        self.set_pin_hash(id, PinHash::new(pin, salt))
+    }
+
+    /// Sets or changes the PIN from its hash, as the journal replays it.
+    pub fn set_pin_hash(&mut self, id: ShopperId, hash: PinHash) -> Result<(), CoreError> {
         let shopper = self.shopper_mut(id)?;
-        shopper.pin = Some(PinHash::new(pin, salt));
+        shopper.pin = Some(hash);
         shopper.pin_guard = PinGuard::default();
         Ok(())
     }
@@ -628,16 +634,42 @@ impl PaymentCore {
         typed: &str,
         now: Timestamp,
     ) -> Result<PaymentView, CoreError> {
+        let matched = self.pin_matches(id, typed, now)?;
+        self.pin_checked(id, matched, now)
+    }
+
+    /// Compares the PIN typed for a payment waiting for one, changing nothing. While the PIN is
+    /// locked nothing is compared, so a locked PIN is no guessing oracle.
+    pub(crate) fn pin_matches(&self, id: PaymentId, typed: &str, now: Timestamp) -> Result<bool, CoreError> {
+        let (hash, guard) = self.pin_awaited(id)?;
+        let pin = Pin::parse(typed)?;
+        Ok(!guard.is_locked(now) && hash.matches(&pin))
+    }
+
+    /// The PIN hash and wrong-try guard of the shopper a payment waits on for a PIN.
+    fn pin_awaited(&self, id: PaymentId) -> Result<(&PinHash, PinGuard), CoreError> {
         let record = self.payments.get(&id).ok_or(CoreError::UnknownPayment(id))?;
         if record.payment.state != PaymentState::NeedsPin {
             let event = "take a PIN";
             return Err(TransitionError::NotAllowed { state: record.payment.state.name(), event }.into());
         }
-        let pin = Pin::parse(typed)?;
         let shopper_id = record.payment.shopper.expect("a payment waiting for a PIN has its shopper");
+        let shopper = &self.shoppers[&shopper_id];
+        let hash = shopper.pin.as_ref().expect("a PIN is asked only of shoppers who set one");
+        Ok((hash, shopper.pin_guard))
+    }
+
+    /// Records a PIN try whose comparison (`check_pin`) gave `matched`.
+    pub fn pin_checked(
+        &mut self,
+        id: PaymentId,
+        matched: bool,
+        now: Timestamp,
+    ) -> Result<PaymentView, CoreError> {
+        self.pin_awaited(id)?;
+        let shopper_id = self.payments[&id].payment.shopper.expect("checked above");
         let shopper = self.shoppers.get_mut(&shopper_id).expect("payments name enrolled shoppers");
-        let hash = shopper.pin.clone().expect("a PIN is asked only of shoppers who set one");
-        match shopper.pin_guard.verify(&hash, &pin, now) {
+        match shopper.pin_guard.record(matched, now) {
             Ok(()) => self.authorize(id, now),
             Err(PinError::Locked { .. }) => self.decline(id, DeclineReason::PinLocked),
             Err(wrong) => Err(wrong.into()),

@@ -10,16 +10,19 @@
 //! arguments), know SQL or HTTP, see pixels, or depend on facepay crates other than `domain`,
 //! `ledger` and `face-index`.
 
+mod command;
 mod decline;
 mod dispute;
 mod engine;
 mod issuer;
+mod journal;
 mod limits;
 mod payment;
 mod pin;
 mod risk;
 mod settlement;
 
+pub use command::{Command, Reply};
 pub use decline::DeclineReason;
 pub use dispute::{
     Dispute, DisputeError, DisputeId, DisputeState, EVIDENCE_MAX, EVIDENCE_NOTE_MAX, Evidence, Finding, Party,
@@ -28,6 +31,7 @@ pub use engine::{
     CoreConfig, CoreError, Identification, MerchantStatus, PaymentCore, PaymentView, StartPayment,
 };
 pub use issuer::{BANK_REFERENCE_MAX, FundingSource, IssuerAnswer, IssuerId, IssuerMessage};
+pub use journal::{Append, Delivery, Entry, Journal, JournalError, JournaledCore, MemoryJournal, Outbound};
 pub use limits::{
     DailyUsage, Limit, LimitContext, LimitError, LimitTable, MerchantRisk, ShopperRiskTier, TransactionType,
 };

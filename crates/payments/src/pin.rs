@@ -121,13 +121,19 @@ impl PinGuard {
     /// Checks `pin` against `hash` at `now`, counting wrong tries. While locked, nothing is
     /// compared at all, so a locked account cannot be used as a guessing oracle.
     pub fn verify(&mut self, hash: &PinHash, pin: &Pin, now: Timestamp) -> Result<(), PinError> {
+        let matched = !self.is_locked(now) && hash.matches(pin);
+        self.record(matched, now)
+    }
+
+    /// Counts one try whose comparison gave `matched`; a try while locked counts for nothing.
+    pub fn record(&mut self, matched: bool, now: Timestamp) -> Result<(), PinError> {
         if let Some(until) = self.locked_until {
             if now < until {
                 return Err(PinError::Locked { until });
             }
             *self = PinGuard::default();
         }
-        if hash.matches(pin) {
+        if matched {
             *self = PinGuard::default();
             return Ok(());
         }

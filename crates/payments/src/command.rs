@@ -1,0 +1,155 @@
+//! The durable form of every change to the payment core. A store writes each accepted
+//! `Command` to its journal with the time it ran at; replaying the journal in order rebuilds the
+//! core exactly, because the core is a plain function of its commands.
+//!
+//! Commands hold nothing a store must not keep: a PIN arrives already hashed (`SetPinHash`) and
+//! a PIN try as the verdict of its comparison (`PinChecked`), never as the digits typed, so the
+//! journal never sees a PIN and a replay never runs Argon2.
+
+use facepay_domain::{MerchantId, PaymentId, ShopperId, TerminalId, Timestamp};
+use facepay_ledger::{AccountId, TransferId};
+use serde::{Deserialize, Serialize};
+
+use crate::dispute::{Dispute, DisputeId, Finding, Party};
+use crate::engine::{CoreError, MerchantStatus, PaymentCore, PaymentView, StartPayment};
+use crate::issuer::{FundingSource, IssuerAnswer, IssuerId};
+use crate::limits::{Limit, MerchantRisk, ShopperRiskTier};
+use crate::pin::{PinError, PinHash};
+use crate::settlement::AcquirerId;
+
+/// One change to the payment core.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    RegisterIssuer { issuer: IssuerId, clearing_account: AccountId },
+    RegisterMerchant { merchant: MerchantId, acquirer: AcquirerId, risk: MerchantRisk, account: AccountId },
+    SetMerchantStatus { merchant: MerchantId, status: MerchantStatus },
+    RegisterTerminal { terminal: TerminalId, merchant: MerchantId },
+    SuspendTerminal { terminal: TerminalId, suspended: bool },
+    SwitchFacePaymentEverywhere { off: bool },
+    SwitchFacePaymentForMerchant { merchant: MerchantId, off: bool },
+    SwitchFacePaymentForTerminal { terminal: TerminalId, off: bool },
+    EnrollShopper { shopper: ShopperId, phone_last4: String },
+    PauseShopper { shopper: ShopperId, paused: bool },
+    SetShopperLimit { shopper: ShopperId, limit: Option<Limit>, tier: ShopperRiskTier },
+    SetPinHash { shopper: ShopperId, hash: PinHash },
+    BindWallet { shopper: ShopperId, account: AccountId, make_default: bool },
+    BindBankAccount { shopper: ShopperId, issuer: IssuerId, reference: String, make_default: bool },
+    ChooseDefaultFunding { shopper: ShopperId, source: FundingSource },
+    TopUp { account: AccountId, amount_minor: i64, transfer_id: TransferId },
+    StartPayment(StartPayment),
+    ProvidePhoneDigits { payment: PaymentId, digits: String },
+    PinChecked { payment: PaymentId, matched: bool },
+    Capture { payment: PaymentId },
+    Void { payment: PaymentId },
+    Reverse { payment: PaymentId },
+    Refund { payment: PaymentId, refund_id: TransferId, amount_minor: i64 },
+    IssuerAnswered { payment: PaymentId, answer: IssuerAnswer },
+    Sweep,
+    FundReserve { amount_minor: i64, transfer_id: TransferId },
+    OpenDispute { dispute: DisputeId, payment: PaymentId, amount_minor: i64 },
+    AddDisputeEvidence { dispute: DisputeId, party: Party, note: String },
+    ResolveDispute { dispute: DisputeId, finding: Finding },
+    ChargeBack { dispute: DisputeId },
+}
+
+/// What an executed command answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    Done,
+    Payment(PaymentView),
+    Dispute(Dispute),
+    /// The payments a sweep touched.
+    Swept(Vec<PaymentId>),
+}
+
+impl CoreError {
+    /// Whether the refused command still changed the core, so it must be journaled like an
+    /// accepted one: only a wrong PIN, which counts towards the lock.
+    pub fn changed_state(&self) -> bool {
+        matches!(self, CoreError::Pin(PinError::Wrong { .. }))
+    }
+}
+
+impl PaymentCore {
+    /// Runs one command at `now`.
+    pub fn execute(&mut self, command: &Command, now: Timestamp) -> Result<Reply, CoreError> {
+        use Command as C;
+        let done = |result: Result<(), CoreError>| result.map(|()| Reply::Done);
+        match command {
+            C::RegisterIssuer { issuer, clearing_account } => {
+                done(self.register_issuer(*issuer, *clearing_account))
+            }
+            C::RegisterMerchant { merchant, acquirer, risk, account } => {
+                done(self.register_merchant(*merchant, *acquirer, *risk, *account))
+            }
+            C::SetMerchantStatus { merchant, status } => done(self.set_merchant_status(*merchant, *status)),
+            C::RegisterTerminal { terminal, merchant } => done(self.register_terminal(*terminal, *merchant)),
+            C::SuspendTerminal { terminal, suspended } => done(self.suspend_terminal(*terminal, *suspended)),
+            C::SwitchFacePaymentEverywhere { off } => {
+                self.switch_face_payment_everywhere(*off);
+                Ok(Reply::Done)
+            }
+            C::SwitchFacePaymentForMerchant { merchant, off } => {
+                done(self.switch_face_payment_for_merchant(*merchant, *off))
+            }
+            C::SwitchFacePaymentForTerminal { terminal, off } => {
+                done(self.switch_face_payment_for_terminal(*terminal, *off))
+            }
+            C::EnrollShopper { shopper, phone_last4 } => done(self.enroll_shopper(*shopper, phone_last4)),
+            C::PauseShopper { shopper, paused } => done(self.pause_shopper(*shopper, *paused)),
+            C::SetShopperLimit { shopper, limit, tier } => {
+                done(self.set_shopper_limit(*shopper, *limit, *tier))
+            }
+            C::SetPinHash { shopper, hash } => done(self.set_pin_hash(*shopper, hash.clone())),
+            C::BindWallet { shopper, account, make_default } => {
+                done(self.bind_wallet(*shopper, *account, *make_default))
+            }
+            C::BindBankAccount { shopper, issuer, reference, make_default } => {
+                done(self.bind_bank_account(*shopper, *issuer, reference, *make_default))
+            }
+            C::ChooseDefaultFunding { shopper, source } => {
+                done(self.choose_default_funding(*shopper, source))
+            }
+            C::TopUp { account, amount_minor, transfer_id } => {
+                done(self.top_up(*account, *amount_minor, *transfer_id, now))
+            }
+            C::StartPayment(request) => self.start_payment(request.clone(), now).map(Reply::Payment),
+            C::ProvidePhoneDigits { payment, digits } => {
+                self.provide_phone_digits(*payment, digits, now).map(Reply::Payment)
+            }
+            C::PinChecked { payment, matched } => {
+                self.pin_checked(*payment, *matched, now).map(Reply::Payment)
+            }
+            C::Capture { payment } => self.capture(*payment, now).map(Reply::Payment),
+            C::Void { payment } => self.void(*payment, now).map(Reply::Payment),
+            C::Reverse { payment } => self.reverse(*payment, now).map(Reply::Payment),
+            C::Refund { payment, refund_id, amount_minor } => {
+                self.refund(*payment, *refund_id, *amount_minor, now).map(Reply::Payment)
+            }
+            C::IssuerAnswered { payment, answer } => {
+                self.issuer_answered(*payment, *answer, now).map(Reply::Payment)
+            }
+            C::Sweep => Ok(Reply::Swept(self.sweep(now))),
+            C::FundReserve { amount_minor, transfer_id } => {
+                done(self.fund_reserve(*amount_minor, *transfer_id, now))
+            }
+            C::OpenDispute { dispute, payment, amount_minor } => {
+                self.open_dispute(*dispute, *payment, *amount_minor, now).map(Reply::Dispute)
+            }
+            C::AddDisputeEvidence { dispute, party, note } => {
+                done(self.add_dispute_evidence(*dispute, *party, note, now))
+            }
+            C::ResolveDispute { dispute, finding } => {
+                self.resolve_dispute(*dispute, *finding, now).map(Reply::Dispute)
+            }
+            C::ChargeBack { dispute } => self.charge_back(*dispute, now).map(Reply::Dispute),
+        }
+    }
+
+    /// Compares the PIN the shopper typed for a payment waiting for one, changing nothing, and
+    /// returns the command that records the verdict (the digits stay out of the journal).
+    pub fn check_pin(&self, payment: PaymentId, typed: &str, now: Timestamp) -> Result<Command, CoreError> {
+        let matched = self.pin_matches(payment, typed, now)?;
+        Ok(Command::PinChecked { payment, matched })
+    }
+}

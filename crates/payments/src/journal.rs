@@ -1,0 +1,301 @@
+//! The storage port: a journal of commands in one total order, and `JournaledCore`, the payment
+//! core kept durable through it.
+//!
+//! Every node holds the whole core in memory and the journal is the truth. To change anything a
+//! node takes the journal's write lock, replays what other nodes appended since it last looked,
+//! runs its own commands on the now current state, and appends them with their outbound
+//! messages in the same transaction; only then does it answer. So two nodes racing for one
+//! payment or one daily limit are decided one after the other, exactly as one node would, and a
+//! restart is a replay. A batch of commands shares one commit (group commit).
+
+use std::sync::{Arc, Mutex};
+
+use facepay_domain::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::command::{Command, Reply};
+use crate::engine::{CoreConfig, CoreError, PaymentCore};
+use crate::issuer::IssuerMessage;
+use crate::risk::RiskEvent;
+
+/// One journaled command, numbered from 1 without gaps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub seq: u64,
+    pub at: Timestamp,
+    pub command: Command,
+}
+
+/// Something an accepted command leaves for the world outside: kept in the same transaction as
+/// the command and delivered after the commit, at least once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outbound {
+    Issuer(IssuerMessage),
+    Risk(RiskEvent),
+}
+
+/// A command to append, with what it leaves for the outside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Append {
+    pub at: Timestamp,
+    pub command: Command,
+    pub outbound: Vec<Outbound>,
+}
+
+/// An outbound message not yet confirmed delivered; `id` orders them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: u64,
+    pub outbound: Outbound,
+}
+
+/// The journal could not be read or written; the command's outcome is unknown to the caller
+/// and it may retry (idempotency keys make that safe).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JournalError {
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    #[error("journal entry {seq} is unreadable: {reason}")]
+    Corrupt { seq: u64, reason: String },
+    #[error("journal entry {seq} does not replay: {reason}")]
+    Diverged { seq: u64, reason: String },
+}
+
+impl JournalError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            JournalError::Unavailable(_) => "store_unavailable",
+            JournalError::Corrupt { .. } => "store_journal_corrupt",
+            JournalError::Diverged { .. } => "store_journal_diverged",
+        }
+    }
+}
+
+/// The port each store implements (`store-sqlite`, `store-postgres`, `MemoryJournal`).
+pub trait Journal {
+    /// Every entry after `after`, in order.
+    fn read_after(&mut self, after: u64) -> Result<Vec<Entry>, JournalError>;
+
+    /// Takes the journal's write lock, calls `write` once with the entries appended after
+    /// `after`, appends what it returns (numbered on from the last entry) and commits durably
+    /// before returning the number of the last entry. `write` runs at most once and only with
+    /// the lock held; when the commit fails after it ran, the error says so and the caller
+    /// must treat its in-memory state as unknown.
+    fn append_with(
+        &mut self,
+        after: u64,
+        write: &mut dyn FnMut(Vec<Entry>) -> Vec<Append>,
+    ) -> Result<u64, JournalError>;
+
+    /// Up to `limit` outbound messages not yet marked delivered, oldest first.
+    fn undelivered(&mut self, limit: usize) -> Result<Vec<Delivery>, JournalError>;
+
+    fn mark_delivered(&mut self, ids: &[u64]) -> Result<(), JournalError>;
+}
+
+/// The payment core made durable by a journal; one per node.
+#[derive(Debug)]
+pub struct JournaledCore<J> {
+    config: CoreConfig,
+    core: PaymentCore,
+    journal: J,
+    /// The last entry the in-memory core reflects.
+    head: u64,
+    /// A commit failed after the core ran ahead of it: rebuild before anything else.
+    stale: bool,
+}
+
+impl<J: Journal> JournaledCore<J> {
+    /// Rebuilds the core by replaying the whole journal.
+    pub fn open(config: CoreConfig, journal: J) -> Result<JournaledCore<J>, JournalError> {
+        let core = PaymentCore::new(config.clone());
+        let mut node = JournaledCore { config, core, journal, head: 0, stale: false };
+        node.catch_up()?;
+        Ok(node)
+    }
+
+    /// The core as of the last entry this node has seen; `catch_up` first for the latest.
+    pub fn core(&self) -> &PaymentCore {
+        &self.core
+    }
+
+    pub fn head(&self) -> u64 {
+        self.head
+    }
+
+    pub fn journal(&mut self) -> &mut J {
+        &mut self.journal
+    }
+
+    /// Replays what other nodes appended since this one last looked.
+    pub fn catch_up(&mut self) -> Result<(), JournalError> {
+        self.rebuild_if_stale()?;
+        let entries = self.journal.read_after(self.head)?;
+        replay(&mut self.core, &mut self.head, entries)
+    }
+
+    /// Runs one command and makes it durable before answering. The outer error means the
+    /// store failed and the outcome is unknown; the inner one that the core refused.
+    pub fn execute(
+        &mut self,
+        command: Command,
+        at: Timestamp,
+    ) -> Result<Result<Reply, CoreError>, JournalError> {
+        let mut replies = self.execute_all(vec![(command, at)])?;
+        Ok(replies.pop().expect("one reply per command"))
+    }
+
+    /// Runs commands in order under one commit; a reply for each, in order.
+    pub fn execute_all(
+        &mut self,
+        commands: Vec<(Command, Timestamp)>,
+    ) -> Result<Vec<Result<Reply, CoreError>>, JournalError> {
+        self.rebuild_if_stale()?;
+        let JournaledCore { core, journal, head, .. } = self;
+        let mut replies = Vec::with_capacity(commands.len());
+        let mut ran = false;
+        let mut caught_up = Ok(());
+        let committed = journal.append_with(*head, &mut |others| {
+            ran = true;
+            caught_up = replay(core, head, others);
+            if caught_up.is_err() {
+                return Vec::new();
+            }
+            let mut appends = Vec::new();
+            for (command, at) in &commands {
+                let reply = core.execute(command, *at);
+                let outbound = drain_outbound(core);
+                if must_journal(&reply) {
+                    appends.push(Append { at: *at, command: command.clone(), outbound });
+                }
+                replies.push(reply);
+            }
+            appends
+        });
+        match (committed, caught_up) {
+            (Ok(last), Ok(())) => {
+                self.head = last;
+                Ok(replies)
+            }
+            (Ok(_), Err(diverged)) | (Err(diverged), _) => {
+                // The core may hold commands the journal does not: rebuild it before the next use.
+                self.stale = ran;
+                Err(diverged)
+            }
+        }
+    }
+
+    fn rebuild_if_stale(&mut self) -> Result<(), JournalError> {
+        if self.stale {
+            self.core = PaymentCore::new(self.config.clone());
+            self.head = 0;
+            let entries = self.journal.read_after(0)?;
+            replay(&mut self.core, &mut self.head, entries)?;
+            self.stale = false;
+        }
+        Ok(())
+    }
+}
+
+/// Applies journaled entries to `core`, which reflects everything up to `head`.
+fn replay(core: &mut PaymentCore, head: &mut u64, entries: Vec<Entry>) -> Result<(), JournalError> {
+    for entry in entries {
+        if entry.seq != *head + 1 {
+            let reason = format!("expected entry {} next", *head + 1);
+            return Err(JournalError::Corrupt { seq: entry.seq, reason });
+        }
+        if let Err(refused) = core.execute(&entry.command, entry.at) {
+            if !refused.changed_state() {
+                return Err(JournalError::Diverged { seq: entry.seq, reason: refused.to_string() });
+            }
+        }
+        // Delivered (or queued) when the entry was first written.
+        drain_outbound(core);
+        *head = entry.seq;
+    }
+    Ok(())
+}
+
+fn drain_outbound(core: &mut PaymentCore) -> Vec<Outbound> {
+    let issuer = core.take_issuer_messages().into_iter().map(Outbound::Issuer);
+    let risk = core.take_risk_events().into_iter().map(Outbound::Risk);
+    issuer.chain(risk).collect()
+}
+
+/// Whether a command's reply means it must be journaled: accepted, or refused in a way that
+/// still changed the core.
+fn must_journal(reply: &Result<Reply, CoreError>) -> bool {
+    reply.as_ref().err().is_none_or(CoreError::changed_state)
+}
+
+/// A journal in memory: the fake the contract suite also runs against, shared between
+/// `JournaledCore`s as if they were nodes on one database (clone it for another node).
+#[derive(Debug, Clone, Default)]
+pub struct MemoryJournal {
+    shared: Arc<Mutex<MemoryState>>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryState {
+    entries: Vec<Entry>,
+    outbox: Vec<(Delivery, bool)>,
+    fail_next_commit: bool,
+}
+
+impl MemoryJournal {
+    /// The next `append_with` runs its `write` and then fails to commit, as a lost connection
+    /// would.
+    pub fn fail_next_commit(&self) {
+        self.state().fail_next_commit = true;
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, MemoryState> {
+        // A panicking test thread cannot leave the entries half written: each push is whole.
+        self.shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Journal for MemoryJournal {
+    fn read_after(&mut self, after: u64) -> Result<Vec<Entry>, JournalError> {
+        let state = self.state();
+        Ok(state.entries.iter().skip(after as usize).cloned().collect())
+    }
+
+    fn append_with(
+        &mut self,
+        after: u64,
+        write: &mut dyn FnMut(Vec<Entry>) -> Vec<Append>,
+    ) -> Result<u64, JournalError> {
+        let mut state = self.state();
+        let others = state.entries.iter().skip(after as usize).cloned().collect();
+        let appends = write(others);
+        if std::mem::take(&mut state.fail_next_commit) {
+            return Err(JournalError::Unavailable("the commit was lost".into()));
+        }
+        for append in appends {
+            let seq = state.entries.len() as u64 + 1;
+            for outbound in append.outbound {
+                let id = state.outbox.len() as u64 + 1;
+                state.outbox.push((Delivery { id, outbound }, false));
+            }
+            state.entries.push(Entry { seq, at: append.at, command: append.command });
+        }
+        Ok(state.entries.len() as u64)
+    }
+
+    fn undelivered(&mut self, limit: usize) -> Result<Vec<Delivery>, JournalError> {
+        let state = self.state();
+        let pending = state.outbox.iter().filter(|(_, delivered)| !delivered);
+        Ok(pending.take(limit).map(|(delivery, _)| delivery.clone()).collect())
+    }
+
+    fn mark_delivered(&mut self, ids: &[u64]) -> Result<(), JournalError> {
+        let mut state = self.state();
+        for (delivery, delivered) in &mut state.outbox {
+            if ids.contains(&delivery.id) {
+                *delivered = true;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,387 @@
+//! The storage contract: one suite of tests that every store behind the `payments` journal port
+//! runs unchanged (`store-sqlite`, `store-postgres`, and `payments::MemoryJournal` here).
+//! `contract_tests!(fresh_database())` expands to one `#[test]` per case; each case gets a new,
+//! empty database and opens as many connections (nodes, restarts) as it needs.
+//!
+//! Must never: depend on a particular store, or pass by sleeping; races are forced with barriers.
+
+pub mod world;
+
+use std::sync::{Arc, Barrier};
+use std::thread;
+
+use facepay_domain::PaymentId;
+use facepay_ledger::TransferId;
+use facepay_payments::{
+    Command, CoreError, DeclineReason, DisputeId, Finding, Identification, IssuerAnswer, IssuerMessage,
+    Journal, JournalError, JournaledCore, Limit, MemoryJournal, Outbound, Party, PaymentState, Reply,
+    ShopperRiskTier,
+};
+
+use world::*;
+
+/// A database made for one test; every `connect` is another node's (or a restarted node's)
+/// connection to it.
+pub trait Database {
+    type Journal: Journal + Send + 'static;
+    fn connect(&self) -> Self::Journal;
+}
+
+/// The in-memory fake: each connection shares one `MemoryJournal`.
+#[derive(Debug, Default)]
+pub struct MemoryDatabase(MemoryJournal);
+
+impl Database for MemoryDatabase {
+    type Journal = MemoryJournal;
+    fn connect(&self) -> MemoryJournal {
+        self.0.clone()
+    }
+}
+
+/// One `#[test]` per contract case, each on `$fresh` (an expression making a new `Database`).
+#[macro_export]
+macro_rules! contract_tests {
+    ($fresh:expr) => {
+        $crate::contract_tests!(@cases $fresh;
+            every_command_survives_a_restart,
+            refusals_are_not_journaled_but_wrong_pins_are,
+            a_retry_after_a_restart_is_not_a_second_charge,
+            a_node_sees_what_another_node_wrote,
+            two_nodes_refunding_one_payment_refund_it_once,
+            two_payments_racing_one_daily_limit_take_it_once,
+            outbound_messages_wait_until_delivered,
+            a_batch_commits_as_one,
+        );
+    };
+    (@cases $fresh:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::$case(&$fresh);
+            }
+        )*
+    };
+}
+
+/// A node on a new connection, with the world built when the database is new.
+pub fn node<D: Database>(database: &D) -> JournaledCore<D::Journal> {
+    let mut node = JournaledCore::open(config(), database.connect()).expect("the store opens");
+    if node.head() == 0 {
+        let setup = setup().into_iter().map(|command| (command, at(0))).collect();
+        for reply in node.execute_all(setup).expect("the store commits") {
+            reply.expect("the world's commands are accepted");
+        }
+    }
+    node
+}
+
+fn run<J: Journal>(node: &mut JournaledCore<J>, command: Command, ms: i64) -> Result<Reply, CoreError> {
+    node.execute(command, at(ms)).expect("the store commits")
+}
+
+fn state<J: Journal>(node: &JournaledCore<J>, payment: u128) -> PaymentState {
+    node.core().payment(PaymentId::from_u128(payment)).expect("the payment exists").state
+}
+
+fn restarted<D: Database>(database: &D, before: &JournaledCore<D::Journal>) -> JournaledCore<D::Journal> {
+    let after = JournaledCore::open(config(), database.connect()).expect("the store reopens");
+    assert_eq!(after.head(), before.head(), "the restarted node read every entry");
+    assert!(after.core() == before.core(), "replaying the journal rebuilt a different core");
+    after
+}
+
+/// Every kind of command, accepted, then a restart rebuilds exactly the same core.
+pub fn every_command_survives_a_restart<D: Database>(database: &D) {
+    let mut a = node(database);
+    let p = |id| PaymentId::from_u128(id);
+    let accepted: Vec<(Command, i64)> = vec![
+        (
+            Command::SetMerchantStatus {
+                merchant: MERCHANT,
+                status: facepay_payments::MerchantStatus::Active,
+            },
+            1,
+        ),
+        (Command::SuspendTerminal { terminal: TERMINAL_B, suspended: true }, 1),
+        (Command::SuspendTerminal { terminal: TERMINAL_B, suspended: false }, 1),
+        (Command::SwitchFacePaymentEverywhere { off: false }, 1),
+        (Command::SwitchFacePaymentForMerchant { merchant: MERCHANT, off: false }, 1),
+        (Command::SwitchFacePaymentForTerminal { terminal: TERMINAL_A, off: false }, 1),
+        (Command::PauseShopper { shopper: ALICE, paused: false }, 1),
+        (
+            Command::SetShopperLimit {
+                shopper: ALICE,
+                limit: Some(Limit { per_transaction_minor: 20_000, daily_minor: 50_000 }),
+                tier: ShopperRiskTier::Standard,
+            },
+            1,
+        ),
+        (Command::ChooseDefaultFunding { shopper: ALICE, source: alice_wallet() }, 1),
+        // 1: Alice pays 1,000, captured, part refunded, then disputed, compensated, charged back.
+        (Command::StartPayment(pay(1, TERMINAL_A, 1_000, Identification::Match(ALICE))), 2),
+        (Command::Capture { payment: p(1) }, 3),
+        (Command::Refund { payment: p(1), refund_id: TransferId(500), amount_minor: 300 }, 4),
+        (Command::OpenDispute { dispute: DisputeId(1), payment: p(1), amount_minor: 200 }, 5),
+        (
+            Command::AddDisputeEvidence {
+                dispute: DisputeId(1),
+                party: Party::Shopper,
+                note: "not me".into(),
+            },
+            6,
+        ),
+        (Command::ResolveDispute { dispute: DisputeId(1), finding: Finding::ShopperNotShownAtFault }, 7),
+        (Command::ChargeBack { dispute: DisputeId(1) }, 8),
+        // 2: ambiguous between Alice and Bob; Bob's digits pick him, his bank approves.
+        (Command::StartPayment(pay(2, TERMINAL_A, 800, Identification::Ambiguous(vec![ALICE, BOB]))), 10),
+        (Command::ProvidePhoneDigits { payment: p(2), digits: "2222".into() }, 11),
+        (Command::IssuerAnswered { payment: p(2), answer: IssuerAnswer::Approved }, 12),
+        (Command::Capture { payment: p(2) }, 13),
+        // 3: Carol's large payment asks for the PIN.
+        (Command::StartPayment(pay(3, TERMINAL_B, PIN_ABOVE_MINOR + 1, Identification::Match(CAROL))), 20),
+        (Command::PinChecked { payment: p(3), matched: true }, 21),
+        // 4 is voided, 5 captured and reversed, 6 left for the sweep to reverse.
+        (Command::StartPayment(pay(4, TERMINAL_A, 500, Identification::Match(ALICE))), 30),
+        (Command::Void { payment: p(4) }, 31),
+        (Command::StartPayment(pay(5, TERMINAL_A, 700, Identification::Match(ALICE))), 32),
+        (Command::Capture { payment: p(5) }, 33),
+        (Command::Reverse { payment: p(5) }, 34),
+        (Command::StartPayment(pay(6, TERMINAL_A, 400, Identification::Match(ALICE))), 35),
+        (Command::Sweep, 35 + OUTCOME_TIMEOUT_MS),
+        (Command::FundReserve { amount_minor: 1_000, transfer_id: TransferId(903) }, 40 + OUTCOME_TIMEOUT_MS),
+    ];
+    for (command, ms) in accepted {
+        let described = format!("{command:?}");
+        if let Err(refused) = run(&mut a, command, ms) {
+            panic!("{described} was refused: {refused}");
+        }
+    }
+    assert_eq!(state(&a, 1), PaymentState::Captured { refunded_minor: 300 });
+    assert_eq!(state(&a, 2), PaymentState::Captured { refunded_minor: 0 });
+    assert_eq!(state(&a, 3), PaymentState::Reversed, "authorized, then swept");
+    assert_eq!(state(&a, 4), PaymentState::Voided);
+    assert_eq!(state(&a, 5), PaymentState::Reversed);
+    assert_eq!(state(&a, 6), PaymentState::Reversed);
+    a.core().ledger().verify().expect("the ledger balances");
+    let b = restarted(database, &a);
+    b.core().ledger().verify().expect("the replayed ledger balances");
+}
+
+/// A refused command changes nothing and leaves no entry; a wrong PIN is refused but counts
+/// towards the lock, so it is journaled and survives a restart.
+pub fn refusals_are_not_journaled_but_wrong_pins_are<D: Database>(database: &D) {
+    let mut a = node(database);
+    let head = a.head();
+    let refused = run(&mut a, Command::Capture { payment: PaymentId::from_u128(77) }, 1);
+    assert_eq!(refused.unwrap_err().code(), "payment_unknown");
+    let refused = run(&mut a, Command::EnrollShopper { shopper: ALICE, phone_last4: "9".into() }, 1);
+    assert_eq!(refused.unwrap_err().code(), "phone_digits_malformed");
+    assert_eq!(a.head(), head, "refusals were journaled");
+
+    run(
+        &mut a,
+        Command::StartPayment(pay(1, TERMINAL_A, PIN_ABOVE_MINOR + 1, Identification::Match(CAROL))),
+        2,
+    )
+    .unwrap();
+    let wrong = a.core().check_pin(PaymentId::from_u128(1), "000000", at(3)).unwrap();
+    assert_eq!(wrong, Command::PinChecked { payment: PaymentId::from_u128(1), matched: false });
+    assert_eq!(run(&mut a, wrong, 3).unwrap_err().code(), "pin_wrong");
+    assert_eq!(a.head(), head + 2, "the payment and the wrong PIN are journaled");
+    let mut b = restarted(database, &a);
+    let right = b.core().check_pin(PaymentId::from_u128(1), CAROL_PIN, at(4)).unwrap();
+    assert_eq!(
+        run(&mut b, right, 4).unwrap(),
+        Reply::Payment(b.core().payment(PaymentId::from_u128(1)).unwrap())
+    );
+    assert_eq!(state(&b, 1), PaymentState::Authorized);
+}
+
+/// A terminal that retries after the switch restarted gets the first payment back, and the
+/// wallet is charged once.
+pub fn a_retry_after_a_restart_is_not_a_second_charge<D: Database>(database: &D) {
+    let mut a = node(database);
+    let request = pay(1, TERMINAL_A, 2_500, Identification::Match(ALICE));
+    let first = run(&mut a, Command::StartPayment(request.clone()), 1).unwrap();
+    run(&mut a, Command::Capture { payment: request.payment_id }, 2).unwrap();
+    drop(a);
+    let mut b = node(database);
+    let head = b.head();
+    let retry = run(&mut b, Command::StartPayment(request.clone()), 3).unwrap();
+    let (Reply::Payment(first), Reply::Payment(retry)) = (first, retry) else { panic!("payment replies") };
+    assert_eq!((first.id, first.state), (request.payment_id, PaymentState::Authorized));
+    assert_eq!((retry.id, retry.state), (request.payment_id, PaymentState::Captured { refunded_minor: 0 }));
+    let wallet = b.core().ledger().account(ALICE_WALLET).unwrap().posted_balance();
+    assert_eq!(wallet, i128::from(ALICE_TOP_UP_MINOR - 2_500), "charged once");
+    let mut other = request;
+    other.amount = facepay_domain::Money::new(2_600, eur());
+    assert_eq!(run(&mut b, Command::StartPayment(other), 4).unwrap_err().code(), "idempotency_key_reused");
+    assert_eq!(b.head(), head + 1, "the retry is journaled (the core answered it), the reuse is not");
+}
+
+/// What one node writes, another reads on catching up, and its next write starts from it.
+pub fn a_node_sees_what_another_node_wrote<D: Database>(database: &D) {
+    let mut a = node(database);
+    let mut b = node(database);
+    run(&mut a, Command::StartPayment(pay(1, TERMINAL_A, 900, Identification::Match(ALICE))), 1).unwrap();
+    assert!(b.core().payment(PaymentId::from_u128(1)).is_none(), "b has not looked yet");
+    b.catch_up().unwrap();
+    assert_eq!(state(&b, 1), PaymentState::Authorized);
+    // b captures without catching up first: the write itself brings b up to date.
+    run(&mut a, Command::StartPayment(pay(2, TERMINAL_B, 100, Identification::Match(ALICE))), 2).unwrap();
+    run(&mut b, Command::Capture { payment: PaymentId::from_u128(2) }, 3).unwrap();
+    a.catch_up().unwrap();
+    assert!(a.core() == b.core(), "two nodes on one journal disagree");
+}
+
+/// Two nodes refund the whole of one payment at the same moment: one refund goes through, the
+/// other is refused, and the payment is refunded once.
+pub fn two_nodes_refunding_one_payment_refund_it_once<D: Database>(database: &D) {
+    let mut a = node(database);
+    let mut b = node(database);
+    for round in 0..10u128 {
+        let id = PaymentId::from_u128(100 + round);
+        let ms = 1_000 * round as i64;
+        run(
+            &mut a,
+            Command::StartPayment(pay(100 + round, TERMINAL_A, 1_000, Identification::Match(ALICE))),
+            ms,
+        )
+        .unwrap();
+        run(&mut a, Command::Capture { payment: id }, ms + 1).unwrap();
+        b.catch_up().unwrap();
+        let refund = |refund_id| Command::Refund {
+            payment: id,
+            refund_id: TransferId(refund_id),
+            amount_minor: 1_000,
+        };
+        let (first, second) =
+            race((a, refund(10_000 + 2 * round), ms + 2), (b, refund(10_001 + 2 * round), ms + 2));
+        (a, b) = (first.0, second.0);
+        let codes = [&first.1, &second.1].map(|reply| reply.as_ref().err().map(CoreError::code));
+        let mut sorted = codes;
+        sorted.sort();
+        assert_eq!(sorted, [None, Some("refund_exceeds_captured")], "round {round}: {codes:?}");
+        a.catch_up().unwrap();
+        assert_eq!(state(&a, 100 + round), PaymentState::Captured { refunded_minor: 1_000 });
+    }
+    b.catch_up().unwrap();
+    assert!(a.core() == b.core());
+    let merchant = a.core().ledger().account(MERCHANT_ACCOUNT).unwrap().posted_balance();
+    assert_eq!(merchant, 0, "every payment was refunded exactly once");
+    restarted(database, &a).core().ledger().verify().unwrap();
+}
+
+/// Alice's own daily limit fits one of two payments that two nodes start at the same moment:
+/// one is authorized, the other declined for the limit.
+pub fn two_payments_racing_one_daily_limit_take_it_once<D: Database>(database: &D) {
+    let mut a = node(database);
+    let limit = Some(Limit { per_transaction_minor: 5_000, daily_minor: 6_000 });
+    run(&mut a, Command::SetShopperLimit { shopper: ALICE, limit, tier: ShopperRiskTier::Standard }, 0)
+        .unwrap();
+    let mut b = node(database);
+    for round in 0..10u128 {
+        let ms = DAY_MS * (round as i64 + 1);
+        let start =
+            |id, terminal| Command::StartPayment(pay(id, terminal, 4_000, Identification::Match(ALICE)));
+        let (first, second) =
+            race((a, start(200 + 2 * round, TERMINAL_A), ms), (b, start(201 + 2 * round, TERMINAL_B), ms));
+        (a, b) = (first.0, second.0);
+        let mut states = [&first.1, &second.1].map(|reply| match reply {
+            Ok(Reply::Payment(view)) => view.state,
+            other => panic!("round {round}: {other:?}"),
+        });
+        states.sort_by_key(|state| state.name());
+        let declined = PaymentState::Declined(DeclineReason::LimitDailyExceeded);
+        assert_eq!(states, [PaymentState::Authorized, declined], "round {round}");
+    }
+    a.catch_up().unwrap();
+    b.catch_up().unwrap();
+    assert!(a.core() == b.core());
+    restarted(database, &a);
+}
+
+/// A payment at an external bank queues its authorization request with the command; it waits
+/// across restarts until marked delivered, and a replay does not queue it again.
+pub fn outbound_messages_wait_until_delivered<D: Database>(database: &D) {
+    let mut a = node(database);
+    let started = run(&mut a, Command::StartPayment(pay(1, TERMINAL_A, 800, Identification::Match(BOB))), 1);
+    assert!(
+        matches!(started, Ok(Reply::Payment(view)) if view.state == PaymentState::AwaitingIssuer),
+        "{started:?}"
+    );
+    let issuer_messages = |journal: &mut D::Journal| -> Vec<(u64, IssuerMessage)> {
+        let pending = journal.undelivered(100).expect("the outbox reads");
+        let issuer = pending.into_iter().filter_map(|delivery| match delivery.outbound {
+            Outbound::Issuer(message) => Some((delivery.id, message)),
+            Outbound::Risk(_) => None,
+        });
+        issuer.collect()
+    };
+    let mut b = restarted(database, &a);
+    let pending = issuer_messages(b.journal());
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert!(matches!(&pending[0].1, IssuerMessage::Authorize { reference, .. } if reference == "tok_bob"));
+    b.journal().mark_delivered(&[pending[0].0]).unwrap();
+    let mut c = restarted(database, &b);
+    assert_eq!(issuer_messages(c.journal()), Vec::new(), "delivered, and not queued again by the replay");
+    run(
+        &mut c,
+        Command::IssuerAnswered { payment: PaymentId::from_u128(1), answer: IssuerAnswer::Approved },
+        2,
+    )
+    .unwrap();
+    run(&mut c, Command::Void { payment: PaymentId::from_u128(1) }, 3).unwrap();
+    let release = issuer_messages(a.journal());
+    assert!(matches!(release.as_slice(), [(_, IssuerMessage::Release { .. })]), "{release:?}");
+}
+
+/// Commands executed together commit together: accepted ones are journaled in order, refused
+/// ones are not, and a restart sees all of them.
+pub fn a_batch_commits_as_one<D: Database>(database: &D) {
+    let mut a = node(database);
+    let head = a.head();
+    let mut batch = Vec::new();
+    for id in 1..=50u128 {
+        batch.push((
+            Command::StartPayment(pay(id, TERMINAL_A, 10, Identification::Match(ALICE))),
+            at(id as i64),
+        ));
+        // Refused: refunds of a payment not captured.
+        let refund =
+            Command::Refund { payment: PaymentId::from_u128(id), refund_id: TransferId(id), amount_minor: 1 };
+        batch.push((refund, at(id as i64)));
+    }
+    let replies = a.execute_all(batch).expect("the store commits");
+    assert_eq!(replies.iter().filter(|reply| reply.is_ok()).count(), 50);
+    assert_eq!(a.head(), head + 50);
+    restarted(database, &a);
+}
+
+type Attempt<J> = (JournaledCore<J>, Command, i64);
+type Outcome<J> = (JournaledCore<J>, Result<Reply, CoreError>);
+
+/// Runs two nodes' commands at the same moment on two threads.
+fn race<J: Journal + Send + 'static>(first: Attempt<J>, second: Attempt<J>) -> (Outcome<J>, Outcome<J>) {
+    let barrier = Arc::new(Barrier::new(2));
+    let spawn = |(mut node, command, ms): Attempt<J>| {
+        let barrier = Arc::clone(&barrier);
+        thread::spawn(move || {
+            barrier.wait();
+            let reply = node.execute(command, at(ms));
+            (node, reply)
+        })
+    };
+    let (first, second) = (spawn(first), spawn(second));
+    let unwrap =
+        |joined: thread::Result<(JournaledCore<J>, Result<Result<Reply, CoreError>, JournalError>)>| {
+            let (node, reply) = joined.expect("the racing thread panicked");
+            (node, reply.expect("the store commits"))
+        };
+    (unwrap(first.join()), unwrap(second.join()))
+}
+
+#[cfg(test)]
+mod memory {
+    contract_tests!(crate::MemoryDatabase::default());
+}
