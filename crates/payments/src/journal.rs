@@ -59,6 +59,10 @@ pub enum JournalError {
     Corrupt { seq: u64, reason: String },
     #[error("journal entry {seq} does not replay: {reason}")]
     Diverged { seq: u64, reason: String },
+    #[error(
+        "the store's schema is version {found}, newer than this build knows ({known}); run a newer facepay"
+    )]
+    SchemaTooNew { found: i64, known: i64 },
 }
 
 impl JournalError {
@@ -67,6 +71,7 @@ impl JournalError {
             JournalError::Unavailable(_) => "store_unavailable",
             JournalError::Corrupt { .. } => "store_journal_corrupt",
             JournalError::Diverged { .. } => "store_journal_diverged",
+            JournalError::SchemaTooNew { .. } => "store_schema_too_new",
         }
     }
 }
@@ -204,10 +209,10 @@ fn replay(core: &mut PaymentCore, head: &mut u64, entries: Vec<Entry>) -> Result
             let reason = format!("expected entry {} next", *head + 1);
             return Err(JournalError::Corrupt { seq: entry.seq, reason });
         }
-        if let Err(refused) = core.execute(&entry.command, entry.at) {
-            if !refused.changed_state() {
-                return Err(JournalError::Diverged { seq: entry.seq, reason: refused.to_string() });
-            }
+        if let Err(refused) = core.execute(&entry.command, entry.at)
+            && !refused.changed_state()
+        {
+            return Err(JournalError::Diverged { seq: entry.seq, reason: refused.to_string() });
         }
         // Delivered (or queued) when the entry was first written.
         drain_outbound(core);

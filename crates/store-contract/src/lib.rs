@@ -3,8 +3,13 @@
 //! `contract_tests!(fresh_database())` expands to one `#[test]` per case; each case gets a new,
 //! empty database and opens as many connections (nodes, restarts) as it needs.
 //!
+//! `crash` is the crash test (SIGKILL at random moments) that each store's test binary runs on
+//! itself.
+//!
 //! Must never: depend on a particular store, or pass by sleeping; races are forced with barriers.
+#![allow(clippy::disallowed_methods)] // crash: waits a random while before the kill
 
+pub mod crash;
 pub mod world;
 
 use std::sync::{Arc, Barrier};
@@ -373,12 +378,12 @@ fn race<J: Journal + Send + 'static>(first: Attempt<J>, second: Attempt<J>) -> (
         })
     };
     let (first, second) = (spawn(first), spawn(second));
-    let unwrap =
-        |joined: thread::Result<(JournaledCore<J>, Result<Result<Reply, CoreError>, JournalError>)>| {
-            let (node, reply) = joined.expect("the racing thread panicked");
-            (node, reply.expect("the store commits"))
-        };
-    (unwrap(first.join()), unwrap(second.join()))
+    let unwrap = |handle: thread::JoinHandle<_>| {
+        let (node, reply): (JournaledCore<J>, Result<_, JournalError>) =
+            handle.join().expect("the racing thread panicked");
+        (node, reply.expect("the store commits"))
+    };
+    (unwrap(first), unwrap(second))
 }
 
 #[cfg(test)]

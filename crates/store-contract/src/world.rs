@@ -25,7 +25,7 @@ pub const CAROL_PIN: &str = "271828";
 pub const PIN_ABOVE_MINOR: i64 = 5_000;
 pub const OUTCOME_TIMEOUT_MS: i64 = 30_000;
 pub const DAY_MS: i64 = 86_400_000;
-pub const ALICE_TOP_UP_MINOR: i64 = 1_000_000;
+pub const ALICE_TOP_UP_MINOR: i64 = 100_000_000;
 
 pub fn eur() -> Currency {
     Currency::new("EUR").expect("a valid currency")

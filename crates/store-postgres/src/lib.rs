@@ -1,7 +1,20 @@
-//! Storage on PostgreSQL: the same store port contract as `store-sqlite`, passing the same
-//! contract tests, for deployments that run many facepay nodes.
+//! facepay's storage on PostgreSQL: the same journal contract as `store-sqlite`, for several
+//! facepay nodes sharing one database.
 //!
-//! Owns: SQL for PostgreSQL, transactions and row locking, and the schema's migrations.
+//! The journal's write lock is an explicit row lock (`SELECT ... FROM journal_head FOR
+//! UPDATE`), taken before a node replays what others wrote and runs its own commands, so money
+//! moves in one order across nodes. A lock that fails with a serialization failure or deadlock
+//! is retried before any command ran. Commits are durable with PostgreSQL's defaults
+//! (`fsync`, `synchronous_commit = on`); each node's schema lives where `search_path` says.
 //!
-//! Must never: make a business decision, store a template or image that `vault` has not
-//! encrypted, or know about HTTP.
+//! Owns: SQL for PostgreSQL and the schema's migrations.
+//!
+//! Must never: make a business decision (that is `payments`), store a template or image that
+//! `vault` has not encrypted, or know about HTTP.
+
+mod journal;
+mod migrations;
+pub mod probe;
+
+pub use journal::PostgresJournal;
+pub use migrations::{MIGRATIONS, Migration};

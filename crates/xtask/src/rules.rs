@@ -40,6 +40,7 @@ const WEB: &str = "facepay-web";
 const SIM: &str = "facepay-sim";
 const MODEL_STORE: &str = "facepay-model-store";
 const EVALUATION: &str = "facepay-evaluation";
+const STORE_CONTRACT: &str = "facepay-store-contract";
 
 pub const RULES: Rules = Rules {
     crates: &[
@@ -52,6 +53,9 @@ pub const RULES: Rules = Rules {
         CrateRule { name: MODEL_STORE, pure: false, may_use: &[] },
         CrateRule { name: BIOMETRIC, pure: false, may_use: &[DOMAIN, MODEL_STORE] },
         CrateRule { name: VAULT, pure: false, may_use: &[DOMAIN] },
+        // Test support: the suite every store runs, and the crash test that kills child
+        // processes; a dev-dependency only.
+        CrateRule { name: STORE_CONTRACT, pure: false, may_use: &[DOMAIN, LEDGER, PAYMENTS] },
         CrateRule { name: STORE_SQLITE, pure: false, may_use: &[DOMAIN, LEDGER, PAYMENTS, VAULT] },
         CrateRule { name: STORE_POSTGRES, pure: false, may_use: &[DOMAIN, LEDGER, PAYMENTS, VAULT] },
         CrateRule { name: WEB, pure: false, may_use: &[] },

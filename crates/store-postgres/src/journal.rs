@@ -1,0 +1,170 @@
+//! The journal port on PostgreSQL: entries and their outbound messages, written under the
+//! `journal_head` row lock in one transaction per batch.
+
+use facepay_domain::Timestamp;
+use facepay_payments::{Append, Delivery, Entry, Journal, JournalError, Outbound};
+use postgres::error::SqlState;
+use postgres::{Client, GenericClient, NoTls};
+
+use crate::migrations::migrate;
+
+/// Tries of a write whose lock or read ends in a serialization failure or deadlock.
+const LOCK_ATTEMPTS: usize = 5;
+
+/// One connection to the database; open one per node.
+pub struct PostgresJournal {
+    client: Client,
+}
+
+impl std::fmt::Debug for PostgresJournal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PostgresJournal")
+    }
+}
+
+impl PostgresJournal {
+    /// Connects with `url` (a libpq connection string or `postgres://` URL), uses `schema`
+    /// (created if missing) and brings it up to date.
+    pub fn connect(url: &str, schema: &str) -> Result<PostgresJournal, JournalError> {
+        let mut client = connect(url, schema)?;
+        migrate(&mut client)?;
+        Ok(PostgresJournal { client })
+    }
+}
+
+/// A connection whose `search_path` is `schema`, created if missing.
+pub(crate) fn connect(url: &str, schema: &str) -> Result<Client, JournalError> {
+    let valid = !schema.is_empty()
+        && schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !valid {
+        return Err(JournalError::Unavailable(format!(
+            "schema name {schema:?} must be lowercase letters, digits and _"
+        )));
+    }
+    let mut client = Client::connect(url, NoTls).map_err(unavailable)?;
+    client
+        .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema}"))
+        .map_err(unavailable)?;
+    Ok(client)
+}
+
+impl Journal for PostgresJournal {
+    fn read_after(&mut self, after: u64) -> Result<Vec<Entry>, JournalError> {
+        read_after(&mut self.client, after)
+    }
+
+    fn append_with(
+        &mut self,
+        after: u64,
+        write: &mut dyn FnMut(Vec<Entry>) -> Vec<Append>,
+    ) -> Result<u64, JournalError> {
+        let mut ran = false;
+        for attempt in 1.. {
+            match append_once(&mut self.client, after, write, &mut ran) {
+                // Nothing ran yet (the lock or the read failed), so trying again is safe.
+                Err(Failure::Sql(err)) if !ran && attempt < LOCK_ATTEMPTS && is_transient(&err) => continue,
+                Err(Failure::Sql(err)) => return Err(unavailable(err)),
+                Err(Failure::Journal(err)) => return Err(err),
+                Ok(last) => return Ok(last),
+            }
+        }
+        unreachable!("the loop returns on its last attempt")
+    }
+
+    fn undelivered(&mut self, limit: usize) -> Result<Vec<Delivery>, JournalError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT id, message FROM outbox WHERE NOT delivered ORDER BY id LIMIT $1",
+                &[&(limit as i64)],
+            )
+            .map_err(unavailable)?;
+        let mut deliveries = Vec::with_capacity(rows.len());
+        for row in rows {
+            let (id, message): (i64, String) = (row.get(0), row.get(1));
+            let outbound: Outbound = serde_json::from_str(&message).map_err(|err| JournalError::Corrupt {
+                seq: id as u64,
+                reason: format!("outbound message {id}: {err}"),
+            })?;
+            deliveries.push(Delivery { id: id as u64, outbound });
+        }
+        Ok(deliveries)
+    }
+
+    fn mark_delivered(&mut self, ids: &[u64]) -> Result<(), JournalError> {
+        let ids: Vec<i64> = ids.iter().map(|&id| id as i64).collect();
+        self.client
+            .execute("UPDATE outbox SET delivered = TRUE WHERE id = ANY($1)", &[&ids])
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+enum Failure {
+    Sql(postgres::Error),
+    Journal(JournalError),
+}
+
+impl From<postgres::Error> for Failure {
+    fn from(err: postgres::Error) -> Failure {
+        Failure::Sql(err)
+    }
+}
+
+/// One try at `append_with`: lock, read what others wrote, run `write` (noting that it ran),
+/// append, commit.
+fn append_once(
+    client: &mut Client,
+    after: u64,
+    write: &mut dyn FnMut(Vec<Entry>) -> Vec<Append>,
+    ran: &mut bool,
+) -> Result<u64, Failure> {
+    let mut tx = client.transaction()?;
+    tx.query_one("SELECT seq FROM journal_head FOR UPDATE", &[])?;
+    let others = read_after(&mut tx, after).map_err(Failure::Journal)?;
+    let mut last = others.last().map_or(after, |entry| entry.seq);
+    *ran = true;
+    let appends = write(others);
+    let insert_entry = tx.prepare("INSERT INTO journal (seq, at_ms, command) VALUES ($1, $2, $3)")?;
+    let insert_outbound = tx.prepare("INSERT INTO outbox (seq, message) VALUES ($1, $2)")?;
+    for append in appends {
+        last += 1;
+        let seq = last as i64;
+        let command = serde_json::to_string(&append.command).expect("commands serialize");
+        tx.execute(&insert_entry, &[&seq, &append.at.unix_ms, &command])?;
+        for outbound in &append.outbound {
+            let message = serde_json::to_string(outbound).expect("outbound messages serialize");
+            tx.execute(&insert_outbound, &[&seq, &message])?;
+        }
+    }
+    tx.execute("UPDATE journal_head SET seq = $1", &[&(last as i64)])?;
+    tx.commit()?;
+    Ok(last)
+}
+
+fn is_transient(err: &postgres::Error) -> bool {
+    matches!(err.code(), Some(code) if *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED)
+}
+
+fn read_after(client: &mut impl GenericClient, after: u64) -> Result<Vec<Entry>, JournalError> {
+    let rows = client
+        .query("SELECT seq, at_ms, command FROM journal WHERE seq > $1 ORDER BY seq", &[&(after as i64)])
+        .map_err(unavailable)?;
+    let mut entries = Vec::with_capacity(rows.len());
+    for row in rows {
+        let (seq, at_ms, command): (i64, i64, String) = (row.get(0), row.get(1), row.get(2));
+        let seq = seq as u64;
+        let command = serde_json::from_str(&command)
+            .map_err(|err| JournalError::Corrupt { seq, reason: err.to_string() })?;
+        entries.push(Entry { seq, at: Timestamp::from_unix_ms(at_ms), command });
+    }
+    Ok(entries)
+}
+
+pub(crate) fn unavailable(err: postgres::Error) -> JournalError {
+    // The server's own message; `Display` alone says only "db error".
+    match err.as_db_error() {
+        Some(db) => JournalError::Unavailable(format!("{}: {}", db.code().code(), db.message())),
+        None => JournalError::Unavailable(err.to_string()),
+    }
+}

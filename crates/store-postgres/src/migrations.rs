@@ -1,0 +1,77 @@
+//! The schema, as numbered migrations applied in order and recorded in `schema_migrations`, all
+//! pending steps in one transaction (PostgreSQL's DDL is transactional). Nodes starting together
+//! take an advisory lock, so exactly one applies each step.
+
+use facepay_payments::JournalError;
+use postgres::Client;
+
+use crate::journal::unavailable;
+
+/// One step of the schema.
+#[derive(Debug)]
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "journal and outbox",
+    sql: "
+        CREATE TABLE journal (
+            seq     BIGINT PRIMARY KEY,
+            at_ms   BIGINT NOT NULL,
+            command TEXT   NOT NULL
+        );
+        -- One row: its lock is the journal's write lock, its seq the last entry.
+        CREATE TABLE journal_head (
+            only_row BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (only_row),
+            seq      BIGINT NOT NULL
+        );
+        INSERT INTO journal_head (seq) VALUES (0);
+        CREATE TABLE outbox (
+            id        BIGSERIAL PRIMARY KEY,
+            seq       BIGINT  NOT NULL REFERENCES journal (seq),
+            message   TEXT    NOT NULL,
+            delivered BOOLEAN NOT NULL DEFAULT FALSE
+        );
+        CREATE INDEX outbox_undelivered ON outbox (id) WHERE NOT delivered;
+    ",
+}];
+
+/// An arbitrary constant naming facepay's migration lock among the database's advisory locks.
+const MIGRATION_LOCK: i64 = 0x0066_6163_6570_6179;
+
+/// Applies the migrations the current schema lacks; returns the versions applied now.
+pub(crate) fn migrate(client: &mut Client) -> Result<Vec<i64>, JournalError> {
+    let mut tx = client.transaction().map_err(unavailable)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).map_err(unavailable)?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version BIGINT PRIMARY KEY,
+            name    TEXT NOT NULL
+        )",
+    )
+    .map_err(unavailable)?;
+    let current: i64 = tx
+        .query_one("SELECT coalesce(max(version), 0) FROM schema_migrations", &[])
+        .map_err(unavailable)?
+        .get(0);
+    let newest = MIGRATIONS.last().map_or(0, |m| m.version);
+    if current > newest {
+        return Err(JournalError::SchemaTooNew { found: current, known: newest });
+    }
+    let mut applied = Vec::new();
+    for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
+        tx.batch_execute(migration.sql).map_err(unavailable)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+            &[&migration.version, &migration.name],
+        )
+        .map_err(unavailable)?;
+        applied.push(migration.version);
+    }
+    tx.commit().map_err(unavailable)?;
+    Ok(applied)
+}

@@ -1,0 +1,136 @@
+//! The journal port on one SQLite file: entries and their outbound messages, written in one
+//! `BEGIN IMMEDIATE` transaction per batch.
+
+use std::path::Path;
+use std::time::Duration;
+
+use facepay_domain::Timestamp;
+use facepay_payments::{Append, Delivery, Entry, Journal, JournalError, Outbound};
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::migrations::migrate;
+
+/// How long a writer waits for another process's write lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One connection to the store's file; open one per node (or per process).
+#[derive(Debug)]
+pub struct SqliteJournal {
+    connection: Connection,
+}
+
+impl SqliteJournal {
+    /// Opens (creating if needed) the file at `path`, durable as the crate header says, and
+    /// brings its schema up to date.
+    pub fn open(path: &Path) -> Result<SqliteJournal, JournalError> {
+        let mut connection = connect(path)?;
+        migrate(&mut connection)?;
+        Ok(SqliteJournal { connection })
+    }
+}
+
+/// A connection to the file at `path` in WAL mode with durable commits.
+pub(crate) fn connect(path: &Path) -> Result<Connection, JournalError> {
+    let connection = Connection::open(path).map_err(unavailable)?;
+    connection.busy_timeout(BUSY_TIMEOUT).map_err(unavailable)?;
+    let mode: String =
+        connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0)).map_err(unavailable)?;
+    if mode != "wal" {
+        return Err(JournalError::Unavailable(format!("the file refused WAL mode (it is in {mode} mode)")));
+    }
+    connection.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;").map_err(unavailable)?;
+    Ok(connection)
+}
+
+impl Journal for SqliteJournal {
+    fn read_after(&mut self, after: u64) -> Result<Vec<Entry>, JournalError> {
+        read_after(&self.connection, after)
+    }
+
+    fn append_with(
+        &mut self,
+        after: u64,
+        write: &mut dyn FnMut(Vec<Entry>) -> Vec<Append>,
+    ) -> Result<u64, JournalError> {
+        let tx =
+            self.connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+        let others = read_after(&tx, after)?;
+        let mut last = others.last().map_or(after, |entry| entry.seq);
+        let appends = write(others);
+        {
+            let mut insert_entry = tx
+                .prepare_cached("INSERT INTO journal (seq, at_ms, command) VALUES (?1, ?2, ?3)")
+                .map_err(unavailable)?;
+            let mut insert_outbound = tx
+                .prepare_cached("INSERT INTO outbox (seq, message) VALUES (?1, ?2)")
+                .map_err(unavailable)?;
+            for append in appends {
+                last += 1;
+                let command = serde_json::to_string(&append.command).expect("commands serialize");
+                insert_entry.execute((last as i64, append.at.unix_ms, command)).map_err(unavailable)?;
+                for outbound in &append.outbound {
+                    let message = serde_json::to_string(outbound).expect("outbound messages serialize");
+                    insert_outbound.execute((last as i64, message)).map_err(unavailable)?;
+                }
+            }
+        }
+        tx.commit().map_err(unavailable)?;
+        Ok(last)
+    }
+
+    fn undelivered(&mut self, limit: usize) -> Result<Vec<Delivery>, JournalError> {
+        let mut select = self
+            .connection
+            .prepare_cached("SELECT id, message FROM outbox WHERE delivered = 0 ORDER BY id LIMIT ?1")
+            .map_err(unavailable)?;
+        let rows = select
+            .query_map([limit as i64], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
+            .map_err(unavailable)?;
+        let mut deliveries = Vec::new();
+        for row in rows {
+            let (id, message) = row.map_err(unavailable)?;
+            let outbound: Outbound = serde_json::from_str(&message).map_err(|err| JournalError::Corrupt {
+                seq: id as u64,
+                reason: format!("outbound message {id}: {err}"),
+            })?;
+            deliveries.push(Delivery { id: id as u64, outbound });
+        }
+        Ok(deliveries)
+    }
+
+    fn mark_delivered(&mut self, ids: &[u64]) -> Result<(), JournalError> {
+        let tx = self.connection.transaction().map_err(unavailable)?;
+        {
+            let mut mark =
+                tx.prepare_cached("UPDATE outbox SET delivered = 1 WHERE id = ?1").map_err(unavailable)?;
+            for &id in ids {
+                mark.execute([id as i64]).map_err(unavailable)?;
+            }
+        }
+        tx.commit().map_err(unavailable)
+    }
+}
+
+fn read_after(connection: &Connection, after: u64) -> Result<Vec<Entry>, JournalError> {
+    let mut select = connection
+        .prepare_cached("SELECT seq, at_ms, command FROM journal WHERE seq > ?1 ORDER BY seq")
+        .map_err(unavailable)?;
+    let rows = select
+        .query_map([after as i64], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, String>(2)?))
+        })
+        .map_err(unavailable)?;
+    let mut entries = Vec::new();
+    for row in rows {
+        let (seq, at_ms, command) = row.map_err(unavailable)?;
+        let seq = seq as u64;
+        let command = serde_json::from_str(&command)
+            .map_err(|err| JournalError::Corrupt { seq, reason: err.to_string() })?;
+        entries.push(Entry { seq, at: Timestamp::from_unix_ms(at_ms), command });
+    }
+    Ok(entries)
+}
+
+pub(crate) fn unavailable(err: rusqlite::Error) -> JournalError {
+    JournalError::Unavailable(err.to_string())
+}

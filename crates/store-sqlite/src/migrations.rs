@@ -1,0 +1,67 @@
+//! The schema, as numbered migrations applied in order, each in its own transaction and
+//! recorded in `schema_migrations`, so opening any older file brings it up to date and opening
+//! a newer one is refused.
+
+use rusqlite::Connection;
+
+use crate::journal::unavailable;
+use facepay_payments::JournalError;
+
+/// One step of the schema.
+#[derive(Debug)]
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "journal and outbox",
+    sql: "
+        CREATE TABLE journal (
+            seq     INTEGER PRIMARY KEY,
+            at_ms   INTEGER NOT NULL,
+            command TEXT    NOT NULL
+        ) STRICT;
+        CREATE TABLE outbox (
+            id        INTEGER PRIMARY KEY,
+            seq       INTEGER NOT NULL REFERENCES journal (seq),
+            message   TEXT    NOT NULL,
+            delivered INTEGER NOT NULL DEFAULT 0
+        ) STRICT;
+        CREATE INDEX outbox_undelivered ON outbox (id) WHERE delivered = 0;
+    ",
+}];
+
+/// Applies the migrations `connection` lacks; returns the versions applied now.
+pub(crate) fn migrate(connection: &mut Connection) -> Result<Vec<i64>, JournalError> {
+    connection
+        .execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version INTEGER PRIMARY KEY,
+                name    TEXT NOT NULL
+            ) STRICT",
+        )
+        .map_err(unavailable)?;
+    let current: i64 = connection
+        .query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |row| row.get(0))
+        .map_err(unavailable)?;
+    let newest = MIGRATIONS.last().map_or(0, |m| m.version);
+    if current > newest {
+        return Err(JournalError::SchemaTooNew { found: current, known: newest });
+    }
+    let mut applied = Vec::new();
+    for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
+        let tx = connection.transaction().map_err(unavailable)?;
+        tx.execute_batch(migration.sql).map_err(unavailable)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES (?1, ?2)",
+            (migration.version, migration.name),
+        )
+        .map_err(unavailable)?;
+        tx.commit().map_err(unavailable)?;
+        applied.push(migration.version);
+    }
+    Ok(applied)
+}
