@@ -14,6 +14,7 @@ mod command;
 mod decline;
 mod dispute;
 mod engine;
+mod group_commit;
 mod issuer;
 mod journal;
 mod limits;
@@ -30,6 +31,7 @@ pub use dispute::{
 pub use engine::{
     CoreConfig, CoreError, Identification, MerchantStatus, PaymentCore, PaymentView, StartPayment,
 };
+pub use group_commit::{Answer, Submission, Submitter, group_commit_queue, write_batches};
 pub use issuer::{BANK_REFERENCE_MAX, FundingSource, IssuerAnswer, IssuerId, IssuerMessage};
 pub use journal::{Append, Delivery, Entry, Journal, JournalError, JournaledCore, MemoryJournal, Outbound};
 pub use limits::{

@@ -20,7 +20,7 @@ use facepay_ledger::TransferId;
 use facepay_payments::{
     Command, CoreError, DeclineReason, DisputeId, Finding, Identification, IssuerAnswer, IssuerMessage,
     Journal, JournalError, JournaledCore, Limit, MemoryJournal, Outbound, Party, PaymentState, Reply,
-    ShopperRiskTier,
+    ShopperRiskTier, group_commit_queue, write_batches,
 };
 
 use world::*;
@@ -56,6 +56,7 @@ macro_rules! contract_tests {
             two_payments_racing_one_daily_limit_take_it_once,
             outbound_messages_wait_until_delivered,
             a_batch_commits_as_one,
+            concurrent_callers_share_one_writer,
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {
@@ -360,6 +361,40 @@ pub fn a_batch_commits_as_one<D: Database>(database: &D) {
     let replies = a.execute_all(batch).expect("the store commits");
     assert_eq!(replies.iter().filter(|reply| reply.is_ok()).count(), 50);
     assert_eq!(a.head(), head + 50);
+    restarted(database, &a);
+}
+
+/// Eight callers hand 25 payments each to one group-commit writer at once: every payment is
+/// answered, each is journaled once, and a restart sees them all.
+pub fn concurrent_callers_share_one_writer<D: Database>(database: &D) {
+    let a = node(database);
+    let head = a.head();
+    let (submitter, submissions) = group_commit_queue(64);
+    let writer = thread::spawn(move || write_batches(a, submissions, 256));
+    let callers: Vec<_> = (0..8u128)
+        .map(|caller| {
+            let submitter = submitter.clone();
+            thread::spawn(move || {
+                for k in 0..25u128 {
+                    let id = 1 + caller * 25 + k;
+                    let request = pay(id, TERMINAL_A, 10, Identification::Match(ALICE));
+                    let reply = submitter.submit(Command::StartPayment(request), at(id as i64));
+                    let state = match reply.expect("the store commits") {
+                        Ok(Reply::Payment(view)) => view.state,
+                        other => panic!("payment {id}: {other:?}"),
+                    };
+                    assert_eq!(state, PaymentState::Authorized, "payment {id}");
+                }
+            })
+        })
+        .collect();
+    for caller in callers {
+        caller.join().expect("a caller panicked");
+    }
+    drop(submitter);
+    let a = writer.join().expect("the writer panicked");
+    assert_eq!(a.head(), head + 200);
+    assert_eq!(a.core().payments().count(), 200);
     restarted(database, &a);
 }
 

@@ -1,0 +1,75 @@
+//! Group commit: one writer owns a node's `JournaledCore` and many callers hand it commands.
+//! Whatever has queued up while the last batch was being made durable goes into the next one, so
+//! a disk that can fsync a thousand times a second can acknowledge many thousand commands a
+//! second, each still durable before its caller hears the answer.
+
+use std::sync::mpsc::{Receiver, Sender, SyncSender, sync_channel};
+
+use facepay_domain::Timestamp;
+
+use crate::command::{Command, Reply};
+use crate::engine::CoreError;
+use crate::journal::{Journal, JournalError, JournaledCore};
+
+/// The answer a caller waits for: the store failed (outcome unknown), or the core's reply.
+pub type Answer = Result<Result<Reply, CoreError>, JournalError>;
+
+/// A caller's command, with where to send the answer.
+#[derive(Debug)]
+pub struct Submission {
+    pub command: Command,
+    pub at: Timestamp,
+    pub answer: Sender<Answer>,
+}
+
+/// How callers reach the writer; clone it for each caller.
+#[derive(Debug, Clone)]
+pub struct Submitter(SyncSender<Submission>);
+
+impl Submitter {
+    /// Hands `command` to the writer and waits until it is durable (or refused).
+    pub fn submit(&self, command: Command, at: Timestamp) -> Answer {
+        let (answer, answered) = std::sync::mpsc::channel();
+        let gone = || JournalError::Unavailable("the writer has stopped".into());
+        self.0.send(Submission { command, at, answer }).map_err(|_| gone())?;
+        answered.recv().map_err(|_| gone())?
+    }
+}
+
+/// A queue of at most `queue` waiting commands (callers block beyond it) and its receiving end,
+/// for `write_batches`.
+pub fn group_commit_queue(queue: usize) -> (Submitter, Receiver<Submission>) {
+    let (sender, receiver) = sync_channel(queue);
+    (Submitter(sender), receiver)
+}
+
+/// The writer's loop: takes every waiting submission (up to `max_batch`), runs them under one
+/// commit, answers each, and returns the node when every `Submitter` is gone.
+pub fn write_batches<J: Journal>(
+    mut node: JournaledCore<J>,
+    submissions: Receiver<Submission>,
+    max_batch: usize,
+) -> JournaledCore<J> {
+    while let Ok(first) = submissions.recv() {
+        let mut batch = vec![first];
+        batch.extend(submissions.try_iter().take(max_batch.saturating_sub(1)));
+        let (commands, answers): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .map(|submission| ((submission.command, submission.at), submission.answer))
+            .unzip();
+        match node.execute_all(commands) {
+            Ok(replies) => {
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    // A caller that stopped waiting is no reason to stop the others.
+                    let _ = answer.send(Ok(reply));
+                }
+            }
+            Err(failed) => {
+                for answer in answers {
+                    let _ = answer.send(Err(failed.clone()));
+                }
+            }
+        }
+    }
+    node
+}
