@@ -6,6 +6,7 @@
 
 mod bench;
 mod bench_index;
+mod bench_store;
 mod biometrics;
 mod config;
 mod doctor;
@@ -35,6 +36,8 @@ enum Command {
     Doctor,
     /// Fetch and verify the ONNX Runtime library and every model into the cache.
     Setup,
+    /// Create the database's tables, or bring them up to this build's schema.
+    Migrate,
     /// Measure speed next to a reference implementation run in the same process tree.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -92,6 +95,30 @@ enum BenchCommand {
         /// the synthetic ones; without it they are spread evenly over the sphere.
         #[arg(long)]
         like: Option<PathBuf>,
+    },
+    /// Durable authorizations per second on SQLite and PostgreSQL next to each database's raw
+    /// single-row durable insert rate, in one run.
+    Store {
+        /// Terminals paying at once.
+        #[arg(long, default_value_t = 64)]
+        terminals: usize,
+        /// Payments per store.
+        #[arg(long, default_value_t = 20_000)]
+        payments: usize,
+        /// Single-row durable inserts timed for the raw rate.
+        #[arg(long, default_value_t = 2_000)]
+        raw_inserts: usize,
+        /// Folder for the SQLite files (a temporary folder is made inside it).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// PostgreSQL to measure in a scratch schema.
+        #[arg(long, default_value = "host=127.0.0.1 user=postgres dbname=test")]
+        postgres: String,
+        /// Measure SQLite only.
+        #[arg(long)]
+        no_postgres: bool,
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
 }
 
@@ -172,6 +199,20 @@ fn main() -> ExitCode {
                 &mut out,
             )
         }
+        Command::Bench(BenchCommand::Store {
+            terminals,
+            payments,
+            raw_inserts,
+            dir,
+            postgres,
+            no_postgres,
+            json,
+        }) => {
+            let postgres = (!no_postgres).then_some(postgres);
+            let args = bench_store::StoreBenchArgs { terminals, payments, raw_inserts, dir, postgres, json };
+            bench_store::store(&args, &mut out)
+        }
+        Command::Migrate => migrate(&config, &mut out),
         Command::Eval(EvalCommand::Identify { images, pairs, recognizer, no_flip, json, plot }) => {
             eval_identify::identify(
                 &eval_identify::IdentifyArgs { images, pairs, recognizer, no_flip, json, plot },
@@ -192,6 +233,32 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The schema of PostgreSQL databases, beside whatever else the database holds.
+const POSTGRES_SCHEMA: &str = "facepay";
+
+fn migrate(config: &config::Config, out: &mut dyn Write) -> std::io::Result<bool> {
+    let applied = match &config.database {
+        config::Database::Sqlite { path } => {
+            if let Some(folder) = path.parent().filter(|folder| !folder.as_os_str().is_empty()) {
+                std::fs::create_dir_all(folder)?;
+            }
+            facepay_store_sqlite::migrate_file(path)
+        }
+        config::Database::Postgres { url } => facepay_store_postgres::migrate_schema(url, POSTGRES_SCHEMA),
+    };
+    match applied {
+        Ok(applied) if applied.is_empty() => {
+            writeln!(out, "{}: the schema is up to date", config.database.describe())?
+        }
+        Ok(applied) => writeln!(out, "{}: applied migrations {applied:?}", config.database.describe())?,
+        Err(err) => {
+            writeln!(out, "{}: {err} [{}]", config.database.describe(), err.code())?;
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// The payment demo itself arrives with the payment core and API; until then `demo` stops once

@@ -32,6 +32,12 @@ impl PostgresJournal {
     }
 }
 
+/// Brings `schema` (created if missing) up to the newest schema; returns the versions applied
+/// now (`facepay migrate`).
+pub fn migrate_schema(url: &str, schema: &str) -> Result<Vec<i64>, JournalError> {
+    migrate(&mut connect(url, schema)?)
+}
+
 /// A connection whose `search_path` is `schema`, created if missing.
 pub(crate) fn connect(url: &str, schema: &str) -> Result<Client, JournalError> {
     let valid = !schema.is_empty()

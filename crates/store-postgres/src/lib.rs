@@ -16,5 +16,5 @@ mod journal;
 mod migrations;
 pub mod probe;
 
-pub use journal::PostgresJournal;
+pub use journal::{PostgresJournal, migrate_schema};
 pub use migrations::{MIGRATIONS, Migration};

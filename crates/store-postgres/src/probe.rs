@@ -37,3 +37,9 @@ impl RawInserts {
         Ok(())
     }
 }
+
+/// Drops `schema` and everything in it: the bench's scratch schema when it is done.
+pub fn drop_schema(url: &str, schema: &str) -> Result<(), JournalError> {
+    let mut client = connect(url, schema)?;
+    client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).map_err(unavailable)
+}

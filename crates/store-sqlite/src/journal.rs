@@ -29,6 +29,12 @@ impl SqliteJournal {
     }
 }
 
+/// Brings the file at `path` (created if missing) up to the newest schema; returns the
+/// versions applied now (`facepay migrate`).
+pub fn migrate_file(path: &Path) -> Result<Vec<i64>, JournalError> {
+    migrate(&mut connect(path)?)
+}
+
 /// A connection to the file at `path` in WAL mode with durable commits.
 pub(crate) fn connect(path: &Path) -> Result<Connection, JournalError> {
     let connection = Connection::open(path).map_err(unavailable)?;

@@ -17,5 +17,5 @@ mod journal;
 mod migrations;
 pub mod probe;
 
-pub use journal::SqliteJournal;
+pub use journal::{SqliteJournal, migrate_file};
 pub use migrations::{MIGRATIONS, Migration};

@@ -1,0 +1,290 @@
+//! `facepay bench store`: durable authorizations per second and commit latency through the real
+//! journal (group commit, one writer, many terminals waiting), on SQLite and on PostgreSQL, next
+//! to each database's raw rate of single-row durable inserts measured in the same run.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use facepay_domain::{Currency, MerchantId, Money, PaymentId, ShopperId, TerminalId, Timestamp};
+use facepay_ledger::{AccountId, TransferId};
+use facepay_payments::{
+    AcquirerId, Command, CoreConfig, CountRule, Identification, Journal, JournalError, JournaledCore,
+    LimitTable, MerchantRisk, PaymentState, PinPolicy, Reply, RiskConfig, StartPayment, TransactionType,
+    group_commit_queue, write_batches,
+};
+use facepay_store_postgres::PostgresJournal;
+use facepay_store_sqlite::SqliteJournal;
+
+#[derive(Debug)]
+pub struct StoreBenchArgs {
+    /// Terminals paying at once, each waiting for its answer before the next payment.
+    pub terminals: usize,
+    /// Payments per store (rounded down to a multiple of `terminals`).
+    pub payments: usize,
+    /// Single-row inserts timed for the raw rate.
+    pub raw_inserts: usize,
+    /// Where SQLite files go (a temporary folder inside it).
+    pub dir: PathBuf,
+    /// PostgreSQL to measure; `None` skips it.
+    pub postgres: Option<String>,
+    pub json: Option<PathBuf>,
+}
+
+/// The most commands one commit takes.
+const MAX_BATCH: usize = 512;
+/// A journal entry's size in bytes, roughly, for the raw inserts' payload.
+const ENTRY_BYTES: usize = 400;
+
+/// One store's figures.
+#[derive(Debug)]
+struct Measured {
+    store: &'static str,
+    raw_per_s: f64,
+    raw_p99_ms: f64,
+    auth_per_s: f64,
+    auth_median_ms: f64,
+    auth_p99_ms: f64,
+    authorized: usize,
+}
+
+pub fn store(args: &StoreBenchArgs, out: &mut dyn Write) -> io::Result<bool> {
+    let folder = tempfile::tempdir_in(&args.dir)?;
+    let mut results = Vec::new();
+    let sqlite_file = folder.path().join("bench.sqlite");
+    let raw_file = folder.path().join("raw.sqlite");
+    writeln!(out, "SQLite (WAL, synchronous=FULL) in {}", folder.path().display())?;
+    let raw = time_raw(args.raw_inserts, || {
+        let mut raw = facepay_store_sqlite::probe::RawInserts::open(&raw_file).map_err(fail)?;
+        Ok(move |payload: &[u8]| raw.insert_one(payload).map_err(fail))
+    })?;
+    let auth = time_authorizations(args, || SqliteJournal::open(&sqlite_file).map_err(fail))?;
+    results.push(measured("sqlite", raw, auth));
+    if let Some(url) = &args.postgres {
+        let schema = format!("facepay_bench_{}", std::process::id());
+        writeln!(out, "PostgreSQL, schema {schema} (dropped afterwards)")?;
+        let raw = time_raw(args.raw_inserts, || {
+            let mut raw = facepay_store_postgres::probe::RawInserts::open(url, &schema).map_err(fail)?;
+            Ok(move |payload: &[u8]| raw.insert_one(payload).map_err(fail))
+        });
+        let auth = raw.and_then(|raw| {
+            let auth = time_authorizations(args, || PostgresJournal::connect(url, &schema).map_err(fail))?;
+            Ok((raw, auth))
+        });
+        facepay_store_postgres::probe::drop_schema(url, &schema).map_err(fail)?;
+        let (raw, auth) = auth?;
+        results.push(measured("postgres", raw, auth));
+    }
+    print_table(args, &results, out)?;
+    if let Some(path) = &args.json {
+        std::fs::write(path, to_json(args, &results).to_string())?;
+        writeln!(out, "wrote {}", path.display())?;
+    }
+    // Every payment must have been authorized, or the bench measured refusals.
+    let expected = args.payments / args.terminals * args.terminals;
+    Ok(results.iter().all(|m| m.authorized == expected))
+}
+
+fn fail(err: JournalError) -> io::Error {
+    io::Error::other(format!("{err} [{}]", err.code()))
+}
+
+/// Per-insert latencies in seconds, after a short untimed warm-up.
+fn time_raw<F: FnMut(&[u8]) -> io::Result<()>>(
+    n: usize,
+    open: impl FnOnce() -> io::Result<F>,
+) -> io::Result<Timed> {
+    let mut insert = open()?;
+    let payload = vec![0x5a; ENTRY_BYTES];
+    for _ in 0..10 {
+        insert(&payload)?;
+    }
+    let started = Instant::now();
+    let mut latencies = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t0 = Instant::now();
+        insert(&payload)?;
+        latencies.push(t0.elapsed().as_secs_f64());
+    }
+    Ok(Timed { wall: started.elapsed(), latencies, authorized: n })
+}
+
+struct Timed {
+    wall: Duration,
+    latencies: Vec<f64>,
+    authorized: usize,
+}
+
+fn measured(store: &'static str, raw: Timed, auth: Timed) -> Measured {
+    let (mut raw_latencies, mut auth_latencies) = (raw.latencies, auth.latencies);
+    Measured {
+        store,
+        raw_per_s: raw_latencies.len() as f64 / raw.wall.as_secs_f64(),
+        raw_p99_ms: percentile(&mut raw_latencies, 0.99) * 1e3,
+        auth_per_s: auth_latencies.len() as f64 / auth.wall.as_secs_f64(),
+        auth_median_ms: percentile(&mut auth_latencies, 0.5) * 1e3,
+        auth_p99_ms: percentile(&mut auth_latencies, 0.99) * 1e3,
+        authorized: auth.authorized,
+    }
+}
+
+/// `args.terminals` terminals each pay as their own shopper, one payment after another, through
+/// one group-commit writer; every answer is durable before the terminal sees it.
+fn time_authorizations<J: Journal + Send + 'static>(
+    args: &StoreBenchArgs,
+    open: impl Fn() -> io::Result<J>,
+) -> io::Result<Timed> {
+    let mut node = JournaledCore::open(config(), open()?).map_err(fail)?;
+    let world: Vec<_> = world(args.terminals).into_iter().map(|command| (command, at(0))).collect();
+    for reply in node.execute_all(world).map_err(fail)? {
+        reply.map_err(|refused| io::Error::other(format!("the bench's world was refused: {refused}")))?;
+    }
+    let (submitter, submissions) = group_commit_queue(args.terminals * 2);
+    let writer = thread::spawn(move || write_batches(node, submissions, MAX_BATCH));
+    let per_terminal = args.payments / args.terminals;
+    let started = Instant::now();
+    let terminals: Vec<_> = (0..args.terminals)
+        .map(|t| {
+            let submitter = submitter.clone();
+            thread::spawn(move || {
+                let mut latencies = Vec::with_capacity(per_terminal);
+                let mut authorized = 0;
+                for k in 0..per_terminal {
+                    let id = (t * per_terminal + k + 1) as u128;
+                    let request = payment(id, t as u128);
+                    let t0 = Instant::now();
+                    let answer = submitter.submit(Command::StartPayment(request), at(id as i64));
+                    latencies.push(t0.elapsed().as_secs_f64());
+                    if let Ok(Ok(Reply::Payment(view))) = answer
+                        && view.state == PaymentState::Authorized
+                    {
+                        authorized += 1;
+                    }
+                }
+                (latencies, authorized)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(args.payments);
+    let mut authorized = 0;
+    for terminal in terminals {
+        let (mine, ok) = terminal.join().map_err(|_| io::Error::other("a terminal thread panicked"))?;
+        latencies.extend(mine);
+        authorized += ok;
+    }
+    let wall = started.elapsed();
+    drop(submitter);
+    writer.join().map_err(|_| io::Error::other("the writer panicked"))?;
+    Ok(Timed { wall, latencies, authorized })
+}
+
+fn eur() -> Currency {
+    Currency::new("EUR").expect("a valid currency")
+}
+
+fn at(ms: i64) -> Timestamp {
+    Timestamp::from_unix_ms(1_800_000_000_000 + ms)
+}
+
+fn config() -> CoreConfig {
+    // Risk rules off in effect: the bench measures storage, not how fast terminals may pay.
+    let never = CountRule { window_ms: 60_000, step_up_at: u32::MAX, decline_at: u32::MAX };
+    CoreConfig {
+        currency: eur(),
+        limits: LimitTable::default(),
+        pin_policy: PinPolicy { always: false, above_amount_minor: None, on_elevated_risk: false },
+        outcome_timeout_ms: 30_000,
+        hold_timeout_ms: 600_000,
+        funding_source: AccountId(1),
+        reserve_account: AccountId(2),
+        risk: RiskConfig { shopper_velocity: never, terminal_velocity: never, ..RiskConfig::default() },
+    }
+}
+
+/// One merchant; per terminal, the terminal and its own shopper with a full wallet.
+fn world(terminals: usize) -> Vec<Command> {
+    let merchant = MerchantId::from_u128(1);
+    let mut commands = vec![Command::RegisterMerchant {
+        merchant,
+        acquirer: AcquirerId(1),
+        risk: MerchantRisk::Low,
+        account: AccountId(10),
+    }];
+    for t in 0..terminals as u128 {
+        let (shopper, wallet) = (ShopperId::from_u128(t + 1), AccountId(1_000 + t));
+        commands.extend([
+            Command::RegisterTerminal { terminal: TerminalId::from_u128(t + 1), merchant },
+            Command::EnrollShopper { shopper, phone_last4: format!("{:04}", t % 10_000) },
+            Command::BindWallet { shopper, account: wallet, make_default: true },
+            Command::TopUp { account: wallet, amount_minor: 1_000_000_000, transfer_id: TransferId(t + 1) },
+        ]);
+    }
+    commands
+}
+
+fn payment(id: u128, terminal: u128) -> StartPayment {
+    StartPayment {
+        payment_id: PaymentId::from_u128(id),
+        terminal: TerminalId::from_u128(terminal + 1),
+        idempotency_key: format!("order-{id}"),
+        amount: Money::new(100, eur()),
+        transaction_type: TransactionType::Purchase,
+        liveness_passed: true,
+        identification: Identification::Match(ShopperId::from_u128(terminal + 1)),
+    }
+}
+
+fn percentile(values: &mut [f64], q: f64) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[((values.len() - 1) as f64 * q).round() as usize]
+}
+
+fn print_table(args: &StoreBenchArgs, results: &[Measured], out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "\n{} payments from {} terminals at once; raw = {} single-row inserts, one durable commit each\n",
+        args.payments / args.terminals * args.terminals,
+        args.terminals,
+        args.raw_inserts
+    )?;
+    writeln!(
+        out,
+        "| store | durable authorizations/s | median / p99 ms | raw durable inserts/s (p99 ms) | ratio |"
+    )?;
+    writeln!(out, "|---|---|---|---|---|")?;
+    for m in results {
+        writeln!(
+            out,
+            "| {} | {:.0} ({} authorized) | {:.2} / {:.2} | {:.0} ({:.2}) | {:.2}x |",
+            m.store,
+            m.auth_per_s,
+            m.authorized,
+            m.auth_median_ms,
+            m.auth_p99_ms,
+            m.raw_per_s,
+            m.raw_p99_ms,
+            m.auth_per_s / m.raw_per_s
+        )?;
+    }
+    Ok(())
+}
+
+fn to_json(args: &StoreBenchArgs, results: &[Measured]) -> serde_json::Value {
+    let stores: Vec<_> = results
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "store": m.store,
+                "auth_per_s": m.auth_per_s,
+                "auth_ms_median": m.auth_median_ms,
+                "auth_ms_p99": m.auth_p99_ms,
+                "authorized": m.authorized,
+                "raw_insert_per_s": m.raw_per_s,
+                "raw_insert_ms_p99": m.raw_p99_ms,
+                "ratio_to_raw": m.auth_per_s / m.raw_per_s,
+            })
+        })
+        .collect();
+    serde_json::json!({ "payments": args.payments, "terminals": args.terminals, "stores": stores })
+}
