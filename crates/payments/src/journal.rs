@@ -49,6 +49,38 @@ pub struct Delivery {
     pub outbound: Outbound,
 }
 
+/// The text form stores keep entries and outbound messages in (JSON), in one place so every
+/// store reads what every other wrote.
+impl Entry {
+    pub fn from_stored(seq: u64, at_ms: i64, command: &str) -> Result<Entry, JournalError> {
+        let command = serde_json::from_str(command)
+            .map_err(|err| JournalError::Corrupt { seq, reason: err.to_string() })?;
+        Ok(Entry { seq, at: Timestamp::from_unix_ms(at_ms), command })
+    }
+}
+
+impl Command {
+    pub fn to_stored(&self) -> String {
+        serde_json::to_string(self).expect("commands serialize")
+    }
+}
+
+impl Outbound {
+    pub fn to_stored(&self) -> String {
+        serde_json::to_string(self).expect("outbound messages serialize")
+    }
+}
+
+impl Delivery {
+    pub fn from_stored(id: u64, message: &str) -> Result<Delivery, JournalError> {
+        let outbound = serde_json::from_str(message).map_err(|err| JournalError::Corrupt {
+            seq: id,
+            reason: format!("outbound message {id}: {err}"),
+        })?;
+        Ok(Delivery { id, outbound })
+    }
+}
+
 /// The journal could not be read or written; the command's outcome is unknown to the caller
 /// and it may retry (idempotency keys make that safe).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,8 +1,7 @@
 //! The journal port on PostgreSQL: entries and their outbound messages, written under the
 //! `journal_head` row lock in one transaction per batch.
 
-use facepay_domain::Timestamp;
-use facepay_payments::{Append, Delivery, Entry, Journal, JournalError, Outbound};
+use facepay_payments::{Append, Delivery, Entry, Journal, JournalError};
 use postgres::error::SqlState;
 use postgres::{Client, GenericClient, NoTls};
 
@@ -88,11 +87,7 @@ impl Journal for PostgresJournal {
         let mut deliveries = Vec::with_capacity(rows.len());
         for row in rows {
             let (id, message): (i64, String) = (row.get(0), row.get(1));
-            let outbound: Outbound = serde_json::from_str(&message).map_err(|err| JournalError::Corrupt {
-                seq: id as u64,
-                reason: format!("outbound message {id}: {err}"),
-            })?;
-            deliveries.push(Delivery { id: id as u64, outbound });
+            deliveries.push(Delivery::from_stored(id as u64, &message)?);
         }
         Ok(deliveries)
     }
@@ -136,10 +131,10 @@ fn append_once(
     for append in appends {
         last += 1;
         let seq = last as i64;
-        let command = serde_json::to_string(&append.command).expect("commands serialize");
+        let command = append.command.to_stored();
         tx.execute(&insert_entry, &[&seq, &append.at.unix_ms, &command])?;
         for outbound in &append.outbound {
-            let message = serde_json::to_string(outbound).expect("outbound messages serialize");
+            let message = outbound.to_stored();
             tx.execute(&insert_outbound, &[&seq, &message])?;
         }
     }
@@ -159,10 +154,7 @@ fn read_after(client: &mut impl GenericClient, after: u64) -> Result<Vec<Entry>,
     let mut entries = Vec::with_capacity(rows.len());
     for row in rows {
         let (seq, at_ms, command): (i64, i64, String) = (row.get(0), row.get(1), row.get(2));
-        let seq = seq as u64;
-        let command = serde_json::from_str(&command)
-            .map_err(|err| JournalError::Corrupt { seq, reason: err.to_string() })?;
-        entries.push(Entry { seq, at: Timestamp::from_unix_ms(at_ms), command });
+        entries.push(Entry::from_stored(seq as u64, at_ms, &command)?);
     }
     Ok(entries)
 }

@@ -4,43 +4,19 @@
 //! before its commit, loses nothing acknowledged and doubles nothing on retry.
 #![allow(clippy::disallowed_methods)] // reads the crash test's environment
 
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use facepay_store_contract::Database;
+use common::Schema;
 use facepay_store_contract::crash::{CHILD_ENV, crash_child, crash_test};
-use facepay_store_postgres::PostgresJournal;
 
 const SCHEMA_ENV: &str = "FACEPAY_CRASH_POSTGRES_SCHEMA";
 
-struct Schema {
-    url: String,
-    name: String,
-}
-
-impl Database for Schema {
-    type Journal = PostgresJournal;
-    fn connect(&self) -> PostgresJournal {
-        PostgresJournal::connect(&self.url, &self.name).expect("the test database is reachable")
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        if let Ok(mut client) = postgres::Client::connect(&self.url, postgres::NoTls) {
-            let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
-        }
-    }
-}
-
-fn url() -> String {
-    std::env::var("FACEPAY_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into())
-}
-
 #[test]
 fn acknowledged_payments_survive_sigkill() {
-    let schema = Schema { url: url(), name: format!("facepay_crash_{}", std::process::id()) };
+    let schema = Schema::new(format!("facepay_crash_{}", std::process::id()));
     let kills = std::env::var("FACEPAY_CRASH_KILLS").ok().and_then(|k| k.parse().ok()).unwrap_or(20);
     let spawn = |first_id: u128| {
         Command::new(std::env::current_exe().unwrap())
@@ -60,7 +36,7 @@ fn acknowledged_payments_survive_sigkill() {
 #[test]
 fn child() {
     let (Ok(first_id), Ok(name)) = (std::env::var(CHILD_ENV), std::env::var(SCHEMA_ENV)) else { return };
-    let schema = Schema { url: url(), name };
+    let schema = Schema::new(name);
     crash_child(&schema, first_id.parse().expect("a payment id"));
     std::mem::forget(schema);
 }

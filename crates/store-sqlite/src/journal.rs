@@ -4,8 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use facepay_domain::Timestamp;
-use facepay_payments::{Append, Delivery, Entry, Journal, JournalError, Outbound};
+use facepay_payments::{Append, Delivery, Entry, Journal, JournalError};
 use rusqlite::{Connection, TransactionBehavior};
 
 use crate::migrations::migrate;
@@ -72,10 +71,10 @@ impl Journal for SqliteJournal {
                 .map_err(unavailable)?;
             for append in appends {
                 last += 1;
-                let command = serde_json::to_string(&append.command).expect("commands serialize");
+                let command = append.command.to_stored();
                 insert_entry.execute((last as i64, append.at.unix_ms, command)).map_err(unavailable)?;
                 for outbound in &append.outbound {
-                    let message = serde_json::to_string(outbound).expect("outbound messages serialize");
+                    let message = outbound.to_stored();
                     insert_outbound.execute((last as i64, message)).map_err(unavailable)?;
                 }
             }
@@ -95,11 +94,7 @@ impl Journal for SqliteJournal {
         let mut deliveries = Vec::new();
         for row in rows {
             let (id, message) = row.map_err(unavailable)?;
-            let outbound: Outbound = serde_json::from_str(&message).map_err(|err| JournalError::Corrupt {
-                seq: id as u64,
-                reason: format!("outbound message {id}: {err}"),
-            })?;
-            deliveries.push(Delivery { id: id as u64, outbound });
+            deliveries.push(Delivery::from_stored(id as u64, &message)?);
         }
         Ok(deliveries)
     }
@@ -129,10 +124,7 @@ fn read_after(connection: &Connection, after: u64) -> Result<Vec<Entry>, Journal
     let mut entries = Vec::new();
     for row in rows {
         let (seq, at_ms, command) = row.map_err(unavailable)?;
-        let seq = seq as u64;
-        let command = serde_json::from_str(&command)
-            .map_err(|err| JournalError::Corrupt { seq, reason: err.to_string() })?;
-        entries.push(Entry { seq, at: Timestamp::from_unix_ms(at_ms), command });
+        entries.push(Entry::from_stored(seq as u64, at_ms, &command)?);
     }
     Ok(entries)
 }
