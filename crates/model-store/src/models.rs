@@ -215,11 +215,13 @@ mod tests {
                 while reader.read_line(&mut line).unwrap() > 2 {
                     line.clear();
                 }
+                // Counted before answering: the client may finish reading the body and assert
+                // on the count before this thread would get past the writes.
+                counter.fetch_add(1, Ordering::SeqCst);
                 let head =
                     format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
                 stream.write_all(head.as_bytes()).unwrap();
                 stream.write_all(&body).unwrap();
-                counter.fetch_add(1, Ordering::SeqCst);
             }
         });
         (url, served)
