@@ -308,7 +308,8 @@ impl IndexReader {
         View { reader: self.clone(), generation: self.current.load_full() }
     }
 
-    fn check(&self, template: &FaceTemplate) -> Result<(), IndexError> {
+    /// Refuses a template this index cannot hold (another recognizer or dimension).
+    pub fn check(&self, template: &FaceTemplate) -> Result<(), IndexError> {
         if *template.recognizer() != self.recognizer || template.dimension() != self.dimension {
             return Err(IndexError::RecognizerMismatch {
                 expected: format!("{} ({}-d)", self.recognizer.name, self.dimension),

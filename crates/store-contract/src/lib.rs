@@ -3,12 +3,15 @@
 //! `contract_tests!(fresh_database())` expands to one `#[test]` per case; each case gets a new,
 //! empty database and opens as many connections (nodes, restarts) as it needs.
 //!
-//! `crash` is the crash test (SIGKILL at random moments) that each store's test binary runs on
-//! itself.
+//! `biometric` is the same for the vault's port (`biometric_contract_tests!`). `crash` is the
+//! crash test (SIGKILL at random moments) that each store's test binary runs on itself.
 //!
-//! Must never: depend on a particular store, or pass by sleeping; races are forced with barriers.
-#![allow(clippy::disallowed_methods)] // crash: waits a random while before the kill
+//! Must never: depend on a particular store, or pass by sleeping; races are forced with barriers,
+//! and a change expected on another node is waited for with a deadline.
+// crash: waits a random while before the kill; biometric: measures how soon a node sees a change
+#![allow(clippy::disallowed_methods)]
 
+pub mod biometric;
 pub mod crash;
 pub mod world;
 
@@ -424,4 +427,5 @@ fn race<J: Journal + Send + 'static>(first: Attempt<J>, second: Attempt<J>) -> (
 #[cfg(test)]
 mod memory {
     contract_tests!(crate::MemoryDatabase::default());
+    crate::biometric_contract_tests!(crate::biometric::MemoryBiometricDatabase::default());
 }

@@ -99,8 +99,20 @@ impl Keyring {
         Ok(key_file(self.pseudonym.expose_secret(), &masters))
     }
 
+    /// The same keys without the retired masters, once nothing is wrapped under them.
+    pub fn retired_dropped(&self) -> Secret<String> {
+        key_file(
+            self.pseudonym.expose_secret(),
+            &[(self.current.id.as_str(), self.current.key.expose_secret())],
+        )
+    }
+
     pub fn current_id(&self) -> &str {
         &self.current.id
+    }
+
+    pub fn retired_ids(&self) -> impl Iterator<Item = &str> {
+        self.retired.iter().map(|m| m.id.as_str())
     }
 
     pub(crate) fn master(&self, id: &str) -> Option<&MasterKey> {

@@ -7,14 +7,23 @@
 //! is bound (as associated data) to what it is and whose it is, so a record moved to another
 //! shopper or passed off as another kind of record fails to open instead of opening as theirs.
 //!
+//! Also defines the port its records are stored through (`BiometricStore`, implemented by the
+//! `store-*` crates) and key rotation over it.
+//!
 //! Must never: log or return plaintext templates or images except to the caller that opened them,
-//! write a plaintext template to storage, or know about HTTP, SQL or payments.
+//! hand a store anything but sealed bytes, or know about HTTP, SQL or payments.
 
 mod keyring;
+mod memory;
+mod rotation;
 mod sealed;
+mod store;
 
 pub use keyring::{KeyId, Keyring, MasterKey};
-pub use sealed::{Pseudonym, SubjectKey, Vault, WrappedKey};
+pub use memory::MemoryBiometricStore;
+pub use rotation::{Rewrapped, rewrap_all};
+pub use sealed::{EnrolledFace, Pseudonym, SubjectKey, Vault, WrappedKey};
+pub use store::{BiometricStore, SealedEnrollment, StoredTemplate};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VaultError {
@@ -28,6 +37,11 @@ pub enum VaultError {
     DoesNotOpen,
     #[error("the sealed record is malformed: {0}")]
     Malformed(&'static str),
+    /// The biometric store could not be read or written; nothing changed.
+    #[error("the biometric store is unavailable: {0}")]
+    StoreUnavailable(String),
+    #[error("the biometric store holds a damaged row: {0}")]
+    StoreCorrupt(String),
 }
 
 impl VaultError {
@@ -37,6 +51,8 @@ impl VaultError {
             VaultError::UnknownMasterKey(_) => "vault_unknown_master_key",
             VaultError::DoesNotOpen => "vault_record_does_not_open",
             VaultError::Malformed(_) => "vault_record_malformed",
+            VaultError::StoreUnavailable(_) => "store_unavailable",
+            VaultError::StoreCorrupt(_) => "store_biometric_corrupt",
         }
     }
 }

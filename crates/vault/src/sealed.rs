@@ -8,6 +8,10 @@
 //!
 //! The associated data names the kind of record and the shopper's pseudonym, so a template
 //! copied under another shopper, or an image offered as a template, does not open.
+//!
+//! A template record holds, inside its ciphertext, whose template it is and the last four digits
+//! of their phone (the face index's bucket for the phone-digit search), so a node rebuilds its
+//! index from the vault alone, and shredding the data key takes both with the face.
 
 use std::fmt;
 
@@ -30,6 +34,11 @@ const NONCE: usize = 12;
 pub struct Pseudonym([u8; 32]);
 
 impl Pseudonym {
+    /// A pseudonym as a store read it back.
+    pub fn from_bytes(bytes: [u8; 32]) -> Pseudonym {
+        Pseudonym(bytes)
+    }
+
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
@@ -120,15 +129,14 @@ impl Vault {
         (subject, wrapped)
     }
 
-    /// Unwraps a stored data key. It opens only for the shopper it was made for.
+    /// Unwraps a stored data key. It opens only under the pseudonym it was made for.
     pub fn open_subject_key(
         &self,
-        shopper: ShopperId,
+        pseudonym: Pseudonym,
         wrapped: &WrappedKey,
     ) -> Result<SubjectKey, VaultError> {
         let (id, nonce, ciphertext) = wrapped.parts()?;
         let master = self.keyring.master(id).ok_or_else(|| VaultError::UnknownMasterKey(id.to_string()))?;
-        let pseudonym = self.pseudonym(shopper);
         let plain = Zeroizing::new(decrypt(&master.key, nonce, ciphertext, &wrap_aad(&pseudonym))?);
         let key: [u8; 32] =
             plain.as_slice().try_into().map_err(|_| VaultError::Malformed("data key length"))?;
@@ -136,11 +144,26 @@ impl Vault {
     }
 
     /// The data key wrapped under the current master key, or `None` when it already is.
-    pub fn rewrap(&self, shopper: ShopperId, wrapped: &WrappedKey) -> Result<Option<WrappedKey>, VaultError> {
+    pub fn rewrap(&self, pseudonym: Pseudonym, wrapped: &WrappedKey) -> Result<Option<WrappedKey>, VaultError> {
         if wrapped.master_id() == self.keyring.current.id {
             return Ok(None);
         }
-        Ok(Some(self.wrap(&self.open_subject_key(shopper, wrapped)?)))
+        Ok(Some(self.wrap(&self.open_subject_key(pseudonym, wrapped)?)))
+    }
+
+    /// Opens a stored template record and checks that it names the shopper its pseudonym
+    /// belongs to.
+    pub fn open_enrolled_face(
+        &self,
+        pseudonym: Pseudonym,
+        wrapped: &WrappedKey,
+        sealed_template: &[u8],
+    ) -> Result<EnrolledFace, VaultError> {
+        let face = self.open_subject_key(pseudonym, wrapped)?.open_template(sealed_template)?;
+        if self.pseudonym(face.shopper) != pseudonym {
+            return Err(VaultError::Malformed("a template record naming another shopper"));
+        }
+        Ok(face)
     }
 
     fn wrap(&self, subject: &SubjectKey) -> WrappedKey {
@@ -156,6 +179,15 @@ impl Vault {
     }
 }
 
+/// A template as the vault keeps it: whose, their phone-digit bucket, and the face.
+#[derive(Debug)]
+pub struct EnrolledFace {
+    pub shopper: ShopperId,
+    /// The last four digits of the shopper's phone, as the face index buckets them.
+    pub phone_last4: String,
+    pub template: FaceTemplate,
+}
+
 #[derive(Clone, Copy)]
 enum Kind {
     Template,
@@ -167,11 +199,11 @@ impl SubjectKey {
         self.pseudonym
     }
 
-    pub fn seal_template(&self, template: &FaceTemplate) -> Vec<u8> {
-        self.seal(Kind::Template, &encode_template(template))
+    pub fn seal_template(&self, face: &EnrolledFace) -> Vec<u8> {
+        self.seal(Kind::Template, &encode_template(face))
     }
 
-    pub fn open_template(&self, sealed: &[u8]) -> Result<FaceTemplate, VaultError> {
+    pub fn open_template(&self, sealed: &[u8]) -> Result<EnrolledFace, VaultError> {
         decode_template(&self.open(Kind::Template, sealed)?)
     }
 
@@ -231,13 +263,16 @@ fn decrypt(key: &KeyBytes, nonce: &[u8], ciphertext: &[u8], aad: &[u8]) -> Resul
         .map_err(|_| VaultError::DoesNotOpen)
 }
 
-/// `name length | name | version length | version | dimension (u16) | f32 little-endian each`.
-fn encode_template(template: &FaceTemplate) -> Zeroizing<Vec<u8>> {
-    let tag = template.recognizer();
-    let embedding = template.expose_embedding();
-    let mut bytes =
-        Zeroizing::new(Vec::with_capacity(4 + tag.name.len() + tag.version.len() + 4 * embedding.len()));
-    for text in [&tag.name, &tag.version] {
+/// `shopper (u128 big-endian) | then three texts, each as length | bytes: phone digits,
+/// recognizer name, recognizer version | dimension (u16) | f32 little-endian each`.
+fn encode_template(face: &EnrolledFace) -> Zeroizing<Vec<u8>> {
+    let tag = face.template.recognizer();
+    let embedding = face.template.expose_embedding();
+    let mut bytes = Zeroizing::new(Vec::with_capacity(
+        24 + face.phone_last4.len() + tag.name.len() + tag.version.len() + 4 * embedding.len(),
+    ));
+    bytes.extend_from_slice(&face.shopper.as_u128().to_be_bytes());
+    for text in [&face.phone_last4, &tag.name, &tag.version] {
         bytes.push(text.len().min(255) as u8);
         bytes.extend_from_slice(&text.as_bytes()[..text.len().min(255)]);
     }
@@ -248,16 +283,17 @@ fn encode_template(template: &FaceTemplate) -> Zeroizing<Vec<u8>> {
     bytes
 }
 
-fn decode_template(bytes: &[u8]) -> Result<FaceTemplate, VaultError> {
+fn decode_template(bytes: &[u8]) -> Result<EnrolledFace, VaultError> {
     let malformed = VaultError::Malformed("a template record");
-    let mut rest = bytes;
+    let (shopper, mut rest) = bytes.split_first_chunk::<16>().ok_or(malformed.clone())?;
+    let shopper = ShopperId::from_u128(u128::from_be_bytes(*shopper));
     let mut text = || -> Result<String, VaultError> {
         let (&len, tail) = rest.split_first().ok_or(malformed.clone())?;
         let (s, tail) = tail.split_at_checked(usize::from(len)).ok_or(malformed.clone())?;
         rest = tail;
         String::from_utf8(s.to_vec()).map_err(|_| malformed.clone())
     };
-    let (name, version) = (text()?, text()?);
+    let (phone_last4, name, version) = (text()?, text()?, text()?);
     let (dim, values) = rest.split_at_checked(2).ok_or(malformed.clone())?;
     let dim = usize::from(u16::from_le_bytes([dim[0], dim[1]]));
     if values.len() != 4 * dim {
@@ -265,5 +301,6 @@ fn decode_template(bytes: &[u8]) -> Result<FaceTemplate, VaultError> {
     }
     let embedding: Vec<f32> =
         values.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-    FaceTemplate::new(RecognizerTag { name, version }, embedding).map_err(|_| malformed)
+    let template = FaceTemplate::new(RecognizerTag { name, version }, embedding).map_err(|_| malformed)?;
+    Ok(EnrolledFace { shopper, phone_last4, template })
 }

@@ -1,0 +1,128 @@
+//! `MemoryBiometricStore`: the biometric store port in memory, for tests of what sits above it.
+//! Clones share one set of records, as nodes share one database.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::{BiometricStore, Pseudonym, SealedEnrollment, StoredTemplate, VaultError, WrappedKey};
+
+#[derive(Debug, Clone, Default)]
+pub struct MemoryBiometricStore {
+    shared: Arc<Mutex<Records>>,
+}
+
+#[derive(Debug, Default)]
+struct Records {
+    enrollments: BTreeMap<Pseudonym, SealedEnrollment>,
+    /// Change number to pseudonym, one entry per pseudonym (its newest change).
+    changes: BTreeMap<u64, Pseudonym>,
+    newest_change: HashMap<Pseudonym, u64>,
+    last_change: u64,
+}
+
+impl Records {
+    fn changed(&mut self, pseudonym: Pseudonym) {
+        self.last_change += 1;
+        if let Some(old) = self.newest_change.insert(pseudonym, self.last_change) {
+            self.changes.remove(&old);
+        }
+        self.changes.insert(self.last_change, pseudonym);
+    }
+}
+
+impl MemoryBiometricStore {
+    fn records(&self) -> MutexGuard<'_, Records> {
+        self.shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl BiometricStore for MemoryBiometricStore {
+    fn put(&mut self, enrollment: &SealedEnrollment) -> Result<(), VaultError> {
+        let mut records = self.records();
+        records.enrollments.insert(enrollment.pseudonym, enrollment.clone());
+        records.changed(enrollment.pseudonym);
+        Ok(())
+    }
+
+    fn shred(&mut self, pseudonym: &Pseudonym) -> Result<bool, VaultError> {
+        let mut records = self.records();
+        let existed = records.enrollments.remove(pseudonym).is_some();
+        if existed {
+            records.changed(*pseudonym);
+        }
+        Ok(existed)
+    }
+
+    fn template(&mut self, pseudonym: &Pseudonym) -> Result<Option<StoredTemplate>, VaultError> {
+        Ok(self.records().enrollments.get(pseudonym).map(stored_template))
+    }
+
+    fn images(&mut self, pseudonym: &Pseudonym) -> Result<Vec<Vec<u8>>, VaultError> {
+        Ok(self.records().enrollments.get(pseudonym).map(|e| e.images.clone()).unwrap_or_default())
+    }
+
+    fn templates_after(
+        &mut self,
+        after: Option<&Pseudonym>,
+        limit: usize,
+    ) -> Result<Vec<StoredTemplate>, VaultError> {
+        let records = self.records();
+        let rows = match after {
+            Some(after) => records
+                .enrollments
+                .range((std::ops::Bound::Excluded(*after), std::ops::Bound::Unbounded))
+                .map(|(_, e)| stored_template(e))
+                .take(limit)
+                .collect(),
+            None => records.enrollments.values().map(stored_template).take(limit).collect(),
+        };
+        Ok(rows)
+    }
+
+    fn last_change(&mut self) -> Result<u64, VaultError> {
+        Ok(self.records().last_change)
+    }
+
+    fn changes_after(&mut self, after: u64, limit: usize) -> Result<Vec<(u64, Pseudonym)>, VaultError> {
+        Ok(self.records().changes.range(after + 1..).map(|(&n, &p)| (n, p)).take(limit).collect())
+    }
+
+    fn keys_not_under(
+        &mut self,
+        master_id: &str,
+        limit: usize,
+    ) -> Result<Vec<(Pseudonym, WrappedKey)>, VaultError> {
+        Ok(self
+            .records()
+            .enrollments
+            .values()
+            .filter(|e| e.wrapped_key.master_id() != master_id)
+            .map(|e| (e.pseudonym, e.wrapped_key.clone()))
+            .take(limit)
+            .collect())
+    }
+
+    fn replace_key(
+        &mut self,
+        pseudonym: &Pseudonym,
+        old: &WrappedKey,
+        new: &WrappedKey,
+    ) -> Result<bool, VaultError> {
+        let mut records = self.records();
+        match records.enrollments.get_mut(pseudonym) {
+            Some(enrollment) if enrollment.wrapped_key == *old => {
+                enrollment.wrapped_key = new.clone();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+fn stored_template(enrollment: &SealedEnrollment) -> StoredTemplate {
+    StoredTemplate {
+        pseudonym: enrollment.pseudonym,
+        wrapped_key: enrollment.wrapped_key.clone(),
+        template: enrollment.template.clone(),
+    }
+}

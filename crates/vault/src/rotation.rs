@@ -1,0 +1,39 @@
+//! Key rotation without downtime: every data key still wrapped under an older master key is
+//! re-wrapped under the current one, one compare-and-set per key, while nodes keep enrolling,
+//! deleting and paying. Templates and images are untouched (their data keys do not change).
+
+use crate::{BiometricStore, Vault, VaultError};
+
+/// Keys re-wrapped per read of the store.
+const PAGE: usize = 512;
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rewrapped {
+    pub rewrapped: usize,
+    /// Keys that were re-enrolled or shredded between the read and the write; a re-enrolled one
+    /// is read again.
+    pub changed_meanwhile: usize,
+}
+
+/// Re-wraps every data key in `store` that is not under `vault`'s current master key. When it
+/// returns, none is (unless a node still running with the old key file enrolled someone since:
+/// run it again after every node has the new file).
+pub fn rewrap_all(vault: &Vault, store: &mut dyn BiometricStore) -> Result<Rewrapped, VaultError> {
+    let current = vault.keyring().current_id().to_owned();
+    let mut done = Rewrapped::default();
+    loop {
+        let page = store.keys_not_under(&current, PAGE)?;
+        if page.is_empty() {
+            return Ok(done);
+        }
+        for (pseudonym, old) in page {
+            let Some(new) = vault.rewrap(pseudonym, &old)? else { continue };
+            if store.replace_key(&pseudonym, &old, &new)? {
+                done.rewrapped += 1;
+            } else {
+                done.changed_meanwhile += 1;
+            }
+        }
+    }
+}
