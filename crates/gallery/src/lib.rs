@@ -111,7 +111,9 @@ impl<S: BiometricStore> Gallery<S> {
                 let hint = phone_hint(stored.pseudonym, &face.phone_last4)?;
                 faces.push((stored.pseudonym, face, hint));
             }
-            gallery.index.upsert_many(faces.iter().map(|(_, face, hint)| (face.shopper, &face.template, *hint)))?;
+            gallery
+                .index
+                .upsert_many(faces.iter().map(|(_, face, hint)| (face.shopper, &face.template, *hint)))?;
             applied.indexed += faces.len();
             gallery.shoppers.extend(faces.iter().map(|(pseudonym, face, _)| (*pseudonym, face.shopper)));
         }
@@ -232,7 +234,9 @@ impl<S: BiometricStore> Gallery<S> {
     }
 
     fn open_face(&mut self, stored: &StoredTemplate) -> Result<EnrolledFace, VaultError> {
-        self.with_keys(|vault| vault.open_enrolled_face(stored.pseudonym, &stored.wrapped_key, &stored.template))
+        self.with_keys(|vault| {
+            vault.open_enrolled_face(stored.pseudonym, &stored.wrapped_key, &stored.template)
+        })
     }
 
     /// Runs `open`; when it meets a master key this node has not loaded, reads the key file

@@ -71,7 +71,8 @@ pub fn face(seed: u64) -> FaceTemplate {
 
 fn face_by(recognizer: RecognizerTag, seed: u64) -> FaceTemplate {
     let mut rng = SplitMix64::new(seed);
-    let embedding = (0..DIMENSION).map(|_| (rng.next_u64() >> 11) as f32 / (1u64 << 53) as f32 - 0.5).collect();
+    let embedding =
+        (0..DIMENSION).map(|_| (rng.next_u64() >> 11) as f32 / (1u64 << 53) as f32 - 0.5).collect();
     FaceTemplate::new(recognizer, embedding).expect("a random vector is a valid embedding")
 }
 
@@ -131,7 +132,8 @@ pub fn the_port_keeps_replaces_and_shreds_records<D: BiometricDatabase>(database
     let vault = Vault::new(KeyFile::generate().keyring());
     let mut store = database.connect();
     assert_eq!(store.last_change().unwrap(), 0);
-    let enrollments: Vec<SealedEnrollment> = (1..=5).map(|n| sealed(&vault, shopper(n), n as u64, 2)).collect();
+    let enrollments: Vec<SealedEnrollment> =
+        (1..=5).map(|n| sealed(&vault, shopper(n), n as u64, 2)).collect();
     for enrollment in &enrollments {
         store.put(enrollment).unwrap();
     }
@@ -184,7 +186,10 @@ pub fn the_port_keeps_replaces_and_shreds_records<D: BiometricDatabase>(database
     assert!(store.shred(&bob.pseudonym).unwrap());
     assert!(store.template(&bob.pseudonym).unwrap().is_none());
     assert!(store.images(&bob.pseudonym).unwrap().is_empty());
-    assert_eq!(store.changes_after(before, 10).unwrap().iter().map(|c| c.1).collect::<Vec<_>>(), [bob.pseudonym]);
+    assert_eq!(
+        store.changes_after(before, 10).unwrap().iter().map(|c| c.1).collect::<Vec<_>>(),
+        [bob.pseudonym]
+    );
     assert!(!store.shred(&bob.pseudonym).unwrap(), "nothing left to shred");
     assert_eq!(store.last_change().unwrap(), before + 1, "a shred of nothing is no change");
 
@@ -215,7 +220,12 @@ pub fn a_change_on_one_node_reaches_another_within_a_second<D: BiometricDatabase
     let reader = b.lock().unwrap().reader();
     let _follower = follow(b.clone(), Duration::from_millis(200), |_| {});
     let seen_by_b = |probe: &FaceTemplate| {
-        reader.view().search(probe, 1).unwrap().first().is_some_and(|c| c.shopper == shopper(7) && c.score > 0.99)
+        reader
+            .view()
+            .search(probe, 1)
+            .unwrap()
+            .first()
+            .is_some_and(|c| c.shopper == shopper(7) && c.score > 0.99)
     };
 
     a.enroll(shopper(7), "0007", face(7), &[]).unwrap();
@@ -261,7 +271,8 @@ pub fn a_starting_node_rebuilds_its_index_from_the_vault<D: BiometricDatabase>(d
     assert_eq!(best(&b, &face(4)), None, "re-enrolled under another model");
     let bucket = b.reader().view().search_hint(&face(10), PhoneHint::parse("0001").unwrap(), 1).unwrap();
     assert_eq!(bucket[0].shopper, shopper(10), "the phone digits came back with the face");
-    let other_bucket = b.reader().view().search_hint(&face(10), PhoneHint::parse("0002").unwrap(), 1).unwrap();
+    let other_bucket =
+        b.reader().view().search_hint(&face(10), PhoneHint::parse("0002").unwrap(), 1).unwrap();
     assert_ne!(other_bucket[0].shopper, shopper(10));
 }
 

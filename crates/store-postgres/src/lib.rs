@@ -1,5 +1,5 @@
-//! facepay's storage on PostgreSQL: the same journal contract as `store-sqlite`, for several
-//! facepay nodes sharing one database.
+//! facepay's storage on PostgreSQL: the same journal and biometric contracts as `store-sqlite`,
+//! for several facepay nodes sharing one database.
 //!
 //! The journal's write lock is an explicit row lock (`SELECT ... FROM journal_head FOR
 //! UPDATE`), taken before a node replays what others wrote and runs its own commands, so money
@@ -12,9 +12,11 @@
 //! Must never: make a business decision (that is `payments`), store a template or image that
 //! `vault` has not encrypted, or know about HTTP.
 
+mod biometric;
 mod journal;
 mod migrations;
 pub mod probe;
 
+pub use biometric::PostgresBiometricStore;
 pub use journal::{PostgresJournal, migrate_schema};
 pub use migrations::{MIGRATIONS, Migration};

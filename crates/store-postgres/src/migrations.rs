@@ -15,10 +15,11 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "journal and outbox",
-    sql: "
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "journal and outbox",
+        sql: "
         CREATE TABLE journal (
             seq     BIGINT PRIMARY KEY,
             at_ms   BIGINT NOT NULL,
@@ -38,7 +39,35 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         );
         CREATE INDEX outbox_undelivered ON outbox (id) WHERE NOT delivered;
     ",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "biometric records by pseudonym",
+        sql: "
+        CREATE TABLE enrolled_faces (
+            pseudonym   BYTEA PRIMARY KEY,
+            wrapped_key BYTEA NOT NULL,
+            template    BYTEA NOT NULL
+        );
+        CREATE TABLE enrollment_images (
+            id        BIGSERIAL PRIMARY KEY,
+            pseudonym BYTEA NOT NULL REFERENCES enrolled_faces (pseudonym) ON DELETE CASCADE,
+            sealed    BYTEA NOT NULL
+        );
+        CREATE INDEX enrollment_images_by_pseudonym ON enrollment_images (pseudonym);
+        CREATE TABLE biometric_changes (
+            seq       BIGINT PRIMARY KEY,
+            pseudonym BYTEA NOT NULL UNIQUE
+        );
+        -- One row: its lock orders biometric writers, its seq is the last change number.
+        CREATE TABLE biometric_head (
+            only_row BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (only_row),
+            seq      BIGINT NOT NULL
+        );
+        INSERT INTO biometric_head (seq) VALUES (0);
+    ",
+    },
+];
 
 /// An arbitrary constant naming facepay's migration lock among the database's advisory locks.
 const MIGRATION_LOCK: i64 = 0x0066_6163_6570_6179;

@@ -1,5 +1,5 @@
-//! The embedded default storage: one SQLite file behind the `payments` journal port, with its
-//! migrations, so that `facepay demo` needs no server.
+//! The embedded default storage: one SQLite file behind the `payments` journal port and the
+//! `vault` biometric port, with its migrations, so that `facepay demo` needs no server.
 //!
 //! Durability: WAL with `synchronous = FULL`, so every commit fsyncs the WAL before it returns and
 //! an acknowledged payment survives `kill -9` and power loss as far as the disk honours fsync.
@@ -13,9 +13,11 @@
 //! Must never: make a business decision (that is `payments`), store a template or image that
 //! `vault` has not encrypted, or know about HTTP.
 
+mod biometric;
 mod journal;
 mod migrations;
 pub mod probe;
 
+pub use biometric::SqliteBiometricStore;
 pub use journal::{SqliteJournal, migrate_file};
 pub use migrations::{MIGRATIONS, Migration};

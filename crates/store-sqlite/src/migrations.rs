@@ -15,10 +15,11 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "journal and outbox",
-    sql: "
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "journal and outbox",
+        sql: "
         CREATE TABLE journal (
             seq     INTEGER PRIMARY KEY,
             at_ms   INTEGER NOT NULL,
@@ -32,7 +33,30 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         ) STRICT;
         CREATE INDEX outbox_undelivered ON outbox (id) WHERE delivered = 0;
     ",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "biometric records by pseudonym",
+        sql: "
+        CREATE TABLE enrolled_faces (
+            pseudonym   BLOB PRIMARY KEY,
+            wrapped_key BLOB NOT NULL,
+            template    BLOB NOT NULL
+        ) STRICT;
+        CREATE TABLE enrollment_images (
+            id        INTEGER PRIMARY KEY,
+            pseudonym BLOB NOT NULL REFERENCES enrolled_faces (pseudonym) ON DELETE CASCADE,
+            sealed    BLOB NOT NULL
+        ) STRICT;
+        CREATE INDEX enrollment_images_by_pseudonym ON enrollment_images (pseudonym);
+        -- AUTOINCREMENT: a change number is never reused, even after the newest row goes.
+        CREATE TABLE biometric_changes (
+            seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+            pseudonym BLOB NOT NULL UNIQUE
+        ) STRICT;
+    ",
+    },
+];
 
 /// Applies the migrations `connection` lacks; returns the versions applied now.
 pub(crate) fn migrate(connection: &mut Connection) -> Result<Vec<i64>, JournalError> {

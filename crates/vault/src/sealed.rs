@@ -35,8 +35,11 @@ pub struct Pseudonym([u8; 32]);
 
 impl Pseudonym {
     /// A pseudonym as a store read it back.
-    pub fn from_bytes(bytes: [u8; 32]) -> Pseudonym {
-        Pseudonym(bytes)
+    pub fn from_stored(bytes: &[u8]) -> Result<Pseudonym, VaultError> {
+        let bytes = bytes
+            .try_into()
+            .map_err(|_| VaultError::StoreCorrupt(format!("a pseudonym of {} bytes, not 32", bytes.len())))?;
+        Ok(Pseudonym(bytes))
     }
 
     pub fn as_bytes(&self) -> &[u8; 32] {
@@ -61,6 +64,11 @@ impl fmt::Debug for Pseudonym {
 pub struct WrappedKey(Vec<u8>);
 
 impl WrappedKey {
+    /// A wrapped key as a store read it back.
+    pub fn from_stored(bytes: Vec<u8>) -> Result<WrappedKey, VaultError> {
+        WrappedKey::from_bytes(bytes).map_err(|err| VaultError::StoreCorrupt(err.to_string()))
+    }
+
     pub fn from_bytes(bytes: Vec<u8>) -> Result<WrappedKey, VaultError> {
         let wrapped = WrappedKey(bytes);
         wrapped.parts()?;
@@ -144,7 +152,11 @@ impl Vault {
     }
 
     /// The data key wrapped under the current master key, or `None` when it already is.
-    pub fn rewrap(&self, pseudonym: Pseudonym, wrapped: &WrappedKey) -> Result<Option<WrappedKey>, VaultError> {
+    pub fn rewrap(
+        &self,
+        pseudonym: Pseudonym,
+        wrapped: &WrappedKey,
+    ) -> Result<Option<WrappedKey>, VaultError> {
         if wrapped.master_id() == self.keyring.current.id {
             return Ok(None);
         }

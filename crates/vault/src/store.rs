@@ -66,6 +66,10 @@ pub trait BiometricStore: Send {
 
     /// Replaces the pseudonym's wrapped key `old` by `new` (the same data key under another
     /// master key) unless it changed meanwhile; says whether it replaced it.
-    fn replace_key(&mut self, pseudonym: &Pseudonym, old: &WrappedKey, new: &WrappedKey)
-    -> Result<bool, VaultError>;
+    fn replace_key(
+        &mut self,
+        pseudonym: &Pseudonym,
+        old: &WrappedKey,
+        new: &WrappedKey,
+    ) -> Result<bool, VaultError>;
 }

@@ -4,8 +4,8 @@
 
 use facepay_domain::{FaceTemplate, RecognizerTag, Secret, ShopperId};
 use facepay_vault::{
-    BiometricStore, EnrolledFace, Keyring, MemoryBiometricStore, SealedEnrollment, Vault, VaultError, WrappedKey,
-    rewrap_all,
+    BiometricStore, EnrolledFace, Keyring, MemoryBiometricStore, SealedEnrollment, Vault, VaultError,
+    WrappedKey, rewrap_all,
 };
 
 fn vault() -> Vault {
@@ -95,7 +95,8 @@ fn every_flipped_byte_and_every_cut_is_caught() {
     for at in 0..wrapped.as_bytes().len() {
         let mut bad = wrapped.as_bytes().to_vec();
         bad[at] ^= 0x01;
-        let opened = WrappedKey::from_bytes(bad).and_then(|w| vault.open_subject_key(vault.pseudonym(shopper), &w));
+        let opened =
+            WrappedKey::from_bytes(bad).and_then(|w| vault.open_subject_key(vault.pseudonym(shopper), &w));
         assert!(opened.is_err(), "flipped byte {at} of the wrapped key went unnoticed");
     }
 }

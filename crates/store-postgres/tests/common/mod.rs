@@ -2,7 +2,8 @@
 //! trust-auth server these machines run), dropped when the value is dropped.
 
 use facepay_store_contract::Database;
-use facepay_store_postgres::PostgresJournal;
+use facepay_store_contract::biometric::BiometricDatabase;
+use facepay_store_postgres::{PostgresBiometricStore, PostgresJournal};
 
 pub struct Schema {
     pub url: String,
@@ -22,6 +23,13 @@ impl Database for Schema {
     type Journal = PostgresJournal;
     fn connect(&self) -> PostgresJournal {
         PostgresJournal::connect(&self.url, &self.name).expect("the test database is reachable")
+    }
+}
+
+impl BiometricDatabase for Schema {
+    type Store = PostgresBiometricStore;
+    fn connect(&self) -> PostgresBiometricStore {
+        PostgresBiometricStore::connect(&self.url, &self.name).expect("the test database is reachable")
     }
 }
 
