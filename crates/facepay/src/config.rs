@@ -8,6 +8,19 @@ pub struct Config {
     /// `FACEPAY_DATA_DIR`, default `facepay-data` in the working directory.
     pub data_dir: PathBuf,
     pub database: Database,
+    pub keys: KeyLocation,
+}
+
+/// Where the operator's keys (the master keys and the pseudonym key) come from: never the
+/// database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyLocation {
+    /// `FACEPAY_KEY_FILE`, default `facepay.keys` in the data dir (mode 0600). Keep it off the
+    /// database's disk and out of its backups where you can.
+    File(PathBuf),
+    /// `FACEPAY_KEYS`: the key file's text itself, for secret stores that hand out variables.
+    /// Rotation needs a file.
+    Environment,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +53,14 @@ impl ConfigError {
 impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
         let read = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        Config::from_values(read("FACEPAY_DATA_DIR"), read("FACEPAY_DATABASE_URL"))
+        let mut config = Config::from_values(read("FACEPAY_DATA_DIR"), read("FACEPAY_DATABASE_URL"))?;
+        if let Some(file) = read("FACEPAY_KEY_FILE") {
+            config.keys = KeyLocation::File(PathBuf::from(file));
+        }
+        if read("FACEPAY_KEYS").is_some() {
+            config.keys = KeyLocation::Environment;
+        }
+        Ok(config)
     }
 
     fn from_values(data_dir: Option<String>, database_url: Option<String>) -> Result<Config, ConfigError> {
@@ -49,7 +69,8 @@ impl Config {
             None => Database::Sqlite { path: data_dir.join("facepay.sqlite3") },
             Some(url) => Database::parse(&url)?,
         };
-        Ok(Config { data_dir, database })
+        let keys = KeyLocation::File(data_dir.join("facepay.keys"));
+        Ok(Config { data_dir, database, keys })
     }
 }
 

@@ -12,6 +12,7 @@ mod config;
 mod doctor;
 mod eval;
 mod eval_identify;
+mod keys;
 mod setup;
 mod synthetic_faces;
 
@@ -38,12 +39,25 @@ enum Command {
     Setup,
     /// Create the database's tables, or bring them up to this build's schema.
     Migrate,
+    /// The operator's key file: the master keys that wrap every shopper's data key.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Measure speed next to a reference implementation run in the same process tree.
     #[command(subcommand)]
     Bench(BenchCommand),
     /// Measure recognition accuracy on a labelled face dataset.
     #[command(subcommand)]
     Eval(EvalCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Write a new key file with fresh random keys (never over an existing one).
+    Init,
+    /// Make a fresh master key current and re-wrap every data key under it, nodes still running.
+    Rotate,
+    /// Re-wrap what was enrolled under an old master key meanwhile, then drop the old keys.
+    Retire,
 }
 
 #[derive(Debug, Subcommand)]
@@ -213,6 +227,20 @@ fn main() -> ExitCode {
             bench_store::store(&args, &mut out)
         }
         Command::Migrate => migrate(&config, &mut out),
+        Command::Keys(command) => {
+            let done = match command {
+                KeysCommand::Init => keys::init(&config),
+                KeysCommand::Rotate => keys::rotate(&config),
+                KeysCommand::Retire => keys::retire(&config),
+            };
+            match done {
+                Ok(said) => writeln!(out, "{said}").map(|()| true),
+                Err(err) => {
+                    eprintln!("facepay keys: {err} [{}]", err.code());
+                    Ok(false)
+                }
+            }
+        }
         Command::Eval(EvalCommand::Identify { images, pairs, recognizer, no_flip, json, plot }) => {
             eval_identify::identify(
                 &eval_identify::IdentifyArgs { images, pairs, recognizer, no_flip, json, plot },

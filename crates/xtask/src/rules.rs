@@ -31,6 +31,7 @@ const DOMAIN: &str = "facepay-domain";
 const BIOMETRIC: &str = "facepay-biometric";
 const FACE_INDEX: &str = "facepay-face-index";
 const VAULT: &str = "facepay-vault";
+const GALLERY: &str = "facepay-gallery";
 const LEDGER: &str = "facepay-ledger";
 const PAYMENTS: &str = "facepay-payments";
 const STORE_SQLITE: &str = "facepay-store-sqlite";
@@ -53,9 +54,14 @@ pub const RULES: Rules = Rules {
         CrateRule { name: MODEL_STORE, pure: false, may_use: &[] },
         CrateRule { name: BIOMETRIC, pure: false, may_use: &[DOMAIN, MODEL_STORE] },
         CrateRule { name: VAULT, pure: false, may_use: &[DOMAIN] },
+        CrateRule { name: GALLERY, pure: false, may_use: &[DOMAIN, FACE_INDEX, VAULT] },
         // Test support: the suite every store runs, and the crash test that kills child
         // processes; a dev-dependency only.
-        CrateRule { name: STORE_CONTRACT, pure: false, may_use: &[DOMAIN, LEDGER, PAYMENTS] },
+        CrateRule {
+            name: STORE_CONTRACT,
+            pure: false,
+            may_use: &[DOMAIN, LEDGER, FACE_INDEX, PAYMENTS, VAULT, GALLERY],
+        },
         CrateRule { name: STORE_SQLITE, pure: false, may_use: &[DOMAIN, LEDGER, PAYMENTS, VAULT] },
         CrateRule { name: STORE_POSTGRES, pure: false, may_use: &[DOMAIN, LEDGER, PAYMENTS, VAULT] },
         CrateRule { name: WEB, pure: false, may_use: &[] },
@@ -72,6 +78,7 @@ pub const RULES: Rules = Rules {
                 BIOMETRIC,
                 EVALUATION,
                 VAULT,
+                GALLERY,
                 STORE_SQLITE,
                 STORE_POSTGRES,
                 WEB,
