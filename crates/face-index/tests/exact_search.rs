@@ -81,6 +81,12 @@ fn apply(
 
 /// Twelve faces: six from the generator and six near copies of them (scores within a few
 /// thousandths, inside the int8 error), which is where a wrong error bound would show.
+/// A vector component's size in [0.05, 1). Drawn as an integer: proptest's own f32 range
+/// sampler trips its internal assertion on some seeds for ranges like this one.
+fn magnitude() -> impl Strategy<Value = f32> {
+    (50u32..1000).prop_map(|milli| milli as f32 / 1000.0)
+}
+
 fn signed_pool(pool: &[Vec<f32>], signs: &[Vec<bool>]) -> Vec<FaceTemplate> {
     let signed: Vec<Vec<f32>> = pool
         .iter()
@@ -129,7 +135,7 @@ proptest! {
     #[test]
     fn search_equals_brute_force_after_any_inserts_updates_and_deletes(
         // A small pool of vectors, so several shoppers share one face and scores tie exactly.
-        pool in proptest::collection::vec(proptest::collection::vec(0.05f32..1.0, DIMENSION), 12),
+        pool in proptest::collection::vec(proptest::collection::vec(magnitude(), DIMENSION), 12),
         signs in proptest::collection::vec(proptest::collection::vec(any::<bool>(), DIMENSION), 12),
         ops in proptest::collection::vec(op(), 1..80),
         probes in proptest::collection::vec(0usize..12, 1..4),
@@ -168,7 +174,7 @@ proptest! {
 
     #[test]
     fn searches_running_beside_the_writer_see_one_consistent_version(
-        pool in proptest::collection::vec(proptest::collection::vec(0.05f32..1.0, DIMENSION), 12),
+        pool in proptest::collection::vec(proptest::collection::vec(magnitude(), DIMENSION), 12),
         signs in proptest::collection::vec(proptest::collection::vec(any::<bool>(), DIMENSION), 12),
         ops in proptest::collection::vec(op(), 1..60),
     ) {

@@ -14,12 +14,12 @@ use facepay_payments::JournalError;
 use facepay_vault::{BiometricStore, Pseudonym, SealedEnrollment, StoredTemplate, VaultError, WrappedKey};
 use postgres::{Client, Row, Transaction};
 
-use crate::journal::connect;
 use crate::migrations::migrate;
+use crate::session::Session;
 
 /// One connection for biometric records; open one per node.
 pub struct PostgresBiometricStore {
-    client: Client,
+    session: Session,
 }
 
 impl std::fmt::Debug for PostgresBiometricStore {
@@ -31,16 +31,20 @@ impl std::fmt::Debug for PostgresBiometricStore {
 impl PostgresBiometricStore {
     /// Connects with `url`, uses `schema` (created if missing) and brings it up to date.
     pub fn connect(url: &str, schema: &str) -> Result<PostgresBiometricStore, JournalError> {
-        let mut client = connect(url, schema)?;
-        migrate(&mut client)?;
-        Ok(PostgresBiometricStore { client })
+        let mut session = Session::open(url, schema)?;
+        migrate(session.client()?)?;
+        Ok(PostgresBiometricStore { session })
+    }
+
+    fn client(&mut self) -> Result<&mut Client, VaultError> {
+        self.session.client().map_err(|err| VaultError::StoreUnavailable(err.to_string()))
     }
 }
 
 impl BiometricStore for PostgresBiometricStore {
     fn put(&mut self, enrollment: &SealedEnrollment) -> Result<(), VaultError> {
         let pseudonym = &enrollment.pseudonym.as_bytes()[..];
-        let mut tx = self.client.transaction().map_err(failed)?;
+        let mut tx = self.client()?.transaction().map_err(failed)?;
         let change = next_change(&mut tx)?;
         tx.execute(
             "INSERT INTO enrolled_faces (pseudonym, wrapped_key, template) VALUES ($1, $2, $3)
@@ -61,7 +65,7 @@ impl BiometricStore for PostgresBiometricStore {
 
     fn shred(&mut self, pseudonym: &Pseudonym) -> Result<bool, VaultError> {
         let pseudonym = &pseudonym.as_bytes()[..];
-        let mut tx = self.client.transaction().map_err(failed)?;
+        let mut tx = self.client()?.transaction().map_err(failed)?;
         let change = next_change(&mut tx)?;
         // The images go with their face (ON DELETE CASCADE).
         let deleted =
@@ -76,7 +80,7 @@ impl BiometricStore for PostgresBiometricStore {
     }
 
     fn template(&mut self, pseudonym: &Pseudonym) -> Result<Option<StoredTemplate>, VaultError> {
-        self.client
+        self.client()?
             .query_opt(
                 "SELECT pseudonym, wrapped_key, template FROM enrolled_faces WHERE pseudonym = $1",
                 &[&&pseudonym.as_bytes()[..]],
@@ -88,7 +92,7 @@ impl BiometricStore for PostgresBiometricStore {
 
     fn images(&mut self, pseudonym: &Pseudonym) -> Result<Vec<Vec<u8>>, VaultError> {
         let rows = self
-            .client
+            .client()?
             .query(
                 "SELECT sealed FROM enrollment_images WHERE pseudonym = $1 ORDER BY id",
                 &[&&pseudonym.as_bytes()[..]],
@@ -105,7 +109,7 @@ impl BiometricStore for PostgresBiometricStore {
         // Every pseudonym is 32 bytes, so the empty string sorts before all of them.
         let after: &[u8] = after.map_or(&[], |p| &p.as_bytes()[..]);
         let rows = self
-            .client
+            .client()?
             .query(
                 "SELECT pseudonym, wrapped_key, template FROM enrolled_faces
                  WHERE pseudonym > $1 ORDER BY pseudonym LIMIT $2",
@@ -116,13 +120,13 @@ impl BiometricStore for PostgresBiometricStore {
     }
 
     fn last_change(&mut self) -> Result<u64, VaultError> {
-        let row = self.client.query_one("SELECT seq FROM biometric_head", &[]).map_err(failed)?;
+        let row = self.client()?.query_one("SELECT seq FROM biometric_head", &[]).map_err(failed)?;
         Ok(row.get::<_, i64>(0) as u64)
     }
 
     fn changes_after(&mut self, after: u64, limit: usize) -> Result<Vec<(u64, Pseudonym)>, VaultError> {
         let rows = self
-            .client
+            .client()?
             .query(
                 "SELECT seq, pseudonym FROM biometric_changes WHERE seq > $1 ORDER BY seq LIMIT $2",
                 &[&(after as i64), &(limit as i64)],
@@ -144,7 +148,7 @@ impl BiometricStore for PostgresBiometricStore {
         let mut after: Vec<u8> = Vec::new();
         while found.len() < limit {
             let rows = self
-                .client
+                .client()?
                 .query(
                     "SELECT pseudonym, wrapped_key FROM enrolled_faces WHERE pseudonym > $1
                      ORDER BY pseudonym LIMIT 1024",
@@ -170,7 +174,7 @@ impl BiometricStore for PostgresBiometricStore {
         new: &WrappedKey,
     ) -> Result<bool, VaultError> {
         let replaced = self
-            .client
+            .client()?
             .execute(
                 "UPDATE enrolled_faces SET wrapped_key = $3 WHERE pseudonym = $1 AND wrapped_key = $2",
                 &[&&pseudonym.as_bytes()[..], &old.as_bytes(), &new.as_bytes()],

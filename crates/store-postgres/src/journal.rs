@@ -6,13 +6,14 @@ use postgres::error::SqlState;
 use postgres::{Client, GenericClient, NoTls};
 
 use crate::migrations::migrate;
+use crate::session::Session;
 
 /// Tries of a write whose lock or read ends in a serialization failure or deadlock.
 const LOCK_ATTEMPTS: usize = 5;
 
 /// One connection to the database; open one per node.
 pub struct PostgresJournal {
-    client: Client,
+    session: Session,
 }
 
 impl std::fmt::Debug for PostgresJournal {
@@ -25,9 +26,9 @@ impl PostgresJournal {
     /// Connects with `url` (a libpq connection string or `postgres://` URL), uses `schema`
     /// (created if missing) and brings it up to date.
     pub fn connect(url: &str, schema: &str) -> Result<PostgresJournal, JournalError> {
-        let mut client = connect(url, schema)?;
-        migrate(&mut client)?;
-        Ok(PostgresJournal { client })
+        let mut session = Session::open(url, schema)?;
+        migrate(session.client()?)?;
+        Ok(PostgresJournal { session })
     }
 }
 
@@ -55,7 +56,7 @@ pub(crate) fn connect(url: &str, schema: &str) -> Result<Client, JournalError> {
 
 impl Journal for PostgresJournal {
     fn read_after(&mut self, after: u64) -> Result<Vec<Entry>, JournalError> {
-        read_after(&mut self.client, after)
+        read_after(self.session.client()?, after)
     }
 
     fn append_with(
@@ -65,7 +66,7 @@ impl Journal for PostgresJournal {
     ) -> Result<u64, JournalError> {
         let mut ran = false;
         for attempt in 1.. {
-            match append_once(&mut self.client, after, write, &mut ran) {
+            match append_once(self.session.client()?, after, write, &mut ran) {
                 // Nothing ran yet (the lock or the read failed), so trying again is safe.
                 Err(Failure::Sql(err)) if !ran && attempt < LOCK_ATTEMPTS && is_transient(&err) => continue,
                 Err(Failure::Sql(err)) => return Err(unavailable(err)),
@@ -78,7 +79,8 @@ impl Journal for PostgresJournal {
 
     fn undelivered(&mut self, limit: usize) -> Result<Vec<Delivery>, JournalError> {
         let rows = self
-            .client
+            .session
+            .client()?
             .query(
                 "SELECT id, message FROM outbox WHERE NOT delivered ORDER BY id LIMIT $1",
                 &[&(limit as i64)],
@@ -94,7 +96,8 @@ impl Journal for PostgresJournal {
 
     fn mark_delivered(&mut self, ids: &[u64]) -> Result<(), JournalError> {
         let ids: Vec<i64> = ids.iter().map(|&id| id as i64).collect();
-        self.client
+        self.session
+            .client()?
             .execute("UPDATE outbox SET delivered = TRUE WHERE id = ANY($1)", &[&ids])
             .map_err(unavailable)?;
         Ok(())

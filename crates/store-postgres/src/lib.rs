@@ -16,6 +16,7 @@ mod biometric;
 mod journal;
 mod migrations;
 pub mod probe;
+mod session;
 
 pub use biometric::PostgresBiometricStore;
 pub use journal::{PostgresJournal, migrate_schema};
