@@ -84,6 +84,13 @@ pub fn run(config: &Config, out: &mut dyn Write) -> io::Result<bool> {
     }
 
     writeln!(out, "database  {}", config.database.describe())?;
+    match crate::keys::status(&config.keys) {
+        Ok(said) => writeln!(out, "keys      {said}")?,
+        Err(err) => {
+            problems += 1;
+            writeln!(out, "keys      FAIL  {err} [{}]", err.code())?;
+        }
+    }
     if problems == 0 {
         writeln!(out, "result    ok: runtime and all {} models verified", manifest.model.len())?;
     } else {

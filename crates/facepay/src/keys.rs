@@ -22,6 +22,8 @@ pub enum KeyError {
     Exists(String),
     #[error("the keys come from FACEPAY_KEYS; rotation writes a key file, so set FACEPAY_KEY_FILE instead")]
     InEnvironment,
+    #[error("the key file {path} can be read by others (mode {mode:o}); run chmod 600 on it")]
+    Exposed { path: String, mode: u32 },
     #[error("{0}")]
     Io(String),
     #[error("the database: {0}")]
@@ -36,6 +38,7 @@ impl KeyError {
             KeyError::Missing(_) => "keys_file_missing",
             KeyError::Exists(_) => "keys_file_exists",
             KeyError::InEnvironment => "keys_in_environment",
+            KeyError::Exposed { .. } => "keys_file_exposed",
             KeyError::Io(_) => "keys_file_unwritable",
             KeyError::Store(_) => "store_unavailable",
             KeyError::Vault(err) => err.code(),
@@ -54,13 +57,41 @@ pub fn load(location: &KeyLocation) -> Result<Keyring, KeyError> {
     Ok(Keyring::parse(text.expose_secret())?)
 }
 
+/// What `facepay doctor` says about the keys: where they are and which master key is current.
+/// No key file yet is fine (nobody is enrolled); one others can read, or one that does not
+/// parse, is a problem.
+pub fn status(location: &KeyLocation) -> Result<String, KeyError> {
+    use std::os::unix::fs::PermissionsExt;
+    if let KeyLocation::File(path) = location {
+        if !path.exists() {
+            return Ok(format!("no key file yet at {} (`facepay keys init` writes one)", path.display()));
+        }
+        let mode = std::fs::metadata(path).map_err(|err| KeyError::Io(err.to_string()))?.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Err(KeyError::Exposed { path: path.display().to_string(), mode: mode & 0o777 });
+        }
+    }
+    let keyring = load(location)?;
+    let source = match location {
+        KeyLocation::File(path) => format!("file {}", path.display()),
+        KeyLocation::Environment => "from FACEPAY_KEYS".to_owned(),
+    };
+    let retired: Vec<&str> = keyring.retired_ids().collect();
+    let current = format!("{source}: master key {} current", keyring.current_id());
+    if retired.is_empty() {
+        Ok(current)
+    } else {
+        Ok(format!("{current}, {retired:?} retired but kept (finish with `facepay keys retire`)"))
+    }
+}
+
 /// `facepay keys init`: a new key file with fresh random keys.
 pub fn init(config: &Config) -> Result<String, KeyError> {
     let path = key_file(config)?;
     if path.exists() {
         return Err(KeyError::Exists(path.display().to_string()));
     }
-    write_key_file(path, &Keyring::generate(&new_master_id())?)?;
+    write_key_file(path, &Keyring::generate(&new_master_id(&[]))?)?;
     Ok(format!("wrote a new key file at {} (mode 0600); back it up apart from the database", path.display()))
 }
 
@@ -69,7 +100,8 @@ pub fn init(config: &Config) -> Result<String, KeyError> {
 pub fn rotate(config: &Config) -> Result<String, KeyError> {
     let path = key_file(config)?;
     let old = load(&config.keys)?;
-    write_key_file(path, &old.rotated(&new_master_id())?)?;
+    let taken: Vec<&str> = std::iter::once(old.current_id()).chain(old.retired_ids()).collect();
+    write_key_file(path, &old.rotated(&new_master_id(&taken))?)?;
     let vault = Vault::new(load(&config.keys)?);
     let done = rewrap_all(&vault, open_biometric_store(config)?.as_mut())?;
     Ok(format!(
@@ -120,11 +152,16 @@ fn open_biometric_store(config: &Config) -> Result<Box<dyn BiometricStore>, KeyE
     Ok(store)
 }
 
-/// A master key id nobody used before: `k` and the time in seconds.
-fn new_master_id() -> String {
+/// A master key id not in `taken`: `k` and the time in seconds, then `-2`, `-3`... within one
+/// second.
+fn new_master_id(taken: &[&str]) -> String {
     let seconds =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    format!("k{seconds}")
+    let base = format!("k{seconds}");
+    std::iter::once(base.clone())
+        .chain((2..).map(|n| format!("{base}-{n}")))
+        .find(|id| !taken.contains(&id.as_str()))
+        .expect("an endless list has a free id")
 }
 
 /// Replaces `path` in one rename, with a file only its owner can read, fsynced before and after.
@@ -191,27 +228,46 @@ mod tests {
         let mode = std::fs::metadata(dir.path().join("facepay.keys")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
 
-        // Ids are made of the time in seconds; a rotation within the same second would reuse one.
-        let first = load(&config.keys).unwrap().current_id().to_owned();
-        let text = std::fs::read_to_string(dir.path().join("facepay.keys")).unwrap();
-        std::fs::write(dir.path().join("facepay.keys"), text.replace(&first, "k0")).unwrap();
-
         let mut node = gallery(&config);
         for n in 0..30 {
             node.enroll(ShopperId::from_u128(u128::from(n)), "0000", face(n), &[]).unwrap();
         }
 
+        let first = load(&config.keys).unwrap().current_id().to_owned();
+        // Likely within the same second as `init`; the new id differs all the same.
         let said = rotate(&config).unwrap();
         assert!(said.contains("re-wrapped 30 data keys"), "{said}");
+        assert_ne!(load(&config.keys).unwrap().current_id(), first);
         assert_eq!(masters(&config), 2, "the old master stays until retired");
         // A node started before the rotation enrolls under the old key meanwhile.
         node.enroll(ShopperId::from_u128(99), "0000", face(99), &[]).unwrap();
         let said = retire(&config).unwrap();
-        assert!(said.contains("re-wrapped 1 late data keys") && said.contains("\"k0\""), "{said}");
+        assert!(
+            said.contains("re-wrapped 1 late data keys") && said.contains(&format!("{first:?}")),
+            "{said}"
+        );
         assert_eq!(masters(&config), 1);
 
         let after = gallery(&config);
         assert_eq!(after.len(), 31, "every face opens with only the new master key");
+    }
+
+    #[test]
+    fn the_doctor_line_accepts_no_file_and_refuses_one_others_can_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path());
+        assert!(status(&config.keys).unwrap().starts_with("no key file yet at"));
+        init(&config).unwrap();
+        let said = status(&config.keys).unwrap();
+        assert!(said.contains("current") && !said.contains("retired"), "{said}");
+        let path = dir.path().join("facepay.keys");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = status(&config.keys).unwrap_err();
+        assert_eq!(err.code(), "keys_file_exposed");
+        assert!(err.to_string().contains("644"), "{err}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(&path, "master k1 00").unwrap();
+        assert_eq!(status(&config.keys).unwrap_err().code(), "vault_key_file_malformed");
     }
 
     #[test]
