@@ -7,6 +7,11 @@
 //! is retried before any command ran. Commits are durable with PostgreSQL's defaults
 //! (`fsync`, `synchronous_commit = on`); each node's schema lives where `search_path` says.
 //!
+//! Connections: one per role per node (the journal's writer, the gallery's biometric store),
+//! each made again when the server drops it (`session`). A node serializes its writes through one
+//! writer and serves reads from memory, so a pool of interchangeable connections would have
+//! nothing to share out.
+//!
 //! Owns: SQL for PostgreSQL and the schema's migrations.
 //!
 //! Must never: make a business decision (that is `payments`), store a template or image that
