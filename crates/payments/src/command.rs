@@ -63,10 +63,13 @@ pub enum Reply {
 }
 
 impl CoreError {
-    /// Whether the refused command still changed the core, so it must be journaled like an
-    /// accepted one: only a wrong PIN, which counts towards the lock.
+    /// Whether the refused command may still have changed the core, so it must be journaled
+    /// like an accepted one: a wrong PIN (it counts towards the lock), and any refusal by the
+    /// ledger, which comes after the engine took a transfer id and, for a hold past its deadline,
+    /// after it expired the holds due. (Found by the simulator: a capture refused as expired was
+    /// not journaled, so a node replaying the journal held other state than the node that ran it.)
     pub fn changed_state(&self) -> bool {
-        matches!(self, CoreError::Pin(PinError::Wrong { .. }))
+        matches!(self, CoreError::Pin(PinError::Wrong { .. }) | CoreError::Ledger(_))
     }
 }
 

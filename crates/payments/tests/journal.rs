@@ -1,5 +1,6 @@
 //! `JournaledCore` when the store fails: a commit lost after the core ran ahead leaves no trace
-//! once the node rebuilds, and the caller's retry then succeeds once.
+//! once the node rebuilds, and the caller's retry then succeeds once. And a refusal that still
+//! changed the core is journaled, so a node replaying the journal holds the same state.
 
 use facepay_domain::{Currency, MerchantId, Money, PaymentId, ShopperId, TerminalId, Timestamp};
 use facepay_ledger::{AccountId, TransferId};
@@ -29,9 +30,9 @@ fn config() -> CoreConfig {
     }
 }
 
-#[test]
-fn a_lost_commit_leaves_no_trace_and_the_retry_succeeds_once() {
-    let journal = MemoryJournal::default();
+/// A node on `journal` with one merchant, terminal and shopper (5,000 in their wallet); the
+/// payment request that shopper makes.
+fn node_with_a_shopper(journal: &MemoryJournal) -> (JournaledCore<MemoryJournal>, StartPayment) {
     let mut node = JournaledCore::open(config(), journal.clone()).unwrap();
     let (merchant, terminal, shopper) =
         (MerchantId::from_u128(1), TerminalId::from_u128(2), ShopperId::from_u128(3));
@@ -59,7 +60,13 @@ fn a_lost_commit_leaves_no_trace_and_the_retry_succeeds_once() {
         liveness_passed: true,
         identification: Identification::Match(shopper),
     };
+    (node, request)
+}
 
+#[test]
+fn a_lost_commit_leaves_no_trace_and_the_retry_succeeds_once() {
+    let journal = MemoryJournal::default();
+    let (mut node, request) = node_with_a_shopper(&journal);
     journal.fail_next_commit();
     let lost = node.execute(Command::StartPayment(request.clone()), at(1));
     assert_eq!(lost.unwrap_err().code(), "store_unavailable");
@@ -76,4 +83,23 @@ fn a_lost_commit_leaves_no_trace_and_the_retry_succeeds_once() {
     assert_eq!(wallet(&node), Some(4_000));
     let other = JournaledCore::open(config(), journal).unwrap();
     assert!(other.core() == node.core());
+}
+
+#[test]
+fn a_capture_refused_because_its_hold_expired_is_journaled_and_replays_the_same() {
+    let journal = MemoryJournal::default();
+    let (mut node, request) = node_with_a_shopper(&journal);
+    let payment = request.payment_id;
+    node.execute(Command::StartPayment(request), at(1)).unwrap().unwrap();
+    let head = node.head();
+
+    // Past the hold's deadline, with no sweep in between: the capture expires the hold on the
+    // spot, then refuses.
+    let late = node.execute(Command::Capture { payment }, at(1 + 600_001)).unwrap();
+    assert_eq!(late.unwrap_err().code(), "pending_transfer_expired");
+    assert_eq!(node.core().payment(payment).unwrap().state, PaymentState::Expired);
+    assert_eq!(node.head(), head + 1, "the refusal changed the core, so it is in the journal");
+
+    let other = JournaledCore::open(config(), journal).unwrap();
+    assert!(other.core() == node.core(), "a node replaying the journal holds the same state");
 }

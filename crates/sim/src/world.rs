@@ -4,7 +4,8 @@
 use facepay_domain::{Currency, MerchantId, ShopperId, TerminalId, Timestamp};
 use facepay_ledger::{AccountId, TransferId};
 use facepay_payments::{
-    AcquirerId, CoreConfig, IssuerId, Limit, LimitTable, MerchantRisk, PaymentCore, PinPolicy, RiskConfig,
+    AcquirerId, Command, CoreConfig, IssuerId, JournaledCore, Limit, LimitTable, MemoryJournal, MerchantRisk,
+    PinPolicy, RiskConfig,
 };
 
 pub const SHOPPERS: u128 = 6;
@@ -44,8 +45,8 @@ pub fn limits() -> LimitTable {
     LimitTable { shopper_standard: SHOPPER_LIMIT, ..LimitTable::default() }
 }
 
-pub fn fresh_core() -> PaymentCore {
-    let config = CoreConfig {
+pub fn config() -> CoreConfig {
+    CoreConfig {
         currency: eur(),
         limits: limits(),
         pin_policy: PinPolicy { always: false, above_amount_minor: None, on_elevated_risk: false },
@@ -54,35 +55,58 @@ pub fn fresh_core() -> PaymentCore {
         funding_source: FUNDING_SOURCE,
         reserve_account: RESERVE,
         risk: RiskConfig::default(),
-    };
-    let mut core = PaymentCore::new(config);
+    }
+}
+
+/// A node on `journal` with the world set up, through the journal like everything after it.
+pub fn fresh_node(journal: MemoryJournal) -> JournaledCore<MemoryJournal> {
+    let mut node = JournaledCore::open(config(), journal).expect("the memory journal opens");
     let start = Timestamp::from_unix_ms(0);
-    core.register_issuer(BANK, BANK_CLEARING).expect("fresh");
-    core.fund_reserve(RESERVE_FUNDING_MINOR, TransferId(u128::from(u64::MAX)), start).expect("fresh");
+    let mut setup = vec![
+        Command::RegisterIssuer { issuer: BANK, clearing_account: BANK_CLEARING },
+        Command::FundReserve {
+            amount_minor: RESERVE_FUNDING_MINOR,
+            transfer_id: TransferId(u128::from(u64::MAX)),
+        },
+    ];
     for m in 0..MERCHANTS {
-        core.register_merchant(
-            MerchantId::from_u128(m),
-            AcquirerId(1),
-            MerchantRisk::Low,
-            merchant_account(m),
-        )
-        .expect("fresh");
+        setup.push(Command::RegisterMerchant {
+            merchant: MerchantId::from_u128(m),
+            acquirer: AcquirerId(1),
+            risk: MerchantRisk::Low,
+            account: merchant_account(m),
+        });
     }
     for t in 0..TERMINALS {
-        core.register_terminal(TerminalId::from_u128(t), MerchantId::from_u128(t % MERCHANTS))
-            .expect("fresh");
+        setup.push(Command::RegisterTerminal {
+            terminal: TerminalId::from_u128(t),
+            merchant: MerchantId::from_u128(t % MERCHANTS),
+        });
     }
     for s in 0..SHOPPERS {
         let shopper = ShopperId::from_u128(s);
-        core.enroll_shopper(shopper, &format!("{:04}", s % 3)).expect("fresh");
+        setup.push(Command::EnrollShopper { shopper, phone_last4: format!("{:04}", s % 3) });
         if pays_by_bank(shopper) {
-            core.bind_bank_account(shopper, BANK, &format!("tok_{s}"), true).expect("fresh");
+            setup.push(Command::BindBankAccount {
+                shopper,
+                issuer: BANK,
+                reference: format!("tok_{s}"),
+                make_default: true,
+            });
         } else {
-            core.bind_wallet(shopper, wallet(s), true).expect("fresh");
-            core.top_up(wallet(s), TOP_UP_MINOR, TransferId(s), start).expect("fresh");
+            setup.push(Command::BindWallet { shopper, account: wallet(s), make_default: true });
+            setup.push(Command::TopUp {
+                account: wallet(s),
+                amount_minor: TOP_UP_MINOR,
+                transfer_id: TransferId(s),
+            });
         }
     }
-    core
+    let replies = node.execute_all(setup.into_iter().map(|command| (command, start)).collect());
+    for reply in replies.expect("the memory journal commits") {
+        reply.expect("the world's commands are accepted");
+    }
+    node
 }
 
 /// The wallets topped up at the start.
