@@ -222,11 +222,3 @@ fn wallets_total(core: &PaymentCore) -> i128 {
 pub fn balance(core: &PaymentCore, account: AccountId) -> i128 {
     core.ledger().account(account).map_or(0, |a| a.posted_balance())
 }
-
-/// Two engines hold the same money, payments and disputes.
-pub fn same_state(a: &PaymentCore, b: &PaymentCore) -> bool {
-    let accounts_match = a.ledger().accounts().all(|account| b.ledger().account(account.id) == Some(account));
-    let payments_match = a.payments().all(|payment| b.payment(payment.id) == Some(payment));
-    let disputes_match = a.disputes().all(|dispute| b.dispute(dispute.id) == Some(dispute));
-    accounts_match && payments_match && disputes_match && a.ledger().journal() == b.ledger().journal()
-}
