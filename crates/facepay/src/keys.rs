@@ -120,7 +120,7 @@ pub fn retire(config: &Config) -> Result<String, KeyError> {
     let retired: Vec<String> = vault.keyring().retired_ids().map(str::to_owned).collect();
     let mut store = open_biometric_store(config)?;
     let done = rewrap_all(&vault, store.as_mut())?;
-    if !store.keys_not_under(vault.keyring().current_id(), 1)?.is_empty() {
+    if !store.keys_not_under(vault.keyring().current_id(), None, 1)?.is_empty() {
         return Err(KeyError::Store("a data key is still under an old master key; run retire again".into()));
     }
     write_key_file(path, &vault.keyring().retired_dropped())?;

@@ -174,12 +174,16 @@ pub fn the_port_keeps_replaces_and_shreds_records<D: BiometricDatabase>(database
     let bob = &enrollments[1];
     let rotated = Vault::new(Keyring::parse(vault.keyring().rotated("k2").unwrap().expose_secret()).unwrap());
     let rewrapped = rotated.rewrap(bob.pseudonym, &bob.wrapped_key).unwrap().unwrap();
-    assert_eq!(store.keys_not_under("k2", 10).unwrap().len(), 5);
+    assert_eq!(store.keys_not_under("k2", None, 10).unwrap().len(), 5);
     assert!(store.replace_key(&bob.pseudonym, &bob.wrapped_key, &rewrapped).unwrap());
     assert!(!store.replace_key(&bob.pseudonym, &bob.wrapped_key, &rewrapped).unwrap(), "stale");
     assert!(!store.replace_key(&alice.pseudonym, &alice.wrapped_key, &rewrapped).unwrap(), "re-enrolled");
-    assert_eq!(store.keys_not_under("k2", 10).unwrap().len(), 4);
-    assert_eq!(store.keys_not_under("k2", 3).unwrap().len(), 3, "the limit holds");
+    let left = store.keys_not_under("k2", None, 10).unwrap();
+    assert_eq!(left.len(), 4);
+    assert!(left.windows(2).all(|w| w[0].0 < w[1].0), "in pseudonym order");
+    assert_eq!(store.keys_not_under("k2", None, 3).unwrap().len(), 3, "the limit holds");
+    let rest = store.keys_not_under("k2", Some(&left[1].0), 10).unwrap();
+    assert_eq!(rest, left[2..], "after a pseudonym, only those that follow it");
 
     // Shredding takes the key, the template and the images, and is a change.
     let before = store.last_change().unwrap();

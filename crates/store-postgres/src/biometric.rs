@@ -140,12 +140,14 @@ impl BiometricStore for PostgresBiometricStore {
     fn keys_not_under(
         &mut self,
         master_id: &str,
+        after: Option<&Pseudonym>,
         limit: usize,
     ) -> Result<Vec<(Pseudonym, WrappedKey)>, VaultError> {
         // The master id sits in the wrapped key's header (see `vault::WrappedKey`); the filter
         // is done here rather than in SQL so the layout stays the vault's business.
         let mut found = Vec::new();
-        let mut after: Vec<u8> = Vec::new();
+        // Every pseudonym is 32 bytes, so the empty string sorts before all of them.
+        let mut after: Vec<u8> = after.map_or_else(Vec::new, |p| p.as_bytes().to_vec());
         while found.len() < limit {
             let rows = self
                 .client()?

@@ -143,16 +143,21 @@ impl BiometricStore for SqliteBiometricStore {
     fn keys_not_under(
         &mut self,
         master_id: &str,
+        after: Option<&Pseudonym>,
         limit: usize,
     ) -> Result<Vec<(Pseudonym, WrappedKey)>, VaultError> {
         // The master id sits in the wrapped key's header (see `vault::WrappedKey`); the filter
         // is done here rather than in SQL so the layout stays the vault's business.
         let mut select = self
             .connection
-            .prepare_cached("SELECT pseudonym, wrapped_key FROM enrolled_faces ORDER BY pseudonym")
+            .prepare_cached(
+                "SELECT pseudonym, wrapped_key FROM enrolled_faces WHERE pseudonym > ?1 ORDER BY pseudonym",
+            )
             .map_err(failed)?;
+        // Every pseudonym is 32 bytes, so the empty blob sorts before all of them.
+        let after: &[u8] = after.map_or(&[], |p| &p.as_bytes()[..]);
         let rows = select
-            .query_map([], |row| Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, Vec<u8>>(1)?)))
+            .query_map([after], |row| Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, Vec<u8>>(1)?)))
             .map_err(failed)?;
         let mut found = Vec::new();
         for row in rows {

@@ -2,6 +2,7 @@
 //! Clones share one set of records, as nodes share one database.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::{BiometricStore, Pseudonym, SealedEnrollment, StoredTemplate, VaultError, WrappedKey};
@@ -66,17 +67,14 @@ impl BiometricStore for MemoryBiometricStore {
         after: Option<&Pseudonym>,
         limit: usize,
     ) -> Result<Vec<StoredTemplate>, VaultError> {
+        let start = after.map_or(Bound::Unbounded, |after| Bound::Excluded(*after));
         let records = self.records();
-        let rows = match after {
-            Some(after) => records
-                .enrollments
-                .range((std::ops::Bound::Excluded(*after), std::ops::Bound::Unbounded))
-                .map(|(_, e)| stored_template(e))
-                .take(limit)
-                .collect(),
-            None => records.enrollments.values().map(stored_template).take(limit).collect(),
-        };
-        Ok(rows)
+        Ok(records
+            .enrollments
+            .range((start, Bound::Unbounded))
+            .map(|(_, e)| stored_template(e))
+            .take(limit)
+            .collect())
     }
 
     fn last_change(&mut self) -> Result<u64, VaultError> {
@@ -90,12 +88,15 @@ impl BiometricStore for MemoryBiometricStore {
     fn keys_not_under(
         &mut self,
         master_id: &str,
+        after: Option<&Pseudonym>,
         limit: usize,
     ) -> Result<Vec<(Pseudonym, WrappedKey)>, VaultError> {
+        let start = after.map_or(Bound::Unbounded, |after| Bound::Excluded(*after));
         Ok(self
             .records()
             .enrollments
-            .values()
+            .range((start, Bound::Unbounded))
+            .map(|(_, e)| e)
             .filter(|e| e.wrapped_key.master_id() != master_id)
             .map(|e| (e.pseudonym, e.wrapped_key.clone()))
             .take(limit)

@@ -16,24 +16,32 @@ pub struct Rewrapped {
     pub changed_meanwhile: usize,
 }
 
-/// Re-wraps every data key in `store` that is not under `vault`'s current master key. When it
-/// returns, none is (unless a node still running with the old key file enrolled someone since:
-/// run it again after every node has the new file).
+/// Re-wraps every data key in `store` that is not under `vault`'s current master key, walking
+/// the vault in passes until one finds nothing left. When it returns, none is (unless a node
+/// still running with the old key file enrolled someone since: run it again after every node
+/// has the new file).
 pub fn rewrap_all(vault: &Vault, store: &mut dyn BiometricStore) -> Result<Rewrapped, VaultError> {
     let current = vault.keyring().current_id().to_owned();
     let mut done = Rewrapped::default();
     loop {
-        let page = store.keys_not_under(&current, PAGE)?;
-        if page.is_empty() {
-            return Ok(done);
-        }
-        for (pseudonym, old) in page {
-            let Some(new) = vault.rewrap(pseudonym, &old)? else { continue };
-            if store.replace_key(&pseudonym, &old, &new)? {
-                done.rewrapped += 1;
-            } else {
-                done.changed_meanwhile += 1;
+        let mut found_any = false;
+        let mut after = None;
+        loop {
+            let page = store.keys_not_under(&current, after.as_ref(), PAGE)?;
+            let Some(&(last, _)) = page.last() else { break };
+            after = Some(last);
+            found_any = true;
+            for (pseudonym, old) in page {
+                let Some(new) = vault.rewrap(pseudonym, &old)? else { continue };
+                if store.replace_key(&pseudonym, &old, &new)? {
+                    done.rewrapped += 1;
+                } else {
+                    done.changed_meanwhile += 1;
+                }
             }
+        }
+        if !found_any {
+            return Ok(done);
         }
     }
 }

@@ -57,10 +57,13 @@ pub trait BiometricStore: Send {
     /// may appear once, at its newest change: a follower re-reads the records as they are now.
     fn changes_after(&mut self, after: u64, limit: usize) -> Result<Vec<(u64, Pseudonym)>, VaultError>;
 
-    /// Up to `limit` wrapped keys under any master key but `master_id`.
+    /// Up to `limit` wrapped keys under any master key but `master_id`, in pseudonym order,
+    /// starting after `after`: a rotation walks the vault once instead of from the start on
+    /// every page.
     fn keys_not_under(
         &mut self,
         master_id: &str,
+        after: Option<&Pseudonym>,
         limit: usize,
     ) -> Result<Vec<(Pseudonym, WrappedKey)>, VaultError>;
 

@@ -230,7 +230,7 @@ fn rewrap_all_moves_every_key_to_the_current_master_and_skips_keys_that_changed_
 
     let done = rewrap_all(&rotated, &mut store).unwrap();
     assert_eq!(done.rewrapped, 1100, "more than one page");
-    assert!(store.keys_not_under("k2", 10).unwrap().is_empty());
+    assert!(store.keys_not_under("k2", None, 10).unwrap().is_empty());
     assert_eq!(rewrap_all(&rotated, &mut store).unwrap().rewrapped, 0, "a second pass finds nothing");
 
     // With k1 dropped from the key file, every record still opens.
