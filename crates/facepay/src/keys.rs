@@ -101,8 +101,9 @@ pub fn rotate(config: &Config) -> Result<String, KeyError> {
     let path = key_file(config)?;
     let old = load(&config.keys)?;
     let taken: Vec<&str> = std::iter::once(old.current_id()).chain(old.retired_ids()).collect();
-    write_key_file(path, &old.rotated(&new_master_id(&taken))?)?;
-    let vault = Vault::new(load(&config.keys)?);
+    let rotated = old.rotated(&new_master_id(&taken))?;
+    write_key_file(path, &rotated)?;
+    let vault = Vault::new(Keyring::parse(rotated.expose_secret())?);
     let done = rewrap_all(&vault, open_biometric_store(config)?.as_mut())?;
     Ok(format!(
         "master key {} is current; re-wrapped {} data keys under it ({} changed meanwhile and were read again). \

@@ -94,6 +94,7 @@ impl<S: BiometricStore> Gallery<S> {
         let mut gallery =
             Gallery { vault: Vault::new(keys), reload_keys, store, index, shoppers: HashMap::new(), cursor };
         let mut applied = Applied::default();
+        let reader = gallery.index.reader();
         let mut after = None;
         loop {
             let page = gallery.store.templates_after(after.as_ref(), PAGE)?;
@@ -104,7 +105,7 @@ impl<S: BiometricStore> Gallery<S> {
                 let face = gallery
                     .open_face(stored)
                     .map_err(|source| GalleryError::Record { pseudonym: stored.pseudonym, source })?;
-                if gallery.index.reader().check(&face.template).is_err() {
+                if reader.check(&face.template).is_err() {
                     applied.other_recognizer += 1;
                     continue;
                 }

@@ -76,9 +76,10 @@ impl BiometricStore for SqliteBiometricStore {
                 "SELECT pseudonym, wrapped_key, template FROM enrolled_faces WHERE pseudonym = ?1",
             )
             .map_err(failed)?
-            .query_row([&pseudonym.as_bytes()[..]], read_template)
+            .query_row([&pseudonym.as_bytes()[..]], template_row)
             .optional()
             .map_err(failed)?
+            .map(stored_template)
             .transpose()
     }
 
@@ -105,8 +106,8 @@ impl BiometricStore for SqliteBiometricStore {
             .map_err(failed)?;
         // Every pseudonym is 32 bytes, so the empty blob sorts before all of them.
         let after: &[u8] = after.map_or(&[], |p| &p.as_bytes()[..]);
-        let rows = select.query_map((after, limit as i64), read_template).map_err(failed)?;
-        rows.map(|row| row.map_err(failed)?).collect()
+        let rows = select.query_map((after, limit as i64), template_row).map_err(failed)?;
+        rows.map(|row| stored_template(row.map_err(failed)?)).collect()
     }
 
     fn last_change(&mut self) -> Result<u64, VaultError> {
@@ -198,15 +199,19 @@ fn record_change(tx: &Connection, pseudonym: &[u8]) -> Result<(), VaultError> {
     Ok(())
 }
 
-fn read_template(row: &Row<'_>) -> rusqlite::Result<Result<StoredTemplate, VaultError>> {
-    let (pseudonym, wrapped, template): (Vec<u8>, Vec<u8>, Vec<u8>) = (row.get(0)?, row.get(1)?, row.get(2)?);
-    Ok((|| {
-        Ok(StoredTemplate {
-            pseudonym: Pseudonym::from_stored(&pseudonym)?,
-            wrapped_key: WrappedKey::from_stored(wrapped)?,
-            template,
-        })
-    })())
+/// `pseudonym, wrapped_key, template` as the row holds them.
+type TemplateRow = (Vec<u8>, Vec<u8>, Vec<u8>);
+
+fn template_row(row: &Row<'_>) -> rusqlite::Result<TemplateRow> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+}
+
+fn stored_template((pseudonym, wrapped, template): TemplateRow) -> Result<StoredTemplate, VaultError> {
+    Ok(StoredTemplate {
+        pseudonym: Pseudonym::from_stored(&pseudonym)?,
+        wrapped_key: WrappedKey::from_stored(wrapped)?,
+        template,
+    })
 }
 
 fn failed(err: rusqlite::Error) -> VaultError {
