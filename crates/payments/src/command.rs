@@ -10,6 +10,7 @@ use facepay_domain::{MerchantId, PaymentId, ShopperId, TerminalId, Timestamp};
 use facepay_ledger::{AccountId, TransferId};
 use serde::{Deserialize, Serialize};
 
+use crate::access::{ApiKeyId, PublicKey, Role, SecretHash};
 use crate::dispute::{Dispute, DisputeId, Finding, Party};
 use crate::engine::{CoreError, MerchantStatus, PaymentCore, PaymentView, StartPayment};
 use crate::issuer::{FundingSource, IssuerAnswer, IssuerId};
@@ -50,6 +51,13 @@ pub enum Command {
     AddDisputeEvidence { dispute: DisputeId, party: Party, note: String },
     ResolveDispute { dispute: DisputeId, finding: Finding },
     ChargeBack { dispute: DisputeId },
+    IssueApiKey { key: ApiKeyId, secret_hash: SecretHash, role: Role },
+    RevokeApiKey { key: ApiKeyId },
+    IssueActivationCode { terminal: TerminalId, code_hash: SecretHash, expires_at: Timestamp },
+    ActivateTerminal { terminal: TerminalId, code_hash: SecretHash, public_key: PublicKey },
+    RevokeTerminal { terminal: TerminalId },
+    NameShopper { shopper: ShopperId, masked_name: String },
+    ForgetShopper { shopper: ShopperId },
 }
 
 /// What an executed command answers.
@@ -146,6 +154,17 @@ impl PaymentCore {
                 self.resolve_dispute(*dispute, *finding, now).map(Reply::Dispute)
             }
             C::ChargeBack { dispute } => self.charge_back(*dispute, now).map(Reply::Dispute),
+            C::IssueApiKey { key, secret_hash, role } => done(self.issue_api_key(*key, *secret_hash, *role)),
+            C::RevokeApiKey { key } => done(self.revoke_api_key(*key)),
+            C::IssueActivationCode { terminal, code_hash, expires_at } => {
+                done(self.issue_activation_code(*terminal, *code_hash, *expires_at))
+            }
+            C::ActivateTerminal { terminal, code_hash, public_key } => {
+                done(self.activate_terminal(*terminal, code_hash, *public_key, now))
+            }
+            C::RevokeTerminal { terminal } => done(self.revoke_terminal(*terminal)),
+            C::NameShopper { shopper, masked_name } => done(self.name_shopper(*shopper, masked_name)),
+            C::ForgetShopper { shopper } => done(self.forget_shopper(*shopper)),
         }
     }
 

@@ -18,6 +18,9 @@ use facepay_ledger::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::access::{
+    Access, AccessError, ApiKey, ApiKeyId, PublicKey, Role, SecretHash, TerminalCredentials,
+};
 use crate::decline::DeclineReason;
 use crate::dispute::{Dispute, DisputeError, DisputeId};
 use crate::issuer::{BANK_REFERENCE_MAX, FundingSource, IssuerAnswer, IssuerId, IssuerMessage};
@@ -95,6 +98,9 @@ struct Shopper {
     pin: Option<PinHash>,
     pin_guard: PinGuard,
     usage: DailyUsage,
+    /// What a terminal shows once the shopper is identified (`"J*** D***"`); the full name is
+    /// never kept here.
+    masked_name: Option<String>,
 }
 
 /// Who the face belongs to, as `face-index` decided it.
@@ -184,7 +190,14 @@ pub enum CoreError {
     Dispute(#[from] DisputeError),
     #[error("the ledger refused: {0}")]
     Ledger(#[from] TransferError),
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    #[error("a masked name is 1 to {MASKED_NAME_MAX} characters, without control characters")]
+    MaskedNameMalformed,
 }
+
+/// The longest masked name a terminal is shown, in characters.
+pub const MASKED_NAME_MAX: usize = 64;
 
 impl CoreError {
     pub fn code(&self) -> &'static str {
@@ -208,6 +221,8 @@ impl CoreError {
             CoreError::Pin(err) => err.code(),
             CoreError::Dispute(err) => err.code(),
             CoreError::Ledger(err) => err.code(),
+            CoreError::Access(err) => err.code(),
+            CoreError::MaskedNameMalformed => "masked_name_malformed",
         }
     }
 }
@@ -226,6 +241,7 @@ pub struct PaymentCore {
     pub(crate) issuers: HashMap<IssuerId, AccountId>,
     pub(crate) disputes: HashMap<DisputeId, Dispute>,
     risk: RiskState,
+    access: Access,
     /// Effects for the shell: drained by `take_risk_events` and `take_issuer_messages`.
     risk_events: Vec<RiskEvent>,
     issuer_messages: Vec<IssuerMessage>,
@@ -261,6 +277,7 @@ impl PaymentCore {
             issuers: HashMap::new(),
             disputes: HashMap::new(),
             risk: RiskState::default(),
+            access: Access::default(),
             risk_events: Vec::new(),
             issuer_messages: Vec::new(),
             face_payment_off_everywhere: false,
@@ -283,6 +300,56 @@ impl PaymentCore {
     /// The ledger transfer holding a payment's funds, if one was placed.
     pub fn hold_of(&self, id: PaymentId) -> Option<TransferId> {
         self.payments.get(&id).and_then(|record| record.hold)
+    }
+
+    /// The payment itself (merchant, terminal, shopper once known), for access checks.
+    pub fn payment_record(&self, id: PaymentId) -> Option<&Payment> {
+        self.payments.get(&id).map(|record| &record.payment)
+    }
+
+    /// The payment a terminal started under `idempotency_key`, as it stands now.
+    pub fn payment_for_key(&self, terminal: TerminalId, idempotency_key: &str) -> Option<PaymentView> {
+        let id = self.idempotency.get(&(terminal, idempotency_key.to_owned()))?;
+        self.payment(*id)
+    }
+
+    /// The merchant a terminal is registered to.
+    pub fn terminal_merchant(&self, id: TerminalId) -> Option<MerchantId> {
+        self.terminals.get(&id).map(|terminal| terminal.merchant)
+    }
+
+    pub fn terminal_credentials(&self, id: TerminalId) -> Option<&TerminalCredentials> {
+        self.access.terminal(id)
+    }
+
+    pub fn api_key(&self, id: ApiKeyId) -> Option<&ApiKey> {
+        self.access.api_key(id)
+    }
+
+    /// Whether an operator key exists that is not revoked (a new switch has none).
+    pub fn has_operator_key(&self) -> bool {
+        self.access.has_operator_key()
+    }
+
+    pub fn is_enrolled(&self, id: ShopperId) -> bool {
+        self.shoppers.contains_key(&id)
+    }
+
+    pub fn masked_name(&self, id: ShopperId) -> Option<&str> {
+        self.shoppers.get(&id)?.masked_name.as_deref()
+    }
+
+    /// The shopper's built-in wallets, in the order they were bound.
+    pub fn wallets_of(&self, id: ShopperId) -> Vec<AccountId> {
+        let Some(shopper) = self.shoppers.get(&id) else { return Vec::new() };
+        shopper
+            .funding
+            .iter()
+            .filter_map(|source| match source {
+                FundingSource::Wallet(account) => Some(*account),
+                FundingSource::BankAccount { .. } => None,
+            })
+            .collect()
     }
 
     /// Risk rules that fired since the last call, oldest first.
@@ -383,8 +450,88 @@ impl PaymentCore {
                 pin: None,
                 pin_guard: PinGuard::default(),
                 usage: DailyUsage::default(),
+                masked_name: None,
             },
         );
+        Ok(())
+    }
+
+    /// Issues an API key for `role`, whose merchant, bank or shopper must exist.
+    pub fn issue_api_key(
+        &mut self,
+        id: ApiKeyId,
+        secret_hash: SecretHash,
+        role: Role,
+    ) -> Result<(), CoreError> {
+        match role {
+            Role::Operator => {}
+            Role::Merchant(merchant) if !self.merchants.contains_key(&merchant) => {
+                return Err(CoreError::UnknownMerchant(merchant));
+            }
+            Role::Issuer(issuer) if !self.issuers.contains_key(&issuer) => {
+                return Err(CoreError::UnknownIssuer(issuer));
+            }
+            Role::Shopper(shopper) if !self.shoppers.contains_key(&shopper) => {
+                return Err(CoreError::UnknownShopper(shopper));
+            }
+            Role::Merchant(_) | Role::Issuer(_) | Role::Shopper(_) => {}
+        }
+        Ok(self.access.issue_api_key(id, secret_hash, role)?)
+    }
+
+    pub fn revoke_api_key(&mut self, id: ApiKeyId) -> Result<(), CoreError> {
+        Ok(self.access.revoke_api_key(id)?)
+    }
+
+    /// A one-time code the terminal activates with until `expires_at`.
+    pub fn issue_activation_code(
+        &mut self,
+        terminal: TerminalId,
+        code_hash: SecretHash,
+        expires_at: Timestamp,
+    ) -> Result<(), CoreError> {
+        if !self.terminals.contains_key(&terminal) {
+            return Err(CoreError::UnknownTerminal(terminal));
+        }
+        Ok(self.access.issue_activation_code(terminal, code_hash, expires_at)?)
+    }
+
+    /// The terminal proves the code and hands in the public key it signs with from now on.
+    pub fn activate_terminal(
+        &mut self,
+        terminal: TerminalId,
+        code_hash: &SecretHash,
+        public_key: PublicKey,
+        now: Timestamp,
+    ) -> Result<(), CoreError> {
+        Ok(self.access.activate(terminal, code_hash, public_key, now)?)
+    }
+
+    /// Revokes a terminal for good: its key stops working and it takes no more payments.
+    pub fn revoke_terminal(&mut self, terminal: TerminalId) -> Result<(), CoreError> {
+        self.terminals.get_mut(&terminal).ok_or(CoreError::UnknownTerminal(terminal))?.suspended = true;
+        self.access.revoke_terminal(terminal);
+        Ok(())
+    }
+
+    /// Sets the name a terminal shows; the caller masks it, the core only bounds it.
+    pub fn name_shopper(&mut self, id: ShopperId, masked_name: &str) -> Result<(), CoreError> {
+        let length = masked_name.chars().count();
+        if length == 0 || length > MASKED_NAME_MAX || masked_name.chars().any(char::is_control) {
+            return Err(CoreError::MaskedNameMalformed);
+        }
+        self.shopper_mut(id)?.masked_name = Some(masked_name.to_owned());
+        Ok(())
+    }
+
+    /// The shopper deleted everything: face payment stops, their keys are revoked and their name
+    /// forgotten. (The face itself is shredded in the vault; payments already made stay on the
+    /// books, as the law on records requires.)
+    pub fn forget_shopper(&mut self, id: ShopperId) -> Result<(), CoreError> {
+        let shopper = self.shopper_mut(id)?;
+        shopper.paused = true;
+        shopper.masked_name = None;
+        self.access.revoke_role(Role::Shopper(id));
         Ok(())
     }
 

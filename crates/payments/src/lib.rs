@@ -10,6 +10,7 @@
 //! arguments), know SQL or HTTP, see pixels, or depend on facepay crates other than `domain`,
 //! `ledger` and `face-index`.
 
+mod access;
 mod command;
 mod decline;
 mod dispute;
@@ -23,13 +24,15 @@ mod pin;
 mod risk;
 mod settlement;
 
+pub use access::{AccessError, ApiKey, ApiKeyId, PublicKey, Role, SecretHash, TerminalCredentials};
 pub use command::{Command, Reply};
 pub use decline::DeclineReason;
 pub use dispute::{
     Dispute, DisputeError, DisputeId, DisputeState, EVIDENCE_MAX, EVIDENCE_NOTE_MAX, Evidence, Finding, Party,
 };
 pub use engine::{
-    CoreConfig, CoreError, Identification, MerchantStatus, PaymentCore, PaymentView, StartPayment,
+    CoreConfig, CoreError, Identification, MASKED_NAME_MAX, MerchantStatus, PaymentCore, PaymentView,
+    StartPayment,
 };
 pub use group_commit::{Answer, Submission, Submitter, group_commit_queue, write_batches};
 pub use issuer::{BANK_REFERENCE_MAX, FundingSource, IssuerAnswer, IssuerId, IssuerMessage};
