@@ -1,7 +1,42 @@
-//! facepay's HTTP API: routes, signed terminal requests and API keys, the wire types, and the one
-//! exhaustive map from every error to an HTTP status and stable code.
+//! facepay's HTTP API: the routes of every role under `/v1`, signed terminal requests and API
+//! keys (`auth`), the limits on every input (`wire`, `rate`), the one error shape and its map to
+//! HTTP statuses (`error`), metrics, and the OpenAPI document generated from the routes.
 //!
-//! Owns: HTTP and JSON; everything else is reached through `payments` and its ports.
+//! Owns: HTTP (axum, hyper), request authentication, the wire types.
 //!
-//! Must never: decide a payment itself, decode pixels (image bytes pass through to the biometric
-//! port), know SQL, or return a face image or template to a terminal or merchant.
+//! Must never: return a face image, a template or a full name to anyone (a terminal gets the
+//! decision and a masked name); log a body, a key, a PIN or a template; change anything for a
+//! request that was refused; see pixels (the `Biometrics` port does) or SQL (the stores do).
+
+mod auth;
+mod error;
+mod metrics;
+mod openapi;
+mod ports;
+mod rate;
+mod router;
+mod routes;
+mod switch;
+mod wire;
+
+pub use auth::{TerminalSigner, new_api_key, signed_message};
+pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use openapi::ApiDoc;
+pub use ports::{Biometrics, CaptureRefused, Captured, Faces};
+pub use rate::Rate;
+pub use router::router;
+pub use routes::merchant::{ActivationCode, TerminalOut};
+pub use routes::operator::{Balance, MerchantCreated};
+pub use routes::shopper::{Deleted, Enrolled, SignedUp};
+pub use routes::terminal::{Activated, PayResponse};
+pub use switch::{ApiConfig, Node, Running, Switch, now_ms};
+pub use wire::PaymentOut;
+
+/// Serves `router` on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    switch: std::sync::Arc<Switch>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(switch)).with_graceful_shutdown(shutdown).await
+}

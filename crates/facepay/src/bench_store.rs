@@ -141,7 +141,7 @@ fn time_authorizations<J: Journal + Send + 'static>(
         reply.map_err(|refused| io::Error::other(format!("the bench's world was refused: {refused}")))?;
     }
     let (submitter, submissions) = group_commit_queue(args.terminals * 2);
-    let writer = thread::spawn(move || write_batches(node, submissions, MAX_BATCH));
+    let writer = thread::spawn(move || write_batches(&std::sync::Mutex::new(node), submissions, MAX_BATCH));
     let per_terminal = args.payments / args.terminals;
     let started = Instant::now();
     let terminals: Vec<_> = (0..args.terminals)

@@ -58,6 +58,7 @@ pub enum Command {
     RevokeTerminal { terminal: TerminalId },
     NameShopper { shopper: ShopperId, masked_name: String },
     ForgetShopper { shopper: ShopperId },
+    RecordConsent { shopper: ShopperId, text_version: String },
 }
 
 /// What an executed command answers.
@@ -165,6 +166,7 @@ impl PaymentCore {
             C::RevokeTerminal { terminal } => done(self.revoke_terminal(*terminal)),
             C::NameShopper { shopper, masked_name } => done(self.name_shopper(*shopper, masked_name)),
             C::ForgetShopper { shopper } => done(self.forget_shopper(*shopper)),
+            C::RecordConsent { shopper, text_version } => done(self.record_consent(*shopper, text_version, now)),
         }
     }
 

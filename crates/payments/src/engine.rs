@@ -101,6 +101,8 @@ struct Shopper {
     /// What a terminal shows once the shopper is identified (`"J*** D***"`); the full name is
     /// never kept here.
     masked_name: Option<String>,
+    /// The consent text version the shopper accepted, and when; none, no face may be enrolled.
+    consent: Option<(String, Timestamp)>,
 }
 
 /// Who the face belongs to, as `face-index` decided it.
@@ -194,7 +196,12 @@ pub enum CoreError {
     Access(#[from] AccessError),
     #[error("a masked name is 1 to {MASKED_NAME_MAX} characters, without control characters")]
     MaskedNameMalformed,
+    #[error("a consent text version is 1 to {CONSENT_VERSION_MAX} printable ASCII characters")]
+    ConsentVersionMalformed,
 }
+
+/// The longest consent text version, in bytes.
+pub const CONSENT_VERSION_MAX: usize = 32;
 
 /// The longest masked name a terminal is shown, in characters.
 pub const MASKED_NAME_MAX: usize = 64;
@@ -223,6 +230,7 @@ impl CoreError {
             CoreError::Ledger(err) => err.code(),
             CoreError::Access(err) => err.code(),
             CoreError::MaskedNameMalformed => "masked_name_malformed",
+            CoreError::ConsentVersionMalformed => "consent_version_malformed",
         }
     }
 }
@@ -318,6 +326,10 @@ impl PaymentCore {
         self.terminals.get(&id).map(|terminal| terminal.merchant)
     }
 
+    pub fn terminal_suspended(&self, id: TerminalId) -> Option<bool> {
+        self.terminals.get(&id).map(|terminal| terminal.suspended)
+    }
+
     pub fn terminal_credentials(&self, id: TerminalId) -> Option<&TerminalCredentials> {
         self.access.terminal(id)
     }
@@ -337,6 +349,17 @@ impl PaymentCore {
 
     pub fn masked_name(&self, id: ShopperId) -> Option<&str> {
         self.shoppers.get(&id)?.masked_name.as_deref()
+    }
+
+    /// The last 4 digits of the shopper's phone, the face index's bucket.
+    pub fn phone_last4(&self, id: ShopperId) -> Option<String> {
+        let digits = self.shoppers.get(&id)?.phone_last4;
+        Some(digits.iter().map(|&d| char::from(d)).collect())
+    }
+
+    /// The consent text version the shopper accepted, and when.
+    pub fn consent(&self, id: ShopperId) -> Option<(&str, Timestamp)> {
+        self.shoppers.get(&id)?.consent.as_ref().map(|(version, at)| (version.as_str(), *at))
     }
 
     /// The shopper's built-in wallets, in the order they were bound.
@@ -451,6 +474,7 @@ impl PaymentCore {
                 pin_guard: PinGuard::default(),
                 usage: DailyUsage::default(),
                 masked_name: None,
+                consent: None,
             },
         );
         Ok(())
@@ -524,6 +548,16 @@ impl PaymentCore {
         Ok(())
     }
 
+    /// Records that the shopper accepted the consent text `text_version` at `now`.
+    pub fn record_consent(&mut self, id: ShopperId, text_version: &str, now: Timestamp) -> Result<(), CoreError> {
+        let printable = text_version.bytes().all(|b| b.is_ascii_graphic());
+        if text_version.is_empty() || text_version.len() > CONSENT_VERSION_MAX || !printable {
+            return Err(CoreError::ConsentVersionMalformed);
+        }
+        self.shopper_mut(id)?.consent = Some((text_version.to_owned(), now));
+        Ok(())
+    }
+
     /// The shopper deleted everything: face payment stops, their keys are revoked and their name
     /// forgotten. (The face itself is shredded in the vault; payments already made stay on the
     /// books, as the law on records requires.)
@@ -531,6 +565,7 @@ impl PaymentCore {
         let shopper = self.shopper_mut(id)?;
         shopper.paused = true;
         shopper.masked_name = None;
+        shopper.consent = None;
         self.access.revoke_role(Role::Shopper(id));
         Ok(())
     }

@@ -4,6 +4,7 @@
 //! second, each still durable before its caller hears the answer.
 
 use std::sync::mpsc::{Receiver, Sender, SyncSender, sync_channel};
+use std::sync::{Mutex, PoisonError};
 
 use facepay_domain::Timestamp;
 
@@ -44,12 +45,9 @@ pub fn group_commit_queue(queue: usize) -> (Submitter, Receiver<Submission>) {
 }
 
 /// The writer's loop: takes every waiting submission (up to `max_batch`), runs them under one
-/// commit, answers each, and returns the node when every `Submitter` is gone.
-pub fn write_batches<J: Journal>(
-    mut node: JournaledCore<J>,
-    submissions: Receiver<Submission>,
-    max_batch: usize,
-) -> JournaledCore<J> {
+/// commit, answers each, and returns when every `Submitter` is gone. The node is locked for one
+/// batch at a time, so readers see it between commits.
+pub fn write_batches<J: Journal>(node: &Mutex<JournaledCore<J>>, submissions: Receiver<Submission>, max_batch: usize) {
     while let Ok(first) = submissions.recv() {
         let mut batch = vec![first];
         batch.extend(submissions.try_iter().take(max_batch.saturating_sub(1)));
@@ -57,7 +55,8 @@ pub fn write_batches<J: Journal>(
             .into_iter()
             .map(|submission| ((submission.command, submission.at), submission.answer))
             .unzip();
-        match node.execute_all(commands) {
+        let executed = node.lock().unwrap_or_else(PoisonError::into_inner).execute_all(commands);
+        match executed {
             Ok(replies) => {
                 for (reply, answer) in replies.into_iter().zip(answers) {
                     // A caller that stopped waiting is no reason to stop the others.
@@ -71,5 +70,4 @@ pub fn write_batches<J: Journal>(
             }
         }
     }
-    node
 }

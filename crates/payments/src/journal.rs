@@ -130,6 +130,29 @@ pub trait Journal {
     fn mark_delivered(&mut self, ids: &[u64]) -> Result<(), JournalError>;
 }
 
+/// A node that picks its store at start-up holds it as `Box<dyn Journal + Send>`.
+impl<J: Journal + ?Sized> Journal for Box<J> {
+    fn read_after(&mut self, after: u64) -> Result<Vec<Entry>, JournalError> {
+        (**self).read_after(after)
+    }
+
+    fn append_with(
+        &mut self,
+        after: u64,
+        write: &mut dyn FnMut(Vec<Entry>) -> Vec<Append>,
+    ) -> Result<u64, JournalError> {
+        (**self).append_with(after, write)
+    }
+
+    fn undelivered(&mut self, limit: usize) -> Result<Vec<Delivery>, JournalError> {
+        (**self).undelivered(limit)
+    }
+
+    fn mark_delivered(&mut self, ids: &[u64]) -> Result<(), JournalError> {
+        (**self).mark_delivered(ids)
+    }
+}
+
 /// The payment core made durable by a journal; one per node.
 #[derive(Debug)]
 pub struct JournaledCore<J> {

@@ -31,7 +31,7 @@ pub use dispute::{
     Dispute, DisputeError, DisputeId, DisputeState, EVIDENCE_MAX, EVIDENCE_NOTE_MAX, Evidence, Finding, Party,
 };
 pub use engine::{
-    CoreConfig, CoreError, Identification, MASKED_NAME_MAX, MerchantStatus, PaymentCore, PaymentView,
+    CONSENT_VERSION_MAX, CoreConfig, CoreError, Identification, MASKED_NAME_MAX, MerchantStatus, PaymentCore, PaymentView,
     StartPayment,
 };
 pub use group_commit::{Answer, Submission, Submitter, group_commit_queue, write_batches};

@@ -80,9 +80,15 @@ fn masked_names_are_bounded_and_forgetting_a_shopper_stops_face_payment_and_revo
     core.name_shopper(BOB, "B** S****").unwrap();
     assert_eq!(core.masked_name(BOB), Some("B** S****"));
     core.issue_api_key(KEY, [1; 32], Role::Shopper(BOB)).unwrap();
+    assert_eq!(core.record_consent(BOB, "v 1", at(5)).unwrap_err().code(), "consent_version_malformed");
+    assert_eq!(core.consent(BOB), None);
+    core.record_consent(BOB, "2026-11", at(5)).unwrap();
+    assert_eq!(core.consent(BOB), Some(("2026-11", at(5))));
+    assert_eq!(core.phone_last4(BOB).as_deref(), Some("1234"));
 
     core.forget_shopper(BOB).unwrap();
     assert_eq!(core.masked_name(BOB), None);
+    assert_eq!(core.consent(BOB), None);
     assert!(core.api_key(KEY).unwrap().revoked);
     let payment = core.start_payment(pay(1, 100, Identification::Match(BOB)), at(10)).unwrap();
     assert!(matches!(payment.state, PaymentState::Declined(_)), "{payment:?}");

@@ -373,7 +373,11 @@ pub fn concurrent_callers_share_one_writer<D: Database>(database: &D) {
     let a = node(database);
     let head = a.head();
     let (submitter, submissions) = group_commit_queue(64);
-    let writer = thread::spawn(move || write_batches(a, submissions, 256));
+    let writer = thread::spawn(move || {
+        let a = std::sync::Mutex::new(a);
+        write_batches(&a, submissions, 256);
+        a.into_inner().expect("the writer's lock is not poisoned")
+    });
     let callers: Vec<_> = (0..8u128)
         .map(|caller| {
             let submitter = submitter.clone();

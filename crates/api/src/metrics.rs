@@ -1,0 +1,80 @@
+//! The numbers `/metrics` serves in Prometheus' text format: requests by route and status, a
+//! latency histogram per route, payment decisions by reason, and the face index's size. Counted
+//! in memory per node; labels are route templates and codes, never ids or anything personal.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Mutex, PoisonError};
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    inner: Mutex<Counts>,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    requests: BTreeMap<(String, String, u16), u64>,
+    latency: BTreeMap<String, Histogram>,
+    decisions: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Default)]
+struct Histogram {
+    buckets: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Metrics {
+    pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let mut counts = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        *counts.requests.entry((method.to_owned(), route.to_owned(), status)).or_default() += 1;
+        let histogram = counts.latency.entry(format!("{method} {route}")).or_default();
+        histogram.count += 1;
+        histogram.sum += seconds;
+        for (bucket, bound) in histogram.buckets.iter_mut().zip(BUCKETS) {
+            if seconds <= bound {
+                *bucket += 1;
+            }
+        }
+    }
+
+    /// One payment decision: `approved`, `needs_phone_digits`, or the decline reason's code.
+    pub fn observe_decision(&self, outcome: &str) {
+        *self.inner.lock().unwrap_or_else(PoisonError::into_inner).decisions.entry(outcome.to_owned()).or_default() += 1;
+    }
+
+    pub fn render(&self, index_size: usize) -> String {
+        let counts = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut out = String::new();
+        out.push_str("# HELP facepay_http_requests_total HTTP requests by route and status.\n");
+        out.push_str("# TYPE facepay_http_requests_total counter\n");
+        for ((method, route, status), n) in &counts.requests {
+            let _ = writeln!(out, "facepay_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}");
+        }
+        out.push_str("# HELP facepay_http_request_duration_seconds Time from request to response, per route.\n");
+        out.push_str("# TYPE facepay_http_request_duration_seconds histogram\n");
+        for (route, histogram) in &counts.latency {
+            let (method, path) = route.split_once(' ').unwrap_or(("", route));
+            let labels = format!("method=\"{method}\",route=\"{path}\"");
+            for (bound, n) in BUCKETS.iter().zip(histogram.buckets) {
+                let _ = writeln!(out, "facepay_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {n}");
+            }
+            let _ = writeln!(out, "facepay_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", histogram.count);
+            let _ = writeln!(out, "facepay_http_request_duration_seconds_sum{{{labels}}} {}", histogram.sum);
+            let _ = writeln!(out, "facepay_http_request_duration_seconds_count{{{labels}}} {}", histogram.count);
+        }
+        out.push_str("# HELP facepay_payment_decisions_total Payment decisions by outcome or decline reason.\n");
+        out.push_str("# TYPE facepay_payment_decisions_total counter\n");
+        for (outcome, n) in &counts.decisions {
+            let _ = writeln!(out, "facepay_payment_decisions_total{{outcome=\"{outcome}\"}} {n}");
+        }
+        out.push_str("# HELP facepay_index_faces Faces in this node's face index.\n");
+        out.push_str("# TYPE facepay_index_faces gauge\n");
+        let _ = writeln!(out, "facepay_index_faces {index_size}");
+        out
+    }
+}

@@ -1,0 +1,46 @@
+//! The OpenAPI document, generated from the routes' own annotations and wire types so it cannot
+//! drift from them; served at `/openapi.json` and checked by schemathesis in CI.
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes::{merchant, operator, shopper, system, terminal};
+
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(title = "facepay", description = "A self-hosted face-payment switch. Terminals sign every request \
+        (Ed25519 over method, path, timestamp, nonce and body hash: see `x-facepay-*` headers); every other \
+        role sends its API key as a bearer token. Errors are `{\"error\": {code, message, request_id}}`."),
+    paths(
+        system::health, system::ready, system::metrics, system::openapi,
+        terminal::activate, terminal::heartbeat, terminal::pay, terminal::phone_digits, terminal::pin,
+        terminal::confirm, terminal::void, terminal::refund, terminal::status,
+        merchant::register_terminal, merchant::replace_terminal, merchant::suspend_terminal,
+        merchant::revoke_terminal, merchant::terminal, merchant::payment, merchant::refund,
+        operator::create_merchant, operator::set_merchant_status, operator::emergency_switch, operator::top_up,
+        shopper::consent, shopper::sign_up, shopper::me, shopper::enroll_face, shopper::set_pin,
+        shopper::pause, shopper::delete_everything,
+    ),
+    modifiers(&Security),
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("fpk_<id>_<secret>").build()),
+        );
+        components.add_security_scheme(
+            "terminal_signature",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                crate::auth::HEADER_SIGNATURE,
+                "base64 Ed25519 signature of `facepay-v1\\n{METHOD}\\n{path?query}\\n{x-facepay-timestamp}\\n\
+                 {x-facepay-nonce}\\n{hex sha256(body)}`, with x-facepay-terminal naming the terminal",
+            ))),
+        );
+    }
+}

@@ -1,0 +1,69 @@
+//! What the API needs from the rest of a node, as ports the binary wires: `Biometrics` turns a
+//! capture's frames into a live template (the engine in production, a fake in tests; this crate
+//! never sees ONNX Runtime), and `Faces` is the node's gallery (vault plus face index).
+
+use std::sync::{Mutex, PoisonError};
+
+use facepay_domain::{FaceTemplate, Secret, ShopperId};
+use facepay_face_index::IndexReader;
+use facepay_gallery::{Gallery, GalleryError};
+use facepay_vault::BiometricStore;
+
+/// A live template from one capture.
+#[derive(Debug)]
+pub struct Captured {
+    pub template: FaceTemplate,
+    pub live_score: f32,
+}
+
+/// Why a capture gave no live template, as the biometric engine said it (`face_not_found`,
+/// `face_not_live`, `image_too_large`, ...): the person at the terminal can act on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureRefused {
+    pub code: &'static str,
+    pub message: String,
+    /// The engine failed (not the photo): the request may be retried.
+    pub engine_failed: bool,
+}
+
+pub trait Biometrics: Send + Sync {
+    /// The frames of one attempt (encoded images) to one live template. Blocking: CPU-bound.
+    fn capture(&self, frames: &[&[u8]]) -> Result<Captured, CaptureRefused>;
+}
+
+/// The node's enrolled faces. Blocking: enrollment and deletion write to the store.
+pub trait Faces: Send + Sync {
+    /// Searches go through this handle; it never waits.
+    fn reader(&self) -> IndexReader;
+
+    fn enroll(
+        &self,
+        shopper: ShopperId,
+        phone_last4: &str,
+        template: FaceTemplate,
+        images: &[Secret<Vec<u8>>],
+    ) -> Result<(), GalleryError>;
+
+    /// True when there was a face to delete.
+    fn delete(&self, shopper: ShopperId) -> Result<bool, GalleryError>;
+}
+
+impl<S: BiometricStore + Send> Faces for Mutex<Gallery<S>> {
+    fn reader(&self) -> IndexReader {
+        self.lock().unwrap_or_else(PoisonError::into_inner).reader()
+    }
+
+    fn enroll(
+        &self,
+        shopper: ShopperId,
+        phone_last4: &str,
+        template: FaceTemplate,
+        images: &[Secret<Vec<u8>>],
+    ) -> Result<(), GalleryError> {
+        self.lock().unwrap_or_else(PoisonError::into_inner).enroll(shopper, phone_last4, template, images)
+    }
+
+    fn delete(&self, shopper: ShopperId) -> Result<bool, GalleryError> {
+        self.lock().unwrap_or_else(PoisonError::into_inner).delete(shopper)
+    }
+}

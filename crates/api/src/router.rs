@@ -1,0 +1,109 @@
+//! The router: every route under `/v1` (and the node's own), the body limit, and the one
+//! middleware every request passes through: it gives the request an id (`x-request-id`, the
+//! caller's if well-formed), turns every error (a route's, an unknown route, a wrong method) into
+//! the one JSON error shape carrying that id, counts the request for `/metrics` by route
+//! template, and writes one structured log line: method, route, status, code, milliseconds and
+//! the request id; never a body, a header value or an id of a person.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+
+use crate::auth::{hex, random_bytes};
+use crate::error::{ApiError, ErrorBody, ErrorDetail};
+use crate::routes::{merchant, operator, shopper, system, terminal};
+use crate::switch::Switch;
+
+pub fn router(switch: Arc<Switch>) -> Router {
+    let body_limit = switch.config.max_body_bytes;
+    Router::new()
+        .route("/health", get(system::health))
+        .route("/ready", get(system::ready))
+        .route("/metrics", get(system::metrics))
+        .route("/openapi.json", get(system::openapi))
+        .route("/v1/terminal/activation", post(terminal::activate))
+        .route("/v1/terminal/heartbeat", post(terminal::heartbeat))
+        .route("/v1/terminal/payments", post(terminal::pay))
+        .route("/v1/terminal/payments/{payment_id}", get(terminal::status))
+        .route("/v1/terminal/payments/{payment_id}/phone-digits", post(terminal::phone_digits))
+        .route("/v1/terminal/payments/{payment_id}/pin", post(terminal::pin))
+        .route("/v1/terminal/payments/{payment_id}/confirm", post(terminal::confirm))
+        .route("/v1/terminal/payments/{payment_id}/void", post(terminal::void))
+        .route("/v1/terminal/payments/{payment_id}/refunds", post(terminal::refund))
+        .route("/v1/merchant/terminals", post(merchant::register_terminal))
+        .route("/v1/merchant/terminals/{terminal_id}", get(merchant::terminal).delete(merchant::revoke_terminal))
+        .route("/v1/merchant/terminals/{terminal_id}/activation-code", post(merchant::replace_terminal))
+        .route("/v1/merchant/terminals/{terminal_id}/suspension", put(merchant::suspend_terminal))
+        .route("/v1/merchant/payments/{payment_id}", get(merchant::payment))
+        .route("/v1/merchant/payments/{payment_id}/refunds", post(merchant::refund))
+        .route("/v1/operator/merchants", post(operator::create_merchant))
+        .route("/v1/operator/merchants/{merchant_id}/status", put(operator::set_merchant_status))
+        .route("/v1/operator/emergency-switch", put(operator::emergency_switch))
+        .route("/v1/operator/top-ups", post(operator::top_up))
+        .route("/v1/consent", get(shopper::consent))
+        .route("/v1/shoppers", post(shopper::sign_up))
+        .route("/v1/shopper", get(shopper::me).delete(shopper::delete_everything))
+        .route("/v1/shopper/face", put(shopper::enroll_face))
+        .route("/v1/shopper/pin", put(shopper::set_pin))
+        .route("/v1/shopper/paused", put(shopper::pause))
+        .fallback(|| async { ApiError::not_found("route_unknown", "no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
+        })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(switch.clone(), every_request))
+        .with_state(switch)
+}
+
+const REQUEST_ID: &str = "x-request-id";
+
+async fn every_request(State(switch): State<Arc<Switch>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .map_or_else(|| hex(&random_bytes::<12>()), str::to_owned);
+    let method = request.method().as_str().to_owned();
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
+    let mut response = next.run(request).await;
+    let error = response.extensions_mut().remove::<ApiError>();
+    if let Some(error) = &error {
+        let body = ErrorBody {
+            error: ErrorDetail { code: error.code.to_owned(), message: error.message.clone(), request_id: request_id.clone() },
+        };
+        response = (error.status, axum::Json(body)).into_response();
+    }
+    let status = response.status().as_u16();
+    let seconds = started.elapsed().as_secs_f64();
+    switch.metrics.observe_request(&method, &route, status, seconds);
+    if switch.config.access_log {
+        log_line(&request_id, &method, &route, status, error.as_ref().map(|e| e.code), seconds);
+    }
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
+}
+
+/// One JSON line per request on stderr, where a service's logs are collected.
+#[allow(clippy::print_stderr)]
+fn log_line(request_id: &str, method: &str, route: &str, status: u16, code: Option<&str>, seconds: f64) {
+    let line = serde_json::json!({
+        "ts_ms": crate::switch::now_ms(),
+        "request_id": request_id,
+        "method": method,
+        "route": route,
+        "status": status,
+        "code": code,
+        "ms": (seconds * 1000.0 * 100.0).round() / 100.0,
+    });
+    eprintln!("{line}");
+}

@@ -1,0 +1,7 @@
+//! The routes, one module per role, plus the node's own (`system`).
+
+pub mod merchant;
+pub mod operator;
+pub mod shopper;
+pub mod system;
+pub mod terminal;

@@ -1,0 +1,216 @@
+//! The operator's routes: onboard merchants (with their risk level and first API key), suspend
+//! or blacklist them, the emergency switch for one terminal, one merchant or everywhere, and
+//! top-ups of built-in wallets (standing in for money arriving from a bank).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use facepay_domain::MerchantId;
+use facepay_ledger::{AccountId, TransferId};
+use facepay_payments::{AcquirerId, Command, MerchantRisk, MerchantStatus, Role};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::{new_api_key, parse_prefixed, parse_terminal_id, random_u128};
+use crate::error::{ApiError, ErrorBody};
+use crate::switch::Switch;
+use crate::wire;
+
+fn operator(switch: &Switch, headers: &HeaderMap) -> Result<(), ApiError> {
+    match switch.api_caller(headers)? {
+        Role::Operator => Ok(()),
+        _ => Err(ApiError::forbidden("this route is for the operator")),
+    }
+}
+
+fn merchant_id(text: &str) -> Result<MerchantId, ApiError> {
+    parse_prefixed(text, "mer_")
+        .map(MerchantId::from_u128)
+        .ok_or_else(|| ApiError::bad_request("id_malformed", "a merchant id reads mer_<32 hex digits>"))
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RiskLevel {
+    Low,
+    Medium,
+    High,
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewMerchant {
+    pub risk: RiskLevel,
+    /// The acquirer that serves the merchant and settles with it.
+    #[schema(minimum = 0)]
+    pub acquirer: u32,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MerchantCreated {
+    pub merchant_id: String,
+    /// The merchant's API key, shown once.
+    pub api_key: String,
+}
+
+#[utoipa::path(post, path = "/v1/operator/merchants", tag = "operator", security(("api_key" = [])),
+    request_body = NewMerchant, responses((status = 200, body = MerchantCreated), (status = "4XX", body = ErrorBody)))]
+pub async fn create_merchant(
+    State(switch): State<Arc<Switch>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<MerchantCreated>, ApiError> {
+    operator(&switch, &headers)?;
+    let input: NewMerchant = wire::json(&wire::body(body)?)?;
+    let merchant = MerchantId::from_u128(random_u128());
+    let risk = match input.risk {
+        RiskLevel::Low => MerchantRisk::Low,
+        RiskLevel::Medium => MerchantRisk::Medium,
+        RiskLevel::High => MerchantRisk::High,
+    };
+    let (key, api_key, secret_hash) = new_api_key();
+    switch
+        .execute_each(vec![
+            Command::RegisterMerchant {
+                merchant,
+                acquirer: AcquirerId(input.acquirer),
+                risk,
+                account: AccountId(random_u128()),
+            },
+            Command::IssueApiKey { key, secret_hash, role: Role::Merchant(merchant) },
+        ])
+        .await?;
+    Ok(Json(MerchantCreated { merchant_id: merchant.to_string(), api_key }))
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Standing {
+    Active,
+    Suspended,
+    Blacklisted,
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MerchantStanding {
+    pub status: Standing,
+}
+
+#[utoipa::path(put, path = "/v1/operator/merchants/{merchant_id}/status", tag = "operator",
+    security(("api_key" = [])), params(("merchant_id" = String, Path)), request_body = MerchantStanding,
+    responses((status = 200, body = MerchantStanding), (status = "4XX", body = ErrorBody)))]
+pub async fn set_merchant_status(
+    State(switch): State<Arc<Switch>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<MerchantStanding>, ApiError> {
+    operator(&switch, &headers)?;
+    let merchant = merchant_id(&id)?;
+    let input: MerchantStanding = wire::json(&wire::body(body)?)?;
+    let status = match input.status {
+        Standing::Active => MerchantStatus::Active,
+        Standing::Suspended => MerchantStatus::Suspended,
+        Standing::Blacklisted => MerchantStatus::Blacklisted,
+    };
+    switch.execute(Command::SetMerchantStatus { merchant, status }).await?;
+    Ok(Json(input))
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SwitchScope {
+    Everywhere,
+    Merchant,
+    Terminal,
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmergencySwitch {
+    pub scope: SwitchScope,
+    /// The merchant or terminal id; none for `everywhere`.
+    pub id: Option<String>,
+    /// True turns face payment off, false back on.
+    pub off: bool,
+}
+
+#[utoipa::path(put, path = "/v1/operator/emergency-switch", tag = "operator", security(("api_key" = [])),
+    request_body = EmergencySwitch, responses((status = 200, body = EmergencySwitch), (status = "4XX", body = ErrorBody)))]
+pub async fn emergency_switch(
+    State(switch): State<Arc<Switch>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<EmergencySwitch>, ApiError> {
+    operator(&switch, &headers)?;
+    let input: EmergencySwitch = wire::json(&wire::body(body)?)?;
+    let id = || input.id.as_deref().ok_or_else(|| ApiError::bad_request("id_missing", "this scope needs an id"));
+    let command = match input.scope {
+        SwitchScope::Everywhere if input.id.is_some() => {
+            return Err(ApiError::bad_request("id_unexpected", "`everywhere` takes no id"));
+        }
+        SwitchScope::Everywhere => Command::SwitchFacePaymentEverywhere { off: input.off },
+        SwitchScope::Merchant => Command::SwitchFacePaymentForMerchant { merchant: merchant_id(id()?)?, off: input.off },
+        SwitchScope::Terminal => {
+            let terminal = parse_terminal_id(id()?)
+                .ok_or_else(|| ApiError::bad_request("id_malformed", "a terminal id reads trm_<32 hex digits>"))?;
+            Command::SwitchFacePaymentForTerminal { terminal, off: input.off }
+        }
+    };
+    switch.execute(command).await?;
+    Ok(Json(input))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TopUp {
+    /// The wallet's account id, as the shopper app shows it.
+    pub account: String,
+    pub amount_minor: i64,
+    /// The caller's id for this top-up: a retry with the same id credits once.
+    pub top_up_id: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Balance {
+    pub account: String,
+    pub balance_minor: i64,
+}
+
+#[utoipa::path(post, path = "/v1/operator/top-ups", tag = "operator", security(("api_key" = [])),
+    request_body = TopUp, responses((status = 200, body = Balance), (status = "4XX", body = ErrorBody)))]
+pub async fn top_up(
+    State(switch): State<Arc<Switch>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Balance>, ApiError> {
+    operator(&switch, &headers)?;
+    let input: TopUp = wire::json(&wire::body(body)?)?;
+    let account = parse_account(&input.account)?;
+    wire::token("top_up_id", &input.top_up_id, crate::routes::terminal::TOKEN_MAX)?;
+    let transfer_id = TransferId(wire::derived_id(&[b"top-up", input.top_up_id.as_bytes()]));
+    switch.execute(Command::TopUp { account, amount_minor: input.amount_minor, transfer_id }).await?;
+    Ok(Json(balance(&switch, account)))
+}
+
+pub(crate) fn parse_account(text: &str) -> Result<AccountId, ApiError> {
+    parse_prefixed(text, "acc_")
+        .map(AccountId)
+        .ok_or_else(|| ApiError::bad_request("id_malformed", "an account id reads acc_<32 hex digits>"))
+}
+
+pub(crate) fn account_text(account: AccountId) -> String {
+    format!("acc_{:032x}", account.0)
+}
+
+pub(crate) fn balance(switch: &Switch, account: AccountId) -> Balance {
+    let balance_minor = switch.read(|core| {
+        core.ledger().account(account).map_or(0, |a| i64::try_from(a.posted_balance()).unwrap_or(i64::MAX))
+    });
+    Balance { account: account_text(account), balance_minor }
+}

@@ -1,0 +1,256 @@
+//! The shopper app's routes: read the consent text, sign up (accepting a version of it, with the
+//! phone digits and a name kept only masked), enroll a face, set the PIN, pause and resume, and
+//! delete everything. Sign-up returns the shopper's API key once; every other route takes it.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode};
+use facepay_domain::{Secret, ShopperId};
+use facepay_face_index::{Decision, Scope, decide};
+use facepay_ledger::AccountId;
+use facepay_payments::{Command, Pin, PinHash, Role};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::{new_api_key, random_bytes, random_u128};
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::operator::{Balance, balance};
+use crate::switch::{Switch, now_ms};
+use crate::wire;
+
+/// What a shopper is shown and accepts before anything about them is kept.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConsentText {
+    pub text_version: String,
+    pub purpose: String,
+    pub stored: String,
+    pub retention: String,
+    pub who_sees: String,
+}
+
+#[utoipa::path(get, path = "/v1/consent", tag = "shopper", responses((status = 200, body = ConsentText)))]
+pub async fn consent(State(switch): State<Arc<Switch>>) -> Json<ConsentText> {
+    Json(ConsentText {
+        text_version: switch.config.consent_version.clone(),
+        purpose: "To recognise you when you pay by face at terminals of merchants on this switch.".into(),
+        stored: "A face template (numbers computed from your face, encrypted), and your photos only if you \
+                 choose to keep them for re-enrollment; the last 4 digits of your phone; your name, masked."
+            .into(),
+        retention: "Until you delete your face or your account; deletion makes the template unrecoverable at once."
+            .into(),
+        who_sees: "No merchant, terminal or bank ever receives your face or template; a terminal shows only \
+                   your masked name."
+            .into(),
+    })
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignUp {
+    /// The consent text version the shopper was shown and accepted (`GET /v1/consent`).
+    pub consent_text_version: String,
+    /// The last 4 digits of the shopper's phone number.
+    pub phone_last4: String,
+    /// The shopper's name; only its masked form ("A**** S****") is kept.
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SignedUp {
+    pub shopper_id: String,
+    /// The shopper app's API key, shown once.
+    pub api_key: String,
+    /// The built-in wallet opened for the shopper, their default way to pay.
+    pub wallet: String,
+}
+
+/// Longest name accepted before masking, in characters.
+const NAME_MAX: usize = 64;
+
+#[utoipa::path(post, path = "/v1/shoppers", tag = "shopper", request_body = SignUp,
+    responses((status = 200, body = SignedUp), (status = "4XX", body = ErrorBody)))]
+pub async fn sign_up(State(switch): State<Arc<Switch>>, body: Result<Bytes, BytesRejection>) -> Result<Json<SignedUp>, ApiError> {
+    switch.open_rate.take("sign-up", now_ms())?;
+    let input: SignUp = wire::json(&wire::body(body)?)?;
+    if input.consent_text_version != switch.config.consent_version {
+        let message = format!("accept the current consent text, version {}", switch.config.consent_version);
+        return Err(ApiError::new(StatusCode::CONFLICT, "consent_version_outdated", message));
+    }
+    let masked = (input.name.chars().count() <= NAME_MAX)
+        .then(|| wire::mask_name(&input.name))
+        .flatten()
+        .ok_or_else(|| ApiError::bad_request("name_malformed", format!("a name is 1 to {NAME_MAX} characters")))?;
+    let shopper = ShopperId::from_u128(random_u128());
+    let wallet = AccountId(random_u128());
+    let (key, api_key, secret_hash) = new_api_key();
+    // The first command checks the phone digits; nothing before it can be left half done.
+    switch
+        .execute_each(vec![
+            Command::EnrollShopper { shopper, phone_last4: input.phone_last4 },
+            Command::RecordConsent { shopper, text_version: input.consent_text_version },
+            Command::NameShopper { shopper, masked_name: masked },
+            Command::BindWallet { shopper, account: wallet, make_default: true },
+            Command::IssueApiKey { key, secret_hash, role: Role::Shopper(shopper) },
+        ])
+        .await?;
+    let wallet = crate::routes::operator::account_text(wallet);
+    Ok(Json(SignedUp { shopper_id: shopper.to_string(), api_key, wallet }))
+}
+
+fn shopper_of(switch: &Switch, headers: &HeaderMap) -> Result<ShopperId, ApiError> {
+    match switch.api_caller(headers)? {
+        Role::Shopper(shopper) => Ok(shopper),
+        _ => Err(ApiError::forbidden("this route is for the shopper app")),
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ShopperOut {
+    pub shopper_id: String,
+    pub masked_name: Option<String>,
+    pub consent_text_version: Option<String>,
+    pub wallets: Vec<Balance>,
+}
+
+#[utoipa::path(get, path = "/v1/shopper", tag = "shopper", security(("api_key" = [])),
+    responses((status = 200, body = ShopperOut), (status = "4XX", body = ErrorBody)))]
+pub async fn me(State(switch): State<Arc<Switch>>, headers: HeaderMap) -> Result<Json<ShopperOut>, ApiError> {
+    let shopper = shopper_of(&switch, &headers)?;
+    let (masked_name, consent, wallets) = switch.read(|core| {
+        let consent = core.consent(shopper).map(|(version, _)| version.to_owned());
+        (core.masked_name(shopper).map(str::to_owned), consent, core.wallets_of(shopper))
+    });
+    let wallets = wallets.into_iter().map(|account| balance(&switch, account)).collect();
+    Ok(Json(ShopperOut { shopper_id: shopper.to_string(), masked_name, consent_text_version: consent, wallets }))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Enrollment {
+    /// One to five frames of the shopper's face, base64 JPEG, PNG or WebP, taken live.
+    pub captures: Vec<String>,
+    /// Keep the photos (encrypted) so the face can be re-enrolled when the recognizer changes.
+    #[serde(default)]
+    pub keep_images: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Enrolled {
+    pub enrolled: bool,
+    pub images_kept: usize,
+}
+
+#[utoipa::path(put, path = "/v1/shopper/face", tag = "shopper", security(("api_key" = [])), request_body = Enrollment,
+    responses((status = 200, body = Enrolled), (status = "4XX", body = ErrorBody)))]
+pub async fn enroll_face(
+    State(switch): State<Arc<Switch>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Enrolled>, ApiError> {
+    let shopper = shopper_of(&switch, &headers)?;
+    let input: Enrollment = wire::json(&wire::body(body)?)?;
+    let (consented, phone_last4) = switch.read(|core| (core.consent(shopper).is_some(), core.phone_last4(shopper)));
+    let phone_last4 = phone_last4.filter(|_| consented).ok_or_else(|| {
+        ApiError::new(StatusCode::CONFLICT, "consent_missing", "the shopper has not consented (or deleted everything)")
+    })?;
+    let frames = wire::frames(&input.captures, switch.config.max_enrollment_frames, switch.config.max_frame_bytes)?;
+    let worker = switch.clone();
+    let keep = input.keep_images;
+    let kept = tokio::task::spawn_blocking(move || -> Result<usize, ApiError> {
+        let views: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+        let captured = worker.biometrics.capture(&views).map_err(|refused| {
+            let status = if refused.engine_failed { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::UNPROCESSABLE_ENTITY };
+            ApiError::new(status, refused.code, refused.message)
+        })?;
+        let candidates = worker.reader.view().search(&captured.template, 2)?;
+        let taken = match decide(&candidates, &worker.config.decision, Scope::Everyone) {
+            Decision::Match { shopper: other, .. } => other != shopper,
+            Decision::AskHint { .. } | Decision::NoMatch => false,
+        };
+        if taken {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "face_already_enrolled",
+                "this face is already enrolled for another shopper",
+            ));
+        }
+        let images: Vec<Secret<Vec<u8>>> = if keep { frames.into_iter().map(Secret::new).collect() } else { Vec::new() };
+        worker.faces.enroll(shopper, &phone_last4, captured.template, &images)?;
+        Ok(images.len())
+    })
+    .await
+    .map_err(|_| ApiError::internal("the enrollment task failed"))??;
+    Ok(Json(Enrolled { enrolled: true, images_kept: kept }))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPin {
+    /// Six digits, not all one digit nor a straight run.
+    pub pin: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Done {
+    pub done: bool,
+}
+
+#[utoipa::path(put, path = "/v1/shopper/pin", tag = "shopper", security(("api_key" = [])), request_body = NewPin,
+    responses((status = 200, body = Done), (status = "4XX", body = ErrorBody)))]
+pub async fn set_pin(
+    State(switch): State<Arc<Switch>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Done>, ApiError> {
+    let shopper = shopper_of(&switch, &headers)?;
+    let input: NewPin = wire::json(&wire::body(body)?)?;
+    let pin = Pin::choose(&input.pin).map_err(facepay_payments::CoreError::from)?;
+    let hash = tokio::task::spawn_blocking(move || PinHash::new(&pin, random_bytes()))
+        .await
+        .map_err(|_| ApiError::internal("the PIN hashing task failed"))?;
+    switch.execute(Command::SetPinHash { shopper, hash }).await?;
+    Ok(Json(Done { done: true }))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Paused {
+    pub paused: bool,
+}
+
+#[utoipa::path(put, path = "/v1/shopper/paused", tag = "shopper", security(("api_key" = [])), request_body = Paused,
+    responses((status = 200, body = Paused), (status = "4XX", body = ErrorBody)))]
+pub async fn pause(
+    State(switch): State<Arc<Switch>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Paused>, ApiError> {
+    let shopper = shopper_of(&switch, &headers)?;
+    let input: Paused = wire::json(&wire::body(body)?)?;
+    switch.execute(Command::PauseShopper { shopper, paused: input.paused }).await?;
+    Ok(Json(input))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Deleted {
+    /// The face's key was destroyed: the template cannot be recovered anywhere.
+    pub face_shredded: bool,
+    /// Face payment is off, the name and consent forgotten, the app's keys revoked.
+    pub account_closed: bool,
+}
+
+#[utoipa::path(delete, path = "/v1/shopper", tag = "shopper", security(("api_key" = [])),
+    responses((status = 200, body = Deleted), (status = "4XX", body = ErrorBody)))]
+pub async fn delete_everything(State(switch): State<Arc<Switch>>, headers: HeaderMap) -> Result<Json<Deleted>, ApiError> {
+    let shopper = shopper_of(&switch, &headers)?;
+    let faces = switch.faces.clone();
+    let face_shredded = tokio::task::spawn_blocking(move || faces.delete(shopper))
+        .await
+        .map_err(|_| ApiError::internal("the deletion task failed"))??;
+    switch.execute(Command::ForgetShopper { shopper }).await?;
+    Ok(Json(Deleted { face_shredded, account_closed: true }))
+}

@@ -1,0 +1,352 @@
+//! The terminal's routes: activation with the merchant's one-time code, then signed requests
+//! only: heartbeat, pay (captures in, decision out), the phone-digit and PIN challenges,
+//! confirm, void, refund and status. A terminal sees only its own payments, and of a shopper
+//! only the masked name.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, Uri};
+use facepay_domain::{Money, PaymentId, TerminalId};
+use facepay_face_index::{Decision, Scope, decide};
+use facepay_payments::{Command, Identification, PaymentView, Reply, StartPayment, TransactionType};
+use facepay_ledger::TransferId;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::{parse_public_key, parse_terminal_id, sha256};
+use crate::error::{ApiError, ErrorBody};
+use crate::switch::{Switch, now_ms};
+use crate::wire::{self, PaymentOut};
+
+/// Longest idempotency key, order id and refund id.
+pub const TOKEN_MAX: usize = 64;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActivateRequest {
+    /// The terminal id the merchant registered (`trm_<32 hex>`).
+    pub terminal_id: String,
+    /// The one-time code the merchant was given for it.
+    pub activation_code: String,
+    /// The Ed25519 public key the terminal made for itself, base64 of 32 bytes.
+    pub public_key: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Activated {
+    pub terminal_id: String,
+    pub merchant_id: String,
+}
+
+#[utoipa::path(post, path = "/v1/terminal/activation", tag = "terminal", request_body = ActivateRequest,
+    responses((status = 200, body = Activated), (status = "4XX", body = ErrorBody)))]
+pub async fn activate(State(switch): State<Arc<Switch>>, body: Result<Bytes, BytesRejection>) -> Result<Json<Activated>, ApiError> {
+    let request: ActivateRequest = wire::json(&wire::body(body)?)?;
+    let terminal = parse_terminal_id(&request.terminal_id)
+        .ok_or_else(|| ApiError::bad_request("id_malformed", "a terminal id reads trm_<32 hex digits>"))?;
+    switch.open_rate.take(&request.terminal_id, now_ms())?;
+    wire::token("activation_code", &request.activation_code, TOKEN_MAX)?;
+    let public_key = parse_public_key(&request.public_key)?;
+    let code_hash = sha256(request.activation_code.as_bytes());
+    switch.execute(Command::ActivateTerminal { terminal, code_hash, public_key }).await?;
+    let merchant = switch.read(|core| core.terminal_merchant(terminal)).ok_or_else(|| ApiError::internal("activated terminal without merchant"))?;
+    Ok(Json(Activated { terminal_id: terminal.to_string(), merchant_id: merchant.to_string() }))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Heartbeat {
+    /// The switch's clock, unix ms, for the terminal to check its own against.
+    pub server_time_ms: i64,
+}
+
+#[utoipa::path(post, path = "/v1/terminal/heartbeat", tag = "terminal", security(("terminal_signature" = [])),
+    responses((status = 200, body = Heartbeat), (status = "4XX", body = ErrorBody)))]
+pub async fn heartbeat(
+    State(switch): State<Arc<Switch>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Heartbeat>, ApiError> {
+    switch.terminal_caller(&method, &uri, &headers, &wire::body(body)?)?;
+    Ok(Json(Heartbeat { server_time_ms: now_ms() }))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PayRequest {
+    /// In minor units of `currency` (cents), above zero.
+    pub amount_minor: i64,
+    /// ISO 4217, the switch's currency.
+    pub currency: String,
+    /// The merchant's order reference, echoed back.
+    pub order_id: String,
+    /// Unique per terminal: a retry after a timeout sends the same key (and body) and gets the
+    /// first payment back, never a second charge.
+    pub idempotency_key: String,
+    /// One to three frames of the shopper's face, base64 JPEG, PNG or WebP.
+    pub captures: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PayResponse {
+    pub order_id: String,
+    #[serde(flatten)]
+    pub payment: PaymentOut,
+}
+
+#[utoipa::path(post, path = "/v1/terminal/payments", tag = "terminal", security(("terminal_signature" = [])),
+    request_body = PayRequest,
+    responses((status = 200, body = PayResponse), (status = "4XX", body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn pay(
+    State(switch): State<Arc<Switch>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<PayResponse>, ApiError> {
+    let body = wire::body(body)?;
+    let (terminal, _) = switch.terminal_caller(&method, &uri, &headers, &body)?;
+    let request: PayRequest = wire::json(&body)?;
+    if request.amount_minor <= 0 {
+        return Err(ApiError::bad_request("amount_not_positive", "amount_minor must be above zero"));
+    }
+    if request.currency != switch.config.currency.code() {
+        let message = format!("this switch takes {}", switch.config.currency.code());
+        return Err(ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "currency_not_supported", message));
+    }
+    wire::token("order_id", &request.order_id, TOKEN_MAX)?;
+    wire::token("idempotency_key", &request.idempotency_key, TOKEN_MAX)?;
+    let retried = switch.read(|core| {
+        core.payment_for_key(terminal, &request.idempotency_key).map(|view| PaymentOut::new(&view, core))
+    });
+    if let Some(payment) = retried {
+        return Ok(Json(PayResponse { order_id: request.order_id, payment }));
+    }
+    let frames = wire::frames(&request.captures, switch.config.max_payment_frames, switch.config.max_frame_bytes)?;
+    let (liveness_passed, identification) = identify(&switch, frames).await?;
+    let payment_id = PaymentId::from_u128(wire::derived_id(&[
+        &terminal.as_u128().to_le_bytes(),
+        request.idempotency_key.as_bytes(),
+    ]));
+    let start = StartPayment {
+        payment_id,
+        terminal,
+        idempotency_key: request.idempotency_key,
+        amount: Money::new(request.amount_minor, switch.config.currency),
+        transaction_type: TransactionType::Purchase,
+        liveness_passed,
+        identification,
+    };
+    let view = payment_reply(switch.execute(Command::StartPayment(start)).await?)?;
+    let payment = switch.read(|core| PaymentOut::new(&view, core));
+    switch.metrics.observe_decision(payment.outcome());
+    Ok(Json(PayResponse { order_id: request.order_id, payment }))
+}
+
+/// The capture to a liveness verdict and an identification among everyone enrolled. A photo
+/// that shows no usable face is the terminal's to retake (4xx, no payment); one that is not live
+/// is a payment declined for it, so the risk rules count it.
+async fn identify(switch: &Arc<Switch>, frames: Vec<Vec<u8>>) -> Result<(bool, Identification), ApiError> {
+    let biometrics = switch.biometrics.clone();
+    let captured = tokio::task::spawn_blocking(move || {
+        let frames: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+        biometrics.capture(&frames)
+    })
+    .await
+    .map_err(|_| ApiError::internal("the capture task failed"))?;
+    let captured = match captured {
+        Ok(captured) => captured,
+        Err(refused) if refused.code == "face_not_live" => return Ok((false, Identification::NoMatch)),
+        Err(refused) if refused.engine_failed => return Err(ApiError::unavailable(refused.code, refused.message)),
+        Err(refused) => {
+            return Err(ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, refused.code, refused.message));
+        }
+    };
+    let candidates = switch.reader.view().search(&captured.template, switch.config.search_k)?;
+    let identification = match decide(&candidates, &switch.config.decision, Scope::Everyone) {
+        Decision::Match { shopper, .. } => Identification::Match(shopper),
+        Decision::AskHint { candidates } => Identification::Ambiguous(candidates),
+        Decision::NoMatch => Identification::NoMatch,
+    };
+    Ok((true, identification))
+}
+
+impl From<facepay_face_index::IndexError> for ApiError {
+    fn from(err: facepay_face_index::IndexError) -> ApiError {
+        ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, err.code(), err.to_string())
+    }
+}
+
+pub(crate) fn payment_reply(reply: Reply) -> Result<PaymentView, ApiError> {
+    match reply {
+        Reply::Payment(view) => Ok(view),
+        _ => Err(ApiError::internal("the core answered a payment command without a payment")),
+    }
+}
+
+/// The payment, if it is this terminal's; another terminal's is reported as not found.
+fn own_payment(switch: &Switch, terminal: TerminalId, id: &str) -> Result<PaymentId, ApiError> {
+    let id = wire::payment_id(id)?;
+    let lookup = |core: &facepay_payments::PaymentCore| core.payment_record(id).map(|p| p.terminal);
+    let owner = match switch.read(lookup) {
+        Some(owner) => Some(owner),
+        None => switch.read_fresh(lookup)?,
+    };
+    match owner {
+        Some(owner) if owner == terminal => Ok(id),
+        _ => Err(ApiError::not_found("payment_unknown", "no such payment at this terminal")),
+    }
+}
+
+async fn signed_payment_command<T: serde::de::DeserializeOwned>(
+    switch: &Arc<Switch>,
+    request: (Method, Uri, HeaderMap, Result<Bytes, BytesRejection>),
+    id: &str,
+    command: impl FnOnce(PaymentId, T) -> Result<Command, ApiError>,
+) -> Result<Json<PaymentOut>, ApiError> {
+    let (method, uri, headers, body) = request;
+    let body = wire::body(body)?;
+    let (terminal, _) = switch.terminal_caller(&method, &uri, &headers, &body)?;
+    let payment = own_payment(switch, terminal, id)?;
+    let input: T = wire::json(if body.is_empty() { b"{}" } else { &body })?;
+    let view = payment_reply(switch.execute(command(payment, input)?).await?)?;
+    let out = switch.read(|core| PaymentOut::new(&view, core));
+    Ok(Json(out))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneDigits {
+    /// The last 4 digits of the shopper's phone number.
+    pub digits: String,
+}
+
+#[utoipa::path(post, path = "/v1/terminal/payments/{payment_id}/phone-digits", tag = "terminal",
+    security(("terminal_signature" = [])), request_body = PhoneDigits, params(("payment_id" = String, Path)),
+    responses((status = 200, body = PaymentOut), (status = "4XX", body = ErrorBody)))]
+pub async fn phone_digits(
+    State(switch): State<Arc<Switch>>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<PaymentOut>, ApiError> {
+    signed_payment_command(&switch, (method, uri, headers, body), &id, |payment, input: PhoneDigits| {
+        Ok(Command::ProvidePhoneDigits { payment, digits: input.digits })
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PinEntry {
+    /// The shopper's payment PIN, as typed on the terminal.
+    pub pin: String,
+}
+
+#[utoipa::path(post, path = "/v1/terminal/payments/{payment_id}/pin", tag = "terminal",
+    security(("terminal_signature" = [])), request_body = PinEntry, params(("payment_id" = String, Path)),
+    responses((status = 200, body = PaymentOut), (status = "4XX", body = ErrorBody)))]
+pub async fn pin(
+    State(switch): State<Arc<Switch>>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<PaymentOut>, ApiError> {
+    let checker = switch.clone();
+    signed_payment_command(&switch, (method, uri, headers, body), &id, move |payment, input: PinEntry| {
+        // The digits are compared here; only the verdict is journaled.
+        Ok(checker.read(|core| core.check_pin(payment, &input.pin, crate::switch::now()))?)
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Empty {}
+
+#[utoipa::path(post, path = "/v1/terminal/payments/{payment_id}/confirm", tag = "terminal",
+    security(("terminal_signature" = [])), params(("payment_id" = String, Path)),
+    responses((status = 200, body = PaymentOut), (status = "4XX", body = ErrorBody)))]
+pub async fn confirm(
+    State(switch): State<Arc<Switch>>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<PaymentOut>, ApiError> {
+    signed_payment_command(&switch, (method, uri, headers, body), &id, |payment, _: Empty| Ok(Command::Capture { payment }))
+        .await
+}
+
+#[utoipa::path(post, path = "/v1/terminal/payments/{payment_id}/void", tag = "terminal",
+    security(("terminal_signature" = [])), params(("payment_id" = String, Path)),
+    responses((status = 200, body = PaymentOut), (status = "4XX", body = ErrorBody)))]
+pub async fn void(
+    State(switch): State<Arc<Switch>>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<PaymentOut>, ApiError> {
+    signed_payment_command(&switch, (method, uri, headers, body), &id, |payment, _: Empty| Ok(Command::Void { payment }))
+        .await
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequest {
+    /// The caller's id for this refund: a retry with the same id refunds once.
+    pub refund_id: String,
+    pub amount_minor: i64,
+}
+
+/// The ledger transfer id of a refund: the same refund id on the same payment names the same
+/// transfer, so a retried refund moves money once.
+pub(crate) fn refund_command(payment: PaymentId, input: RefundRequest) -> Result<Command, ApiError> {
+    wire::token("refund_id", &input.refund_id, TOKEN_MAX)?;
+    let refund_id = TransferId(wire::derived_id(&[b"refund", &payment.as_u128().to_le_bytes(), input.refund_id.as_bytes()]));
+    Ok(Command::Refund { payment, refund_id, amount_minor: input.amount_minor })
+}
+
+#[utoipa::path(post, path = "/v1/terminal/payments/{payment_id}/refunds", tag = "terminal",
+    security(("terminal_signature" = [])), request_body = RefundRequest, params(("payment_id" = String, Path)),
+    responses((status = 200, body = PaymentOut), (status = "4XX", body = ErrorBody)))]
+pub async fn refund(
+    State(switch): State<Arc<Switch>>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<PaymentOut>, ApiError> {
+    signed_payment_command(&switch, (method, uri, headers, body), &id, refund_command).await
+}
+
+#[utoipa::path(get, path = "/v1/terminal/payments/{payment_id}", tag = "terminal",
+    security(("terminal_signature" = [])), params(("payment_id" = String, Path)),
+    responses((status = 200, body = PaymentOut), (status = "4XX", body = ErrorBody)))]
+pub async fn status(
+    State(switch): State<Arc<Switch>>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<PaymentOut>, ApiError> {
+    let body = wire::body(body)?;
+    let (terminal, _) = switch.terminal_caller(&method, &uri, &headers, &body)?;
+    let payment = own_payment(&switch, terminal, &id)?;
+    let out = switch.read(|core| core.payment(payment).map(|view| PaymentOut::new(&view, core)));
+    out.map(Json).ok_or_else(|| ApiError::not_found("payment_unknown", "no such payment at this terminal"))
+}

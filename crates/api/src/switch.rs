@@ -1,0 +1,269 @@
+//! The node as the routes see it: the payment core behind its group-commit writer, the gallery,
+//! the biometric engine, and the per-node guards (nonce cache, rate limits, heartbeats, metrics).
+//! Routes change the core only by submitting commands, which are journaled before they answer;
+//! they read it under the same lock the writer takes for one batch.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use axum::http::{HeaderMap, Method, Uri};
+use facepay_domain::{Currency, MerchantId, TerminalId, Timestamp};
+use facepay_face_index::{DecisionRule, IndexReader};
+use facepay_payments::{
+    Command, Journal, JournaledCore, PaymentCore, Reply, Role, Submitter, group_commit_queue,
+    write_batches,
+};
+
+use crate::auth::{self, NonceCache, SignedHeaders};
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::ports::{Biometrics, Faces};
+use crate::rate::{Rate, RateLimiter};
+
+/// A node's payment core on whichever store it was started with.
+pub type Node = JournaledCore<Box<dyn Journal + Send>>;
+
+/// The API's limits and policy; `ApiConfig::default()` is what `facepay serve` starts with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiConfig {
+    pub currency: Currency,
+    /// Largest request body, in bytes (a capture is base64 inside JSON).
+    pub max_body_bytes: usize,
+    /// Most frames in one payment capture, and in one enrollment.
+    pub max_payment_frames: usize,
+    pub max_enrollment_frames: usize,
+    /// Largest single frame, encoded, in bytes. (Pixels are bounded by the biometric engine.)
+    pub max_frame_bytes: usize,
+    /// How far a terminal's clock may be from ours.
+    pub clock_skew_ms: i64,
+    /// Nonces remembered at most within the skew window.
+    pub nonce_capacity: usize,
+    pub terminal_rate: Rate,
+    pub api_key_rate: Rate,
+    /// Activation and shopper sign-up, per client address.
+    pub open_rate: Rate,
+    pub activation_code_ttl_ms: i64,
+    /// A terminal silent for longer is reported stale.
+    pub heartbeat_stale_ms: i64,
+    pub decision: DecisionRule,
+    /// Candidates a payment search returns.
+    pub search_k: usize,
+    /// The consent text version shoppers are shown now; sign-up must quote it.
+    pub consent_version: String,
+    /// One JSON line per request on stderr.
+    pub access_log: bool,
+    /// How often the sweeper reverses payments whose outcome never came and expires holds.
+    pub sweep_every: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> ApiConfig {
+        ApiConfig {
+            currency: Currency::new("EUR").expect("EUR is a currency code"),
+            max_body_bytes: 8 << 20,
+            max_payment_frames: 3,
+            max_enrollment_frames: 5,
+            max_frame_bytes: 2 << 20,
+            clock_skew_ms: 300_000,
+            nonce_capacity: 1 << 20,
+            terminal_rate: Rate { per_second: 20.0, burst: 40.0 },
+            api_key_rate: Rate { per_second: 100.0, burst: 200.0 },
+            open_rate: Rate { per_second: 50.0, burst: 100.0 },
+            activation_code_ttl_ms: 24 * 3_600_000,
+            heartbeat_stale_ms: 120_000,
+            decision: DecisionRule::default(),
+            search_k: 10,
+            consent_version: "2026-11".into(),
+            access_log: true,
+            sweep_every: Duration::from_secs(1),
+        }
+    }
+}
+
+pub struct Switch {
+    pub(crate) config: ApiConfig,
+    node: Arc<Mutex<Node>>,
+    submitter: Submitter,
+    pub(crate) faces: Arc<dyn Faces>,
+    pub(crate) reader: IndexReader,
+    pub(crate) biometrics: Arc<dyn Biometrics>,
+    pub(crate) metrics: Metrics,
+    nonces: NonceCache,
+    terminal_rate: RateLimiter,
+    api_key_rate: RateLimiter,
+    pub(crate) open_rate: RateLimiter,
+    heartbeats: Mutex<HashMap<TerminalId, i64>>,
+    /// Whether the node is ready to serve (the gallery's follower keeps up), else why not.
+    readiness: Box<dyn Fn() -> Result<(), String> + Send + Sync>,
+}
+
+impl std::fmt::Debug for Switch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Switch").field("faces", &self.reader.view().len()).finish_non_exhaustive()
+    }
+}
+
+/// What keeps a started switch running: the writer and the sweeper stop when it is dropped
+/// (after the last `Arc<Switch>` is gone).
+#[derive(Debug)]
+pub struct Running {
+    writer: Option<JoinHandle<()>>,
+    sweeper_stop: Option<std::sync::mpsc::Sender<()>>,
+    sweeper: Option<JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        drop(self.sweeper_stop.take());
+        if let Some(sweeper) = self.sweeper.take() {
+            let _ = sweeper.join();
+        }
+        // The writer ends once every Submitter (the Switch's) is dropped; not joined here, as
+        // a Switch may still be alive in a request being answered.
+        drop(self.writer.take());
+    }
+}
+
+impl Switch {
+    /// Starts the node's writer (group commit) and sweeper around `node`.
+    pub fn start(
+        config: ApiConfig,
+        node: Node,
+        faces: Arc<dyn Faces>,
+        biometrics: Arc<dyn Biometrics>,
+        readiness: Box<dyn Fn() -> Result<(), String> + Send + Sync>,
+    ) -> (Arc<Switch>, Running) {
+        let node = Arc::new(Mutex::new(node));
+        let (submitter, submissions) = group_commit_queue(1024);
+        let writer_node = node.clone();
+        let writer = std::thread::spawn(move || write_batches(&writer_node, submissions, 256));
+        let (sweeper_stop, stopped) = std::sync::mpsc::channel::<()>();
+        let sweep_submitter = submitter.clone();
+        let every = config.sweep_every;
+        let sweeper = std::thread::spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                // A failed sweep is retried at the next tick; nothing is lost.
+                let _ = sweep_submitter.submit(Command::Sweep, now());
+            }
+        });
+        let reader = faces.reader();
+        let switch = Switch {
+            nonces: NonceCache::new(config.clock_skew_ms, config.nonce_capacity),
+            terminal_rate: RateLimiter::new(config.terminal_rate, 100_000),
+            api_key_rate: RateLimiter::new(config.api_key_rate, 100_000),
+            open_rate: RateLimiter::new(config.open_rate, 100_000),
+            config,
+            node,
+            submitter,
+            faces,
+            reader,
+            biometrics,
+            metrics: Metrics::default(),
+            heartbeats: Mutex::new(HashMap::new()),
+            readiness,
+        };
+        let running = Running { writer: Some(writer), sweeper_stop: Some(sweeper_stop), sweeper: Some(sweeper) };
+        (Arc::new(switch), running)
+    }
+
+    /// Runs `command` through the writer; answers once it is durable.
+    pub async fn execute(self: &Arc<Self>, command: Command) -> Result<Reply, ApiError> {
+        let submitter = self.submitter.clone();
+        let at = now();
+        let answer = tokio::task::spawn_blocking(move || submitter.submit(command, at))
+            .await
+            .map_err(|_| ApiError::internal("the writer's task failed"))?;
+        Ok(answer??)
+    }
+
+    /// Runs several commands as one batch, in order; all must be accepted (set-up steps that
+    /// belong together, like a merchant and its first API key). On a refusal the ones before
+    /// it stand; callers order them so that what stands is harmless.
+    pub async fn execute_each(self: &Arc<Self>, commands: Vec<Command>) -> Result<(), ApiError> {
+        for command in commands {
+            self.execute(command).await?;
+        }
+        Ok(())
+    }
+
+    /// Reads the core as this node knows it.
+    pub fn read<T>(&self, read: impl FnOnce(&PaymentCore) -> T) -> T {
+        read(self.node.lock().unwrap_or_else(PoisonError::into_inner).core())
+    }
+
+    /// Reads the core after replaying what other nodes journaled, for a lookup that missed
+    /// (a key issued, a terminal activated or a payment made through another node).
+    pub fn read_fresh<T>(&self, read: impl FnOnce(&PaymentCore) -> T) -> Result<T, ApiError> {
+        let mut node = self.node.lock().unwrap_or_else(PoisonError::into_inner);
+        node.catch_up()?;
+        Ok(read(node.core()))
+    }
+
+    /// The caller's role, from its API key; rate-limited per key.
+    pub fn api_caller(&self, headers: &HeaderMap) -> Result<Role, ApiError> {
+        let role = match self.read(|core| auth::api_key_role(headers, core)) {
+            Err(err) if self.read(|core| auth::api_key_unknown(headers, core)) => {
+                self.read_fresh(|core| auth::api_key_role(headers, core))?.map_err(|_| err)?
+            }
+            other => other?,
+        };
+        let caller = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+        // The key's id part names the bucket; the secret stays out of the limiter's map.
+        self.api_key_rate.take(caller.get(..43).unwrap_or(caller), now_ms())?;
+        Ok(role)
+    }
+
+    /// The signing terminal and its merchant, after its signature, clock and nonce held.
+    pub fn terminal_caller(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<(TerminalId, MerchantId), ApiError> {
+        let signed = SignedHeaders::parse(headers)?;
+        let terminal = signed.terminal;
+        self.terminal_rate.take(&terminal.to_string(), now_ms())?;
+        let lookup = |core: &PaymentCore| {
+            let key = core.terminal_credentials(terminal).and_then(|c| c.public_key);
+            key.zip(core.terminal_merchant(terminal))
+        };
+        let found = match self.read(lookup) {
+            Some(found) => Some(found),
+            None => self.read_fresh(lookup)?,
+        };
+        let (public_key, merchant) = found.ok_or_else(|| {
+            ApiError::unauthorized("terminal_not_active", "this terminal is unknown, not activated or revoked")
+        })?;
+        signed.verify(&public_key, method, uri, body, now_ms(), &self.nonces)?;
+        self.heartbeats.lock().unwrap_or_else(PoisonError::into_inner).insert(terminal, now_ms());
+        Ok((terminal, merchant))
+    }
+
+    /// When the terminal was last heard from on this node, in unix ms.
+    pub fn last_heard(&self, terminal: TerminalId) -> Option<i64> {
+        self.heartbeats.lock().unwrap_or_else(PoisonError::into_inner).get(&terminal).copied()
+    }
+
+    pub fn ready(&self) -> Result<(), String> {
+        (self.readiness)()?;
+        self.read_fresh(|_| ()).map_err(|err| err.code.to_owned())
+    }
+
+    pub fn metrics_text(&self) -> String {
+        self.metrics.render(self.reader.view().len())
+    }
+}
+
+// The edge reads the wall clock here and nowhere else in this crate.
+#[allow(clippy::disallowed_methods)]
+pub fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+pub fn now() -> Timestamp {
+    Timestamp::from_unix_ms(now_ms())
+}
