@@ -9,6 +9,7 @@
 //! request that was refused; see pixels (the `Biometrics` port does) or SQL (the stores do).
 
 mod auth;
+mod client;
 mod error;
 mod metrics;
 mod openapi;
@@ -16,15 +17,18 @@ mod ports;
 mod rate;
 mod router;
 mod routes;
+mod server;
 mod switch;
 mod wire;
 
 pub use auth::{TerminalSigner, new_api_key, signed_message};
+pub use client::{Answer, Client};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use openapi::ApiDoc;
 pub use ports::{Biometrics, CaptureRefused, Captured, Faces};
 pub use rate::Rate;
 pub use router::router;
+pub use server::{Server, serve_until_interrupted};
 pub use routes::merchant::{ActivationCode, TerminalOut};
 pub use routes::operator::{Balance, MerchantCreated};
 pub use routes::shopper::{Deleted, Enrolled, SignedUp};

@@ -9,10 +9,12 @@ mod bench_index;
 mod bench_store;
 mod biometrics;
 mod config;
+mod demo;
 mod doctor;
 mod eval;
 mod eval_identify;
 mod keys;
+mod serve;
 mod setup;
 mod synthetic_faces;
 
@@ -31,8 +33,21 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Set everything up on this machine, then run facepay on its embedded default storage.
-    Demo,
+    /// Set everything up, start a fresh switch, enroll people from photos and pay with other
+    /// photos of them and of strangers, through the real HTTP API.
+    Demo {
+        /// Folder of Name/Name_NNNN.jpg photos (LFW's layout); else FACEPAY_DEMO_PHOTOS.
+        #[arg(long)]
+        photos: Option<PathBuf>,
+        /// People to enroll (each needs two photos: one to enroll, one to pay with).
+        #[arg(long, default_value_t = 100)]
+        people: usize,
+        /// Strangers (never enrolled) who try to pay.
+        #[arg(long, default_value_t = 50)]
+        strangers: usize,
+    },
+    /// Run the switch: the HTTP API on FACEPAY_LISTEN (default 127.0.0.1:8080).
+    Serve,
     /// Report the ONNX Runtime, every model and its checksum, and the database facepay would use.
     Doctor,
     /// Fetch and verify the ONNX Runtime library and every model into the cache.
@@ -193,7 +208,8 @@ fn main() -> ExitCode {
     let healthy = match cli.command {
         Command::Doctor => doctor::run(&config, &mut out),
         Command::Setup => setup::run(&config, &mut out),
-        Command::Demo => demo(&config, &mut out),
+        Command::Demo { photos, people, strangers } => demo(&config, &demo::DemoArgs { photos, people, strangers }, &mut out),
+        Command::Serve => serve::serve(&config, &mut out),
         Command::Bench(BenchCommand::Biometric {
             images,
             count,
@@ -289,17 +305,11 @@ fn migrate(config: &config::Config, out: &mut dyn Write) -> std::io::Result<bool
     Ok(true)
 }
 
-/// The payment demo itself arrives with the payment core and API; until then `demo` stops once
-/// the machine is ready to run it.
-fn demo(config: &config::Config, out: &mut dyn Write) -> std::io::Result<bool> {
+/// The demo runs once the machine is set up and healthy.
+fn demo(config: &config::Config, args: &demo::DemoArgs, out: &mut dyn Write) -> std::io::Result<bool> {
     if !(setup::run(config, out)? && doctor::run(config, out)?) {
         return Ok(false);
     }
     writeln!(out)?;
-    writeln!(out, "facepay is set up: runtime and models verified, data in {}.", config.data_dir.display())?;
-    writeln!(
-        out,
-        "The payment walk-through (enroll, pay, refund) is not built yet; `facepay doctor` shows the state."
-    )?;
-    Ok(true)
+    demo::run(config, args, out)
 }

@@ -65,7 +65,7 @@ pub const RULES: Rules = Rules {
         CrateRule { name: STORE_SQLITE, pure: false, may_use: &[DOMAIN, LEDGER, PAYMENTS, VAULT] },
         CrateRule { name: STORE_POSTGRES, pure: false, may_use: &[DOMAIN, LEDGER, PAYMENTS, VAULT] },
         CrateRule { name: WEB, pure: false, may_use: &[] },
-        CrateRule { name: API, pure: false, may_use: &[DOMAIN, LEDGER, FACE_INDEX, PAYMENTS, VAULT, WEB] },
+        CrateRule { name: API, pure: false, may_use: &[DOMAIN, LEDGER, FACE_INDEX, PAYMENTS, VAULT, GALLERY, WEB] },
         CrateRule {
             name: "facepay",
             pure: false,
@@ -90,7 +90,11 @@ pub const RULES: Rules = Rules {
     owned: &[
         Ownership { external: "ort", owners: &[BIOMETRIC], why: "only biometric links ONNX Runtime" },
         Ownership { external: "image", owners: &[BIOMETRIC], why: "only biometric sees pixels" },
-        Ownership { external: "ureq", owners: &[MODEL_STORE], why: "only model-store downloads" },
+        Ownership {
+            external: "ureq",
+            owners: &[MODEL_STORE, API],
+            why: "model-store downloads; api's own client speaks HTTP to a switch",
+        },
         Ownership { external: "zip", owners: &[MODEL_STORE], why: "only model-store unpacks archives" },
         Ownership { external: "tar", owners: &[MODEL_STORE], why: "only model-store unpacks archives" },
         Ownership { external: "axum", owners: &[API], why: "only api knows HTTP" },

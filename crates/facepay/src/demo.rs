@@ -1,0 +1,196 @@
+//! `facepay demo`: the first thing a newcomer runs. On a fresh embedded switch (a new folder in
+//! the data dir) it starts the server, has the operator onboard a merchant, activates a
+//! terminal, signs up and enrolls people from a folder of photos through the shopper API, and
+//! then pays through the signed terminal API with *other* photos of the same people and with
+//! photos of strangers never enrolled, printing each decision and a summary. A stranger approved
+//! fails the run.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use base64::Engine as _;
+use facepay_api::{ApiConfig, Client, Server, TerminalSigner};
+use serde_json::{Value, json};
+
+use crate::config::{Config, Database, KeyLocation};
+
+#[derive(Debug)]
+pub struct DemoArgs {
+    pub photos: Option<PathBuf>,
+    /// People enrolled at most (each with two photos or more).
+    pub people: usize,
+    /// Strangers (people with one photo, never enrolled) who try to pay.
+    pub strangers: usize,
+}
+
+/// A person in a Name/Name_NNNN.jpg folder: their photos, sorted.
+fn people(folder: &Path) -> std::io::Result<Vec<(String, Vec<PathBuf>)>> {
+    let mut people = Vec::new();
+    for entry in std::fs::read_dir(folder)? {
+        let entry = entry?;
+        if !entry.file_type()?.is_dir() {
+            continue;
+        }
+        let mut photos: Vec<PathBuf> = std::fs::read_dir(entry.path())?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("jpg") || x.eq_ignore_ascii_case("png")))
+            .collect();
+        photos.sort();
+        people.push((entry.file_name().to_string_lossy().replace('_', " "), photos));
+    }
+    people.sort();
+    Ok(people)
+}
+
+fn b64(path: &Path) -> std::io::Result<String> {
+    Ok(base64::engine::general_purpose::STANDARD.encode(std::fs::read(path)?))
+}
+
+/// Fails on a status other than 200, with the error's code.
+fn expect_ok(answer: facepay_api::Answer, what: &str) -> Result<Value, String> {
+    match answer? {
+        (200, body) => Ok(body),
+        (status, body) => Err(format!("{what}: HTTP {status} {}", body["error"]["code"])),
+    }
+}
+
+pub fn run(config: &Config, args: &DemoArgs, out: &mut dyn Write) -> std::io::Result<bool> {
+    let Some(folder) = args.photos.clone().or_else(|| std::env::var_os("FACEPAY_DEMO_PHOTOS").map(PathBuf::from)) else {
+        writeln!(out, "facepay demo: give a folder of photos, Name/Name_NNNN.jpg as LFW lays them out:")?;
+        writeln!(out, "  facepay demo --photos DIR   (or FACEPAY_DEMO_PHOTOS=DIR)")?;
+        return Ok(false);
+    };
+    std::fs::create_dir_all(&config.data_dir)?;
+    let scratch = tempfile::Builder::new().prefix("demo-").tempdir_in(&config.data_dir)?;
+    let demo_config = Config {
+        data_dir: scratch.path().to_owned(),
+        database: Database::Sqlite { path: scratch.path().join("facepay.sqlite3") },
+        keys: KeyLocation::File(scratch.path().join("facepay.keys")),
+    };
+    writeln!(out, "starting a fresh switch in {} ...", scratch.path().display())?;
+    let api = ApiConfig { access_log: false, ..ApiConfig::default() };
+    let started = match crate::serve::start(&demo_config, api) {
+        Ok(started) => started,
+        Err(err) => {
+            writeln!(out, "facepay demo: {err}")?;
+            return Ok(false);
+        }
+    };
+    let server = Server::start("127.0.0.1:0", started.switch.clone())?;
+    writeln!(out, "serving on http://{}", server.address)?;
+    let client = Client::new(&format!("http://{}", server.address));
+    let operator = started.new_operator_key.clone().unwrap_or_default();
+    let walked = walk(&client, &operator, &folder, args, out);
+    server.stop()?;
+    match walked {
+        Ok(passed) => Ok(passed),
+        Err(err) => {
+            writeln!(out, "facepay demo: {err}")?;
+            Ok(false)
+        }
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    outcomes: BTreeMap<String, usize>,
+    latencies_ms: Vec<f64>,
+}
+
+impl Tally {
+    fn add(&mut self, outcome: &str) {
+        *self.outcomes.entry(outcome.to_owned()).or_default() += 1;
+    }
+}
+
+fn walk(client: &Client, operator: &str, folder: &Path, args: &DemoArgs, out: &mut dyn Write) -> Result<bool, String> {
+    let io = |e: std::io::Error| e.to_string();
+    let merchant = expect_ok(
+        client.call("POST", "/v1/operator/merchants", Some(operator), Some(&json!({"risk": "low", "acquirer": 1}))),
+        "onboard a merchant",
+    )?;
+    let merchant_key = merchant["api_key"].as_str().unwrap_or_default().to_owned();
+    let code = expect_ok(client.call("POST", "/v1/merchant/terminals", Some(&merchant_key), None), "register a terminal")?;
+    let terminal_id = code["terminal_id"].as_str().unwrap_or_default();
+    let id = u128::from_str_radix(terminal_id.trim_start_matches("trm_"), 16).map_err(|e| e.to_string())?;
+    let signer = TerminalSigner::generate(facepay_domain::TerminalId::from_u128(id));
+    let activation =
+        json!({"terminal_id": terminal_id, "activation_code": code["activation_code"], "public_key": signer.public_key_base64()});
+    expect_ok(client.call("POST", "/v1/terminal/activation", None, Some(&activation)), "activate the terminal")?;
+    writeln!(out, "merchant {} onboarded, terminal {terminal_id} activated", merchant["merchant_id"]).map_err(io)?;
+
+    let everyone = people(folder).map_err(io)?;
+    let enrollable: Vec<_> = everyone.iter().filter(|(_, photos)| photos.len() >= 2).take(args.people).collect();
+    let strangers: Vec<_> = everyone.iter().filter(|(_, photos)| photos.len() == 1).take(args.strangers).collect();
+    writeln!(out, "enrolling {} people from {} ...", enrollable.len(), folder.display()).map_err(io)?;
+    let mut enrolled = Vec::new();
+    let mut refused: BTreeMap<String, usize> = BTreeMap::new();
+    for (n, (name, photos)) in enrollable.iter().enumerate() {
+        let phone = format!("{:04}", (n * 7_919) % 10_000);
+        let sign_up = json!({"consent_text_version": ApiConfig::default().consent_version, "phone_last4": phone, "name": name});
+        let shopper = expect_ok(client.call("POST", "/v1/shoppers", None, Some(&sign_up)), "sign up")?;
+        let key = shopper["api_key"].as_str().unwrap_or_default().to_owned();
+        let enroll = json!({"captures": [b64(&photos[0]).map_err(io)?]});
+        match client.call("PUT", "/v1/shopper/face", Some(&key), Some(&enroll))? {
+            (200, _) => {
+                let top_up = json!({"account": shopper["wallet"], "amount_minor": 100_000, "top_up_id": format!("demo-{n}")});
+                expect_ok(client.call("POST", "/v1/operator/top-ups", Some(operator), Some(&top_up)), "top up")?;
+                enrolled.push((name.clone(), phone, photos[1].clone()));
+            }
+            (_, body) => {
+                *refused.entry(body["error"]["code"].as_str().unwrap_or("?").to_owned()).or_default() += 1;
+            }
+        }
+    }
+    writeln!(out, "enrolled {}; enrollment photos refused: {refused:?}", enrolled.len()).map_err(io)?;
+
+    let mut genuine = Tally::default();
+    let mut stranger_tally = Tally::default();
+    let pay = |photo: &Path, key: String, phone: Option<&str>, tally: &mut Tally| -> Result<String, String> {
+        let body = json!({"amount_minor": 1_250, "currency": ApiConfig::default().currency.code(), "order_id": key,
+                          "idempotency_key": key, "captures": [b64(photo).map_err(io)?]});
+        let started = Instant::now();
+        let (status, answer) = client.signed(&signer, "POST", "/v1/terminal/payments", &body)?;
+        tally.latencies_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        if status != 200 {
+            return Ok(format!("refused:{}", answer["error"]["code"].as_str().unwrap_or("?")));
+        }
+        let mut outcome = answer["decline_reason"].as_str().unwrap_or(answer["state"].as_str().unwrap_or("?")).to_owned();
+        if outcome == "needs_phone_digits" {
+            let digits = phone.unwrap_or("0000");
+            let path = format!("/v1/terminal/payments/{}/phone-digits", answer["payment_id"].as_str().unwrap_or(""));
+            let (_, after) = client.signed(&signer, "POST", &path, &json!({"digits": digits}))?;
+            let then = after["decline_reason"].as_str().or(after["state"].as_str()).unwrap_or("?");
+            outcome = format!("digits->{then}");
+        }
+        Ok(outcome)
+    };
+    for (n, (name, phone, probe)) in enrolled.iter().enumerate() {
+        let outcome = pay(probe, format!("g-{n}"), Some(phone), &mut genuine)?;
+        writeln!(out, "  genuine  {name:<28} {outcome}").map_err(io)?;
+        genuine.add(&outcome);
+    }
+    for (n, (name, photos)) in strangers.iter().enumerate() {
+        let outcome = pay(&photos[0], format!("s-{n}"), None, &mut stranger_tally)?;
+        writeln!(out, "  stranger {name:<28} {outcome}").map_err(io)?;
+        stranger_tally.add(&outcome);
+    }
+    writeln!(out).map_err(io)?;
+    let strangers_approved = stranger_tally.outcomes.iter().filter(|(o, _)| o.ends_with("authorized")).map(|(_, n)| n).sum::<usize>();
+    for (label, tally) in [("genuine", &genuine), ("stranger", &stranger_tally)] {
+        let mut latencies = tally.latencies_ms.clone();
+        latencies.sort_by(f64::total_cmp);
+        let at = |q: f64| latencies.get(((latencies.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0.0);
+        writeln!(out, "{label:>8}: {:?}", tally.outcomes).map_err(io)?;
+        writeln!(out, "{label:>8}: pay request p50 {:.1} ms, p95 {:.1} ms (client side, {} requests)", at(0.5), at(0.95), latencies.len())
+            .map_err(io)?;
+    }
+    if strangers_approved > 0 {
+        writeln!(out, "FAIL: {strangers_approved} strangers were approved").map_err(io)?;
+        return Ok(false);
+    }
+    writeln!(out, "no stranger was approved.").map_err(io)?;
+    Ok(true)
+}

@@ -1,0 +1,178 @@
+//! One node, wired: the configured store's journal and biometric tables, the key file, the
+//! gallery rebuilt from the vault with its follower, the biometric engine behind the API's
+//! `Biometrics` port, and the payment core behind its group-commit writer. `facepay serve` runs
+//! it on a socket; the demo and `bench pay` start the same node.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use facepay_api::{ApiConfig, Biometrics, CaptureRefused, Captured, Faces, Node, Running, Switch};
+use facepay_biometric::{BiometricEngine, CaptureError};
+use facepay_face_index::FaceIndex;
+use facepay_gallery::{Follower, Gallery, KeySource, follow};
+use facepay_ledger::AccountId;
+use facepay_payments::{Command, CoreConfig, Journal, JournaledCore, LimitTable, PinPolicy, RiskConfig, Role};
+use facepay_store_postgres::{PostgresBiometricStore, PostgresJournal};
+use facepay_store_sqlite::{SqliteBiometricStore, SqliteJournal};
+use facepay_vault::{BiometricStore, VaultError};
+
+use crate::config::{Config, Database};
+use crate::keys::{self, KeyError};
+
+/// How often a node reads other nodes' enrollments and deletions.
+const FOLLOW_EVERY: Duration = Duration::from_millis(200);
+
+/// The engine as the API's port: pixels stay in `biometric`, the API gets a template or a reason.
+struct EngineBiometrics(BiometricEngine);
+
+impl Biometrics for EngineBiometrics {
+    fn capture(&self, frames: &[&[u8]]) -> Result<Captured, CaptureRefused> {
+        self.0
+            .capture(frames)
+            .map(|capture| Captured { template: capture.template, live_score: capture.live_score })
+            .map_err(|err| CaptureRefused {
+                code: err.code(),
+                message: err.to_string(),
+                engine_failed: matches!(err, CaptureError::Runtime(_)),
+            })
+    }
+}
+
+/// A running node; dropping it stops the follower, the writer and the sweeper.
+pub struct Started {
+    pub switch: Arc<Switch>,
+    /// The operator's API key when this start made the first one (a new switch); it is also
+    /// written to `operator.key` in the data dir, mode 0600.
+    pub new_operator_key: Option<String>,
+    _follower: Follower,
+    _running: Running,
+}
+
+/// The core's policy as `facepay serve` runs it.
+fn core_config() -> CoreConfig {
+    CoreConfig {
+        currency: ApiConfig::default().currency,
+        limits: LimitTable::default(),
+        pin_policy: PinPolicy { always: false, above_amount_minor: Some(50_000), on_elevated_risk: true },
+        outcome_timeout_ms: 60_000,
+        hold_timeout_ms: 15 * 60_000,
+        funding_source: AccountId(1),
+        reserve_account: AccountId(2),
+        risk: RiskConfig::default(),
+    }
+}
+
+pub fn start(config: &Config, api: ApiConfig) -> Result<Started, String> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+    if let crate::config::KeyLocation::File(path) = &config.keys
+        && !path.exists()
+    {
+        keys::init(config).map_err(|e| format!("{e} [{}]", e.code()))?;
+    }
+    let keyring = keys::load(&config.keys).map_err(|e| format!("{e} [{}]", e.code()))?;
+    let location = config.keys.clone();
+    let reload: KeySource = Box::new(move || match keys::load(&location) {
+        Err(KeyError::Vault(err)) => Err(err),
+        Err(other) => Err(VaultError::KeyFileMalformed(other.to_string())),
+        Ok(keys) => Ok(keys),
+    });
+    let engine = crate::biometrics::engine(None, true)?;
+    let dimension = engine
+        .with_worker(|worker| worker.embed(&vec![128u8; 112 * 112 * 3]).map(|t| t.dimension()))
+        .and_then(|d| d)
+        .map_err(|e| format!("the recognizer does not run: {e} [{}]", e.code()))?;
+    let index = FaceIndex::new(engine.recognizer().clone(), dimension);
+    let (journal, faces, follower): (Box<dyn Journal + Send>, Arc<dyn Faces>, Follower) = match &config.database {
+        Database::Sqlite { path } => {
+            let journal = SqliteJournal::open(path).map_err(store_error)?;
+            let store = SqliteBiometricStore::open(path).map_err(store_error)?;
+            let (faces, follower) = gallery(keyring, reload, store, index)?;
+            (Box::new(journal), faces, follower)
+        }
+        Database::Postgres { url } => {
+            let journal = PostgresJournal::connect(url, crate::POSTGRES_SCHEMA).map_err(store_error)?;
+            let store = PostgresBiometricStore::connect(url, crate::POSTGRES_SCHEMA).map_err(store_error)?;
+            let (faces, follower) = gallery(keyring, reload, store, index)?;
+            (Box::new(journal), faces, follower)
+        }
+    };
+    let mut node: Node = JournaledCore::open(core_config(), journal).map_err(|e| format!("{e} [{}]", e.code()))?;
+    let new_operator_key = bootstrap_operator(&mut node, &config.data_dir)?;
+    let readiness = Box::new(|| Ok(()));
+    let (switch, running) = Switch::start(api, node, faces, Arc::new(EngineBiometrics(engine)), readiness);
+    Ok(Started { switch, new_operator_key, _follower: follower, _running: running })
+}
+
+fn store_error(err: facepay_payments::JournalError) -> String {
+    format!("{err} [{}]", err.code())
+}
+
+fn gallery<S: BiometricStore + Send + 'static>(
+    keyring: facepay_vault::Keyring,
+    reload: KeySource,
+    store: S,
+    index: FaceIndex,
+) -> Result<(Arc<dyn Faces>, Follower), String> {
+    let (gallery, applied) =
+        Gallery::open(keyring, reload, store, index).map_err(|e| format!("{e} [{}]", e.code()))?;
+    if applied.other_recognizer > 0 {
+        eprintln!(
+            "facepay: {} enrolled faces are from another recognizer and wait for re-enrollment",
+            applied.other_recognizer
+        );
+    }
+    let gallery = Arc::new(Mutex::new(gallery));
+    let follower = follow(gallery.clone(), FOLLOW_EVERY, |_| {});
+    Ok((gallery, follower))
+}
+
+/// A new switch has no operator key: make one, journal its hash, and write the key to
+/// `operator.key` (0600) for the operator to collect.
+fn bootstrap_operator(node: &mut Node, data_dir: &Path) -> Result<Option<String>, String> {
+    if node.core().has_operator_key() {
+        return Ok(None);
+    }
+    let (key, text, secret_hash) = facepay_api::new_api_key();
+    let path = data_dir.join("operator.key");
+    write_private(&path, &text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let at = facepay_domain::Timestamp::from_unix_ms(facepay_api::now_ms());
+    node.execute(Command::IssueApiKey { key, secret_hash, role: Role::Operator }, at)
+        .map_err(store_error)?
+        .map_err(|e| format!("{e} [{}]", e.code()))?;
+    Ok(Some(text))
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}
+
+/// `facepay serve`: the node on `FACEPAY_LISTEN` (default 127.0.0.1:8080) until interrupted.
+pub fn serve(config: &Config, out: &mut dyn Write) -> std::io::Result<bool> {
+    let started = match start(config, ApiConfig::default()) {
+        Ok(started) => started,
+        Err(err) => {
+            writeln!(out, "facepay serve: {err}")?;
+            return Ok(false);
+        }
+    };
+    if started.new_operator_key.is_some() {
+        writeln!(out, "a new switch: the operator's API key is in {}", config.data_dir.join("operator.key").display())?;
+    }
+    let address = std::env::var("FACEPAY_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
+    let served = facepay_api::serve_until_interrupted(&address, started.switch.clone(), |bound| {
+        let _ = writeln!(std::io::stderr(), "facepay: serving {} on http://{bound}", config.database.describe());
+    });
+    match served {
+        Ok(()) => Ok(true),
+        Err(err) => {
+            writeln!(out, "facepay serve: {address}: {err}")?;
+            Ok(false)
+        }
+    }
+}
