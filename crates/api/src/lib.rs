@@ -22,7 +22,7 @@ mod switch;
 mod wire;
 
 pub use auth::{TerminalSigner, new_api_key, signed_message};
-pub use client::{Answer, Client};
+pub use client::{Answer, Client, TimedAnswer};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use openapi::ApiDoc;
 pub use ports::{Biometrics, CaptureRefused, Captured, Faces};

@@ -26,7 +26,7 @@ pub struct DemoArgs {
 }
 
 /// A person in a Name/Name_NNNN.jpg folder: their photos, sorted.
-fn people(folder: &Path) -> std::io::Result<Vec<(String, Vec<PathBuf>)>> {
+pub(crate) fn people(folder: &Path) -> std::io::Result<Vec<(String, Vec<PathBuf>)>> {
     let mut people = Vec::new();
     for entry in std::fs::read_dir(folder)? {
         let entry = entry?;
@@ -44,12 +44,12 @@ fn people(folder: &Path) -> std::io::Result<Vec<(String, Vec<PathBuf>)>> {
     Ok(people)
 }
 
-fn b64(path: &Path) -> std::io::Result<String> {
+pub(crate) fn b64(path: &Path) -> std::io::Result<String> {
     Ok(base64::engine::general_purpose::STANDARD.encode(std::fs::read(path)?))
 }
 
 /// Fails on a status other than 200, with the error's code.
-fn expect_ok(answer: facepay_api::Answer, what: &str) -> Result<Value, String> {
+pub(crate) fn expect_ok(answer: facepay_api::Answer, what: &str) -> Result<Value, String> {
     match answer? {
         (200, body) => Ok(body),
         (status, body) => Err(format!("{what}: HTTP {status} {}", body["error"]["code"])),
@@ -105,75 +105,139 @@ impl Tally {
     }
 }
 
-fn walk(client: &Client, operator: &str, folder: &Path, args: &DemoArgs, out: &mut dyn Write) -> Result<bool, String> {
-    let io = |e: std::io::Error| e.to_string();
+/// The operator onboards a merchant; its API key.
+pub(crate) fn onboard_merchant(client: &Client, operator: &str) -> Result<String, String> {
     let merchant = expect_ok(
         client.call("POST", "/v1/operator/merchants", Some(operator), Some(&json!({"risk": "low", "acquirer": 1}))),
         "onboard a merchant",
     )?;
-    let merchant_key = merchant["api_key"].as_str().unwrap_or_default().to_owned();
-    let code = expect_ok(client.call("POST", "/v1/merchant/terminals", Some(&merchant_key), None), "register a terminal")?;
+    Ok(merchant["api_key"].as_str().unwrap_or_default().to_owned())
+}
+
+/// The merchant registers a terminal, which activates with a key pair of its own; its signer.
+pub(crate) fn open_terminal(client: &Client, merchant_key: &str) -> Result<TerminalSigner, String> {
+    let code = expect_ok(client.call("POST", "/v1/merchant/terminals", Some(merchant_key), None), "register a terminal")?;
     let terminal_id = code["terminal_id"].as_str().unwrap_or_default();
     let id = u128::from_str_radix(terminal_id.trim_start_matches("trm_"), 16).map_err(|e| e.to_string())?;
     let signer = TerminalSigner::generate(facepay_domain::TerminalId::from_u128(id));
     let activation =
         json!({"terminal_id": terminal_id, "activation_code": code["activation_code"], "public_key": signer.public_key_base64()});
     expect_ok(client.call("POST", "/v1/terminal/activation", None, Some(&activation)), "activate the terminal")?;
-    writeln!(out, "merchant {} onboarded, terminal {terminal_id} activated", merchant["merchant_id"]).map_err(io)?;
+    Ok(signer)
+}
+
+/// Signs `name` up, enrolls the face in `photo` and tops their wallet up; the error code when
+/// the photo was refused.
+pub(crate) fn enroll(client: &Client, operator: &str, n: usize, name: &str, phone: &str, photo: &Path) -> Result<Result<(), String>, String> {
+    let sign_up = json!({"consent_text_version": ApiConfig::default().consent_version, "phone_last4": phone, "name": name});
+    let shopper = expect_ok(client.call("POST", "/v1/shoppers", None, Some(&sign_up)), "sign up")?;
+    let key = shopper["api_key"].as_str().unwrap_or_default().to_owned();
+    expect_ok(client.call("PUT", "/v1/shopper/pin", Some(&key), Some(&json!({"pin": DEMO_PIN}))), "set a PIN")?;
+    let enroll = json!({"captures": [b64(photo).map_err(|e| e.to_string())?]});
+    match client.call("PUT", "/v1/shopper/face", Some(&key), Some(&enroll))? {
+        (200, _) => {
+            let top_up = json!({"account": shopper["wallet"], "amount_minor": 100_000, "top_up_id": format!("top-up-{n}")});
+            expect_ok(client.call("POST", "/v1/operator/top-ups", Some(operator), Some(&top_up)), "top up")?;
+            Ok(Ok(()))
+        }
+        (_, body) => Ok(Err(body["error"]["code"].as_str().unwrap_or("?").to_owned())),
+    }
+}
+
+/// Payments each demo till takes: under the risk rules' thresholds for one terminal.
+const PAYMENTS_PER_TILL: usize = 4;
+
+/// Every demo shopper's PIN; a terminal asks for it when policy or risk wants a confirmation.
+pub(crate) const DEMO_PIN: &str = "271828";
+
+/// A phone's last 4 digits for the n-th person, spread so that few share them.
+pub(crate) fn phone_of(n: usize) -> String {
+    format!("{:04}", (n * 7_919) % 10_000)
+}
+
+fn walk(client: &Client, operator: &str, folder: &Path, args: &DemoArgs, out: &mut dyn Write) -> Result<bool, String> {
+    let io = |e: std::io::Error| e.to_string();
+    let merchant_key = onboard_merchant(client, operator)?;
+    writeln!(out, "a merchant onboarded").map_err(io)?;
 
     let everyone = people(folder).map_err(io)?;
-    let enrollable: Vec<_> = everyone.iter().filter(|(_, photos)| photos.len() >= 2).take(args.people).collect();
-    let strangers: Vec<_> = everyone.iter().filter(|(_, photos)| photos.len() == 1).take(args.strangers).collect();
+    // People with two photos or more enroll with one and pay with another; when they run out,
+    // people with one photo fill the gallery (enrolled, never paying). Strangers are the rest.
+    let (several, single): (Vec<_>, Vec<_>) = everyone.iter().filter(|(_, p)| !p.is_empty()).partition(|(_, p)| p.len() >= 2);
+    let fill = args.people.saturating_sub(several.len());
+    let enrollable: Vec<_> = several.iter().chain(single.iter().take(fill)).take(args.people).collect();
+    let strangers: Vec<_> = single.iter().skip(fill).take(args.strangers).collect();
     writeln!(out, "enrolling {} people from {} ...", enrollable.len(), folder.display()).map_err(io)?;
     let mut enrolled = Vec::new();
     let mut refused: BTreeMap<String, usize> = BTreeMap::new();
     for (n, (name, photos)) in enrollable.iter().enumerate() {
-        let phone = format!("{:04}", (n * 7_919) % 10_000);
-        let sign_up = json!({"consent_text_version": ApiConfig::default().consent_version, "phone_last4": phone, "name": name});
-        let shopper = expect_ok(client.call("POST", "/v1/shoppers", None, Some(&sign_up)), "sign up")?;
-        let key = shopper["api_key"].as_str().unwrap_or_default().to_owned();
-        let enroll = json!({"captures": [b64(&photos[0]).map_err(io)?]});
-        match client.call("PUT", "/v1/shopper/face", Some(&key), Some(&enroll))? {
-            (200, _) => {
-                let top_up = json!({"account": shopper["wallet"], "amount_minor": 100_000, "top_up_id": format!("demo-{n}")});
-                expect_ok(client.call("POST", "/v1/operator/top-ups", Some(operator), Some(&top_up)), "top up")?;
-                enrolled.push((name.clone(), phone, photos[1].clone()));
-            }
-            (_, body) => {
-                *refused.entry(body["error"]["code"].as_str().unwrap_or("?").to_owned()).or_default() += 1;
-            }
+        let phone = phone_of(n);
+        match enroll(client, operator, n, name, &phone, &photos[0])? {
+            Ok(()) => enrolled.push((name.clone(), phone, photos.get(1).cloned())),
+            Err(code) => *refused.entry(code).or_default() += 1,
         }
     }
-    writeln!(out, "enrolled {}; enrollment photos refused: {refused:?}", enrolled.len()).map_err(io)?;
+    let paying = enrolled.iter().filter(|(_, _, probe)| probe.is_some()).count();
+    writeln!(out, "enrolled {} ({paying} with another photo to pay with); enrollment photos refused: {refused:?}", enrolled.len())
+        .map_err(io)?;
 
     let mut genuine = Tally::default();
     let mut stranger_tally = Tally::default();
-    let pay = |photo: &Path, key: String, phone: Option<&str>, tally: &mut Tally| -> Result<String, String> {
+    // Shoppers pay at many tills, a few each, as in a shop: one terminal taking a thousand
+    // payments a minute, or failing to recognise many strangers in a row, is what the risk
+    // rules are there to stop.
+    let mut till: Option<TerminalSigner> = None;
+    let mut attempts = 0usize;
+    let mut next_till = |till: &mut Option<TerminalSigner>| -> Result<(), String> {
+        if attempts % PAYMENTS_PER_TILL == 0 {
+            *till = Some(open_terminal(client, &merchant_key)?);
+        }
+        attempts += 1;
+        Ok(())
+    };
+    let pay = |signer: &TerminalSigner, photo: &Path, key: String, phone: Option<&str>, tally: &mut Tally| -> Result<String, String> {
         let body = json!({"amount_minor": 1_250, "currency": ApiConfig::default().currency.code(), "order_id": key,
                           "idempotency_key": key, "captures": [b64(photo).map_err(io)?]});
         let started = Instant::now();
-        let (status, answer) = client.signed(&signer, "POST", "/v1/terminal/payments", &body)?;
+        let (status, answer) = client.signed(signer, "POST", "/v1/terminal/payments", &body)?;
         tally.latencies_ms.push(started.elapsed().as_secs_f64() * 1000.0);
         if status != 200 {
             return Ok(format!("refused:{}", answer["error"]["code"].as_str().unwrap_or("?")));
         }
-        let mut outcome = answer["decline_reason"].as_str().unwrap_or(answer["state"].as_str().unwrap_or("?")).to_owned();
-        if outcome == "needs_phone_digits" {
-            let digits = phone.unwrap_or("0000");
-            let path = format!("/v1/terminal/payments/{}/phone-digits", answer["payment_id"].as_str().unwrap_or(""));
-            let (_, after) = client.signed(&signer, "POST", &path, &json!({"digits": digits}))?;
-            let then = after["decline_reason"].as_str().or(after["state"].as_str()).unwrap_or("?");
-            outcome = format!("digits->{then}");
+        // The shopper answers what the terminal asks: the phone digits, then the PIN.
+        let id = answer["payment_id"].as_str().unwrap_or("").to_owned();
+        let mut steps = Vec::new();
+        let mut now = answer;
+        loop {
+            let state = now["decline_reason"].as_str().or(now["state"].as_str()).unwrap_or("?").to_owned();
+            let (route, input) = match state.as_str() {
+                "needs_phone_digits" => ("phone-digits", json!({"digits": phone.unwrap_or("0000")})),
+                "needs_pin" => ("pin", json!({"pin": DEMO_PIN})),
+                _ => {
+                    steps.push(state);
+                    return Ok(steps.join("->"));
+                }
+            };
+            steps.push(route.replace("phone-", ""));
+            let path = format!("/v1/terminal/payments/{id}/{route}");
+            let (status, after) = client.signed(signer, "POST", &path, &input)?;
+            if status != 200 {
+                steps.push(format!("refused:{}", after["error"]["code"].as_str().unwrap_or("?")));
+                return Ok(steps.join("->"));
+            }
+            now = after;
         }
-        Ok(outcome)
     };
     for (n, (name, phone, probe)) in enrolled.iter().enumerate() {
-        let outcome = pay(probe, format!("g-{n}"), Some(phone), &mut genuine)?;
+        let Some(probe) = probe else { continue };
+        next_till(&mut till)?;
+        let outcome = pay(till.as_ref().expect("a till is open"), probe, format!("g-{n}"), Some(phone), &mut genuine)?;
         writeln!(out, "  genuine  {name:<28} {outcome}").map_err(io)?;
         genuine.add(&outcome);
     }
     for (n, (name, photos)) in strangers.iter().enumerate() {
-        let outcome = pay(&photos[0], format!("s-{n}"), None, &mut stranger_tally)?;
+        next_till(&mut till)?;
+        let outcome = pay(till.as_ref().expect("a till is open"), &photos[0], format!("s-{n}"), None, &mut stranger_tally)?;
         writeln!(out, "  stranger {name:<28} {outcome}").map_err(io)?;
         stranger_tally.add(&outcome);
     }

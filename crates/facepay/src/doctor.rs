@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 
-use facepay_biometric::{OnnxRuntime, TensorInfo};
+use facepay_biometric::TensorInfo;
 use facepay_model_store::{Manifest, ModelOrigin, ModelStatus, ModelStore, RuntimeOrigin, find_runtime};
 
 use crate::config::Config;
@@ -16,7 +16,7 @@ pub fn run(config: &Config, out: &mut dyn Write) -> io::Result<bool> {
     writeln!(out, "facepay doctor")?;
 
     let runtime = match find_runtime(&manifest) {
-        Ok(Some(library)) => match OnnxRuntime::load(&library) {
+        Ok(Some(library)) => match crate::biometrics::runtime(&library) {
             Ok(runtime) => {
                 let version = match &library.origin {
                     RuntimeOrigin::Operator => "from ORT_DYLIB_PATH (version not pinned)".to_owned(),

@@ -6,6 +6,7 @@
 
 mod bench;
 mod bench_index;
+mod bench_pay;
 mod bench_store;
 mod biometrics;
 mod config;
@@ -125,6 +126,23 @@ enum BenchCommand {
         #[arg(long)]
         like: Option<PathBuf>,
     },
+    /// Time from a terminal's payment request to its decision, server-side, with a large
+    /// gallery, next to the biometric capture alone on the same photos.
+    Pay {
+        /// Folder of Name/Name_NNNN.jpg photos (LFW's layout): people who enroll and pay.
+        #[arg(long)]
+        photos: PathBuf,
+        /// Faces in the gallery in all; synthetic ones fill it up.
+        #[arg(long, default_value_t = 100_000)]
+        enrolled: usize,
+        /// Real people enrolled, each paying with another photo of theirs.
+        #[arg(long, default_value_t = 60)]
+        people: usize,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Durable authorizations per second on SQLite and PostgreSQL next to each database's raw
     /// single-row durable insert rate, in one run.
     Store {
@@ -241,6 +259,9 @@ fn main() -> ExitCode {
             let postgres = (!no_postgres).then_some(postgres);
             let args = bench_store::StoreBenchArgs { terminals, payments, raw_inserts, dir, postgres, json };
             bench_store::store(&args, &mut out)
+        }
+        Command::Bench(BenchCommand::Pay { photos, enrolled, people, rounds, json }) => {
+            bench_pay::pay(&bench_pay::PayBenchArgs { photos, enrolled, people, rounds, json }, &mut out)
         }
         Command::Migrate => migrate(&config, &mut out),
         Command::Keys(command) => {

@@ -46,7 +46,7 @@ pub struct Started {
     /// The operator's API key when this start made the first one (a new switch); it is also
     /// written to `operator.key` in the data dir, mode 0600.
     pub new_operator_key: Option<String>,
-    _follower: Follower,
+    _follower: Option<Follower>,
     _running: Running,
 }
 
@@ -79,11 +79,7 @@ pub fn start(config: &Config, api: ApiConfig) -> Result<Started, String> {
         Ok(keys) => Ok(keys),
     });
     let engine = crate::biometrics::engine(None, true)?;
-    let dimension = engine
-        .with_worker(|worker| worker.embed(&vec![128u8; 112 * 112 * 3]).map(|t| t.dimension()))
-        .and_then(|d| d)
-        .map_err(|e| format!("the recognizer does not run: {e} [{}]", e.code()))?;
-    let index = FaceIndex::new(engine.recognizer().clone(), dimension);
+    let index = FaceIndex::new(engine.recognizer().clone(), recognizer_dimension(&engine)?);
     let (journal, faces, follower): (Box<dyn Journal + Send>, Arc<dyn Faces>, Follower) = match &config.database {
         Database::Sqlite { path } => {
             let journal = SqliteJournal::open(path).map_err(store_error)?;
@@ -98,8 +94,29 @@ pub fn start(config: &Config, api: ApiConfig) -> Result<Started, String> {
             (Box::new(journal), faces, follower)
         }
     };
+    assemble(journal, faces, Some(follower), engine, &config.data_dir, api)
+}
+
+/// The length of the engine's templates, found by embedding one blank face.
+pub fn recognizer_dimension(engine: &BiometricEngine) -> Result<usize, String> {
+    engine
+        .with_worker(|worker| worker.embed(&vec![128u8; 112 * 112 * 3]).map(|t| t.dimension()))
+        .and_then(|d| d)
+        .map_err(|e| format!("the recognizer does not run: {e} [{}]", e.code()))
+}
+
+/// The node from its parts: the core replayed from `journal`, an operator key if it has none,
+/// and the writer and sweeper started.
+pub fn assemble(
+    journal: Box<dyn Journal + Send>,
+    faces: Arc<dyn Faces>,
+    follower: Option<Follower>,
+    engine: BiometricEngine,
+    data_dir: &Path,
+    api: ApiConfig,
+) -> Result<Started, String> {
     let mut node: Node = JournaledCore::open(core_config(), journal).map_err(|e| format!("{e} [{}]", e.code()))?;
-    let new_operator_key = bootstrap_operator(&mut node, &config.data_dir)?;
+    let new_operator_key = bootstrap_operator(&mut node, data_dir)?;
     let readiness = Box::new(|| Ok(()));
     let (switch, running) = Switch::start(api, node, faces, Arc::new(EngineBiometrics(engine)), readiness);
     Ok(Started { switch, new_operator_key, _follower: follower, _running: running })

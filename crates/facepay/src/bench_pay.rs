@@ -1,0 +1,177 @@
+//! `facepay bench pay`: the time from a terminal's payment request to its decision, measured by
+//! the server itself (`server-timing`), with a gallery of `--enrolled` faces: real people from a
+//! photo folder, enrolled and paying through the HTTP API, plus synthetic templates up to the
+//! gallery size (sealed by the vault into an in-memory biometric store: a payment never reads
+//! the biometric tables, only the index, so where they live does not change what is timed).
+//! The journal is SQLite with its durable commits, as `facepay serve` runs it.
+//!
+//! The peer in the same run is the floor: the biometric engine's capture of the same photo,
+//! called in-process, which every payment pays before anything else. The ratio says what the
+//! rest (HTTP, signature, search among everyone, the journaled decision) adds.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use facepay_api::{ApiConfig, Client, Faces, Server};
+use facepay_domain::{FaceTemplate, Secret, ShopperId};
+use facepay_gallery::Gallery;
+use facepay_payments::Journal;
+use facepay_store_sqlite::SqliteJournal;
+use facepay_vault::{Keyring, MemoryBiometricStore};
+use serde_json::json;
+
+use crate::demo::{b64, enroll, onboard_merchant, open_terminal, people, phone_of};
+use crate::synthetic_faces::{FaceModel, SplitMix};
+
+#[derive(Debug)]
+pub struct PayBenchArgs {
+    pub photos: PathBuf,
+    /// Faces in the gallery in all (real people plus synthetic ones).
+    pub enrolled: usize,
+    /// Real people enrolled and paying.
+    pub people: usize,
+    /// Times each person pays.
+    pub rounds: usize,
+    pub json: Option<PathBuf>,
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    sorted.get(((sorted.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(f64::NAN)
+}
+
+pub fn pay(args: &PayBenchArgs, out: &mut dyn Write) -> std::io::Result<bool> {
+    match run(args, out) {
+        Ok(passed) => Ok(passed),
+        Err(err) => {
+            writeln!(out, "facepay bench pay: {err}")?;
+            Ok(false)
+        }
+    }
+}
+
+fn run(args: &PayBenchArgs, out: &mut dyn Write) -> Result<bool, String> {
+    let io = |e: std::io::Error| e.to_string();
+    let scratch = tempfile::Builder::new().prefix("bench-pay-").tempdir().map_err(io)?;
+    let engine = crate::biometrics::engine(None, true)?;
+    let peer = crate::biometrics::engine(None, true)?;
+    let dimension = crate::serve::recognizer_dimension(&engine)?;
+    let index = facepay_face_index::FaceIndex::new(engine.recognizer().clone(), dimension);
+    let keys = Keyring::generate("bench").map_err(|e| e.to_string())?.expose_secret().clone();
+    let reload_text = keys.clone();
+    let reload: facepay_gallery::KeySource = Box::new(move || Keyring::parse(&reload_text));
+    let keyring = Keyring::parse(&keys).map_err(|e| e.to_string())?;
+    let (gallery, _) = Gallery::open(keyring, reload, MemoryBiometricStore::default(), index).map_err(|e| e.to_string())?;
+    let gallery = Arc::new(Mutex::new(gallery));
+
+    let folder_people = people(&args.photos).map_err(io)?;
+    let real: Vec<_> = folder_people.iter().filter(|(_, photos)| photos.len() >= 2).take(args.people).collect();
+    let synthetic = args.enrolled.saturating_sub(real.len());
+    writeln!(out, "sealing and indexing {synthetic} synthetic faces ...").map_err(io)?;
+    let started = Instant::now();
+    let recognizer = engine.recognizer().clone();
+    let model = FaceModel::isotropic(dimension, 0.7);
+    let mut rng = SplitMix::new(7);
+    {
+        let mut gallery = gallery.lock().map_err(|_| "the gallery lock is poisoned")?;
+        for n in 0..synthetic {
+            let template = FaceTemplate::new(recognizer.clone(), model.stranger(&mut rng)).map_err(|e| e.to_string())?;
+            // Ids from the top of the space: never a real shopper's.
+            let shopper = ShopperId::from_u128(u128::MAX - n as u128);
+            gallery.enroll(shopper, &phone_of(n), template, &[] as &[Secret<Vec<u8>>]).map_err(|e| e.to_string())?;
+        }
+    }
+    writeln!(out, "  done in {:.1} s", started.elapsed().as_secs_f64()).map_err(io)?;
+
+    let journal: Box<dyn Journal + Send> =
+        Box::new(SqliteJournal::open(&scratch.path().join("facepay.sqlite3")).map_err(|e| e.to_string())?);
+    let faces: Arc<dyn Faces> = gallery;
+    let api = ApiConfig { access_log: false, ..ApiConfig::default() };
+    let node = crate::serve::assemble(journal, faces, None, engine, scratch.path(), api)?;
+    let operator = node.new_operator_key.clone().unwrap_or_default();
+    let server = Server::start("127.0.0.1:0", node.switch.clone()).map_err(io)?;
+    let client = Client::new(&format!("http://{}", server.address));
+    let signer = open_terminal(&client, &onboard_merchant(&client, &operator)?)?;
+    let mut probes = Vec::new();
+    for (n, (name, photos)) in real.iter().enumerate() {
+        if enroll(&client, &operator, n, name, &phone_of(n), &photos[0])?.is_ok() {
+            probes.push(photos[1].clone());
+        }
+    }
+    let gallery_size = node.switch.metrics_text().lines().find_map(|l| l.strip_prefix("facepay_index_faces ")).unwrap_or("?").to_owned();
+    writeln!(out, "gallery: {gallery_size} faces ({} real people paying)", probes.len()).map_err(io)?;
+
+    let photos: Vec<String> = probes.iter().map(|p| b64(p)).collect::<Result<_, _>>().map_err(io)?;
+    let mut server_ms = Vec::new();
+    let mut client_ms = Vec::new();
+    let mut outcomes = std::collections::BTreeMap::<String, usize>::new();
+    // One untimed payment warms the sessions and the connection.
+    let warm = json!({"amount_minor": 100, "currency": "EUR", "order_id": "warm", "idempotency_key": "warm", "captures": [photos[0]]});
+    client.signed(&signer, "POST", "/v1/terminal/payments", &warm)?;
+    for round in 0..args.rounds {
+        for (n, photo) in photos.iter().enumerate() {
+            let key = format!("r{round}-{n}");
+            let body = json!({"amount_minor": 100, "currency": "EUR", "order_id": key, "idempotency_key": key, "captures": [photo]});
+            let started = Instant::now();
+            let (status, answer, server) = client.signed_timed(&signer, "POST", "/v1/terminal/payments", &body)?;
+            client_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+            server_ms.extend(server);
+            let outcome = if status == 200 {
+                answer["decline_reason"].as_str().or(answer["state"].as_str()).unwrap_or("?").to_owned()
+            } else {
+                format!("refused:{}", answer["error"]["code"].as_str().unwrap_or("?"))
+            };
+            *outcomes.entry(outcome).or_default() += 1;
+        }
+    }
+    server.stop().map_err(io)?;
+    drop(node);
+
+    let mut capture_ms = Vec::new();
+    let bytes: Vec<Vec<u8>> = probes.iter().map(std::fs::read).collect::<Result<_, _>>().map_err(io)?;
+    let _ = peer.capture(&[&bytes[0]]);
+    for _ in 0..args.rounds {
+        for photo in &bytes {
+            let started = Instant::now();
+            let _ = peer.capture(&[photo]);
+            capture_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    for samples in [&mut server_ms, &mut client_ms, &mut capture_ms] {
+        samples.sort_by(f64::total_cmp);
+    }
+    writeln!(out).map_err(io)?;
+    writeln!(out, "| one-capture payment, {gallery_size} enrolled | n | median ms | p95 ms | p99 ms |").map_err(io)?;
+    writeln!(out, "|---|---|---|---|---|").map_err(io)?;
+    for (label, samples) in [
+        ("facepay pay: server-side, request to journaled decision", &server_ms),
+        ("facepay pay: client-side, loopback round trip", &client_ms),
+        ("peer: engine capture alone, in-process (the floor)", &capture_ms),
+    ] {
+        writeln!(
+            out,
+            "| {label} | {} | {:.1} | {:.1} | {:.1} |",
+            samples.len(),
+            quantile(samples, 0.5),
+            quantile(samples, 0.95),
+            quantile(samples, 0.99)
+        )
+        .map_err(io)?;
+    }
+    let p95 = quantile(&server_ms, 0.95);
+    writeln!(
+        out,
+        "\nratio pay / capture alone: {:.2}x at the median, {:.2}x at p95; decisions: {outcomes:?}",
+        quantile(&server_ms, 0.5) / quantile(&capture_ms, 0.5),
+        p95 / quantile(&capture_ms, 0.95)
+    )
+    .map_err(io)?;
+    writeln!(out, "bar: server-side p95 under 100 ms: {}", if p95 < 100.0 { "met" } else { "NOT met" }).map_err(io)?;
+    if let Some(path) = &args.json {
+        let report = json!({"enrolled": gallery_size, "server_ms": server_ms, "client_ms": client_ms, "capture_ms": capture_ms,
+                            "outcomes": outcomes});
+        std::fs::write(path, report.to_string()).map_err(io)?;
+    }
+    Ok(true)
+}
