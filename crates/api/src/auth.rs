@@ -31,7 +31,13 @@ pub const HEADER_SIGNATURE: &str = "x-facepay-signature";
 const NONCE_LEN: std::ops::RangeInclusive<usize> = 16..=64;
 
 /// The bytes a terminal signs.
-pub fn signed_message(method: &str, path_and_query: &str, timestamp_ms: i64, nonce: &str, body: &[u8]) -> Vec<u8> {
+pub fn signed_message(
+    method: &str,
+    path_and_query: &str,
+    timestamp_ms: i64,
+    nonce: &str,
+    body: &[u8],
+) -> Vec<u8> {
     let body_hash = hex(&Sha256::digest(body));
     format!("facepay-v1\n{method}\n{path_and_query}\n{timestamp_ms}\n{nonce}\n{body_hash}").into_bytes()
 }
@@ -69,8 +75,9 @@ pub fn api_key_role(headers: &HeaderMap, core: &PaymentCore) -> Result<Role, Api
     let missing = || ApiError::unauthorized("api_key_missing", "send `Authorization: Bearer fpk_...`");
     let value = headers.get(axum::http::header::AUTHORIZATION).ok_or_else(missing)?;
     let text = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).ok_or_else(missing)?;
-    let (id, secret) = parse_api_key(text)
-        .ok_or_else(|| ApiError::unauthorized("api_key_malformed", "an API key reads fpk_<32 hex>_<64 hex>"))?;
+    let (id, secret) = parse_api_key(text).ok_or_else(|| {
+        ApiError::unauthorized("api_key_malformed", "an API key reads fpk_<32 hex>_<64 hex>")
+    })?;
     let invalid = || ApiError::unauthorized("api_key_invalid", "the API key is unknown or revoked");
     let key = core.api_key(id).ok_or_else(invalid)?;
     let matches: bool = key.secret_hash.ct_eq(&sha256(&secret)).into();
@@ -122,10 +129,14 @@ impl SignedHeaders {
     pub fn parse(headers: &HeaderMap) -> Result<SignedHeaders, ApiError> {
         let get = |name: &'static str| {
             headers.get(name).and_then(|v| v.to_str().ok()).ok_or_else(|| {
-                ApiError::unauthorized("signature_missing", format!("a terminal request carries the {name} header"))
+                ApiError::unauthorized(
+                    "signature_missing",
+                    format!("a terminal request carries the {name} header"),
+                )
             })
         };
-        let malformed = |what: &str| ApiError::unauthorized("signature_malformed", format!("the {what} is malformed"));
+        let malformed =
+            |what: &str| ApiError::unauthorized("signature_malformed", format!("the {what} is malformed"));
         let terminal = parse_terminal_id(get(HEADER_TERMINAL)?).ok_or_else(|| malformed("terminal id"))?;
         let timestamp_ms = get(HEADER_TIMESTAMP)?.parse::<i64>().map_err(|_| malformed("timestamp"))?;
         let nonce = get(HEADER_NONCE)?;
@@ -154,8 +165,9 @@ impl SignedHeaders {
             .map_err(|_| ApiError::internal("a terminal's stored public key does not parse"))?;
         let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
         let message = signed_message(method.as_str(), path, self.timestamp_ms, &self.nonce, body);
-        key.verify_strict(&message, &self.signature)
-            .map_err(|_| ApiError::unauthorized("signature_invalid", "the signature does not match the request"))?;
+        key.verify_strict(&message, &self.signature).map_err(|_| {
+            ApiError::unauthorized("signature_invalid", "the signature does not match the request")
+        })?;
         if (now_ms - self.timestamp_ms).abs() > nonces.window_ms {
             return Err(ApiError::unauthorized(
                 "signature_expired",
@@ -199,7 +211,10 @@ impl NonceCache {
             // A nonce older than twice the window can no longer arrive with a valid timestamp.
             seen.retain(|_, at| now_ms - *at <= 2 * self.window_ms);
             if seen.len() >= self.capacity {
-                return Err(ApiError::unavailable("replay_cache_full", "too many requests in the skew window; retry"));
+                return Err(ApiError::unavailable(
+                    "replay_cache_full",
+                    "too many requests in the skew window; retry",
+                ));
             }
         }
         match seen.entry((terminal, nonce.to_owned())) {
@@ -232,7 +247,13 @@ impl TerminalSigner {
     }
 
     /// The four headers for a request, with a fresh nonce.
-    pub fn headers(&self, method: &str, path_and_query: &str, body: &[u8], now_ms: i64) -> [(&'static str, String); 4] {
+    pub fn headers(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+        now_ms: i64,
+    ) -> [(&'static str, String); 4] {
         let nonce = hex(&random_bytes::<16>());
         self.headers_with(method, path_and_query, body, now_ms, &nonce)
     }
@@ -259,7 +280,8 @@ impl TerminalSigner {
 /// The public key a terminal sent at activation, base64 of 32 bytes, checked to be a valid
 /// curve point.
 pub fn parse_public_key(text: &str) -> Result<[u8; 32], ApiError> {
-    let bad = || ApiError::bad_request("public_key_malformed", "public_key is the base64 of a 32-byte Ed25519 key");
+    let bad =
+        || ApiError::bad_request("public_key_malformed", "public_key is the base64 of a 32-byte Ed25519 key");
     let bytes: [u8; 32] = BASE64.decode(text).ok().and_then(|b| b.try_into().ok()).ok_or_else(bad)?;
     VerifyingKey::from_bytes(&bytes).map_err(|_| bad())?;
     Ok(bytes)

@@ -52,9 +52,13 @@ impl Client {
 
     /// `signed`, with the server's own time for the request. Told to slow down (429, which
     /// changed nothing), it waits and sends again, signed anew, as a terminal should.
-    // The client waits between tries; it is an edge, never part of the switch.
-    #[allow(clippy::disallowed_methods)]
-    pub fn signed_timed(&self, signer: &TerminalSigner, method: &str, path: &str, body: &Value) -> TimedAnswer {
+    pub fn signed_timed(
+        &self,
+        signer: &TerminalSigner,
+        method: &str,
+        path: &str,
+        body: &Value,
+    ) -> TimedAnswer {
         let bytes = body.to_string().into_bytes();
         let mut tries = 0;
         loop {
@@ -68,13 +72,28 @@ impl Client {
         }
     }
 
-    fn send_untimed(&self, method: &str, path: &str, headers: Vec<(&'static str, String)>, body: Vec<u8>) -> Answer {
+    fn send_untimed(
+        &self,
+        method: &str,
+        path: &str,
+        headers: Vec<(&'static str, String)>,
+        body: Vec<u8>,
+    ) -> Answer {
         self.send(method, path, headers, body).map(|(status, body, _)| (status, body))
     }
 
-    fn send(&self, method: &str, path: &str, headers: Vec<(&'static str, String)>, body: Vec<u8>) -> TimedAnswer {
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: Vec<(&'static str, String)>,
+        body: Vec<u8>,
+    ) -> TimedAnswer {
         let url = format!("{}{path}", self.base);
-        let mut request = ureq::http::Request::builder().method(method).uri(&url).header("content-type", "application/json");
+        let mut request = ureq::http::Request::builder()
+            .method(method)
+            .uri(&url)
+            .header("content-type", "application/json");
         for (name, value) in headers {
             request = request.header(name, value);
         }
@@ -87,7 +106,8 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("app;dur="))
             .and_then(|ms| ms.parse().ok());
-        let text = response.body_mut().with_config().limit(16 << 20).read_to_string().map_err(|e| e.to_string())?;
+        let text =
+            response.body_mut().with_config().limit(16 << 20).read_to_string().map_err(|e| e.to_string())?;
         Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null), server_ms))
     }
 }

@@ -79,7 +79,9 @@ impl From<CoreError> for ApiError {
             | CoreError::Transition(_) => StatusCode::CONFLICT,
             CoreError::Pin(facepay_payments::PinError::Locked { .. }) => StatusCode::LOCKED,
             CoreError::Access(facepay_payments::AccessError::ActivationCodeWrong)
-            | CoreError::Access(facepay_payments::AccessError::ActivationCodeExpired) => StatusCode::UNAUTHORIZED,
+            | CoreError::Access(facepay_payments::AccessError::ActivationCodeExpired) => {
+                StatusCode::UNAUTHORIZED
+            }
             CoreError::Access(facepay_payments::AccessError::TerminalRevoked) => StatusCode::FORBIDDEN,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
@@ -97,7 +99,9 @@ impl From<JournalError> for ApiError {
 impl From<GalleryError> for ApiError {
     fn from(err: GalleryError) -> ApiError {
         match err {
-            GalleryError::Index(index) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, index.code(), index.to_string()),
+            GalleryError::Index(index) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, index.code(), index.to_string())
+            }
             other => ApiError::unavailable(other.code(), "the biometric store did not answer; retry"),
         }
     }

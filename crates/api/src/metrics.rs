@@ -44,7 +44,13 @@ impl Metrics {
 
     /// One payment decision: `approved`, `needs_phone_digits`, or the decline reason's code.
     pub fn observe_decision(&self, outcome: &str) {
-        *self.inner.lock().unwrap_or_else(PoisonError::into_inner).decisions.entry(outcome.to_owned()).or_default() += 1;
+        *self
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .decisions
+            .entry(outcome.to_owned())
+            .or_default() += 1;
     }
 
     pub fn render(&self, index_size: usize) -> String {
@@ -53,21 +59,36 @@ impl Metrics {
         out.push_str("# HELP facepay_http_requests_total HTTP requests by route and status.\n");
         out.push_str("# TYPE facepay_http_requests_total counter\n");
         for ((method, route, status), n) in &counts.requests {
-            let _ = writeln!(out, "facepay_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "facepay_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}"
+            );
         }
-        out.push_str("# HELP facepay_http_request_duration_seconds Time from request to response, per route.\n");
+        out.push_str(
+            "# HELP facepay_http_request_duration_seconds Time from request to response, per route.\n",
+        );
         out.push_str("# TYPE facepay_http_request_duration_seconds histogram\n");
         for (route, histogram) in &counts.latency {
             let (method, path) = route.split_once(' ').unwrap_or(("", route));
             let labels = format!("method=\"{method}\",route=\"{path}\"");
             for (bound, n) in BUCKETS.iter().zip(histogram.buckets) {
-                let _ = writeln!(out, "facepay_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {n}");
+                let _ = writeln!(
+                    out,
+                    "facepay_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {n}"
+                );
             }
-            let _ = writeln!(out, "facepay_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", histogram.count);
+            let _ = writeln!(
+                out,
+                "facepay_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                histogram.count
+            );
             let _ = writeln!(out, "facepay_http_request_duration_seconds_sum{{{labels}}} {}", histogram.sum);
-            let _ = writeln!(out, "facepay_http_request_duration_seconds_count{{{labels}}} {}", histogram.count);
+            let _ =
+                writeln!(out, "facepay_http_request_duration_seconds_count{{{labels}}} {}", histogram.count);
         }
-        out.push_str("# HELP facepay_payment_decisions_total Payment decisions by outcome or decline reason.\n");
+        out.push_str(
+            "# HELP facepay_payment_decisions_total Payment decisions by outcome or decline reason.\n",
+        );
         out.push_str("# TYPE facepay_payment_decisions_total counter\n");
         for (outcome, n) in &counts.decisions {
             let _ = writeln!(out, "facepay_payment_decisions_total{{outcome=\"{outcome}\"}} {n}");

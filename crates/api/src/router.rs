@@ -37,7 +37,10 @@ pub fn router(switch: Arc<Switch>) -> Router {
         .route("/v1/terminal/payments/{payment_id}/void", post(terminal::void))
         .route("/v1/terminal/payments/{payment_id}/refunds", post(terminal::refund))
         .route("/v1/merchant/terminals", post(merchant::register_terminal))
-        .route("/v1/merchant/terminals/{terminal_id}", get(merchant::terminal).delete(merchant::revoke_terminal))
+        .route(
+            "/v1/merchant/terminals/{terminal_id}",
+            get(merchant::terminal).delete(merchant::revoke_terminal),
+        )
         .route("/v1/merchant/terminals/{terminal_id}/activation-code", post(merchant::replace_terminal))
         .route("/v1/merchant/terminals/{terminal_id}/suspension", put(merchant::suspend_terminal))
         .route("/v1/merchant/payments/{payment_id}", get(merchant::payment))
@@ -54,7 +57,11 @@ pub fn router(switch: Arc<Switch>) -> Router {
         .route("/v1/shopper/paused", put(shopper::pause))
         .fallback(|| async { ApiError::not_found("route_unknown", "no such route") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            )
         })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(switch.clone(), every_request))
@@ -69,7 +76,9 @@ async fn every_request(State(switch): State<Arc<Switch>>, request: Request, next
         .headers()
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
-        .filter(|id| (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .filter(|id| {
+            (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
         .map_or_else(|| hex(&random_bytes::<12>()), str::to_owned);
     let method = request.method().as_str().to_owned();
     let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
@@ -77,7 +86,11 @@ async fn every_request(State(switch): State<Arc<Switch>>, request: Request, next
     let error = response.extensions_mut().remove::<ApiError>();
     if let Some(error) = &error {
         let body = ErrorBody {
-            error: ErrorDetail { code: error.code.to_owned(), message: error.message.clone(), request_id: request_id.clone() },
+            error: ErrorDetail {
+                code: error.code.to_owned(),
+                message: error.message.clone(),
+                request_id: request_id.clone(),
+            },
         };
         response = (error.status, axum::Json(body)).into_response();
     }

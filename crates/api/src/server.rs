@@ -53,7 +53,11 @@ impl Drop for Server {
 }
 
 /// Serves on `address` until the process is interrupted (Ctrl-C or SIGTERM's default here).
-pub fn serve_until_interrupted(address: &str, switch: Arc<Switch>, on_listening: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
+pub fn serve_until_interrupted(
+    address: &str,
+    switch: Arc<Switch>,
+    on_listening: impl FnOnce(SocketAddr),
+) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(address).await?;

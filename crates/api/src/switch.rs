@@ -12,8 +12,7 @@ use axum::http::{HeaderMap, Method, Uri};
 use facepay_domain::{Currency, MerchantId, TerminalId, Timestamp};
 use facepay_face_index::{DecisionRule, IndexReader};
 use facepay_payments::{
-    Command, Journal, JournaledCore, PaymentCore, Reply, Role, Submitter, group_commit_queue,
-    write_batches,
+    Command, Journal, JournaledCore, PaymentCore, Reply, Role, Submitter, group_commit_queue, write_batches,
 };
 
 use crate::auth::{self, NonceCache, SignedHeaders};
@@ -164,7 +163,8 @@ impl Switch {
             heartbeats: Mutex::new(HashMap::new()),
             readiness,
         };
-        let running = Running { writer: Some(writer), sweeper_stop: Some(sweeper_stop), sweeper: Some(sweeper) };
+        let running =
+            Running { writer: Some(writer), sweeper_stop: Some(sweeper_stop), sweeper: Some(sweeper) };
         (Arc::new(switch), running)
     }
 
@@ -209,7 +209,8 @@ impl Switch {
             }
             other => other?,
         };
-        let caller = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let caller =
+            headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
         // The key's id part names the bucket; the secret stays out of the limiter's map.
         self.api_key_rate.take(caller.get(..43).unwrap_or(caller), now_ms())?;
         Ok(role)
@@ -235,7 +236,10 @@ impl Switch {
             None => self.read_fresh(lookup)?,
         };
         let (public_key, merchant) = found.ok_or_else(|| {
-            ApiError::unauthorized("terminal_not_active", "this terminal is unknown, not activated or revoked")
+            ApiError::unauthorized(
+                "terminal_not_active",
+                "this terminal is unknown, not activated or revoked",
+            )
         })?;
         signed.verify(&public_key, method, uri, body, now_ms(), &self.nonces)?;
         self.heartbeats.lock().unwrap_or_else(PoisonError::into_inner).insert(terminal, now_ms());
@@ -257,8 +261,7 @@ impl Switch {
     }
 }
 
-// The edge reads the wall clock here and nowhere else in this crate.
-#[allow(clippy::disallowed_methods)]
+/// The wall clock, in unix ms.
 pub fn now_ms() -> i64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)

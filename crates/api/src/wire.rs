@@ -22,7 +22,11 @@ use crate::error::ApiError;
 pub fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the request body is over the size limit")
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "the request body is over the size limit",
+            )
         } else {
             ApiError::bad_request("body_unreadable", "the request body could not be read")
         }
@@ -36,7 +40,10 @@ pub fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             serde_json::error::Category::Data => "a field is missing, unknown or of the wrong type",
             _ => "the body is not JSON",
         };
-        ApiError::bad_request("body_malformed", format!("{what} (line {}, column {})", err.line(), err.column()))
+        ApiError::bad_request(
+            "body_malformed",
+            format!("{what} (line {}, column {})", err.line(), err.column()),
+        )
     })
 }
 
@@ -46,7 +53,10 @@ pub fn token(field: &'static str, value: &str, max: usize) -> Result<(), ApiErro
     if ok {
         Ok(())
     } else {
-        Err(ApiError::bad_request("field_malformed", format!("{field} is 1 to {max} printable ASCII characters")))
+        Err(ApiError::bad_request(
+            "field_malformed",
+            format!("{field} is 1 to {max} printable ASCII characters"),
+        ))
     }
 }
 
@@ -56,7 +66,10 @@ pub fn frames(encoded: &[String], max_frames: usize, max_bytes: usize) -> Result
         return Err(ApiError::bad_request("captures_missing", "send at least one capture"));
     }
     if encoded.len() > max_frames {
-        return Err(ApiError::bad_request("captures_too_many", format!("at most {max_frames} captures per request")));
+        return Err(ApiError::bad_request(
+            "captures_too_many",
+            format!("at most {max_frames} captures per request"),
+        ));
     }
     encoded
         .iter()
@@ -65,16 +78,20 @@ pub fn frames(encoded: &[String], max_frames: usize, max_bytes: usize) -> Result
             if text.len() / 4 * 3 > max_bytes + 3 {
                 return Err(frame_too_large(max_bytes));
             }
-            let bytes = BASE64
-                .decode(text)
-                .map_err(|_| ApiError::bad_request("capture_malformed", "a capture is a base64-encoded image"))?;
+            let bytes = BASE64.decode(text).map_err(|_| {
+                ApiError::bad_request("capture_malformed", "a capture is a base64-encoded image")
+            })?;
             if bytes.len() > max_bytes { Err(frame_too_large(max_bytes)) } else { Ok(bytes) }
         })
         .collect()
 }
 
 fn frame_too_large(max_bytes: usize) -> ApiError {
-    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "capture_too_large", format!("a capture is at most {max_bytes} bytes"))
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "capture_too_large",
+        format!("a capture is at most {max_bytes} bytes"),
+    )
 }
 
 pub fn payment_id(text: &str) -> Result<PaymentId, ApiError> {
@@ -131,7 +148,10 @@ impl PaymentOut {
         let shopper: Option<ShopperId> = core.payment_record(view.id).and_then(|p| p.shopper);
         let identified = matches!(
             view.state,
-            PaymentState::NeedsPin | PaymentState::AwaitingIssuer | PaymentState::Authorized | PaymentState::Captured { .. }
+            PaymentState::NeedsPin
+                | PaymentState::AwaitingIssuer
+                | PaymentState::Authorized
+                | PaymentState::Captured { .. }
         );
         PaymentOut {
             payment_id: view.id.to_string(),
@@ -179,7 +199,10 @@ mod tests {
     fn frames_are_bounded_in_count_and_size() {
         let one = BASE64.encode([1u8; 10]);
         assert_eq!(frames(&[], 2, 10).unwrap_err().code, "captures_missing");
-        assert_eq!(frames(&[one.clone(), one.clone(), one.clone()], 2, 10).unwrap_err().code, "captures_too_many");
+        assert_eq!(
+            frames(&[one.clone(), one.clone(), one.clone()], 2, 10).unwrap_err().code,
+            "captures_too_many"
+        );
         assert_eq!(frames(&[BASE64.encode([1u8; 11])], 2, 10).unwrap_err().code, "capture_too_large");
         assert_eq!(frames(&["***".into()], 2, 10).unwrap_err().code, "capture_malformed");
         assert_eq!(frames(&[one], 2, 10).unwrap(), vec![vec![1u8; 10]]);

@@ -36,20 +36,28 @@ async fn forged_tampered_expired_and_replayed_signatures_are_refused_and_change_
     let now = facepay_api::now_ms();
 
     let impostor = TerminalSigner::generate(terminal.terminal);
-    let (status, refused) = send(&node.router, request_with(impostor.headers("POST", path, &bytes, now), path, &body)).await;
+    let (status, refused) =
+        send(&node.router, request_with(impostor.headers("POST", path, &bytes, now), path, &body)).await;
     assert_eq!((status, code(&refused)), (StatusCode::UNAUTHORIZED, "signature_invalid"), "another key");
 
     let tampered = pay_body(1, "k", "face:1");
-    let (status, refused) = send(&node.router, request_with(terminal.headers("POST", path, &bytes, now), path, &tampered)).await;
+    let (status, refused) =
+        send(&node.router, request_with(terminal.headers("POST", path, &bytes, now), path, &tampered)).await;
     assert_eq!((status, code(&refused)), (StatusCode::UNAUTHORIZED, "signature_invalid"), "a changed body");
-    let (status, _) = send(&node.router, request_with(terminal.headers("POST", "/v1/terminal/heartbeat", &bytes, now), path, &body)).await;
+    let (status, _) = send(
+        &node.router,
+        request_with(terminal.headers("POST", "/v1/terminal/heartbeat", &bytes, now), path, &body),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "a signature for another path");
 
     let old = now - 301_000;
-    let (status, refused) = send(&node.router, request_with(terminal.headers("POST", path, &bytes, old), path, &body)).await;
+    let (status, refused) =
+        send(&node.router, request_with(terminal.headers("POST", path, &bytes, old), path, &body)).await;
     assert_eq!((status, code(&refused)), (StatusCode::UNAUTHORIZED, "signature_expired"));
     let ahead = now + 301_000;
-    let (_, refused) = send(&node.router, request_with(terminal.headers("POST", path, &bytes, ahead), path, &body)).await;
+    let (_, refused) =
+        send(&node.router, request_with(terminal.headers("POST", path, &bytes, ahead), path, &body)).await;
     assert_eq!(code(&refused), "signature_expired");
     assert_eq!(payments(&node), 0);
 
@@ -69,7 +77,8 @@ async fn forged_tampered_expired_and_replayed_signatures_are_refused_and_change_
     let (_, refused) = send(&node.router, request_with(headers, path, &body)).await;
     assert_eq!(code(&refused), "signature_malformed");
     let unknown = TerminalSigner::generate(facepay_domain::TerminalId::from_u128(5));
-    let (_, refused) = send(&node.router, request_with(unknown.headers("POST", path, &bytes, now), path, &body)).await;
+    let (_, refused) =
+        send(&node.router, request_with(unknown.headers("POST", path, &bytes, now), path, &body)).await;
     assert_eq!(code(&refused), "terminal_not_active");
 }
 
@@ -77,18 +86,24 @@ async fn forged_tampered_expired_and_replayed_signatures_are_refused_and_change_
 async fn a_revoked_terminal_is_locked_out_and_its_activation_code_works_once() {
     let node = node();
     let (_, merchant_key) = merchant(&node).await;
-    let (_, code_body) = send(&node.router, with_key("POST", "/v1/merchant/terminals", &merchant_key, None)).await;
+    let (_, code_body) =
+        send(&node.router, with_key("POST", "/v1/merchant/terminals", &merchant_key, None)).await;
     let id = code_body["terminal_id"].as_str().unwrap();
     let terminal = facepay_domain::TerminalId::from_u128(u128::from_str_radix(&id[4..], 16).unwrap());
     let signer = TerminalSigner::generate(terminal);
     let activate = |code: &str, key: String| {
         let body = json!({"terminal_id": id, "activation_code": code, "public_key": key});
-        Request::builder().method("POST").uri("/v1/terminal/activation").header("content-type", "application/json")
-            .body(Body::from(body.to_string())).unwrap()
+        Request::builder()
+            .method("POST")
+            .uri("/v1/terminal/activation")
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
     };
     let (status, refused) = send(&node.router, activate("wrong-code", signer.public_key_base64())).await;
     assert_eq!((status, code(&refused)), (StatusCode::UNAUTHORIZED, "activation_code_wrong"));
-    let (_, refused) = send(&node.router, activate(code_body["activation_code"].as_str().unwrap(), "AAAA".into())).await;
+    let (_, refused) =
+        send(&node.router, activate(code_body["activation_code"].as_str().unwrap(), "AAAA".into())).await;
     assert_eq!(code(&refused), "public_key_malformed");
     let real = code_body["activation_code"].as_str().unwrap();
     let (status, _) = send(&node.router, activate(real, signer.public_key_base64())).await;
@@ -97,15 +112,25 @@ async fn a_revoked_terminal_is_locked_out_and_its_activation_code_works_once() {
     let (status, _) = send(&node.router, activate(real, thief.public_key_base64())).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "the code is spent");
 
-    let (status, beat) = send(&node.router, signed(&signer, "POST", "/v1/terminal/heartbeat", &json!({}))).await;
+    let (status, beat) =
+        send(&node.router, signed(&signer, "POST", "/v1/terminal/heartbeat", &json!({}))).await;
     assert_eq!(status, StatusCode::OK, "{beat}");
-    let (_, seen) = send(&node.router, with_key("GET", &format!("/v1/merchant/terminals/{id}"), &merchant_key, None)).await;
+    let (_, seen) =
+        send(&node.router, with_key("GET", &format!("/v1/merchant/terminals/{id}"), &merchant_key, None))
+            .await;
     assert_eq!((seen["activated"].as_bool(), seen["stale"].as_bool()), (Some(true), Some(false)), "{seen}");
-    let (status, _) = send(&node.router, with_key("DELETE", &format!("/v1/merchant/terminals/{id}"), &merchant_key, None)).await;
+    let (status, _) =
+        send(&node.router, with_key("DELETE", &format!("/v1/merchant/terminals/{id}"), &merchant_key, None))
+            .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, refused) = send(&node.router, signed(&signer, "POST", "/v1/terminal/heartbeat", &json!({}))).await;
+    let (status, refused) =
+        send(&node.router, signed(&signer, "POST", "/v1/terminal/heartbeat", &json!({}))).await;
     assert_eq!((status, code(&refused)), (StatusCode::UNAUTHORIZED, "terminal_not_active"));
-    let (status, refused) = send(&node.router, with_key("POST", &format!("/v1/merchant/terminals/{id}/activation-code"), &merchant_key, None)).await;
+    let (status, refused) = send(
+        &node.router,
+        with_key("POST", &format!("/v1/merchant/terminals/{id}/activation-code"), &merchant_key, None),
+    )
+    .await;
     assert_eq!((status, code(&refused)), (StatusCode::FORBIDDEN, "terminal_revoked"));
 }
 
@@ -117,29 +142,53 @@ async fn hostile_bodies_get_a_clear_code_and_make_no_payment() {
     shopper(&node, 1, "1234", 10_000).await;
     let path = "/v1/terminal/payments";
     let cases = [
-        (json!({"amount_minor": 1, "currency": "EUR", "order_id": "o", "idempotency_key": "k",
-                "captures": [photo(&"x".repeat(100 << 10))]}), StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+        (
+            json!({"amount_minor": 1, "currency": "EUR", "order_id": "o", "idempotency_key": "k",
+                "captures": [photo(&"x".repeat(100 << 10))]}),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+        ),
         (json!({"amount_minor": 1}), StatusCode::BAD_REQUEST, "body_malformed"),
-        (json!({"amount_minor": 1, "currency": "EUR", "order_id": "o", "idempotency_key": "k", "captures": [], "x": 1}),
-            StatusCode::BAD_REQUEST, "body_malformed"),
+        (
+            json!({"amount_minor": 1, "currency": "EUR", "order_id": "o", "idempotency_key": "k", "captures": [], "x": 1}),
+            StatusCode::BAD_REQUEST,
+            "body_malformed",
+        ),
         (json!([1, 2]), StatusCode::BAD_REQUEST, "body_malformed"),
         (pay_body(0, "k", "face:1"), StatusCode::BAD_REQUEST, "amount_not_positive"),
         (pay_body(-5, "k", "face:1"), StatusCode::BAD_REQUEST, "amount_not_positive"),
-        (json!({"amount_minor": 1, "currency": "USD", "order_id": "o", "idempotency_key": "k", "captures": [photo("face:1")]}),
-            StatusCode::UNPROCESSABLE_ENTITY, "currency_not_supported"),
+        (
+            json!({"amount_minor": 1, "currency": "USD", "order_id": "o", "idempotency_key": "k", "captures": [photo("face:1")]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "currency_not_supported",
+        ),
         (pay_body(1, &"k".repeat(65), "face:1"), StatusCode::BAD_REQUEST, "field_malformed"),
         (pay_body(1, "k y", "face:1"), StatusCode::BAD_REQUEST, "field_malformed"),
-        (json!({"amount_minor": 1, "currency": "EUR", "order_id": "o", "idempotency_key": "k", "captures": []}),
-            StatusCode::BAD_REQUEST, "captures_missing"),
-        (json!({"amount_minor": 1, "currency": "EUR", "order_id": "o", "idempotency_key": "k",
+        (
+            json!({"amount_minor": 1, "currency": "EUR", "order_id": "o", "idempotency_key": "k", "captures": []}),
+            StatusCode::BAD_REQUEST,
+            "captures_missing",
+        ),
+        (
+            json!({"amount_minor": 1, "currency": "EUR", "order_id": "o", "idempotency_key": "k",
                 "captures": [photo("face:1"), photo("face:1"), photo("face:1"), photo("face:1")]}),
-            StatusCode::BAD_REQUEST, "captures_too_many"),
-        (json!({"amount_minor": 1, "currency": "EUR", "order_id": "o", "idempotency_key": "k", "captures": ["%%%"]}),
-            StatusCode::BAD_REQUEST, "capture_malformed"),
+            StatusCode::BAD_REQUEST,
+            "captures_too_many",
+        ),
+        (
+            json!({"amount_minor": 1, "currency": "EUR", "order_id": "o", "idempotency_key": "k", "captures": ["%%%"]}),
+            StatusCode::BAD_REQUEST,
+            "capture_malformed",
+        ),
     ];
     for (body, status, expected) in cases {
         let (got, refused) = send(&node.router, signed(&terminal, "POST", path, &body)).await;
-        assert_eq!((got, code(&refused)), (status, expected), "{}", &body.to_string()[..body.to_string().len().min(120)]);
+        assert_eq!(
+            (got, code(&refused)),
+            (status, expected),
+            "{}",
+            &body.to_string()[..body.to_string().len().min(120)]
+        );
         assert!(refused["error"]["request_id"].as_str().is_some_and(|id| !id.is_empty()));
     }
     assert_eq!(payments(&node), 0);
@@ -147,20 +196,27 @@ async fn hostile_bodies_get_a_clear_code_and_make_no_payment() {
     assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "route_unknown"));
     let (status, body) = send(&node.router, with_key("PATCH", "/v1/shoppers", "x", None)).await;
     assert_eq!((status, code(&body)), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"));
-    let (status, body) = send(&node.router, with_key("GET", "/v1/merchant/payments/pay_xyz", &merchant(&node).await.1, None)).await;
+    let (status, body) =
+        send(&node.router, with_key("GET", "/v1/merchant/payments/pay_xyz", &merchant(&node).await.1, None))
+            .await;
     assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "id_malformed"));
 }
 
 #[tokio::test]
 async fn a_terminal_over_its_rate_is_told_to_slow_down() {
-    let node = node_with(facepay_api::ApiConfig { terminal_rate: Rate { per_second: 0.001, burst: 3.0 }, ..config() });
+    let node = node_with(facepay_api::ApiConfig {
+        terminal_rate: Rate { per_second: 0.001, burst: 3.0 },
+        ..config()
+    });
     let (_, merchant_key) = merchant(&node).await;
     let terminal = terminal(&node, &merchant_key).await;
     for _ in 0..3 {
-        let (status, _) = send(&node.router, signed(&terminal, "POST", "/v1/terminal/heartbeat", &json!({}))).await;
+        let (status, _) =
+            send(&node.router, signed(&terminal, "POST", "/v1/terminal/heartbeat", &json!({}))).await;
         assert_eq!(status, StatusCode::OK);
     }
-    let (status, body) = send(&node.router, signed(&terminal, "POST", "/v1/terminal/heartbeat", &json!({}))).await;
+    let (status, body) =
+        send(&node.router, signed(&terminal, "POST", "/v1/terminal/heartbeat", &json!({}))).await;
     assert_eq!((status, code(&body)), (StatusCode::TOO_MANY_REQUESTS, "rate_limited"));
 }
 
@@ -170,23 +226,41 @@ async fn metrics_count_requests_and_decisions_and_the_openapi_document_lists_eve
     let (_, merchant_key) = merchant(&node).await;
     let terminal = terminal(&node, &merchant_key).await;
     shopper(&node, 1, "1234", 10_000).await;
-    send(&node.router, signed(&terminal, "POST", "/v1/terminal/payments", &pay_body(100, "a", "face:1"))).await;
-    send(&node.router, signed(&terminal, "POST", "/v1/terminal/payments", &pay_body(100, "b", "face:7"))).await;
-    let response = tower::ServiceExt::oneshot(node.router.clone(),
-        Request::builder().uri("/metrics").body(Body::empty()).unwrap()).await.unwrap();
-    let text = String::from_utf8(http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes().to_vec()).unwrap();
-    assert!(text.contains(r#"facepay_http_requests_total{method="POST",route="/v1/terminal/payments",status="200"} 2"#), "{text}");
+    send(&node.router, signed(&terminal, "POST", "/v1/terminal/payments", &pay_body(100, "a", "face:1")))
+        .await;
+    send(&node.router, signed(&terminal, "POST", "/v1/terminal/payments", &pay_body(100, "b", "face:7")))
+        .await;
+    let response = tower::ServiceExt::oneshot(
+        node.router.clone(),
+        Request::builder().uri("/metrics").body(Body::empty()).unwrap(),
+    )
+    .await
+    .unwrap();
+    let text = String::from_utf8(
+        http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes().to_vec(),
+    )
+    .unwrap();
+    assert!(
+        text.contains(
+            r#"facepay_http_requests_total{method="POST",route="/v1/terminal/payments",status="200"} 2"#
+        ),
+        "{text}"
+    );
     assert!(text.contains(r#"facepay_payment_decisions_total{outcome="authorized"} 1"#), "{text}");
     assert!(text.contains(r#"facepay_payment_decisions_total{outcome="no_match"} 1"#), "{text}");
     assert!(text.contains("facepay_index_faces 1"), "{text}");
-    assert!(text.contains(r#"facepay_http_request_duration_seconds_count{method="POST",route="/v1/terminal/payments"} 2"#));
+    assert!(text.contains(
+        r#"facepay_http_request_duration_seconds_count{method="POST",route="/v1/terminal/payments"} 2"#
+    ));
 
-    let (status, doc) = send(&node.router, Request::builder().uri("/openapi.json").body(Body::empty()).unwrap()).await;
+    let (status, doc) =
+        send(&node.router, Request::builder().uri("/openapi.json").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(doc["openapi"].as_str().map(|v| v.starts_with("3.")), Some(true));
     let paths: Vec<&str> = doc["paths"].as_object().unwrap().keys().map(String::as_str).collect();
     let source = include_str!("../src/router.rs");
-    let routed: Vec<&str> = source.split(".route(\"").skip(1).map(|rest| rest.split('"').next().unwrap()).collect();
+    let routed: Vec<&str> =
+        source.split(".route(\"").skip(1).map(|rest| rest.split('"').next().unwrap()).collect();
     assert_eq!(routed.len(), 29, "{routed:?}");
     for route in routed {
         assert!(paths.contains(&route), "{route} is routed but not documented");
@@ -204,7 +278,11 @@ fn the_api_answers_over_a_real_socket() {
         let _ = stopped.await;
     }));
     let mut stream = std::net::TcpStream::connect(address).unwrap();
-    stream.write_all(b"GET /v1/consent HTTP/1.1\r\nhost: x\r\nconnection: close\r\nx-request-id: abc-123\r\n\r\n").unwrap();
+    stream
+        .write_all(
+            b"GET /v1/consent HTTP/1.1\r\nhost: x\r\nconnection: close\r\nx-request-id: abc-123\r\n\r\n",
+        )
+        .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");

@@ -62,11 +62,13 @@ fn run(args: &PayBenchArgs, out: &mut dyn Write) -> Result<bool, String> {
     let reload_text = keys.clone();
     let reload: facepay_gallery::KeySource = Box::new(move || Keyring::parse(&reload_text));
     let keyring = Keyring::parse(&keys).map_err(|e| e.to_string())?;
-    let (gallery, _) = Gallery::open(keyring, reload, MemoryBiometricStore::default(), index).map_err(|e| e.to_string())?;
+    let (gallery, _) =
+        Gallery::open(keyring, reload, MemoryBiometricStore::default(), index).map_err(|e| e.to_string())?;
     let gallery = Arc::new(Mutex::new(gallery));
 
     let folder_people = people(&args.photos).map_err(io)?;
-    let real: Vec<_> = folder_people.iter().filter(|(_, photos)| photos.len() >= 2).take(args.people).collect();
+    let real: Vec<_> =
+        folder_people.iter().filter(|(_, photos)| photos.len() >= 2).take(args.people).collect();
     let synthetic = args.enrolled.saturating_sub(real.len());
     writeln!(out, "sealing and indexing {synthetic} synthetic faces ...").map_err(io)?;
     let started = Instant::now();
@@ -76,10 +78,13 @@ fn run(args: &PayBenchArgs, out: &mut dyn Write) -> Result<bool, String> {
     {
         let mut gallery = gallery.lock().map_err(|_| "the gallery lock is poisoned")?;
         for n in 0..synthetic {
-            let template = FaceTemplate::new(recognizer.clone(), model.stranger(&mut rng)).map_err(|e| e.to_string())?;
+            let template =
+                FaceTemplate::new(recognizer.clone(), model.stranger(&mut rng)).map_err(|e| e.to_string())?;
             // Ids from the top of the space: never a real shopper's.
             let shopper = ShopperId::from_u128(u128::MAX - n as u128);
-            gallery.enroll(shopper, &phone_of(n), template, &[] as &[Secret<Vec<u8>>]).map_err(|e| e.to_string())?;
+            gallery
+                .enroll(shopper, &phone_of(n), template, &[] as &[Secret<Vec<u8>>])
+                .map_err(|e| e.to_string())?;
         }
     }
     writeln!(out, "  done in {:.1} s", started.elapsed().as_secs_f64()).map_err(io)?;
@@ -99,7 +104,13 @@ fn run(args: &PayBenchArgs, out: &mut dyn Write) -> Result<bool, String> {
             probes.push(photos[1].clone());
         }
     }
-    let gallery_size = node.switch.metrics_text().lines().find_map(|l| l.strip_prefix("facepay_index_faces ")).unwrap_or("?").to_owned();
+    let gallery_size = node
+        .switch
+        .metrics_text()
+        .lines()
+        .find_map(|l| l.strip_prefix("facepay_index_faces "))
+        .unwrap_or("?")
+        .to_owned();
     writeln!(out, "gallery: {gallery_size} faces ({} real people paying)", probes.len()).map_err(io)?;
 
     let photos: Vec<String> = probes.iter().map(|p| b64(p)).collect::<Result<_, _>>().map_err(io)?;
@@ -114,7 +125,8 @@ fn run(args: &PayBenchArgs, out: &mut dyn Write) -> Result<bool, String> {
             let key = format!("r{round}-{n}");
             let body = json!({"amount_minor": 100, "currency": "EUR", "order_id": key, "idempotency_key": key, "captures": [photo]});
             let started = Instant::now();
-            let (status, answer, server) = client.signed_timed(&signer, "POST", "/v1/terminal/payments", &body)?;
+            let (status, answer, server) =
+                client.signed_timed(&signer, "POST", "/v1/terminal/payments", &body)?;
             client_ms.push(started.elapsed().as_secs_f64() * 1000.0);
             server_ms.extend(server);
             let outcome = if status == 200 {
@@ -142,7 +154,8 @@ fn run(args: &PayBenchArgs, out: &mut dyn Write) -> Result<bool, String> {
         samples.sort_by(f64::total_cmp);
     }
     writeln!(out).map_err(io)?;
-    writeln!(out, "| one-capture payment, {gallery_size} enrolled | n | median ms | p95 ms | p99 ms |").map_err(io)?;
+    writeln!(out, "| one-capture payment, {gallery_size} enrolled | n | median ms | p95 ms | p99 ms |")
+        .map_err(io)?;
     writeln!(out, "|---|---|---|---|---|").map_err(io)?;
     for (label, samples) in [
         ("facepay pay: server-side, request to journaled decision", &server_ms),
@@ -167,7 +180,8 @@ fn run(args: &PayBenchArgs, out: &mut dyn Write) -> Result<bool, String> {
         p95 / quantile(&capture_ms, 0.95)
     )
     .map_err(io)?;
-    writeln!(out, "bar: server-side p95 under 100 ms: {}", if p95 < 100.0 { "met" } else { "NOT met" }).map_err(io)?;
+    writeln!(out, "bar: server-side p95 under 100 ms: {}", if p95 < 100.0 { "met" } else { "NOT met" })
+        .map_err(io)?;
     if let Some(path) = &args.json {
         let report = json!({"enrolled": gallery_size, "server_ms": server_ms, "client_ms": client_ms, "capture_ms": capture_ms,
                             "outcomes": outcomes});

@@ -35,7 +35,9 @@ pub(crate) fn people(folder: &Path) -> std::io::Result<Vec<(String, Vec<PathBuf>
         }
         let mut photos: Vec<PathBuf> = std::fs::read_dir(entry.path())?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("jpg") || x.eq_ignore_ascii_case("png")))
+            .filter(|p| {
+                p.extension().is_some_and(|x| x.eq_ignore_ascii_case("jpg") || x.eq_ignore_ascii_case("png"))
+            })
             .collect();
         photos.sort();
         people.push((entry.file_name().to_string_lossy().replace('_', " "), photos));
@@ -57,9 +59,19 @@ pub(crate) fn expect_ok(answer: facepay_api::Answer, what: &str) -> Result<Value
 }
 
 pub fn run(config: &Config, args: &DemoArgs, out: &mut dyn Write) -> std::io::Result<bool> {
-    let Some(folder) = args.photos.clone().or_else(|| std::env::var_os("FACEPAY_DEMO_PHOTOS").map(PathBuf::from)) else {
+    let datasets_lfw =
+        std::env::var_os("FACEPAY_DATASETS_DIR").map(|d| PathBuf::from(d).join("lfw-dev/images"));
+    let folder = args
+        .photos
+        .clone()
+        .or_else(|| std::env::var_os("FACEPAY_DEMO_PHOTOS").map(PathBuf::from))
+        .or(datasets_lfw.filter(|folder| folder.is_dir()));
+    let Some(folder) = folder else {
         writeln!(out, "facepay demo: give a folder of photos, Name/Name_NNNN.jpg as LFW lays them out:")?;
-        writeln!(out, "  facepay demo --photos DIR   (or FACEPAY_DEMO_PHOTOS=DIR)")?;
+        writeln!(
+            out,
+            "  facepay demo --photos DIR   (or FACEPAY_DEMO_PHOTOS=DIR, or FACEPAY_DATASETS_DIR with lfw-dev/)"
+        )?;
         return Ok(false);
     };
     std::fs::create_dir_all(&config.data_dir)?;
@@ -108,7 +120,12 @@ impl Tally {
 /// The operator onboards a merchant; its API key.
 pub(crate) fn onboard_merchant(client: &Client, operator: &str) -> Result<String, String> {
     let merchant = expect_ok(
-        client.call("POST", "/v1/operator/merchants", Some(operator), Some(&json!({"risk": "low", "acquirer": 1}))),
+        client.call(
+            "POST",
+            "/v1/operator/merchants",
+            Some(operator),
+            Some(&json!({"risk": "low", "acquirer": 1})),
+        ),
         "onboard a merchant",
     )?;
     Ok(merchant["api_key"].as_str().unwrap_or_default().to_owned())
@@ -116,23 +133,38 @@ pub(crate) fn onboard_merchant(client: &Client, operator: &str) -> Result<String
 
 /// The merchant registers a terminal, which activates with a key pair of its own; its signer.
 pub(crate) fn open_terminal(client: &Client, merchant_key: &str) -> Result<TerminalSigner, String> {
-    let code = expect_ok(client.call("POST", "/v1/merchant/terminals", Some(merchant_key), None), "register a terminal")?;
+    let code = expect_ok(
+        client.call("POST", "/v1/merchant/terminals", Some(merchant_key), None),
+        "register a terminal",
+    )?;
     let terminal_id = code["terminal_id"].as_str().unwrap_or_default();
     let id = u128::from_str_radix(terminal_id.trim_start_matches("trm_"), 16).map_err(|e| e.to_string())?;
     let signer = TerminalSigner::generate(facepay_domain::TerminalId::from_u128(id));
-    let activation =
-        json!({"terminal_id": terminal_id, "activation_code": code["activation_code"], "public_key": signer.public_key_base64()});
-    expect_ok(client.call("POST", "/v1/terminal/activation", None, Some(&activation)), "activate the terminal")?;
+    let activation = json!({"terminal_id": terminal_id, "activation_code": code["activation_code"], "public_key": signer.public_key_base64()});
+    expect_ok(
+        client.call("POST", "/v1/terminal/activation", None, Some(&activation)),
+        "activate the terminal",
+    )?;
     Ok(signer)
 }
 
 /// Signs `name` up, enrolls the face in `photo` and tops their wallet up; the error code when
 /// the photo was refused.
-pub(crate) fn enroll(client: &Client, operator: &str, n: usize, name: &str, phone: &str, photo: &Path) -> Result<Result<(), String>, String> {
+pub(crate) fn enroll(
+    client: &Client,
+    operator: &str,
+    n: usize,
+    name: &str,
+    phone: &str,
+    photo: &Path,
+) -> Result<Result<(), String>, String> {
     let sign_up = json!({"consent_text_version": ApiConfig::default().consent_version, "phone_last4": phone, "name": name});
     let shopper = expect_ok(client.call("POST", "/v1/shoppers", None, Some(&sign_up)), "sign up")?;
     let key = shopper["api_key"].as_str().unwrap_or_default().to_owned();
-    expect_ok(client.call("PUT", "/v1/shopper/pin", Some(&key), Some(&json!({"pin": DEMO_PIN}))), "set a PIN")?;
+    expect_ok(
+        client.call("PUT", "/v1/shopper/pin", Some(&key), Some(&json!({"pin": DEMO_PIN}))),
+        "set a PIN",
+    )?;
     let enroll = json!({"captures": [b64(photo).map_err(|e| e.to_string())?]});
     match client.call("PUT", "/v1/shopper/face", Some(&key), Some(&enroll))? {
         (200, _) => {
@@ -155,7 +187,13 @@ pub(crate) fn phone_of(n: usize) -> String {
     format!("{:04}", (n * 7_919) % 10_000)
 }
 
-fn walk(client: &Client, operator: &str, folder: &Path, args: &DemoArgs, out: &mut dyn Write) -> Result<bool, String> {
+fn walk(
+    client: &Client,
+    operator: &str,
+    folder: &Path,
+    args: &DemoArgs,
+    out: &mut dyn Write,
+) -> Result<bool, String> {
     let io = |e: std::io::Error| e.to_string();
     let merchant_key = onboard_merchant(client, operator)?;
     writeln!(out, "a merchant onboarded").map_err(io)?;
@@ -163,7 +201,8 @@ fn walk(client: &Client, operator: &str, folder: &Path, args: &DemoArgs, out: &m
     let everyone = people(folder).map_err(io)?;
     // People with two photos or more enroll with one and pay with another; when they run out,
     // people with one photo fill the gallery (enrolled, never paying). Strangers are the rest.
-    let (several, single): (Vec<_>, Vec<_>) = everyone.iter().filter(|(_, p)| !p.is_empty()).partition(|(_, p)| p.len() >= 2);
+    let (several, single): (Vec<_>, Vec<_>) =
+        everyone.iter().filter(|(_, p)| !p.is_empty()).partition(|(_, p)| p.len() >= 2);
     let fill = args.people.saturating_sub(several.len());
     let enrollable: Vec<_> = several.iter().chain(single.iter().take(fill)).take(args.people).collect();
     let strangers: Vec<_> = single.iter().skip(fill).take(args.strangers).collect();
@@ -178,8 +217,12 @@ fn walk(client: &Client, operator: &str, folder: &Path, args: &DemoArgs, out: &m
         }
     }
     let paying = enrolled.iter().filter(|(_, _, probe)| probe.is_some()).count();
-    writeln!(out, "enrolled {} ({paying} with another photo to pay with); enrollment photos refused: {refused:?}", enrolled.len())
-        .map_err(io)?;
+    writeln!(
+        out,
+        "enrolled {} ({paying} with another photo to pay with); enrollment photos refused: {refused:?}",
+        enrolled.len()
+    )
+    .map_err(io)?;
 
     let mut genuine = Tally::default();
     let mut stranger_tally = Tally::default();
@@ -189,13 +232,18 @@ fn walk(client: &Client, operator: &str, folder: &Path, args: &DemoArgs, out: &m
     let mut till: Option<TerminalSigner> = None;
     let mut attempts = 0usize;
     let mut next_till = |till: &mut Option<TerminalSigner>| -> Result<(), String> {
-        if attempts % PAYMENTS_PER_TILL == 0 {
+        if attempts.is_multiple_of(PAYMENTS_PER_TILL) {
             *till = Some(open_terminal(client, &merchant_key)?);
         }
         attempts += 1;
         Ok(())
     };
-    let pay = |signer: &TerminalSigner, photo: &Path, key: String, phone: Option<&str>, tally: &mut Tally| -> Result<String, String> {
+    let pay = |signer: &TerminalSigner,
+               photo: &Path,
+               key: String,
+               phone: Option<&str>,
+               tally: &mut Tally|
+     -> Result<String, String> {
         let body = json!({"amount_minor": 1_250, "currency": ApiConfig::default().currency.code(), "order_id": key,
                           "idempotency_key": key, "captures": [b64(photo).map_err(io)?]});
         let started = Instant::now();
@@ -231,25 +279,45 @@ fn walk(client: &Client, operator: &str, folder: &Path, args: &DemoArgs, out: &m
     for (n, (name, phone, probe)) in enrolled.iter().enumerate() {
         let Some(probe) = probe else { continue };
         next_till(&mut till)?;
-        let outcome = pay(till.as_ref().expect("a till is open"), probe, format!("g-{n}"), Some(phone), &mut genuine)?;
+        let outcome =
+            pay(till.as_ref().expect("a till is open"), probe, format!("g-{n}"), Some(phone), &mut genuine)?;
         writeln!(out, "  genuine  {name:<28} {outcome}").map_err(io)?;
         genuine.add(&outcome);
     }
     for (n, (name, photos)) in strangers.iter().enumerate() {
         next_till(&mut till)?;
-        let outcome = pay(till.as_ref().expect("a till is open"), &photos[0], format!("s-{n}"), None, &mut stranger_tally)?;
+        let outcome = pay(
+            till.as_ref().expect("a till is open"),
+            &photos[0],
+            format!("s-{n}"),
+            None,
+            &mut stranger_tally,
+        )?;
         writeln!(out, "  stranger {name:<28} {outcome}").map_err(io)?;
         stranger_tally.add(&outcome);
     }
     writeln!(out).map_err(io)?;
-    let strangers_approved = stranger_tally.outcomes.iter().filter(|(o, _)| o.ends_with("authorized")).map(|(_, n)| n).sum::<usize>();
+    let strangers_approved = stranger_tally
+        .outcomes
+        .iter()
+        .filter(|(o, _)| o.ends_with("authorized"))
+        .map(|(_, n)| n)
+        .sum::<usize>();
     for (label, tally) in [("genuine", &genuine), ("stranger", &stranger_tally)] {
         let mut latencies = tally.latencies_ms.clone();
         latencies.sort_by(f64::total_cmp);
-        let at = |q: f64| latencies.get(((latencies.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0.0);
+        let at = |q: f64| {
+            latencies.get(((latencies.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0.0)
+        };
         writeln!(out, "{label:>8}: {:?}", tally.outcomes).map_err(io)?;
-        writeln!(out, "{label:>8}: pay request p50 {:.1} ms, p95 {:.1} ms (client side, {} requests)", at(0.5), at(0.95), latencies.len())
-            .map_err(io)?;
+        writeln!(
+            out,
+            "{label:>8}: pay request p50 {:.1} ms, p95 {:.1} ms (client side, {} requests)",
+            at(0.5),
+            at(0.95),
+            latencies.len()
+        )
+        .map_err(io)?;
     }
     if strangers_approved > 0 {
         writeln!(out, "FAIL: {strangers_approved} strangers were approved").map_err(io)?;

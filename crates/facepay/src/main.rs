@@ -37,7 +37,8 @@ enum Command {
     /// Set everything up, start a fresh switch, enroll people from photos and pay with other
     /// photos of them and of strangers, through the real HTTP API.
     Demo {
-        /// Folder of Name/Name_NNNN.jpg photos (LFW's layout); else FACEPAY_DEMO_PHOTOS.
+        /// Folder of Name/Name_NNNN.jpg photos (LFW's layout); else FACEPAY_DEMO_PHOTOS, else
+        /// lfw-dev/images in FACEPAY_DATASETS_DIR.
         #[arg(long)]
         photos: Option<PathBuf>,
         /// People to enroll (each needs two photos: one to enroll, one to pay with).
@@ -226,7 +227,9 @@ fn main() -> ExitCode {
     let healthy = match cli.command {
         Command::Doctor => doctor::run(&config, &mut out),
         Command::Setup => setup::run(&config, &mut out),
-        Command::Demo { photos, people, strangers } => demo(&config, &demo::DemoArgs { photos, people, strangers }, &mut out),
+        Command::Demo { photos, people, strangers } => {
+            demo(&config, &demo::DemoArgs { photos, people, strangers }, &mut out)
+        }
         Command::Serve => serve::serve(&config, &mut out),
         Command::Bench(BenchCommand::Biometric {
             images,

@@ -13,7 +13,9 @@ use facepay_biometric::{BiometricEngine, CaptureError};
 use facepay_face_index::FaceIndex;
 use facepay_gallery::{Follower, Gallery, KeySource, follow};
 use facepay_ledger::AccountId;
-use facepay_payments::{Command, CoreConfig, Journal, JournaledCore, LimitTable, PinPolicy, RiskConfig, Role};
+use facepay_payments::{
+    Command, CoreConfig, Journal, JournaledCore, LimitTable, PinPolicy, RiskConfig, Role,
+};
 use facepay_store_postgres::{PostgresBiometricStore, PostgresJournal};
 use facepay_store_sqlite::{SqliteBiometricStore, SqliteJournal};
 use facepay_vault::{BiometricStore, VaultError};
@@ -65,7 +67,8 @@ fn core_config() -> CoreConfig {
 }
 
 pub fn start(config: &Config, api: ApiConfig) -> Result<Started, String> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
     if let crate::config::KeyLocation::File(path) = &config.keys
         && !path.exists()
     {
@@ -80,7 +83,9 @@ pub fn start(config: &Config, api: ApiConfig) -> Result<Started, String> {
     });
     let engine = crate::biometrics::engine(None, true)?;
     let index = FaceIndex::new(engine.recognizer().clone(), recognizer_dimension(&engine)?);
-    let (journal, faces, follower): (Box<dyn Journal + Send>, Arc<dyn Faces>, Follower) = match &config.database {
+    let (journal, faces, follower): (Box<dyn Journal + Send>, Arc<dyn Faces>, Follower) = match &config
+        .database
+    {
         Database::Sqlite { path } => {
             let journal = SqliteJournal::open(path).map_err(store_error)?;
             let store = SqliteBiometricStore::open(path).map_err(store_error)?;
@@ -115,7 +120,8 @@ pub fn assemble(
     data_dir: &Path,
     api: ApiConfig,
 ) -> Result<Started, String> {
-    let mut node: Node = JournaledCore::open(core_config(), journal).map_err(|e| format!("{e} [{}]", e.code()))?;
+    let mut node: Node =
+        JournaledCore::open(core_config(), journal).map_err(|e| format!("{e} [{}]", e.code()))?;
     let new_operator_key = bootstrap_operator(&mut node, data_dir)?;
     let readiness = Box::new(|| Ok(()));
     let (switch, running) = Switch::start(api, node, faces, Arc::new(EngineBiometrics(engine)), readiness);
@@ -163,7 +169,8 @@ fn bootstrap_operator(node: &mut Node, data_dir: &Path) -> Result<Option<String>
 
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
     file.write_all(text.as_bytes())?;
     file.write_all(b"\n")?;
     file.sync_all()
@@ -179,11 +186,16 @@ pub fn serve(config: &Config, out: &mut dyn Write) -> std::io::Result<bool> {
         }
     };
     if started.new_operator_key.is_some() {
-        writeln!(out, "a new switch: the operator's API key is in {}", config.data_dir.join("operator.key").display())?;
+        writeln!(
+            out,
+            "a new switch: the operator's API key is in {}",
+            config.data_dir.join("operator.key").display()
+        )?;
     }
     let address = std::env::var("FACEPAY_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
     let served = facepay_api::serve_until_interrupted(&address, started.switch.clone(), |bound| {
-        let _ = writeln!(std::io::stderr(), "facepay: serving {} on http://{bound}", config.database.describe());
+        let _ =
+            writeln!(std::io::stderr(), "facepay: serving {} on http://{bound}", config.database.describe());
     });
     match served {
         Ok(()) => Ok(true),

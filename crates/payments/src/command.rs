@@ -166,7 +166,9 @@ impl PaymentCore {
             C::RevokeTerminal { terminal } => done(self.revoke_terminal(*terminal)),
             C::NameShopper { shopper, masked_name } => done(self.name_shopper(*shopper, masked_name)),
             C::ForgetShopper { shopper } => done(self.forget_shopper(*shopper)),
-            C::RecordConsent { shopper, text_version } => done(self.record_consent(*shopper, text_version, now)),
+            C::RecordConsent { shopper, text_version } => {
+                done(self.record_consent(*shopper, text_version, now))
+            }
         }
     }
 

@@ -549,7 +549,12 @@ impl PaymentCore {
     }
 
     /// Records that the shopper accepted the consent text `text_version` at `now`.
-    pub fn record_consent(&mut self, id: ShopperId, text_version: &str, now: Timestamp) -> Result<(), CoreError> {
+    pub fn record_consent(
+        &mut self,
+        id: ShopperId,
+        text_version: &str,
+        now: Timestamp,
+    ) -> Result<(), CoreError> {
         let printable = text_version.bytes().all(|b| b.is_ascii_graphic());
         if text_version.is_empty() || text_version.len() > CONSENT_VERSION_MAX || !printable {
             return Err(CoreError::ConsentVersionMalformed);

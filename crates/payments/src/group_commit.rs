@@ -47,7 +47,11 @@ pub fn group_commit_queue(queue: usize) -> (Submitter, Receiver<Submission>) {
 /// The writer's loop: takes every waiting submission (up to `max_batch`), runs them under one
 /// commit, answers each, and returns when every `Submitter` is gone. The node is locked for one
 /// batch at a time, so readers see it between commits.
-pub fn write_batches<J: Journal>(node: &Mutex<JournaledCore<J>>, submissions: Receiver<Submission>, max_batch: usize) {
+pub fn write_batches<J: Journal>(
+    node: &Mutex<JournaledCore<J>>,
+    submissions: Receiver<Submission>,
+    max_batch: usize,
+) {
     while let Ok(first) = submissions.recv() {
         let mut batch = vec![first];
         batch.extend(submissions.try_iter().take(max_batch.saturating_sub(1)));

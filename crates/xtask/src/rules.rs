@@ -65,7 +65,11 @@ pub const RULES: Rules = Rules {
         CrateRule { name: STORE_SQLITE, pure: false, may_use: &[DOMAIN, LEDGER, PAYMENTS, VAULT] },
         CrateRule { name: STORE_POSTGRES, pure: false, may_use: &[DOMAIN, LEDGER, PAYMENTS, VAULT] },
         CrateRule { name: WEB, pure: false, may_use: &[] },
-        CrateRule { name: API, pure: false, may_use: &[DOMAIN, LEDGER, FACE_INDEX, PAYMENTS, VAULT, GALLERY, WEB] },
+        CrateRule {
+            name: API,
+            pure: false,
+            may_use: &[DOMAIN, LEDGER, FACE_INDEX, PAYMENTS, VAULT, GALLERY, WEB],
+        },
         CrateRule {
             name: "facepay",
             pure: false,

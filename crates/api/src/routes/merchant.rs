@@ -57,13 +57,18 @@ async fn new_code(switch: &Arc<Switch>, terminal: TerminalId) -> Result<Activati
     let code = hex(&random_bytes::<16>());
     let expires_at_ms = now_ms() + switch.config.activation_code_ttl_ms;
     let expires_at = facepay_domain::Timestamp::from_unix_ms(expires_at_ms);
-    switch.execute(Command::IssueActivationCode { terminal, code_hash: sha256(code.as_bytes()), expires_at }).await?;
+    switch
+        .execute(Command::IssueActivationCode { terminal, code_hash: sha256(code.as_bytes()), expires_at })
+        .await?;
     Ok(ActivationCode { terminal_id: terminal.to_string(), activation_code: code, expires_at_ms })
 }
 
 #[utoipa::path(post, path = "/v1/merchant/terminals", tag = "merchant", security(("api_key" = [])),
     responses((status = 200, body = ActivationCode), (status = "4XX", body = ErrorBody)))]
-pub async fn register_terminal(State(switch): State<Arc<Switch>>, headers: HeaderMap) -> Result<Json<ActivationCode>, ApiError> {
+pub async fn register_terminal(
+    State(switch): State<Arc<Switch>>,
+    headers: HeaderMap,
+) -> Result<Json<ActivationCode>, ApiError> {
     let merchant = merchant_of(&switch, &headers)?;
     let terminal = TerminalId::from_u128(random_u128());
     switch.execute(Command::RegisterTerminal { terminal, merchant }).await?;

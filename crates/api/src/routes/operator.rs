@@ -149,16 +149,20 @@ pub async fn emergency_switch(
 ) -> Result<Json<EmergencySwitch>, ApiError> {
     operator(&switch, &headers)?;
     let input: EmergencySwitch = wire::json(&wire::body(body)?)?;
-    let id = || input.id.as_deref().ok_or_else(|| ApiError::bad_request("id_missing", "this scope needs an id"));
+    let id =
+        || input.id.as_deref().ok_or_else(|| ApiError::bad_request("id_missing", "this scope needs an id"));
     let command = match input.scope {
         SwitchScope::Everywhere if input.id.is_some() => {
             return Err(ApiError::bad_request("id_unexpected", "`everywhere` takes no id"));
         }
         SwitchScope::Everywhere => Command::SwitchFacePaymentEverywhere { off: input.off },
-        SwitchScope::Merchant => Command::SwitchFacePaymentForMerchant { merchant: merchant_id(id()?)?, off: input.off },
+        SwitchScope::Merchant => {
+            Command::SwitchFacePaymentForMerchant { merchant: merchant_id(id()?)?, off: input.off }
+        }
         SwitchScope::Terminal => {
-            let terminal = parse_terminal_id(id()?)
-                .ok_or_else(|| ApiError::bad_request("id_malformed", "a terminal id reads trm_<32 hex digits>"))?;
+            let terminal = parse_terminal_id(id()?).ok_or_else(|| {
+                ApiError::bad_request("id_malformed", "a terminal id reads trm_<32 hex digits>")
+            })?;
             Command::SwitchFacePaymentForTerminal { terminal, off: input.off }
         }
     };

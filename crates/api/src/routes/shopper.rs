@@ -40,8 +40,9 @@ pub async fn consent(State(switch): State<Arc<Switch>>) -> Json<ConsentText> {
         stored: "A face template (numbers computed from your face, encrypted), and your photos only if you \
                  choose to keep them for re-enrollment; the last 4 digits of your phone; your name, masked."
             .into(),
-        retention: "Until you delete your face or your account; deletion makes the template unrecoverable at once."
-            .into(),
+        retention:
+            "Until you delete your face or your account; deletion makes the template unrecoverable at once."
+                .into(),
         who_sees: "No merchant, terminal or bank ever receives your face or template; a terminal shows only \
                    your masked name."
             .into(),
@@ -73,17 +74,20 @@ const NAME_MAX: usize = 64;
 
 #[utoipa::path(post, path = "/v1/shoppers", tag = "shopper", request_body = SignUp,
     responses((status = 200, body = SignedUp), (status = "4XX", body = ErrorBody)))]
-pub async fn sign_up(State(switch): State<Arc<Switch>>, body: Result<Bytes, BytesRejection>) -> Result<Json<SignedUp>, ApiError> {
+pub async fn sign_up(
+    State(switch): State<Arc<Switch>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<SignedUp>, ApiError> {
     switch.open_rate.take("sign-up", now_ms())?;
     let input: SignUp = wire::json(&wire::body(body)?)?;
     if input.consent_text_version != switch.config.consent_version {
         let message = format!("accept the current consent text, version {}", switch.config.consent_version);
         return Err(ApiError::new(StatusCode::CONFLICT, "consent_version_outdated", message));
     }
-    let masked = (input.name.chars().count() <= NAME_MAX)
-        .then(|| wire::mask_name(&input.name))
-        .flatten()
-        .ok_or_else(|| ApiError::bad_request("name_malformed", format!("a name is 1 to {NAME_MAX} characters")))?;
+    let masked =
+        (input.name.chars().count() <= NAME_MAX).then(|| wire::mask_name(&input.name)).flatten().ok_or_else(
+            || ApiError::bad_request("name_malformed", format!("a name is 1 to {NAME_MAX} characters")),
+        )?;
     let shopper = ShopperId::from_u128(random_u128());
     let wallet = AccountId(random_u128());
     let (key, api_key, secret_hash) = new_api_key();
@@ -125,7 +129,12 @@ pub async fn me(State(switch): State<Arc<Switch>>, headers: HeaderMap) -> Result
         (core.masked_name(shopper).map(str::to_owned), consent, core.wallets_of(shopper))
     });
     let wallets = wallets.into_iter().map(|account| balance(&switch, account)).collect();
-    Ok(Json(ShopperOut { shopper_id: shopper.to_string(), masked_name, consent_text_version: consent, wallets }))
+    Ok(Json(ShopperOut {
+        shopper_id: shopper.to_string(),
+        masked_name,
+        consent_text_version: consent,
+        wallets,
+    }))
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -153,17 +162,27 @@ pub async fn enroll_face(
 ) -> Result<Json<Enrolled>, ApiError> {
     let shopper = shopper_of(&switch, &headers)?;
     let input: Enrollment = wire::json(&wire::body(body)?)?;
-    let (consented, phone_last4) = switch.read(|core| (core.consent(shopper).is_some(), core.phone_last4(shopper)));
+    let (consented, phone_last4) =
+        switch.read(|core| (core.consent(shopper).is_some(), core.phone_last4(shopper)));
     let phone_last4 = phone_last4.filter(|_| consented).ok_or_else(|| {
-        ApiError::new(StatusCode::CONFLICT, "consent_missing", "the shopper has not consented (or deleted everything)")
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "consent_missing",
+            "the shopper has not consented (or deleted everything)",
+        )
     })?;
-    let frames = wire::frames(&input.captures, switch.config.max_enrollment_frames, switch.config.max_frame_bytes)?;
+    let frames =
+        wire::frames(&input.captures, switch.config.max_enrollment_frames, switch.config.max_frame_bytes)?;
     let worker = switch.clone();
     let keep = input.keep_images;
     let kept = tokio::task::spawn_blocking(move || -> Result<usize, ApiError> {
         let views: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
         let captured = worker.biometrics.capture(&views).map_err(|refused| {
-            let status = if refused.engine_failed { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::UNPROCESSABLE_ENTITY };
+            let status = if refused.engine_failed {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
             ApiError::new(status, refused.code, refused.message)
         })?;
         let candidates = worker.reader.view().search(&captured.template, 2)?;
@@ -178,7 +197,8 @@ pub async fn enroll_face(
                 "this face is already enrolled for another shopper",
             ));
         }
-        let images: Vec<Secret<Vec<u8>>> = if keep { frames.into_iter().map(Secret::new).collect() } else { Vec::new() };
+        let images: Vec<Secret<Vec<u8>>> =
+            if keep { frames.into_iter().map(Secret::new).collect() } else { Vec::new() };
         worker.faces.enroll(shopper, &phone_last4, captured.template, &images)?;
         Ok(images.len())
     })
@@ -245,7 +265,10 @@ pub struct Deleted {
 
 #[utoipa::path(delete, path = "/v1/shopper", tag = "shopper", security(("api_key" = [])),
     responses((status = 200, body = Deleted), (status = "4XX", body = ErrorBody)))]
-pub async fn delete_everything(State(switch): State<Arc<Switch>>, headers: HeaderMap) -> Result<Json<Deleted>, ApiError> {
+pub async fn delete_everything(
+    State(switch): State<Arc<Switch>>,
+    headers: HeaderMap,
+) -> Result<Json<Deleted>, ApiError> {
     let shopper = shopper_of(&switch, &headers)?;
     let faces = switch.faces.clone();
     let face_shredded = tokio::task::spawn_blocking(move || faces.delete(shopper))

@@ -12,8 +12,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, Uri};
 use facepay_domain::{Money, PaymentId, TerminalId};
 use facepay_face_index::{Decision, Scope, decide};
-use facepay_payments::{Command, Identification, PaymentView, Reply, StartPayment, TransactionType};
 use facepay_ledger::TransferId;
+use facepay_payments::{Command, Identification, PaymentView, Reply, StartPayment, TransactionType};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -44,7 +44,10 @@ pub struct Activated {
 
 #[utoipa::path(post, path = "/v1/terminal/activation", tag = "terminal", request_body = ActivateRequest,
     responses((status = 200, body = Activated), (status = "4XX", body = ErrorBody)))]
-pub async fn activate(State(switch): State<Arc<Switch>>, body: Result<Bytes, BytesRejection>) -> Result<Json<Activated>, ApiError> {
+pub async fn activate(
+    State(switch): State<Arc<Switch>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Activated>, ApiError> {
     let request: ActivateRequest = wire::json(&wire::body(body)?)?;
     let terminal = parse_terminal_id(&request.terminal_id)
         .ok_or_else(|| ApiError::bad_request("id_malformed", "a terminal id reads trm_<32 hex digits>"))?;
@@ -53,7 +56,9 @@ pub async fn activate(State(switch): State<Arc<Switch>>, body: Result<Bytes, Byt
     let public_key = parse_public_key(&request.public_key)?;
     let code_hash = sha256(request.activation_code.as_bytes());
     switch.execute(Command::ActivateTerminal { terminal, code_hash, public_key }).await?;
-    let merchant = switch.read(|core| core.terminal_merchant(terminal)).ok_or_else(|| ApiError::internal("activated terminal without merchant"))?;
+    let merchant = switch
+        .read(|core| core.terminal_merchant(terminal))
+        .ok_or_else(|| ApiError::internal("activated terminal without merchant"))?;
     Ok(Json(Activated { terminal_id: terminal.to_string(), merchant_id: merchant.to_string() }))
 }
 
@@ -117,7 +122,11 @@ pub async fn pay(
     }
     if request.currency != switch.config.currency.code() {
         let message = format!("this switch takes {}", switch.config.currency.code());
-        return Err(ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, "currency_not_supported", message));
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "currency_not_supported",
+            message,
+        ));
     }
     wire::token("order_id", &request.order_id, TOKEN_MAX)?;
     wire::token("idempotency_key", &request.idempotency_key, TOKEN_MAX)?;
@@ -127,7 +136,8 @@ pub async fn pay(
     if let Some(payment) = retried {
         return Ok(Json(PayResponse { order_id: request.order_id, payment }));
     }
-    let frames = wire::frames(&request.captures, switch.config.max_payment_frames, switch.config.max_frame_bytes)?;
+    let frames =
+        wire::frames(&request.captures, switch.config.max_payment_frames, switch.config.max_frame_bytes)?;
     let (liveness_passed, identification) = identify(&switch, frames).await?;
     let payment_id = PaymentId::from_u128(wire::derived_id(&[
         &terminal.as_u128().to_le_bytes(),
@@ -162,9 +172,15 @@ async fn identify(switch: &Arc<Switch>, frames: Vec<Vec<u8>>) -> Result<(bool, I
     let captured = match captured {
         Ok(captured) => captured,
         Err(refused) if refused.code == "face_not_live" => return Ok((false, Identification::NoMatch)),
-        Err(refused) if refused.engine_failed => return Err(ApiError::unavailable(refused.code, refused.message)),
+        Err(refused) if refused.engine_failed => {
+            return Err(ApiError::unavailable(refused.code, refused.message));
+        }
         Err(refused) => {
-            return Err(ApiError::new(axum::http::StatusCode::UNPROCESSABLE_ENTITY, refused.code, refused.message));
+            return Err(ApiError::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                refused.code,
+                refused.message,
+            ));
         }
     };
     let candidates = switch.reader.view().search(&captured.template, switch.config.search_k)?;
@@ -284,8 +300,10 @@ pub async fn confirm(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<PaymentOut>, ApiError> {
-    signed_payment_command(&switch, (method, uri, headers, body), &id, |payment, _: Empty| Ok(Command::Capture { payment }))
-        .await
+    signed_payment_command(&switch, (method, uri, headers, body), &id, |payment, _: Empty| {
+        Ok(Command::Capture { payment })
+    })
+    .await
 }
 
 #[utoipa::path(post, path = "/v1/terminal/payments/{payment_id}/void", tag = "terminal",
@@ -299,8 +317,10 @@ pub async fn void(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<PaymentOut>, ApiError> {
-    signed_payment_command(&switch, (method, uri, headers, body), &id, |payment, _: Empty| Ok(Command::Void { payment }))
-        .await
+    signed_payment_command(&switch, (method, uri, headers, body), &id, |payment, _: Empty| {
+        Ok(Command::Void { payment })
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -315,7 +335,11 @@ pub struct RefundRequest {
 /// transfer, so a retried refund moves money once.
 pub(crate) fn refund_command(payment: PaymentId, input: RefundRequest) -> Result<Command, ApiError> {
     wire::token("refund_id", &input.refund_id, TOKEN_MAX)?;
-    let refund_id = TransferId(wire::derived_id(&[b"refund", &payment.as_u128().to_le_bytes(), input.refund_id.as_bytes()]));
+    let refund_id = TransferId(wire::derived_id(&[
+        b"refund",
+        &payment.as_u128().to_le_bytes(),
+        input.refund_id.as_bytes(),
+    ]));
     Ok(Command::Refund { payment, refund_id, amount_minor: input.amount_minor })
 }
 

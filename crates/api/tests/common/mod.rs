@@ -12,12 +12,15 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use base64::Engine as _;
 use facepay_api::{
-    ApiConfig, Biometrics, CaptureRefused, Captured, Faces, Node, Running, Switch, TerminalSigner, new_api_key,
+    ApiConfig, Biometrics, CaptureRefused, Captured, Faces, Node, Running, Switch, TerminalSigner,
+    new_api_key,
 };
 use facepay_domain::{FaceTemplate, RecognizerTag, SplitMix64};
 use facepay_face_index::FaceIndex;
 use facepay_gallery::Gallery;
-use facepay_payments::{Command, CoreConfig, JournaledCore, LimitTable, MemoryJournal, PinPolicy, RiskConfig, Role};
+use facepay_payments::{
+    Command, CoreConfig, JournaledCore, LimitTable, MemoryJournal, PinPolicy, RiskConfig, Role,
+};
 use facepay_vault::{Keyring, MemoryBiometricStore};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -32,7 +35,8 @@ pub fn recognizer() -> RecognizerTag {
 /// Person `n`'s face: random 64-d directions are nearly orthogonal, so people are far apart.
 pub fn face(n: u64) -> FaceTemplate {
     let mut rng = SplitMix64::new(n);
-    let embedding = (0..DIMENSION).map(|_| (rng.next_u64() >> 11) as f32 / (1u64 << 53) as f32 - 0.5).collect();
+    let embedding =
+        (0..DIMENSION).map(|_| (rng.next_u64() >> 11) as f32 / (1u64 << 53) as f32 - 0.5).collect();
     FaceTemplate::new(recognizer(), embedding).expect("a random vector is a valid embedding")
 }
 
@@ -42,7 +46,8 @@ pub struct FakeBiometrics;
 impl Biometrics for FakeBiometrics {
     fn capture(&self, frames: &[&[u8]]) -> Result<Captured, CaptureRefused> {
         let text = std::str::from_utf8(frames[0]).unwrap_or("");
-        let refuse = |code: &'static str| Err(CaptureRefused { code, message: code.into(), engine_failed: false });
+        let refuse =
+            |code: &'static str| Err(CaptureRefused { code, message: code.into(), engine_failed: false });
         if let Some(n) = text.strip_prefix("face:").and_then(|n| n.parse().ok()) {
             return Ok(Captured { template: face(n), live_score: 0.9 });
         }
@@ -93,17 +98,25 @@ pub fn node() -> TestNode {
 
 pub fn node_with(config: ApiConfig) -> TestNode {
     let journal = MemoryJournal::default();
-    let mut node: Node = JournaledCore::open(core_config(), Box::new(journal.clone()) as Box<dyn facepay_payments::Journal + Send>).unwrap();
+    let mut node: Node = JournaledCore::open(
+        core_config(),
+        Box::new(journal.clone()) as Box<dyn facepay_payments::Journal + Send>,
+    )
+    .unwrap();
     let (key, operator_key, secret_hash) = new_api_key();
-    node.execute(Command::IssueApiKey { key, secret_hash, role: Role::Operator }, facepay_domain::Timestamp::from_unix_ms(facepay_api::now_ms()))
-        .unwrap()
-        .unwrap();
+    node.execute(
+        Command::IssueApiKey { key, secret_hash, role: Role::Operator },
+        facepay_domain::Timestamp::from_unix_ms(facepay_api::now_ms()),
+    )
+    .unwrap()
+    .unwrap();
     let keys = Keyring::generate("k1").unwrap().expose_secret().clone();
     let reload = keys.clone();
     let reload: facepay_gallery::KeySource = Box::new(move || Keyring::parse(&reload));
     let index = FaceIndex::new(recognizer(), DIMENSION);
     let (gallery, _) =
-        Gallery::open(Keyring::parse(&keys).unwrap(), reload, MemoryBiometricStore::default(), index).unwrap();
+        Gallery::open(Keyring::parse(&keys).unwrap(), reload, MemoryBiometricStore::default(), index)
+            .unwrap();
     let faces: Arc<dyn Faces> = Arc::new(Mutex::new(gallery));
     let (switch, running) = Switch::start(config, node, faces, Arc::new(FakeBiometrics), Box::new(|| Ok(())));
     let router = facepay_api::router(switch.clone());
@@ -119,9 +132,12 @@ pub async fn send(router: &Router, request: Request<Body>) -> (StatusCode, Value
 }
 
 pub fn with_key(method: &str, path: &str, key: &str, body: Option<Value>) -> Request<Body> {
-    let builder = Request::builder().method(method).uri(path).header("authorization", format!("Bearer {key}"));
+    let builder =
+        Request::builder().method(method).uri(path).header("authorization", format!("Bearer {key}"));
     match body {
-        Some(body) => builder.header("content-type", "application/json").body(Body::from(body.to_string())).unwrap(),
+        Some(body) => {
+            builder.header("content-type", "application/json").body(Body::from(body.to_string())).unwrap()
+        }
         None => builder.body(Body::empty()).unwrap(),
     }
 }
@@ -141,15 +157,24 @@ pub fn code(body: &Value) -> &str {
 
 /// A merchant (its id and key) made by the operator.
 pub async fn merchant(node: &TestNode) -> (String, String) {
-    let (status, body) =
-        send(&node.router, with_key("POST", "/v1/operator/merchants", &node.operator_key, Some(json!({"risk": "low", "acquirer": 1})))).await;
+    let (status, body) = send(
+        &node.router,
+        with_key(
+            "POST",
+            "/v1/operator/merchants",
+            &node.operator_key,
+            Some(json!({"risk": "low", "acquirer": 1})),
+        ),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     (body["merchant_id"].as_str().unwrap().to_owned(), body["api_key"].as_str().unwrap().to_owned())
 }
 
 /// A terminal of the merchant, registered and activated with a fresh key pair.
 pub async fn terminal(node: &TestNode, merchant_key: &str) -> TerminalSigner {
-    let (status, code_body) = send(&node.router, with_key("POST", "/v1/merchant/terminals", merchant_key, None)).await;
+    let (status, code_body) =
+        send(&node.router, with_key("POST", "/v1/merchant/terminals", merchant_key, None)).await;
     assert_eq!(status, StatusCode::OK, "{code_body}");
     let id = code_body["terminal_id"].as_str().unwrap();
     let terminal = facepay_domain::TerminalId::from_u128(u128::from_str_radix(&id[4..], 16).unwrap());
@@ -172,9 +197,18 @@ pub async fn terminal(node: &TestNode, merchant_key: &str) -> TerminalSigner {
 
 /// A shopper signed up, with face `n` enrolled and `balance` in their wallet; their key.
 pub async fn shopper(node: &TestNode, n: u64, phone_last4: &str, balance: i64) -> String {
-    let sign_up = json!({"consent_text_version": "2026-11", "phone_last4": phone_last4, "name": format!("Person {n}")});
-    let (status, body) = send(&node.router, Request::builder().method("POST").uri("/v1/shoppers")
-        .header("content-type", "application/json").body(Body::from(sign_up.to_string())).unwrap()).await;
+    let sign_up =
+        json!({"consent_text_version": "2026-11", "phone_last4": phone_last4, "name": format!("Person {n}")});
+    let (status, body) = send(
+        &node.router,
+        Request::builder()
+            .method("POST")
+            .uri("/v1/shoppers")
+            .header("content-type", "application/json")
+            .body(Body::from(sign_up.to_string()))
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let key = body["api_key"].as_str().unwrap().to_owned();
     let wallet = body["wallet"].as_str().unwrap().to_owned();
@@ -184,7 +218,8 @@ pub async fn shopper(node: &TestNode, n: u64, phone_last4: &str, balance: i64) -
     if balance > 0 {
         let top_up = json!({"account": wallet, "amount_minor": balance, "top_up_id": format!("t-{n}")});
         let (status, body) =
-            send(&node.router, with_key("POST", "/v1/operator/top-ups", &node.operator_key, Some(top_up))).await;
+            send(&node.router, with_key("POST", "/v1/operator/top-ups", &node.operator_key, Some(top_up)))
+                .await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
     key
