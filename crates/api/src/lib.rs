@@ -37,7 +37,7 @@ pub use routes::operator::{Balance, MerchantCreated};
 pub use routes::shopper::{Deleted, Enrolled, SignedUp};
 pub use routes::terminal::{Activated, PayResponse};
 pub use server::{Server, serve_until_interrupted};
-pub use switch::{ApiConfig, Node, Running, Switch, now_ms};
+pub use switch::{ApiConfig, Node, Running, SAFE_OPEN_THRESHOLD, Switch, now_ms};
 pub use wire::PaymentOut;
 
 /// Serves `router` on `listener` until `shutdown` completes.

@@ -24,6 +24,15 @@ use crate::rate::{Rate, RateLimiter};
 /// A node's payment core on whichever store it was started with.
 pub type Node = JournaledCore<Box<dyn Journal + Send>>;
 
+/// The open threshold a switch starts with: a face alone pays only above it; below it the
+/// terminal asks for the phone digits. `facepay eval identify` on LFW dev (3,554 enrolled,
+/// mobilefacenet_128 with flip fusion) puts FPIR 1e-3 at 0.938 among everyone, while at the
+/// face index's own default (0.65) 41 of 6,096 strangers matched someone (30 of them true
+/// strangers, the rest LFW's duplicate photos): too many for a payment. So most payments ask for
+/// the digits, as the first payment at a new terminal may anyway; an operator who re-measures at
+/// their own gallery size sets `FACEPAY_OPEN_THRESHOLD`.
+pub const SAFE_OPEN_THRESHOLD: f32 = 0.94;
+
 /// The API's limits and policy; `ApiConfig::default()` is what `facepay serve` starts with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiConfig {
@@ -72,7 +81,7 @@ impl Default for ApiConfig {
             open_rate: Rate { per_second: 50.0, burst: 100.0 },
             activation_code_ttl_ms: 24 * 3_600_000,
             heartbeat_stale_ms: 120_000,
-            decision: DecisionRule::default(),
+            decision: DecisionRule { open_threshold: SAFE_OPEN_THRESHOLD, ..DecisionRule::default() },
             search_k: 10,
             consent_version: "2026-11".into(),
             access_log: true,

@@ -203,13 +203,17 @@ fn walk(
     // people with one photo fill the gallery (enrolled, never paying). Strangers are the rest.
     let (several, single): (Vec<_>, Vec<_>) =
         everyone.iter().filter(|(_, p)| !p.is_empty()).partition(|(_, p)| p.len() >= 2);
-    let fill = args.people.saturating_sub(several.len());
-    let enrollable: Vec<_> = several.iter().chain(single.iter().take(fill)).take(args.people).collect();
-    let strangers: Vec<_> = single.iter().skip(fill).take(args.strangers).collect();
-    writeln!(out, "enrolling {} people from {} ...", enrollable.len(), folder.display()).map_err(io)?;
+    // Strangers come from the end of the single-photo people, enrollment from the front, so the
+    // two never meet however many photos enrollment turns away.
+    let strangers: Vec<_> = single.iter().rev().take(args.strangers).collect();
+    let candidates = several.iter().chain(single.iter().take(single.len().saturating_sub(strangers.len())));
+    writeln!(out, "enrolling {} people from {} ...", args.people, folder.display()).map_err(io)?;
     let mut enrolled = Vec::new();
     let mut refused: BTreeMap<String, usize> = BTreeMap::new();
-    for (n, (name, photos)) in enrollable.iter().enumerate() {
+    for (n, (name, photos)) in candidates.enumerate() {
+        if enrolled.len() == args.people {
+            break;
+        }
         let phone = phone_of(n);
         match enroll(client, operator, n, name, &phone, &photos[0])? {
             Ok(()) => enrolled.push((name.clone(), phone, photos.get(1).cloned())),

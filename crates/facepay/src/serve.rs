@@ -178,7 +178,20 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 
 /// `facepay serve`: the node on `FACEPAY_LISTEN` (default 127.0.0.1:8080) until interrupted.
 pub fn serve(config: &Config, out: &mut dyn Write) -> std::io::Result<bool> {
-    let started = match start(config, ApiConfig::default()) {
+    let mut api = ApiConfig::default();
+    if let Ok(text) = std::env::var("FACEPAY_OPEN_THRESHOLD") {
+        match text.parse::<f32>() {
+            Ok(threshold) if (0.0..=1.01).contains(&threshold) => api.decision.open_threshold = threshold,
+            _ => {
+                writeln!(
+                    out,
+                    "facepay serve: FACEPAY_OPEN_THRESHOLD is a similarity from 0 to 1.01 [config_open_threshold_invalid]"
+                )?;
+                return Ok(false);
+            }
+        }
+    }
+    let started = match start(config, api) {
         Ok(started) => started,
         Err(err) => {
             writeln!(out, "facepay serve: {err}")?;

@@ -15,7 +15,7 @@ use crate::dispute::{Dispute, DisputeId, Finding, Party};
 use crate::engine::{CoreError, MerchantStatus, PaymentCore, PaymentView, StartPayment};
 use crate::issuer::{FundingSource, IssuerAnswer, IssuerId};
 use crate::limits::{Limit, MerchantRisk, ShopperRiskTier};
-use crate::pin::{PinError, PinHash};
+use crate::pin::{Pin, PinError, PinHash};
 use crate::settlement::AcquirerId;
 
 /// One change to the payment core.
@@ -177,5 +177,30 @@ impl PaymentCore {
     pub fn check_pin(&self, payment: PaymentId, typed: &str, now: Timestamp) -> Result<Command, CoreError> {
         let matched = self.pin_matches(payment, typed, now)?;
         Ok(Command::PinChecked { payment, matched })
+    }
+
+    /// What comparing a typed PIN needs, taken out of the core so that the slow hash runs
+    /// without holding whatever guards the core (a node's writer waits on that lock).
+    pub fn pin_check(&self, payment: PaymentId, now: Timestamp) -> Result<PinCheck, CoreError> {
+        let (hash, guard) = self.pin_awaited(payment)?;
+        Ok(PinCheck { payment, hash: hash.clone(), locked: guard.is_locked(now) })
+    }
+}
+
+/// A payment's PIN hash and lock state, as `PaymentCore::pin_check` found them.
+#[derive(Debug, Clone)]
+pub struct PinCheck {
+    payment: PaymentId,
+    hash: PinHash,
+    locked: bool,
+}
+
+impl PinCheck {
+    /// Compares `typed` (a locked shopper's try never matches) and returns the command that
+    /// records the verdict.
+    pub fn verdict(&self, typed: &str) -> Result<Command, CoreError> {
+        let pin = Pin::parse(typed)?;
+        let matched = !self.locked && self.hash.matches(&pin);
+        Ok(Command::PinChecked { payment: self.payment, matched })
     }
 }

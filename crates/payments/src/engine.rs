@@ -834,7 +834,7 @@ impl PaymentCore {
     }
 
     /// The PIN hash and wrong-try guard of the shopper a payment waits on for a PIN.
-    fn pin_awaited(&self, id: PaymentId) -> Result<(&PinHash, PinGuard), CoreError> {
+    pub(crate) fn pin_awaited(&self, id: PaymentId) -> Result<(&PinHash, PinGuard), CoreError> {
         let record = self.payments.get(&id).ok_or(CoreError::UnknownPayment(id))?;
         if record.payment.state != PaymentState::NeedsPin {
             let event = "take a PIN";

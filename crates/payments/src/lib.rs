@@ -25,7 +25,7 @@ mod risk;
 mod settlement;
 
 pub use access::{AccessError, ApiKey, ApiKeyId, PublicKey, Role, SecretHash, TerminalCredentials};
-pub use command::{Command, Reply};
+pub use command::{Command, PinCheck, Reply};
 pub use decline::DeclineReason;
 pub use dispute::{
     Dispute, DisputeError, DisputeId, DisputeState, EVIDENCE_MAX, EVIDENCE_NOTE_MAX, Evidence, Finding, Party,
