@@ -22,7 +22,7 @@ use facepay_store_sqlite::SqliteJournal;
 use facepay_vault::{Keyring, MemoryBiometricStore};
 use serde_json::json;
 
-use crate::demo::{b64, enroll, onboard_merchant, open_terminal, people, phone_of};
+use crate::demo::{PAYMENTS_PER_TILL, b64, enroll, onboard_merchant, open_terminal, people, phone_of};
 use crate::synthetic_faces::{FaceModel, SplitMix};
 
 #[derive(Debug)]
@@ -97,7 +97,7 @@ fn run(args: &PayBenchArgs, out: &mut dyn Write) -> Result<bool, String> {
     let operator = node.new_operator_key.clone().unwrap_or_default();
     let server = Server::start("127.0.0.1:0", node.switch.clone()).map_err(io)?;
     let client = Client::new(&format!("http://{}", server.address));
-    let signer = open_terminal(&client, &onboard_merchant(&client, &operator)?)?;
+    let merchant = onboard_merchant(&client, &operator)?;
     let mut probes = Vec::new();
     for (n, (name, photos)) in real.iter().enumerate() {
         if enroll(&client, &operator, n, name, &phone_of(n), &photos[0])?.is_ok() {
@@ -117,11 +117,20 @@ fn run(args: &PayBenchArgs, out: &mut dyn Write) -> Result<bool, String> {
     let mut server_ms = Vec::new();
     let mut client_ms = Vec::new();
     let mut outcomes = std::collections::BTreeMap::<String, usize>::new();
+    // Shoppers pay at many tills, a few each, as the demo does: one terminal taking them all
+    // would trip its velocity rule, and the table would time declines.
+    let payments = args.rounds * photos.len() + 1;
+    let tills: Vec<_> = (0..payments.div_ceil(PAYMENTS_PER_TILL))
+        .map(|_| open_terminal(&client, &merchant))
+        .collect::<Result<_, _>>()?;
+    let mut tills = tills.iter().flat_map(|till| std::iter::repeat_n(till, PAYMENTS_PER_TILL));
+    let mut till = || tills.next().ok_or("out of tills");
     // One untimed payment warms the sessions and the connection.
     let warm = json!({"amount_minor": 100, "currency": "EUR", "order_id": "warm", "idempotency_key": "warm", "captures": [photos[0]]});
-    client.signed(&signer, "POST", "/v1/terminal/payments", &warm)?;
+    client.signed(till()?, "POST", "/v1/terminal/payments", &warm)?;
     for round in 0..args.rounds {
         for (n, photo) in photos.iter().enumerate() {
+            let signer = till()?;
             let key = format!("r{round}-{n}");
             let body = json!({"amount_minor": 100, "currency": "EUR", "order_id": key, "idempotency_key": key, "captures": [photo]});
             let started = Instant::now();

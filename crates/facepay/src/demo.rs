@@ -177,7 +177,7 @@ pub(crate) fn enroll(
 }
 
 /// Payments each demo till takes: under the risk rules' thresholds for one terminal.
-const PAYMENTS_PER_TILL: usize = 4;
+pub(crate) const PAYMENTS_PER_TILL: usize = 4;
 
 /// Every demo shopper's PIN; a terminal asks for it when policy or risk wants a confirmation.
 pub(crate) const DEMO_PIN: &str = "271828";
