@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{merchant, operator, shopper, system, terminal};
+use crate::routes::{issuer, merchant, operator, shopper, system, terminal};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -18,8 +18,10 @@ use crate::routes::{merchant, operator, shopper, system, terminal};
         merchant::register_terminal, merchant::replace_terminal, merchant::suspend_terminal,
         merchant::revoke_terminal, merchant::terminal, merchant::payment, merchant::refund,
         operator::create_merchant, operator::set_merchant_status, operator::emergency_switch, operator::top_up,
+        operator::register_issuer, operator::settlement,
+        issuer::messages, issuer::acknowledge, issuer::answer, issuer::settlement,
         shopper::consent, shopper::sign_up, shopper::me, shopper::enroll_face, shopper::set_pin,
-        shopper::pause, shopper::delete_everything,
+        shopper::pause, shopper::delete_everything, shopper::bind_bank_account,
     ),
     modifiers(&Security),
 )]

@@ -17,7 +17,7 @@ use axum::routing::{get, post, put};
 
 use crate::auth::{hex, random_bytes};
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
-use crate::routes::{merchant, operator, shopper, system, terminal};
+use crate::routes::{issuer, merchant, operator, shopper, system, terminal};
 use crate::switch::Switch;
 
 pub fn router(switch: Arc<Switch>) -> Router {
@@ -49,6 +49,13 @@ pub fn router(switch: Arc<Switch>) -> Router {
         .route("/v1/operator/merchants/{merchant_id}/status", put(operator::set_merchant_status))
         .route("/v1/operator/emergency-switch", put(operator::emergency_switch))
         .route("/v1/operator/top-ups", post(operator::top_up))
+        .route("/v1/operator/issuers", post(operator::register_issuer))
+        .route("/v1/operator/settlement", get(operator::settlement))
+        .route("/v1/issuer/messages", get(issuer::messages))
+        .route("/v1/issuer/messages/ack", post(issuer::acknowledge))
+        .route("/v1/issuer/payments/{payment_id}/answer", post(issuer::answer))
+        .route("/v1/issuer/settlement", get(issuer::settlement))
+        .route("/v1/shopper/bank-accounts", post(shopper::bind_bank_account))
         .route("/v1/consent", get(shopper::consent))
         .route("/v1/shoppers", post(shopper::sign_up))
         .route("/v1/shopper", get(shopper::me).delete(shopper::delete_everything))

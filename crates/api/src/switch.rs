@@ -255,6 +255,17 @@ impl Switch {
         Ok((terminal, merchant))
     }
 
+    /// Outbound messages not yet acknowledged, oldest first (banks pull theirs).
+    pub fn outbox(&self, limit: usize) -> Result<Vec<facepay_payments::Delivery>, ApiError> {
+        let mut node = self.node.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(node.journal().undelivered(limit)?)
+    }
+
+    pub fn mark_delivered(&self, ids: &[u64]) -> Result<(), ApiError> {
+        let mut node = self.node.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(node.journal().mark_delivered(ids)?)
+    }
+
     /// When the terminal was last heard from on this node, in unix ms.
     pub fn last_heard(&self, terminal: TerminalId) -> Option<i64> {
         self.heartbeats.lock().unwrap_or_else(PoisonError::into_inner).get(&terminal).copied()

@@ -13,7 +13,7 @@ use facepay_domain::{PaymentId, ShopperId};
 use facepay_payments::{PaymentCore, PaymentState, PaymentView};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{parse_prefixed, sha256};
 use crate::error::ApiError;
@@ -125,6 +125,16 @@ pub fn mask_name(name: &str) -> Option<String> {
         .collect();
     let masked = words.join(" ");
     (!masked.is_empty()).then_some(masked)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+/// A settlement window.
+pub struct Window {
+    /// Start of the window, unix ms, included.
+    pub from_ms: i64,
+    /// End of the window, unix ms, excluded.
+    pub to_ms: i64,
 }
 
 /// A payment as terminals and merchants see it.

@@ -196,7 +196,9 @@ async fn merchants_see_and_refund_only_their_own_payments_and_terminals() {
         .unwrap();
     let (status, body) = send(&node.router, request).await;
     assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "api_key_missing"));
-    let forged = format!("{}0", &key_a[..key_a.len() - 1]);
+    // The real key with its last hex digit changed.
+    let last = if key_a.ends_with('0') { '1' } else { '0' };
+    let forged = format!("{}{last}", &key_a[..key_a.len() - 1]);
     let (status, body) = send(&node.router, with_key("POST", "/v1/merchant/terminals", &forged, None)).await;
     assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "api_key_invalid"));
 }
@@ -273,4 +275,95 @@ async fn shoppers_consent_cannot_enroll_a_face_taken_and_deleting_everything_is_
     )
     .await;
     assert_eq!(paid["decline_reason"], "no_match", "the face is gone from the index: {paid}");
+}
+
+#[tokio::test]
+async fn a_bank_pulls_its_authorization_answers_it_and_settles_only_its_own_line() {
+    let node = node();
+    let (_, merchant_key) = merchant(&node).await;
+    let terminal = terminal(&node, &merchant_key).await;
+    let bank_key = |issuer: u32| {
+        let router = node.router.clone();
+        let operator = node.operator_key.clone();
+        async move {
+            let (status, body) = send(
+                &router,
+                with_key("POST", "/v1/operator/issuers", &operator, Some(json!({"issuer": issuer}))),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            body["api_key"].as_str().unwrap().to_owned()
+        }
+    };
+    let bank = bank_key(7).await;
+    let other_bank = bank_key(8).await;
+    let alice = shopper(&node, 1, "1234", 0).await;
+    let account = json!({"issuer": 7, "reference": "tok-alice-7", "make_default": true});
+    let (status, _) =
+        send(&node.router, with_key("POST", "/v1/shopper/bank-accounts", &alice, Some(account))).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let from = facepay_api::now_ms() - 1;
+    let (_, asked) = send(
+        &node.router,
+        signed(&terminal, "POST", "/v1/terminal/payments", &pay_body(4_200, "b1", "face:1")),
+    )
+    .await;
+    assert_eq!(asked["state"], "awaiting_issuer", "{asked}");
+    let id = asked["payment_id"].as_str().unwrap().to_owned();
+    let (_, none) = send(&node.router, with_key("GET", "/v1/issuer/messages", &other_bank, None)).await;
+    assert_eq!(none, json!([]), "another bank sees nothing");
+    let (_, messages) = send(&node.router, with_key("GET", "/v1/issuer/messages", &bank, None)).await;
+    assert_eq!(messages[0]["kind"], "authorize", "{messages}");
+    assert_eq!(
+        (messages[0]["payment_id"].as_str(), messages[0]["reference"].as_str()),
+        (Some(id.as_str()), Some("tok-alice-7"))
+    );
+    assert_eq!(messages[0]["amount_minor"], 4_200);
+
+    let path = format!("/v1/issuer/payments/{id}/answer");
+    let (status, _) =
+        send(&node.router, with_key("POST", &path, &other_bank, Some(json!({"answer": "approved"})))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "only the account's bank answers");
+    let (status, approved) =
+        send(&node.router, with_key("POST", &path, &bank, Some(json!({"answer": "approved"})))).await;
+    assert_eq!((status, approved["state"].as_str()), (StatusCode::OK, Some("authorized")), "{approved}");
+    let ack = json!({"message_ids": [messages[0]["message_id"]]});
+    let (_, acked) = send(&node.router, with_key("POST", "/v1/issuer/messages/ack", &bank, Some(ack))).await;
+    assert_eq!(acked["acknowledged"], 1);
+    let (_, after) = send(&node.router, with_key("GET", "/v1/issuer/messages", &bank, None)).await;
+    assert_eq!(after, json!([]), "an acknowledged message is not offered again");
+
+    let (_, captured) = send(
+        &node.router,
+        signed(&terminal, "POST", &format!("/v1/terminal/payments/{id}/confirm"), &json!({})),
+    )
+    .await;
+    assert_eq!(captured["state"], "captured");
+    let window = format!("?from_ms={from}&to_ms={}", facepay_api::now_ms() + 1);
+    let (status, line) =
+        send(&node.router, with_key("GET", &format!("/v1/issuer/settlement{window}"), &bank, None)).await;
+    assert_eq!(status, StatusCode::OK, "{line}");
+    assert_eq!(
+        (line["payments_minor"].as_i64(), line["net_minor"].as_i64()),
+        (Some(4_200), Some(4_200)),
+        "{line}"
+    );
+    let (_, other) =
+        send(&node.router, with_key("GET", &format!("/v1/issuer/settlement{window}"), &other_bank, None))
+            .await;
+    assert_eq!(other["payments_minor"], 0);
+    let (status, report) = send(
+        &node.router,
+        with_key("GET", &format!("/v1/operator/settlement{window}"), &node.operator_key, None),
+    )
+    .await;
+    assert_eq!((status, report["balances"].as_bool()), (StatusCode::OK, Some(true)), "{report}");
+    let (status, body) =
+        send(&node.router, with_key("GET", "/v1/operator/settlement?from_ms=5", &node.operator_key, None))
+            .await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "query_malformed"));
+    let (status, _) =
+        send(&node.router, with_key("GET", &format!("/v1/operator/settlement{window}"), &bank, None)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a bank reads its own line, not everyone's");
 }

@@ -315,6 +315,11 @@ impl PaymentCore {
         self.payments.get(&id).map(|record| &record.payment)
     }
 
+    /// The external bank a payment's funds were asked of, once the funds were chosen.
+    pub fn payment_issuer(&self, id: PaymentId) -> Option<IssuerId> {
+        self.payments.get(&id)?.funding.as_ref().map(FundingSource::issuer)
+    }
+
     /// The payment a terminal started under `idempotency_key`, as it stands now.
     pub fn payment_for_key(&self, terminal: TerminalId, idempotency_key: &str) -> Option<PaymentView> {
         let id = self.idempotency.get(&(terminal, idempotency_key.to_owned()))?;

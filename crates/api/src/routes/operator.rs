@@ -218,3 +218,56 @@ pub(crate) fn balance(switch: &Switch, account: AccountId) -> Balance {
     });
     Balance { account: account_text(account), balance_minor }
 }
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewIssuer {
+    /// The bank's number on this switch (0 is the built-in wallets).
+    #[schema(minimum = 1)]
+    pub issuer: u32,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct IssuerCreated {
+    pub issuer: u32,
+    /// The bank's API key, shown once.
+    pub api_key: String,
+}
+
+#[utoipa::path(post, path = "/v1/operator/issuers", tag = "operator", security(("api_key" = [])),
+    request_body = NewIssuer, responses((status = 200, body = IssuerCreated), (status = "4XX", body = ErrorBody)))]
+pub async fn register_issuer(
+    State(switch): State<Arc<Switch>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<IssuerCreated>, ApiError> {
+    operator(&switch, &headers)?;
+    let input: NewIssuer = wire::json(&wire::body(body)?)?;
+    let issuer = facepay_payments::IssuerId(input.issuer);
+    let (key, api_key, secret_hash) = new_api_key();
+    switch
+        .execute_each(vec![
+            Command::RegisterIssuer { issuer, clearing_account: AccountId(random_u128()) },
+            Command::IssueApiKey { key, secret_hash, role: Role::Issuer(issuer) },
+        ])
+        .await?;
+    Ok(Json(IssuerCreated { issuer: input.issuer, api_key }))
+}
+
+#[utoipa::path(get, path = "/v1/operator/settlement", tag = "operator", security(("api_key" = [])),
+    params(wire::Window),
+    responses((status = 200, body = serde_json::Value, description = "every issuer's and acquirer's line and the reserve's"),
+        (status = "4XX", body = ErrorBody)))]
+pub async fn settlement(
+    State(switch): State<Arc<Switch>>,
+    headers: HeaderMap,
+    query: Result<axum::extract::Query<wire::Window>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    operator(&switch, &headers)?;
+    let report = crate::routes::issuer::report(&switch, &crate::routes::issuer::window(query)?)?;
+    let balances = report.balances();
+    let mut body =
+        serde_json::to_value(&report).map_err(|_| ApiError::internal("the report does not serialize"))?;
+    body["balances"] = serde_json::Value::Bool(balances);
+    Ok(Json(body))
+}

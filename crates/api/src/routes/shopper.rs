@@ -277,3 +277,32 @@ pub async fn delete_everything(
     switch.execute(Command::ForgetShopper { shopper }).await?;
     Ok(Json(Deleted { face_shredded, account_closed: true }))
 }
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BankAccount {
+    /// The bank's number on this switch.
+    pub issuer: u32,
+    /// The bank's own reference (a token) for the account; never an account number.
+    pub reference: String,
+    /// Pay from it by default from now on.
+    #[serde(default)]
+    pub make_default: bool,
+}
+
+#[utoipa::path(post, path = "/v1/shopper/bank-accounts", tag = "shopper", security(("api_key" = [])),
+    request_body = BankAccount, responses((status = 200, body = Done), (status = "4XX", body = ErrorBody)))]
+pub async fn bind_bank_account(
+    State(switch): State<Arc<Switch>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Done>, ApiError> {
+    let shopper = shopper_of(&switch, &headers)?;
+    let input: BankAccount = wire::json(&wire::body(body)?)?;
+    let issuer = facepay_payments::IssuerId(input.issuer);
+    let make_default = input.make_default;
+    switch
+        .execute(Command::BindBankAccount { shopper, issuer, reference: input.reference, make_default })
+        .await?;
+    Ok(Json(Done { done: true }))
+}

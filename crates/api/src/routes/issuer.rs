@@ -1,0 +1,215 @@
+//! The bank's routes (an issuer's API key): the messages the switch has for it (authorize or
+//! release a payment's amount on an account it holds), pulled and then acknowledged, which is
+//! how the outbox reaches banks; its answers to authorizations; and its line of the day's
+//! settlement. A bank sees only payments funded from its own accounts.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use facepay_payments::{Command, IssuerAnswer, IssuerId, IssuerMessage, Outbound, Role};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::terminal::payment_reply;
+use crate::switch::Switch;
+use crate::wire::{self, PaymentOut};
+
+fn issuer_of(switch: &Switch, headers: &HeaderMap) -> Result<IssuerId, ApiError> {
+    match switch.api_caller(headers)? {
+        Role::Issuer(issuer) => Ok(issuer),
+        _ => Err(ApiError::forbidden("this route is for banks")),
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BankMessage {
+    /// Acknowledge it by this id once it is acted on; until then it is offered again.
+    pub message_id: u64,
+    /// `authorize` (hold the amount) or `release` (drop any hold for the payment).
+    pub kind: String,
+    pub payment_id: String,
+    /// The bank's own reference for the shopper's account.
+    pub reference: String,
+    pub amount_minor: i64,
+    pub currency: String,
+}
+
+/// Most messages one pull returns.
+const PULL_MAX: usize = 500;
+
+fn own_messages(switch: &Switch, issuer: IssuerId) -> Result<Vec<BankMessage>, ApiError> {
+    let pending = switch.outbox(PULL_MAX)?;
+    Ok(pending
+        .into_iter()
+        .filter_map(|delivery| {
+            let Outbound::Issuer(message) = delivery.outbound else { return None };
+            let (kind, payment, to, reference, amount) = match message {
+                IssuerMessage::Authorize { payment, issuer, reference, amount } => {
+                    ("authorize", payment, issuer, reference, amount)
+                }
+                IssuerMessage::Release { payment, issuer, reference, amount } => {
+                    ("release", payment, issuer, reference, amount)
+                }
+            };
+            (to == issuer).then(|| BankMessage {
+                message_id: delivery.id,
+                kind: kind.into(),
+                payment_id: payment.to_string(),
+                reference,
+                amount_minor: amount.amount_minor,
+                currency: amount.currency.code().to_owned(),
+            })
+        })
+        .collect())
+}
+
+#[utoipa::path(get, path = "/v1/issuer/messages", tag = "issuer", security(("api_key" = [])),
+    responses((status = 200, body = Vec<BankMessage>), (status = "4XX", body = ErrorBody)))]
+pub async fn messages(
+    State(switch): State<Arc<Switch>>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<BankMessage>>, ApiError> {
+    let issuer = issuer_of(&switch, &headers)?;
+    Ok(Json(own_messages(&switch, issuer)?))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Acknowledge {
+    pub message_ids: Vec<u64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Acknowledged {
+    /// How many of the ids were this bank's pending messages (others are ignored).
+    pub acknowledged: usize,
+}
+
+#[utoipa::path(post, path = "/v1/issuer/messages/ack", tag = "issuer", security(("api_key" = [])),
+    request_body = Acknowledge, responses((status = 200, body = Acknowledged), (status = "4XX", body = ErrorBody)))]
+pub async fn acknowledge(
+    State(switch): State<Arc<Switch>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Acknowledged>, ApiError> {
+    let issuer = issuer_of(&switch, &headers)?;
+    let input: Acknowledge = wire::json(&wire::body(body)?)?;
+    if input.message_ids.len() > PULL_MAX {
+        return Err(ApiError::bad_request("ids_too_many", format!("at most {PULL_MAX} ids at once")));
+    }
+    let own: Vec<u64> = own_messages(&switch, issuer)?
+        .into_iter()
+        .map(|message| message.message_id)
+        .filter(|id| input.message_ids.contains(id))
+        .collect();
+    switch.mark_delivered(&own)?;
+    Ok(Json(Acknowledged { acknowledged: own.len() }))
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Answer {
+    Approved,
+    Declined,
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Authorization {
+    pub answer: Answer,
+}
+
+#[utoipa::path(post, path = "/v1/issuer/payments/{payment_id}/answer", tag = "issuer", security(("api_key" = [])),
+    params(("payment_id" = String, Path)), request_body = Authorization,
+    responses((status = 200, body = PaymentOut), (status = "4XX", body = ErrorBody)))]
+pub async fn answer(
+    State(switch): State<Arc<Switch>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<PaymentOut>, ApiError> {
+    let issuer = issuer_of(&switch, &headers)?;
+    let payment = wire::payment_id(&id)?;
+    if switch.read_fresh(|core| core.payment_issuer(payment))? != Some(issuer) {
+        return Err(ApiError::not_found("payment_unknown", "no such payment funded by this bank"));
+    }
+    let input: Authorization = wire::json(&wire::body(body)?)?;
+    let answer = match input.answer {
+        Answer::Approved => IssuerAnswer::Approved,
+        Answer::Declined => IssuerAnswer::Declined,
+    };
+    let view = payment_reply(switch.execute(Command::IssuerAnswered { payment, answer }).await?)?;
+    Ok(Json(switch.read(|core| PaymentOut::new(&view, core))))
+}
+
+pub(crate) fn window(query: Result<Query<wire::Window>, QueryRejection>) -> Result<wire::Window, ApiError> {
+    query
+        .map(|Query(window)| window)
+        .map_err(|_| ApiError::bad_request("query_malformed", "give from_ms and to_ms, unix milliseconds"))
+}
+
+/// The settlement report (or one party's part of it) as JSON.
+pub(crate) fn report(
+    switch: &Switch,
+    window: &wire::Window,
+) -> Result<facepay_payments::SettlementReport, ApiError> {
+    let from = facepay_domain::Timestamp::from_unix_ms(window.from_ms);
+    let to = facepay_domain::Timestamp::from_unix_ms(window.to_ms);
+    switch.read_fresh(|core| core.settlement_report(from, to))?.map_err(|err| {
+        let status = match err {
+            facepay_payments::SettlementError::EmptyWindow => axum::http::StatusCode::BAD_REQUEST,
+            facepay_payments::SettlementError::Unclassified(_) => {
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        ApiError::new(status, err.code(), err.to_string())
+    })
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct IssuerSettlement {
+    pub currency: String,
+    pub from_unix_ms: i64,
+    pub to_unix_ms: i64,
+    pub payments_minor: i64,
+    pub refunds_minor: i64,
+    pub reversals_minor: i64,
+    pub compensations_minor: i64,
+    pub chargebacks_minor: i64,
+    /// What this bank owes the switch for the window (negative: the other way round).
+    pub net_minor: i64,
+}
+
+#[utoipa::path(get, path = "/v1/issuer/settlement", tag = "issuer", security(("api_key" = [])), params(wire::Window),
+    responses((status = 200, body = IssuerSettlement), (status = "4XX", body = ErrorBody)))]
+pub async fn settlement(
+    State(switch): State<Arc<Switch>>,
+    headers: HeaderMap,
+    query: Result<Query<wire::Window>, QueryRejection>,
+) -> Result<Json<IssuerSettlement>, ApiError> {
+    let issuer = issuer_of(&switch, &headers)?;
+    let window = window(query)?;
+    let report = report(&switch, &window)?;
+    let position = report
+        .issuers
+        .iter()
+        .find(|line| line.issuer == issuer)
+        .map(|line| line.position)
+        .unwrap_or_default();
+    Ok(Json(IssuerSettlement {
+        currency: report.currency,
+        from_unix_ms: report.from_unix_ms,
+        to_unix_ms: report.to_unix_ms,
+        payments_minor: position.payments_minor,
+        refunds_minor: position.refunds_minor,
+        reversals_minor: position.reversals_minor,
+        compensations_minor: position.compensations_minor,
+        chargebacks_minor: position.chargebacks_minor,
+        net_minor: position.net_minor,
+    }))
+}
