@@ -18,7 +18,7 @@ use crate::routes::{issuer, merchant, operator, shopper, system, terminal};
         merchant::register_terminal, merchant::replace_terminal, merchant::suspend_terminal,
         merchant::revoke_terminal, merchant::terminal, merchant::payment, merchant::refund,
         operator::create_merchant, operator::set_merchant_status, operator::emergency_switch, operator::top_up,
-        operator::register_issuer, operator::settlement,
+        operator::register_issuer, operator::settlement, operator::list_risk_events, operator::acknowledge_risk_events,
         issuer::messages, issuer::acknowledge, issuer::answer, issuer::settlement,
         shopper::consent, shopper::sign_up, shopper::me, shopper::enroll_face, shopper::set_pin,
         shopper::pause, shopper::delete_everything, shopper::bind_bank_account,

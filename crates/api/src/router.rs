@@ -50,6 +50,8 @@ pub fn router(switch: Arc<Switch>) -> Router {
         .route("/v1/operator/emergency-switch", put(operator::emergency_switch))
         .route("/v1/operator/top-ups", post(operator::top_up))
         .route("/v1/operator/issuers", post(operator::register_issuer))
+        .route("/v1/operator/risk-events", get(operator::list_risk_events))
+        .route("/v1/operator/risk-events/ack", post(operator::acknowledge_risk_events))
         .route("/v1/operator/settlement", get(operator::settlement))
         .route("/v1/issuer/messages", get(issuer::messages))
         .route("/v1/issuer/messages/ack", post(issuer::acknowledge))

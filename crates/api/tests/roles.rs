@@ -226,6 +226,10 @@ async fn the_operator_switches_face_payment_off_and_blacklists_merchants() {
             .await;
     assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "id_missing"));
 
+    let (_, events) =
+        send(&node.router, with_key("GET", "/v1/operator/risk-events", &node.operator_key, None)).await;
+    assert_eq!(events, json!([]), "nothing risky yet");
+
     let path = format!("/v1/operator/merchants/{merchant_id}/status");
     let (status, _) = send(
         &node.router,
@@ -237,6 +241,21 @@ async fn the_operator_switches_face_payment_off_and_blacklists_merchants() {
         send(&node.router, signed(&terminal, "POST", "/v1/terminal/payments", &pay_body(100, "2", "face:1")))
             .await;
     assert_eq!(declined["decline_reason"], "merchant_blacklisted");
+    let (_, events) =
+        send(&node.router, with_key("GET", "/v1/operator/risk-events", &node.operator_key, None)).await;
+    assert_eq!(
+        (events[0]["rule"].as_str(), events[0]["verdict"].as_str()),
+        (Some("risk_merchant_blacklisted"), Some("decline"))
+    );
+    assert_eq!(events[0]["payment_id"], declined["payment_id"]);
+    let ack = json!({"event_ids": [events[0]["event_id"]]});
+    let (_, acked) =
+        send(&node.router, with_key("POST", "/v1/operator/risk-events/ack", &node.operator_key, Some(ack)))
+            .await;
+    assert_eq!(acked["acknowledged"], 1);
+    let (_, events) =
+        send(&node.router, with_key("GET", "/v1/operator/risk-events", &node.operator_key, None)).await;
+    assert_eq!(events, json!([]));
 }
 
 #[tokio::test]

@@ -271,3 +271,85 @@ pub async fn settlement(
     body["balances"] = serde_json::Value::Bool(balances);
     Ok(Json(body))
 }
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RiskEventOut {
+    /// Acknowledge it by this id once it is handled; until then it is listed again.
+    pub event_id: u64,
+    pub payment_id: String,
+    pub at_ms: i64,
+    /// The rule's stable code (`risk_terminal_velocity`, ...).
+    pub rule: String,
+    /// `step_up` or `decline`.
+    pub verdict: String,
+    /// The numbers behind it, in words (counts and amounts, nothing personal).
+    pub detail: String,
+}
+
+/// Risk events at most per page.
+const RISK_PAGE: usize = 500;
+
+fn risk_events(switch: &Switch) -> Result<Vec<RiskEventOut>, ApiError> {
+    Ok(switch
+        .outbox(RISK_PAGE)?
+        .into_iter()
+        .filter_map(|delivery| match delivery.outbound {
+            facepay_payments::Outbound::Risk(event) => Some(RiskEventOut {
+                event_id: delivery.id,
+                payment_id: event.payment.to_string(),
+                at_ms: event.at.ms_since(facepay_domain::Timestamp::from_unix_ms(0)),
+                rule: event.rule.code().to_owned(),
+                verdict: match event.verdict {
+                    facepay_payments::RiskVerdict::Allow => "allow",
+                    facepay_payments::RiskVerdict::StepUp => "step_up",
+                    facepay_payments::RiskVerdict::Decline => "decline",
+                }
+                .to_owned(),
+                detail: event.detail,
+            }),
+            facepay_payments::Outbound::Issuer(_) => None,
+        })
+        .collect())
+}
+
+#[utoipa::path(get, path = "/v1/operator/risk-events", tag = "operator", security(("api_key" = [])),
+    responses((status = 200, body = Vec<RiskEventOut>), (status = "4XX", body = ErrorBody)))]
+pub async fn list_risk_events(
+    State(switch): State<Arc<Switch>>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<RiskEventOut>>, ApiError> {
+    operator(&switch, &headers)?;
+    Ok(Json(risk_events(&switch)?))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Handled {
+    pub event_ids: Vec<u64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct HandledCount {
+    pub acknowledged: usize,
+}
+
+#[utoipa::path(post, path = "/v1/operator/risk-events/ack", tag = "operator", security(("api_key" = [])),
+    request_body = Handled, responses((status = 200, body = HandledCount), (status = "4XX", body = ErrorBody)))]
+pub async fn acknowledge_risk_events(
+    State(switch): State<Arc<Switch>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<HandledCount>, ApiError> {
+    operator(&switch, &headers)?;
+    let input: Handled = wire::json(&wire::body(body)?)?;
+    if input.event_ids.len() > RISK_PAGE {
+        return Err(ApiError::bad_request("ids_too_many", format!("at most {RISK_PAGE} ids at once")));
+    }
+    let own: Vec<u64> = risk_events(&switch)?
+        .into_iter()
+        .map(|event| event.event_id)
+        .filter(|id| input.event_ids.contains(id))
+        .collect();
+    switch.mark_delivered(&own)?;
+    Ok(Json(HandledCount { acknowledged: own.len() }))
+}
