@@ -22,6 +22,7 @@ use crate::routes::{issuer, merchant, operator, shopper, system, terminal};
         issuer::messages, issuer::acknowledge, issuer::answer, issuer::settlement,
         shopper::consent, shopper::sign_up, shopper::me, shopper::enroll_face, shopper::set_pin,
         shopper::pause, shopper::delete_everything, shopper::bind_bank_account,
+        shopper::choose_default, shopper::unbind, shopper::set_limit,
     ),
     modifiers(&Security),
 )]

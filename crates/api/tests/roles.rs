@@ -386,3 +386,58 @@ async fn a_bank_pulls_its_authorization_answers_it_and_settles_only_its_own_line
         send(&node.router, with_key("GET", &format!("/v1/operator/settlement{window}"), &bank, None)).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "a bank reads its own line, not everyone's");
 }
+
+#[tokio::test]
+async fn a_shopper_sets_their_own_limit_picks_the_default_account_and_unbinds_safely() {
+    let node = node();
+    let (_, merchant_key) = merchant(&node).await;
+    let terminal = terminal(&node, &merchant_key).await;
+    let alice = shopper(&node, 1, "1234", 10_000).await;
+    let (_, me) = send(&node.router, with_key("GET", "/v1/shopper", &alice, None)).await;
+    let wallet = me["wallets"][0]["account"].as_str().unwrap().to_owned();
+
+    let bad = json!({"per_transaction_minor": 5_000, "daily_minor": 1_000});
+    let (status, body) = send(&node.router, with_key("PUT", "/v1/shopper/limit", &alice, Some(bad))).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "limit_malformed"));
+    let limit = json!({"per_transaction_minor": 1_000, "daily_minor": 3_000});
+    let (status, _) = send(&node.router, with_key("PUT", "/v1/shopper/limit", &alice, Some(limit))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, declined) = send(
+        &node.router,
+        signed(&terminal, "POST", "/v1/terminal/payments", &pay_body(2_500, "l1", "face:1")),
+    )
+    .await;
+    assert_eq!(declined["decline_reason"], "limit_per_transaction_exceeded", "{declined}");
+
+    send(
+        &node.router,
+        with_key("POST", "/v1/operator/issuers", &node.operator_key, Some(json!({"issuer": 3}))),
+    )
+    .await;
+    let account = json!({"issuer": 3, "reference": "tok-3"});
+    let (status, _) =
+        send(&node.router, with_key("POST", "/v1/shopper/bank-accounts", &alice, Some(account))).await;
+    assert_eq!(status, StatusCode::OK);
+    let bank = json!({"issuer": 3, "reference": "tok-3"});
+    let (_, list) =
+        send(&node.router, with_key("PUT", "/v1/shopper/default-funding", &alice, Some(bank.clone()))).await;
+    assert_eq!(
+        (list["accounts"].as_array().map(Vec::len), list["default"]["reference"].as_str()),
+        (Some(2), Some("tok-3"))
+    );
+    let (_, list) =
+        send(&node.router, with_key("POST", "/v1/shopper/funding/unbind", &alice, Some(bank))).await;
+    assert_eq!(list["default"]["wallet"].as_str(), Some(wallet.as_str()), "the default falls back: {list}");
+    let (status, body) = send(
+        &node.router,
+        with_key("POST", "/v1/shopper/funding/unbind", &alice, Some(json!({"wallet": wallet}))),
+    )
+    .await;
+    assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "wallet_not_empty"));
+    let (status, body) = send(
+        &node.router,
+        with_key("POST", "/v1/shopper/funding/unbind", &alice, Some(json!({"issuer": 3}))),
+    )
+    .await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "funding_malformed"));
+}

@@ -59,6 +59,7 @@ pub enum Command {
     NameShopper { shopper: ShopperId, masked_name: String },
     ForgetShopper { shopper: ShopperId },
     RecordConsent { shopper: ShopperId, text_version: String },
+    UnbindFunding { shopper: ShopperId, source: FundingSource },
 }
 
 /// What an executed command answers.
@@ -166,6 +167,7 @@ impl PaymentCore {
             C::RevokeTerminal { terminal } => done(self.revoke_terminal(*terminal)),
             C::NameShopper { shopper, masked_name } => done(self.name_shopper(*shopper, masked_name)),
             C::ForgetShopper { shopper } => done(self.forget_shopper(*shopper)),
+            C::UnbindFunding { shopper, source } => done(self.unbind_funding(*shopper, source)),
             C::RecordConsent { shopper, text_version } => {
                 done(self.record_consent(*shopper, text_version, now))
             }

@@ -196,6 +196,8 @@ pub enum CoreError {
     Access(#[from] AccessError),
     #[error("a masked name is 1 to {MASKED_NAME_MAX} characters, without control characters")]
     MaskedNameMalformed,
+    #[error("the wallet still holds money; spend or withdraw it first")]
+    WalletNotEmpty,
     #[error("a consent text version is 1 to {CONSENT_VERSION_MAX} printable ASCII characters")]
     ConsentVersionMalformed,
 }
@@ -231,6 +233,7 @@ impl CoreError {
             CoreError::Access(err) => err.code(),
             CoreError::MaskedNameMalformed => "masked_name_malformed",
             CoreError::ConsentVersionMalformed => "consent_version_malformed",
+            CoreError::WalletNotEmpty => "wallet_not_empty",
         }
     }
 }
@@ -646,6 +649,39 @@ impl PaymentCore {
         }
         shopper_record.bind(source, make_default);
         Ok(())
+    }
+
+    /// Unbinds an account; the default moves to the first one left. A wallet still holding money
+    /// stays bound (the money would have no owner).
+    pub fn unbind_funding(&mut self, shopper: ShopperId, source: &FundingSource) -> Result<(), CoreError> {
+        if let FundingSource::Wallet(account) = source
+            && self
+                .ledger
+                .account(*account)
+                .is_some_and(|a| a.posted_balance() != 0 || a.totals.debits_pending != 0)
+        {
+            return Err(CoreError::WalletNotEmpty);
+        }
+        let shopper = self.shopper_mut(shopper)?;
+        let before = shopper.funding.len();
+        shopper.funding.retain(|bound| bound != source);
+        if shopper.funding.len() == before {
+            return Err(CoreError::FundingNotBound);
+        }
+        if shopper.default_funding.as_ref() == Some(source) {
+            shopper.default_funding = shopper.funding.first().cloned();
+        }
+        Ok(())
+    }
+
+    /// The shopper's own limit, if they set one, and the tier the operator gave them.
+    pub fn shopper_limit(&self, id: ShopperId) -> Option<(Option<Limit>, ShopperRiskTier)> {
+        self.shoppers.get(&id).map(|shopper| (shopper.own_limit, shopper.tier))
+    }
+
+    /// Every account the shopper bound, and which one pays by default.
+    pub fn funding_of(&self, id: ShopperId) -> (Vec<FundingSource>, Option<FundingSource>) {
+        self.shoppers.get(&id).map_or((Vec::new(), None), |s| (s.funding.clone(), s.default_funding.clone()))
     }
 
     pub fn choose_default_funding(

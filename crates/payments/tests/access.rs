@@ -128,3 +128,19 @@ fn the_registry_replays_from_the_journal_and_a_payment_is_found_by_its_idempoten
     assert_eq!(core.payment_for_key(TERMINAL, "key-2"), None);
     assert_eq!(core.payment_record(facepay_domain::PaymentId::from_u128(1)).unwrap().merchant, MERCHANT);
 }
+
+#[test]
+fn unbinding_moves_the_default_and_never_strands_money_in_a_wallet() {
+    use facepay_payments::FundingSource;
+    let mut core = core(NO_PIN);
+    // Alice: wallet A (default, 10,000) and wallet B (empty).
+    let b = FundingSource::Wallet(ALICE_BANK_B);
+    let a = FundingSource::Wallet(ALICE_BANK_A);
+    assert_eq!(core.unbind_funding(ALICE, &a).unwrap_err().code(), "wallet_not_empty");
+    assert_eq!(core.funding_of(ALICE).0.len(), 2, "a refusal changes nothing");
+    core.choose_default_funding(ALICE, &b).unwrap();
+    core.unbind_funding(ALICE, &b).unwrap();
+    assert_eq!(core.funding_of(ALICE), (vec![a.clone()], Some(a)), "the default moves to what is left");
+    assert_eq!(core.unbind_funding(ALICE, &b).unwrap_err().code(), "funding_not_bound");
+    assert_eq!(core.shopper_limit(ALICE).map(|(limit, _)| limit), Some(None));
+}

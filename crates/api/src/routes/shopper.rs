@@ -306,3 +306,126 @@ pub async fn bind_bank_account(
         .await?;
     Ok(Json(Done { done: true }))
 }
+
+/// An account as the shopper app names it: a wallet by its id, a bank account by its bank and
+/// the bank's reference.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Funding {
+    /// A built-in wallet's id (`acc_...`); or else
+    pub wallet: Option<String>,
+    /// a bank's number with
+    pub issuer: Option<u32>,
+    /// its reference for the account.
+    pub reference: Option<String>,
+}
+
+impl Funding {
+    fn source(&self) -> Result<facepay_payments::FundingSource, ApiError> {
+        match (&self.wallet, self.issuer, &self.reference) {
+            (Some(wallet), None, None) => {
+                Ok(facepay_payments::FundingSource::Wallet(crate::routes::operator::parse_account(wallet)?))
+            }
+            (None, Some(issuer), Some(reference)) => Ok(facepay_payments::FundingSource::BankAccount {
+                issuer: facepay_payments::IssuerId(issuer),
+                reference: reference.clone(),
+            }),
+            _ => Err(ApiError::bad_request(
+                "funding_malformed",
+                "name a wallet, or an issuer with its reference",
+            )),
+        }
+    }
+
+    fn of(source: &facepay_payments::FundingSource) -> Funding {
+        match source {
+            facepay_payments::FundingSource::Wallet(account) => Funding {
+                wallet: Some(crate::routes::operator::account_text(*account)),
+                issuer: None,
+                reference: None,
+            },
+            facepay_payments::FundingSource::BankAccount { issuer, reference } => {
+                Funding { wallet: None, issuer: Some(issuer.0), reference: Some(reference.clone()) }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FundingList {
+    pub accounts: Vec<Funding>,
+    pub default: Option<Funding>,
+}
+
+fn funding_list(switch: &Switch, shopper: ShopperId) -> FundingList {
+    let (accounts, default) = switch.read(|core| core.funding_of(shopper));
+    FundingList {
+        accounts: accounts.iter().map(Funding::of).collect(),
+        default: default.as_ref().map(Funding::of),
+    }
+}
+
+#[utoipa::path(put, path = "/v1/shopper/default-funding", tag = "shopper", security(("api_key" = [])),
+    request_body = Funding, responses((status = 200, body = FundingList), (status = "4XX", body = ErrorBody)))]
+pub async fn choose_default(
+    State(switch): State<Arc<Switch>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<FundingList>, ApiError> {
+    let shopper = shopper_of(&switch, &headers)?;
+    let source = wire::json::<Funding>(&wire::body(body)?)?.source()?;
+    switch.execute(Command::ChooseDefaultFunding { shopper, source }).await?;
+    Ok(Json(funding_list(&switch, shopper)))
+}
+
+#[utoipa::path(post, path = "/v1/shopper/funding/unbind", tag = "shopper", security(("api_key" = [])),
+    request_body = Funding, responses((status = 200, body = FundingList), (status = "4XX", body = ErrorBody)))]
+pub async fn unbind(
+    State(switch): State<Arc<Switch>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<FundingList>, ApiError> {
+    let shopper = shopper_of(&switch, &headers)?;
+    let source = wire::json::<Funding>(&wire::body(body)?)?.source()?;
+    switch.execute(Command::UnbindFunding { shopper, source }).await?;
+    Ok(Json(funding_list(&switch, shopper)))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OwnLimit {
+    /// None lifts the shopper's own limit (the merchant's and the switch's still apply).
+    pub per_transaction_minor: Option<i64>,
+    pub daily_minor: Option<i64>,
+}
+
+#[utoipa::path(put, path = "/v1/shopper/limit", tag = "shopper", security(("api_key" = [])),
+    request_body = OwnLimit, responses((status = 200, body = OwnLimit), (status = "4XX", body = ErrorBody)))]
+pub async fn set_limit(
+    State(switch): State<Arc<Switch>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<OwnLimit>, ApiError> {
+    let shopper = shopper_of(&switch, &headers)?;
+    let input: OwnLimit = wire::json(&wire::body(body)?)?;
+    let limit = match (input.per_transaction_minor, input.daily_minor) {
+        (None, None) => None,
+        (Some(per_transaction_minor), Some(daily_minor))
+            if per_transaction_minor > 0 && daily_minor >= per_transaction_minor =>
+        {
+            Some(facepay_payments::Limit { per_transaction_minor, daily_minor })
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "limit_malformed",
+                "give both amounts above zero, the daily one at least the per-payment one, or neither",
+            ));
+        }
+    };
+    // The tier is the operator's; the shopper's own limit only ever tightens what applies.
+    let tier = switch
+        .read(|core| core.shopper_limit(shopper).map(|(_, tier)| tier))
+        .unwrap_or(facepay_payments::ShopperRiskTier::Standard);
+    switch.execute(Command::SetShopperLimit { shopper, limit, tier }).await?;
+    Ok(Json(input))
+}
