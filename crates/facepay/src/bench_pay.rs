@@ -135,7 +135,7 @@ fn run(args: &PayBenchArgs, out: &mut dyn Write) -> Result<bool, String> {
             let body = json!({"amount_minor": 100, "currency": "EUR", "order_id": key, "idempotency_key": key, "captures": [photo]});
             let started = Instant::now();
             let (status, answer, server) =
-                client.signed_timed(&signer, "POST", "/v1/terminal/payments", &body)?;
+                client.signed_timed(signer, "POST", "/v1/terminal/payments", &body)?;
             client_ms.push(started.elapsed().as_secs_f64() * 1000.0);
             server_ms.extend(server);
             let outcome = if status == 200 {
