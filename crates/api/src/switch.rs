@@ -203,18 +203,28 @@ impl Switch {
     }
 
     /// Reads the core after replaying what other nodes journaled, for a lookup that missed
-    /// (a key issued, a terminal activated or a payment made through another node).
-    pub fn read_fresh<T>(&self, read: impl FnOnce(&PaymentCore) -> T) -> Result<T, ApiError> {
-        let mut node = self.node.lock().unwrap_or_else(PoisonError::into_inner);
-        node.catch_up()?;
-        Ok(read(node.core()))
+    /// (a key issued, a terminal activated or a payment made through another node). The store
+    /// is called off the async workers: a blocking client (PostgreSQL's) must not run on them.
+    pub async fn read_fresh<T: Send + 'static>(
+        self: &Arc<Self>,
+        read: impl FnOnce(&PaymentCore) -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let switch = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut node = switch.node.lock().unwrap_or_else(PoisonError::into_inner);
+            node.catch_up()?;
+            Ok(read(node.core()))
+        })
+        .await
+        .map_err(|_| ApiError::internal("the store task failed"))?
     }
 
     /// The caller's role, from its API key; rate-limited per key.
-    pub fn api_caller(&self, headers: &HeaderMap) -> Result<Role, ApiError> {
+    pub async fn api_caller(self: &Arc<Self>, headers: &HeaderMap) -> Result<Role, ApiError> {
         let role = match self.read(|core| auth::api_key_role(headers, core)) {
             Err(err) if self.read(|core| auth::api_key_unknown(headers, core)) => {
-                self.read_fresh(|core| auth::api_key_role(headers, core))?.map_err(|_| err)?
+                let headers = headers.clone();
+                self.read_fresh(move |core| auth::api_key_role(&headers, core)).await?.map_err(|_| err)?
             }
             other => other?,
         };
@@ -226,8 +236,8 @@ impl Switch {
     }
 
     /// The signing terminal and its merchant, after its signature, clock and nonce held.
-    pub fn terminal_caller(
-        &self,
+    pub async fn terminal_caller(
+        self: &Arc<Self>,
         method: &Method,
         uri: &Uri,
         headers: &HeaderMap,
@@ -236,13 +246,13 @@ impl Switch {
         let signed = SignedHeaders::parse(headers)?;
         let terminal = signed.terminal;
         self.terminal_rate.take(&terminal.to_string(), now_ms())?;
-        let lookup = |core: &PaymentCore| {
+        let lookup = move |core: &PaymentCore| {
             let key = core.terminal_credentials(terminal).and_then(|c| c.public_key);
             key.zip(core.terminal_merchant(terminal))
         };
         let found = match self.read(lookup) {
             Some(found) => Some(found),
-            None => self.read_fresh(lookup)?,
+            None => self.read_fresh(lookup).await?,
         };
         let (public_key, merchant) = found.ok_or_else(|| {
             ApiError::unauthorized(
@@ -255,15 +265,28 @@ impl Switch {
         Ok((terminal, merchant))
     }
 
-    /// Outbound messages not yet acknowledged, oldest first (banks pull theirs).
-    pub fn outbox(&self, limit: usize) -> Result<Vec<facepay_payments::Delivery>, ApiError> {
-        let mut node = self.node.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(node.journal().undelivered(limit)?)
+    /// Outbound messages not yet acknowledged, oldest first (banks and the operator pull theirs).
+    pub async fn outbox(self: &Arc<Self>, limit: usize) -> Result<Vec<facepay_payments::Delivery>, ApiError> {
+        self.with_journal(move |journal| journal.undelivered(limit)).await
     }
 
-    pub fn mark_delivered(&self, ids: &[u64]) -> Result<(), ApiError> {
-        let mut node = self.node.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(node.journal().mark_delivered(ids)?)
+    pub async fn mark_delivered(self: &Arc<Self>, ids: Vec<u64>) -> Result<(), ApiError> {
+        self.with_journal(move |journal| journal.mark_delivered(&ids)).await
+    }
+
+    async fn with_journal<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&mut Box<dyn Journal + Send>) -> Result<T, facepay_payments::JournalError>
+        + Send
+        + 'static,
+    ) -> Result<T, ApiError> {
+        let switch = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut node = switch.node.lock().unwrap_or_else(PoisonError::into_inner);
+            Ok(work(node.journal())?)
+        })
+        .await
+        .map_err(|_| ApiError::internal("the store task failed"))?
     }
 
     /// When the terminal was last heard from on this node, in unix ms.
@@ -271,9 +294,11 @@ impl Switch {
         self.heartbeats.lock().unwrap_or_else(PoisonError::into_inner).get(&terminal).copied()
     }
 
+    /// Blocking: the store is asked; call it off the async workers.
     pub fn ready(&self) -> Result<(), String> {
         (self.readiness)()?;
-        self.read_fresh(|_| ()).map_err(|err| err.code.to_owned())
+        let mut node = self.node.lock().unwrap_or_else(PoisonError::into_inner);
+        node.catch_up().map_err(|err| err.code().to_owned())
     }
 
     pub fn metrics_text(&self) -> String {

@@ -19,8 +19,8 @@ use crate::routes::terminal::payment_reply;
 use crate::switch::Switch;
 use crate::wire::{self, PaymentOut};
 
-fn issuer_of(switch: &Switch, headers: &HeaderMap) -> Result<IssuerId, ApiError> {
-    match switch.api_caller(headers)? {
+async fn issuer_of(switch: &Arc<Switch>, headers: &HeaderMap) -> Result<IssuerId, ApiError> {
+    match switch.api_caller(headers).await? {
         Role::Issuer(issuer) => Ok(issuer),
         _ => Err(ApiError::forbidden("this route is for banks")),
     }
@@ -42,8 +42,8 @@ pub struct BankMessage {
 /// Most messages one pull returns.
 const PULL_MAX: usize = 500;
 
-fn own_messages(switch: &Switch, issuer: IssuerId) -> Result<Vec<BankMessage>, ApiError> {
-    let pending = switch.outbox(PULL_MAX)?;
+async fn own_messages(switch: &Arc<Switch>, issuer: IssuerId) -> Result<Vec<BankMessage>, ApiError> {
+    let pending = switch.outbox(PULL_MAX).await?;
     Ok(pending
         .into_iter()
         .filter_map(|delivery| {
@@ -74,8 +74,8 @@ pub async fn messages(
     State(switch): State<Arc<Switch>>,
     headers: HeaderMap,
 ) -> Result<Json<Vec<BankMessage>>, ApiError> {
-    let issuer = issuer_of(&switch, &headers)?;
-    Ok(Json(own_messages(&switch, issuer)?))
+    let issuer = issuer_of(&switch, &headers).await?;
+    Ok(Json(own_messages(&switch, issuer).await?))
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -97,18 +97,20 @@ pub async fn acknowledge(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Acknowledged>, ApiError> {
-    let issuer = issuer_of(&switch, &headers)?;
+    let issuer = issuer_of(&switch, &headers).await?;
     let input: Acknowledge = wire::json(&wire::body(body)?)?;
     if input.message_ids.len() > PULL_MAX {
         return Err(ApiError::bad_request("ids_too_many", format!("at most {PULL_MAX} ids at once")));
     }
-    let own: Vec<u64> = own_messages(&switch, issuer)?
+    let own: Vec<u64> = own_messages(&switch, issuer)
+        .await?
         .into_iter()
         .map(|message| message.message_id)
         .filter(|id| input.message_ids.contains(id))
         .collect();
-    switch.mark_delivered(&own)?;
-    Ok(Json(Acknowledged { acknowledged: own.len() }))
+    let acknowledged = own.len();
+    switch.mark_delivered(own).await?;
+    Ok(Json(Acknowledged { acknowledged }))
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
@@ -133,9 +135,9 @@ pub async fn answer(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<PaymentOut>, ApiError> {
-    let issuer = issuer_of(&switch, &headers)?;
+    let issuer = issuer_of(&switch, &headers).await?;
     let payment = wire::payment_id(&id)?;
-    if switch.read_fresh(|core| core.payment_issuer(payment))? != Some(issuer) {
+    if switch.read_fresh(move |core| core.payment_issuer(payment)).await? != Some(issuer) {
         return Err(ApiError::not_found("payment_unknown", "no such payment funded by this bank"));
     }
     let input: Authorization = wire::json(&wire::body(body)?)?;
@@ -154,13 +156,13 @@ pub(crate) fn window(query: Result<Query<wire::Window>, QueryRejection>) -> Resu
 }
 
 /// The settlement report (or one party's part of it) as JSON.
-pub(crate) fn report(
-    switch: &Switch,
+pub(crate) async fn report(
+    switch: &Arc<Switch>,
     window: &wire::Window,
 ) -> Result<facepay_payments::SettlementReport, ApiError> {
     let from = facepay_domain::Timestamp::from_unix_ms(window.from_ms);
     let to = facepay_domain::Timestamp::from_unix_ms(window.to_ms);
-    switch.read_fresh(|core| core.settlement_report(from, to))?.map_err(|err| {
+    switch.read_fresh(move |core| core.settlement_report(from, to)).await?.map_err(|err| {
         let status = match err {
             facepay_payments::SettlementError::EmptyWindow => axum::http::StatusCode::BAD_REQUEST,
             facepay_payments::SettlementError::Unclassified(_) => {
@@ -192,9 +194,9 @@ pub async fn settlement(
     headers: HeaderMap,
     query: Result<Query<wire::Window>, QueryRejection>,
 ) -> Result<Json<IssuerSettlement>, ApiError> {
-    let issuer = issuer_of(&switch, &headers)?;
+    let issuer = issuer_of(&switch, &headers).await?;
     let window = window(query)?;
-    let report = report(&switch, &window)?;
+    let report = report(&switch, &window).await?;
     let position = report
         .issuers
         .iter()

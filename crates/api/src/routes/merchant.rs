@@ -21,25 +21,25 @@ use crate::routes::terminal::{RefundRequest, payment_reply, refund_command};
 use crate::switch::{Switch, now_ms};
 use crate::wire::{self, PaymentOut};
 
-fn merchant_of(switch: &Switch, headers: &HeaderMap) -> Result<MerchantId, ApiError> {
-    match switch.api_caller(headers)? {
+async fn merchant_of(switch: &Arc<Switch>, headers: &HeaderMap) -> Result<MerchantId, ApiError> {
+    match switch.api_caller(headers).await? {
         Role::Merchant(merchant) => Ok(merchant),
         _ => Err(ApiError::forbidden("this route is for merchants")),
     }
 }
 
-fn own_terminal(switch: &Switch, merchant: MerchantId, id: &str) -> Result<TerminalId, ApiError> {
+async fn own_terminal(switch: &Arc<Switch>, merchant: MerchantId, id: &str) -> Result<TerminalId, ApiError> {
     let terminal = parse_terminal_id(id)
         .ok_or_else(|| ApiError::bad_request("id_malformed", "a terminal id reads trm_<32 hex digits>"))?;
-    match switch.read_fresh(|core| core.terminal_merchant(terminal))? {
+    match switch.read_fresh(move |core| core.terminal_merchant(terminal)).await? {
         Some(owner) if owner == merchant => Ok(terminal),
         _ => Err(ApiError::not_found("terminal_unknown", "no such terminal of this merchant")),
     }
 }
 
-fn own_payment(switch: &Switch, merchant: MerchantId, id: &str) -> Result<PaymentId, ApiError> {
+async fn own_payment(switch: &Arc<Switch>, merchant: MerchantId, id: &str) -> Result<PaymentId, ApiError> {
     let payment = wire::payment_id(id)?;
-    match switch.read_fresh(|core| core.payment_record(payment).map(|p| p.merchant))? {
+    match switch.read_fresh(move |core| core.payment_record(payment).map(|p| p.merchant)).await? {
         Some(owner) if owner == merchant => Ok(payment),
         _ => Err(ApiError::not_found("payment_unknown", "no such payment of this merchant")),
     }
@@ -69,7 +69,7 @@ pub async fn register_terminal(
     State(switch): State<Arc<Switch>>,
     headers: HeaderMap,
 ) -> Result<Json<ActivationCode>, ApiError> {
-    let merchant = merchant_of(&switch, &headers)?;
+    let merchant = merchant_of(&switch, &headers).await?;
     let terminal = TerminalId::from_u128(random_u128());
     switch.execute(Command::RegisterTerminal { terminal, merchant }).await?;
     Ok(Json(new_code(&switch, terminal).await?))
@@ -85,8 +85,8 @@ pub async fn replace_terminal(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<ActivationCode>, ApiError> {
-    let merchant = merchant_of(&switch, &headers)?;
-    let terminal = own_terminal(&switch, merchant, &id)?;
+    let merchant = merchant_of(&switch, &headers).await?;
+    let terminal = own_terminal(&switch, merchant, &id).await?;
     Ok(Json(new_code(&switch, terminal).await?))
 }
 
@@ -117,8 +117,8 @@ pub async fn suspend_terminal(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<TerminalOut>, ApiError> {
-    let merchant = merchant_of(&switch, &headers)?;
-    let terminal = own_terminal(&switch, merchant, &id)?;
+    let merchant = merchant_of(&switch, &headers).await?;
+    let terminal = own_terminal(&switch, merchant, &id).await?;
     let input: Suspension = wire::json(&wire::body(body)?)?;
     switch.execute(Command::SuspendTerminal { terminal, suspended: input.suspended }).await?;
     Ok(Json(terminal_out(&switch, terminal)))
@@ -132,8 +132,8 @@ pub async fn revoke_terminal(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<TerminalOut>, ApiError> {
-    let merchant = merchant_of(&switch, &headers)?;
-    let terminal = own_terminal(&switch, merchant, &id)?;
+    let merchant = merchant_of(&switch, &headers).await?;
+    let terminal = own_terminal(&switch, merchant, &id).await?;
     switch.execute(Command::RevokeTerminal { terminal }).await?;
     Ok(Json(terminal_out(&switch, terminal)))
 }
@@ -146,8 +146,8 @@ pub async fn terminal(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<TerminalOut>, ApiError> {
-    let merchant = merchant_of(&switch, &headers)?;
-    let terminal = own_terminal(&switch, merchant, &id)?;
+    let merchant = merchant_of(&switch, &headers).await?;
+    let terminal = own_terminal(&switch, merchant, &id).await?;
     Ok(Json(terminal_out(&switch, terminal)))
 }
 
@@ -174,8 +174,8 @@ pub async fn payment(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<PaymentOut>, ApiError> {
-    let merchant = merchant_of(&switch, &headers)?;
-    let payment = own_payment(&switch, merchant, &id)?;
+    let merchant = merchant_of(&switch, &headers).await?;
+    let payment = own_payment(&switch, merchant, &id).await?;
     let out = switch.read(|core| core.payment(payment).map(|view| PaymentOut::new(&view, core)));
     out.map(Json).ok_or_else(|| ApiError::not_found("payment_unknown", "no such payment of this merchant"))
 }
@@ -189,8 +189,8 @@ pub async fn refund(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<PaymentOut>, ApiError> {
-    let merchant = merchant_of(&switch, &headers)?;
-    let payment = own_payment(&switch, merchant, &id)?;
+    let merchant = merchant_of(&switch, &headers).await?;
+    let payment = own_payment(&switch, merchant, &id).await?;
     let input: RefundRequest = wire::json(&wire::body(body)?)?;
     let view = payment_reply(switch.execute(refund_command(payment, input)?).await?)?;
     Ok(Json(switch.read(|core| PaymentOut::new(&view, core))))

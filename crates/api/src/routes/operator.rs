@@ -20,8 +20,8 @@ use crate::error::{ApiError, ErrorBody};
 use crate::switch::Switch;
 use crate::wire;
 
-fn operator(switch: &Switch, headers: &HeaderMap) -> Result<(), ApiError> {
-    match switch.api_caller(headers)? {
+async fn operator(switch: &Arc<Switch>, headers: &HeaderMap) -> Result<(), ApiError> {
+    match switch.api_caller(headers).await? {
         Role::Operator => Ok(()),
         _ => Err(ApiError::forbidden("this route is for the operator")),
     }
@@ -64,7 +64,7 @@ pub async fn create_merchant(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<MerchantCreated>, ApiError> {
-    operator(&switch, &headers)?;
+    operator(&switch, &headers).await?;
     let input: NewMerchant = wire::json(&wire::body(body)?)?;
     let merchant = MerchantId::from_u128(random_u128());
     let risk = match input.risk {
@@ -110,7 +110,7 @@ pub async fn set_merchant_status(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<MerchantStanding>, ApiError> {
-    operator(&switch, &headers)?;
+    operator(&switch, &headers).await?;
     let merchant = merchant_id(&id)?;
     let input: MerchantStanding = wire::json(&wire::body(body)?)?;
     let status = match input.status {
@@ -147,7 +147,7 @@ pub async fn emergency_switch(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<EmergencySwitch>, ApiError> {
-    operator(&switch, &headers)?;
+    operator(&switch, &headers).await?;
     let input: EmergencySwitch = wire::json(&wire::body(body)?)?;
     let id =
         || input.id.as_deref().ok_or_else(|| ApiError::bad_request("id_missing", "this scope needs an id"));
@@ -193,7 +193,7 @@ pub async fn top_up(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Balance>, ApiError> {
-    operator(&switch, &headers)?;
+    operator(&switch, &headers).await?;
     let input: TopUp = wire::json(&wire::body(body)?)?;
     let account = parse_account(&input.account)?;
     wire::token("top_up_id", &input.top_up_id, crate::routes::terminal::TOKEN_MAX)?;
@@ -241,7 +241,7 @@ pub async fn register_issuer(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<IssuerCreated>, ApiError> {
-    operator(&switch, &headers)?;
+    operator(&switch, &headers).await?;
     let input: NewIssuer = wire::json(&wire::body(body)?)?;
     let issuer = facepay_payments::IssuerId(input.issuer);
     let (key, api_key, secret_hash) = new_api_key();
@@ -263,8 +263,8 @@ pub async fn settlement(
     headers: HeaderMap,
     query: Result<axum::extract::Query<wire::Window>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    operator(&switch, &headers)?;
-    let report = crate::routes::issuer::report(&switch, &crate::routes::issuer::window(query)?)?;
+    operator(&switch, &headers).await?;
+    let report = crate::routes::issuer::report(&switch, &crate::routes::issuer::window(query)?).await?;
     let balances = report.balances();
     let mut body =
         serde_json::to_value(&report).map_err(|_| ApiError::internal("the report does not serialize"))?;
@@ -289,9 +289,10 @@ pub struct RiskEventOut {
 /// Risk events at most per page.
 const RISK_PAGE: usize = 500;
 
-fn risk_events(switch: &Switch) -> Result<Vec<RiskEventOut>, ApiError> {
+async fn risk_events(switch: &Arc<Switch>) -> Result<Vec<RiskEventOut>, ApiError> {
     Ok(switch
-        .outbox(RISK_PAGE)?
+        .outbox(RISK_PAGE)
+        .await?
         .into_iter()
         .filter_map(|delivery| match delivery.outbound {
             facepay_payments::Outbound::Risk(event) => Some(RiskEventOut {
@@ -318,8 +319,8 @@ pub async fn list_risk_events(
     State(switch): State<Arc<Switch>>,
     headers: HeaderMap,
 ) -> Result<Json<Vec<RiskEventOut>>, ApiError> {
-    operator(&switch, &headers)?;
-    Ok(Json(risk_events(&switch)?))
+    operator(&switch, &headers).await?;
+    Ok(Json(risk_events(&switch).await?))
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -340,16 +341,18 @@ pub async fn acknowledge_risk_events(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<HandledCount>, ApiError> {
-    operator(&switch, &headers)?;
+    operator(&switch, &headers).await?;
     let input: Handled = wire::json(&wire::body(body)?)?;
     if input.event_ids.len() > RISK_PAGE {
         return Err(ApiError::bad_request("ids_too_many", format!("at most {RISK_PAGE} ids at once")));
     }
-    let own: Vec<u64> = risk_events(&switch)?
+    let own: Vec<u64> = risk_events(&switch)
+        .await?
         .into_iter()
         .map(|event| event.event_id)
         .filter(|id| input.event_ids.contains(id))
         .collect();
-    switch.mark_delivered(&own)?;
-    Ok(Json(HandledCount { acknowledged: own.len() }))
+    let acknowledged = own.len();
+    switch.mark_delivered(own).await?;
+    Ok(Json(HandledCount { acknowledged }))
 }

@@ -105,8 +105,8 @@ pub async fn sign_up(
     Ok(Json(SignedUp { shopper_id: shopper.to_string(), api_key, wallet }))
 }
 
-fn shopper_of(switch: &Switch, headers: &HeaderMap) -> Result<ShopperId, ApiError> {
-    match switch.api_caller(headers)? {
+async fn shopper_of(switch: &Arc<Switch>, headers: &HeaderMap) -> Result<ShopperId, ApiError> {
+    match switch.api_caller(headers).await? {
         Role::Shopper(shopper) => Ok(shopper),
         _ => Err(ApiError::forbidden("this route is for the shopper app")),
     }
@@ -123,7 +123,7 @@ pub struct ShopperOut {
 #[utoipa::path(get, path = "/v1/shopper", tag = "shopper", security(("api_key" = [])),
     responses((status = 200, body = ShopperOut), (status = "4XX", body = ErrorBody)))]
 pub async fn me(State(switch): State<Arc<Switch>>, headers: HeaderMap) -> Result<Json<ShopperOut>, ApiError> {
-    let shopper = shopper_of(&switch, &headers)?;
+    let shopper = shopper_of(&switch, &headers).await?;
     let (masked_name, consent, wallets) = switch.read(|core| {
         let consent = core.consent(shopper).map(|(version, _)| version.to_owned());
         (core.masked_name(shopper).map(str::to_owned), consent, core.wallets_of(shopper))
@@ -160,7 +160,7 @@ pub async fn enroll_face(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Enrolled>, ApiError> {
-    let shopper = shopper_of(&switch, &headers)?;
+    let shopper = shopper_of(&switch, &headers).await?;
     let input: Enrollment = wire::json(&wire::body(body)?)?;
     let (consented, phone_last4) =
         switch.read(|core| (core.consent(shopper).is_some(), core.phone_last4(shopper)));
@@ -226,7 +226,7 @@ pub async fn set_pin(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Done>, ApiError> {
-    let shopper = shopper_of(&switch, &headers)?;
+    let shopper = shopper_of(&switch, &headers).await?;
     let input: NewPin = wire::json(&wire::body(body)?)?;
     let pin = Pin::choose(&input.pin).map_err(facepay_payments::CoreError::from)?;
     let hash = tokio::task::spawn_blocking(move || PinHash::new(&pin, random_bytes()))
@@ -249,7 +249,7 @@ pub async fn pause(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Paused>, ApiError> {
-    let shopper = shopper_of(&switch, &headers)?;
+    let shopper = shopper_of(&switch, &headers).await?;
     let input: Paused = wire::json(&wire::body(body)?)?;
     switch.execute(Command::PauseShopper { shopper, paused: input.paused }).await?;
     Ok(Json(input))
@@ -269,7 +269,7 @@ pub async fn delete_everything(
     State(switch): State<Arc<Switch>>,
     headers: HeaderMap,
 ) -> Result<Json<Deleted>, ApiError> {
-    let shopper = shopper_of(&switch, &headers)?;
+    let shopper = shopper_of(&switch, &headers).await?;
     let faces = switch.faces.clone();
     let face_shredded = tokio::task::spawn_blocking(move || faces.delete(shopper))
         .await
@@ -297,7 +297,7 @@ pub async fn bind_bank_account(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Done>, ApiError> {
-    let shopper = shopper_of(&switch, &headers)?;
+    let shopper = shopper_of(&switch, &headers).await?;
     let input: BankAccount = wire::json(&wire::body(body)?)?;
     let issuer = facepay_payments::IssuerId(input.issuer);
     let make_default = input.make_default;
@@ -372,7 +372,7 @@ pub async fn choose_default(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<FundingList>, ApiError> {
-    let shopper = shopper_of(&switch, &headers)?;
+    let shopper = shopper_of(&switch, &headers).await?;
     let source = wire::json::<Funding>(&wire::body(body)?)?.source()?;
     switch.execute(Command::ChooseDefaultFunding { shopper, source }).await?;
     Ok(Json(funding_list(&switch, shopper)))
@@ -385,7 +385,7 @@ pub async fn unbind(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<FundingList>, ApiError> {
-    let shopper = shopper_of(&switch, &headers)?;
+    let shopper = shopper_of(&switch, &headers).await?;
     let source = wire::json::<Funding>(&wire::body(body)?)?.source()?;
     switch.execute(Command::UnbindFunding { shopper, source }).await?;
     Ok(Json(funding_list(&switch, shopper)))
@@ -406,7 +406,7 @@ pub async fn set_limit(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<OwnLimit>, ApiError> {
-    let shopper = shopper_of(&switch, &headers)?;
+    let shopper = shopper_of(&switch, &headers).await?;
     let input: OwnLimit = wire::json(&wire::body(body)?)?;
     let limit = match (input.per_transaction_minor, input.daily_minor) {
         (None, None) => None,

@@ -77,7 +77,7 @@ pub async fn heartbeat(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Heartbeat>, ApiError> {
-    switch.terminal_caller(&method, &uri, &headers, &wire::body(body)?)?;
+    switch.terminal_caller(&method, &uri, &headers, &wire::body(body)?).await?;
     Ok(Json(Heartbeat { server_time_ms: now_ms() }))
 }
 
@@ -115,7 +115,7 @@ pub async fn pay(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<PayResponse>, ApiError> {
     let body = wire::body(body)?;
-    let (terminal, _) = switch.terminal_caller(&method, &uri, &headers, &body)?;
+    let (terminal, _) = switch.terminal_caller(&method, &uri, &headers, &body).await?;
     let request: PayRequest = wire::json(&body)?;
     if request.amount_minor <= 0 {
         return Err(ApiError::bad_request("amount_not_positive", "amount_minor must be above zero"));
@@ -206,12 +206,12 @@ pub(crate) fn payment_reply(reply: Reply) -> Result<PaymentView, ApiError> {
 }
 
 /// The payment, if it is this terminal's; another terminal's is reported as not found.
-fn own_payment(switch: &Switch, terminal: TerminalId, id: &str) -> Result<PaymentId, ApiError> {
+async fn own_payment(switch: &Arc<Switch>, terminal: TerminalId, id: &str) -> Result<PaymentId, ApiError> {
     let id = wire::payment_id(id)?;
-    let lookup = |core: &facepay_payments::PaymentCore| core.payment_record(id).map(|p| p.terminal);
+    let lookup = move |core: &facepay_payments::PaymentCore| core.payment_record(id).map(|p| p.terminal);
     let owner = match switch.read(lookup) {
         Some(owner) => Some(owner),
-        None => switch.read_fresh(lookup)?,
+        None => switch.read_fresh(lookup).await?,
     };
     match owner {
         Some(owner) if owner == terminal => Ok(id),
@@ -227,8 +227,8 @@ async fn signed_payment_command<T: serde::de::DeserializeOwned>(
 ) -> Result<Json<PaymentOut>, ApiError> {
     let (method, uri, headers, body) = request;
     let body = wire::body(body)?;
-    let (terminal, _) = switch.terminal_caller(&method, &uri, &headers, &body)?;
-    let payment = own_payment(switch, terminal, id)?;
+    let (terminal, _) = switch.terminal_caller(&method, &uri, &headers, &body).await?;
+    let payment = own_payment(switch, terminal, id).await?;
     let input: T = wire::json(if body.is_empty() { b"{}" } else { &body })?;
     let view = payment_reply(switch.execute(command(payment, input)?).await?)?;
     let out = switch.read(|core| PaymentOut::new(&view, core));
@@ -278,8 +278,8 @@ pub async fn pin(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<PaymentOut>, ApiError> {
     let body = wire::body(body)?;
-    let (terminal, _) = switch.terminal_caller(&method, &uri, &headers, &body)?;
-    let payment = own_payment(&switch, terminal, &id)?;
+    let (terminal, _) = switch.terminal_caller(&method, &uri, &headers, &body).await?;
+    let payment = own_payment(&switch, terminal, &id).await?;
     let input: PinEntry = wire::json(&body)?;
     let check = switch.read(|core| core.pin_check(payment, crate::switch::now()))?;
     // The digits are compared here, off the core's lock (Argon2 is slow on purpose); only the
@@ -375,8 +375,8 @@ pub async fn status(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<PaymentOut>, ApiError> {
     let body = wire::body(body)?;
-    let (terminal, _) = switch.terminal_caller(&method, &uri, &headers, &body)?;
-    let payment = own_payment(&switch, terminal, &id)?;
+    let (terminal, _) = switch.terminal_caller(&method, &uri, &headers, &body).await?;
+    let payment = own_payment(&switch, terminal, &id).await?;
     let out = switch.read(|core| core.payment(payment).map(|view| PaymentOut::new(&view, core)));
     out.map(Json).ok_or_else(|| ApiError::not_found("payment_unknown", "no such payment at this terminal"))
 }

@@ -98,11 +98,16 @@ pub fn node() -> TestNode {
 
 pub fn node_with(config: ApiConfig) -> TestNode {
     let journal = MemoryJournal::default();
-    let mut node: Node = JournaledCore::open(
-        core_config(),
-        Box::new(journal.clone()) as Box<dyn facepay_payments::Journal + Send>,
-    )
-    .unwrap();
+    node_on(Box::new(journal.clone()), journal, config)
+}
+
+/// A node on `store` (`journal` is kept for tests that read a memory journal's entries).
+pub fn node_on(
+    store: Box<dyn facepay_payments::Journal + Send>,
+    journal: MemoryJournal,
+    config: ApiConfig,
+) -> TestNode {
+    let mut node: Node = JournaledCore::open(core_config(), store).unwrap();
     let (key, operator_key, secret_hash) = new_api_key();
     node.execute(
         Command::IssueApiKey { key, secret_hash, role: Role::Operator },
