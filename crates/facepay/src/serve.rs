@@ -48,7 +48,7 @@ pub struct Started {
     /// The operator's API key when this start made the first one (a new switch); it is also
     /// written to `operator.key` in the data dir, mode 0600.
     pub new_operator_key: Option<String>,
-    _follower: Option<Follower>,
+    _follower: Option<Arc<Follower>>,
     _running: Running,
 }
 
@@ -123,7 +123,13 @@ pub fn assemble(
     let mut node: Node =
         JournaledCore::open(core_config(), journal).map_err(|e| format!("{e} [{}]", e.code()))?;
     let new_operator_key = bootstrap_operator(&mut node, data_dir)?;
-    let readiness = Box::new(|| Ok(()));
+    let follower = follower.map(Arc::new);
+    // Not ready while the follower's last sync failed: this node would miss other nodes' faces.
+    let watched = follower.clone();
+    let readiness = Box::new(move || match watched.as_ref().and_then(|f| f.last_error()) {
+        Some(code) => Err(format!("the gallery cannot follow the biometric store [{code}]")),
+        None => Ok(()),
+    });
     let (switch, running) = Switch::start(api, node, faces, Arc::new(EngineBiometrics(engine)), readiness);
     Ok(Started { switch, new_operator_key, _follower: follower, _running: running })
 }
