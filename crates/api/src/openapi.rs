@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{issuer, merchant, operator, shopper, system, terminal};
+use crate::routes::{disputes, issuer, merchant, operator, shopper, system, terminal};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -23,6 +23,8 @@ use crate::routes::{issuer, merchant, operator, shopper, system, terminal};
         shopper::consent, shopper::sign_up, shopper::me, shopper::enroll_face, shopper::set_pin,
         shopper::pause, shopper::delete_everything, shopper::bind_bank_account,
         shopper::choose_default, shopper::unbind, shopper::set_limit,
+        disputes::open, disputes::read, disputes::add_evidence, disputes::resolve, disputes::charge_back,
+        disputes::fund_reserve,
     ),
     modifiers(&Security),
 )]

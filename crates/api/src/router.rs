@@ -17,7 +17,7 @@ use axum::routing::{get, post, put};
 
 use crate::auth::{hex, random_bytes};
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
-use crate::routes::{issuer, merchant, operator, shopper, system, terminal};
+use crate::routes::{disputes, issuer, merchant, operator, shopper, system, terminal};
 use crate::switch::Switch;
 
 pub fn router(switch: Arc<Switch>) -> Router {
@@ -61,6 +61,12 @@ pub fn router(switch: Arc<Switch>) -> Router {
         .route("/v1/shopper/default-funding", put(shopper::choose_default))
         .route("/v1/shopper/funding/unbind", post(shopper::unbind))
         .route("/v1/shopper/limit", put(shopper::set_limit))
+        .route("/v1/shopper/disputes", post(disputes::open))
+        .route("/v1/disputes/{dispute_id}", get(disputes::read))
+        .route("/v1/disputes/{dispute_id}/evidence", post(disputes::add_evidence))
+        .route("/v1/operator/disputes/{dispute_id}/resolution", post(disputes::resolve))
+        .route("/v1/operator/disputes/{dispute_id}/charge-back", post(disputes::charge_back))
+        .route("/v1/operator/reserve", post(disputes::fund_reserve))
         .route("/v1/consent", get(shopper::consent))
         .route("/v1/shoppers", post(shopper::sign_up))
         .route("/v1/shopper", get(shopper::me).delete(shopper::delete_everything))

@@ -441,3 +441,82 @@ async fn a_shopper_sets_their_own_limit_picks_the_default_account_and_unbinds_sa
     .await;
     assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "funding_malformed"));
 }
+
+#[tokio::test]
+async fn a_shopper_disputes_a_payment_the_operator_compensates_from_the_reserve_and_charges_back() {
+    let node = node();
+    let (_, merchant_key) = merchant(&node).await;
+    let (_, other_merchant) = merchant(&node).await;
+    let terminal = terminal(&node, &merchant_key).await;
+    let alice = shopper(&node, 1, "1234", 10_000).await;
+    let bob = shopper(&node, 2, "5678", 0).await;
+    let (_, paid) = send(
+        &node.router,
+        signed(&terminal, "POST", "/v1/terminal/payments", &pay_body(3_000, "d1", "face:1")),
+    )
+    .await;
+    let id = paid["payment_id"].as_str().unwrap().to_owned();
+    send(&node.router, signed(&terminal, "POST", &format!("/v1/terminal/payments/{id}/confirm"), &json!({})))
+        .await;
+
+    let claim = json!({"payment_id": id, "amount_minor": 3_000, "note": "I never paid there"});
+    let (status, body) =
+        send(&node.router, with_key("POST", "/v1/shopper/disputes", &bob, Some(claim.clone()))).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "payment_unknown"), "not Bob's payment");
+    let (status, opened) =
+        send(&node.router, with_key("POST", "/v1/shopper/disputes", &alice, Some(claim))).await;
+    assert_eq!((status, opened["state"].as_str()), (StatusCode::OK, Some("open")), "{opened}");
+    let dispute = opened["dispute_id"].as_str().unwrap().to_owned();
+
+    let evidence = format!("/v1/disputes/{dispute}/evidence");
+    let (status, _) =
+        send(&node.router, with_key("POST", &evidence, &other_merchant, Some(json!({"note": "x"})))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another merchant cannot see it");
+    let (status, noted) = send(
+        &node.router,
+        with_key("POST", &evidence, &merchant_key, Some(json!({"note": "camera log attached"}))),
+    )
+    .await;
+    assert_eq!(
+        (status, noted["evidence"][1]["party"].as_str()),
+        (StatusCode::OK, Some("merchant")),
+        "{noted}"
+    );
+
+    let fund = json!({"amount_minor": 50_000, "funding_id": "f-1"});
+    let (status, reserve) =
+        send(&node.router, with_key("POST", "/v1/operator/reserve", &node.operator_key, Some(fund))).await;
+    assert_eq!((status, reserve["balance_minor"].as_i64()), (StatusCode::OK, Some(50_000)), "{reserve}");
+    let resolution = format!("/v1/operator/disputes/{dispute}/resolution");
+    let (status, body) = send(
+        &node.router,
+        with_key("POST", &resolution, &merchant_key, Some(json!({"finding": "shopper_not_shown_at_fault"}))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, decided) = send(
+        &node.router,
+        with_key(
+            "POST",
+            &resolution,
+            &node.operator_key,
+            Some(json!({"finding": "shopper_not_shown_at_fault"})),
+        ),
+    )
+    .await;
+    assert_eq!((status, decided["state"].as_str()), (StatusCode::OK, Some("compensated")), "{decided}");
+    let (_, me) = send(&node.router, with_key("GET", "/v1/shopper", &alice, None)).await;
+    assert_eq!(me["wallets"][0]["balance_minor"], 10_000, "paid back first: {me}");
+    let (status, charged) = send(
+        &node.router,
+        with_key("POST", &format!("/v1/operator/disputes/{dispute}/charge-back"), &node.operator_key, None),
+    )
+    .await;
+    assert_eq!((status, charged["state"].as_str()), (StatusCode::OK, Some("charged_back")), "{charged}");
+    let (status, seen) =
+        send(&node.router, with_key("GET", &format!("/v1/disputes/{dispute}"), &alice, None)).await;
+    assert_eq!((status, seen["state"].as_str()), (StatusCode::OK, Some("charged_back")));
+    let (status, _) =
+        send(&node.router, with_key("GET", &format!("/v1/disputes/{dispute}"), &bob, None)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -296,6 +296,10 @@ impl PaymentCore {
         }
     }
 
+    pub fn config(&self) -> &CoreConfig {
+        &self.config
+    }
+
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
     }

@@ -1,0 +1,264 @@
+//! Disputes, across the roles: the shopper opens one on their own payment with a note; the
+//! merchant adds its evidence on its own payments; the operator reads them, funds the reserve,
+//! decides (a shopper not shown at fault is paid back from the reserve first) and charges the
+//! merchant back later. Each sees only the disputes on payments that are theirs.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use facepay_ledger::TransferId;
+use facepay_payments::{Command, Dispute, DisputeId, DisputeState, Finding, Party, Reply, Role};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::{parse_prefixed, random_u128};
+use crate::error::{ApiError, ErrorBody};
+use crate::switch::Switch;
+use crate::wire;
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EvidenceOut {
+    /// shopper, merchant or operator.
+    pub party: String,
+    pub at_ms: i64,
+    pub note: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DisputeOut {
+    pub dispute_id: String,
+    pub payment_id: String,
+    pub amount_minor: i64,
+    /// open, rejected, compensated or charged_back.
+    pub state: String,
+    pub evidence: Vec<EvidenceOut>,
+}
+
+fn party_name(party: Party) -> &'static str {
+    match party {
+        Party::Shopper => "shopper",
+        Party::Merchant => "merchant",
+        Party::Operator => "operator",
+    }
+}
+
+impl DisputeOut {
+    fn new(dispute: &Dispute) -> DisputeOut {
+        let epoch = facepay_domain::Timestamp::from_unix_ms(0);
+        DisputeOut {
+            dispute_id: format!("dsp_{:032x}", dispute.id.0),
+            payment_id: dispute.payment.to_string(),
+            amount_minor: dispute.amount_minor,
+            state: match dispute.state {
+                DisputeState::Open => "open",
+                DisputeState::Rejected => "rejected",
+                DisputeState::Compensated => "compensated",
+                DisputeState::ChargedBack => "charged_back",
+            }
+            .to_owned(),
+            evidence: dispute
+                .evidence
+                .iter()
+                .map(|e| EvidenceOut {
+                    party: party_name(e.party).into(),
+                    at_ms: e.at.ms_since(epoch),
+                    note: e.note.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+fn dispute_id(text: &str) -> Result<DisputeId, ApiError> {
+    parse_prefixed(text, "dsp_")
+        .map(DisputeId)
+        .ok_or_else(|| ApiError::bad_request("id_malformed", "a dispute id reads dsp_<32 hex digits>"))
+}
+
+/// The dispute, if the caller may see it: the operator any, a shopper or merchant only those
+/// on their own payments (others are reported as not found).
+async fn visible(switch: &Arc<Switch>, role: Role, id: &str) -> Result<Dispute, ApiError> {
+    let id = dispute_id(id)?;
+    let found = switch
+        .read_fresh(move |core| {
+            let dispute = core.dispute(id)?.clone();
+            let payment = core.payment_record(dispute.payment)?;
+            let allowed = match role {
+                Role::Operator => true,
+                Role::Shopper(shopper) => payment.shopper == Some(shopper),
+                Role::Merchant(merchant) => payment.merchant == merchant,
+                Role::Issuer(_) => false,
+            };
+            allowed.then_some(dispute)
+        })
+        .await?;
+    found.ok_or_else(|| ApiError::not_found("dispute_unknown", "no such dispute of yours"))
+}
+
+fn dispute_reply(reply: Reply) -> Result<DisputeOut, ApiError> {
+    match reply {
+        Reply::Dispute(dispute) => Ok(DisputeOut::new(&dispute)),
+        _ => Err(ApiError::internal("the core answered a dispute command without a dispute")),
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenDispute {
+    pub payment_id: String,
+    /// How much of the captured amount is disputed.
+    pub amount_minor: i64,
+    /// What happened, in the shopper's words.
+    pub note: String,
+}
+
+#[utoipa::path(post, path = "/v1/shopper/disputes", tag = "shopper", security(("api_key" = [])),
+    request_body = OpenDispute, responses((status = 200, body = DisputeOut), (status = "4XX", body = ErrorBody)))]
+pub async fn open(
+    State(switch): State<Arc<Switch>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<DisputeOut>, ApiError> {
+    let Role::Shopper(shopper) = switch.api_caller(&headers).await? else {
+        return Err(ApiError::forbidden("this route is for the shopper app"));
+    };
+    let input: OpenDispute = wire::json(&wire::body(body)?)?;
+    let payment = wire::payment_id(&input.payment_id)?;
+    let theirs = switch.read_fresh(move |core| core.payment_record(payment).and_then(|p| p.shopper)).await?;
+    if theirs != Some(shopper) {
+        return Err(ApiError::not_found("payment_unknown", "no such payment of yours"));
+    }
+    // Checked here too, so that a dispute is never opened without its note.
+    if input.note.is_empty() || input.note.len() > facepay_payments::EVIDENCE_NOTE_MAX {
+        let message = format!("a note is 1 to {} bytes", facepay_payments::EVIDENCE_NOTE_MAX);
+        return Err(ApiError::bad_request("evidence_note_malformed", message));
+    }
+    let dispute = DisputeId(random_u128());
+    switch.execute(Command::OpenDispute { dispute, payment, amount_minor: input.amount_minor }).await?;
+    switch.execute(Command::AddDisputeEvidence { dispute, party: Party::Shopper, note: input.note }).await?;
+    let id = format!("dsp_{:032x}", dispute.0);
+    Ok(Json(DisputeOut::new(&visible(&switch, Role::Shopper(shopper), &id).await?)))
+}
+
+#[utoipa::path(get, path = "/v1/disputes/{dispute_id}", tag = "disputes", security(("api_key" = [])),
+    params(("dispute_id" = String, Path)),
+    responses((status = 200, body = DisputeOut), (status = "4XX", body = ErrorBody)))]
+/// The dispute as the operator, or the shopper or merchant whose payment it is, sees it.
+pub async fn read(
+    State(switch): State<Arc<Switch>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<DisputeOut>, ApiError> {
+    let role = switch.api_caller(&headers).await?;
+    Ok(Json(DisputeOut::new(&visible(&switch, role, &id).await?)))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Note {
+    pub note: String,
+}
+
+#[utoipa::path(post, path = "/v1/disputes/{dispute_id}/evidence", tag = "disputes", security(("api_key" = [])),
+    params(("dispute_id" = String, Path)), request_body = Note,
+    responses((status = 200, body = DisputeOut), (status = "4XX", body = ErrorBody)))]
+/// Evidence from whichever party the caller is.
+pub async fn add_evidence(
+    State(switch): State<Arc<Switch>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<DisputeOut>, ApiError> {
+    let role = switch.api_caller(&headers).await?;
+    let party = match role {
+        Role::Shopper(_) => Party::Shopper,
+        Role::Merchant(_) => Party::Merchant,
+        Role::Operator => Party::Operator,
+        Role::Issuer(_) => return Err(ApiError::forbidden("banks take no part in disputes here")),
+    };
+    let dispute = visible(&switch, role, &id).await?;
+    let input: Note = wire::json(&wire::body(body)?)?;
+    switch.execute(Command::AddDisputeEvidence { dispute: dispute.id, party, note: input.note }).await?;
+    Ok(Json(DisputeOut::new(&visible(&switch, role, &id).await?)))
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    ShopperAtFault,
+    ShopperNotShownAtFault,
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resolution {
+    pub finding: Decision,
+}
+
+async fn operator(switch: &Arc<Switch>, headers: &HeaderMap) -> Result<(), ApiError> {
+    match switch.api_caller(headers).await? {
+        Role::Operator => Ok(()),
+        _ => Err(ApiError::forbidden("this route is for the operator")),
+    }
+}
+
+#[utoipa::path(post, path = "/v1/operator/disputes/{dispute_id}/resolution", tag = "operator", security(("api_key" = [])),
+    params(("dispute_id" = String, Path)), request_body = Resolution,
+    responses((status = 200, body = DisputeOut), (status = "4XX", body = ErrorBody)))]
+pub async fn resolve(
+    State(switch): State<Arc<Switch>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<DisputeOut>, ApiError> {
+    operator(&switch, &headers).await?;
+    let dispute = dispute_id(&id)?;
+    let input: Resolution = wire::json(&wire::body(body)?)?;
+    let finding = match input.finding {
+        Decision::ShopperAtFault => Finding::ShopperAtFault,
+        Decision::ShopperNotShownAtFault => Finding::ShopperNotShownAtFault,
+    };
+    Ok(Json(dispute_reply(switch.execute(Command::ResolveDispute { dispute, finding }).await?)?))
+}
+
+#[utoipa::path(post, path = "/v1/operator/disputes/{dispute_id}/charge-back", tag = "operator", security(("api_key" = [])),
+    params(("dispute_id" = String, Path)),
+    responses((status = 200, body = DisputeOut), (status = "4XX", body = ErrorBody)))]
+pub async fn charge_back(
+    State(switch): State<Arc<Switch>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<DisputeOut>, ApiError> {
+    operator(&switch, &headers).await?;
+    let dispute = dispute_id(&id)?;
+    Ok(Json(dispute_reply(switch.execute(Command::ChargeBack { dispute }).await?)?))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReserveFunding {
+    pub amount_minor: i64,
+    /// The caller's id for this funding: a retry with the same id funds once.
+    pub funding_id: String,
+}
+
+#[utoipa::path(post, path = "/v1/operator/reserve", tag = "operator", security(("api_key" = [])),
+    request_body = ReserveFunding, responses((status = 200, body = crate::routes::operator::Balance), (status = "4XX", body = ErrorBody)))]
+/// Money into the reserve that compensates shoppers first.
+pub async fn fund_reserve(
+    State(switch): State<Arc<Switch>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<crate::routes::operator::Balance>, ApiError> {
+    operator(&switch, &headers).await?;
+    let input: ReserveFunding = wire::json(&wire::body(body)?)?;
+    wire::token("funding_id", &input.funding_id, crate::routes::terminal::TOKEN_MAX)?;
+    let transfer_id = TransferId(wire::derived_id(&[b"reserve", input.funding_id.as_bytes()]));
+    switch.execute(Command::FundReserve { amount_minor: input.amount_minor, transfer_id }).await?;
+    let reserve = switch.read(|core| core.config().reserve_account);
+    Ok(Json(crate::routes::operator::balance(&switch, reserve)))
+}
