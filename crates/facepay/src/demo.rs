@@ -66,13 +66,21 @@ pub fn run(config: &Config, args: &DemoArgs, out: &mut dyn Write) -> std::io::Re
         .clone()
         .or_else(|| std::env::var_os("FACEPAY_DEMO_PHOTOS").map(PathBuf::from))
         .or(datasets_lfw.filter(|folder| folder.is_dir()));
-    let Some(folder) = folder else {
-        writeln!(out, "facepay demo: give a folder of photos, Name/Name_NNNN.jpg as LFW lays them out:")?;
-        writeln!(
-            out,
-            "  facepay demo --photos DIR   (or FACEPAY_DEMO_PHOTOS=DIR, or FACEPAY_DATASETS_DIR with lfw-dev/)"
-        )?;
-        return Ok(false);
+    let folder = match folder {
+        Some(folder) => folder,
+        None => {
+            writeln!(
+                out,
+                "no photo folder given: fetching the face_recognition package's test photos from PyPI ..."
+            )?;
+            match facepay_model_store::sample_photos() {
+                Ok(folder) => folder,
+                Err(err) => {
+                    writeln!(out, "facepay demo: {err} [{}]", err.code())?;
+                    return Ok(false);
+                }
+            }
+        }
     };
     std::fs::create_dir_all(&config.data_dir)?;
     let scratch = tempfile::Builder::new().prefix("demo-").tempdir_in(&config.data_dir)?;
@@ -207,7 +215,7 @@ fn walk(
     // two never meet however many photos enrollment turns away.
     let strangers: Vec<_> = single.iter().rev().take(args.strangers).collect();
     let candidates = several.iter().chain(single.iter().take(single.len().saturating_sub(strangers.len())));
-    writeln!(out, "enrolling {} people from {} ...", args.people, folder.display()).map_err(io)?;
+    writeln!(out, "enrolling up to {} people from {} ...", args.people, folder.display()).map_err(io)?;
     let mut enrolled = Vec::new();
     let mut refused: BTreeMap<String, usize> = BTreeMap::new();
     for (n, (name, photos)) in candidates.enumerate() {

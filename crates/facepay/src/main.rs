@@ -38,7 +38,7 @@ enum Command {
     /// photos of them and of strangers, through the real HTTP API.
     Demo {
         /// Folder of Name/Name_NNNN.jpg photos (LFW's layout); else FACEPAY_DEMO_PHOTOS, else
-        /// lfw-dev/images in FACEPAY_DATASETS_DIR.
+        /// lfw-dev/images in FACEPAY_DATASETS_DIR, else four public photos fetched from PyPI.
         #[arg(long)]
         photos: Option<PathBuf>,
         /// People to enroll (each needs two photos: one to enroll, one to pay with).
