@@ -278,6 +278,11 @@ async fn shoppers_consent_cannot_enroll_a_face_taken_and_deleting_everything_is_
     let steal = json!({"captures": [photo("face:1")]});
     let (status, body) = send(&node.router, with_key("PUT", "/v1/shopper/face", &mallory, Some(steal))).await;
     assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "face_already_enrolled"));
+    // Another photo of the same face (about 0.7 alike, below the open threshold) is caught too.
+    let another_photo = json!({"captures": [photo("mix:1:77")]});
+    let (status, body) =
+        send(&node.router, with_key("PUT", "/v1/shopper/face", &mallory, Some(another_photo))).await;
+    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "face_already_enrolled"));
 
     let (status, deleted) = send(&node.router, with_key("DELETE", "/v1/shopper", &alice, None)).await;
     assert_eq!(status, StatusCode::OK);

@@ -10,7 +10,6 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use facepay_domain::{Secret, ShopperId};
-use facepay_face_index::{Decision, Scope, decide};
 use facepay_ledger::AccountId;
 use facepay_payments::{Command, Pin, PinHash, Role};
 use serde::{Deserialize, Serialize};
@@ -186,10 +185,8 @@ pub async fn enroll_face(
             ApiError::new(status, refused.code, refused.message)
         })?;
         let candidates = worker.reader.view().search(&captured.template, 2)?;
-        let taken = match decide(&candidates, &worker.config.decision, Scope::Everyone) {
-            Decision::Match { shopper: other, .. } => other != shopper,
-            Decision::AskHint { .. } | Decision::NoMatch => false,
-        };
+        let threshold = worker.config.duplicate_threshold;
+        let taken = candidates.iter().any(|c| c.shopper != shopper && c.score >= threshold);
         if taken {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
