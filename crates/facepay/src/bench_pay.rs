@@ -113,6 +113,9 @@ fn run(args: &PayBenchArgs, out: &mut dyn Write) -> Result<bool, String> {
         .to_owned();
     writeln!(out, "gallery: {gallery_size} faces ({} real people paying)", probes.len()).map_err(io)?;
 
+    if probes.is_empty() {
+        return Err(format!("nobody in {} enrolled with a second photo to pay with", args.photos.display()));
+    }
     let photos: Vec<String> = probes.iter().map(|p| b64(p)).collect::<Result<_, _>>().map_err(io)?;
     let mut server_ms = Vec::new();
     let mut client_ms = Vec::new();
