@@ -62,6 +62,8 @@ pub struct ApiConfig {
     /// finds 41 of 6,096 strangers above it (refused enrollments a person would take up with
     /// support) and most mated pairs.
     pub duplicate_threshold: f32,
+    /// The live score a template made on a terminal must carry; the engine's own default.
+    pub device_liveness_threshold: f32,
     /// Candidates a payment search returns.
     pub search_k: usize,
     /// The consent text version shoppers are shown now; sign-up must quote it.
@@ -89,6 +91,7 @@ impl Default for ApiConfig {
             heartbeat_stale_ms: 120_000,
             decision: DecisionRule { open_threshold: SAFE_OPEN_THRESHOLD, ..DecisionRule::default() },
             duplicate_threshold: 0.65,
+            device_liveness_threshold: 0.3,
             search_k: 10,
             consent_version: "2026-11".into(),
             access_log: true,

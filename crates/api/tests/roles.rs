@@ -525,3 +525,55 @@ async fn a_shopper_disputes_a_payment_the_operator_compensates_from_the_reserve_
         send(&node.router, with_key("GET", &format!("/v1/disputes/{dispute}"), &bob, None)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_terminal_that_extracts_on_the_device_pays_with_a_signed_template_of_the_switchs_model() {
+    let node = node();
+    let (_, merchant_key) = merchant(&node).await;
+    let terminal = terminal(&node, &merchant_key).await;
+    shopper(&node, 1, "1234", 10_000).await;
+    let body = |key: &str, model: &str, embedding: Vec<f32>, live: f32| {
+        json!({"amount_minor": 700, "currency": "EUR", "order_id": key, "idempotency_key": key,
+               "template": {"model": model, "model_version": "1", "embedding": embedding, "live_score": live}})
+    };
+    let alice: Vec<f32> = face(1).expose_embedding().to_vec();
+    let (status, paid) = send(
+        &node.router,
+        signed(&terminal, "POST", "/v1/terminal/payments", &body("t1", "fake", alice.clone(), 0.9)),
+    )
+    .await;
+    assert_eq!((status, paid["state"].as_str()), (StatusCode::OK, Some("authorized")), "{paid}");
+    assert_eq!(paid["shopper"], "P***** 1");
+
+    let (_, spoof) = send(
+        &node.router,
+        signed(&terminal, "POST", "/v1/terminal/payments", &body("t2", "fake", alice.clone(), 0.1)),
+    )
+    .await;
+    assert_eq!(spoof["decline_reason"], "liveness_failed", "{spoof}");
+    let cases = [
+        (
+            body("t3", "other_model", alice.clone(), 0.9),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "template_model_mismatch",
+        ),
+        (
+            body("t4", "fake", alice[..32].to_vec(), 0.9),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "template_model_mismatch",
+        ),
+        (body("t5", "fake", vec![0.0; 64], 0.9), StatusCode::BAD_REQUEST, "template_invalid_embedding"),
+        (body("t6", "fake", alice.clone(), 1.5), StatusCode::BAD_REQUEST, "live_score_malformed"),
+    ];
+    for (request, status, expected) in cases {
+        let (got, refused) =
+            send(&node.router, signed(&terminal, "POST", "/v1/terminal/payments", &request)).await;
+        assert_eq!((got, code(&refused)), (status, expected), "{refused}");
+    }
+    let mut both = body("t7", "fake", alice, 0.9);
+    both["captures"] = json!([photo("face:1")]);
+    let (status, refused) =
+        send(&node.router, signed(&terminal, "POST", "/v1/terminal/payments", &both)).await;
+    assert_eq!((status, code(&refused)), (StatusCode::BAD_REQUEST, "captures_and_template"));
+    assert_eq!(node.switch.read(|core| core.payments().count()), 2, "refused requests made no payment");
+}

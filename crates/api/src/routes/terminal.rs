@@ -93,8 +93,25 @@ pub struct PayRequest {
     /// Unique per terminal: a retry after a timeout sends the same key (and body) and gets the
     /// first payment back, never a second charge.
     pub idempotency_key: String,
-    /// One to three frames of the shopper's face, base64 JPEG, PNG or WebP.
+    /// One to three frames of the shopper's face, base64 JPEG, PNG or WebP; or else
+    #[serde(default)]
     pub captures: Vec<String>,
+    /// the template a terminal that extracts on the device made of the face, with the model
+    /// that made it. The request's signature covers it like everything else in the body.
+    pub template: Option<DeviceTemplate>,
+}
+
+/// A face template made on the terminal. It is biometric data: used for this one search and
+/// dropped, never stored or logged.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceTemplate {
+    /// The recognizer's name and version, which must be the switch's (`mobilefacenet_128`, ...).
+    pub model: String,
+    pub model_version: String,
+    pub embedding: Vec<f32>,
+    /// The device's liveness score, 0 to 1, from the same liveness models the switch runs.
+    pub live_score: f32,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -136,9 +153,19 @@ pub async fn pay(
     if let Some(payment) = retried {
         return Ok(Json(PayResponse { order_id: request.order_id, payment }));
     }
-    let frames =
-        wire::frames(&request.captures, switch.config.max_payment_frames, switch.config.max_frame_bytes)?;
-    let (liveness_passed, identification) = identify(&switch, frames).await?;
+    let (liveness_passed, identification) = match request.template {
+        Some(device) if request.captures.is_empty() => identify_device_template(&switch, device)?,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "captures_and_template",
+                "send captures or a template, not both",
+            ));
+        }
+        None => {
+            let limits = (switch.config.max_payment_frames, switch.config.max_frame_bytes);
+            identify(&switch, wire::frames(&request.captures, limits.0, limits.1)?).await?
+        }
+    };
     let payment_id = PaymentId::from_u128(wire::derived_id(&[
         &terminal.as_u128().to_le_bytes(),
         request.idempotency_key.as_bytes(),
@@ -183,13 +210,43 @@ async fn identify(switch: &Arc<Switch>, frames: Vec<Vec<u8>>) -> Result<(bool, I
             ));
         }
     };
-    let candidates = switch.reader.view().search(&captured.template, switch.config.search_k)?;
-    let identification = match decide(&candidates, &switch.config.decision, Scope::Everyone) {
+    Ok((true, search(switch, &captured.template)?))
+}
+
+/// A device's template to a liveness verdict and an identification, as `identify` does for
+/// frames: the same search and decision, the device's live score against the switch's threshold.
+fn identify_device_template(
+    switch: &Switch,
+    device: DeviceTemplate,
+) -> Result<(bool, Identification), ApiError> {
+    if !(0.0..=1.0).contains(&device.live_score) {
+        return Err(ApiError::bad_request("live_score_malformed", "live_score is from 0 to 1"));
+    }
+    let recognizer = facepay_domain::RecognizerTag { name: device.model, version: device.model_version };
+    let template = facepay_domain::FaceTemplate::new(recognizer, device.embedding)
+        .map_err(|err| ApiError::bad_request(err.code(), err.to_string()))?;
+    // Another model, or another version of it, lives in another space: refused, never compared.
+    switch.reader.check(&template).map_err(|err| {
+        ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "template_model_mismatch",
+            err.to_string(),
+        )
+    })?;
+    if device.live_score < switch.config.device_liveness_threshold {
+        return Ok((false, Identification::NoMatch));
+    }
+    Ok((true, search(switch, &template)?))
+}
+
+/// Everyone enrolled searched for `template`, and the decision.
+fn search(switch: &Switch, template: &facepay_domain::FaceTemplate) -> Result<Identification, ApiError> {
+    let candidates = switch.reader.view().search(template, switch.config.search_k)?;
+    Ok(match decide(&candidates, &switch.config.decision, Scope::Everyone) {
         Decision::Match { shopper, .. } => Identification::Match(shopper),
         Decision::AskHint { candidates } => Identification::Ambiguous(candidates),
         Decision::NoMatch => Identification::NoMatch,
-    };
-    Ok((true, identification))
+    })
 }
 
 impl From<facepay_face_index::IndexError> for ApiError {
