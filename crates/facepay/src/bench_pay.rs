@@ -22,6 +22,7 @@ use facepay_store_sqlite::SqliteJournal;
 use facepay_vault::{Keyring, MemoryBiometricStore};
 use serde_json::json;
 
+use crate::bench::percentile;
 use crate::demo::{PAYMENTS_PER_TILL, b64, enroll, onboard_merchant, open_terminal, people, phone_of};
 use crate::synthetic_faces::{FaceModel, SplitMix};
 
@@ -35,10 +36,6 @@ pub struct PayBenchArgs {
     /// Times each person pays.
     pub rounds: usize,
     pub json: Option<PathBuf>,
-}
-
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    sorted.get(((sorted.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(f64::NAN)
 }
 
 pub fn pay(args: &PayBenchArgs, out: &mut dyn Write) -> std::io::Result<bool> {
@@ -162,9 +159,6 @@ fn run(args: &PayBenchArgs, out: &mut dyn Write) -> Result<bool, String> {
             capture_ms.push(started.elapsed().as_secs_f64() * 1000.0);
         }
     }
-    for samples in [&mut server_ms, &mut client_ms, &mut capture_ms] {
-        samples.sort_by(f64::total_cmp);
-    }
     writeln!(out).map_err(io)?;
     writeln!(out, "| one-capture payment, {gallery_size} enrolled | n | median ms | p95 ms | p99 ms |")
         .map_err(io)?;
@@ -178,18 +172,18 @@ fn run(args: &PayBenchArgs, out: &mut dyn Write) -> Result<bool, String> {
             out,
             "| {label} | {} | {:.1} | {:.1} | {:.1} |",
             samples.len(),
-            quantile(samples, 0.5),
-            quantile(samples, 0.95),
-            quantile(samples, 0.99)
+            percentile(samples, 0.5),
+            percentile(samples, 0.95),
+            percentile(samples, 0.99)
         )
         .map_err(io)?;
     }
-    let p95 = quantile(&server_ms, 0.95);
+    let p95 = percentile(&server_ms, 0.95);
     writeln!(
         out,
         "\nratio pay / capture alone: {:.2}x at the median, {:.2}x at p95; decisions: {outcomes:?}",
-        quantile(&server_ms, 0.5) / quantile(&capture_ms, 0.5),
-        p95 / quantile(&capture_ms, 0.95)
+        percentile(&server_ms, 0.5) / percentile(&capture_ms, 0.5),
+        p95 / percentile(&capture_ms, 0.95)
     )
     .map_err(io)?;
     writeln!(out, "bar: server-side p95 under 100 ms: {}", if p95 < 100.0 { "met" } else { "NOT met" })

@@ -17,6 +17,8 @@ use facepay_payments::{
 use facepay_store_postgres::PostgresJournal;
 use facepay_store_sqlite::SqliteJournal;
 
+use crate::bench::percentile;
+
 #[derive(Debug)]
 pub struct StoreBenchArgs {
     /// Terminals paying at once, each waiting for its answer before the next payment.
@@ -117,14 +119,13 @@ struct Timed {
 }
 
 fn measured(store: &'static str, raw: Timed, auth: Timed) -> Measured {
-    let (mut raw_latencies, mut auth_latencies) = (raw.latencies, auth.latencies);
     Measured {
         store,
-        raw_per_s: raw_latencies.len() as f64 / raw.wall.as_secs_f64(),
-        raw_p99_ms: percentile(&mut raw_latencies, 0.99) * 1e3,
-        auth_per_s: auth_latencies.len() as f64 / auth.wall.as_secs_f64(),
-        auth_median_ms: percentile(&mut auth_latencies, 0.5) * 1e3,
-        auth_p99_ms: percentile(&mut auth_latencies, 0.99) * 1e3,
+        raw_per_s: raw.latencies.len() as f64 / raw.wall.as_secs_f64(),
+        raw_p99_ms: percentile(&raw.latencies, 0.99) * 1e3,
+        auth_per_s: auth.latencies.len() as f64 / auth.wall.as_secs_f64(),
+        auth_median_ms: percentile(&auth.latencies, 0.5) * 1e3,
+        auth_p99_ms: percentile(&auth.latencies, 0.99) * 1e3,
         authorized: auth.authorized,
     }
 }
@@ -233,11 +234,6 @@ fn payment(id: u128, terminal: u128) -> StartPayment {
         liveness_passed: true,
         identification: Identification::Match(ShopperId::from_u128(terminal + 1)),
     }
-}
-
-fn percentile(values: &mut [f64], q: f64) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[((values.len() - 1) as f64 * q).round() as usize]
 }
 
 fn print_table(args: &StoreBenchArgs, results: &[Measured], out: &mut dyn Write) -> io::Result<()> {

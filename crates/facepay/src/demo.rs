@@ -14,6 +14,7 @@ use base64::Engine as _;
 use facepay_api::{ApiConfig, Client, Server, TerminalSigner};
 use serde_json::{Value, json};
 
+use crate::bench::percentile;
 use crate::config::{Config, Database, KeyLocation};
 
 #[derive(Debug)]
@@ -316,17 +317,13 @@ fn walk(
         .map(|(_, n)| n)
         .sum::<usize>();
     for (label, tally) in [("genuine", &genuine), ("stranger", &stranger_tally)] {
-        let mut latencies = tally.latencies_ms.clone();
-        latencies.sort_by(f64::total_cmp);
-        let at = |q: f64| {
-            latencies.get(((latencies.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0.0)
-        };
+        let latencies = &tally.latencies_ms;
         writeln!(out, "{label:>8}: {:?}", tally.outcomes).map_err(io)?;
         writeln!(
             out,
             "{label:>8}: pay request p50 {:.1} ms, p95 {:.1} ms (client side, {} requests)",
-            at(0.5),
-            at(0.95),
+            percentile(latencies, 0.5),
+            percentile(latencies, 0.95),
             latencies.len()
         )
         .map_err(io)?;
