@@ -69,30 +69,26 @@ pub fn new_api_key() -> (ApiKeyId, String, SecretHash) {
     (id, text, sha256(&secret))
 }
 
-/// The role of the API key in the `Authorization` header, if it is one the core knows, is not
-/// revoked, and its secret matches.
-pub fn api_key_role(headers: &HeaderMap, core: &PaymentCore) -> Result<Role, ApiError> {
+/// The API key in the `Authorization` header: its id and secret, as sent.
+pub fn bearer_key(headers: &HeaderMap) -> Result<(ApiKeyId, [u8; 32]), ApiError> {
     let missing = || ApiError::unauthorized("api_key_missing", "send `Authorization: Bearer fpk_...`");
     let value = headers.get(axum::http::header::AUTHORIZATION).ok_or_else(missing)?;
     let text = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).ok_or_else(missing)?;
-    let (id, secret) = parse_api_key(text).ok_or_else(|| {
-        ApiError::unauthorized("api_key_malformed", "an API key reads fpk_<32 hex>_<64 hex>")
-    })?;
-    let invalid = || ApiError::unauthorized("api_key_invalid", "the API key is unknown or revoked");
-    let key = core.api_key(id).ok_or_else(invalid)?;
-    let matches: bool = key.secret_hash.ct_eq(&sha256(&secret)).into();
-    if !matches || key.revoked {
-        return Err(invalid());
-    }
-    Ok(key.role)
+    parse_api_key(text)
+        .ok_or_else(|| ApiError::unauthorized("api_key_malformed", "an API key reads fpk_<32 hex>_<64 hex>"))
 }
 
-/// Whether the header carries a well-formed key the core does not know yet (it may have been
-/// issued on another node: the caller catches up and asks again).
-pub fn api_key_unknown(headers: &HeaderMap, core: &PaymentCore) -> bool {
-    let text = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let id = text.and_then(|t| t.strip_prefix("Bearer ")).and_then(parse_api_key).map(|(id, _)| id);
-    id.is_some_and(|id| core.api_key(id).is_none())
+/// The role of key `id` if its secret matches and it is not revoked; `None` when the core does
+/// not know the id (it may have been issued on another node: the caller catches up and asks
+/// again).
+pub fn key_role(core: &PaymentCore, id: ApiKeyId, secret: &[u8; 32]) -> Option<Result<Role, ApiError>> {
+    let key = core.api_key(id)?;
+    let matches: bool = key.secret_hash.ct_eq(&sha256(secret)).into();
+    Some(if matches && !key.revoked { Ok(key.role) } else { Err(invalid_key()) })
+}
+
+pub fn invalid_key() -> ApiError {
+    ApiError::unauthorized("api_key_invalid", "the API key is unknown or revoked")
 }
 
 fn parse_api_key(text: &str) -> Option<(ApiKeyId, [u8; 32])> {

@@ -231,17 +231,16 @@ impl Switch {
 
     /// The caller's role, from its API key; rate-limited per key.
     pub async fn api_caller(self: &Arc<Self>, headers: &HeaderMap) -> Result<Role, ApiError> {
-        let role = match self.read(|core| auth::api_key_role(headers, core)) {
-            Err(err) if self.read(|core| auth::api_key_unknown(headers, core)) => {
-                let headers = headers.clone();
-                self.read_fresh(move |core| auth::api_key_role(&headers, core)).await?.map_err(|_| err)?
+        let (id, secret) = auth::bearer_key(headers)?;
+        let role = match self.read(|core| auth::key_role(core, id, &secret)) {
+            Some(role) => role,
+            None => {
+                let fresh = self.read_fresh(move |core| auth::key_role(core, id, &secret)).await?;
+                fresh.unwrap_or_else(|| Err(auth::invalid_key()))
             }
-            other => other?,
-        };
-        let caller =
-            headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
-        // The key's id part names the bucket; the secret stays out of the limiter's map.
-        self.api_key_rate.take(caller.get(..43).unwrap_or(caller), now_ms())?;
+        }?;
+        // The key's id names the bucket; the secret stays out of the limiter's map.
+        self.api_key_rate.take(&id.to_string(), now_ms())?;
         Ok(role)
     }
 

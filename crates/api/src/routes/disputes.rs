@@ -17,6 +17,8 @@ use utoipa::ToSchema;
 
 use crate::auth::{parse_prefixed, random_u128};
 use crate::error::{ApiError, ErrorBody};
+use crate::routes::operator::operator;
+use crate::routes::shopper::shopper_of;
 use crate::switch::Switch;
 use crate::wire;
 
@@ -123,9 +125,7 @@ pub async fn open(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<DisputeOut>, ApiError> {
-    let Role::Shopper(shopper) = switch.api_caller(&headers).await? else {
-        return Err(ApiError::forbidden("this route is for the shopper app"));
-    };
+    let shopper = shopper_of(&switch, &headers).await?;
     let input: OpenDispute = wire::json(&wire::body(body)?)?;
     let payment = wire::payment_id(&input.payment_id)?;
     let theirs = switch.read_fresh(move |core| core.payment_record(payment).and_then(|p| p.shopper)).await?;
@@ -197,13 +197,6 @@ pub enum Decision {
 #[serde(deny_unknown_fields)]
 pub struct Resolution {
     pub finding: Decision,
-}
-
-async fn operator(switch: &Arc<Switch>, headers: &HeaderMap) -> Result<(), ApiError> {
-    match switch.api_caller(headers).await? {
-        Role::Operator => Ok(()),
-        _ => Err(ApiError::forbidden("this route is for the operator")),
-    }
 }
 
 #[utoipa::path(post, path = "/v1/operator/disputes/{dispute_id}/resolution", tag = "operator", security(("api_key" = [])),

@@ -20,7 +20,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::switch::Switch;
 use crate::wire;
 
-async fn operator(switch: &Arc<Switch>, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) async fn operator(switch: &Arc<Switch>, headers: &HeaderMap) -> Result<(), ApiError> {
     match switch.api_caller(headers).await? {
         Role::Operator => Ok(()),
         _ => Err(ApiError::forbidden("this route is for the operator")),

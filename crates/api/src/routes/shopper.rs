@@ -104,7 +104,7 @@ pub async fn sign_up(
     Ok(Json(SignedUp { shopper_id: shopper.to_string(), api_key, wallet }))
 }
 
-async fn shopper_of(switch: &Arc<Switch>, headers: &HeaderMap) -> Result<ShopperId, ApiError> {
+pub(crate) async fn shopper_of(switch: &Arc<Switch>, headers: &HeaderMap) -> Result<ShopperId, ApiError> {
     match switch.api_caller(headers).await? {
         Role::Shopper(shopper) => Ok(shopper),
         _ => Err(ApiError::forbidden("this route is for the shopper app")),
