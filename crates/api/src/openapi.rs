@@ -21,7 +21,7 @@ use crate::routes::{disputes, issuer, merchant, operator, shopper, system, termi
         operator::register_issuer, operator::settlement, operator::list_risk_events, operator::acknowledge_risk_events,
         issuer::messages, issuer::acknowledge, issuer::answer, issuer::settlement,
         shopper::consent, shopper::sign_up, shopper::me, shopper::enroll_face, shopper::set_pin,
-        shopper::pause, shopper::delete_everything, shopper::bind_bank_account,
+        shopper::pause, shopper::payment_code, shopper::delete_everything, shopper::bind_bank_account,
         shopper::choose_default, shopper::unbind, shopper::set_limit,
         disputes::open, disputes::read, disputes::add_evidence, disputes::resolve, disputes::charge_back,
         disputes::fund_reserve,

@@ -53,6 +53,8 @@ pub struct ApiConfig {
     /// Activation and shopper sign-up, per client address.
     pub open_rate: Rate,
     pub activation_code_ttl_ms: i64,
+    /// How long a shopper's dynamic payment code stays good.
+    pub payment_code_ttl_ms: i64,
     /// A terminal silent for longer is reported stale.
     pub heartbeat_stale_ms: i64,
     pub decision: DecisionRule,
@@ -88,6 +90,7 @@ impl Default for ApiConfig {
             api_key_rate: Rate { per_second: 100.0, burst: 200.0 },
             open_rate: Rate { per_second: 50.0, burst: 100.0 },
             activation_code_ttl_ms: 24 * 3_600_000,
+            payment_code_ttl_ms: 60_000,
             heartbeat_stale_ms: 120_000,
             decision: DecisionRule { open_threshold: SAFE_OPEN_THRESHOLD, ..DecisionRule::default() },
             duplicate_threshold: 0.65,

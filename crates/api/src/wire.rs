@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use facepay_domain::{PaymentId, ShopperId};
-use facepay_payments::{PaymentCore, PaymentState, PaymentView};
+use facepay_payments::{PaymentCore, PaymentState, PaymentView, SecretHash};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -94,6 +94,15 @@ fn frame_too_large(max_bytes: usize) -> ApiError {
     )
 }
 
+/// The hash the core keeps of a payment code, which is 18 ASCII digits.
+pub fn payment_code_hash(code: &str) -> Result<SecretHash, ApiError> {
+    if code.len() == 18 && code.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(sha256(code.as_bytes()))
+    } else {
+        Err(ApiError::bad_request("payment_code_malformed", "a payment code is 18 digits"))
+    }
+}
+
 pub fn payment_id(text: &str) -> Result<PaymentId, ApiError> {
     parse_prefixed(text, "pay_")
         .map(PaymentId::from_u128)
@@ -141,6 +150,8 @@ pub struct Window {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PaymentOut {
     pub payment_id: String,
+    /// The merchant's order reference the terminal sent with it.
+    pub order_id: Option<String>,
     /// created, needs_phone_digits, needs_pin, awaiting_issuer, authorized, captured, declined,
     /// voided, reversed or expired.
     pub state: String,
@@ -165,6 +176,7 @@ impl PaymentOut {
         );
         PaymentOut {
             payment_id: view.id.to_string(),
+            order_id: core.order_id(view.id).map(str::to_owned),
             state: view.state.name().to_owned(),
             decline_reason: match view.state {
                 PaymentState::Declined(reason) => Some(reason.code().to_owned()),

@@ -4,7 +4,8 @@ mod common;
 
 use axum::http::StatusCode;
 use common::*;
-use serde_json::json;
+use facepay_api::ApiConfig;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn a_shopper_pays_by_face_the_merchant_refunds_and_a_retry_never_charges_twice() {
@@ -574,6 +575,64 @@ async fn a_terminal_that_extracts_on_the_device_pays_with_a_signed_template_of_t
     both["captures"] = json!([photo("face:1")]);
     let (status, refused) =
         send(&node.router, signed(&terminal, "POST", "/v1/terminal/payments", &both)).await;
-    assert_eq!((status, code(&refused)), (StatusCode::BAD_REQUEST, "captures_and_template"));
+    assert_eq!((status, code(&refused)), (StatusCode::BAD_REQUEST, "identification_ambiguous"));
     assert_eq!(node.switch.read(|core| core.payments().count()), 2, "refused requests made no payment");
+}
+
+#[tokio::test]
+async fn a_payment_code_pays_once_when_the_face_cannot_and_never_again() {
+    let node = node();
+    let (_, merchant_key) = merchant(&node).await;
+    let terminal = terminal(&node, &merchant_key).await;
+    let alice = shopper(&node, 1, "1234", 10_000).await;
+    let pay_with = |code: &str, key: &str| {
+        json!({"amount_minor": 300, "currency": "EUR", "order_id": key, "idempotency_key": key,
+               "payment_code": code})
+    };
+
+    // Alice paused face payment and the operator switched it off everywhere: the code still pays.
+    send(&node.router, with_key("PUT", "/v1/shopper/paused", &alice, Some(json!({"paused": true})))).await;
+    let off = json!({"scope": "everywhere", "off": true});
+    send(&node.router, with_key("PUT", "/v1/operator/emergency-switch", &node.operator_key, Some(off))).await;
+    let (status, first) =
+        send(&node.router, with_key("POST", "/v1/shopper/payment-code", &alice, None)).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let (_, second) = send(&node.router, with_key("POST", "/v1/shopper/payment-code", &alice, None)).await;
+    let (first, second) = (first["code"].as_str().unwrap(), second["code"].as_str().unwrap());
+    assert!(second.len() == 18 && second.bytes().all(|b| b.is_ascii_digit()), "{second}");
+
+    let pay = |body: Value| signed(&terminal, "POST", "/v1/terminal/payments", &body);
+    let (_, retired) = send(&node.router, pay(pay_with(first, "c-1"))).await;
+    assert_eq!(retired["decline_reason"], "payment_code_invalid", "a new code retires the old: {retired}");
+    let (status, paid) = send(&node.router, pay(pay_with(second, "c-2"))).await;
+    assert_eq!((status, paid["state"].as_str()), (StatusCode::OK, Some("authorized")), "{paid}");
+    assert_eq!(paid["shopper"], "P***** 1");
+    let (_, again) = send(&node.router, pay(pay_with(second, "c-3"))).await;
+    assert_eq!(again["decline_reason"], "payment_code_invalid", "a code pays once: {again}");
+    let (_, retried) = send(&node.router, pay(pay_with(second, "c-2"))).await;
+    assert_eq!(retried["payment_id"], paid["payment_id"], "a retry is the same payment, not a second use");
+
+    let (status, body) = send(&node.router, pay(pay_with("12345", "c-4"))).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "payment_code_malformed"));
+    let mut both = pay_with(second, "c-5");
+    both["captures"] = json!([photo("face:1")]);
+    let (status, body) = send(&node.router, pay(both)).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "identification_ambiguous"));
+    let (status, body) =
+        send(&node.router, with_key("POST", "/v1/shopper/payment-code", &merchant_key, None)).await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"), "{body}");
+}
+
+#[tokio::test]
+async fn a_payment_code_lapses_after_its_time() {
+    let node = node_with(ApiConfig { payment_code_ttl_ms: 1, ..config() });
+    let (_, merchant_key) = merchant(&node).await;
+    let terminal = terminal(&node, &merchant_key).await;
+    let alice = shopper(&node, 1, "1234", 10_000).await;
+    let (_, issued) = send(&node.router, with_key("POST", "/v1/shopper/payment-code", &alice, None)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let body = json!({"amount_minor": 300, "currency": "EUR", "order_id": "o", "idempotency_key": "k",
+                      "payment_code": issued["code"]});
+    let (_, lapsed) = send(&node.router, signed(&terminal, "POST", "/v1/terminal/payments", &body)).await;
+    assert_eq!(lapsed["decline_reason"], "payment_code_invalid", "{lapsed}");
 }

@@ -233,6 +233,7 @@ fn payment(id: u128, terminal: u128) -> StartPayment {
         transaction_type: TransactionType::Purchase,
         liveness_passed: true,
         identification: Identification::Match(ShopperId::from_u128(terminal + 1)),
+        order_id: None,
     }
 }
 

@@ -60,6 +60,7 @@ pub enum Command {
     ForgetShopper { shopper: ShopperId },
     RecordConsent { shopper: ShopperId, text_version: String },
     UnbindFunding { shopper: ShopperId, source: FundingSource },
+    IssuePaymentCode { shopper: ShopperId, code_hash: SecretHash, expires_at: Timestamp },
 }
 
 /// What an executed command answers.
@@ -168,6 +169,9 @@ impl PaymentCore {
             C::NameShopper { shopper, masked_name } => done(self.name_shopper(*shopper, masked_name)),
             C::ForgetShopper { shopper } => done(self.forget_shopper(*shopper)),
             C::UnbindFunding { shopper, source } => done(self.unbind_funding(*shopper, source)),
+            C::IssuePaymentCode { shopper, code_hash, expires_at } => {
+                done(self.issue_payment_code(*shopper, *code_hash, *expires_at, now))
+            }
             C::RecordConsent { shopper, text_version } => {
                 done(self.record_consent(*shopper, text_version, now))
             }

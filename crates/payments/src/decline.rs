@@ -28,6 +28,8 @@ pub enum DeclineReason {
     /// The shopper's bank did not answer in time.
     IssuerUnavailable,
     RiskDeclined,
+    /// The payment code was never issued, was already used or has lapsed.
+    PaymentCodeInvalid,
 }
 
 impl DeclineReason {
@@ -49,6 +51,7 @@ impl DeclineReason {
             DeclineReason::IssuerDeclined => "issuer_declined",
             DeclineReason::IssuerUnavailable => "issuer_unavailable",
             DeclineReason::RiskDeclined => "risk_declined",
+            DeclineReason::PaymentCodeInvalid => "payment_code_invalid",
         }
     }
 
@@ -82,6 +85,9 @@ impl DeclineReason {
                 "Your bank did not answer in time. Please try again or pay another way."
             }
             DeclineReason::RiskDeclined => "This payment cannot be made by face. Please pay another way.",
+            DeclineReason::PaymentCodeInvalid => {
+                "This payment code is not valid any more. Please show a new one."
+            }
         }
     }
 }
@@ -111,6 +117,7 @@ mod tests {
             DeclineReason::IssuerDeclined,
             DeclineReason::IssuerUnavailable,
             DeclineReason::RiskDeclined,
+            DeclineReason::PaymentCodeInvalid,
         ];
         let codes: HashSet<_> = all.iter().map(DeclineReason::code).collect();
         assert_eq!(codes.len(), all.len());

@@ -28,6 +28,7 @@ use crate::limits::{
     DailyUsage, Limit, LimitContext, LimitError, LimitTable, MerchantRisk, ShopperRiskTier, TransactionType,
 };
 use crate::payment::{Payment, PaymentEvent, PaymentState, TransitionError};
+use crate::payment_code::PaymentCodes;
 use crate::pin::{Pin, PinError, PinGuard, PinHash, PinPolicy};
 use crate::risk::{Assessment, RiskConfig, RiskEvent, RiskRule, RiskState, RiskVerdict};
 use crate::settlement::AcquirerId;
@@ -112,6 +113,8 @@ pub enum Identification {
     /// Not clearly one person: these are close; the phone digits pick among them.
     Ambiguous(Vec<ShopperId>),
     NoMatch,
+    /// Not a face: the terminal scanned the shopper's dynamic payment code (its SHA-256).
+    PaymentCode(SecretHash),
 }
 
 /// A terminal's request to take a payment.
@@ -125,6 +128,9 @@ pub struct StartPayment {
     pub transaction_type: TransactionType,
     pub liveness_passed: bool,
     pub identification: Identification,
+    /// The merchant's reference for what is being paid, kept with the payment; none at a gate.
+    #[serde(default)]
+    pub order_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -200,6 +206,8 @@ pub enum CoreError {
     WalletNotEmpty,
     #[error("a consent text version is 1 to {CONSENT_VERSION_MAX} printable ASCII characters")]
     ConsentVersionMalformed,
+    #[error("a payment code must lapse after it is issued")]
+    PaymentCodeLapsed,
 }
 
 /// The longest consent text version, in bytes.
@@ -233,6 +241,7 @@ impl CoreError {
             CoreError::Access(err) => err.code(),
             CoreError::MaskedNameMalformed => "masked_name_malformed",
             CoreError::ConsentVersionMalformed => "consent_version_malformed",
+            CoreError::PaymentCodeLapsed => "payment_code_lapsed",
             CoreError::WalletNotEmpty => "wallet_not_empty",
         }
     }
@@ -253,6 +262,7 @@ pub struct PaymentCore {
     pub(crate) disputes: HashMap<DisputeId, Dispute>,
     risk: RiskState,
     access: Access,
+    payment_codes: PaymentCodes,
     /// Effects for the shell: drained by `take_risk_events` and `take_issuer_messages`.
     risk_events: Vec<RiskEvent>,
     issuer_messages: Vec<IssuerMessage>,
@@ -289,6 +299,7 @@ impl PaymentCore {
             disputes: HashMap::new(),
             risk: RiskState::default(),
             access: Access::default(),
+            payment_codes: PaymentCodes::default(),
             risk_events: Vec::new(),
             issuer_messages: Vec::new(),
             face_payment_off_everywhere: false,
@@ -320,6 +331,11 @@ impl PaymentCore {
     /// The payment itself (merchant, terminal, shopper once known), for access checks.
     pub fn payment_record(&self, id: PaymentId) -> Option<&Payment> {
         self.payments.get(&id).map(|record| &record.payment)
+    }
+
+    /// The merchant's order reference the payment was started with.
+    pub fn order_id(&self, id: PaymentId) -> Option<&str> {
+        self.payments.get(&id)?.request.order_id.as_deref()
     }
 
     /// The external bank a payment's funds were asked of, once the funds were chosen.
@@ -584,6 +600,24 @@ impl PaymentCore {
         shopper.masked_name = None;
         shopper.consent = None;
         self.access.revoke_role(Role::Shopper(id));
+        self.payment_codes.retire(id);
+        Ok(())
+    }
+
+    /// A one-payment code for the shopper to show, lapsing at `expires_at`; it replaces any
+    /// earlier code of theirs.
+    pub fn issue_payment_code(
+        &mut self,
+        id: ShopperId,
+        code_hash: SecretHash,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), CoreError> {
+        self.shopper_mut(id)?;
+        if expires_at <= now {
+            return Err(CoreError::PaymentCodeLapsed);
+        }
+        self.payment_codes.issue(id, code_hash, expires_at);
         Ok(())
     }
 
@@ -756,14 +790,17 @@ impl PaymentCore {
         }
         let merchant = &self.merchants[&terminal.merchant];
         let payment = Payment::new(request.payment_id, terminal.merchant, request.terminal, request.amount);
-        let gate =
-            if self.face_payment_off_everywhere || merchant.face_payment_off || terminal.face_payment_off {
-                Some(DeclineReason::FacePaymentOff)
-            } else if terminal.suspended {
-                Some(DeclineReason::TerminalSuspended)
-            } else {
-                None
-            };
+        let by_face = !matches!(request.identification, Identification::PaymentCode(_));
+        let face_off =
+            self.face_payment_off_everywhere || merchant.face_payment_off || terminal.face_payment_off;
+        // The emergency switch turns face payment off; the payment code is what still works.
+        let gate = if by_face && face_off {
+            Some(DeclineReason::FacePaymentOff)
+        } else if terminal.suspended {
+            Some(DeclineReason::TerminalSuspended)
+        } else {
+            None
+        };
         let standing = match merchant.status {
             MerchantStatus::Active => None,
             MerchantStatus::Suspended => {
@@ -810,7 +847,7 @@ impl PaymentCore {
         if self.heed(id, &assessment, now) {
             return self.decline(id, DeclineReason::RiskDeclined);
         }
-        if !liveness_passed {
+        if by_face && !liveness_passed {
             self.risk.note_failed_identification(&self.config.risk, terminal_id, now);
             return self.decline(id, DeclineReason::LivenessFailed);
         }
@@ -819,7 +856,14 @@ impl PaymentCore {
                 self.risk.note_failed_identification(&self.config.risk, terminal_id, now);
                 self.decline(id, DeclineReason::NoMatch)
             }
-            Identification::Match(shopper) => self.decide_for(id, shopper, now),
+            Identification::Match(shopper) => self.decide_for(id, shopper, true, now),
+            Identification::PaymentCode(code_hash) => match self.payment_codes.redeem(&code_hash, now) {
+                Some(shopper) => self.decide_for(id, shopper, false, now),
+                None => {
+                    self.risk.note_failed_identification(&self.config.risk, terminal_id, now);
+                    self.decline(id, DeclineReason::PaymentCodeInvalid)
+                }
+            },
             Identification::Ambiguous(candidates) => {
                 let record = self.payments.get_mut(&id).expect("inserted above");
                 record.candidates = candidates;
@@ -849,7 +893,7 @@ impl PaymentCore {
             .filter(|candidate| self.shoppers.get(candidate).is_some_and(|s| s.phone_last4 == digits))
             .collect();
         match matching.as_slice() {
-            [shopper] => self.decide_for(id, *shopper, now),
+            [shopper] => self.decide_for(id, *shopper, true, now),
             _ => {
                 let terminal = record.payment.terminal;
                 self.risk.note_failed_identification(&self.config.risk, terminal, now);
@@ -1004,6 +1048,7 @@ impl PaymentCore {
     /// authorizations the terminal did not confirm in time, and expires holds past their
     /// deadline. Returns the payments it touched.
     pub fn sweep(&mut self, now: Timestamp) -> Vec<PaymentId> {
+        self.payment_codes.sweep(now);
         let mut touched = Vec::new();
         let mut late: Vec<(PaymentId, PaymentState)> = self
             .payments
@@ -1043,11 +1088,13 @@ impl PaymentCore {
         by_hold
     }
 
-    /// Identification found `shopper`: check them, then ask for the PIN or authorize.
+    /// Identification found `shopper` (by face, or else by their payment code): check them, then
+    /// ask for the PIN or authorize.
     fn decide_for(
         &mut self,
         id: PaymentId,
         shopper_id: ShopperId,
+        by_face: bool,
         now: Timestamp,
     ) -> Result<PaymentView, CoreError> {
         let Some(shopper) = self.shoppers.get(&shopper_id) else {
@@ -1056,7 +1103,7 @@ impl PaymentCore {
         let record = self.payments.get_mut(&id).expect("decide_for is called on a stored payment");
         record.payment.shopper = Some(shopper_id);
         let amount = record.payment.amount.amount_minor;
-        if shopper.paused {
+        if shopper.paused && by_face {
             return self.decline(id, DeclineReason::ShopperPaused);
         }
         if shopper.pin_guard.is_locked(now) {

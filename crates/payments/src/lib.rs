@@ -20,6 +20,7 @@ mod issuer;
 mod journal;
 mod limits;
 mod payment;
+mod payment_code;
 mod pin;
 mod risk;
 mod settlement;

@@ -59,6 +59,7 @@ fn node_with_a_shopper(journal: &MemoryJournal) -> (JournaledCore<MemoryJournal>
         transaction_type: TransactionType::Purchase,
         liveness_passed: true,
         identification: Identification::Match(shopper),
+        order_id: None,
     };
     (node, request)
 }

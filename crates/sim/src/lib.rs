@@ -135,6 +135,7 @@ impl Run {
                         transaction_type: TransactionType::Purchase,
                         liveness_passed: !rng.chance(5),
                         identification,
+                        order_id: None,
                     };
                     self.shopper_of.insert(request.payment_id, shopper);
                     self.sent.push(request.clone());

@@ -103,6 +103,7 @@ pub fn pay(id: u128, terminal: TerminalId, amount_minor: i64, who: Identificatio
         transaction_type: TransactionType::Purchase,
         liveness_passed: true,
         identification: who,
+        order_id: None,
     }
 }
 

@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
-use facepay_domain::{Secret, ShopperId};
+use facepay_domain::{Secret, ShopperId, Timestamp};
 use facepay_ledger::AccountId;
 use facepay_payments::{Command, Pin, PinHash, Role};
 use serde::{Deserialize, Serialize};
@@ -251,6 +251,35 @@ pub async fn pause(
     switch.execute(Command::PauseShopper { shopper, paused: input.paused }).await?;
     Ok(Json(input))
 }
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PaymentCode {
+    /// 18 digits for the app to show as a QR code (and as text); good for one payment.
+    pub code: String,
+    /// When it lapses, unix ms. Asking for a new code retires this one.
+    pub expires_at_ms: i64,
+}
+
+/// The alternative to the face: a code the shopper shows and the terminal scans. It works when
+/// face payment is paused or switched off, and the shopper's limits and PIN policy still apply.
+#[utoipa::path(post, path = "/v1/shopper/payment-code", tag = "shopper", security(("api_key" = [])),
+    responses((status = 200, body = PaymentCode), (status = "4XX", body = ErrorBody)))]
+pub async fn payment_code(
+    State(switch): State<Arc<Switch>>,
+    headers: HeaderMap,
+) -> Result<Json<PaymentCode>, ApiError> {
+    let shopper = shopper_of(&switch, &headers).await?;
+    let code = format!("{:018}", random_u128() % PAYMENT_CODE_SPACE);
+    let expires_at_ms = now_ms() + switch.config.payment_code_ttl_ms;
+    let expires_at = Timestamp::from_unix_ms(expires_at_ms);
+    let code_hash = wire::payment_code_hash(&code)?;
+    switch.execute(Command::IssuePaymentCode { shopper, code_hash, expires_at }).await?;
+    Ok(Json(PaymentCode { code, expires_at_ms }))
+}
+
+/// 10^18: payment codes are 18 digits, about 60 bits, guessed at most a few times a second per
+/// terminal (its rate limit) within the minute a code lives.
+const PAYMENT_CODE_SPACE: u128 = 1_000_000_000_000_000_000;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Deleted {

@@ -1,7 +1,7 @@
 //! The terminal's routes: activation with the merchant's one-time code, then signed requests
-//! only: heartbeat, pay (captures in, decision out), the phone-digit and PIN challenges,
-//! confirm, void, refund and status. A terminal sees only its own payments, and of a shopper
-//! only the masked name.
+//! only: heartbeat, pay (captures, a device template or a scanned payment code in; decision
+//! out), the phone-digit and PIN challenges, confirm, void, refund and status. A terminal sees
+//! only its own payments, and of a shopper only the masked name.
 
 use std::sync::Arc;
 
@@ -88,7 +88,7 @@ pub struct PayRequest {
     pub amount_minor: i64,
     /// ISO 4217, the switch's currency.
     pub currency: String,
-    /// The merchant's order reference, echoed back.
+    /// The merchant's order reference, kept with the payment.
     pub order_id: String,
     /// Unique per terminal: a retry after a timeout sends the same key (and body) and gets the
     /// first payment back, never a second charge.
@@ -97,8 +97,10 @@ pub struct PayRequest {
     #[serde(default)]
     pub captures: Vec<String>,
     /// the template a terminal that extracts on the device made of the face, with the model
-    /// that made it. The request's signature covers it like everything else in the body.
+    /// that made it. The request's signature covers it like everything else in the body; or else
     pub template: Option<DeviceTemplate>,
+    /// the 18 digits of the payment code the shopper's app shows, scanned instead of a face.
+    pub payment_code: Option<String>,
 }
 
 /// A face template made on the terminal. It is biometric data: used for this one search and
@@ -114,23 +116,16 @@ pub struct DeviceTemplate {
     pub live_score: f32,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct PayResponse {
-    pub order_id: String,
-    #[serde(flatten)]
-    pub payment: PaymentOut,
-}
-
 #[utoipa::path(post, path = "/v1/terminal/payments", tag = "terminal", security(("terminal_signature" = [])),
     request_body = PayRequest,
-    responses((status = 200, body = PayResponse), (status = "4XX", body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = PaymentOut), (status = "4XX", body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn pay(
     State(switch): State<Arc<Switch>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<PayResponse>, ApiError> {
+) -> Result<Json<PaymentOut>, ApiError> {
     let body = wire::body(body)?;
     let (terminal, _) = switch.terminal_caller(&method, &uri, &headers, &body).await?;
     let request: PayRequest = wire::json(&body)?;
@@ -151,21 +146,23 @@ pub async fn pay(
         core.payment_for_key(terminal, &request.idempotency_key).map(|view| PaymentOut::new(&view, core))
     });
     if let Some(payment) = retried {
-        return Ok(Json(PayResponse { order_id: request.order_id, payment }));
+        return Ok(Json(payment));
     }
-    let (liveness_passed, identification) = match request.template {
-        Some(device) if request.captures.is_empty() => identify_device_template(&switch, device)?,
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "captures_and_template",
-                "send captures or a template, not both",
-            ));
-        }
-        None => {
-            let limits = (switch.config.max_payment_frames, switch.config.max_frame_bytes);
-            identify(&switch, wire::frames(&request.captures, limits.0, limits.1)?).await?
-        }
-    };
+    let (liveness_passed, identification) =
+        match (request.captures.is_empty(), request.template, request.payment_code) {
+            (true, Some(device), None) => identify_device_template(&switch, device)?,
+            (true, None, Some(code)) => (true, Identification::PaymentCode(wire::payment_code_hash(&code)?)),
+            (_, None, None) => {
+                let limits = (switch.config.max_payment_frames, switch.config.max_frame_bytes);
+                identify(&switch, wire::frames(&request.captures, limits.0, limits.1)?).await?
+            }
+            _ => {
+                return Err(ApiError::bad_request(
+                    "identification_ambiguous",
+                    "send captures, a template or a payment code: one of them",
+                ));
+            }
+        };
     let payment_id = PaymentId::from_u128(wire::derived_id(&[
         &terminal.as_u128().to_le_bytes(),
         request.idempotency_key.as_bytes(),
@@ -178,11 +175,12 @@ pub async fn pay(
         transaction_type: TransactionType::Purchase,
         liveness_passed,
         identification,
+        order_id: Some(request.order_id),
     };
     let view = payment_reply(switch.execute(Command::StartPayment(start)).await?)?;
     let payment = switch.read(|core| PaymentOut::new(&view, core));
     switch.metrics.observe_decision(payment.outcome());
-    Ok(Json(PayResponse { order_id: request.order_id, payment }))
+    Ok(Json(payment))
 }
 
 /// The capture to a liveness verdict and an identification among everyone enrolled. A photo

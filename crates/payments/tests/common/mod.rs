@@ -77,6 +77,7 @@ pub fn pay(id: u128, amount: i64, who: Identification) -> StartPayment {
         transaction_type: TransactionType::Purchase,
         liveness_passed: true,
         identification: who,
+        order_id: None,
     }
 }
 
