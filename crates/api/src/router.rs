@@ -17,7 +17,7 @@ use axum::routing::{get, post, put};
 
 use crate::auth::{hex, random_bytes};
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
-use crate::routes::{disputes, issuer, merchant, operator, shopper, system, terminal};
+use crate::routes::{disputes, issuer, limits, merchant, operator, shopper, system, terminal};
 use crate::switch::Switch;
 
 pub fn router(switch: Arc<Switch>) -> Router {
@@ -47,6 +47,8 @@ pub fn router(switch: Arc<Switch>) -> Router {
         .route("/v1/merchant/payments/{payment_id}/refunds", post(merchant::refund))
         .route("/v1/operator/merchants", post(operator::create_merchant))
         .route("/v1/operator/merchants/{merchant_id}/status", put(operator::set_merchant_status))
+        .route("/v1/operator/merchants/{merchant_id}/risk", put(limits::rate_merchant))
+        .route("/v1/operator/limits", get(limits::read_policy).put(limits::set_policy))
         .route("/v1/operator/emergency-switch", put(operator::emergency_switch))
         .route("/v1/operator/top-ups", post(operator::top_up))
         .route("/v1/operator/issuers", post(operator::register_issuer))

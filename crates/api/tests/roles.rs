@@ -636,3 +636,53 @@ async fn a_payment_code_lapses_after_its_time() {
     let (_, lapsed) = send(&node.router, signed(&terminal, "POST", "/v1/terminal/payments", &body)).await;
     assert_eq!(lapsed["decline_reason"], "payment_code_invalid", "{lapsed}");
 }
+
+#[tokio::test]
+async fn the_operator_sets_the_limits_policy_and_a_merchants_own_limit_and_the_tightest_applies() {
+    let node = node();
+    let (merchant_id, merchant_key) = merchant(&node).await;
+    let terminal = terminal(&node, &merchant_key).await;
+    shopper(&node, 1, "1234", 10_000).await;
+    let op = |method: &str, path: &str, body: Option<Value>| with_key(method, path, &node.operator_key, body);
+    let pay = |amount: i64, key: &str| {
+        signed(&terminal, "POST", "/v1/terminal/payments", &pay_body(amount, key, "face:1"))
+    };
+
+    let (status, mut policy) = send(&node.router, op("GET", "/v1/operator/limits", None)).await;
+    assert_eq!(status, StatusCode::OK, "{policy}");
+    let before = policy.clone();
+    policy["purchase"] = json!({"per_transaction_minor": 1_000, "daily_minor": 5_000});
+    let (status, set) = send(&node.router, op("PUT", "/v1/operator/limits", Some(policy.clone()))).await;
+    assert_eq!((status, &set), (StatusCode::OK, &policy));
+    let (_, declined) = send(&node.router, pay(1_001, "l-1")).await;
+    assert_eq!(declined["decline_reason"], "limit_per_transaction_exceeded", "{declined}");
+
+    let rating = json!({"risk": "low", "limit": {"per_transaction_minor": 500, "daily_minor": 800}});
+    let path = format!("/v1/operator/merchants/{merchant_id}/risk");
+    let (status, _) = send(&node.router, op("PUT", &path, Some(rating))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, declined) = send(&node.router, pay(600, "l-2")).await;
+    assert_eq!(declined["decline_reason"], "limit_per_transaction_exceeded", "the merchant's own is tighter");
+    let (_, paid) = send(&node.router, pay(500, "l-3")).await;
+    assert_eq!(paid["state"], "authorized", "{paid}");
+    let (_, declined) = send(&node.router, pay(400, "l-4")).await;
+    assert_eq!(declined["decline_reason"], "limit_daily_exceeded", "500 + 400 is past the merchant's 800");
+
+    // Bad limits change nothing; only the operator may set them.
+    let mut inverted = before.clone();
+    inverted["transit"] = json!({"per_transaction_minor": 10, "daily_minor": 9});
+    let (status, body) = send(&node.router, op("PUT", "/v1/operator/limits", Some(inverted))).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "limit_malformed"));
+    let mut far = before.clone();
+    far["day_offset_ms"] = json!(15 * 3_600_000);
+    let (status, body) = send(&node.router, op("PUT", "/v1/operator/limits", Some(far))).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "limit_malformed"));
+    let zero = json!({"risk": "high", "limit": {"per_transaction_minor": 0, "daily_minor": 0}});
+    let (status, body) = send(&node.router, op("PUT", &path, Some(zero))).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "limit_malformed"));
+    let (_, now) = send(&node.router, op("GET", "/v1/operator/limits", None)).await;
+    assert_eq!(now, policy, "refused tables left the policy as it was");
+    let (status, _) =
+        send(&node.router, with_key("PUT", "/v1/operator/limits", &merchant_key, Some(before))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}

@@ -14,53 +14,182 @@ use crate::access::{ApiKeyId, PublicKey, Role, SecretHash};
 use crate::dispute::{Dispute, DisputeId, Finding, Party};
 use crate::engine::{CoreError, MerchantStatus, PaymentCore, PaymentView, StartPayment};
 use crate::issuer::{FundingSource, IssuerAnswer, IssuerId};
-use crate::limits::{Limit, MerchantRisk, ShopperRiskTier};
+use crate::limits::{Limit, LimitTable, MerchantRisk, ShopperRiskTier};
 use crate::pin::{Pin, PinError, PinHash};
 use crate::settlement::AcquirerId;
 
 /// One change to the payment core.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
-    RegisterIssuer { issuer: IssuerId, clearing_account: AccountId },
-    RegisterMerchant { merchant: MerchantId, acquirer: AcquirerId, risk: MerchantRisk, account: AccountId },
-    SetMerchantStatus { merchant: MerchantId, status: MerchantStatus },
-    RegisterTerminal { terminal: TerminalId, merchant: MerchantId },
-    SuspendTerminal { terminal: TerminalId, suspended: bool },
-    SwitchFacePaymentEverywhere { off: bool },
-    SwitchFacePaymentForMerchant { merchant: MerchantId, off: bool },
-    SwitchFacePaymentForTerminal { terminal: TerminalId, off: bool },
-    EnrollShopper { shopper: ShopperId, phone_last4: String },
-    PauseShopper { shopper: ShopperId, paused: bool },
-    SetShopperLimit { shopper: ShopperId, limit: Option<Limit>, tier: ShopperRiskTier },
-    SetPinHash { shopper: ShopperId, hash: PinHash },
-    BindWallet { shopper: ShopperId, account: AccountId, make_default: bool },
-    BindBankAccount { shopper: ShopperId, issuer: IssuerId, reference: String, make_default: bool },
-    ChooseDefaultFunding { shopper: ShopperId, source: FundingSource },
-    TopUp { account: AccountId, amount_minor: i64, transfer_id: TransferId },
+    RegisterIssuer {
+        issuer: IssuerId,
+        clearing_account: AccountId,
+    },
+    RegisterMerchant {
+        merchant: MerchantId,
+        acquirer: AcquirerId,
+        risk: MerchantRisk,
+        account: AccountId,
+    },
+    SetMerchantStatus {
+        merchant: MerchantId,
+        status: MerchantStatus,
+    },
+    RegisterTerminal {
+        terminal: TerminalId,
+        merchant: MerchantId,
+    },
+    SuspendTerminal {
+        terminal: TerminalId,
+        suspended: bool,
+    },
+    SwitchFacePaymentEverywhere {
+        off: bool,
+    },
+    SwitchFacePaymentForMerchant {
+        merchant: MerchantId,
+        off: bool,
+    },
+    SwitchFacePaymentForTerminal {
+        terminal: TerminalId,
+        off: bool,
+    },
+    EnrollShopper {
+        shopper: ShopperId,
+        phone_last4: String,
+    },
+    PauseShopper {
+        shopper: ShopperId,
+        paused: bool,
+    },
+    /// The shopper's own limit; the operator's risk tier too when `tier` is given, else it stays.
+    SetShopperLimit {
+        shopper: ShopperId,
+        limit: Option<Limit>,
+        tier: Option<ShopperRiskTier>,
+    },
+    SetMerchantRisk {
+        merchant: MerchantId,
+        risk: MerchantRisk,
+        limit: Option<Limit>,
+    },
+    SetLimitTable {
+        table: LimitTable,
+    },
+    SetPinHash {
+        shopper: ShopperId,
+        hash: PinHash,
+    },
+    BindWallet {
+        shopper: ShopperId,
+        account: AccountId,
+        make_default: bool,
+    },
+    BindBankAccount {
+        shopper: ShopperId,
+        issuer: IssuerId,
+        reference: String,
+        make_default: bool,
+    },
+    ChooseDefaultFunding {
+        shopper: ShopperId,
+        source: FundingSource,
+    },
+    TopUp {
+        account: AccountId,
+        amount_minor: i64,
+        transfer_id: TransferId,
+    },
     StartPayment(StartPayment),
-    ProvidePhoneDigits { payment: PaymentId, digits: String },
-    PinChecked { payment: PaymentId, matched: bool },
-    Capture { payment: PaymentId },
-    Void { payment: PaymentId },
-    Reverse { payment: PaymentId },
-    Refund { payment: PaymentId, refund_id: TransferId, amount_minor: i64 },
-    IssuerAnswered { payment: PaymentId, answer: IssuerAnswer },
+    ProvidePhoneDigits {
+        payment: PaymentId,
+        digits: String,
+    },
+    PinChecked {
+        payment: PaymentId,
+        matched: bool,
+    },
+    Capture {
+        payment: PaymentId,
+    },
+    Void {
+        payment: PaymentId,
+    },
+    Reverse {
+        payment: PaymentId,
+    },
+    Refund {
+        payment: PaymentId,
+        refund_id: TransferId,
+        amount_minor: i64,
+    },
+    IssuerAnswered {
+        payment: PaymentId,
+        answer: IssuerAnswer,
+    },
     Sweep,
-    FundReserve { amount_minor: i64, transfer_id: TransferId },
-    OpenDispute { dispute: DisputeId, payment: PaymentId, amount_minor: i64 },
-    AddDisputeEvidence { dispute: DisputeId, party: Party, note: String },
-    ResolveDispute { dispute: DisputeId, finding: Finding },
-    ChargeBack { dispute: DisputeId },
-    IssueApiKey { key: ApiKeyId, secret_hash: SecretHash, role: Role },
-    RevokeApiKey { key: ApiKeyId },
-    IssueActivationCode { terminal: TerminalId, code_hash: SecretHash, expires_at: Timestamp },
-    ActivateTerminal { terminal: TerminalId, code_hash: SecretHash, public_key: PublicKey },
-    RevokeTerminal { terminal: TerminalId },
-    NameShopper { shopper: ShopperId, masked_name: String },
-    ForgetShopper { shopper: ShopperId },
-    RecordConsent { shopper: ShopperId, text_version: String },
-    UnbindFunding { shopper: ShopperId, source: FundingSource },
-    IssuePaymentCode { shopper: ShopperId, code_hash: SecretHash, expires_at: Timestamp },
+    FundReserve {
+        amount_minor: i64,
+        transfer_id: TransferId,
+    },
+    OpenDispute {
+        dispute: DisputeId,
+        payment: PaymentId,
+        amount_minor: i64,
+    },
+    AddDisputeEvidence {
+        dispute: DisputeId,
+        party: Party,
+        note: String,
+    },
+    ResolveDispute {
+        dispute: DisputeId,
+        finding: Finding,
+    },
+    ChargeBack {
+        dispute: DisputeId,
+    },
+    IssueApiKey {
+        key: ApiKeyId,
+        secret_hash: SecretHash,
+        role: Role,
+    },
+    RevokeApiKey {
+        key: ApiKeyId,
+    },
+    IssueActivationCode {
+        terminal: TerminalId,
+        code_hash: SecretHash,
+        expires_at: Timestamp,
+    },
+    ActivateTerminal {
+        terminal: TerminalId,
+        code_hash: SecretHash,
+        public_key: PublicKey,
+    },
+    RevokeTerminal {
+        terminal: TerminalId,
+    },
+    NameShopper {
+        shopper: ShopperId,
+        masked_name: String,
+    },
+    ForgetShopper {
+        shopper: ShopperId,
+    },
+    RecordConsent {
+        shopper: ShopperId,
+        text_version: String,
+    },
+    UnbindFunding {
+        shopper: ShopperId,
+        source: FundingSource,
+    },
+    IssuePaymentCode {
+        shopper: ShopperId,
+        code_hash: SecretHash,
+        expires_at: Timestamp,
+    },
 }
 
 /// What an executed command answers.
@@ -114,6 +243,10 @@ impl PaymentCore {
             C::SetShopperLimit { shopper, limit, tier } => {
                 done(self.set_shopper_limit(*shopper, *limit, *tier))
             }
+            C::SetMerchantRisk { merchant, risk, limit } => {
+                done(self.set_merchant_risk(*merchant, *risk, *limit))
+            }
+            C::SetLimitTable { table } => done(self.set_limit_table(table.clone())),
             C::SetPinHash { shopper, hash } => done(self.set_pin_hash(*shopper, hash.clone())),
             C::BindWallet { shopper, account, make_default } => {
                 done(self.bind_wallet(*shopper, *account, *make_default))

@@ -79,6 +79,8 @@ pub(crate) struct Merchant {
     status: MerchantStatus,
     pub(crate) account: AccountId,
     face_payment_off: bool,
+    /// The operator's limit for this merchant alone, on top of its risk level's.
+    own_limit: Option<Limit>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -206,6 +208,8 @@ pub enum CoreError {
     WalletNotEmpty,
     #[error("a consent text version is 1 to {CONSENT_VERSION_MAX} printable ASCII characters")]
     ConsentVersionMalformed,
+    #[error("a limit is two amounts above zero, the daily one at least the per-transaction one")]
+    LimitMalformed,
     #[error("a payment code must lapse after it is issued")]
     PaymentCodeLapsed,
 }
@@ -242,6 +246,7 @@ impl CoreError {
             CoreError::MaskedNameMalformed => "masked_name_malformed",
             CoreError::ConsentVersionMalformed => "consent_version_malformed",
             CoreError::PaymentCodeLapsed => "payment_code_lapsed",
+            CoreError::LimitMalformed => "limit_malformed",
             CoreError::WalletNotEmpty => "wallet_not_empty",
         }
     }
@@ -440,9 +445,46 @@ impl PaymentCore {
         let ledger_account =
             Account::new(account, self.config.currency, BalanceRule::Unbounded, code::MERCHANT);
         self.open(ledger_account)?;
-        let merchant =
-            Merchant { acquirer, risk, status: MerchantStatus::Active, account, face_payment_off: false };
+        let merchant = Merchant {
+            acquirer,
+            risk,
+            status: MerchantStatus::Active,
+            account,
+            face_payment_off: false,
+            own_limit: None,
+        };
         self.merchants.insert(id, merchant);
+        Ok(())
+    }
+
+    /// The operator re-rates a merchant and sets or lifts its own limit.
+    pub fn set_merchant_risk(
+        &mut self,
+        id: MerchantId,
+        risk: MerchantRisk,
+        limit: Option<Limit>,
+    ) -> Result<(), CoreError> {
+        if limit.is_some_and(|limit| !limit.is_valid()) {
+            return Err(CoreError::LimitMalformed);
+        }
+        let merchant = self.merchants.get_mut(&id).ok_or(CoreError::UnknownMerchant(id))?;
+        merchant.risk = risk;
+        merchant.own_limit = limit;
+        Ok(())
+    }
+
+    /// A merchant's risk level and own limit.
+    pub fn merchant_risk(&self, id: MerchantId) -> Option<(MerchantRisk, Option<Limit>)> {
+        self.merchants.get(&id).map(|merchant| (merchant.risk, merchant.own_limit))
+    }
+
+    /// The operator's limit table, in place of the one the switch started with. Payments
+    /// already authorized keep their place in today's totals.
+    pub fn set_limit_table(&mut self, table: LimitTable) -> Result<(), CoreError> {
+        if !table.is_valid() {
+            return Err(CoreError::LimitMalformed);
+        }
+        self.config.limits = table;
         Ok(())
     }
 
@@ -630,11 +672,14 @@ impl PaymentCore {
         &mut self,
         id: ShopperId,
         limit: Option<Limit>,
-        tier: ShopperRiskTier,
+        tier: Option<ShopperRiskTier>,
     ) -> Result<(), CoreError> {
+        if limit.is_some_and(|limit| !limit.is_valid()) {
+            return Err(CoreError::LimitMalformed);
+        }
         let shopper = self.shopper_mut(id)?;
         shopper.own_limit = limit;
-        shopper.tier = tier;
+        shopper.tier = tier.unwrap_or(shopper.tier);
         Ok(())
     }
 
@@ -1347,6 +1392,7 @@ impl PaymentCore {
             transaction_type: record.request.transaction_type,
             shopper_tier: shopper.tier,
             shopper_setting: shopper.own_limit,
+            merchant_setting: self.merchants[&record.payment.merchant].own_limit,
         })
     }
 

@@ -39,7 +39,15 @@ pub struct Limit {
     pub daily_minor: i64,
 }
 
+/// Most hours the operator's local day may be from UTC (UTC+14 is the furthest zone).
+const DAY_OFFSET_MAX_MS: i64 = 14 * 60 * 60 * 1000;
+
 impl Limit {
+    /// Both ceilings above zero and the daily one at least the per-transaction one.
+    pub fn is_valid(&self) -> bool {
+        self.per_transaction_minor > 0 && self.daily_minor >= self.per_transaction_minor
+    }
+
     fn tighter(self, other: Limit) -> Limit {
         Limit {
             per_transaction_minor: self.per_transaction_minor.min(other.per_transaction_minor),
@@ -90,6 +98,8 @@ pub struct LimitContext {
     pub shopper_tier: ShopperRiskTier,
     /// The shopper's own ceiling, if they set one.
     pub shopper_setting: Option<Limit>,
+    /// The operator's ceiling for this one merchant, if it has one.
+    pub merchant_setting: Option<Limit>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -132,7 +142,22 @@ impl LimitTable {
             ShopperRiskTier::Restricted => self.shopper_restricted,
         };
         let table = merchant.tighter(transaction).tighter(shopper);
-        context.shopper_setting.map_or(table, |own| table.tighter(own))
+        [context.shopper_setting, context.merchant_setting].into_iter().flatten().fold(table, Limit::tighter)
+    }
+
+    /// Every limit valid and the day offset within the world's time zones.
+    pub fn is_valid(&self) -> bool {
+        let limits = [
+            self.merchant_low,
+            self.merchant_medium,
+            self.merchant_high,
+            self.purchase,
+            self.transit,
+            self.shopper_standard,
+            self.shopper_elevated,
+            self.shopper_restricted,
+        ];
+        limits.iter().all(Limit::is_valid) && self.day_offset_ms.abs() <= DAY_OFFSET_MAX_MS
     }
 
     /// The local day `at` falls in, counted from the epoch.
@@ -198,6 +223,7 @@ mod tests {
             transaction_type: TransactionType::Purchase,
             shopper_tier: ShopperRiskTier::Standard,
             shopper_setting: None,
+            merchant_setting: None,
         }
     }
 
@@ -218,6 +244,21 @@ mod tests {
         let own = Limit { per_transaction_minor: 30_000, daily_minor: 5_000_000 };
         let mine = LimitContext { shopper_setting: Some(own), ..context() };
         assert_eq!(table.effective(&mine), Limit { per_transaction_minor: 30_000, daily_minor: 2_000_000 });
+        let merchants = Limit { per_transaction_minor: 40_000, daily_minor: 60_000 };
+        let both = LimitContext { merchant_setting: Some(merchants), ..mine };
+        assert_eq!(table.effective(&both), Limit { per_transaction_minor: 30_000, daily_minor: 60_000 });
+    }
+
+    #[test]
+    fn a_table_with_a_limit_at_zero_inverted_or_a_day_offset_off_the_globe_is_invalid() {
+        let table = LimitTable::default();
+        assert!(table.is_valid());
+        let zero = Limit { per_transaction_minor: 0, daily_minor: 10 };
+        let inverted = Limit { per_transaction_minor: 11, daily_minor: 10 };
+        assert!(!LimitTable { transit: zero, ..table.clone() }.is_valid());
+        assert!(!LimitTable { shopper_restricted: inverted, ..table.clone() }.is_valid());
+        assert!(LimitTable { day_offset_ms: -DAY_OFFSET_MAX_MS, ..table.clone() }.is_valid());
+        assert!(!LimitTable { day_offset_ms: DAY_OFFSET_MAX_MS + 1, ..table }.is_valid());
     }
 
     #[test]

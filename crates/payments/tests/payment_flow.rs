@@ -186,7 +186,7 @@ fn bad_requests_are_refused_with_a_code_and_change_nothing() {
 fn limits_decline_per_transaction_and_across_the_day_and_voids_give_the_allowance_back() {
     let mut core = core(NO_PIN);
     let own = Limit { per_transaction_minor: 3_000, daily_minor: 5_000 };
-    core.set_shopper_limit(ALICE, Some(own), ShopperRiskTier::Standard).unwrap();
+    core.set_shopper_limit(ALICE, Some(own), Some(ShopperRiskTier::Standard)).unwrap();
     declined(
         &mut core,
         pay(1, 3_001, Identification::Match(ALICE)),

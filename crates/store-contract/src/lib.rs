@@ -121,7 +121,7 @@ pub fn every_command_survives_a_restart<D: Database>(database: &D) {
             Command::SetShopperLimit {
                 shopper: ALICE,
                 limit: Some(Limit { per_transaction_minor: 20_000, daily_minor: 50_000 }),
-                tier: ShopperRiskTier::Standard,
+                tier: Some(ShopperRiskTier::Standard),
             },
             1,
         ),
@@ -286,7 +286,7 @@ pub fn two_nodes_refunding_one_payment_refund_it_once<D: Database>(database: &D)
 pub fn two_payments_racing_one_daily_limit_take_it_once<D: Database>(database: &D) {
     let mut a = node(database);
     let limit = Some(Limit { per_transaction_minor: 5_000, daily_minor: 6_000 });
-    run(&mut a, Command::SetShopperLimit { shopper: ALICE, limit, tier: ShopperRiskTier::Standard }, 0)
+    run(&mut a, Command::SetShopperLimit { shopper: ALICE, limit, tier: Some(ShopperRiskTier::Standard) }, 0)
         .unwrap();
     let mut b = node(database);
     for round in 0..10u128 {

@@ -2,6 +2,7 @@
 
 pub mod disputes;
 pub mod issuer;
+pub mod limits;
 pub mod merchant;
 pub mod operator;
 pub mod shopper;

@@ -27,7 +27,7 @@ pub(crate) async fn operator(switch: &Arc<Switch>, headers: &HeaderMap) -> Resul
     }
 }
 
-fn merchant_id(text: &str) -> Result<MerchantId, ApiError> {
+pub(crate) fn merchant_id(text: &str) -> Result<MerchantId, ApiError> {
     parse_prefixed(text, "mer_")
         .map(MerchantId::from_u128)
         .ok_or_else(|| ApiError::bad_request("id_malformed", "a merchant id reads mer_<32 hex digits>"))
@@ -39,6 +39,16 @@ pub enum RiskLevel {
     Low,
     Medium,
     High,
+}
+
+impl From<RiskLevel> for MerchantRisk {
+    fn from(level: RiskLevel) -> MerchantRisk {
+        match level {
+            RiskLevel::Low => MerchantRisk::Low,
+            RiskLevel::Medium => MerchantRisk::Medium,
+            RiskLevel::High => MerchantRisk::High,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -67,11 +77,7 @@ pub async fn create_merchant(
     operator(&switch, &headers).await?;
     let input: NewMerchant = wire::json(&wire::body(body)?)?;
     let merchant = MerchantId::from_u128(random_u128());
-    let risk = match input.risk {
-        RiskLevel::Low => MerchantRisk::Low,
-        RiskLevel::Medium => MerchantRisk::Medium,
-        RiskLevel::High => MerchantRisk::High,
-    };
+    let risk = MerchantRisk::from(input.risk);
     let (key, api_key, secret_hash) = new_api_key();
     switch
         .execute_each(vec![

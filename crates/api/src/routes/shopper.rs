@@ -448,10 +448,7 @@ pub async fn set_limit(
             ));
         }
     };
-    // The tier is the operator's; the shopper's own limit only ever tightens what applies.
-    let tier = switch
-        .read(|core| core.shopper_limit(shopper).map(|(_, tier)| tier))
-        .unwrap_or(facepay_payments::ShopperRiskTier::Standard);
-    switch.execute(Command::SetShopperLimit { shopper, limit, tier }).await?;
+    // The tier is the operator's and stays; the shopper's own limit only ever tightens.
+    switch.execute(Command::SetShopperLimit { shopper, limit, tier: None }).await?;
     Ok(Json(input))
 }
