@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{disputes, issuer, limits, merchant, operator, shopper, system, terminal};
+use crate::routes::{audit, disputes, issuer, limits, merchant, operator, shopper, system, terminal};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -18,7 +18,7 @@ use crate::routes::{disputes, issuer, limits, merchant, operator, shopper, syste
         merchant::register_terminal, merchant::replace_terminal, merchant::suspend_terminal,
         merchant::revoke_terminal, merchant::terminal, merchant::payment, merchant::refund,
         operator::create_merchant, operator::set_merchant_status, operator::emergency_switch, operator::top_up,
-        limits::read_policy, limits::set_policy, limits::rate_merchant,
+        limits::read_policy, limits::set_policy, limits::rate_merchant, audit::search,
         operator::register_issuer, operator::settlement, operator::list_risk_events, operator::acknowledge_risk_events,
         issuer::messages, issuer::acknowledge, issuer::answer, issuer::settlement,
         shopper::consent, shopper::sign_up, shopper::me, shopper::enroll_face, shopper::set_pin,

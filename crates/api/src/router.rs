@@ -17,7 +17,7 @@ use axum::routing::{get, post, put};
 
 use crate::auth::{hex, random_bytes};
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
-use crate::routes::{disputes, issuer, limits, merchant, operator, shopper, system, terminal};
+use crate::routes::{audit, disputes, issuer, limits, merchant, operator, shopper, system, terminal};
 use crate::switch::Switch;
 
 pub fn router(switch: Arc<Switch>) -> Router {
@@ -49,6 +49,7 @@ pub fn router(switch: Arc<Switch>) -> Router {
         .route("/v1/operator/merchants/{merchant_id}/status", put(operator::set_merchant_status))
         .route("/v1/operator/merchants/{merchant_id}/risk", put(limits::rate_merchant))
         .route("/v1/operator/limits", get(limits::read_policy).put(limits::set_policy))
+        .route("/v1/operator/audit", get(audit::search))
         .route("/v1/operator/emergency-switch", put(operator::emergency_switch))
         .route("/v1/operator/top-ups", post(operator::top_up))
         .route("/v1/operator/issuers", post(operator::register_issuer))
@@ -103,6 +104,9 @@ async fn every_request(State(switch): State<Arc<Switch>>, request: Request, next
         .map_or_else(|| hex(&random_bytes::<12>()), str::to_owned);
     let method = request.method().as_str().to_owned();
     let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
+    let audit = audit::audited(request.method(), &route).map(|action| {
+        (action, audit::actor(request.headers()), format!("{method} {}", request.uri().path()))
+    });
     let mut response = next.run(request).await;
     let error = response.extensions_mut().remove::<ApiError>();
     if let Some(error) = &error {
@@ -116,6 +120,9 @@ async fn every_request(State(switch): State<Arc<Switch>>, request: Request, next
         response = (error.status, axum::Json(body)).into_response();
     }
     let status = response.status().as_u16();
+    if let Some((action, actor, request)) = audit {
+        audit::record(&switch, action, actor, request, status).await;
+    }
     let seconds = started.elapsed().as_secs_f64();
     switch.metrics.observe_request(&method, &route, status, seconds);
     if switch.config.access_log {
@@ -143,5 +150,12 @@ fn log_line(request_id: &str, method: &str, route: &str, status: u16, code: Opti
         "code": code,
         "ms": (seconds * 1000.0 * 100.0).round() / 100.0,
     });
+    eprintln!("{line}");
+}
+
+/// A JSON line on stderr for something an operator must look at that no response shows.
+#[allow(clippy::print_stderr)]
+pub(crate) fn log_problem(problem: &str, code: &str) {
+    let line = serde_json::json!({"ts_ms": crate::switch::now_ms(), "problem": problem, "code": code});
     eprintln!("{line}");
 }

@@ -146,6 +146,20 @@ pub struct Window {
     pub to_ms: i64,
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+/// A search of the audit log.
+pub struct AuditQuery {
+    /// Only this action: enrollment, identification, deletion, credentials or operator_access.
+    pub action: Option<String>,
+    /// Only this caller (`key_<hex>`, `trm_<hex>` or `anonymous`).
+    pub actor: Option<String>,
+    /// Only entries after this sequence number (to page on).
+    pub after_seq: Option<u64>,
+    /// At most this many entries, 1 to 1000 (100 if not given).
+    pub limit: Option<usize>,
+}
+
 /// A payment as terminals and merchants see it.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PaymentOut {

@@ -686,3 +686,76 @@ async fn the_operator_sets_the_limits_policy_and_a_merchants_own_limit_and_the_t
         send(&node.router, with_key("PUT", "/v1/operator/limits", &merchant_key, Some(before))).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn sensitive_requests_land_in_a_hash_chained_audit_log_that_an_auditor_can_check() {
+    let node = node();
+    let (_, merchant_key) = merchant(&node).await;
+    let terminal = terminal(&node, &merchant_key).await;
+    shopper(&node, 1, "1234", 10_000).await;
+    send(&node.router, signed(&terminal, "POST", "/v1/terminal/payments", &pay_body(100, "a-1", "face:1")))
+        .await;
+    let (status, _) = send(&node.router, with_key("GET", "/v1/operator/audit", &merchant_key, None)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = send(&node.router, with_key("GET", "/v1/operator/audit", "fpk_nobody", None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let audit =
+        |query: &str| with_key("GET", &format!("/v1/operator/audit{query}"), &node.operator_key, None);
+    let (status, page) = send(&node.router, audit("?limit=1000")).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let entries = page["entries"].as_array().unwrap();
+    let seen: Vec<(&str, u64)> =
+        entries.iter().map(|e| (e["action"].as_str().unwrap(), e["status"].as_u64().unwrap())).collect();
+    for wanted in [
+        ("operator_access", 200), // the merchant onboarded
+        ("credentials", 200),     // its terminal registered, activated; the shopper signed up
+        ("enrollment", 200),
+        ("identification", 200),
+        ("operator_access", 403), // the merchant's try at the log
+    ] {
+        assert!(seen.contains(&wanted), "{wanted:?} missing from {seen:?}");
+    }
+    assert!(!seen.iter().any(|&(_, status)| status == 401), "unauthenticated floods are not journaled");
+    let payment = entries.iter().find(|e| e["action"] == "identification").unwrap();
+    assert!(payment["actor"].as_str().unwrap().starts_with("trm_"), "{payment}");
+    assert!(!page.to_string().contains(&merchant_key), "an actor is a key id, never the key");
+
+    // An auditor recomputes every hash from the entries alone and keeps the head.
+    let decode = |text: &Value| -> [u8; 32] {
+        let text = text.as_str().unwrap();
+        std::array::from_fn(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).unwrap())
+    };
+    let mut previous = [0u8; 32];
+    for entry in entries {
+        assert_eq!(decode(&entry["previous_hash"]), previous);
+        let action = match entry["action"].as_str().unwrap() {
+            "operator_access" => facepay_payments::AuditAction::OperatorAccess,
+            "credentials" => facepay_payments::AuditAction::Credentials,
+            "enrollment" => facepay_payments::AuditAction::Enrollment,
+            "identification" => facepay_payments::AuditAction::Identification,
+            other => panic!("unexpected action {other}"),
+        };
+        let event = facepay_payments::AuditEvent {
+            action,
+            actor: entry["actor"].as_str().unwrap().into(),
+            request: entry["request"].as_str().unwrap().into(),
+            status: entry["status"].as_u64().unwrap() as u16,
+        };
+        let at = facepay_domain::Timestamp::from_unix_ms(entry["at_ms"].as_i64().unwrap());
+        previous = facepay_payments::audit_link(&previous, entry["seq"].as_u64().unwrap(), at, &event);
+        assert_eq!(decode(&entry["hash"]), previous);
+    }
+    assert_eq!(decode(&page["head_hash"]), previous);
+    assert_eq!(page["length"].as_u64(), Some(entries.len() as u64));
+
+    // Filters and paging; the auditor's own read is in the log too.
+    let (_, mine) = send(&node.router, audit("?action=operator_access&after_seq=1&limit=2")).await;
+    let mine = mine["entries"].as_array().unwrap();
+    assert_eq!(mine.len(), 2);
+    assert!(mine.iter().all(|e| e["action"] == "operator_access" && e["seq"].as_u64() > Some(1)));
+    let (_, last) = send(&node.router, audit(&format!("?after_seq={}", entries.len()))).await;
+    assert_eq!(last["entries"][0]["request"], "GET /v1/operator/audit", "{last}");
+    let (status, body) = send(&node.router, audit("?limit=0")).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "limit_out_of_range"));
+}

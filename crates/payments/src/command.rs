@@ -11,6 +11,7 @@ use facepay_ledger::{AccountId, TransferId};
 use serde::{Deserialize, Serialize};
 
 use crate::access::{ApiKeyId, PublicKey, Role, SecretHash};
+use crate::audit::AuditEvent;
 use crate::dispute::{Dispute, DisputeId, Finding, Party};
 use crate::engine::{CoreError, MerchantStatus, PaymentCore, PaymentView, StartPayment};
 use crate::issuer::{FundingSource, IssuerAnswer, IssuerId};
@@ -190,6 +191,7 @@ pub enum Command {
         code_hash: SecretHash,
         expires_at: Timestamp,
     },
+    RecordAudit(AuditEvent),
 }
 
 /// What an executed command answers.
@@ -305,6 +307,7 @@ impl PaymentCore {
             C::IssuePaymentCode { shopper, code_hash, expires_at } => {
                 done(self.issue_payment_code(*shopper, *code_hash, *expires_at, now))
             }
+            C::RecordAudit(event) => done(self.record_audit(event.clone(), now)),
             C::RecordConsent { shopper, text_version } => {
                 done(self.record_consent(*shopper, text_version, now))
             }

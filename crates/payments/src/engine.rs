@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::access::{
     Access, AccessError, ApiKey, ApiKeyId, PublicKey, Role, SecretHash, TerminalCredentials,
 };
+use crate::audit::{AuditChain, AuditEntry, AuditEvent};
 use crate::decline::DeclineReason;
 use crate::dispute::{Dispute, DisputeError, DisputeId};
 use crate::issuer::{BANK_REFERENCE_MAX, FundingSource, IssuerAnswer, IssuerId, IssuerMessage};
@@ -208,6 +209,8 @@ pub enum CoreError {
     WalletNotEmpty,
     #[error("a consent text version is 1 to {CONSENT_VERSION_MAX} printable ASCII characters")]
     ConsentVersionMalformed,
+    #[error("an audit event's actor and request are bounded printable text")]
+    AuditEventMalformed,
     #[error("a limit is two amounts above zero, the daily one at least the per-transaction one")]
     LimitMalformed,
     #[error("a payment code must lapse after it is issued")]
@@ -247,6 +250,7 @@ impl CoreError {
             CoreError::ConsentVersionMalformed => "consent_version_malformed",
             CoreError::PaymentCodeLapsed => "payment_code_lapsed",
             CoreError::LimitMalformed => "limit_malformed",
+            CoreError::AuditEventMalformed => "audit_event_malformed",
             CoreError::WalletNotEmpty => "wallet_not_empty",
         }
     }
@@ -268,6 +272,7 @@ pub struct PaymentCore {
     risk: RiskState,
     access: Access,
     payment_codes: PaymentCodes,
+    audit: AuditChain,
     /// Effects for the shell: drained by `take_risk_events` and `take_issuer_messages`.
     risk_events: Vec<RiskEvent>,
     issuer_messages: Vec<IssuerMessage>,
@@ -305,6 +310,7 @@ impl PaymentCore {
             risk: RiskState::default(),
             access: Access::default(),
             payment_codes: PaymentCodes::default(),
+            audit: AuditChain::default(),
             risk_events: Vec::new(),
             issuer_messages: Vec::new(),
             face_payment_off_everywhere: false,
@@ -455,6 +461,25 @@ impl PaymentCore {
         };
         self.merchants.insert(id, merchant);
         Ok(())
+    }
+
+    /// One sensitive request, appended to the audit chain.
+    pub fn record_audit(&mut self, event: AuditEvent, now: Timestamp) -> Result<(), CoreError> {
+        if !event.is_valid() {
+            return Err(CoreError::AuditEventMalformed);
+        }
+        self.audit.append(event, now);
+        Ok(())
+    }
+
+    /// The audit log, oldest first.
+    pub fn audit_entries(&self) -> &[AuditEntry] {
+        self.audit.entries()
+    }
+
+    /// The audit log's newest hash, for an auditor to keep (32 zero bytes while it is empty).
+    pub fn audit_head(&self) -> [u8; 32] {
+        self.audit.head()
     }
 
     /// The operator re-rates a merchant and sets or lifts its own limit.

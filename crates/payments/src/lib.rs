@@ -11,6 +11,7 @@
 //! `ledger` and `face-index`.
 
 mod access;
+mod audit;
 mod command;
 mod decline;
 mod dispute;
@@ -26,6 +27,9 @@ mod risk;
 mod settlement;
 
 pub use access::{AccessError, ApiKey, ApiKeyId, PublicKey, Role, SecretHash, TerminalCredentials};
+pub use audit::{
+    AUDIT_ACTOR_MAX, AUDIT_REQUEST_MAX, AuditAction, AuditEntry, AuditEvent, link as audit_link,
+};
 pub use command::{Command, PinCheck, Reply};
 pub use decline::DeclineReason;
 pub use dispute::{

@@ -131,6 +131,7 @@ pub const RULES: Rules = Rules {
         "rand_chacha",
         "argon2",
         "subtle",
+        "sha2",
         "png",
     ],
 };

@@ -1,5 +1,6 @@
 //! The routes, one module per role, plus the node's own (`system`).
 
+pub mod audit;
 pub mod disputes;
 pub mod issuer;
 pub mod limits;

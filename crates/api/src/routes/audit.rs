@@ -1,0 +1,144 @@
+//! The audit log from the API's side: which requests are sensitive (`audited`, called by the
+//! router's middleware for every request), who made them, and the operator's route to read the
+//! chain with each entry's hash and the hash before it, so that anyone can check an entry, and
+//! an auditor who kept an earlier head can check that nothing before it changed.
+//!
+//! A request refused for its credentials (401) or its rate (429) is not recorded: anyone could
+//! send those without limit, and the journal is no place for that flood; metrics count them.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method};
+use facepay_payments::{AUDIT_REQUEST_MAX, AuditAction, AuditEntry, AuditEvent, Command};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::{HEADER_TERMINAL, bearer_key, hex, parse_terminal_id};
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::operator::operator;
+use crate::switch::Switch;
+use crate::wire;
+
+/// What a request to `route` (the matched template) with `method` is, if it is sensitive.
+pub fn audited(method: &Method, route: &str) -> Option<AuditAction> {
+    let action = match (method.as_str(), route) {
+        (_, route) if route.starts_with("/v1/operator/") => AuditAction::OperatorAccess,
+        ("PUT", "/v1/shopper/face") => AuditAction::Enrollment,
+        ("POST", "/v1/terminal/payments" | "/v1/terminal/payments/{payment_id}/phone-digits") => {
+            AuditAction::Identification
+        }
+        ("DELETE", "/v1/shopper") => AuditAction::Deletion,
+        (
+            "POST",
+            "/v1/shoppers"
+            | "/v1/terminal/activation"
+            | "/v1/merchant/terminals"
+            | "/v1/merchant/terminals/{terminal_id}/activation-code",
+        )
+        | ("DELETE", "/v1/merchant/terminals/{terminal_id}")
+        | ("PUT", "/v1/shopper/pin") => AuditAction::Credentials,
+        _ => return None,
+    };
+    Some(action)
+}
+
+/// The caller as presented: an API key's id (never its secret), a terminal's id, or nobody.
+pub fn actor(headers: &HeaderMap) -> String {
+    if let Ok((key, _)) = bearer_key(headers) {
+        return key.to_string();
+    }
+    headers
+        .get(HEADER_TERMINAL)
+        .and_then(|value| value.to_str().ok())
+        .and_then(parse_terminal_id)
+        .map_or_else(|| "anonymous".to_owned(), |terminal| terminal.to_string())
+}
+
+/// Appends the request to the log, unless it was refused before anyone was identified.
+pub async fn record(switch: &Arc<Switch>, action: AuditAction, actor: String, request: String, status: u16) {
+    if status == 401 || status == 429 {
+        return;
+    }
+    let mut request = request;
+    request.truncate(AUDIT_REQUEST_MAX); // a URI path is ASCII, so any byte is a boundary
+    let event = AuditEvent { action, actor, request, status };
+    if let Err(err) = switch.execute(Command::RecordAudit(event)).await {
+        // The request's own effect stands; the missing entry must be seen.
+        crate::router::log_problem("audit_unrecorded", err.code);
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditEntryOut {
+    pub seq: u64,
+    pub at_ms: i64,
+    pub action: String,
+    pub actor: String,
+    pub request: String,
+    pub status: u16,
+    /// Hex SHA-256 of the entry before (64 zeros for the first), then of this one.
+    pub previous_hash: String,
+    pub hash: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditPage {
+    /// Entries in the whole log, and the newest one's hash: keep both to check the log later.
+    pub length: u64,
+    pub head_hash: String,
+    pub entries: Vec<AuditEntryOut>,
+}
+
+const AUDIT_PAGE_MAX: usize = 1000;
+
+#[utoipa::path(get, path = "/v1/operator/audit", tag = "operator", security(("api_key" = [])),
+    params(wire::AuditQuery), responses((status = 200, body = AuditPage), (status = "4XX", body = ErrorBody)))]
+pub async fn search(
+    State(switch): State<Arc<Switch>>,
+    headers: HeaderMap,
+    query: Result<Query<wire::AuditQuery>, QueryRejection>,
+) -> Result<Json<AuditPage>, ApiError> {
+    operator(&switch, &headers).await?;
+    let Query(query) =
+        query.map_err(|_| ApiError::bad_request("query_malformed", "the query parameters are malformed"))?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=AUDIT_PAGE_MAX).contains(&limit) {
+        return Err(ApiError::bad_request("limit_out_of_range", format!("limit is 1 to {AUDIT_PAGE_MAX}")));
+    }
+    let after = query.after_seq.unwrap_or(0);
+    let page = switch.read(|core| {
+        let entries = core.audit_entries();
+        let wanted = |entry: &&AuditEntry| {
+            query.action.as_deref().is_none_or(|action| entry.event.action.code() == action)
+                && query.actor.as_deref().is_none_or(|actor| entry.event.actor == actor)
+        };
+        // Sequence numbers start at 1 and have no gaps: entry `seq` sits at index `seq - 1`.
+        let start = usize::try_from(after).unwrap_or(usize::MAX).min(entries.len());
+        let picked = entries[start..]
+            .iter()
+            .filter(wanted)
+            .take(limit)
+            .map(|entry| {
+                let previous = match entry.seq {
+                    1 => [0; 32],
+                    seq => entries[seq as usize - 2].hash,
+                };
+                AuditEntryOut {
+                    seq: entry.seq,
+                    at_ms: entry.at.unix_ms,
+                    action: entry.event.action.code().to_owned(),
+                    actor: entry.event.actor.clone(),
+                    request: entry.event.request.clone(),
+                    status: entry.event.status,
+                    previous_hash: hex(&previous),
+                    hash: hex(&entry.hash),
+                }
+            })
+            .collect();
+        AuditPage { length: entries.len() as u64, head_hash: hex(&core.audit_head()), entries: picked }
+    });
+    Ok(Json(page))
+}

@@ -1,0 +1,164 @@
+//! The tamper-evident audit log: every sensitive request (enrollment, identification, deletion,
+//! credentials issued or used, any operator access) as one entry, chained by SHA-256 so that an
+//! entry's hash covers every entry before it.
+//!
+//! The API records the events (`Command::RecordAudit`, journaled like every change, so every node
+//! replays the same chain). Tamper evidence works as for any hash chain: whoever keeps a copy of
+//! the head hash at some length (an auditor, an external system, a printed report) can later
+//! check that the log still leads to it; editing, dropping or reordering any earlier entry, in the
+//! journal or anywhere else, gives every later entry another hash.
+
+use facepay_domain::Timestamp;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Longest actor and request text an event may carry, in bytes.
+pub const AUDIT_ACTOR_MAX: usize = 64;
+pub const AUDIT_REQUEST_MAX: usize = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AuditAction {
+    /// A face enrolled (or refused).
+    Enrollment,
+    /// A face searched among everyone: a payment, or the phone digits that narrow it.
+    Identification,
+    /// A shopper deleted everything.
+    Deletion,
+    /// A key, activation code or PIN issued, replaced, used to activate, or revoked.
+    Credentials,
+    /// Anything an operator key was presented for, reads included.
+    OperatorAccess,
+}
+
+impl AuditAction {
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuditAction::Enrollment => "enrollment",
+            AuditAction::Identification => "identification",
+            AuditAction::Deletion => "deletion",
+            AuditAction::Credentials => "credentials",
+            AuditAction::OperatorAccess => "operator_access",
+        }
+    }
+}
+
+/// One sensitive request as the API saw it. It holds no secret and no biometric data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub action: AuditAction,
+    /// Who asked: the API key's id or the terminal's id as presented (the status says whether
+    /// the check passed), or `anonymous`.
+    pub actor: String,
+    /// Method and path, ids included (they are pseudonymous); never a query or a body.
+    pub request: String,
+    /// The HTTP status it was answered with.
+    pub status: u16,
+}
+
+impl AuditEvent {
+    pub fn is_valid(&self) -> bool {
+        let printable = |text: &str| text.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
+        !self.actor.is_empty()
+            && self.actor.len() <= AUDIT_ACTOR_MAX
+            && !self.request.is_empty()
+            && self.request.len() <= AUDIT_REQUEST_MAX
+            && printable(&self.actor)
+            && printable(&self.request)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// From 1, without gaps.
+    pub seq: u64,
+    pub at: Timestamp,
+    pub event: AuditEvent,
+    /// `link(hash of the entry before, or 32 zero bytes for the first, self)`.
+    pub hash: [u8; 32],
+}
+
+/// The hash of an entry after `previous`: SHA-256 over the previous hash, the sequence number
+/// and time (8 bytes little-endian each), each text as its length (8 bytes little-endian) and
+/// bytes (the action's code, the actor, the request), and the status (2 bytes little-endian).
+pub fn link(previous: &[u8; 32], seq: u64, at: Timestamp, event: &AuditEvent) -> [u8; 32] {
+    let mut hash = Sha256::new();
+    hash.update(previous);
+    hash.update(seq.to_le_bytes());
+    hash.update(at.unix_ms.to_le_bytes());
+    for text in [event.action.code(), &event.actor, &event.request] {
+        hash.update((text.len() as u64).to_le_bytes());
+        hash.update(text.as_bytes());
+    }
+    hash.update(event.status.to_le_bytes());
+    hash.finalize().into()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct AuditChain {
+    entries: Vec<AuditEntry>,
+}
+
+impl AuditChain {
+    pub(crate) fn append(&mut self, event: AuditEvent, at: Timestamp) {
+        let seq = self.entries.len() as u64 + 1;
+        let hash = link(&self.head(), seq, at, &event);
+        self.entries.push(AuditEntry { seq, at, event, hash });
+    }
+
+    /// The newest entry's hash; 32 zero bytes while the log is empty.
+    pub(crate) fn head(&self) -> [u8; 32] {
+        self.entries.last().map_or([0; 32], |entry| entry.hash)
+    }
+
+    pub(crate) fn entries(&self) -> &[AuditEntry] {
+        &self.entries
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(actor: &str) -> AuditEvent {
+        AuditEvent {
+            action: AuditAction::OperatorAccess,
+            actor: actor.into(),
+            request: "GET /v1/operator/limits".into(),
+            status: 200,
+        }
+    }
+
+    fn chain(actors: &[&str]) -> AuditChain {
+        let mut chain = AuditChain::default();
+        for (i, actor) in actors.iter().enumerate() {
+            chain.append(event(actor), Timestamp::from_unix_ms(i as i64));
+        }
+        chain
+    }
+
+    #[test]
+    fn a_kept_head_exposes_any_edit_drop_or_reorder_of_earlier_entries() {
+        let honest = chain(&["key_a", "key_b", "key_c"]);
+        let kept_head = honest.head();
+
+        assert_ne!(chain(&["key_a", "key_x", "key_c"]).head(), kept_head, "an edit");
+        assert_ne!(chain(&["key_a", "key_c"]).head(), kept_head, "a drop");
+        assert_ne!(chain(&["key_b", "key_a", "key_c"]).head(), kept_head, "a reorder");
+
+        // Each entry's hash follows from the one before and the entry itself, as documented.
+        let mut previous = [0; 32];
+        for entry in honest.entries() {
+            assert_eq!(entry.hash, link(&previous, entry.seq, entry.at, &entry.event));
+            previous = entry.hash;
+        }
+        assert_eq!(previous, kept_head);
+    }
+
+    #[test]
+    fn events_are_bounded_printable_text() {
+        assert!(event("key_a").is_valid());
+        assert!(!event("").is_valid());
+        assert!(!event(&"k".repeat(AUDIT_ACTOR_MAX + 1)).is_valid());
+        assert!(!event("key\n_a").is_valid());
+    }
+}
