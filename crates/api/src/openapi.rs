@@ -20,7 +20,7 @@ use crate::routes::{audit, disputes, issuer, limits, merchant, operator, shopper
         operator::create_merchant, operator::set_merchant_status, operator::emergency_switch, operator::top_up,
         limits::read_policy, limits::set_policy, limits::rate_merchant, audit::search,
         operator::register_issuer, operator::settlement, operator::list_risk_events, operator::acknowledge_risk_events,
-        issuer::messages, issuer::acknowledge, issuer::answer, issuer::settlement,
+        issuer::accounts, issuer::messages, issuer::acknowledge, issuer::answer, issuer::settlement,
         shopper::consent, shopper::sign_up, shopper::me, shopper::enroll_face, shopper::set_pin,
         shopper::pause, shopper::payment_code, shopper::delete_everything, shopper::bind_bank_account,
         shopper::choose_default, shopper::unbind, shopper::set_limit,

@@ -56,6 +56,7 @@ pub fn router(switch: Arc<Switch>) -> Router {
         .route("/v1/operator/risk-events", get(operator::list_risk_events))
         .route("/v1/operator/risk-events/ack", post(operator::acknowledge_risk_events))
         .route("/v1/operator/settlement", get(operator::settlement))
+        .route("/v1/issuer/accounts", get(issuer::accounts))
         .route("/v1/issuer/messages", get(issuer::messages))
         .route("/v1/issuer/messages/ack", post(issuer::acknowledge))
         .route("/v1/issuer/payments/{payment_id}/answer", post(issuer::answer))

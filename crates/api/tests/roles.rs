@@ -327,6 +327,12 @@ async fn a_bank_pulls_its_authorization_answers_it_and_settles_only_its_own_line
     let (status, _) =
         send(&node.router, with_key("POST", "/v1/shopper/bank-accounts", &alice, Some(account))).await;
     assert_eq!(status, StatusCode::OK);
+    let (_, accounts) = send(&node.router, with_key("GET", "/v1/issuer/accounts", &bank, None)).await;
+    assert_eq!(accounts, json!([{"reference": "tok-alice-7", "default": true}]));
+    let (_, none) = send(&node.router, with_key("GET", "/v1/issuer/accounts", &other_bank, None)).await;
+    assert_eq!(none, json!([]), "a bank sees only its own accounts");
+    let (status, _) = send(&node.router, with_key("GET", "/v1/issuer/accounts", &merchant_key, None)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 
     let from = facepay_api::now_ms() - 1;
     let (_, asked) = send(

@@ -792,6 +792,25 @@ impl PaymentCore {
         self.shoppers.get(&id).map_or((Vec::new(), None), |s| (s.funding.clone(), s.default_funding.clone()))
     }
 
+    /// The accounts at `issuer` that shoppers bound for face payment, by the bank's own
+    /// reference, each with whether it is its shopper's default; sorted by reference.
+    pub fn bank_accounts_at(&self, issuer: IssuerId) -> Vec<(String, bool)> {
+        let mut accounts: Vec<(String, bool)> = self
+            .shoppers
+            .values()
+            .flat_map(|shopper| {
+                shopper.funding.iter().filter_map(|source| match source {
+                    FundingSource::BankAccount { issuer: at, reference } if *at == issuer => {
+                        Some((reference.clone(), shopper.default_funding.as_ref() == Some(source)))
+                    }
+                    _ => None,
+                })
+            })
+            .collect();
+        accounts.sort();
+        accounts
+    }
+
     pub fn choose_default_funding(
         &mut self,
         shopper: ShopperId,

@@ -78,6 +78,26 @@ pub async fn messages(
     Ok(Json(own_messages(&switch, issuer).await?))
 }
 
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BoundAccount {
+    /// The bank's own reference for the account, as the shopper bound it.
+    pub reference: String,
+    /// Whether its shopper pays from it unless they pick another.
+    pub default: bool,
+}
+
+/// The bank's accounts that shoppers bound for face payment (never who the shoppers are).
+#[utoipa::path(get, path = "/v1/issuer/accounts", tag = "issuer", security(("api_key" = [])),
+    responses((status = 200, body = Vec<BoundAccount>), (status = "4XX", body = ErrorBody)))]
+pub async fn accounts(
+    State(switch): State<Arc<Switch>>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<BoundAccount>>, ApiError> {
+    let issuer = issuer_of(&switch, &headers).await?;
+    let accounts = switch.read(|core| core.bank_accounts_at(issuer));
+    Ok(Json(accounts.into_iter().map(|(reference, default)| BoundAccount { reference, default }).collect()))
+}
+
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Acknowledge {
