@@ -1,8 +1,9 @@
 //! The numbers `/metrics` serves in Prometheus' text format: requests by route and status, a
 //! latency histogram per route, payment decisions by reason, and the face index's size. Counted
 //! in memory per node; labels are route templates and codes, never ids or anything personal.
+//! It also keeps the latest pay requests' times, for the operator console's p95.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::{Mutex, PoisonError};
 
@@ -19,7 +20,13 @@ struct Counts {
     requests: BTreeMap<(String, String, u16), u64>,
     latency: BTreeMap<String, Histogram>,
     decisions: BTreeMap<String, u64>,
+    /// The latest answered pay requests' times, newest last, for the console's p95.
+    recent_pay_seconds: VecDeque<f64>,
 }
+
+/// How many pay requests the console's p95 looks back over.
+const RECENT_PAYS: usize = 1_000;
+const PAY_ROUTE: (&str, &str) = ("POST", "/v1/terminal/payments");
 
 #[derive(Debug, Default)]
 struct Histogram {
@@ -40,6 +47,12 @@ impl Metrics {
                 *bucket += 1;
             }
         }
+        if (method, route) == PAY_ROUTE && status == 200 {
+            if counts.recent_pay_seconds.len() == RECENT_PAYS {
+                counts.recent_pay_seconds.pop_front();
+            }
+            counts.recent_pay_seconds.push_back(seconds);
+        }
     }
 
     /// One payment decision: `approved`, `needs_phone_digits`, or the decline reason's code.
@@ -51,6 +64,18 @@ impl Metrics {
             .decisions
             .entry(outcome.to_owned())
             .or_default() += 1;
+    }
+
+    /// The 95th percentile of the latest answered pay requests' times, in ms (nearest rank).
+    pub fn recent_pay_p95_ms(&self) -> Option<f64> {
+        let counts = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut seconds: Vec<f64> = counts.recent_pay_seconds.iter().copied().collect();
+        if seconds.is_empty() {
+            return None;
+        }
+        seconds.sort_by(f64::total_cmp);
+        let rank = (seconds.len() * 95).div_ceil(100);
+        Some(seconds[rank - 1] * 1000.0)
     }
 
     pub fn render(&self, index_size: usize) -> String {

@@ -4,7 +4,9 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{audit, disputes, issuer, limits, merchant, operator, shopper, system, terminal};
+use crate::routes::{
+    audit, console, disputes, issuer, limits, merchant, operator, shopper, system, terminal,
+};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -18,7 +20,7 @@ use crate::routes::{audit, disputes, issuer, limits, merchant, operator, shopper
         merchant::register_terminal, merchant::replace_terminal, merchant::suspend_terminal,
         merchant::revoke_terminal, merchant::terminal, merchant::payment, merchant::refund,
         operator::create_merchant, operator::set_merchant_status, operator::emergency_switch, operator::top_up,
-        limits::read_policy, limits::set_policy, limits::rate_merchant, audit::search,
+        limits::read_policy, limits::set_policy, limits::rate_merchant, audit::search, console::dashboard, console::merchants, console::disputes,
         operator::register_issuer, operator::settlement, operator::list_risk_events, operator::acknowledge_risk_events,
         issuer::accounts, issuer::messages, issuer::acknowledge, issuer::answer, issuer::settlement,
         shopper::consent, shopper::sign_up, shopper::me, shopper::enroll_face, shopper::set_pin,

@@ -17,7 +17,9 @@ use axum::routing::{get, post, put};
 
 use crate::auth::{hex, random_bytes};
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
-use crate::routes::{audit, disputes, issuer, limits, merchant, operator, shopper, system, terminal};
+use crate::routes::{
+    audit, console, disputes, issuer, limits, merchant, operator, shopper, system, terminal,
+};
 use crate::switch::Switch;
 
 pub fn router(switch: Arc<Switch>) -> Router {
@@ -45,7 +47,9 @@ pub fn router(switch: Arc<Switch>) -> Router {
         .route("/v1/merchant/terminals/{terminal_id}/suspension", put(merchant::suspend_terminal))
         .route("/v1/merchant/payments/{payment_id}", get(merchant::payment))
         .route("/v1/merchant/payments/{payment_id}/refunds", post(merchant::refund))
-        .route("/v1/operator/merchants", post(operator::create_merchant))
+        .route("/v1/operator/merchants", get(console::merchants).post(operator::create_merchant))
+        .route("/v1/operator/dashboard", get(console::dashboard))
+        .route("/v1/operator/disputes", get(console::disputes))
         .route("/v1/operator/merchants/{merchant_id}/status", put(operator::set_merchant_status))
         .route("/v1/operator/merchants/{merchant_id}/risk", put(limits::rate_merchant))
         .route("/v1/operator/limits", get(limits::read_policy).put(limits::set_policy))

@@ -495,6 +495,11 @@ async fn a_shopper_disputes_a_payment_the_operator_compensates_from_the_reserve_
         "{noted}"
     );
 
+    let (_, listed) =
+        send(&node.router, with_key("GET", "/v1/operator/disputes", &node.operator_key, None)).await;
+    assert_eq!(listed[0]["dispute_id"], dispute.as_str(), "the operator's list shows it: {listed}");
+    assert_eq!(listed[0]["evidence"].as_array().map(Vec::len), Some(2));
+
     let fund = json!({"amount_minor": 50_000, "funding_id": "f-1"});
     let (status, reserve) =
         send(&node.router, with_key("POST", "/v1/operator/reserve", &node.operator_key, Some(fund))).await;
@@ -764,4 +769,46 @@ async fn sensitive_requests_land_in_a_hash_chained_audit_log_that_an_auditor_can
     assert_eq!(last["entries"][0]["request"], "GET /v1/operator/audit", "{last}");
     let (status, body) = send(&node.router, audit("?limit=0")).await;
     assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "limit_out_of_range"));
+}
+
+#[tokio::test]
+async fn the_console_reads_the_dashboard_merchants_with_their_terminals_and_disputes() {
+    let node = node();
+    let (merchant_id, merchant_key) = merchant(&node).await;
+    let terminal = terminal(&node, &merchant_key).await;
+    shopper(&node, 1, "1234", 10_000).await;
+    let pay = |key: &str, photo: &str| {
+        signed(&terminal, "POST", "/v1/terminal/payments", &pay_body(100, key, photo))
+    };
+    let (_, paid) = send(&node.router, pay("d-1", "face:1")).await;
+    assert_eq!(paid["state"], "authorized");
+    send(&node.router, pay("d-2", "face:99")).await;
+    let op = |path: &str| with_key("GET", path, &node.operator_key, None);
+
+    let (status, board) = send(&node.router, op("/v1/operator/dashboard")).await;
+    assert_eq!(status, StatusCode::OK, "{board}");
+    assert_eq!(board["per_minute"].as_array().unwrap().len(), 60);
+    assert_eq!(board["per_minute"][59], 2, "both payments in this minute: {board}");
+    assert_eq!((board["approved"].as_u64(), board["declined"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(board["approval_rate"], 0.5);
+    assert_eq!(board["declines_by_reason"], json!({"no_match": 1}));
+    assert!(board["decision_ms_p95"].as_f64().is_some_and(|ms| ms > 0.0), "{board}");
+    assert_eq!(board["recent"].as_array().unwrap().len(), 2);
+    assert_eq!(board["recent"][0]["merchant_id"], merchant_id.as_str());
+
+    let (_, merchants) = send(&node.router, op("/v1/operator/merchants")).await;
+    let listed = &merchants.as_array().unwrap()[0];
+    assert_eq!(
+        (listed["merchant_id"].as_str(), listed["status"].as_str()),
+        (Some(merchant_id.as_str()), Some("active"))
+    );
+    assert_eq!(listed["terminals"][0]["activated"], true, "{listed}");
+    assert_eq!(listed["terminals"][0]["face_payment_off"], false);
+
+    let (_, disputes) = send(&node.router, op("/v1/operator/disputes")).await;
+    assert_eq!(disputes, json!([]));
+    for path in ["/v1/operator/dashboard", "/v1/operator/merchants", "/v1/operator/disputes"] {
+        let (status, _) = send(&node.router, with_key("GET", path, &merchant_key, None)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+    }
 }

@@ -109,6 +109,16 @@ struct Shopper {
     consent: Option<(String, Timestamp)>,
 }
 
+/// A merchant as the operator's console lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MerchantInfo {
+    pub id: MerchantId,
+    pub risk: MerchantRisk,
+    pub own_limit: Option<Limit>,
+    pub status: MerchantStatus,
+    pub face_payment_off: bool,
+}
+
 /// Who the face belongs to, as `face-index` decided it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Identification {
@@ -412,6 +422,44 @@ impl PaymentCore {
                 FundingSource::BankAccount { .. } => None,
             })
             .collect()
+    }
+
+    /// Every merchant, by id: its risk level, own limit, standing and emergency switch.
+    pub fn merchants(&self) -> Vec<MerchantInfo> {
+        let mut merchants: Vec<MerchantInfo> = self
+            .merchants
+            .iter()
+            .map(|(&id, merchant)| MerchantInfo {
+                id,
+                risk: merchant.risk,
+                own_limit: merchant.own_limit,
+                status: merchant.status,
+                face_payment_off: merchant.face_payment_off,
+            })
+            .collect();
+        merchants.sort_by_key(|merchant| merchant.id);
+        merchants
+    }
+
+    /// A merchant's terminals, by id, with whether each has face payment switched off.
+    pub fn terminals_of(&self, merchant: MerchantId) -> Vec<(TerminalId, bool)> {
+        let mut terminals: Vec<(TerminalId, bool)> = self
+            .terminals
+            .iter()
+            .filter(|(_, terminal)| terminal.merchant == merchant)
+            .map(|(&id, terminal)| (id, terminal.face_payment_off))
+            .collect();
+        terminals.sort();
+        terminals
+    }
+
+    pub fn face_payment_off_everywhere(&self) -> bool {
+        self.face_payment_off_everywhere
+    }
+
+    /// When a payment was started.
+    pub fn payment_started_at(&self, id: PaymentId) -> Option<Timestamp> {
+        self.payments.get(&id).map(|record| record.created_at)
     }
 
     /// Risk rules that fired since the last call, oldest first.

@@ -36,8 +36,8 @@ pub use dispute::{
     Dispute, DisputeError, DisputeId, DisputeState, EVIDENCE_MAX, EVIDENCE_NOTE_MAX, Evidence, Finding, Party,
 };
 pub use engine::{
-    CONSENT_VERSION_MAX, CoreConfig, CoreError, Identification, MASKED_NAME_MAX, MerchantStatus, PaymentCore,
-    PaymentView, StartPayment,
+    CONSENT_VERSION_MAX, CoreConfig, CoreError, Identification, MASKED_NAME_MAX, MerchantInfo,
+    MerchantStatus, PaymentCore, PaymentView, StartPayment,
 };
 pub use group_commit::{Answer, Submission, Submitter, group_commit_queue, write_batches};
 pub use issuer::{BANK_REFERENCE_MAX, FundingSource, IssuerAnswer, IssuerId, IssuerMessage};

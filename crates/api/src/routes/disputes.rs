@@ -49,7 +49,7 @@ fn party_name(party: Party) -> &'static str {
 }
 
 impl DisputeOut {
-    fn new(dispute: &Dispute) -> DisputeOut {
+    pub(crate) fn new(dispute: &Dispute) -> DisputeOut {
         let epoch = facepay_domain::Timestamp::from_unix_ms(0);
         DisputeOut {
             dispute_id: format!("dsp_{:032x}", dispute.id.0),

@@ -151,7 +151,7 @@ pub async fn terminal(
     Ok(Json(terminal_out(&switch, terminal)))
 }
 
-fn terminal_out(switch: &Switch, terminal: TerminalId) -> TerminalOut {
+pub(crate) fn terminal_out(switch: &Switch, terminal: TerminalId) -> TerminalOut {
     let (credentials, suspended) = switch.read(|core| {
         (core.terminal_credentials(terminal).cloned().unwrap_or_default(), core.terminal_suspended(terminal))
     });

@@ -1,6 +1,7 @@
 //! The routes, one module per role, plus the node's own (`system`).
 
 pub mod audit;
+pub mod console;
 pub mod disputes;
 pub mod issuer;
 pub mod limits;
