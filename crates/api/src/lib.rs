@@ -17,6 +17,7 @@ mod client;
 mod error;
 mod metrics;
 mod openapi;
+mod pages;
 mod ports;
 mod rate;
 mod router;

@@ -82,6 +82,7 @@ pub fn router(switch: Arc<Switch>) -> Router {
         .route("/v1/shopper/pin", put(shopper::set_pin))
         .route("/v1/shopper/paused", put(shopper::pause))
         .route("/v1/shopper/payment-code", post(shopper::payment_code))
+        .merge(crate::pages::routes())
         .fallback(|| async { ApiError::not_found("route_unknown", "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

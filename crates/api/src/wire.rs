@@ -171,6 +171,8 @@ pub struct PaymentOut {
     pub state: String,
     /// Why it was declined, as a stable code (`no_match`, `liveness_failed`, ...).
     pub decline_reason: Option<String>,
+    /// What the terminal shows the shopper about the decline, in words they can act on.
+    pub decline_message: Option<String>,
     pub amount_minor: i64,
     pub currency: String,
     pub refunded_minor: i64,
@@ -194,6 +196,10 @@ impl PaymentOut {
             state: view.state.name().to_owned(),
             decline_reason: match view.state {
                 PaymentState::Declined(reason) => Some(reason.code().to_owned()),
+                _ => None,
+            },
+            decline_message: match view.state {
+                PaymentState::Declined(reason) => Some(reason.message().to_owned()),
                 _ => None,
             },
             amount_minor: view.amount.amount_minor,

@@ -294,3 +294,28 @@ fn the_api_answers_over_a_real_socket() {
     stop.send(()).unwrap();
     runtime.block_on(server).unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn the_pages_are_served_beside_the_api_under_a_policy_that_keeps_them_on_this_origin() {
+    use tower::ServiceExt as _;
+    let node = node();
+    for (path, content_type) in [
+        ("/", "text/html"),
+        ("/kiosk", "text/html"),
+        ("/enroll", "text/html"),
+        ("/console", "text/html"),
+        ("/assets/kiosk.js", "text/javascript"),
+        ("/assets/style.css", "text/css"),
+    ] {
+        let request = Request::builder().uri(path).body(Body::empty()).unwrap();
+        let response = node.router.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let header = |name: &str| response.headers()[name].to_str().unwrap().to_owned();
+        assert!(header("content-type").starts_with(content_type), "{path}");
+        let policy = header("content-security-policy");
+        assert!(policy.contains("connect-src 'self'") && policy.contains("default-src 'none'"), "{policy}");
+    }
+    let (status, body) =
+        send(&node.router, Request::builder().uri("/assets/secrets.txt").body(Body::empty()).unwrap()).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "route_unknown"));
+}

@@ -396,6 +396,11 @@ impl PaymentCore {
         self.shoppers.contains_key(&id)
     }
 
+    /// Whether the shopper paused face payment (`None`: no such shopper).
+    pub fn is_paused(&self, id: ShopperId) -> Option<bool> {
+        self.shoppers.get(&id).map(|shopper| shopper.paused)
+    }
+
     pub fn masked_name(&self, id: ShopperId) -> Option<&str> {
         self.shoppers.get(&id)?.masked_name.as_deref()
     }

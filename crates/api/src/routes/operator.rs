@@ -190,6 +190,7 @@ pub struct TopUp {
 pub struct Balance {
     pub account: String,
     pub balance_minor: i64,
+    pub currency: String,
 }
 
 #[utoipa::path(post, path = "/v1/operator/top-ups", tag = "operator", security(("api_key" = [])),
@@ -222,7 +223,11 @@ pub(crate) fn balance(switch: &Switch, account: AccountId) -> Balance {
     let balance_minor = switch.read(|core| {
         core.ledger().account(account).map_or(0, |a| i64::try_from(a.posted_balance()).unwrap_or(i64::MAX))
     });
-    Balance { account: account_text(account), balance_minor }
+    Balance {
+        account: account_text(account),
+        balance_minor,
+        currency: switch.config.currency.code().to_owned(),
+    }
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]

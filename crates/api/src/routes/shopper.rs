@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 
 use crate::auth::{new_api_key, random_bytes, random_u128};
 use crate::error::{ApiError, ErrorBody};
+use crate::routes::limits::LimitPair;
 use crate::routes::operator::{Balance, balance};
 use crate::switch::{Switch, now_ms};
 use crate::wire;
@@ -117,15 +118,21 @@ pub struct ShopperOut {
     pub masked_name: Option<String>,
     pub consent_text_version: Option<String>,
     pub wallets: Vec<Balance>,
+    /// Face payment paused by the shopper (a payment code still works).
+    pub paused: bool,
+    /// The shopper's own limit, if they set one.
+    pub limit: Option<LimitPair>,
 }
 
 #[utoipa::path(get, path = "/v1/shopper", tag = "shopper", security(("api_key" = [])),
     responses((status = 200, body = ShopperOut), (status = "4XX", body = ErrorBody)))]
 pub async fn me(State(switch): State<Arc<Switch>>, headers: HeaderMap) -> Result<Json<ShopperOut>, ApiError> {
     let shopper = shopper_of(&switch, &headers).await?;
-    let (masked_name, consent, wallets) = switch.read(|core| {
+    let (masked_name, consent, wallets, paused, limit) = switch.read(|core| {
         let consent = core.consent(shopper).map(|(version, _)| version.to_owned());
-        (core.masked_name(shopper).map(str::to_owned), consent, core.wallets_of(shopper))
+        let limit = core.shopper_limit(shopper).and_then(|(own, _)| own).map(LimitPair::from);
+        let paused = core.is_paused(shopper).unwrap_or(false);
+        (core.masked_name(shopper).map(str::to_owned), consent, core.wallets_of(shopper), paused, limit)
     });
     let wallets = wallets.into_iter().map(|account| balance(&switch, account)).collect();
     Ok(Json(ShopperOut {
@@ -133,6 +140,8 @@ pub async fn me(State(switch): State<Arc<Switch>>, headers: HeaderMap) -> Result
         masked_name,
         consent_text_version: consent,
         wallets,
+        paused,
+        limit,
     }))
 }
 

@@ -66,6 +66,8 @@ pub async fn activate(
 pub struct Heartbeat {
     /// The switch's clock, unix ms, for the terminal to check its own against.
     pub server_time_ms: i64,
+    /// The currency the switch takes (ISO 4217), for the terminal to price in.
+    pub currency: String,
 }
 
 #[utoipa::path(post, path = "/v1/terminal/heartbeat", tag = "terminal", security(("terminal_signature" = [])),
@@ -78,7 +80,7 @@ pub async fn heartbeat(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Heartbeat>, ApiError> {
     switch.terminal_caller(&method, &uri, &headers, &wire::body(body)?).await?;
-    Ok(Json(Heartbeat { server_time_ms: now_ms() }))
+    Ok(Json(Heartbeat { server_time_ms: now_ms(), currency: switch.config.currency.code().to_owned() }))
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]

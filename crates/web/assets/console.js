@@ -1,0 +1,269 @@
+// The operator console: every view is a read of the operator routes with the key from the
+// sign-in, and every action one operator route. The dashboard refreshes every 5 seconds.
+"use strict";
+
+const SESSION_KEY = "facepay-operator-key";
+let operatorKey = sessionStorage.getItem(SESSION_KEY);
+let refresher = null;
+
+const api = (method, path, body) => callApi(method, path, body, withKey(operatorKey));
+const time = (ms) => new Date(ms).toLocaleTimeString();
+
+function cell(row, text) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  row.append(td);
+  return td;
+}
+
+function actionButton(td, label, action, className = "secondary") {
+  const button = document.createElement("button");
+  button.textContent = label;
+  button.className = className;
+  button.addEventListener("click", action);
+  td.append(button);
+}
+
+/// Bars for `values` under `labels` in `svg`, scaled to the largest value.
+function bars(svg, values, labels, className = "") {
+  const width = 600, height = 180, bottom = 24;
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.replaceChildren();
+  const max = Math.max(1, ...values);
+  const step = width / Math.max(1, values.length);
+  const ns = "http://www.w3.org/2000/svg"; // an XML namespace name, not a request
+  values.forEach((value, i) => {
+    const barHeight = ((height - bottom) * value) / max;
+    const rect = document.createElementNS(ns, "rect");
+    rect.setAttribute("x", i * step + step * 0.1);
+    rect.setAttribute("y", height - bottom - barHeight);
+    rect.setAttribute("width", step * 0.8);
+    rect.setAttribute("height", barHeight);
+    if (className) rect.setAttribute("class", className);
+    const title = document.createElementNS(ns, "title");
+    title.textContent = `${labels[i]}: ${value}`;
+    rect.append(title);
+    svg.append(rect);
+    if (labels[i] !== "") {
+      const text = document.createElementNS(ns, "text");
+      text.setAttribute("x", i * step + step / 2);
+      text.setAttribute("y", height - 6);
+      text.setAttribute("text-anchor", "middle");
+      text.textContent = labels[i];
+      svg.append(text);
+    }
+  });
+}
+
+async function loadDashboard() {
+  try {
+    const board = await api("GET", "/v1/operator/dashboard");
+    const total = board.per_minute.reduce((a, b) => a + b, 0);
+    $("#stat-payments").textContent = String(total);
+    $("#stat-approval").textContent = board.approval_rate === null ? "–" : `${Math.round(board.approval_rate * 100)}%`;
+    $("#stat-p95").textContent = board.decision_ms_p95 === null ? "–" : `${board.decision_ms_p95.toFixed(0)} ms`;
+    $("#stat-switch").textContent = board.face_payment_off_everywhere ? "OFF" : "on";
+    const minuteLabels = board.per_minute.map((_, i) => (i % 10 === 0 ? `-${60 - i}m` : ""));
+    bars($("#chart-minutes"), board.per_minute, minuteLabels);
+    const reasons = Object.keys(board.declines_by_reason);
+    bars($("#chart-declines"), reasons.map((r) => board.declines_by_reason[r]), reasons, "bad");
+    const rows = $("#recent");
+    rows.replaceChildren();
+    for (const payment of board.recent) {
+      const row = document.createElement("tr");
+      cell(row, time(payment.started_at_ms));
+      cell(row, payment.merchant_id.slice(0, 12) + "…");
+      cell(row, formatMoney(payment.amount_minor, payment.currency));
+      cell(row, payment.decline_reason ? `declined: ${payment.decline_reason}` : payment.state);
+      cell(row, payment.shopper || "");
+      rows.append(row);
+    }
+    $("#dashboard-error").textContent = "";
+  } catch (error) {
+    $("#dashboard-error").textContent = error.message;
+  }
+}
+
+async function loadMerchants() {
+  try {
+    const [merchants, board] = await Promise.all([api("GET", "/v1/operator/merchants"), api("GET", "/v1/operator/dashboard")]);
+    const off = board.face_payment_off_everywhere;
+    const globalSwitch = $("#global-switch");
+    globalSwitch.textContent = off ? "Switch face payment back on everywhere" : "Switch face payment off everywhere";
+    globalSwitch.onclick = () => act("#merchants-error", () => api("PUT", "/v1/operator/emergency-switch", { scope: "everywhere", off: !off }), loadMerchants);
+    const rows = $("#merchant-rows");
+    rows.replaceChildren();
+    for (const merchant of merchants) {
+      const row = document.createElement("tr");
+      cell(row, merchant.merchant_id);
+      cell(row, merchant.risk + (merchant.limit ? ` (own limit ${merchant.limit.per_transaction_minor / 100})` : ""));
+      cell(row, merchant.status + (merchant.face_payment_off ? ", face payment off" : ""));
+      const terminals = cell(row, "");
+      for (const terminal of merchant.terminals) {
+        const line = document.createElement("div");
+        const states = [
+          terminal.revoked ? "revoked" : terminal.activated ? "active" : "not activated",
+          terminal.suspended ? "suspended" : "",
+          terminal.stale ? "not checked in" : "",
+          terminal.face_payment_off ? "face payment off" : "",
+        ].filter(Boolean).join(", ");
+        line.textContent = `${terminal.terminal_id.slice(0, 12)}… ${states} `;
+        actionButton(line, terminal.face_payment_off ? "Face on" : "Face off", () =>
+          act("#merchants-error", () => api("PUT", "/v1/operator/emergency-switch",
+            { scope: "terminal", id: terminal.terminal_id, off: !terminal.face_payment_off }), loadMerchants));
+        terminals.append(line);
+      }
+      const actions = cell(row, "");
+      const status = (next) => () => act("#merchants-error",
+        () => api("PUT", `/v1/operator/merchants/${merchant.merchant_id}/status`, { status: next }), loadMerchants);
+      if (merchant.status !== "active") actionButton(actions, "Reinstate", status("active"));
+      if (merchant.status !== "suspended") actionButton(actions, "Suspend", status("suspended"));
+      if (merchant.status !== "blacklisted") actionButton(actions, "Blacklist", status("blacklisted"), "danger");
+      actionButton(actions, merchant.face_payment_off ? "Face on" : "Face off", () => act("#merchants-error",
+        () => api("PUT", "/v1/operator/emergency-switch", { scope: "merchant", id: merchant.merchant_id, off: !merchant.face_payment_off }),
+        loadMerchants));
+      rows.append(row);
+    }
+  } catch (error) {
+    $("#merchants-error").textContent = error.message;
+  }
+}
+
+async function loadRisk() {
+  try {
+    const events = await api("GET", "/v1/operator/risk-events");
+    const rows = $("#risk-rows");
+    rows.replaceChildren();
+    for (const event of events) {
+      const row = document.createElement("tr");
+      cell(row, time(event.at_ms));
+      cell(row, event.rule);
+      cell(row, event.verdict);
+      cell(row, event.payment_id);
+      cell(row, event.detail);
+      actionButton(cell(row, ""), "Handled", () => act("#risk-error",
+        () => api("POST", "/v1/operator/risk-events/ack", { event_ids: [event.event_id] }), loadRisk));
+      rows.append(row);
+    }
+  } catch (error) {
+    $("#risk-error").textContent = error.message;
+  }
+}
+
+async function loadDisputes() {
+  try {
+    const disputes = await api("GET", "/v1/operator/disputes");
+    const rows = $("#dispute-rows");
+    rows.replaceChildren();
+    for (const dispute of disputes) {
+      const row = document.createElement("tr");
+      cell(row, dispute.dispute_id.slice(0, 12) + "…");
+      cell(row, dispute.payment_id.slice(0, 12) + "…");
+      cell(row, (dispute.amount_minor / 100).toFixed(2));
+      cell(row, dispute.state);
+      cell(row, dispute.evidence.map((e) => `${e.party}: ${e.note}`).join(" | "));
+      const actions = cell(row, "");
+      const path = `/v1/operator/disputes/${dispute.dispute_id}`;
+      if (dispute.state === "open") {
+        actionButton(actions, "Compensate shopper", () => act("#disputes-error",
+          () => api("POST", `${path}/resolution`, { finding: "shopper_not_shown_at_fault" }), loadDisputes));
+        actionButton(actions, "Reject", () => act("#disputes-error",
+          () => api("POST", `${path}/resolution`, { finding: "shopper_at_fault" }), loadDisputes), "danger");
+      }
+      if (dispute.state === "compensated") {
+        actionButton(actions, "Charge back", () => act("#disputes-error", () => api("POST", `${path}/charge-back`), loadDisputes));
+      }
+      rows.append(row);
+    }
+  } catch (error) {
+    $("#disputes-error").textContent = error.message;
+  }
+}
+
+async function loadAudit(event) {
+  if (event) event.preventDefault();
+  try {
+    const query = new URLSearchParams({ limit: "200" });
+    if ($("#audit-action").value) query.set("action", $("#audit-action").value);
+    if ($("#audit-actor").value.trim()) query.set("actor", $("#audit-actor").value.trim());
+    const page = await api("GET", `/v1/operator/audit?${query}`);
+    $("#audit-head").textContent = `${page.length} entries; head ${page.head_hash} (keep it to check the log later)`;
+    const rows = $("#audit-rows");
+    rows.replaceChildren();
+    for (const entry of page.entries.slice().reverse()) {
+      const row = document.createElement("tr");
+      cell(row, String(entry.seq));
+      cell(row, time(entry.at_ms));
+      cell(row, entry.action);
+      cell(row, entry.actor);
+      cell(row, entry.request);
+      cell(row, String(entry.status));
+      cell(row, entry.hash.slice(0, 16) + "…");
+      rows.append(row);
+    }
+  } catch (error) {
+    $("#audit-error").textContent = error.message;
+  }
+}
+
+async function act(errorTarget, action, reload) {
+  $(errorTarget).textContent = "";
+  try {
+    await action();
+    await reload();
+  } catch (error) {
+    $(errorTarget).textContent = error.message;
+  }
+}
+
+const VIEWS = { dashboard: loadDashboard, merchants: loadMerchants, risk: loadRisk, disputes: loadDisputes, audit: loadAudit };
+
+function openTab(tab) {
+  for (const button of document.querySelectorAll("#tabs [data-tab]")) {
+    button.setAttribute("aria-selected", String(button.dataset.tab === tab));
+  }
+  show(tab);
+  clearInterval(refresher);
+  VIEWS[tab]();
+  if (tab === "dashboard") refresher = setInterval(loadDashboard, 5000);
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  operatorKey = $("#operator-key").value.trim();
+  try {
+    await api("GET", "/v1/operator/dashboard");
+    sessionStorage.setItem(SESSION_KEY, operatorKey);
+    $("#operator-key").value = "";
+    enter();
+  } catch (error) {
+    operatorKey = null;
+    $("#sign-in-error").textContent = error.status === 401 || error.status === 403
+      ? "That is not a valid operator key." : error.message;
+  }
+}
+
+function enter() {
+  $("#tabs").hidden = false;
+  openTab("dashboard");
+}
+
+function signOut() {
+  sessionStorage.removeItem(SESSION_KEY);
+  operatorKey = null;
+  clearInterval(refresher);
+  $("#tabs").hidden = true;
+  show("sign-in");
+}
+
+for (const button of document.querySelectorAll("#tabs [data-tab]")) {
+  button.addEventListener("click", () => openTab(button.dataset.tab));
+}
+$("#sign-out").addEventListener("click", signOut);
+$("#sign-in-form").addEventListener("submit", signIn);
+$("#audit-form").addEventListener("submit", loadAudit);
+if (operatorKey) {
+  api("GET", "/v1/operator/dashboard").then(enter, signOut);
+} else {
+  show("sign-in");
+}

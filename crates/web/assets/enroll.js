@@ -1,0 +1,201 @@
+// Enrollment and the shopper's own page. The shopper app's API key lives in this browser's
+// storage (it is the app); the photos are sent once, in the enrollment request, and dropped.
+"use strict";
+
+const KEY_NAME = "facepay-shopper-key";
+let key = localStorage.getItem(KEY_NAME);
+let consentVersion = "";
+let currency = "";
+
+const CONSENT_PARTS = [
+  ["purpose", "Why"],
+  ["stored", "What is stored"],
+  ["retention", "For how long"],
+  ["who_sees", "Who sees it"],
+];
+
+async function showConsent() {
+  const consent = await callApi("GET", "/v1/consent");
+  consentVersion = consent.text_version;
+  const list = $("#consent-text");
+  list.replaceChildren();
+  for (const [field, title] of CONSENT_PARTS) {
+    const term = document.createElement("dt");
+    term.textContent = title;
+    const detail = document.createElement("dd");
+    detail.textContent = consent[field];
+    list.append(term, detail);
+  }
+  const version = document.createElement("dd");
+  version.textContent = `Consent text version ${consent.text_version}. You can delete everything at any time from your page.`;
+  list.append(version);
+  show("consent");
+}
+
+async function signUp(event) {
+  event.preventDefault();
+  try {
+    const created = await callApi("POST", "/v1/shoppers", {
+      consent_text_version: consentVersion, phone_last4: $("#phone").value, name: $("#name").value,
+    });
+    key = created.api_key;
+    localStorage.setItem(KEY_NAME, key);
+    await startFace();
+  } catch (error) {
+    $("#consent-error").textContent = error.message;
+  }
+}
+
+async function startFace() {
+  show("face");
+  try {
+    await openCamera($("#video"));
+  } catch (error) {
+    $("#face-error").textContent = "The camera is not available: allow it, or use another device.";
+  }
+}
+
+async function enrollFace() {
+  const button = $("#enroll-capture");
+  button.disabled = true;
+  $("#face-error").textContent = "";
+  try {
+    const captures = await captureBurst($("#video"), 3, 150);
+    await callApi("PUT", "/v1/shopper/face", { captures }, withKey(key));
+    closeCamera($("#video"));
+    show("bank");
+  } catch (error) {
+    // Guidance for the next try: move closer, more light, one face only...
+    $("#face-hint").textContent = error instanceof ApiError ? captureAdvice(error) : error.message;
+    $("#face-error").textContent = "Please try again.";
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function addBank(event) {
+  event.preventDefault();
+  try {
+    await callApi("POST", "/v1/shopper/bank-accounts", {
+      issuer: Number($("#bank-issuer").value), reference: $("#bank-reference").value, make_default: true,
+    }, withKey(key));
+    show("pin");
+  } catch (error) {
+    $("#bank-error").textContent = error.message;
+  }
+}
+
+async function setPin(event) {
+  event.preventDefault();
+  try {
+    await callApi("PUT", "/v1/shopper/pin", { pin: $("#pin-input").value }, withKey(key));
+    $("#pin-input").value = "";
+    await showAccount();
+  } catch (error) {
+    $("#pin-error").textContent = error.message;
+  }
+}
+
+async function showAccount() {
+  const me = await callApi("GET", "/v1/shopper", undefined, withKey(key));
+  $("#who").textContent = me.masked_name || "";
+  $("#account-state").textContent = me.paused
+    ? "Face payment is paused. Your payment code still works."
+    : "Face payment is on.";
+  $("#toggle-pause").textContent = me.paused ? "Resume face payment" : "Pause face payment";
+  $("#toggle-pause").dataset.paused = String(me.paused);
+  const wallets = $("#wallets");
+  wallets.replaceChildren();
+  for (const wallet of me.wallets) {
+    currency = wallet.currency;
+    const card = document.createElement("div");
+    card.className = "card";
+    card.innerHTML = '<div class="value"></div><div class="label">facepay wallet</div>';
+    card.querySelector(".value").textContent = formatMoney(wallet.balance_minor, wallet.currency);
+    wallets.append(card);
+  }
+  $("#limit-per").value = me.limit ? me.limit.per_transaction_minor / 100 : "";
+  $("#limit-daily").value = me.limit ? me.limit.daily_minor / 100 : "";
+  show("account");
+}
+
+async function togglePause() {
+  const paused = $("#toggle-pause").dataset.paused === "true";
+  await guarded(() => callApi("PUT", "/v1/shopper/paused", { paused: !paused }, withKey(key)));
+  await showAccount();
+}
+
+let codeTimer = null;
+async function paymentCode() {
+  await guarded(async () => {
+    const code = await callApi("POST", "/v1/shopper/payment-code", undefined, withKey(key));
+    const digits = $("#code-digits");
+    digits.textContent = code.code.replace(/(\d{6})(?=\d)/g, "$1 ");
+    digits.hidden = false;
+    clearInterval(codeTimer);
+    const tick = () => {
+      const left = Math.max(0, Math.round((code.expires_at_ms - Date.now()) / 1000));
+      $("#code-expiry").textContent = left > 0 ? `Good for one payment, ${left} s more.` : "Expired: ask for a new one.";
+      if (left === 0) { digits.hidden = true; clearInterval(codeTimer); }
+    };
+    tick();
+    codeTimer = setInterval(tick, 1000);
+  });
+}
+
+async function saveLimits(event) {
+  event.preventDefault();
+  const per = $("#limit-per").value.trim();
+  const daily = $("#limit-daily").value.trim();
+  const body = per === "" && daily === ""
+    ? { per_transaction_minor: null, daily_minor: null }
+    : { per_transaction_minor: Math.round(Number(per) * 100), daily_minor: Math.round(Number(daily) * 100) };
+  await guarded(() => callApi("PUT", "/v1/shopper/limit", body, withKey(key)));
+  await showAccount();
+}
+
+async function deleteEverything() {
+  if (!confirm("Delete your face and your account? This cannot be undone.")) return;
+  await guarded(async () => {
+    const deleted = await callApi("DELETE", "/v1/shopper", undefined, withKey(key));
+    localStorage.removeItem(KEY_NAME);
+    key = null;
+    $("#deleted-detail").textContent = deleted.face_shredded
+      ? "Your face template was destroyed and cannot be recovered. Your account is closed."
+      : "Your account is closed.";
+    show("deleted");
+  });
+}
+
+async function guarded(action) {
+  $("#account-error").textContent = "";
+  try {
+    await action();
+  } catch (error) {
+    $("#account-error").textContent = error.message;
+  }
+}
+
+async function start() {
+  $("#signup-form").addEventListener("submit", signUp);
+  $("#enroll-capture").addEventListener("click", enrollFace);
+  $("#bank-form").addEventListener("submit", addBank);
+  $("#bank-skip").addEventListener("click", () => show("pin"));
+  $("#pin-form").addEventListener("submit", setPin);
+  $("#toggle-pause").addEventListener("click", togglePause);
+  $("#payment-code").addEventListener("click", paymentCode);
+  $("#limit-form").addEventListener("submit", saveLimits);
+  $("#delete").addEventListener("click", deleteEverything);
+  if (key) {
+    try {
+      await showAccount();
+      return;
+    } catch (error) {
+      localStorage.removeItem(KEY_NAME); // revoked or from another switch: start over
+      key = null;
+    }
+  }
+  await showConsent();
+}
+
+start();
