@@ -30,7 +30,7 @@ function bars(svg, values, labels, className = "") {
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.replaceChildren();
   const max = Math.max(1, ...values);
-  const step = width / Math.max(1, values.length);
+  const step = Math.min(width / Math.max(1, values.length), 120);
   const ns = "http://www.w3.org/2000/svg"; // an XML namespace name, not a request
   values.forEach((value, i) => {
     const barHeight = ((height - bottom) * value) / max;

@@ -128,6 +128,7 @@ async function handle(answer) {
 }
 
 async function answerChallenge(kind, value) {
+  typed = ""; // keys pressed while this is on its way start a new entry
   show("working");
   try {
     const path = `/v1/terminal/payments/${payment.payment_id}/${kind}`;
