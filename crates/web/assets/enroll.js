@@ -132,11 +132,18 @@ async function paymentCode() {
     const digits = $("#code-digits");
     digits.textContent = code.code.replace(/(\d{6})(?=\d)/g, "$1 ");
     digits.hidden = false;
+    const qr = $("#code-qr");
+    qr.src = "data:image/svg+xml;base64," + btoa(code.qr_svg);
+    qr.hidden = false;
     clearInterval(codeTimer);
     const tick = () => {
       const left = Math.max(0, Math.round((code.expires_at_ms - Date.now()) / 1000));
       $("#code-expiry").textContent = left > 0 ? `Good for one payment, ${left} s more.` : "Expired: ask for a new one.";
-      if (left === 0) { digits.hidden = true; clearInterval(codeTimer); }
+      if (left === 0) {
+        digits.hidden = true;
+        $("#code-qr").hidden = true;
+        clearInterval(codeTimer);
+      }
     };
     tick();
     codeTimer = setInterval(tick, 1000);

@@ -1,6 +1,7 @@
 // facepay's pages in a real Chromium (Debian's, driven by Playwright) against a running
 // `facepay serve`: a person enrolls on the enrollment page through the fake camera, the kiosk
-// pays with another photo of them and shows the approval, a stranger is declined, and the
+// pays with another photo of them and shows the approval, a stranger is declined (and the
+// shopper's payment code, shown as a QR code on their page, pays instead), and the
 // operator console shows the payment. Every page is checked at 800x1280 and 1280x800, and no
 // page may send a request to any host but the switch. Screenshots go to SCREENSHOT_DIR.
 //
@@ -119,6 +120,7 @@ async function payByFace(page, amountDigits, digits) {
 }
 
 const profiles = mkdtempSync(join(tmpdir(), "facepay-browsers-"));
+let paymentCode = "";
 
 // The merchant and its terminal, through the API as their own tools would.
 const merchant = await api("POST", "/v1/operator/merchants", operatorKey, { risk: "low", acquirer: 1 });
@@ -156,6 +158,13 @@ const registered = await api("POST", "/v1/merchant/terminals", merchant.api_key)
   await page.reload();
   await visible(page, "#account");
   await snap(page, "enroll-account");
+  // The payment code, for when the face does not work: digits and a QR image.
+  await page.click("#payment-code");
+  await visible(page, "#code-qr");
+  await page.waitForFunction(() => document.querySelector("#code-qr").naturalWidth > 0);
+  paymentCode = (await page.textContent("#code-digits")).replaceAll(" ", "");
+  assert.match(paymentCode, /^[0-9]{18}$/);
+  await snap(page, "enroll-payment-code");
   await context.close();
 }
 
@@ -188,6 +197,14 @@ const kioskProfile = join(profiles, "kiosk");
   const stranger = await payByFace(page, "990", "0000");
   await snap(page, "kiosk-stranger-declined");
   assert.equal(stranger.verdict, "Declined", `a stranger was not declined: ${JSON.stringify(stranger)}`);
+  // The enrolled shopper's payment code pays where a face did not (it lives a minute).
+  await page.click("#show-code");
+  await visible(page, "#code");
+  await page.fill("#code-input", paymentCode);
+  await page.click("#code-form button[type=submit]");
+  await nextScreen(page, ["result"]);
+  assert.equal(await page.textContent("#verdict"), "Approved", await page.textContent("#verdict-detail"));
+  await snap(page, "kiosk-paid-by-code");
   await context.close();
 }
 

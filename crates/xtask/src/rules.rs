@@ -95,6 +95,11 @@ pub const RULES: Rules = Rules {
         Ownership { external: "ort", owners: &[BIOMETRIC], why: "only biometric links ONNX Runtime" },
         Ownership { external: "image", owners: &[BIOMETRIC], why: "only biometric sees pixels" },
         Ownership {
+            external: "qrcode",
+            owners: &[API],
+            why: "the payment code's QR image is made where the code is",
+        },
+        Ownership {
             external: "ureq",
             owners: &[MODEL_STORE, API],
             why: "model-store downloads; api's own client speaks HTTP to a switch",

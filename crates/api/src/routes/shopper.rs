@@ -267,6 +267,8 @@ pub struct PaymentCode {
     pub code: String,
     /// When it lapses, unix ms. Asking for a new code retires this one.
     pub expires_at_ms: i64,
+    /// The code as a QR image (SVG) for the app to show and a terminal's scanner to read.
+    pub qr_svg: String,
 }
 
 /// The alternative to the face: a code the shopper shows and the terminal scans. It works when
@@ -283,7 +285,16 @@ pub async fn payment_code(
     let expires_at = Timestamp::from_unix_ms(expires_at_ms);
     let code_hash = wire::payment_code_hash(&code)?;
     switch.execute(Command::IssuePaymentCode { shopper, code_hash, expires_at }).await?;
-    Ok(Json(PaymentCode { code, expires_at_ms }))
+    let qr_svg =
+        payment_code_qr(&code).render::<qrcode::render::svg::Color<'_>>().min_dimensions(240, 240).build();
+    Ok(Json(PaymentCode { code, expires_at_ms, qr_svg }))
+}
+
+/// The QR symbol of a payment code: 18 digits fit version 1 in numeric mode at level M (15%
+/// of the symbol may be damaged and still scan).
+fn payment_code_qr(code: &str) -> qrcode::QrCode {
+    qrcode::QrCode::with_error_correction_level(code.as_bytes(), qrcode::EcLevel::M)
+        .expect("18 digits fit a QR symbol")
 }
 
 /// 10^18: payment codes are 18 digits, about 60 bits, guessed at most a few times a second per
@@ -460,4 +471,30 @@ pub async fn set_limit(
     // The tier is the operator's and stays; the shopper's own limit only ever tightens.
     switch.execute(Command::SetShopperLimit { shopper, limit, tier: None }).await?;
     Ok(Json(input))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_payment_codes_qr_symbol_reads_back_as_the_code() {
+        let code = "280123456789012345";
+        let symbol = payment_code_qr(code);
+        let (width, colors) = (symbol.width(), symbol.to_colors());
+        // Drawn 4 pixels a module with a 4-module quiet zone, as a scanner would see it.
+        let (scale, quiet) = (4, 4);
+        let side = (width + 2 * quiet) * scale;
+        let dark = |x: usize, y: usize| {
+            let (mx, my) = ((x / scale).wrapping_sub(quiet), (y / scale).wrapping_sub(quiet));
+            mx < width && my < width && colors[my * width + mx] == qrcode::Color::Dark
+        };
+        let mut image = rqrr::PreparedImage::prepare_from_bitmap(side, side, dark);
+        let grids = image.detect_grids();
+        assert_eq!(grids.len(), 1);
+        let (_, content) = grids[0].decode().expect("the symbol decodes");
+        assert_eq!(content, code);
+        let svg = symbol.render::<qrcode::render::svg::Color<'_>>().min_dimensions(240, 240).build();
+        assert!(svg.contains("<svg") && svg.trim_end().ends_with("</svg>"), "an SVG image: {svg}");
+    }
 }
