@@ -173,6 +173,13 @@ async fn merchants_see_and_refund_only_their_own_payments_and_terminals() {
     let other_terminal = format!("/v1/merchant/terminals/{}", terminal_a.terminal);
     let (status, _) = send(&node.router, with_key("DELETE", &other_terminal, &key_b, None)).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "nor revoke another merchant's terminal");
+    let suspend = format!("{other_terminal}/suspension");
+    let (status, out) =
+        send(&node.router, with_key("PUT", &suspend, &node.operator_key, Some(json!({"suspended": true}))))
+            .await;
+    assert_eq!((status, out["suspended"].as_bool()), (StatusCode::OK, Some(true)), "the operator may: {out}");
+    send(&node.router, with_key("PUT", &suspend, &node.operator_key, Some(json!({"suspended": false}))))
+        .await;
     assert_eq!(
         node.switch.read(|core| core
             .payment_record(facepay_domain::PaymentId::from_u128(u128::from_str_radix(&id[4..], 16).unwrap()))

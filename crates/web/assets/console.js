@@ -111,6 +111,13 @@ async function loadMerchants() {
         actionButton(line, terminal.face_payment_off ? "Face on" : "Face off", () =>
           act("#merchants-error", () => api("PUT", "/v1/operator/emergency-switch",
             { scope: "terminal", id: terminal.terminal_id, off: !terminal.face_payment_off }), loadMerchants));
+        const path = `/v1/merchant/terminals/${terminal.terminal_id}`;
+        if (!terminal.revoked) {
+          actionButton(line, terminal.suspended ? "Resume" : "Suspend", () => act("#merchants-error",
+            () => api("PUT", `${path}/suspension`, { suspended: !terminal.suspended }), loadMerchants));
+          actionButton(line, "Revoke", () => confirm("Revoke this terminal for good?") && act("#merchants-error",
+            () => api("DELETE", path), loadMerchants), "danger");
+        }
         terminals.append(line);
       }
       const actions = cell(row, "");

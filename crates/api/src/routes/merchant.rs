@@ -1,7 +1,7 @@
 //! The merchant's routes (its API key, or its acquirer's acting for it): register terminals and
 //! hand out their one-time activation codes, replace, suspend or revoke them, and read and
 //! refund its own payments. Another merchant's terminal or payment answers 404, as if it did not
-//! exist.
+//! exist. The operator may suspend and revoke any terminal through the same routes.
 
 use std::sync::Arc;
 
@@ -29,11 +29,33 @@ async fn merchant_of(switch: &Arc<Switch>, headers: &HeaderMap) -> Result<Mercha
 }
 
 async fn own_terminal(switch: &Arc<Switch>, merchant: MerchantId, id: &str) -> Result<TerminalId, ApiError> {
+    terminal_of(switch, Some(merchant), id).await
+}
+
+/// The terminal `id` if it exists and, when `merchant` is given, is that merchant's.
+async fn terminal_of(
+    switch: &Arc<Switch>,
+    merchant: Option<MerchantId>,
+    id: &str,
+) -> Result<TerminalId, ApiError> {
     let terminal = parse_terminal_id(id)
         .ok_or_else(|| ApiError::bad_request("id_malformed", "a terminal id reads trm_<32 hex digits>"))?;
     match switch.read_fresh(move |core| core.terminal_merchant(terminal)).await? {
-        Some(owner) if owner == merchant => Ok(terminal),
+        Some(owner) if merchant.is_none_or(|merchant| owner == merchant) => Ok(terminal),
         _ => Err(ApiError::not_found("terminal_unknown", "no such terminal of this merchant")),
+    }
+}
+
+/// A terminal its merchant, or the operator, may suspend or revoke.
+async fn managed_terminal(
+    switch: &Arc<Switch>,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<TerminalId, ApiError> {
+    match switch.api_caller(headers).await? {
+        Role::Merchant(merchant) => terminal_of(switch, Some(merchant), id).await,
+        Role::Operator => terminal_of(switch, None, id).await,
+        _ => Err(ApiError::forbidden("this route is for the terminal's merchant or the operator")),
     }
 }
 
@@ -117,8 +139,7 @@ pub async fn suspend_terminal(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<TerminalOut>, ApiError> {
-    let merchant = merchant_of(&switch, &headers).await?;
-    let terminal = own_terminal(&switch, merchant, &id).await?;
+    let terminal = managed_terminal(&switch, &headers, &id).await?;
     let input: Suspension = wire::json(&wire::body(body)?)?;
     switch.execute(Command::SuspendTerminal { terminal, suspended: input.suspended }).await?;
     Ok(Json(terminal_out(&switch, terminal)))
@@ -132,8 +153,7 @@ pub async fn revoke_terminal(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<TerminalOut>, ApiError> {
-    let merchant = merchant_of(&switch, &headers).await?;
-    let terminal = own_terminal(&switch, merchant, &id).await?;
+    let terminal = managed_terminal(&switch, &headers, &id).await?;
     switch.execute(Command::RevokeTerminal { terminal }).await?;
     Ok(Json(terminal_out(&switch, terminal)))
 }
