@@ -1,7 +1,9 @@
 //! The OpenAPI document, generated from the routes' own annotations and wire types so it cannot
 //! drift from them; served at `/openapi.json` and checked by schemathesis in CI.
 
+use utoipa::openapi::path::ParameterIn;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
@@ -29,7 +31,7 @@ use crate::routes::{
         disputes::open, disputes::read, disputes::add_evidence, disputes::resolve, disputes::charge_back,
         disputes::fund_reserve,
     ),
-    modifiers(&Security),
+    modifiers(&Security, &IdPatterns),
 )]
 pub struct ApiDoc;
 
@@ -52,5 +54,31 @@ impl Modify for Security {
                  {x-facepay-nonce}\\n{hex sha256(body)}`, with x-facepay-terminal naming the terminal",
             ))),
         );
+    }
+}
+
+/// Every id in a path in its printed form (`trm_<32 hex>`, ...), so that clients and fuzzers
+/// know the shape the routes parse; one place instead of an attribute on every route.
+struct IdPatterns;
+
+/// Each path parameter's prefix, by name.
+const ID_PREFIXES: [(&str, &str); 4] =
+    [("terminal_id", "trm_"), ("payment_id", "pay_"), ("merchant_id", "mer_"), ("dispute_id", "dsp_")];
+
+impl Modify for IdPatterns {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete];
+            for operation in operations.into_iter().flatten() {
+                for parameter in operation.parameters.iter_mut().flatten() {
+                    let prefix = ID_PREFIXES.iter().find(|(name, _)| *name == parameter.name);
+                    if let (ParameterIn::Path, Some((_, prefix))) = (&parameter.parameter_in, prefix) {
+                        let pattern = format!("^{prefix}[0-9a-f]{{32}}$");
+                        let schema = ObjectBuilder::new().schema_type(Type::String).pattern(Some(pattern));
+                        parameter.schema = Some(RefOr::T(Schema::Object(schema.build())));
+                    }
+                }
+            }
+        }
     }
 }

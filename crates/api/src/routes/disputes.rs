@@ -160,6 +160,7 @@ pub async fn read(
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Note {
+    #[schema(min_length = 1, max_length = 2000)]
     pub note: String,
 }
 
@@ -234,8 +235,10 @@ pub async fn charge_back(
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReserveFunding {
+    #[schema(minimum = 1)]
     pub amount_minor: i64,
     /// The caller's id for this funding: a retry with the same id funds once.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[!-~]+$")]
     pub funding_id: String,
 }
 

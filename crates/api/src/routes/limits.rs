@@ -23,7 +23,9 @@ use crate::wire;
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitPair {
+    #[schema(minimum = 1)]
     pub per_transaction_minor: i64,
+    #[schema(minimum = 1)]
     pub daily_minor: i64,
 }
 
@@ -52,6 +54,7 @@ pub struct LimitPolicy {
     pub shopper_restricted: LimitPair,
     /// The operator's time zone as an offset from UTC, so a daily limit ends at local midnight;
     /// at most 14 hours either way.
+    #[schema(minimum = -50_400_000, maximum = 50_400_000)]
     pub day_offset_ms: i64,
 }
 

@@ -180,9 +180,12 @@ pub async fn emergency_switch(
 #[serde(deny_unknown_fields)]
 pub struct TopUp {
     /// The wallet's account id, as the shopper app shows it.
+    #[schema(pattern = "^acc_[0-9a-f]{32}$")]
     pub account: String,
+    #[schema(minimum = 1)]
     pub amount_minor: i64,
     /// The caller's id for this top-up: a retry with the same id credits once.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[!-~]+$")]
     pub top_up_id: String,
 }
 

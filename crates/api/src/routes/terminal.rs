@@ -29,10 +29,13 @@ pub const TOKEN_MAX: usize = 64;
 #[serde(deny_unknown_fields)]
 pub struct ActivateRequest {
     /// The terminal id the merchant registered (`trm_<32 hex>`).
+    #[schema(pattern = "^trm_[0-9a-f]{32}$")]
     pub terminal_id: String,
     /// The one-time code the merchant was given for it.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[!-~]+$")]
     pub activation_code: String,
     /// The Ed25519 public key the terminal made for itself, base64 of 32 bytes.
+    #[schema(pattern = "^[A-Za-z0-9+/]{43}=$")]
     pub public_key: String,
 }
 
