@@ -22,7 +22,7 @@ use crate::routes::{
         merchant::register_terminal, merchant::replace_terminal, merchant::suspend_terminal,
         merchant::revoke_terminal, merchant::terminal, merchant::payment, merchant::refund,
         operator::create_merchant, operator::set_merchant_status, operator::emergency_switch, operator::top_up,
-        limits::read_policy, limits::set_policy, limits::rate_merchant, audit::search, console::dashboard, console::merchants, console::disputes,
+        limits::read_policy, limits::set_policy, limits::rate_merchant, limits::rate_shopper, audit::search, console::dashboard, console::merchants, console::disputes,
         operator::register_issuer, operator::settlement, operator::list_risk_events, operator::acknowledge_risk_events,
         issuer::accounts, issuer::messages, issuer::acknowledge, issuer::answer, issuer::settlement,
         shopper::consent, shopper::sign_up, shopper::me, shopper::enroll_face, shopper::set_pin,
@@ -62,8 +62,13 @@ impl Modify for Security {
 struct IdPatterns;
 
 /// Each path parameter's prefix, by name.
-const ID_PREFIXES: [(&str, &str); 4] =
-    [("terminal_id", "trm_"), ("payment_id", "pay_"), ("merchant_id", "mer_"), ("dispute_id", "dsp_")];
+const ID_PREFIXES: [(&str, &str); 5] = [
+    ("terminal_id", "trm_"),
+    ("payment_id", "pay_"),
+    ("merchant_id", "mer_"),
+    ("dispute_id", "dsp_"),
+    ("shopper_id", "shp_"),
+];
 
 impl Modify for IdPatterns {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {

@@ -52,6 +52,7 @@ pub fn router(switch: Arc<Switch>) -> Router {
         .route("/v1/operator/disputes", get(console::disputes))
         .route("/v1/operator/merchants/{merchant_id}/status", put(operator::set_merchant_status))
         .route("/v1/operator/merchants/{merchant_id}/risk", put(limits::rate_merchant))
+        .route("/v1/operator/shoppers/{shopper_id}/tier", put(limits::rate_shopper))
         .route("/v1/operator/limits", get(limits::read_policy).put(limits::set_policy))
         .route("/v1/operator/audit", get(audit::search))
         .route("/v1/operator/emergency-switch", put(operator::emergency_switch))

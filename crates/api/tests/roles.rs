@@ -819,3 +819,41 @@ async fn the_console_reads_the_dashboard_merchants_with_their_terminals_and_disp
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
     }
 }
+
+#[tokio::test]
+async fn the_operator_rates_a_shopper_and_the_shoppers_own_limit_stays() {
+    let node = node();
+    let (_, merchant_key) = merchant(&node).await;
+    let terminal = terminal(&node, &merchant_key).await;
+    let alice = shopper(&node, 1, "1234", 10_000).await;
+    let own = json!({"per_transaction_minor": 5_000, "daily_minor": 8_000});
+    send(&node.router, with_key("PUT", "/v1/shopper/limit", &alice, Some(own.clone()))).await;
+    let (_, me) = send(&node.router, with_key("GET", "/v1/shopper", &alice, None)).await;
+    let tier_path = format!("/v1/operator/shoppers/{}/tier", me["shopper_id"].as_str().unwrap());
+
+    let (_, mut policy) =
+        send(&node.router, with_key("GET", "/v1/operator/limits", &node.operator_key, None)).await;
+    policy["shopper_restricted"] = json!({"per_transaction_minor": 300, "daily_minor": 600});
+    send(&node.router, with_key("PUT", "/v1/operator/limits", &node.operator_key, Some(policy))).await;
+    let restricted = json!({"tier": "restricted"});
+    let (status, _) =
+        send(&node.router, with_key("PUT", &tier_path, &node.operator_key, Some(restricted.clone()))).await;
+    assert_eq!(status, StatusCode::OK);
+    let pay = |key: &str| signed(&terminal, "POST", "/v1/terminal/payments", &pay_body(400, key, "face:1"));
+    let (_, declined) = send(&node.router, pay("t-1")).await;
+    assert_eq!(declined["decline_reason"], "limit_per_transaction_exceeded", "{declined}");
+    let (_, me) = send(&node.router, with_key("GET", "/v1/shopper", &alice, None)).await;
+    assert_eq!(me["limit"], own, "the operator's tier left the shopper's own limit alone");
+
+    send(&node.router, with_key("PUT", &tier_path, &node.operator_key, Some(json!({"tier": "standard"}))))
+        .await;
+    let (_, paid) = send(&node.router, pay("t-2")).await;
+    assert_eq!(paid["state"], "authorized", "{paid}");
+    let (status, _) = send(&node.router, with_key("PUT", &tier_path, &alice, Some(restricted))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a shopper does not rate themselves");
+    let unknown = "/v1/operator/shoppers/shp_000000000000000000000000000000ff/tier";
+    let (status, body) =
+        send(&node.router, with_key("PUT", unknown, &node.operator_key, Some(json!({"tier": "elevated"}))))
+            .await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "shopper_unknown"));
+}

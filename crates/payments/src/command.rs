@@ -192,6 +192,11 @@ pub enum Command {
         expires_at: Timestamp,
     },
     RecordAudit(AuditEvent),
+    /// The operator's risk tier for one shopper; their own limit stays.
+    SetShopperTier {
+        shopper: ShopperId,
+        tier: ShopperRiskTier,
+    },
 }
 
 /// What an executed command answers.
@@ -308,6 +313,7 @@ impl PaymentCore {
                 done(self.issue_payment_code(*shopper, *code_hash, *expires_at, now))
             }
             C::RecordAudit(event) => done(self.record_audit(event.clone(), now)),
+            C::SetShopperTier { shopper, tier } => done(self.set_shopper_tier(*shopper, *tier)),
             C::RecordConsent { shopper, text_version } => {
                 done(self.record_consent(*shopper, text_version, now))
             }

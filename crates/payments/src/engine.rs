@@ -761,6 +761,11 @@ impl PaymentCore {
         Ok(())
     }
 
+    pub fn set_shopper_tier(&mut self, id: ShopperId, tier: ShopperRiskTier) -> Result<(), CoreError> {
+        self.shopper_mut(id)?.tier = tier;
+        Ok(())
+    }
+
     /// Sets or changes the PIN; `salt` comes from the caller's injected random source.
     pub fn set_pin(&mut self, id: ShopperId, pin: &Pin, salt: [u8; 16]) -> Result<(), CoreError> {
         self.set_pin_hash(id, PinHash::new(pin, salt))

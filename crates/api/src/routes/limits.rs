@@ -1,7 +1,8 @@
 //! The operator's limits policy: the table every payment's limit starts from (by merchant risk
 //! level, transaction type and shopper risk tier, and the local day's offset from UTC), and each
-//! merchant's risk level with an optional limit of its own. The tightest of all that applies
-//! decides; a shopper's own limit (their route) only tightens it further.
+//! merchant's risk level with an optional limit of its own, and each shopper's risk tier. The
+//! tightest of all that applies decides; a shopper's own limit (their route) only tightens it
+//! further.
 
 use std::sync::Arc;
 
@@ -10,10 +11,12 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use facepay_payments::{Command, Limit, LimitTable, MerchantRisk};
+use facepay_domain::ShopperId;
+use facepay_payments::{Command, Limit, LimitTable, MerchantRisk, ShopperRiskTier};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::auth::parse_prefixed;
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::operator::{RiskLevel, merchant_id, operator};
 use crate::switch::Switch;
@@ -135,5 +138,44 @@ pub async fn rate_merchant(
     let input: MerchantRating = wire::json(&wire::body(body)?)?;
     let risk = MerchantRisk::from(input.risk);
     switch.execute(Command::SetMerchantRisk { merchant, risk, limit: input.limit.map(Limit::from) }).await?;
+    Ok(Json(input))
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    Standard,
+    Elevated,
+    Restricted,
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShopperTier {
+    /// Which row of the table's shopper limits applies to this shopper.
+    pub tier: Tier,
+}
+
+/// The operator rates one shopper (after a dispute, say); the shopper's own limit stays.
+#[utoipa::path(put, path = "/v1/operator/shoppers/{shopper_id}/tier", tag = "operator",
+    security(("api_key" = [])), params(("shopper_id" = String, Path)), request_body = ShopperTier,
+    responses((status = 200, body = ShopperTier), (status = "4XX", body = ErrorBody)))]
+pub async fn rate_shopper(
+    State(switch): State<Arc<Switch>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<ShopperTier>, ApiError> {
+    operator(&switch, &headers).await?;
+    let shopper = parse_prefixed(&id, "shp_")
+        .map(ShopperId::from_u128)
+        .ok_or_else(|| ApiError::bad_request("id_malformed", "a shopper id reads shp_<32 hex digits>"))?;
+    let input: ShopperTier = wire::json(&wire::body(body)?)?;
+    let tier = match input.tier {
+        Tier::Standard => ShopperRiskTier::Standard,
+        Tier::Elevated => ShopperRiskTier::Elevated,
+        Tier::Restricted => ShopperRiskTier::Restricted,
+    };
+    switch.execute(Command::SetShopperTier { shopper, tier }).await?;
     Ok(Json(input))
 }
