@@ -4,7 +4,7 @@
 //! they read it under the same lock the writer takes for one batch.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -210,9 +210,9 @@ impl Switch {
         Ok(())
     }
 
-    /// Reads the core as this node knows it.
+    /// Reads the core as this node knows it (see `read_locked` for how it waits for the writer).
     pub fn read<T>(&self, read: impl FnOnce(&PaymentCore) -> T) -> T {
-        read(self.node.lock().unwrap_or_else(PoisonError::into_inner).core())
+        read_locked(&self.node, |node| read(node.core()))
     }
 
     /// Reads the core after replaying what other nodes journaled, for a lookup that missed
@@ -321,6 +321,23 @@ impl Switch {
 }
 
 /// The wall clock, in unix ms.
+/// Reads what `lock` guards. The writer holds a node through a batch's commit (an fsync, or a
+/// round trip to PostgreSQL), so when the lock is taken the wait is announced to tokio
+/// (`block_in_place`), which hands this worker's other tasks to another thread instead of
+/// stalling them behind the disk. Off a multi-threaded runtime it simply waits.
+fn read_locked<N, T>(lock: &Mutex<N>, read: impl FnOnce(&N) -> T) -> T {
+    match lock.try_lock() {
+        Ok(guard) => read(&guard),
+        Err(TryLockError::Poisoned(poisoned)) => read(&poisoned.into_inner()),
+        Err(TryLockError::WouldBlock) => {
+            let wait = || read(&lock.lock().unwrap_or_else(PoisonError::into_inner));
+            let on_worker = tokio::runtime::Handle::try_current()
+                .is_ok_and(|runtime| runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+            if on_worker { tokio::task::block_in_place(wait) } else { wait() }
+        }
+    }
+}
+
 pub fn now_ms() -> i64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
@@ -328,4 +345,28 @@ pub fn now_ms() -> i64 {
 
 pub fn now() -> Timestamp {
     Timestamp::from_unix_ms(now_ms())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_read_waiting_for_the_writer_lets_its_workers_other_tasks_run() {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap();
+        let lock = Arc::new(Mutex::new(7u32));
+        let writer = lock.lock().unwrap();
+        let (read_tx, read_rx) = mpsc::channel();
+        let reader = lock.clone();
+        runtime.spawn(async move { read_tx.send(read_locked(&reader, |value| *value)).unwrap() });
+        let (other_tx, other_rx) = mpsc::channel();
+        runtime.spawn(async move { other_tx.send(()).unwrap() });
+        // With one worker, a read that blocked it would keep this task from ever running.
+        assert!(other_rx.recv_timeout(Duration::from_secs(10)).is_ok(), "the worker stalled behind the lock");
+        drop(writer);
+        assert_eq!(read_rx.recv_timeout(Duration::from_secs(10)), Ok(7));
+    }
 }
