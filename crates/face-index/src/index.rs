@@ -69,9 +69,13 @@ impl IndexError {
 enum Rows {
     Everyone,
     Bucket(PhoneHint),
-    /// Segments with lists: only the `nprobe` nearest lists; the others in full.
+    /// Segments with lists: the 4-bit codes of the `nprobe` nearest lists, for a shortlist
+    /// scored exactly; the others in full.
     NearestLists(usize),
 }
+
+/// How many rows of the listed segments an approximate search scores exactly (at least k).
+const SHORTLIST: usize = 64;
 
 /// One published state of the index.
 #[derive(Debug)]
@@ -215,6 +219,8 @@ impl FaceIndex {
     pub fn remove(&mut self, shopper: ShopperId) -> bool {
         self.version += 1;
         let removed = self.delete(shopper);
+        // A segment whose every row is deleted would still be scanned.
+        self.segments.retain(|t| t.live > 0);
         self.publish();
         removed
     }
@@ -360,7 +366,8 @@ impl View {
     }
 
     /// Like `search`, but big segments are searched only in their `nprobe` lists nearest to the
-    /// probe: faster, and it can miss. Scores of what it returns are exact.
+    /// probe, by their 4-bit codes, and a shortlist of the best estimates is scored exactly:
+    /// faster, and it can miss. Scores of what it returns are exact.
     pub fn search_approximate(
         &self,
         probe: &FaceTemplate,
@@ -401,18 +408,22 @@ impl View {
         let kernel = &self.reader.kernel;
         let mut scans: Vec<Probe<'_>> =
             encoded.iter().map(|encoded| Probe { encoded, collector: Collector::new(k) }).collect();
+        // Estimates from the 4-bit codes are not bounded, so they go to their own collector.
+        let mut shortlist = Collector::new(k.max(SHORTLIST));
         for (id, segment) in segments.iter().enumerate() {
             let id = id as u32;
             match (rows, segment.lists()) {
                 (Rows::Bucket(hint), _) => segment.scan_bucket(id, hint, version, &mut scans[0]),
                 (Rows::NearestLists(nprobe), Some(lists)) => {
-                    for range in lists.nearest_ranges(units[0], nprobe) {
-                        segment.scan(kernel, id, range, version, &mut scans);
-                    }
+                    let nearest = lists.nearest(units[0], nprobe);
+                    let table = lists.quantizer().table(units[0]);
+                    segment.scan_codes(kernel, id, &nearest, &table, version, &mut shortlist);
                 }
                 _ => segment.scan(kernel, id, 0..segment.len(), version, &mut scans),
             }
         }
+        // Only the first probe can have a shortlist (approximate search takes one probe).
+        let mut shortlist = Some(shortlist);
         Ok(scans
             .into_iter()
             .zip(&units)
@@ -420,6 +431,7 @@ impl View {
                 let mut found: Vec<Candidate> = scan
                     .collector
                     .into_survivors()
+                    .chain(shortlist.take().into_iter().flat_map(Collector::into_survivors))
                     .map(|(id, row)| {
                         let segment = &segments[id as usize];
                         Candidate { shopper: segment.owner(row), score: dot_exact(unit, segment.unit(row)) }

@@ -1,8 +1,9 @@
 //! The approximate index for big segments: an inverted file (IVF). Rows are clustered around
 //! about one centroid per thousand rows and stored grouped by cluster; a query scores the
-//! centroids and scans only the `nprobe` clusters nearest to the probe. It can miss a match
-//! whose cluster it did not visit, so recall is measured against the exact scan (`facepay bench
-//! index`), never assumed.
+//! centroids and reads only the `nprobe` clusters nearest to the probe, in their 4-bit codes
+//! (`pq`, `fastscan`: 32 bytes a row instead of 128), and scores a shortlist exactly. It can miss
+//! a match whose cluster it did not visit or whose code ranked it out of the shortlist, so recall
+//! is measured against the exact scan (`facepay bench index`), never assumed.
 //!
 //! Training is spherical k-means on an evenly spaced sample, in two levels (a few coarse
 //! clusters, each split into fine ones), so assigning a million rows costs tens of dot products
@@ -11,7 +12,9 @@
 
 use std::ops::Range;
 
-use crate::kernel::dot_exact;
+use crate::fastscan::Blocks;
+use crate::kernel::dot_ranking;
+use crate::pq::ProductQuantizer;
 
 /// Segments at least this big get lists; smaller ones are scanned exactly.
 pub const MIN_ROWS: usize = 32_768;
@@ -29,6 +32,10 @@ pub struct Lists {
     centroids: Vec<f32>,
     /// List i holds rows `starts[i]..starts[i + 1]` of its segment.
     starts: Vec<u32>,
+    /// Encodes each row's residual from its list's centroid.
+    quantizer: ProductQuantizer,
+    /// The rows' codes, list by list.
+    blocks: Blocks,
 }
 
 impl Lists {
@@ -89,7 +96,15 @@ impl Lists {
             order[next[list] as usize] = i as u32;
             next[list] += 1;
         }
-        (Lists { dimension, centroids: fine.concat(), starts }, order)
+        let centroids = fine.concat();
+        let residual = |i: usize| -> Vec<f32> {
+            let centroid = &centroids[assignment[i] * dimension..(assignment[i] + 1) * dimension];
+            row(i).iter().zip(centroid).map(|(x, c)| x - c).collect()
+        };
+        let quantizer = ProductQuantizer::train(&sample.iter().flat_map(|&i| residual(i)).collect::<Vec<_>>(), dimension);
+        let codes: Vec<u8> = order.iter().flat_map(|&i| quantizer.encode(&residual(i as usize))).collect();
+        let blocks = Blocks::pack(quantizer.row_bytes(), &codes, &starts);
+        (Lists { dimension, centroids, starts, quantizer, blocks }, order)
     }
 
     pub fn count(&self) -> usize {
@@ -105,29 +120,61 @@ impl Lists {
         self.starts.windows(2).enumerate().flat_map(|(list, w)| (w[0]..w[1]).map(move |_| list as u32))
     }
 
-    /// Lists read back from a snapshot: the centroids and how many rows each list holds.
-    pub fn from_parts(dimension: usize, centroids: Vec<f32>, sizes: &[u32]) -> Lists {
+    pub fn quantizer(&self) -> &ProductQuantizer {
+        &self.quantizer
+    }
+
+    /// Lists read back from a snapshot: the centroids, how many rows each list holds, the
+    /// quantizer, and every row's code bytes in stored order.
+    pub fn from_parts(
+        dimension: usize,
+        centroids: Vec<f32>,
+        sizes: &[u32],
+        quantizer: ProductQuantizer,
+        codes: &[u8],
+    ) -> Lists {
         let mut starts = vec![0u32];
         for size in sizes {
             starts.push(starts.last().copied().unwrap_or(0) + size);
         }
-        Lists { dimension, centroids, starts }
+        let blocks = Blocks::pack(quantizer.row_bytes(), codes, &starts);
+        Lists { dimension, centroids, starts, quantizer, blocks }
     }
 
-    /// The row ranges of the `nprobe` lists whose centroids score highest against `probe`.
-    pub fn nearest_ranges(&self, probe: &[f32], nprobe: usize) -> Vec<Range<usize>> {
-        let mut scored: Vec<(f32, usize)> = self
+    /// The code bytes of stored row `row`, which belongs to `list`.
+    pub fn codes_of(&self, list: usize, row: u32) -> impl Iterator<Item = u8> + '_ {
+        self.blocks.row(list, (row - self.starts[list]) as usize)
+    }
+
+    /// Bytes the lists take beyond the rows themselves.
+    pub fn memory(&self) -> usize {
+        4 * (self.centroids.capacity() + self.starts.capacity() + self.quantizer.points().len()) + self.blocks.memory()
+    }
+
+    /// The `nprobe` lists whose centroids score highest against `probe`, with those scores, in
+    /// storage order (neighbouring lists then read as one stream).
+    pub fn nearest(&self, probe: &[f32], nprobe: usize) -> Vec<(usize, f32)> {
+        let mut scored: Vec<(usize, f32)> = self
             .centroids
             .chunks_exact(self.dimension)
+            .map(|centroid| dot_ranking(probe, centroid))
             .enumerate()
-            .map(|(list, centroid)| (dot_exact(probe, centroid), list))
             .collect();
         let nprobe = nprobe.clamp(1, scored.len());
-        scored.select_nth_unstable_by(nprobe - 1, |a, b| b.0.total_cmp(&a.0));
-        scored[..nprobe]
-            .iter()
-            .map(|&(_, list)| self.starts[list] as usize..self.starts[list + 1] as usize)
-            .collect()
+        scored.select_nth_unstable_by(nprobe - 1, |a, b| b.1.total_cmp(&a.1));
+        scored.truncate(nprobe);
+        scored.sort_unstable_by_key(|&(list, _)| list);
+        scored
+    }
+
+    /// The rows of `list`.
+    pub fn range(&self, list: usize) -> Range<usize> {
+        self.starts[list] as usize..self.starts[list + 1] as usize
+    }
+
+    /// The blocks of `list`'s codes (`fastscan`).
+    pub fn blocks(&self, list: usize) -> &[u8] {
+        self.blocks.list(list)
     }
 }
 
@@ -159,7 +206,7 @@ fn kmeans<'a>(members: &[usize], row: &impl Fn(usize) -> &'a [f32], k: usize, di
 fn nearest(centroids: &[f32], unit: &[f32], dimension: usize) -> usize {
     let mut best = (f32::NEG_INFINITY, 0);
     for (j, centroid) in centroids.chunks_exact(dimension).enumerate() {
-        let score = dot_exact(unit, centroid);
+        let score = dot_ranking(unit, centroid);
         if score > best.0 {
             best = (score, j);
         }
@@ -190,9 +237,9 @@ mod tests {
         assert_eq!(sorted, (0..6000).collect::<Vec<u32>>(), "every row is stored once");
         // The list nearest to a row from the first group holds only rows of that group.
         let probe = &units[0..dimension];
-        for range in lists.nearest_ranges(probe, 1) {
-            assert!(!range.is_empty());
-            assert!(order[range].iter().all(|&row| row % 2 == 0));
+        for (list, _) in lists.nearest(probe, 1) {
+            assert!(!lists.range(list).is_empty());
+            assert!(order[lists.range(list)].iter().all(|&row| row % 2 == 0));
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The scan's inner loops, compiled once per instruction set and picked at run time: AVX-512
 //! or AVX2 on x86 where the CPU has them, plain code elsewhere. `pulp` does the detection and
-//! enables the target features around our loops without `unsafe` here; the loops are written
-//! so the compiler vectorizes them (fixed 64-code chunks, `i32` accumulation).
+//! enables the target features around our loops without `unsafe` here; the int8 loops are
+//! written so the compiler vectorizes them (fixed 64-code chunks, `i32` accumulation), the 4-bit
+//! one (`fastscan`) names its AVX2 instructions.
 
 /// Codes are stored in chunks of this many, zero-padded: zeros add nothing to a dot product,
 /// and whole chunks let the compiler unroll without a remainder loop.
@@ -16,15 +17,30 @@ pub fn padded(dimension: usize) -> usize {
 #[derive(Debug, Clone, Copy)]
 pub struct Kernel {
     arch: pulp::Arch,
+    #[cfg(target_arch = "x86_64")]
+    avx2: Option<pulp::x86::V3>,
 }
 
 impl Default for Kernel {
     fn default() -> Self {
-        Kernel { arch: pulp::Arch::new() }
+        Kernel {
+            arch: pulp::Arch::new(),
+            #[cfg(target_arch = "x86_64")]
+            avx2: pulp::x86::V3::try_new(),
+        }
     }
 }
 
 impl Kernel {
+    /// `fastscan::scan_portable`, on AVX2 where the CPU has it.
+    pub fn fast_scan(&self, entries: &[[u8; 32]], blocks: &[u8], above: i16, hits: &mut Vec<(u32, u16)>) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(simd) = self.avx2 {
+            return simd.vectorize(crate::fastscan::Avx2Scan { simd, entries, blocks, above, hits });
+        }
+        crate::fastscan::scan_portable(entries, blocks, above, hits)
+    }
+
     /// `dot_rows` compiled for the best instruction set this CPU has.
     pub fn dot_rows(&self, probes: &[&[i8]], rows: &[i8], width: usize, out: &mut [Vec<i32>]) {
         self.arch.dispatch(DotRows { probes, rows, width, out });
@@ -73,6 +89,21 @@ pub fn dot_rows(probes: &[&[i8]], rows: &[i8], width: usize, out: &mut [Vec<i32>
             out[q][r] = dot_codes(probe, row);
         }
     }
+}
+
+/// A dot product for ranking lists by their centroids: eight running sums, which the compiler
+/// vectorizes. It rounds differently from `dot_exact`, so it never gives a returned score.
+#[inline(always)]
+pub fn dot_ranking(a: &[f32], b: &[f32]) -> f32 {
+    let mut sums = [0f32; 8];
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a8.remainder().iter().zip(b8.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in a8.zip(b8) {
+        for i in 0..8 {
+            sums[i] += x[i] * y[i];
+        }
+    }
+    sums.iter().sum::<f32>() + tail
 }
 
 /// The exact score of two unit vectors; one function, so every exact score is computed alike.

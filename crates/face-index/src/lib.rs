@@ -1,8 +1,8 @@
 //! 1:N identification: the one place that searches a probe template against every enrolled one.
 //!
 //! Owns: the in-memory index of templates (an exact SIMD scan over int8-encoded vectors with the
-//! f32 originals for the final scores, buckets by a phone-digit hint, an inverted-file index for
-//! approximate search), its snapshot format, the similarity score, and the decision rule "best
+//! f32 originals for the final scores, buckets by a phone-digit hint, an inverted-file index
+//! over 4-bit product-quantized codes for approximate search), its snapshot format, the similarity score, and the decision rule "best
 //! match, above threshold, with a margin over the runner-up".
 //!
 //! Must never: see pixels (templates arrive from `biometric`), do IO (the snapshot is bytes in
@@ -12,9 +12,11 @@
 
 mod collect;
 mod decide;
+mod fastscan;
 mod index;
 mod ivf;
 mod kernel;
+mod pq;
 mod quantize;
 mod segment;
 mod snapshot;

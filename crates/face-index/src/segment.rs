@@ -16,6 +16,7 @@ use crate::collect::Collector;
 use crate::index::PhoneHint;
 use crate::ivf::Lists;
 use crate::kernel::{Kernel, padded};
+use crate::pq::Table;
 use crate::quantize::{Quantized, bound};
 
 /// The deletion stamp of a row nobody deleted.
@@ -177,7 +178,7 @@ impl Segment {
         let scanned = self.codes.capacity() + 4 * (self.scales.capacity() + self.radii.capacity());
         let buckets: usize =
             self.buckets.values().map(|rows| 4 * rows.capacity() + size_of::<Vec<u32>>() + 4).sum();
-        let lists = self.lists.as_ref().map_or(0, |l| 4 * (l.centroids().len() + l.count() + 1));
+        let lists = self.lists.as_ref().map_or(0, Lists::memory);
         let rest = 4 * self.exact.capacity()
             + size_of::<ShopperId>() * self.owners.capacity()
             + size_of::<PhoneHint>() * self.hints.capacity()
@@ -218,6 +219,38 @@ impl Segment {
                 }
             }
             start = end;
+        }
+    }
+
+    /// Reads the 4-bit codes of the lists in `nearest` (each with its centroid's score against
+    /// the probe) and offers every visible row's estimate to `shortlist`. Needs lists.
+    pub fn scan_codes(
+        &self,
+        kernel: &Kernel,
+        id: u32,
+        nearest: &[(usize, f32)],
+        table: &Table,
+        version: u64,
+        shortlist: &mut Collector,
+    ) {
+        let Some(lists) = &self.lists else { return };
+        let mut hits = Vec::new();
+        for &(list, centroid_score) in nearest {
+            let rows = lists.range(list);
+            let base = centroid_score + table.bias;
+            // The sum a row needs to reach the shortlist as it stands when the list begins.
+            let needed = ((shortlist.floor() - base) / table.scale).ceil();
+            hits.clear();
+            let above = (needed - 1.0).clamp(-1.0, f32::from(i16::MAX)) as i16;
+            kernel.fast_scan(&table.entries, lists.blocks(list), above, &mut hits);
+            for &(i, sum) in &hits {
+                let estimate = base + table.scale * f32::from(sum);
+                let row = (rows.start + i as usize) as u32;
+                // Rows past the list's end are the last block's padding.
+                if (i as usize) < rows.len() && estimate >= shortlist.floor() && self.visible(row, version) {
+                    shortlist.offer(estimate, estimate, (id, row));
+                }
+            }
         }
     }
 

@@ -4,9 +4,10 @@
 //!
 //! Layout, little-endian: the magic `FPIDX` and a format byte; the recognizer's name and version
 //! (u32 length + UTF-8 each); the dimension (u32); the segment count (u32); then per segment its
-//! row count (u64), its list count (u32; 0 = no lists), the centroids (f32 × dimension each)
-//! and rows per list (u32 each), and the rows (shopper u128, 4 hint digits, f32 × dimension);
-//! last, a CRC-32 of everything before it. Deleted rows are left out.
+//! row count (u64), its list count (u32; 0 = no lists), with lists the centroids (f32 ×
+//! dimension each), rows per list (u32 each) and the product quantizer's points (f32s), and the
+//! rows (shopper u128, 4 hint digits, f32 × dimension, with lists the row's code bytes); last, a
+//! CRC-32 of everything before it. Deleted rows are left out.
 //!
 //! The bytes hold every template in the clear, so they come wrapped in `Secret`; whoever stores
 //! them encrypts them first (the vault does).
@@ -15,9 +16,10 @@ use facepay_domain::{RecognizerTag, Secret, ShopperId};
 
 use crate::index::{FaceIndex, IndexError, PhoneHint, View};
 use crate::ivf::Lists;
+use crate::pq::ProductQuantizer;
 use crate::segment::SegmentBuilder;
 
-const MAGIC: &[u8; 6] = b"FPIDX\x01";
+const MAGIC: &[u8; 6] = b"FPIDX\x02";
 
 impl View {
     /// Everything this view holds, as snapshot bytes.
@@ -34,22 +36,26 @@ impl View {
         out.extend_from_slice(&(segments.len() as u32).to_le_bytes());
         for (segment, rows) in &segments {
             out.extend_from_slice(&(rows.len() as u64).to_le_bytes());
+            let list_of: Vec<u32> = segment.lists().map_or(Vec::new(), |lists| lists.list_of_rows().collect());
             match segment.lists() {
                 None => out.extend_from_slice(&0u32.to_le_bytes()),
                 Some(lists) => {
                     out.extend_from_slice(&(lists.count() as u32).to_le_bytes());
                     lists.centroids().iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
                     // Deleted rows are left out, so count what each list still holds.
-                    let list_of: Vec<u32> = lists.list_of_rows().collect();
                     let mut sizes = vec![0u32; lists.count()];
                     rows.iter().for_each(|&row| sizes[list_of[row as usize] as usize] += 1);
                     sizes.iter().for_each(|s| out.extend_from_slice(&s.to_le_bytes()));
+                    lists.quantizer().points().iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
                 }
             }
             for &row in rows {
                 out.extend_from_slice(&segment.owner(row).as_u128().to_le_bytes());
                 out.extend_from_slice(&segment.hint(row).0);
                 segment.unit(row).iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+                if let Some(lists) = segment.lists() {
+                    out.extend(lists.codes_of(list_of[row as usize] as usize, row));
+                }
             }
         }
         let checksum = crc32fast::hash(&out);
@@ -96,9 +102,14 @@ impl FaceIndex {
                     if sizes.iter().map(|&s| s as usize).sum::<usize>() != rows {
                         return Err(IndexError::SnapshotCorrupt("list sizes do not add up to the rows"));
                     }
-                    Some(Lists::from_parts(dimension, centroids, &sizes))
+                    let points = r.floats(ProductQuantizer::point_count(dimension))?;
+                    let quantizer = ProductQuantizer::from_points(dimension, points)
+                        .ok_or(IndexError::SnapshotCorrupt("quantizer points"))?;
+                    Some((centroids, sizes, quantizer))
                 }
             };
+            let code_bytes = lists.as_ref().map_or(0, |(_, _, q)| q.row_bytes());
+            let mut codes = Vec::with_capacity(rows * code_bytes);
             // Every row takes at least its id, digits and vector: a count the bytes cannot hold
             // is corruption, not an allocation to attempt.
             if rows > r.bytes.len() / (16 + 4 + 4 * dimension) {
@@ -118,7 +129,11 @@ impl FaceIndex {
                         false => Err(IndexError::SnapshotCorrupt("a template is not a unit vector")),
                     }
                 })?;
+                codes.extend_from_slice(r.take(code_bytes)?);
             }
+            let lists = lists.map(|(centroids, sizes, quantizer)| {
+                Lists::from_parts(dimension, centroids, &sizes, quantizer, &codes)
+            });
             // The rows are stored grouped by list already.
             segments.push(builder.build(lists, None));
         }
