@@ -20,9 +20,9 @@ use crate::pq::ProductQuantizer;
 pub const MIN_ROWS: usize = 32_768;
 
 /// About this many rows per list.
-const ROWS_PER_LIST: usize = 1024;
+const ROWS_PER_LIST: usize = 256;
 /// Training reads at most this many rows.
-const SAMPLE: usize = 65_536;
+const SAMPLE: usize = 131_072;
 const ITERATIONS: usize = 8;
 
 #[derive(Debug, Clone)]

@@ -41,7 +41,7 @@ pub struct IndexBenchArgs {
 
 const K: usize = 10;
 const STRANGERS: usize = 1000;
-const NPROBES: [usize; 6] = [32, 64, 128, 256, 384, 512];
+const NPROBES: [usize; 6] = [256, 512, 768, 1024, 1280, 1536];
 const SINGLE_INSERTS: usize = 10_000;
 
 pub fn index(args: &IndexBenchArgs, out: &mut dyn Write) -> io::Result<bool> {
