@@ -45,7 +45,7 @@ def main():
     parser.add_argument("--queries", required=True)
     parser.add_argument("--dim", type=int, required=True)
     parser.add_argument("--json", required=True)
-    parser.add_argument("--ef", default="16,32,64,128", help="efSearch / ef values to try")
+    parser.add_argument("--ef", default="16,32,64,128,256,512", help="efSearch / ef values to try")
     args = parser.parse_args()
 
     import faiss
