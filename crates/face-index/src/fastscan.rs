@@ -164,7 +164,8 @@ mod tests {
         for &(r, total) in &all[..40] {
             let r = r as usize;
             let codes = [rows[2 * r] & 15, rows[2 * r] >> 4, rows[2 * r + 1] & 15, rows[2 * r + 1] >> 4];
-            let expected: u16 = codes.iter().enumerate().map(|(m, &c)| u16::from(entries[m][c as usize])).sum();
+            let expected: u16 =
+                codes.iter().enumerate().map(|(m, &c)| u16::from(entries[m][c as usize])).sum();
             assert_eq!(total, expected, "row {r}");
         }
         assert!(all[40..].iter().all(|&(_, t)| t == all[40].1), "padding rows are all code 0");
@@ -186,7 +187,9 @@ mod tests {
         let blocks = Blocks::pack(row_bytes, &rows, &[0, 100]);
         // Entries at the extremes: the byte sums reach 254 and the lanes 64 × 254.
         let entries: Vec<[u8; 32]> = (0..2 * row_bytes)
-            .map(|m| std::array::from_fn(|j| if (j % 16 + m) % 3 == 0 { 127 } else { (j % 16 * m % 128) as u8 }))
+            .map(|m| {
+                std::array::from_fn(|j| if (j % 16 + m) % 3 == 0 { 127 } else { (j % 16 * m % 128) as u8 })
+            })
             .collect();
         for above in [-1, 4000, 8000, 9000, i16::MAX] {
             let (mut portable, mut avx2) = (Vec::new(), Vec::new());

@@ -101,7 +101,8 @@ impl Lists {
             let centroid = &centroids[assignment[i] * dimension..(assignment[i] + 1) * dimension];
             row(i).iter().zip(centroid).map(|(x, c)| x - c).collect()
         };
-        let quantizer = ProductQuantizer::train(&sample.iter().flat_map(|&i| residual(i)).collect::<Vec<_>>(), dimension);
+        let quantizer =
+            ProductQuantizer::train(&sample.iter().flat_map(|&i| residual(i)).collect::<Vec<_>>(), dimension);
         let codes: Vec<u8> = order.iter().flat_map(|&i| quantizer.encode(&residual(i as usize))).collect();
         let blocks = Blocks::pack(quantizer.row_bytes(), &codes, &starts);
         (Lists { dimension, centroids, starts, quantizer, blocks }, order)
@@ -148,7 +149,8 @@ impl Lists {
 
     /// Bytes the lists take beyond the rows themselves.
     pub fn memory(&self) -> usize {
-        4 * (self.centroids.capacity() + self.starts.capacity() + self.quantizer.points().len()) + self.blocks.memory()
+        4 * (self.centroids.capacity() + self.starts.capacity() + self.quantizer.points().len())
+            + self.blocks.memory()
     }
 
     /// The `nprobe` lists whose centroids score highest against `probe`, with those scores, in

@@ -109,8 +109,13 @@ impl ProductQuantizer {
                 })
             })
             .collect();
-        let lows: Vec<f32> = raw.iter().map(|row| row.iter().copied().fold(f32::INFINITY, f32::min)).collect();
-        let widest = raw.iter().zip(&lows).map(|(row, low)| row.iter().fold(0f32, |w, v| w.max(v - low))).fold(0f32, f32::max);
+        let lows: Vec<f32> =
+            raw.iter().map(|row| row.iter().copied().fold(f32::INFINITY, f32::min)).collect();
+        let widest = raw
+            .iter()
+            .zip(&lows)
+            .map(|(row, low)| row.iter().fold(0f32, |w, v| w.max(v - low)))
+            .fold(0f32, f32::max);
         let scale = if widest > 0.0 { widest / ENTRY_MAX } else { 1.0 };
         let entries = raw
             .iter()
@@ -190,7 +195,8 @@ mod tests {
                 .map(|d| pq.points[(d / 2 * POINTS + codes[d / 2] as usize) * 2 + d % 2])
                 .collect();
             let exact: f32 = probe.iter().zip(&reconstructed).map(|(p, r)| p * r).sum();
-            let sum: u32 = codes.iter().enumerate().map(|(m, &c)| u32::from(table.entries[m][c as usize])).sum();
+            let sum: u32 =
+                codes.iter().enumerate().map(|(m, &c)| u32::from(table.entries[m][c as usize])).sum();
             let estimate = table.bias + table.scale * sum as f32;
             // Each entry is rounded by at most half a step.
             assert!((estimate - exact).abs() <= 0.5 * table.scale * pq.subspaces as f32 + 1e-5);
@@ -199,7 +205,9 @@ mod tests {
         }
         // 16 points per pair of uniform values leave about a sixteenth of the energy.
         assert!(error / energy < 0.1, "{}", error / energy);
-        assert!(table.entries.iter().all(|row| row[..POINTS] == row[POINTS..] && row.iter().all(|&e| e <= 127)));
+        assert!(
+            table.entries.iter().all(|row| row[..POINTS] == row[POINTS..] && row.iter().all(|&e| e <= 127))
+        );
         assert!(table.entries.iter().any(|row| row.contains(&127)), "the widest row spans the range");
     }
 

@@ -36,7 +36,8 @@ impl View {
         out.extend_from_slice(&(segments.len() as u32).to_le_bytes());
         for (segment, rows) in &segments {
             out.extend_from_slice(&(rows.len() as u64).to_le_bytes());
-            let list_of: Vec<u32> = segment.lists().map_or(Vec::new(), |lists| lists.list_of_rows().collect());
+            let list_of: Vec<u32> =
+                segment.lists().map_or(Vec::new(), |lists| lists.list_of_rows().collect());
             match segment.lists() {
                 None => out.extend_from_slice(&0u32.to_le_bytes()),
                 Some(lists) => {
