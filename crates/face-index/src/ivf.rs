@@ -24,6 +24,8 @@ const ROWS_PER_LIST: usize = 256;
 /// Training reads at most this many rows.
 const SAMPLE: usize = 131_072;
 const ITERATIONS: usize = 8;
+/// A row goes to the best list among this many nearest coarse clusters.
+const COARSE_CHOICES: usize = 3;
 
 #[derive(Debug, Clone)]
 pub struct Lists {
@@ -76,10 +78,21 @@ impl Lists {
         let list_count =
             first_list.last().copied().unwrap_or(0) + fine.last().map_or(0, |f| f.len() / dimension);
 
+        // A row near the edge of its coarse cluster may be nearer to a list of the next one, and
+        // a probe ranks all lists alike: so look in the few nearest coarse clusters.
         let assignment: Vec<usize> = (0..n)
             .map(|i| {
-                let c = nearest(&coarse, row(i), dimension);
-                first_list[c] + nearest(&fine[c], row(i), dimension)
+                let mut coarse_scores = scores(&coarse, row(i), dimension);
+                let look = COARSE_CHOICES.min(coarse_scores.len());
+                coarse_scores.select_nth_unstable_by(look - 1, |a, b| b.1.total_cmp(&a.1));
+                let candidates: Vec<(usize, f32)> = coarse_scores[..look]
+                    .iter()
+                    .map(|&(c, _)| {
+                        let (j, score) = best(&scores(&fine[c], row(i), dimension));
+                        (first_list[c] + j, score)
+                    })
+                    .collect();
+                best(&candidates).0
             })
             .collect();
         // A counting sort by list keeps the rows of each list in their original order.
@@ -206,14 +219,17 @@ fn kmeans<'a>(members: &[usize], row: &impl Fn(usize) -> &'a [f32], k: usize, di
 
 /// The index of the centroid with the highest dot product (the first on ties).
 fn nearest(centroids: &[f32], unit: &[f32], dimension: usize) -> usize {
-    let mut best = (f32::NEG_INFINITY, 0);
-    for (j, centroid) in centroids.chunks_exact(dimension).enumerate() {
-        let score = dot_ranking(unit, centroid);
-        if score > best.0 {
-            best = (score, j);
-        }
-    }
-    best.1
+    best(&scores(centroids, unit, dimension)).0
+}
+
+/// Every centroid's score against `unit`, with its index.
+fn scores(centroids: &[f32], unit: &[f32], dimension: usize) -> Vec<(usize, f32)> {
+    centroids.chunks_exact(dimension).map(|centroid| dot_ranking(unit, centroid)).enumerate().collect()
+}
+
+/// The highest score (the first on ties).
+fn best(scores: &[(usize, f32)]) -> (usize, f32) {
+    scores.iter().copied().fold((0, f32::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a })
 }
 
 #[cfg(test)]
@@ -233,7 +249,7 @@ mod tests {
             units.extend(v.iter().map(|x| x / norm));
         }
         let (lists, order) = Lists::group(&units, dimension);
-        assert_eq!(lists.count(), 6, "5 lists wanted (6,000 rows at 1,024 each): 2 coarse clusters of 3");
+        assert_eq!(lists.count(), 25, "23 lists wanted (6,000 rows at 256 each): 5 coarse clusters of 5");
         let mut sorted = order.clone();
         sorted.sort();
         assert_eq!(sorted, (0..6000).collect::<Vec<u32>>(), "every row is stored once");
