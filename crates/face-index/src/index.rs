@@ -414,10 +414,8 @@ impl View {
             let id = id as u32;
             match (rows, segment.lists()) {
                 (Rows::Bucket(hint), _) => segment.scan_bucket(id, hint, version, &mut scans[0]),
-                (Rows::NearestLists(nprobe), Some(lists)) => {
-                    let nearest = lists.nearest(units[0], nprobe);
-                    let table = lists.quantizer().table(units[0]);
-                    segment.scan_codes(kernel, id, &nearest, &table, version, &mut shortlist);
+                (Rows::NearestLists(nprobe), Some(_)) => {
+                    segment.scan_codes(kernel, id, units[0], nprobe, version, &mut shortlist)
                 }
                 _ => segment.scan(kernel, id, 0..segment.len(), version, &mut scans),
             }

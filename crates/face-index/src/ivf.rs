@@ -82,17 +82,13 @@ impl Lists {
         // a probe ranks all lists alike: so look in the few nearest coarse clusters.
         let assignment: Vec<usize> = (0..n)
             .map(|i| {
-                let mut coarse_scores = scores(&coarse, row(i), dimension);
-                let look = COARSE_CHOICES.min(coarse_scores.len());
-                coarse_scores.select_nth_unstable_by(look - 1, |a, b| b.1.total_cmp(&a.1));
-                let candidates: Vec<(usize, f32)> = coarse_scores[..look]
-                    .iter()
-                    .map(|&(c, _)| {
-                        let (j, score) = best(&scores(&fine[c], row(i), dimension));
-                        (first_list[c] + j, score)
-                    })
-                    .collect();
-                best(&candidates).0
+                let mut coarse_scores: Vec<(usize, f32)> = scores(&coarse, row(i), dimension).collect();
+                keep_best(&mut coarse_scores, COARSE_CHOICES);
+                let candidates = coarse_scores.iter().map(|&(c, _)| {
+                    let (j, score) = best(scores(&fine[c], row(i), dimension));
+                    (first_list[c] + j, score)
+                });
+                best(candidates).0
             })
             .collect();
         // A counting sort by list keeps the rows of each list in their original order.
@@ -169,15 +165,8 @@ impl Lists {
     /// The `nprobe` lists whose centroids score highest against `probe`, with those scores, in
     /// storage order (neighbouring lists then read as one stream).
     pub fn nearest(&self, probe: &[f32], nprobe: usize) -> Vec<(usize, f32)> {
-        let mut scored: Vec<(usize, f32)> = self
-            .centroids
-            .chunks_exact(self.dimension)
-            .map(|centroid| dot_ranking(probe, centroid))
-            .enumerate()
-            .collect();
-        let nprobe = nprobe.clamp(1, scored.len());
-        scored.select_nth_unstable_by(nprobe - 1, |a, b| b.1.total_cmp(&a.1));
-        scored.truncate(nprobe);
+        let mut scored: Vec<(usize, f32)> = scores(&self.centroids, probe, self.dimension).collect();
+        keep_best(&mut scored, nprobe);
         scored.sort_unstable_by_key(|&(list, _)| list);
         scored
     }
@@ -219,17 +208,28 @@ fn kmeans<'a>(members: &[usize], row: &impl Fn(usize) -> &'a [f32], k: usize, di
 
 /// The index of the centroid with the highest dot product (the first on ties).
 fn nearest(centroids: &[f32], unit: &[f32], dimension: usize) -> usize {
-    best(&scores(centroids, unit, dimension)).0
+    best(scores(centroids, unit, dimension)).0
 }
 
 /// Every centroid's score against `unit`, with its index.
-fn scores(centroids: &[f32], unit: &[f32], dimension: usize) -> Vec<(usize, f32)> {
-    centroids.chunks_exact(dimension).map(|centroid| dot_ranking(unit, centroid)).enumerate().collect()
+fn scores<'a>(
+    centroids: &'a [f32],
+    unit: &'a [f32],
+    dimension: usize,
+) -> impl Iterator<Item = (usize, f32)> + 'a {
+    centroids.chunks_exact(dimension).map(|centroid| dot_ranking(unit, centroid)).enumerate()
 }
 
 /// The highest score (the first on ties).
-fn best(scores: &[(usize, f32)]) -> (usize, f32) {
-    scores.iter().copied().fold((0, f32::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a })
+fn best(scores: impl IntoIterator<Item = (usize, f32)>) -> (usize, f32) {
+    scores.into_iter().fold((0, f32::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a })
+}
+
+/// Keeps the `count` highest scores (at least one, at most all), in no particular order.
+fn keep_best(scores: &mut Vec<(usize, f32)>, count: usize) {
+    let count = count.clamp(1, scores.len());
+    scores.select_nth_unstable_by(count - 1, |a, b| b.1.total_cmp(&a.1));
+    scores.truncate(count);
 }
 
 #[cfg(test)]

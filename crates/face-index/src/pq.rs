@@ -42,7 +42,7 @@ pub struct Table {
 impl ProductQuantizer {
     /// Learns the points from `residuals` (rows of `dimension`); any number of rows, even none.
     pub fn train(residuals: &[f32], dimension: usize) -> ProductQuantizer {
-        let subspaces = dimension.div_ceil(SUB_DIMENSION).next_multiple_of(2);
+        let subspaces = subspaces(dimension);
         let rows = residuals.len() / dimension.max(1);
         let mut points = Vec::with_capacity(subspaces * POINTS * SUB_DIMENSION);
         for m in 0..subspaces {
@@ -63,15 +63,14 @@ impl ProductQuantizer {
 
     /// How many f32s the points of a quantizer for `dimension` take.
     pub fn point_count(dimension: usize) -> usize {
-        dimension.div_ceil(SUB_DIMENSION).next_multiple_of(2) * POINTS * SUB_DIMENSION
+        subspaces(dimension) * POINTS * SUB_DIMENSION
     }
 
     /// A quantizer read back from a snapshot; `None` when `points` has the wrong length.
     pub fn from_points(dimension: usize, points: Vec<f32>) -> Option<ProductQuantizer> {
-        let subspaces = dimension.div_ceil(SUB_DIMENSION).next_multiple_of(2);
         (points.len() == ProductQuantizer::point_count(dimension)).then_some(ProductQuantizer {
             dimension,
-            subspaces,
+            subspaces: subspaces(dimension),
             points,
         })
     }
@@ -132,6 +131,11 @@ impl ProductQuantizer {
     fn subspace_points(&self, m: usize) -> &[f32] {
         &self.points[m * POINTS * SUB_DIMENSION..(m + 1) * POINTS * SUB_DIMENSION]
     }
+}
+
+/// Sub-quantizers for `dimension`: enough to cover it, rounded up to even (two codes a byte).
+fn subspaces(dimension: usize) -> usize {
+    dimension.div_ceil(SUB_DIMENSION).next_multiple_of(2)
 }
 
 /// K-means with `POINTS` points over 2-d values: starts from evenly spaced values, then

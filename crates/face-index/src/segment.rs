@@ -16,7 +16,6 @@ use crate::collect::Collector;
 use crate::index::PhoneHint;
 use crate::ivf::Lists;
 use crate::kernel::{Kernel, padded};
-use crate::pq::Table;
 use crate::quantize::{Quantized, bound};
 
 /// The deletion stamp of a row nobody deleted.
@@ -222,20 +221,21 @@ impl Segment {
         }
     }
 
-    /// Reads the 4-bit codes of the lists in `nearest` (each with its centroid's score against
-    /// the probe) and offers every visible row's estimate to `shortlist`. Needs lists.
+    /// Reads the 4-bit codes of the `nprobe` lists nearest to `unit` and offers every visible
+    /// row's estimate to `shortlist`. A segment without lists offers nothing.
     pub fn scan_codes(
         &self,
         kernel: &Kernel,
         id: u32,
-        nearest: &[(usize, f32)],
-        table: &Table,
+        unit: &[f32],
+        nprobe: usize,
         version: u64,
         shortlist: &mut Collector,
     ) {
         let Some(lists) = &self.lists else { return };
+        let table = lists.quantizer().table(unit);
         let mut hits = Vec::new();
-        for &(list, centroid_score) in nearest {
+        for (list, centroid_score) in lists.nearest(unit, nprobe) {
             let rows = lists.range(list);
             let base = centroid_score + table.bias;
             // The sum a row needs to reach the shortlist as it stands when the list begins.
