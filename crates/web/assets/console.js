@@ -9,6 +9,15 @@ let refresher = null;
 const api = (method, path, body) => callApi(method, path, body, withKey(operatorKey));
 const time = (ms) => new Date(ms).toLocaleTimeString();
 
+// Replaces the rows of the table body `selector`: one row per item, filled by `fill(row, item)`.
+function fillRows(selector, items, fill) {
+  $(selector).replaceChildren(...items.map((item) => {
+    const row = document.createElement("tr");
+    fill(row, item);
+    return row;
+  }));
+}
+
 function cell(row, text) {
   const td = document.createElement("td");
   td.textContent = text;
@@ -67,17 +76,13 @@ async function loadDashboard() {
     bars($("#chart-minutes"), board.per_minute, minuteLabels);
     const reasons = Object.keys(board.declines_by_reason);
     bars($("#chart-declines"), reasons.map((r) => board.declines_by_reason[r]), reasons, "bad");
-    const rows = $("#recent");
-    rows.replaceChildren();
-    for (const payment of board.recent) {
-      const row = document.createElement("tr");
+    fillRows("#recent", board.recent, (row, payment) => {
       cell(row, time(payment.started_at_ms));
       cell(row, payment.merchant_id.slice(0, 12) + "…");
       cell(row, formatMoney(payment.amount_minor, payment.currency));
       cell(row, payment.decline_reason ? `declined: ${payment.decline_reason}` : payment.state);
       cell(row, payment.shopper || "");
-      rows.append(row);
-    }
+    });
     $("#dashboard-error").textContent = "";
   } catch (error) {
     $("#dashboard-error").textContent = error.message;
@@ -91,10 +96,7 @@ async function loadMerchants() {
     const globalSwitch = $("#global-switch");
     globalSwitch.textContent = off ? "Switch face payment back on everywhere" : "Switch face payment off everywhere";
     globalSwitch.onclick = () => act("#merchants-error", () => api("PUT", "/v1/operator/emergency-switch", { scope: "everywhere", off: !off }), loadMerchants);
-    const rows = $("#merchant-rows");
-    rows.replaceChildren();
-    for (const merchant of merchants) {
-      const row = document.createElement("tr");
+    fillRows("#merchant-rows", merchants, (row, merchant) => {
       cell(row, merchant.merchant_id);
       cell(row, merchant.risk + (merchant.limit ? ` (own limit ${merchant.limit.per_transaction_minor / 100})` : ""));
       cell(row, merchant.status + (merchant.face_payment_off ? ", face payment off" : ""));
@@ -129,8 +131,7 @@ async function loadMerchants() {
       actionButton(actions, merchant.face_payment_off ? "Face on" : "Face off", () => act("#merchants-error",
         () => api("PUT", "/v1/operator/emergency-switch", { scope: "merchant", id: merchant.merchant_id, off: !merchant.face_payment_off }),
         loadMerchants));
-      rows.append(row);
-    }
+    });
   } catch (error) {
     $("#merchants-error").textContent = error.message;
   }
@@ -139,10 +140,7 @@ async function loadMerchants() {
 async function loadRisk() {
   try {
     const events = await api("GET", "/v1/operator/risk-events");
-    const rows = $("#risk-rows");
-    rows.replaceChildren();
-    for (const event of events) {
-      const row = document.createElement("tr");
+    fillRows("#risk-rows", events, (row, event) => {
       cell(row, time(event.at_ms));
       cell(row, event.rule);
       cell(row, event.verdict);
@@ -150,8 +148,7 @@ async function loadRisk() {
       cell(row, event.detail);
       actionButton(cell(row, ""), "Handled", () => act("#risk-error",
         () => api("POST", "/v1/operator/risk-events/ack", { event_ids: [event.event_id] }), loadRisk));
-      rows.append(row);
-    }
+    });
   } catch (error) {
     $("#risk-error").textContent = error.message;
   }
@@ -160,10 +157,7 @@ async function loadRisk() {
 async function loadDisputes() {
   try {
     const disputes = await api("GET", "/v1/operator/disputes");
-    const rows = $("#dispute-rows");
-    rows.replaceChildren();
-    for (const dispute of disputes) {
-      const row = document.createElement("tr");
+    fillRows("#dispute-rows", disputes, (row, dispute) => {
       cell(row, dispute.dispute_id.slice(0, 12) + "…");
       cell(row, dispute.payment_id.slice(0, 12) + "…");
       cell(row, (dispute.amount_minor / 100).toFixed(2));
@@ -180,8 +174,7 @@ async function loadDisputes() {
       if (dispute.state === "compensated") {
         actionButton(actions, "Charge back", () => act("#disputes-error", () => api("POST", `${path}/charge-back`), loadDisputes));
       }
-      rows.append(row);
-    }
+    });
   } catch (error) {
     $("#disputes-error").textContent = error.message;
   }
@@ -195,10 +188,7 @@ async function loadAudit(event) {
     if ($("#audit-actor").value.trim()) query.set("actor", $("#audit-actor").value.trim());
     const page = await api("GET", `/v1/operator/audit?${query}`);
     $("#audit-head").textContent = `${page.length} entries; head ${page.head_hash} (keep it to check the log later)`;
-    const rows = $("#audit-rows");
-    rows.replaceChildren();
-    for (const entry of page.entries.slice().reverse()) {
-      const row = document.createElement("tr");
+    fillRows("#audit-rows", page.entries.slice().reverse(), (row, entry) => {
       cell(row, String(entry.seq));
       cell(row, time(entry.at_ms));
       cell(row, entry.action);
@@ -206,8 +196,7 @@ async function loadAudit(event) {
       cell(row, entry.request);
       cell(row, String(entry.status));
       cell(row, entry.hash.slice(0, 16) + "…");
-      rows.append(row);
-    }
+    });
   } catch (error) {
     $("#audit-error").textContent = error.message;
   }
