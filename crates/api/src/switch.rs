@@ -72,7 +72,8 @@ pub struct ApiConfig {
     pub consent_version: String,
     /// One JSON line per request on stderr.
     pub access_log: bool,
-    /// How often the sweeper reverses payments whose outcome never came and expires holds.
+    /// How often the sweeper looks for work that is due (payments whose outcome never came,
+    /// holds past their deadline, lapsed payment codes); it journals a sweep only when there is.
     pub sweep_every: Duration,
 }
 
@@ -162,11 +163,17 @@ impl Switch {
         let writer = std::thread::spawn(move || write_batches(&writer_node, submissions, 256));
         let (sweeper_stop, stopped) = std::sync::mpsc::channel::<()>();
         let sweep_submitter = submitter.clone();
+        let sweep_node = node.clone();
         let every = config.sweep_every;
         let sweeper = std::thread::spawn(move || {
             while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-                // A failed sweep is retried at the next tick; nothing is lost.
-                let _ = sweep_submitter.submit(Command::Sweep, now());
+                // A sweep is journaled, so it is sent only when something is due (what other
+                // nodes journaled included): an idle node writes nothing. A failed sweep is
+                // retried at the next tick; nothing is lost.
+                let now = now();
+                if sweep_due(&sweep_node, now) {
+                    let _ = sweep_submitter.submit(Command::Sweep, now);
+                }
             }
         });
         let reader = faces.reader();
@@ -320,7 +327,13 @@ impl Switch {
     }
 }
 
-/// The wall clock, in unix ms.
+/// Whether the node, caught up with the journal, has anything due at `now`. A store that
+/// cannot be read sends the sweep anyway, whose commit then reports it.
+fn sweep_due(node: &Mutex<Node>, now: Timestamp) -> bool {
+    let mut node = node.lock().unwrap_or_else(PoisonError::into_inner);
+    node.catch_up().is_err() || node.core().next_due().is_some_and(|due| due <= now)
+}
+
 /// Reads what `lock` guards. The writer holds a node through a batch's commit (an fsync, or a
 /// round trip to PostgreSQL), so when the lock is taken the wait is announced to tokio
 /// (`block_in_place`), which hands this worker's other tasks to another thread instead of
@@ -338,6 +351,7 @@ fn read_locked<N, T>(lock: &Mutex<N>, read: impl FnOnce(&N) -> T) -> T {
     }
 }
 
+/// The wall clock, in unix ms.
 pub fn now_ms() -> i64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)

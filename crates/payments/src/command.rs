@@ -207,22 +207,43 @@ pub enum Reply {
     Dispute(Dispute),
     /// The payments a sweep touched.
     Swept(Vec<PaymentId>),
+    /// The PIN typed was wrong: the try is counted (that is why this is an answer, journaled,
+    /// and not a refusal, which changes nothing) and the payment still waits for the PIN.
+    PinWrong {
+        tries_left: u8,
+    },
 }
 
-impl CoreError {
-    /// Whether the refused command may still have changed the core, so it must be journaled
-    /// like an accepted one: a wrong PIN (it counts towards the lock), and any refusal by the
-    /// ledger, which comes after the engine took a transfer id and, for a hold past its deadline,
-    /// after it expired the holds due. (Found by the simulator: a capture refused as expired was
-    /// not journaled, so a node replaying the journal held other state than the node that ran it.)
-    pub fn changed_state(&self) -> bool {
-        matches!(self, CoreError::Pin(PinError::Wrong { .. }) | CoreError::Ledger(_))
+impl Command {
+    /// The payment the command acts on, if it names one.
+    fn payment(&self) -> Option<PaymentId> {
+        use Command as C;
+        match self {
+            C::StartPayment(request) => Some(request.payment_id),
+            C::ProvidePhoneDigits { payment, .. }
+            | C::PinChecked { payment, .. }
+            | C::Capture { payment }
+            | C::Void { payment }
+            | C::Reverse { payment }
+            | C::Refund { payment, .. }
+            | C::IssuerAnswered { payment, .. }
+            | C::OpenDispute { payment, .. } => Some(*payment),
+            _ => None,
+        }
     }
 }
 
 impl PaymentCore {
     /// Runs one command at `now`.
     pub fn execute(&mut self, command: &Command, now: Timestamp) -> Result<Reply, CoreError> {
+        let reply = self.run(command, now);
+        if let Some(payment) = command.payment() {
+            self.settle_deadline(payment);
+        }
+        reply
+    }
+
+    fn run(&mut self, command: &Command, now: Timestamp) -> Result<Reply, CoreError> {
         use Command as C;
         let done = |result: Result<(), CoreError>| result.map(|()| Reply::Done);
         match command {
@@ -271,9 +292,10 @@ impl PaymentCore {
             C::ProvidePhoneDigits { payment, digits } => {
                 self.provide_phone_digits(*payment, digits, now).map(Reply::Payment)
             }
-            C::PinChecked { payment, matched } => {
-                self.pin_checked(*payment, *matched, now).map(Reply::Payment)
-            }
+            C::PinChecked { payment, matched } => match self.pin_checked(*payment, *matched, now) {
+                Err(CoreError::Pin(PinError::Wrong { tries_left })) => Ok(Reply::PinWrong { tries_left }),
+                checked => checked.map(Reply::Payment),
+            },
             C::Capture { payment } => self.capture(*payment, now).map(Reply::Payment),
             C::Void { payment } => self.void(*payment, now).map(Reply::Payment),
             C::Reverse { payment } => self.reverse(*payment, now).map(Reply::Payment),

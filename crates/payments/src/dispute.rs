@@ -201,7 +201,7 @@ impl PaymentCore {
                     self.payments[&payment].funding.as_ref().expect("a captured payment has funding");
                 let shopper_side = self.ledger_account(funding);
                 let reserve = self.config.reserve_account;
-                let transfer_id = self.take_transfer_id();
+                let transfer_id = self.own_transfer_id();
                 let request = transfer(
                     transfer_id,
                     reserve,
@@ -210,7 +210,7 @@ impl PaymentCore {
                     TransferKind::Posted,
                     code::COMPENSATION,
                 );
-                match self.ledger.apply_one(&request, now) {
+                match self.apply_own(&request, now) {
                     Ok(_) => self.set_state(id, DisputeState::Compensated),
                     Err(TransferError::ExceedsCredits) => Err(DisputeError::ReserveInsufficient.into()),
                     Err(other) => Err(other.into()),
@@ -228,11 +228,11 @@ impl PaymentCore {
         let amount = dispute.amount_minor as u64;
         let merchant = self.payments[&dispute.payment].payment.merchant;
         let merchant_account = self.merchants[&merchant].account;
-        let transfer_id = self.take_transfer_id();
+        let transfer_id = self.own_transfer_id();
         let reserve = self.config.reserve_account;
         let request =
             transfer(transfer_id, merchant_account, reserve, amount, TransferKind::Posted, code::CHARGEBACK);
-        self.ledger.apply_one(&request, now)?;
+        self.apply_own(&request, now)?;
         self.set_state(id, DisputeState::ChargedBack)
     }
 

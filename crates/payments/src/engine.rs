@@ -9,7 +9,7 @@
 //! (`risk.rs`) are consulted before money moves. Disputes and settlement live in their own
 //! modules, over the same state.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use facepay_domain::{Currency, MerchantId, Money, PaymentId, ShopperId, TerminalId, Timestamp};
 use facepay_ledger::{
@@ -279,6 +279,12 @@ pub struct PaymentCore {
     /// Each external bank's clearing account in the ledger.
     pub(crate) issuers: HashMap<IssuerId, AccountId>,
     pub(crate) disputes: HashMap<DisputeId, Dispute>,
+    /// When each payment waiting for its outcome (authorized, or awaiting its bank) times out,
+    /// in deadline order, so a sweep touches only what is due. An entry leaves when its payment
+    /// moves on (`settle_deadline`) or is swept.
+    outcome_deadlines: BTreeSet<(Timestamp, PaymentId)>,
+    /// The payment each open hold belongs to, for the holds the ledger expires.
+    hold_owner: HashMap<TransferId, PaymentId>,
     risk: RiskState,
     access: Access,
     payment_codes: PaymentCodes,
@@ -317,6 +323,8 @@ impl PaymentCore {
             refunds: HashMap::new(),
             issuers: HashMap::new(),
             disputes: HashMap::new(),
+            outcome_deadlines: BTreeSet::new(),
+            hold_owner: HashMap::new(),
             risk: RiskState::default(),
             access: Access::default(),
             payment_codes: PaymentCodes::default(),
@@ -1127,8 +1135,7 @@ impl PaymentCore {
                     return Err(TransitionError::NotAllowed { state: "under dispute", event }.into());
                 }
                 record.payment.state.after(PaymentEvent::Reverse, amount)?;
-                let back = self.take_transfer_id();
-                self.pay_back(id, back, amount, code::REVERSAL, now)?;
+                self.pay_back(id, None, amount, code::REVERSAL, now)?;
                 self.release_limit(id);
                 let record = self.payments.get_mut(&id).expect("checked above");
                 record.payment.state = PaymentState::Reversed;
@@ -1158,7 +1165,7 @@ impl PaymentCore {
         // Money under dispute is not refundable: it is returned through the dispute.
         let refundable = record.payment.amount.amount_minor - record.disputed_minor;
         let refunded = record.payment.state.after(PaymentEvent::Refund { amount_minor }, refundable)?;
-        self.pay_back(id, refund_id, amount_minor, code::REFUND, now)?;
+        self.pay_back(id, Some(refund_id), amount_minor, code::REFUND, now)?;
         self.refunds.insert(refund_id, (id, amount_minor));
         let record = self.payments.get_mut(&id).expect("checked above");
         record.payment.state = refunded;
@@ -1192,24 +1199,23 @@ impl PaymentCore {
     }
 
     /// Time passing: declines payments whose bank did not answer in time, reverses
-    /// authorizations the terminal did not confirm in time, and expires holds past their
-    /// deadline. Returns the payments it touched.
+    /// authorizations the terminal did not confirm in time, expires holds past their deadline,
+    /// and drops lapsed payment codes. Costs what is due, not what is stored. Returns the
+    /// payments it touched.
     pub fn sweep(&mut self, now: Timestamp) -> Vec<PaymentId> {
         self.payment_codes.sweep(now);
         let mut touched = Vec::new();
-        let mut late: Vec<(PaymentId, PaymentState)> = self
-            .payments
-            .values()
-            .filter(|r| matches!(r.payment.state, PaymentState::Authorized | PaymentState::AwaitingIssuer))
-            .filter(|r| now.ms_since(r.created_at) >= self.config.outcome_timeout_ms)
-            .map(|r| (r.payment.id, r.payment.state))
-            .collect();
-        late.sort_by_key(|&(id, _)| id);
-        for (id, state) in late {
-            let undone = if state == PaymentState::AwaitingIssuer {
-                self.abandon_awaiting(id, DeclineReason::IssuerUnavailable, now)
-            } else {
-                self.reverse(id, now)
+        while let Some(&(deadline, id)) = self.outcome_deadlines.first()
+            && deadline <= now
+        {
+            self.outcome_deadlines.pop_first();
+            let undone = match self.payments[&id].payment.state {
+                PaymentState::AwaitingIssuer => {
+                    self.abandon_awaiting(id, DeclineReason::IssuerUnavailable, now)
+                }
+                PaymentState::Authorized => self.reverse(id, now),
+                // Moved on without `settle_deadline` (a direct call, as tests make): nothing due.
+                _ => continue,
             };
             if undone.is_ok() {
                 touched.push(id);
@@ -1219,15 +1225,32 @@ impl PaymentCore {
         touched
     }
 
+    /// The earliest time at which a sweep would change anything: a payment's outcome timeout,
+    /// a hold's deadline or a payment code's lapse. A node sweeps only once it has passed, so
+    /// an idle node journals nothing.
+    pub fn next_due(&self) -> Option<Timestamp> {
+        let outcome = self.outcome_deadlines.first().map(|&(at, _)| at);
+        [outcome, self.ledger.next_deadline(), self.payment_codes.next_lapse()].into_iter().flatten().min()
+    }
+
+    /// Takes a payment that no longer waits for its outcome out of the deadline index: the
+    /// command runner calls it for the payment each command names, and expiry for the payments
+    /// whose holds it ended.
+    pub(crate) fn settle_deadline(&mut self, id: PaymentId) {
+        let Some(record) = self.payments.get(&id) else { return };
+        if !matches!(record.payment.state, PaymentState::Authorized | PaymentState::AwaitingIssuer) {
+            self.outcome_deadlines.remove(&(self.outcome_deadline(record), id));
+        }
+    }
+
+    fn outcome_deadline(&self, record: &PaymentRecord) -> Timestamp {
+        record.created_at.plus_ms(self.config.outcome_timeout_ms)
+    }
+
     /// Lets the ledger expire every hold past its deadline and marks those payments expired.
     fn expire_holds(&mut self, now: Timestamp) -> Vec<PaymentId> {
-        let expired = self.ledger.expire_due(now);
-        let mut by_hold: Vec<PaymentId> = self
-            .payments
-            .values()
-            .filter(|r| r.hold.is_some_and(|h| expired.contains(&h)))
-            .map(|r| r.payment.id)
-            .collect();
+        let mut by_hold: Vec<PaymentId> =
+            (self.ledger.expire_due(now).iter()).filter_map(|hold| self.hold_owner.remove(hold)).collect();
         by_hold.sort();
         for &id in &by_hold {
             self.settle_expired(id);
@@ -1294,7 +1317,7 @@ impl PaymentCore {
             Ok(day) => day,
             Err(err) => return self.decline(id, limit_decline(err)),
         };
-        let hold_id = self.take_transfer_id();
+        let hold_id = self.own_transfer_id();
         let hold = transfer(
             hold_id,
             self.ledger_account(&funding),
@@ -1303,13 +1326,16 @@ impl PaymentCore {
             TransferKind::Pending { timeout_ms: self.config.hold_timeout_ms },
             code::PAYMENT,
         );
-        if let Err(err) = self.ledger.apply_one(&hold, now) {
+        if let Err(err) = self.apply_own(&hold, now) {
             self.shoppers.get_mut(&shopper_id).expect("enrolled").usage.release(amount, day);
             return match err {
                 TransferError::ExceedsCredits => self.decline(id, DeclineReason::InsufficientFunds),
                 other => Err(other.into()),
             };
         }
+        self.hold_owner.insert(hold_id, id);
+        let deadline = self.outcome_deadline(&self.payments[&id]);
+        self.outcome_deadlines.insert((deadline, id));
         let record = self.payments.get_mut(&id).expect("stored");
         record.hold = Some(hold_id);
         record.reserved_day = Some(day);
@@ -1403,20 +1429,24 @@ impl PaymentCore {
     }
 
     /// Voids the payment's hold and gives its share of the daily limit back. False when the hold
-    /// had expired already: then `settle_expired` has ended the payment and released both.
+    /// was past its deadline: then the holds due are expired here, which ends the payment and
+    /// releases both, as the void wanted.
     fn void_hold(&mut self, id: PaymentId, now: Timestamp) -> Result<bool, CoreError> {
         match self.settle_hold(id, |pending_id| TransferKind::VoidPending { pending_id }, now) {
             Ok(()) => {
                 self.release_limit(id);
                 Ok(true)
             }
-            Err(TransferError::PendingExpired(_)) => Ok(false),
+            Err(TransferError::PendingExpired(_)) => {
+                self.expire_holds(now);
+                Ok(false)
+            }
             Err(other) => Err(other.into()),
         }
     }
 
-    /// Posts or voids the payment's hold in full (`settle` names which). A hold past its deadline
-    /// is expired on the spot, with its payment, before the error is returned.
+    /// Posts or voids the payment's hold in full (`settle` names which). A hold past its
+    /// deadline is refused by the ledger, and nothing changes: the sweep, due by then, expires it.
     fn settle_hold(
         &mut self,
         id: PaymentId,
@@ -1425,21 +1455,20 @@ impl PaymentCore {
     ) -> Result<(), TransferError> {
         let hold = self.payments[&id].hold.expect("an authorized payment has a hold");
         let held = self.ledger.transfer(hold).expect("holds are in the ledger").request;
-        let settle_id = self.take_transfer_id();
+        let settle_id = self.own_transfer_id();
         let request = transfer(settle_id, held.debit, held.credit, held.amount, settle(hold), code::PAYMENT);
-        let result = self.ledger.apply_one(&request, now).map(drop);
-        if let Err(TransferError::PendingExpired(_)) = result {
-            self.expire_holds(now);
-        }
-        result
+        self.apply_own(&request, now)?;
+        self.hold_owner.remove(&hold);
+        Ok(())
     }
 
     /// Moves `amount_minor` of a captured payment from the merchant back to the account it
-    /// came from; `code` says why (refund or reversal).
+    /// came from, under the caller's transfer id (a refund's) or one of the core's own (a
+    /// reversal's); `code` says why.
     fn pay_back(
         &mut self,
         id: PaymentId,
-        transfer_id: TransferId,
+        transfer_id: Option<TransferId>,
         amount_minor: i64,
         code: u32,
         now: Timestamp,
@@ -1448,9 +1477,12 @@ impl PaymentCore {
         let funding = record.funding.as_ref().expect("a captured payment has a funding account");
         let merchant_account = self.merchants[&record.payment.merchant].account;
         let back = self.ledger_account(funding);
-        let request =
-            transfer(transfer_id, merchant_account, back, amount_minor as u64, TransferKind::Posted, code);
-        self.ledger.apply_one(&request, now).map(drop)
+        let amount = amount_minor as u64;
+        let request = |id| transfer(id, merchant_account, back, amount, TransferKind::Posted, code);
+        match transfer_id {
+            Some(chosen) => self.ledger.apply_one(&request(chosen), now).map(drop),
+            None => self.apply_own(&request(self.own_transfer_id()), now).map(drop),
+        }
     }
 
     /// The ledger expired this payment's hold: mark it, give its limit back, and tell the bank.
@@ -1468,6 +1500,7 @@ impl PaymentCore {
             _ => return,
         };
         ended.expect("both states accept the event");
+        self.settle_deadline(id);
         self.release_limit(id);
         self.tell_bank_to_release(id);
     }
@@ -1511,11 +1544,22 @@ impl PaymentCore {
     }
 
     /// Transfer ids the core makes itself count down from the top of the id space, apart from
-    /// the ids callers choose (top-ups, refunds).
-    pub(crate) fn take_transfer_id(&mut self) -> TransferId {
-        let id = TransferId(u128::MAX - self.next_transfer);
+    /// the ids callers choose (top-ups, refunds). This is the next one; `apply_own` uses it up.
+    pub(crate) fn own_transfer_id(&self) -> TransferId {
+        TransferId(u128::MAX - self.next_transfer)
+    }
+
+    /// Applies a transfer under `own_transfer_id`, which is used up only when the ledger accepts
+    /// it: a refused transfer leaves the core exactly as it was.
+    pub(crate) fn apply_own(
+        &mut self,
+        request: &TransferRequest,
+        now: Timestamp,
+    ) -> Result<Applied, TransferError> {
+        debug_assert_eq!(request.id, self.own_transfer_id(), "built on the next own transfer id");
+        let applied = self.ledger.apply_one(request, now)?;
         self.next_transfer += 1;
-        id
+        Ok(applied)
     }
 }
 

@@ -7,6 +7,13 @@
 //! messages in the same transaction; only then does it answer. So two nodes racing for one
 //! payment or one daily limit are decided one after the other, exactly as one node would, and a
 //! restart is a replay. A batch of commands shares one commit (group commit).
+//!
+//! The write contract is total: every command a node runs is journaled, refused or not, with the
+//! code of its refusal. No list decides which refusals matter, so a refusal that moved anything
+//! (a transfer id taken, a try counted) replays exactly; and replay checks that each entry gets
+//! the same verdict it got when written, so a node whose code decides differently stops instead
+//! of drifting. The only command a node holds back is a `Sweep` with nothing due
+//! (`PaymentCore::next_due`), so an idle node writes nothing.
 
 use std::sync::{Arc, Mutex};
 
@@ -18,12 +25,14 @@ use crate::engine::{CoreConfig, CoreError, PaymentCore};
 use crate::issuer::IssuerMessage;
 use crate::risk::RiskEvent;
 
-/// One journaled command, numbered from 1 without gaps.
+/// One journaled command, numbered from 1 without gaps, with the code of the core's refusal
+/// when it was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub seq: u64,
     pub at: Timestamp,
     pub command: Command,
+    pub refused: Option<String>,
 }
 
 /// Something an accepted command leaves for the world outside: kept in the same transaction as
@@ -34,11 +43,12 @@ pub enum Outbound {
     Risk(RiskEvent),
 }
 
-/// A command to append, with what it leaves for the outside.
+/// A command to append, with its refusal's code (if refused) and what it leaves for the outside.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Append {
     pub at: Timestamp,
     pub command: Command,
+    pub refused: Option<String>,
     pub outbound: Vec<Outbound>,
 }
 
@@ -52,10 +62,15 @@ pub struct Delivery {
 /// The text form stores keep entries and outbound messages in (JSON), in one place so every
 /// store reads what every other wrote.
 impl Entry {
-    pub fn from_stored(seq: u64, at_ms: i64, command: &str) -> Result<Entry, JournalError> {
+    pub fn from_stored(
+        seq: u64,
+        at_ms: i64,
+        command: &str,
+        refused: Option<String>,
+    ) -> Result<Entry, JournalError> {
         let command = serde_json::from_str(command)
             .map_err(|err| JournalError::Corrupt { seq, reason: err.to_string() })?;
-        Ok(Entry { seq, at: Timestamp::from_unix_ms(at_ms), command })
+        Ok(Entry { seq, at: Timestamp::from_unix_ms(at_ms), command, refused })
     }
 }
 
@@ -221,13 +236,12 @@ impl<J: Journal> JournaledCore<J> {
             if caught_up.is_err() {
                 return Vec::new();
             }
-            let mut appends = Vec::new();
+            let mut appends = Vec::with_capacity(commands.len());
             for (command, at) in &commands {
                 let reply = core.execute(command, *at);
                 let outbound = drain_outbound(core);
-                if must_journal(&reply) {
-                    appends.push(Append { at: *at, command: command.clone(), outbound });
-                }
+                let refused = reply.as_ref().err().map(|err| err.code().to_owned());
+                appends.push(Append { at: *at, command: command.clone(), refused, outbound });
                 replies.push(reply);
             }
             appends
@@ -264,10 +278,11 @@ fn replay(core: &mut PaymentCore, head: &mut u64, entries: Vec<Entry>) -> Result
             let reason = format!("expected entry {} next", *head + 1);
             return Err(JournalError::Corrupt { seq: entry.seq, reason });
         }
-        if let Err(refused) = core.execute(&entry.command, entry.at)
-            && !refused.changed_state()
-        {
-            return Err(JournalError::Diverged { seq: entry.seq, reason: refused.to_string() });
+        let verdict = core.execute(&entry.command, entry.at).err().map(|err| err.code().to_owned());
+        if verdict != entry.refused {
+            let said = |verdict: &Option<String>| verdict.clone().unwrap_or_else(|| "accepted".into());
+            let reason = format!("written as {}, replayed as {}", said(&entry.refused), said(&verdict));
+            return Err(JournalError::Diverged { seq: entry.seq, reason });
         }
         // Delivered (or queued) when the entry was first written.
         drain_outbound(core);
@@ -280,12 +295,6 @@ fn drain_outbound(core: &mut PaymentCore) -> Vec<Outbound> {
     let issuer = core.take_issuer_messages().into_iter().map(Outbound::Issuer);
     let risk = core.take_risk_events().into_iter().map(Outbound::Risk);
     issuer.chain(risk).collect()
-}
-
-/// Whether a command's reply means it must be journaled: accepted, or refused in a way that
-/// still changed the core.
-fn must_journal(reply: &Result<Reply, CoreError>) -> bool {
-    reply.as_ref().err().is_none_or(CoreError::changed_state)
 }
 
 /// A journal in memory: the fake the contract suite also runs against, shared between
@@ -338,7 +347,12 @@ impl Journal for MemoryJournal {
                 let id = state.outbox.len() as u64 + 1;
                 state.outbox.push((Delivery { id, outbound }, false));
             }
-            state.entries.push(Entry { seq, at: append.at, command: append.command });
+            state.entries.push(Entry {
+                seq,
+                at: append.at,
+                command: append.command,
+                refused: append.refused,
+            });
         }
         Ok(state.entries.len() as u64)
     }

@@ -5,7 +5,7 @@
 //! The core keeps only each code's SHA-256 (the API hashes it) with its holder and its lapse
 //! time, at most one live code per shopper: asking for a new code retires the old one.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use facepay_domain::{ShopperId, Timestamp};
 
@@ -15,6 +15,8 @@ use crate::access::SecretHash;
 pub(crate) struct PaymentCodes {
     by_hash: HashMap<SecretHash, (ShopperId, Timestamp)>,
     by_shopper: HashMap<ShopperId, SecretHash>,
+    /// Live codes by the time they lapse, so a sweep touches only the lapsed.
+    by_lapse: BTreeSet<(Timestamp, SecretHash)>,
 }
 
 impl PaymentCodes {
@@ -23,6 +25,7 @@ impl PaymentCodes {
         self.retire(shopper);
         self.by_hash.insert(code_hash, (shopper, expires_at));
         self.by_shopper.insert(shopper, code_hash);
+        self.by_lapse.insert((expires_at, code_hash));
     }
 
     /// Spends the code: its holder if it was live at `now`. Spent or lapsed, it is gone either
@@ -30,25 +33,33 @@ impl PaymentCodes {
     pub(crate) fn redeem(&mut self, code_hash: &SecretHash, now: Timestamp) -> Option<ShopperId> {
         let (shopper, expires_at) = self.by_hash.remove(code_hash)?;
         self.by_shopper.remove(&shopper);
+        self.by_lapse.remove(&(expires_at, *code_hash));
         (now < expires_at).then_some(shopper)
     }
 
     pub(crate) fn retire(&mut self, shopper: ShopperId) {
-        if let Some(old) = self.by_shopper.remove(&shopper) {
-            self.by_hash.remove(&old);
+        if let Some(old) = self.by_shopper.remove(&shopper)
+            && let Some((_, expires_at)) = self.by_hash.remove(&old)
+        {
+            self.by_lapse.remove(&(expires_at, old));
         }
     }
 
-    /// Drops the codes that lapsed before `now`, so unused codes do not pile up.
+    /// When the next live code lapses.
+    pub(crate) fn next_lapse(&self) -> Option<Timestamp> {
+        self.by_lapse.first().map(|&(at, _)| at)
+    }
+
+    /// Drops the codes that lapsed by `now`, so unused codes do not pile up.
     pub(crate) fn sweep(&mut self, now: Timestamp) {
-        let by_shopper = &mut self.by_shopper;
-        self.by_hash.retain(|_, (shopper, expires_at)| {
-            let live = now < *expires_at;
-            if !live {
-                by_shopper.remove(shopper);
+        while let Some(&(expires_at, code_hash)) = self.by_lapse.first()
+            && expires_at <= now
+        {
+            self.by_lapse.pop_first();
+            if let Some((shopper, _)) = self.by_hash.remove(&code_hash) {
+                self.by_shopper.remove(&shopper);
             }
-            live
-        });
+        }
     }
 }
 

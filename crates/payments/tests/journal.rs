@@ -1,12 +1,14 @@
-//! `JournaledCore` when the store fails: a commit lost after the core ran ahead leaves no trace
-//! once the node rebuilds, and the caller's retry then succeeds once. And a refusal that still
-//! changed the core is journaled, so a node replaying the journal holds the same state.
+//! `JournaledCore` and its write contract: a commit lost after the core ran ahead leaves no
+//! trace once the node rebuilds, and the caller's retry then succeeds once; every command is
+//! journaled with its verdict, a refusal changes nothing (compared on the whole core), and an
+//! entry that replays to another verdict stops the node.
 
 use facepay_domain::{Currency, MerchantId, Money, PaymentId, ShopperId, TerminalId, Timestamp};
 use facepay_ledger::{AccountId, TransferId};
 use facepay_payments::{
-    AcquirerId, Command, CoreConfig, Identification, JournaledCore, LimitTable, MemoryJournal, MerchantRisk,
-    PaymentState, PinPolicy, Reply, RiskConfig, StartPayment, TransactionType,
+    AcquirerId, Append, Command, CoreConfig, DisputeId, Finding, Identification, Journal, JournaledCore,
+    LimitTable, MemoryJournal, MerchantRisk, PaymentState, Pin, PinHash, PinPolicy, Reply, RiskConfig,
+    StartPayment, TransactionType,
 };
 
 fn eur() -> Currency {
@@ -33,7 +35,11 @@ fn config() -> CoreConfig {
 /// A node on `journal` with one merchant, terminal and shopper (5,000 in their wallet); the
 /// payment request that shopper makes.
 fn node_with_a_shopper(journal: &MemoryJournal) -> (JournaledCore<MemoryJournal>, StartPayment) {
-    let mut node = JournaledCore::open(config(), journal.clone()).unwrap();
+    node_on(journal, config())
+}
+
+fn node_on(journal: &MemoryJournal, config: CoreConfig) -> (JournaledCore<MemoryJournal>, StartPayment) {
+    let mut node = JournaledCore::open(config, journal.clone()).unwrap();
     let (merchant, terminal, shopper) =
         (MerchantId::from_u128(1), TerminalId::from_u128(2), ShopperId::from_u128(3));
     let setup = [
@@ -87,20 +93,102 @@ fn a_lost_commit_leaves_no_trace_and_the_retry_succeeds_once() {
 }
 
 #[test]
-fn a_capture_refused_because_its_hold_expired_is_journaled_and_replays_the_same() {
+fn a_capture_refused_because_its_hold_expired_changes_nothing_is_journaled_and_replays_the_same() {
     let journal = MemoryJournal::default();
     let (mut node, request) = node_with_a_shopper(&journal);
     let payment = request.payment_id;
     node.execute(Command::StartPayment(request), at(1)).unwrap().unwrap();
     let head = node.head();
 
-    // Past the hold's deadline, with no sweep in between: the capture expires the hold on the
-    // spot, then refuses.
-    let late = node.execute(Command::Capture { payment }, at(1 + 600_001)).unwrap();
+    // Past the hold's deadline, with no sweep in between: the ledger refuses the capture and
+    // nothing changes; the sweep, due by then, expires the hold.
+    let late_at = at(1 + 600_001);
+    assert_eq!(node.core().next_due(), Some(at(1 + 30_000)), "the outcome timeout comes first");
+    let before = node.core().clone();
+    let late = node.execute(Command::Capture { payment }, late_at).unwrap();
     assert_eq!(late.unwrap_err().code(), "pending_transfer_expired");
+    assert!(node.core() == &before, "the refusal changed nothing");
+    assert_eq!(node.head(), head + 1, "every command is journaled, refusals too");
+    assert_eq!(
+        node.journal().read_after(head).unwrap()[0].refused.as_deref(),
+        Some("pending_transfer_expired")
+    );
+    node.execute(Command::Sweep, late_at).unwrap().unwrap();
     assert_eq!(node.core().payment(payment).unwrap().state, PaymentState::Expired);
-    assert_eq!(node.head(), head + 1, "the refusal changed the core, so it is in the journal");
 
     let other = JournaledCore::open(config(), journal).unwrap();
     assert!(other.core() == node.core(), "a node replaying the journal holds the same state");
+}
+
+#[test]
+fn a_compensation_the_empty_reserve_cannot_pay_changes_nothing_and_every_node_agrees() {
+    // Found by an outside read: the refusal took a transfer id and was not journaled, so the
+    // writer's next own transfer id ran ahead of every replica and of its own restart.
+    let journal = MemoryJournal::default();
+    let (mut node, request) = node_with_a_shopper(&journal);
+    let payment = request.payment_id;
+    node.execute(Command::StartPayment(request), at(1)).unwrap().unwrap();
+    node.execute(Command::Capture { payment }, at(2)).unwrap().unwrap();
+    let dispute = DisputeId(1);
+    node.execute(Command::OpenDispute { dispute, payment, amount_minor: 400 }, at(3)).unwrap().unwrap();
+
+    let before = node.core().clone();
+    let finding = Finding::ShopperNotShownAtFault;
+    let refused = node.execute(Command::ResolveDispute { dispute, finding }, at(4)).unwrap();
+    assert_eq!(refused.unwrap_err().code(), "reserve_insufficient");
+    assert!(node.core() == &before, "the refusal changed nothing, the next transfer id included");
+
+    // With the reserve funded, the same finding pays; a replica and a restart hold the same core.
+    let fund = Command::FundReserve { amount_minor: 1_000, transfer_id: TransferId(50) };
+    node.execute(fund, at(5)).unwrap().unwrap();
+    node.execute(Command::ResolveDispute { dispute, finding }, at(6)).unwrap().unwrap();
+    let restarted = JournaledCore::open(config(), journal.clone()).unwrap();
+    assert!(restarted.core() == node.core(), "a restart replays to the writer's state");
+}
+
+#[test]
+fn an_entry_that_replays_to_another_verdict_stops_the_node() {
+    let journal = MemoryJournal::default();
+    let (node, _) = node_with_a_shopper(&journal);
+    let head = node.head();
+    // Written as accepted; replayed, the core refuses it (there is no payment 77).
+    let command = Command::Capture { payment: PaymentId::from_u128(77) };
+    let append = Append { at: at(9), command, refused: None, outbound: Vec::new() };
+    journal.clone().append_with(head, &mut |_| vec![append.clone()]).unwrap();
+    let diverged = JournaledCore::open(config(), journal).unwrap_err();
+    assert_eq!(diverged.code(), "store_journal_diverged");
+    assert!(diverged.to_string().contains("written as accepted, replayed as payment_unknown"), "{diverged}");
+}
+
+#[test]
+fn nothing_is_due_on_an_idle_core_and_a_payment_is_due_at_its_outcome_timeout() {
+    let journal = MemoryJournal::default();
+    let (mut node, request) = node_with_a_shopper(&journal);
+    assert_eq!(node.core().next_due(), None, "nothing waits: a node has no reason to sweep");
+    let payment = request.payment_id;
+    node.execute(Command::StartPayment(request), at(1)).unwrap().unwrap();
+    assert_eq!(node.core().next_due(), Some(at(1 + 30_000)));
+    node.execute(Command::Capture { payment }, at(2)).unwrap().unwrap();
+    assert_eq!(node.core().next_due(), None, "a captured payment waits for nothing");
+}
+
+#[test]
+fn a_wrong_pin_is_a_counted_try_journaled_as_an_answer() {
+    let journal = MemoryJournal::default();
+    let mut always = config();
+    always.pin_policy.always = true;
+    let (mut node, request) = node_on(&journal, always.clone());
+    let shopper = ShopperId::from_u128(3);
+    let hash = PinHash::new(&Pin::parse("246802").unwrap(), [7; 16]);
+    node.execute(Command::SetPinHash { shopper, hash }, at(0)).unwrap().unwrap();
+    let payment = request.payment_id;
+    node.execute(Command::StartPayment(request), at(1)).unwrap().unwrap();
+    assert_eq!(node.core().payment(payment).unwrap().state, PaymentState::NeedsPin);
+
+    let wrong = node.execute(Command::PinChecked { payment, matched: false }, at(2)).unwrap().unwrap();
+    assert_eq!(wrong, Reply::PinWrong { tries_left: 4 });
+    let replica = JournaledCore::open(always, journal).unwrap();
+    assert!(replica.core() == node.core(), "the counted try replays");
+    let right = node.execute(Command::PinChecked { payment, matched: true }, at(3)).unwrap().unwrap();
+    assert!(matches!(right, Reply::Payment(view) if view.state == PaymentState::Authorized));
 }

@@ -247,7 +247,11 @@ fn a_hold_past_its_deadline_expires_and_cannot_be_captured() {
     core.top_up(ALICE_BANK_A, 10_000, TransferId(1), at(0)).unwrap();
     let view = core.start_payment(pay(1, 1_000, Identification::Match(ALICE)), at(0)).unwrap();
     let deadline = at(HOLD_TIMEOUT_MS as i64);
+    let before = core.clone();
     assert_eq!(core.capture(view.id, deadline).unwrap_err().code(), "pending_transfer_expired");
+    assert!(core == before, "a refusal changes nothing");
+    assert_eq!(core.next_due(), Some(deadline), "the hold's expiry is due");
+    assert_eq!(core.sweep(deadline), vec![view.id]);
     assert_eq!(core.payment(view.id).unwrap().state, PaymentState::Expired);
     assert_eq!(available(&core, ALICE_BANK_A), 10_000);
     core.ledger().verify().unwrap();

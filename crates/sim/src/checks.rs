@@ -13,12 +13,16 @@ use facepay_payments::{AcquirerId, DisputeState, IssuerId, PaymentCore, PaymentS
 
 use crate::bank::Bank;
 use crate::world::{
-    BANK, BANK_CLEARING, MERCHANTS, RESERVE, RESERVE_FUNDING_MINOR, SHOPPER_LIMIT, TOP_UP_MINOR,
-    merchant_account, pays_by_bank, wallet, wallet_shoppers,
+    BANK, BANK_CLEARING, MERCHANTS, RESERVE, TOP_UP_MINOR, World, merchant_account, pays_by_bank, wallet,
+    wallet_shoppers,
 };
 
 /// After every step: the ledger is sound and every holder has what the records imply.
-pub fn after_step(core: &PaymentCore, shopper_of: &HashMap<PaymentId, ShopperId>) -> Result<(), String> {
+pub fn after_step(
+    core: &PaymentCore,
+    world: &World,
+    shopper_of: &HashMap<PaymentId, ShopperId>,
+) -> Result<(), String> {
     core.ledger().verify().map_err(|broken| format!("ledger: {broken}"))?;
     let mut disputed: HashMap<PaymentId, i64> = HashMap::new();
     let (mut to_shoppers_by_wallet, mut to_shoppers_by_bank, mut charged_back, mut compensated) =
@@ -72,7 +76,7 @@ pub fn after_step(core: &PaymentCore, shopper_of: &HashMap<PaymentId, ShopperId>
     expect(
         "the reserve",
         balance(core, RESERVE),
-        i128::from(RESERVE_FUNDING_MINOR) - compensated + charged_back,
+        i128::from(world.reserve_minor) - compensated + charged_back,
     )?;
     one_hold_per_payment(core)
 }
@@ -82,6 +86,7 @@ pub fn after_step(core: &PaymentCore, shopper_of: &HashMap<PaymentId, ShopperId>
 /// payment's allowance was taken.
 pub fn within_limits(
     core: &PaymentCore,
+    world: &World,
     shopper_of: &HashMap<PaymentId, ShopperId>,
     reserved_on: &HashMap<PaymentId, i64>,
 ) -> Result<(), String> {
@@ -91,14 +96,14 @@ pub fn within_limits(
             continue;
         }
         let amount = payment.amount.amount_minor;
-        if amount > SHOPPER_LIMIT.per_transaction_minor {
+        if amount > world.shopper_limit.per_transaction_minor {
             return Err(format!("{} of {} passed the per-transaction limit", payment.id, payment.amount));
         }
         let day =
             reserved_on.get(&payment.id).ok_or(format!("{} holds money but was never seen", payment.id))?;
         *per_day.entry((shopper_of[&payment.id], *day)).or_default() += amount;
     }
-    match per_day.iter().find(|(_, total)| **total > SHOPPER_LIMIT.daily_minor) {
+    match per_day.iter().find(|(_, total)| **total > world.shopper_limit.daily_minor) {
         Some(((shopper, day), total)) => {
             Err(format!("{shopper} committed {total} on day {day}, past the daily limit"))
         }

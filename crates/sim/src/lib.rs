@@ -5,13 +5,19 @@
 //! twice. The engine runs as a node does in production: `payments::JournaledCore` on a journal
 //! (`MemoryJournal`), so a failed write is a commit that fails after the core ran, a crash is a
 //! replay of the journal, and the bank hears the outbox at least once. One seed replays one run
-//! exactly.
+//! exactly, in a world drawn from it (`World`: the reserve, the limits and the timeouts).
+//!
+//! The write contract is checked on the whole core: every command lands in the journal; a
+//! refusal leaves the core equal to what it was; a sweep when nothing is due changes nothing;
+//! the writer, a replica replaying the journal and a restart hold equal cores after every step;
+//! and what terminals were told (`told`) agrees with what the core holds.
 //!
 //! Must never: read the wall clock or ambient randomness (the seed is the only source), or
 //! touch a real database, network or model.
 
 mod bank;
 mod checks;
+mod told;
 mod world;
 
 use std::collections::HashMap;
@@ -19,12 +25,13 @@ use std::collections::HashMap;
 use facepay_domain::{Money, PaymentId, ShopperId, SplitMix64, TerminalId, Timestamp};
 use facepay_ledger::{Ledger, TransferId};
 use facepay_payments::{
-    Command, DisputeId, Finding, Identification, Journal, JournaledCore, MemoryJournal, Outbound,
-    PaymentCore, PaymentState, StartPayment, TransactionType,
+    Command, CoreError, DeclineReason, DisputeId, Finding, Identification, Journal, JournaledCore,
+    MemoryJournal, Outbound, PaymentCore, PaymentState, Reply, StartPayment, TransactionType,
 };
 
 use crate::bank::Bank;
-use crate::world::{HOLD_TIMEOUT_MS, SHOPPERS, TERMINALS, config, eur, fresh_node, limits};
+use crate::told::Told;
+use crate::world::{SHOPPERS, TERMINALS, World, eur};
 
 /// Seeds that broke an invariant, with the steps they need and what they caught, run by the test
 /// suite for good. When a run prints a violation, fix the bug and add its seed here.
@@ -76,6 +83,12 @@ pub struct SeedReport {
     pub bank_answers: usize,
     pub failed_writes: usize,
     pub crashes: usize,
+    /// Compensations refused because the reserve could not pay.
+    pub reserve_refusals: usize,
+    /// Payments declined at the daily limit.
+    pub daily_limit_declines: usize,
+    /// Commands refused because the hold had run out first.
+    pub expired_refusals: usize,
 }
 
 impl SeedReport {
@@ -87,12 +100,31 @@ impl SeedReport {
         self.bank_answers += other.bank_answers;
         self.failed_writes += other.failed_writes;
         self.crashes += other.crashes;
+        self.reserve_refusals += other.reserve_refusals;
+        self.daily_limit_declines += other.daily_limit_declines;
+        self.expired_refusals += other.expired_refusals;
+    }
+
+    /// Counts the outcomes that show a seed's world pushed the core to its edges.
+    fn note(&mut self, reply: &Result<Reply, CoreError>) {
+        match reply {
+            Err(refused) if refused.code() == "reserve_insufficient" => self.reserve_refusals += 1,
+            Err(refused) if refused.code() == "pending_transfer_expired" => self.expired_refusals += 1,
+            Ok(Reply::Payment(view))
+                if view.state == PaymentState::Declined(DeclineReason::LimitDailyExceeded) =>
+            {
+                self.daily_limit_declines += 1
+            }
+            _ => {}
+        }
     }
 }
 
 /// Everything one run knows besides the engine: what terminals sent, the bank, the journal.
 struct Run {
     rng: Rng,
+    world: World,
+    told: Told,
     sent: Vec<StartPayment>,
     shopper_of: HashMap<PaymentId, ShopperId>,
     /// The day each payment took its share of the daily limit, as the terminal saw it happen.
@@ -177,7 +209,7 @@ impl Run {
                 // another day (the daily limits start again).
                 let jump = match rng.below(100) {
                     0..=2 => 6 * 3_600_000,
-                    3..=12 => 10 * HOLD_TIMEOUT_MS as i64,
+                    3..=12 => 10 * self.world.hold_timeout_ms as i64,
                     _ => rng.below(20_000) as i64,
                 };
                 *now = now.plus_ms(jump);
@@ -208,7 +240,7 @@ impl Run {
 
     /// Payments that just took their share of the daily limit took it today.
     fn note_reservations(&mut self, core: &PaymentCore, now: Timestamp) {
-        let day = limits().day_of(now);
+        let day = self.world.limits().day_of(now);
         for payment in core.payments() {
             if checks::takes_allowance(payment.state) {
                 self.reserved_on.entry(payment.id).or_insert(day);
@@ -223,8 +255,12 @@ impl Run {
 
 /// Runs one seed for `steps` steps; the first broken invariant ends it.
 pub fn run_seed(seed: u64, steps: usize) -> Result<SeedReport, Violation> {
+    let mut rng = Rng(SplitMix64::new(seed));
+    let world = World::draw(&mut rng);
     let mut run = Run {
-        rng: Rng(SplitMix64::new(seed)),
+        rng,
+        world,
+        told: Told::default(),
         sent: Vec::new(),
         shopper_of: HashMap::new(),
         reserved_on: HashMap::new(),
@@ -236,8 +272,9 @@ pub fn run_seed(seed: u64, steps: usize) -> Result<SeedReport, Violation> {
         next_refund: 1_000_000,
         report: SeedReport::default(),
     };
-    let mut node = fresh_node(run.journal.clone());
-    let mut follower = JournaledCore::open(config(), run.journal.clone()).expect("the memory journal opens");
+    let mut node = world.fresh_node(run.journal.clone());
+    let mut follower =
+        JournaledCore::open(world.config(), run.journal.clone()).expect("the memory journal opens");
     run.deliver(&mut node);
     let mut now = Timestamp::from_unix_ms(1);
     for step in 0..steps {
@@ -246,8 +283,8 @@ pub fn run_seed(seed: u64, steps: usize) -> Result<SeedReport, Violation> {
             // A crash: in-memory state is lost and the node is rebuilt from the journal; what
             // the bank heard but the node never marked delivered goes out again.
             run.heard.clear();
-            let rebuilt =
-                JournaledCore::open(config(), run.journal.clone()).map_err(|e| violation(e.to_string()))?;
+            let rebuilt = JournaledCore::open(world.config(), run.journal.clone())
+                .map_err(|e| violation(e.to_string()))?;
             if rebuilt.core() != node.core() {
                 return Err(violation("replaying the journal did not rebuild the same state".into()));
             }
@@ -270,8 +307,27 @@ pub fn run_seed(seed: u64, steps: usize) -> Result<SeedReport, Violation> {
             continue;
         }
         // Refusals are part of the traffic (late captures, refunds too large, late bank
-        // answers); they change nothing, which the invariants check.
-        let _ = node.execute(command, now).map_err(|e| violation(e.to_string()))?;
+        // answers, compensations an empty reserve cannot pay): each is journaled like any
+        // command and must leave the whole core as it was.
+        let (before, head) = (node.core().clone(), node.head());
+        let nothing_due = node.core().next_due().is_none_or(|due| due > now);
+        let reply = node.execute(command.clone(), now).map_err(|e| violation(e.to_string()))?;
+        if node.head() != head + 1 {
+            return Err(violation(format!("{command:?} was not journaled")));
+        }
+        if let Err(refused) = &reply
+            && node.core() != &before
+        {
+            return Err(violation(format!(
+                "{command:?} was refused ({}) and changed the core",
+                refused.code()
+            )));
+        }
+        if command == Command::Sweep && nothing_due && node.core() != &before {
+            return Err(violation("a sweep with nothing due changed the core".into()));
+        }
+        run.told.hear(&command, &reply).map_err(violation)?;
+        run.report.note(&reply);
         // Another node reading the journal must hold exactly what this one holds.
         follower.catch_up().map_err(|e| violation(e.to_string()))?;
         if follower.core() != node.core() {
@@ -281,17 +337,19 @@ pub fn run_seed(seed: u64, steps: usize) -> Result<SeedReport, Violation> {
         }
         run.deliver(&mut node);
         run.note_reservations(node.core(), now);
-        checks::after_step(node.core(), &run.shopper_of).map_err(violation)?;
-        checks::within_limits(node.core(), &run.shopper_of, &run.reserved_on).map_err(violation)?;
+        checks::after_step(node.core(), &world, &run.shopper_of).map_err(violation)?;
+        checks::within_limits(node.core(), &world, &run.shopper_of, &run.reserved_on).map_err(violation)?;
+        run.told.check(node.core()).map_err(violation)?;
         checks::journal_replays(node.core(), &mut run.follower).map_err(violation)?;
     }
     // Let every timeout pass: every hold must end, at the switch and at the bank.
-    now = now.plus_ms(10 * HOLD_TIMEOUT_MS as i64);
+    now = now.plus_ms(10 * world.hold_timeout_ms as i64);
     let at_end = |what: String| Violation { seed, step: steps, steps, what };
     let _ = node.execute(Command::Sweep, now).map_err(|e| at_end(e.to_string()))?;
     run.deliver(&mut node);
     let core = node.core();
-    checks::after_step(core, &run.shopper_of).map_err(at_end)?;
+    checks::after_step(core, &world, &run.shopper_of).map_err(at_end)?;
+    run.told.check(core).map_err(at_end)?;
     checks::journal_replays(core, &mut run.follower).map_err(at_end)?;
     checks::at_end(core, &run.bank, now.plus_ms(1)).map_err(at_end)?;
     run.report.captured =
@@ -338,9 +396,14 @@ mod tests {
             total.add(&report);
         }
         // The traffic really exercised the paths the invariants guard.
-        assert!(total.captured > 3_000 && total.refunds > 10_000 && total.crashes > 1_000, "{total:?}");
+        assert!(total.captured > 2_000 && total.refunds > 10_000 && total.crashes > 1_000, "{total:?}");
         assert!(
             total.disputes > 3_000 && total.bank_answers > 5_000 && total.failed_writes > 3_000,
+            "{total:?}"
+        );
+        // The drawn worlds reach the edges: an empty reserve, a spent day, a hold run out.
+        assert!(
+            total.reserve_refusals > 10 && total.daily_limit_declines > 500 && total.expired_refusals > 5,
             "{total:?}"
         );
     }
@@ -354,12 +417,15 @@ mod tests {
 
     #[test]
     fn the_money_check_catches_money_that_appears_from_nowhere() {
-        let mut node = fresh_node(MemoryJournal::default());
+        let world = World::STANDARD;
+        let mut node = world.fresh_node(MemoryJournal::default());
         let shopper_of = HashMap::new();
-        assert_eq!(checks::after_step(node.core(), &shopper_of), Ok(()));
+        assert_eq!(checks::after_step(node.core(), &world, &shopper_of), Ok(()));
         // A top-up outside the simulated world: the check must notice.
         let top_up = Command::TopUp { account: wallet(0), amount_minor: 1, transfer_id: TransferId(77_777) };
         node.execute(top_up, Timestamp::from_unix_ms(1)).unwrap().unwrap();
-        assert!(checks::after_step(node.core(), &shopper_of).unwrap_err().contains("wallets hold 80001"));
+        assert!(
+            checks::after_step(node.core(), &world, &shopper_of).unwrap_err().contains("wallets hold 80001")
+        );
     }
 }

@@ -35,14 +35,18 @@ fn main() -> ExitCode {
     }
     println!(
         "{seeds} seeds from {start}, {steps} steps each: no violation ({} payments, {} captured, {} refund \
-         requests, {} disputes, {} bank answers, {} failed writes, {} crashes)",
+         requests, {} disputes, {} bank answers, {} failed writes, {} crashes; {} compensations the reserve \
+         refused, {} payments declined at the daily limit, {} commands refused as the hold ran out)",
         total.payments,
         total.captured,
         total.refunds,
         total.disputes,
         total.bank_answers,
         total.failed_writes,
-        total.crashes
+        total.crashes,
+        total.reserve_refusals,
+        total.daily_limit_declines,
+        total.expired_refusals
     );
     ExitCode::SUCCESS
 }

@@ -1,6 +1,10 @@
 //! The world every seed starts from: two merchants of one acquirer, four terminals, six shoppers
-//! (four pay from wallets here, two from accounts at an external bank), a funded reserve.
+//! (four pay from wallets here, two from accounts at an external bank), and a reserve. The
+//! reserve, the shoppers' limit and the timeouts are drawn per seed (`World`), so an empty
+//! reserve, an exhausted day and a hold that expires just after its payment's outcome timeout
+//! are all reached.
 
+use crate::Rng;
 use facepay_domain::{Currency, MerchantId, ShopperId, TerminalId, Timestamp};
 use facepay_ledger::{AccountId, TransferId};
 use facepay_payments::{
@@ -11,16 +15,11 @@ use facepay_payments::{
 pub const SHOPPERS: u128 = 6;
 pub const MERCHANTS: u128 = 2;
 pub const TERMINALS: u128 = 4;
-pub const OUTCOME_TIMEOUT_MS: i64 = 30_000;
-pub const HOLD_TIMEOUT_MS: u64 = 120_000;
 pub const FUNDING_SOURCE: AccountId = AccountId(1);
 pub const RESERVE: AccountId = AccountId(2);
 pub const BANK: IssuerId = IssuerId(1);
 pub const BANK_CLEARING: AccountId = AccountId(3);
 pub const TOP_UP_MINOR: i64 = 20_000;
-pub const RESERVE_FUNDING_MINOR: i64 = 1_000_000;
-/// Tight enough that payments (up to 9,000) race for the day's allowance.
-pub const SHOPPER_LIMIT: Limit = Limit { per_transaction_minor: 8_000, daily_minor: 25_000 };
 
 pub fn eur() -> Currency {
     Currency::new("EUR").expect("a valid code")
@@ -41,72 +40,105 @@ pub fn merchant_account(merchant: u128) -> AccountId {
     AccountId(2_000 + merchant)
 }
 
-pub fn limits() -> LimitTable {
-    LimitTable { shopper_standard: SHOPPER_LIMIT, ..LimitTable::default() }
+/// What one seed's world is made of beyond the fixed parties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct World {
+    pub outcome_timeout_ms: i64,
+    /// Longer than the outcome timeout, sometimes by a single millisecond.
+    pub hold_timeout_ms: u64,
+    /// What the reserve starts with; zero leaves every compensation to be refused.
+    pub reserve_minor: i64,
+    /// The shoppers' limit, always tight enough that payments (up to 9,000) race for it.
+    pub shopper_limit: Limit,
 }
 
-pub fn config() -> CoreConfig {
-    CoreConfig {
-        currency: eur(),
-        limits: limits(),
-        pin_policy: PinPolicy { always: false, above_amount_minor: None, on_elevated_risk: false },
-        outcome_timeout_ms: OUTCOME_TIMEOUT_MS,
-        hold_timeout_ms: HOLD_TIMEOUT_MS,
-        funding_source: FUNDING_SOURCE,
-        reserve_account: RESERVE,
-        risk: RiskConfig::default(),
-    }
-}
+impl World {
+    /// The world of the first wave's simulator, for the unit tests.
+    #[cfg(test)]
+    pub const STANDARD: World = World {
+        outcome_timeout_ms: 30_000,
+        hold_timeout_ms: 120_000,
+        reserve_minor: 1_000_000,
+        shopper_limit: Limit { per_transaction_minor: 8_000, daily_minor: 25_000 },
+    };
 
-/// A node on `journal` with the world set up, through the journal like everything after it.
-pub fn fresh_node(journal: MemoryJournal) -> JournaledCore<MemoryJournal> {
-    let mut node = JournaledCore::open(config(), journal).expect("the memory journal opens");
-    let start = Timestamp::from_unix_ms(0);
-    let mut setup = vec![
-        Command::RegisterIssuer { issuer: BANK, clearing_account: BANK_CLEARING },
-        Command::FundReserve {
-            amount_minor: RESERVE_FUNDING_MINOR,
-            transfer_id: TransferId(u128::from(u64::MAX)),
-        },
-    ];
-    for m in 0..MERCHANTS {
-        setup.push(Command::RegisterMerchant {
-            merchant: MerchantId::from_u128(m),
-            acquirer: AcquirerId(1),
-            risk: MerchantRisk::Low,
-            account: merchant_account(m),
-        });
+    /// A world drawn from the seed's generator.
+    pub fn draw(rng: &mut Rng) -> World {
+        let mut pick = |choices: &[i64]| choices[rng.below(choices.len() as u64) as usize];
+        let outcome_timeout_ms = pick(&[2_000, 30_000, 90_000]);
+        let hold_timeout_ms = (outcome_timeout_ms + pick(&[1, 10_000, 100_000])) as u64;
+        let reserve_minor = pick(&[0, 4_000, 30_000, 1_000_000]);
+        let per_transaction_minor = pick(&[3_000, 8_000, 9_000]);
+        let daily_minor = per_transaction_minor.max(pick(&[8_000, 25_000, 100_000]));
+        let shopper_limit = Limit { per_transaction_minor, daily_minor };
+        World { outcome_timeout_ms, hold_timeout_ms, reserve_minor, shopper_limit }
     }
-    for t in 0..TERMINALS {
-        setup.push(Command::RegisterTerminal {
-            terminal: TerminalId::from_u128(t),
-            merchant: MerchantId::from_u128(t % MERCHANTS),
-        });
+
+    pub fn limits(&self) -> LimitTable {
+        LimitTable { shopper_standard: self.shopper_limit, ..LimitTable::default() }
     }
-    for s in 0..SHOPPERS {
-        let shopper = ShopperId::from_u128(s);
-        setup.push(Command::EnrollShopper { shopper, phone_last4: format!("{:04}", s % 3) });
-        if pays_by_bank(shopper) {
-            setup.push(Command::BindBankAccount {
-                shopper,
-                issuer: BANK,
-                reference: format!("tok_{s}"),
-                make_default: true,
-            });
-        } else {
-            setup.push(Command::BindWallet { shopper, account: wallet(s), make_default: true });
-            setup.push(Command::TopUp {
-                account: wallet(s),
-                amount_minor: TOP_UP_MINOR,
-                transfer_id: TransferId(s),
-            });
+
+    pub fn config(&self) -> CoreConfig {
+        CoreConfig {
+            currency: eur(),
+            limits: self.limits(),
+            pin_policy: PinPolicy { always: false, above_amount_minor: None, on_elevated_risk: false },
+            outcome_timeout_ms: self.outcome_timeout_ms,
+            hold_timeout_ms: self.hold_timeout_ms,
+            funding_source: FUNDING_SOURCE,
+            reserve_account: RESERVE,
+            risk: RiskConfig::default(),
         }
     }
-    let replies = node.execute_all(setup.into_iter().map(|command| (command, start)).collect());
-    for reply in replies.expect("the memory journal commits") {
-        reply.expect("the world's commands are accepted");
+
+    /// A node on `journal` with the world set up, through the journal like everything after it.
+    pub fn fresh_node(&self, journal: MemoryJournal) -> JournaledCore<MemoryJournal> {
+        let mut node = JournaledCore::open(self.config(), journal).expect("the memory journal opens");
+        let start = Timestamp::from_unix_ms(0);
+        let mut setup = vec![Command::RegisterIssuer { issuer: BANK, clearing_account: BANK_CLEARING }];
+        if self.reserve_minor > 0 {
+            let transfer_id = TransferId(u128::from(u64::MAX));
+            setup.push(Command::FundReserve { amount_minor: self.reserve_minor, transfer_id });
+        }
+        for m in 0..MERCHANTS {
+            setup.push(Command::RegisterMerchant {
+                merchant: MerchantId::from_u128(m),
+                acquirer: AcquirerId(1),
+                risk: MerchantRisk::Low,
+                account: merchant_account(m),
+            });
+        }
+        for t in 0..TERMINALS {
+            setup.push(Command::RegisterTerminal {
+                terminal: TerminalId::from_u128(t),
+                merchant: MerchantId::from_u128(t % MERCHANTS),
+            });
+        }
+        for s in 0..SHOPPERS {
+            let shopper = ShopperId::from_u128(s);
+            setup.push(Command::EnrollShopper { shopper, phone_last4: format!("{:04}", s % 3) });
+            if pays_by_bank(shopper) {
+                setup.push(Command::BindBankAccount {
+                    shopper,
+                    issuer: BANK,
+                    reference: format!("tok_{s}"),
+                    make_default: true,
+                });
+            } else {
+                setup.push(Command::BindWallet { shopper, account: wallet(s), make_default: true });
+                setup.push(Command::TopUp {
+                    account: wallet(s),
+                    amount_minor: TOP_UP_MINOR,
+                    transfer_id: TransferId(s),
+                });
+            }
+        }
+        let replies = node.execute_all(setup.into_iter().map(|command| (command, start)).collect());
+        for reply in replies.expect("the memory journal commits") {
+            reply.expect("the world's commands are accepted");
+        }
+        node
     }
-    node
 }
 
 /// The wallets topped up at the start.

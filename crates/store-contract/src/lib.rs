@@ -52,7 +52,7 @@ macro_rules! contract_tests {
     ($fresh:expr) => {
         $crate::contract_tests!(@cases $fresh;
             every_command_survives_a_restart,
-            refusals_are_not_journaled_but_wrong_pins_are,
+            every_command_is_journaled_with_its_verdict_and_a_refusal_changes_nothing,
             a_retry_after_a_restart_is_not_a_second_charge,
             a_node_sees_what_another_node_wrote,
             two_nodes_refunding_one_payment_refund_it_once,
@@ -176,16 +176,21 @@ pub fn every_command_survives_a_restart<D: Database>(database: &D) {
     b.core().ledger().verify().expect("the replayed ledger balances");
 }
 
-/// A refused command changes nothing and leaves no entry; a wrong PIN is refused but counts
-/// towards the lock, so it is journaled and survives a restart.
-pub fn refusals_are_not_journaled_but_wrong_pins_are<D: Database>(database: &D) {
+/// Every command is journaled with its verdict: a refused one changes nothing (the whole core
+/// compared) and replays to the same refusal; a wrong PIN is an answer that counts a try, and
+/// survives a restart.
+pub fn every_command_is_journaled_with_its_verdict_and_a_refusal_changes_nothing<D: Database>(database: &D) {
     let mut a = node(database);
     let head = a.head();
+    let before = a.core().clone();
     let refused = run(&mut a, Command::Capture { payment: PaymentId::from_u128(77) }, 1);
     assert_eq!(refused.unwrap_err().code(), "payment_unknown");
     let refused = run(&mut a, Command::EnrollShopper { shopper: ALICE, phone_last4: "9".into() }, 1);
     assert_eq!(refused.unwrap_err().code(), "phone_digits_malformed");
-    assert_eq!(a.head(), head, "refusals were journaled");
+    assert!(a.core() == &before, "the refusals changed nothing");
+    let written = a.journal().read_after(head).expect("the store reads");
+    let verdicts: Vec<Option<&str>> = written.iter().map(|entry| entry.refused.as_deref()).collect();
+    assert_eq!(verdicts, [Some("payment_unknown"), Some("phone_digits_malformed")]);
 
     run(
         &mut a,
@@ -195,8 +200,8 @@ pub fn refusals_are_not_journaled_but_wrong_pins_are<D: Database>(database: &D) 
     .unwrap();
     let wrong = a.core().check_pin(PaymentId::from_u128(1), "000000", at(3)).unwrap();
     assert_eq!(wrong, Command::PinChecked { payment: PaymentId::from_u128(1), matched: false });
-    assert_eq!(run(&mut a, wrong, 3).unwrap_err().code(), "pin_wrong");
-    assert_eq!(a.head(), head + 2, "the payment and the wrong PIN are journaled");
+    assert_eq!(run(&mut a, wrong, 3).unwrap(), Reply::PinWrong { tries_left: 4 });
+    assert_eq!(a.head(), head + 4, "two refusals, the payment and the wrong PIN");
     let mut b = restarted(database, &a);
     let right = b.core().check_pin(PaymentId::from_u128(1), CAROL_PIN, at(4)).unwrap();
     assert_eq!(
@@ -225,7 +230,7 @@ pub fn a_retry_after_a_restart_is_not_a_second_charge<D: Database>(database: &D)
     let mut other = request;
     other.amount = facepay_domain::Money::new(2_600, eur());
     assert_eq!(run(&mut b, Command::StartPayment(other), 4).unwrap_err().code(), "idempotency_key_reused");
-    assert_eq!(b.head(), head + 1, "the retry is journaled (the core answered it), the reuse is not");
+    assert_eq!(b.head(), head + 2, "the retry and the refused reuse are both journaled");
 }
 
 /// What one node writes, another reads on catching up, and its next write starts from it.
@@ -345,8 +350,8 @@ pub fn outbound_messages_wait_until_delivered<D: Database>(database: &D) {
     assert!(matches!(release.as_slice(), [(_, IssuerMessage::Release { .. })]), "{release:?}");
 }
 
-/// Commands executed together commit together: accepted ones are journaled in order, refused
-/// ones are not, and a restart sees all of them.
+/// Commands executed together commit together: each is journaled in order with its verdict, and
+/// a restart sees all of them.
 pub fn a_batch_commits_as_one<D: Database>(database: &D) {
     let mut a = node(database);
     let head = a.head();
@@ -363,7 +368,10 @@ pub fn a_batch_commits_as_one<D: Database>(database: &D) {
     }
     let replies = a.execute_all(batch).expect("the store commits");
     assert_eq!(replies.iter().filter(|reply| reply.is_ok()).count(), 50);
-    assert_eq!(a.head(), head + 50);
+    assert_eq!(a.head(), head + 100);
+    let written = a.journal().read_after(head).expect("the store reads");
+    assert!(written.iter().skip(1).step_by(2).all(|entry| entry.refused.is_some()), "refunds refused");
+    assert!(written.iter().step_by(2).all(|entry| entry.refused.is_none()), "payments accepted");
     restarted(database, &a);
 }
 

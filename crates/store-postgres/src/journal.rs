@@ -129,13 +129,14 @@ fn append_once(
     let mut last = others.last().map_or(after, |entry| entry.seq);
     *ran = true;
     let appends = write(others);
-    let insert_entry = tx.prepare("INSERT INTO journal (seq, at_ms, command) VALUES ($1, $2, $3)")?;
+    let insert_entry =
+        tx.prepare("INSERT INTO journal (seq, at_ms, command, refused) VALUES ($1, $2, $3, $4)")?;
     let insert_outbound = tx.prepare("INSERT INTO outbox (seq, message) VALUES ($1, $2)")?;
     for append in appends {
         last += 1;
         let seq = last as i64;
         let command = append.command.to_stored();
-        tx.execute(&insert_entry, &[&seq, &append.at.unix_ms, &command])?;
+        tx.execute(&insert_entry, &[&seq, &append.at.unix_ms, &command, &append.refused])?;
         for outbound in &append.outbound {
             let message = outbound.to_stored();
             tx.execute(&insert_outbound, &[&seq, &message])?;
@@ -152,12 +153,15 @@ fn is_transient(err: &postgres::Error) -> bool {
 
 fn read_after(client: &mut impl GenericClient, after: u64) -> Result<Vec<Entry>, JournalError> {
     let rows = client
-        .query("SELECT seq, at_ms, command FROM journal WHERE seq > $1 ORDER BY seq", &[&(after as i64)])
+        .query(
+            "SELECT seq, at_ms, command, refused FROM journal WHERE seq > $1 ORDER BY seq",
+            &[&(after as i64)],
+        )
         .map_err(unavailable)?;
     let mut entries = Vec::with_capacity(rows.len());
     for row in rows {
         let (seq, at_ms, command): (i64, i64, String) = (row.get(0), row.get(1), row.get(2));
-        entries.push(Entry::from_stored(seq as u64, at_ms, &command)?);
+        entries.push(Entry::from_stored(seq as u64, at_ms, &command, row.get(3))?);
     }
     Ok(entries)
 }

@@ -67,6 +67,14 @@ pub const MIGRATIONS: &[Migration] = &[
         INSERT INTO biometric_head (seq) VALUES (0);
     ",
     },
+    Migration {
+        version: 3,
+        name: "every command journaled with its refusal",
+        sql: "
+        -- The code of the core's refusal; NULL for an accepted command.
+        ALTER TABLE journal ADD COLUMN refused TEXT;
+    ",
+    },
 ];
 
 /// An arbitrary constant naming facepay's migration lock among the database's advisory locks.

@@ -64,7 +64,7 @@ impl Journal for SqliteJournal {
         let appends = write(others);
         {
             let mut insert_entry = tx
-                .prepare_cached("INSERT INTO journal (seq, at_ms, command) VALUES (?1, ?2, ?3)")
+                .prepare_cached("INSERT INTO journal (seq, at_ms, command, refused) VALUES (?1, ?2, ?3, ?4)")
                 .map_err(unavailable)?;
             let mut insert_outbound = tx
                 .prepare_cached("INSERT INTO outbox (seq, message) VALUES (?1, ?2)")
@@ -72,7 +72,9 @@ impl Journal for SqliteJournal {
             for append in appends {
                 last += 1;
                 let command = append.command.to_stored();
-                insert_entry.execute((last as i64, append.at.unix_ms, command)).map_err(unavailable)?;
+                insert_entry
+                    .execute((last as i64, append.at.unix_ms, command, &append.refused))
+                    .map_err(unavailable)?;
                 for outbound in &append.outbound {
                     let message = outbound.to_stored();
                     insert_outbound.execute((last as i64, message)).map_err(unavailable)?;
@@ -114,17 +116,18 @@ impl Journal for SqliteJournal {
 
 fn read_after(connection: &Connection, after: u64) -> Result<Vec<Entry>, JournalError> {
     let mut select = connection
-        .prepare_cached("SELECT seq, at_ms, command FROM journal WHERE seq > ?1 ORDER BY seq")
+        .prepare_cached("SELECT seq, at_ms, command, refused FROM journal WHERE seq > ?1 ORDER BY seq")
         .map_err(unavailable)?;
     let rows = select
         .query_map([after as i64], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, String>(2)?))
+            let (seq, at_ms) = (row.get::<_, i64>(0)?, row.get::<_, i64>(1)?);
+            Ok((seq, at_ms, row.get::<_, String>(2)?, row.get::<_, Option<String>>(3)?))
         })
         .map_err(unavailable)?;
     let mut entries = Vec::new();
     for row in rows {
-        let (seq, at_ms, command) = row.map_err(unavailable)?;
-        entries.push(Entry::from_stored(seq as u64, at_ms, &command)?);
+        let (seq, at_ms, command, refused) = row.map_err(unavailable)?;
+        entries.push(Entry::from_stored(seq as u64, at_ms, &command, refused)?);
     }
     Ok(entries)
 }

@@ -56,6 +56,14 @@ pub const MIGRATIONS: &[Migration] = &[
         ) STRICT;
     ",
     },
+    Migration {
+        version: 3,
+        name: "every command journaled with its refusal",
+        sql: "
+        -- The code of the core's refusal; NULL for an accepted command.
+        ALTER TABLE journal ADD COLUMN refused TEXT;
+    ",
+    },
 ];
 
 /// Applies the migrations `connection` lacks; returns the versions applied now.

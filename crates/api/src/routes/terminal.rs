@@ -13,7 +13,9 @@ use axum::http::{HeaderMap, Method, Uri};
 use facepay_domain::{Money, PaymentId, TerminalId};
 use facepay_face_index::{Decision, Scope, decide};
 use facepay_ledger::TransferId;
-use facepay_payments::{Command, Identification, PaymentView, Reply, StartPayment, TransactionType};
+use facepay_payments::{
+    Command, CoreError, Identification, PaymentView, PinError, Reply, StartPayment, TransactionType,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -261,6 +263,8 @@ impl From<facepay_face_index::IndexError> for ApiError {
 pub(crate) fn payment_reply(reply: Reply) -> Result<PaymentView, ApiError> {
     match reply {
         Reply::Payment(view) => Ok(view),
+        // A counted wrong try: the terminal hears it as the PIN's refusal, with the tries left.
+        Reply::PinWrong { tries_left } => Err(CoreError::from(PinError::Wrong { tries_left }).into()),
         _ => Err(ApiError::internal("the core answered a payment command without a payment")),
     }
 }

@@ -101,13 +101,28 @@ pub fn node_with(config: ApiConfig) -> TestNode {
     node_on(Box::new(journal.clone()), journal, config)
 }
 
+/// A node on a memory journal whose core runs with `core` instead of `core_config()`.
+pub fn node_with_core(config: ApiConfig, core: CoreConfig) -> TestNode {
+    let journal = MemoryJournal::default();
+    start_node(Box::new(journal.clone()), journal, config, core)
+}
+
 /// A node on `store` (`journal` is kept for tests that read a memory journal's entries).
 pub fn node_on(
     store: Box<dyn facepay_payments::Journal + Send>,
     journal: MemoryJournal,
     config: ApiConfig,
 ) -> TestNode {
-    let mut node: Node = JournaledCore::open(core_config(), store).unwrap();
+    start_node(store, journal, config, core_config())
+}
+
+fn start_node(
+    store: Box<dyn facepay_payments::Journal + Send>,
+    journal: MemoryJournal,
+    config: ApiConfig,
+    core: CoreConfig,
+) -> TestNode {
+    let mut node: Node = JournaledCore::open(core, store).unwrap();
     let (key, operator_key, secret_hash) = new_api_key();
     node.execute(
         Command::IssueApiKey { key, secret_hash, role: Role::Operator },
