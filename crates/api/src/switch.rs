@@ -12,7 +12,8 @@ use axum::http::{HeaderMap, Method, Uri};
 use facepay_domain::{Currency, MerchantId, TerminalId, Timestamp};
 use facepay_face_index::{DecisionRule, IndexReader};
 use facepay_payments::{
-    Command, Journal, JournaledCore, PaymentCore, Reply, Role, Submitter, group_commit_queue, write_batches,
+    CheckpointPolicy, Command, Journal, JournaledCore, PaymentCore, Reply, Role, Submitter,
+    group_commit_queue, write_batches,
 };
 
 use crate::auth::{self, NonceCache, SignedHeaders};
@@ -75,6 +76,9 @@ pub struct ApiConfig {
     /// How often the sweeper looks for work that is due (payments whose outcome never came,
     /// holds past their deadline, lapsed payment codes); it journals a sweep only when there is.
     pub sweep_every: Duration,
+    /// When the node writes a checkpoint of its core to the store, so a restart replays only
+    /// the entries after it.
+    pub checkpoints: CheckpointPolicy,
 }
 
 impl Default for ApiConfig {
@@ -100,6 +104,7 @@ impl Default for ApiConfig {
             consent_version: "2026-11".into(),
             access_log: true,
             sweep_every: Duration::from_secs(1),
+            checkpoints: CheckpointPolicy { every_entries: 100_000, every_ms: 300_000 },
         }
     }
 }
@@ -152,11 +157,12 @@ impl Switch {
     /// Starts the node's writer (group commit) and sweeper around `node`.
     pub fn start(
         config: ApiConfig,
-        node: Node,
+        mut node: Node,
         faces: Arc<dyn Faces>,
         biometrics: Arc<dyn Biometrics>,
         readiness: Box<dyn Fn() -> Result<(), String> + Send + Sync>,
     ) -> (Arc<Switch>, Running) {
+        node.set_checkpoint_policy(config.checkpoints);
         let node = Arc::new(Mutex::new(node));
         let (submitter, submissions) = group_commit_queue(1024);
         let writer_node = node.clone();

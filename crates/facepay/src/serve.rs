@@ -122,6 +122,14 @@ pub fn assemble(
 ) -> Result<Started, String> {
     let mut node: Node =
         JournaledCore::open(core_config(), journal).map_err(|e| format!("{e} [{}]", e.code()))?;
+    let (from, skipped) = node.started_from();
+    for unusable in skipped {
+        eprintln!("facepay: skipped a checkpoint: {unusable} [{}]", unusable.code());
+    }
+    match from {
+        Some(seq) => eprintln!("facepay: started from the checkpoint at entry {seq}, now at {}", node.head()),
+        None => eprintln!("facepay: replayed the journal from its start, now at entry {}", node.head()),
+    }
     let new_operator_key = bootstrap_operator(&mut node, data_dir)?;
     let follower = follower.map(Arc::new);
     // Not ready while the follower's last sync failed: this node would miss other nodes' faces.
@@ -185,6 +193,7 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 /// `facepay serve`: the node on `FACEPAY_LISTEN` (default 127.0.0.1:8080) until interrupted.
 pub fn serve(config: &Config, out: &mut dyn Write) -> std::io::Result<bool> {
     let mut api = ApiConfig::default();
+    let mut checkpoint_seconds = (api.checkpoints.every_ms / 1_000) as u64;
     if let Ok(text) = std::env::var("FACEPAY_OPEN_THRESHOLD") {
         match text.parse::<f32>() {
             Ok(threshold) if (0.0..=1.01).contains(&threshold) => api.decision.open_threshold = threshold,
@@ -197,6 +206,24 @@ pub fn serve(config: &Config, out: &mut dyn Write) -> std::io::Result<bool> {
             }
         }
     }
+    for (name, slot) in [
+        ("FACEPAY_CHECKPOINT_ENTRIES", &mut api.checkpoints.every_entries),
+        ("FACEPAY_CHECKPOINT_SECONDS", &mut checkpoint_seconds),
+    ] {
+        if let Ok(text) = std::env::var(name) {
+            match text.parse::<u64>() {
+                Ok(value) => *slot = value,
+                Err(_) => {
+                    writeln!(
+                        out,
+                        "facepay serve: {name} is a whole number, 0 for never [config_checkpoint_invalid]"
+                    )?;
+                    return Ok(false);
+                }
+            }
+        }
+    }
+    api.checkpoints.every_ms = i64::try_from(checkpoint_seconds.saturating_mul(1_000)).unwrap_or(i64::MAX);
     let started = match start(config, api) {
         Ok(started) => started,
         Err(err) => {

@@ -19,7 +19,7 @@ pub enum JournalEntry {
     Expired { pending_id: TransferId, at: Timestamp },
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Ledger {
     accounts: HashMap<AccountId, Account>,
     transfers: HashMap<TransferId, Transfer>,
@@ -27,7 +27,8 @@ pub struct Ledger {
     /// Held pending transfers by deadline, so expiry touches only what is due.
     deadlines: BTreeSet<(Timestamp, TransferId)>,
     journal: Vec<JournalEntry>,
-    /// Scratch space for undoing a linked chain; kept to reuse its allocation.
+    /// Scratch space for undoing a linked chain; kept to reuse its allocation. Not state.
+    #[serde(skip)]
     undo: Vec<Undo>,
 }
 

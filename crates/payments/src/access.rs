@@ -50,7 +50,7 @@ pub enum Role {
     Shopper(ShopperId),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiKey {
     pub secret_hash: SecretHash,
     pub role: Role,
@@ -58,7 +58,7 @@ pub struct ApiKey {
 }
 
 /// What a terminal holds to prove itself.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct TerminalCredentials {
     /// Waiting for the terminal to activate with it: the code's hash and when it lapses.
     pub activation: Option<(SecretHash, Timestamp)>,
@@ -95,7 +95,7 @@ impl AccessError {
 }
 
 /// The registry itself; the core owns one.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub(crate) struct Access {
     keys: HashMap<ApiKeyId, ApiKey>,
     terminals: HashMap<TerminalId, TerminalCredentials>,

@@ -67,7 +67,7 @@ impl AuditEvent {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
     /// From 1, without gaps.
     pub seq: u64,
@@ -93,7 +93,7 @@ pub fn link(previous: &[u8; 32], seq: u64, at: Timestamp, event: &AuditEvent) ->
     hash.finalize().into()
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub(crate) struct AuditChain {
     entries: Vec<AuditEntry>,
 }

@@ -50,7 +50,7 @@ pub(crate) mod code {
     pub const RESERVE_FUNDING: u32 = 16;
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CoreConfig {
     pub currency: Currency,
     pub limits: LimitTable,
@@ -73,7 +73,7 @@ pub enum MerchantStatus {
     Blacklisted,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Merchant {
     pub(crate) acquirer: AcquirerId,
     risk: MerchantRisk,
@@ -84,14 +84,14 @@ pub(crate) struct Merchant {
     own_limit: Option<Limit>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Terminal {
     merchant: MerchantId,
     suspended: bool,
     face_payment_off: bool,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Shopper {
     phone_last4: [u8; 4],
     paused: bool,
@@ -146,7 +146,7 @@ pub struct StartPayment {
     pub order_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct PaymentRecord {
     pub(crate) payment: Payment,
     request: StartPayment,
@@ -266,7 +266,7 @@ impl CoreError {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PaymentCore {
     pub(crate) config: CoreConfig,
     pub(crate) ledger: Ledger,
@@ -338,6 +338,11 @@ impl PaymentCore {
 
     pub fn config(&self) -> &CoreConfig {
         &self.config
+    }
+
+    /// Runs the core from now on under `config` (a checkpoint restored under the node's own).
+    pub(crate) fn reconfigure(&mut self, config: CoreConfig) {
+        self.config = config;
     }
 
     pub fn ledger(&self) -> &Ledger {

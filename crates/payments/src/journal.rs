@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use facepay_domain::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointPolicy};
 use crate::command::{Command, Reply};
 use crate::engine::{CoreConfig, CoreError, PaymentCore};
 use crate::issuer::IssuerMessage;
@@ -143,6 +144,16 @@ pub trait Journal {
     fn undelivered(&mut self, limit: usize) -> Result<Vec<Delivery>, JournalError>;
 
     fn mark_delivered(&mut self, ids: &[u64]) -> Result<(), JournalError>;
+
+    /// Stores `checkpoint` beside the journal in one transaction (a second write at the same
+    /// entry changes nothing) and drops all but the two newest, so a corrupt newest one still
+    /// has the one before it.
+    fn write_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), JournalError>;
+
+    /// The entry numbers of the stored checkpoints, newest first.
+    fn checkpoint_seqs(&mut self) -> Result<Vec<u64>, JournalError>;
+
+    fn read_checkpoint(&mut self, seq: u64) -> Result<Option<Checkpoint>, JournalError>;
 }
 
 /// A node that picks its store at start-up holds it as `Box<dyn Journal + Send>`.
@@ -166,6 +177,18 @@ impl<J: Journal + ?Sized> Journal for Box<J> {
     fn mark_delivered(&mut self, ids: &[u64]) -> Result<(), JournalError> {
         (**self).mark_delivered(ids)
     }
+
+    fn write_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), JournalError> {
+        (**self).write_checkpoint(checkpoint)
+    }
+
+    fn checkpoint_seqs(&mut self) -> Result<Vec<u64>, JournalError> {
+        (**self).checkpoint_seqs()
+    }
+
+    fn read_checkpoint(&mut self, seq: u64) -> Result<Option<Checkpoint>, JournalError> {
+        (**self).read_checkpoint(seq)
+    }
 }
 
 /// The payment core made durable by a journal; one per node.
@@ -178,15 +201,43 @@ pub struct JournaledCore<J> {
     head: u64,
     /// A commit failed after the core ran ahead of it: rebuild before anything else.
     stale: bool,
+    checkpoints: CheckpointPolicy,
+    /// The entry of the checkpoint this node last wrote or started from, and the command time
+    /// at which this node first saw it (the clock of the time trigger).
+    last_checkpoint: (u64, Option<Timestamp>),
+    /// The checkpoint the node last rebuilt from, and the checkpoints it skipped as unusable.
+    started_from: Option<u64>,
+    skipped: Vec<CheckpointError>,
 }
 
 impl<J: Journal> JournaledCore<J> {
-    /// Rebuilds the core by replaying the whole journal.
+    /// Rebuilds the core from the newest usable checkpoint and the entries after it (or from
+    /// the whole journal when there is none). Writes no checkpoints until given a policy.
     pub fn open(config: CoreConfig, journal: J) -> Result<JournaledCore<J>, JournalError> {
         let core = PaymentCore::new(config.clone());
-        let mut node = JournaledCore { config, core, journal, head: 0, stale: false };
+        let mut node = JournaledCore {
+            config,
+            core,
+            journal,
+            head: 0,
+            stale: true,
+            checkpoints: CheckpointPolicy::NEVER,
+            last_checkpoint: (0, None),
+            started_from: None,
+            skipped: Vec::new(),
+        };
         node.catch_up()?;
         Ok(node)
+    }
+
+    pub fn set_checkpoint_policy(&mut self, policy: CheckpointPolicy) {
+        self.checkpoints = policy;
+    }
+
+    /// The checkpoint the node last rebuilt from (none: it replayed the whole journal), and the
+    /// newer ones it found unusable, with why.
+    pub fn started_from(&self) -> (Option<u64>, &[CheckpointError]) {
+        (self.started_from, &self.skipped)
     }
 
     /// The core as of the last entry this node has seen; `catch_up` first for the latest.
@@ -226,6 +277,7 @@ impl<J: Journal> JournaledCore<J> {
         commands: Vec<(Command, Timestamp)>,
     ) -> Result<Vec<Result<Reply, CoreError>>, JournalError> {
         self.rebuild_if_stale()?;
+        let latest = commands.iter().map(|&(_, at)| at).max();
         let JournaledCore { core, journal, head, .. } = self;
         let mut replies = Vec::with_capacity(commands.len());
         let mut ran = false;
@@ -249,6 +301,11 @@ impl<J: Journal> JournaledCore<J> {
         match (committed, caught_up) {
             (Ok(last), Ok(())) => {
                 self.head = last;
+                // A checkpoint is a shortcut for the next start, never needed for correctness:
+                // one that fails to write is tried again after the next batch.
+                if let Some(latest) = latest {
+                    let _ = self.checkpoint_if_due(latest);
+                }
                 Ok(replies)
             }
             (Ok(_), Err(diverged)) | (Err(diverged), _) => {
@@ -259,14 +316,52 @@ impl<J: Journal> JournaledCore<J> {
         }
     }
 
-    fn rebuild_if_stale(&mut self) -> Result<(), JournalError> {
-        if self.stale {
-            self.core = PaymentCore::new(self.config.clone());
-            self.head = 0;
-            let entries = self.journal.read_after(0)?;
-            replay(&mut self.core, &mut self.head, entries)?;
-            self.stale = false;
+    /// Writes a checkpoint of the core as it stands if the policy says one is due at `now`;
+    /// returns its entry. A failed write changes nothing and is tried again at the next call.
+    pub fn checkpoint_if_due(&mut self, now: Timestamp) -> Result<Option<u64>, JournalError> {
+        let last = self.last_checkpoint.0;
+        let since = *self.last_checkpoint.1.get_or_insert(now);
+        let policy = self.checkpoints;
+        let by_count = policy.every_entries > 0 && self.head - last >= policy.every_entries;
+        let by_time = policy.every_ms > 0 && now.ms_since(since) >= policy.every_ms;
+        if self.stale || self.head == last || !(by_count || by_time) {
+            return Ok(None);
         }
+        self.checkpoint_now()
+    }
+
+    /// Writes a checkpoint of the core as it stands (a graceful stop writes one); `None` when
+    /// the newest checkpoint already holds this state.
+    pub fn checkpoint_now(&mut self) -> Result<Option<u64>, JournalError> {
+        if self.stale || self.head == self.last_checkpoint.0 {
+            return Ok(None);
+        }
+        self.journal.write_checkpoint(&Checkpoint::of(&self.core, self.head))?;
+        self.last_checkpoint = (self.head, None);
+        Ok(Some(self.head))
+    }
+
+    fn rebuild_if_stale(&mut self) -> Result<(), JournalError> {
+        if !self.stale {
+            return Ok(());
+        }
+        self.skipped.clear();
+        let (mut core, mut head, mut started_from) = (PaymentCore::new(self.config.clone()), 0, None);
+        for seq in self.journal.checkpoint_seqs()? {
+            let Some(checkpoint) = self.journal.read_checkpoint(seq)? else { continue };
+            match checkpoint.restore(&self.config) {
+                Ok(restored) => {
+                    (core, head, started_from) = (restored, seq, Some(seq));
+                    break;
+                }
+                Err(unusable) => self.skipped.push(unusable),
+            }
+        }
+        let entries = self.journal.read_after(head)?;
+        replay(&mut core, &mut head, entries)?;
+        (self.core, self.head, self.started_from) = (core, head, started_from);
+        self.last_checkpoint = (started_from.unwrap_or(0), None);
+        self.stale = false;
         Ok(())
     }
 }
@@ -308,6 +403,8 @@ pub struct MemoryJournal {
 struct MemoryState {
     entries: Vec<Entry>,
     outbox: Vec<(Delivery, bool)>,
+    /// Oldest first.
+    checkpoints: Vec<Checkpoint>,
     fail_next_commit: bool,
 }
 
@@ -371,5 +468,35 @@ impl Journal for MemoryJournal {
             }
         }
         Ok(())
+    }
+
+    fn write_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), JournalError> {
+        let mut state = self.state();
+        if state.checkpoints.iter().all(|kept| kept.seq != checkpoint.seq) {
+            state.checkpoints.push(checkpoint.clone());
+            state.checkpoints.sort_by_key(|kept| kept.seq);
+        }
+        let excess = state.checkpoints.len().saturating_sub(2);
+        state.checkpoints.drain(..excess);
+        Ok(())
+    }
+
+    fn checkpoint_seqs(&mut self) -> Result<Vec<u64>, JournalError> {
+        Ok(self.state().checkpoints.iter().rev().map(|checkpoint| checkpoint.seq).collect())
+    }
+
+    fn read_checkpoint(&mut self, seq: u64) -> Result<Option<Checkpoint>, JournalError> {
+        Ok(self.state().checkpoints.iter().find(|checkpoint| checkpoint.seq == seq).cloned())
+    }
+}
+
+impl MemoryJournal {
+    /// Flips one byte of the stored checkpoint at `seq`, as a bad disk would.
+    pub fn corrupt_checkpoint(&self, seq: u64) {
+        let mut state = self.state();
+        if let Some(checkpoint) = state.checkpoints.iter_mut().find(|checkpoint| checkpoint.seq == seq) {
+            let middle = checkpoint.body.len() / 2;
+            checkpoint.body[middle] ^= 0xff;
+        }
     }
 }

@@ -12,6 +12,7 @@
 
 mod access;
 mod audit;
+mod checkpoint;
 mod command;
 mod decline;
 mod dispute;
@@ -30,6 +31,7 @@ pub use access::{AccessError, ApiKey, ApiKeyId, PublicKey, Role, SecretHash, Ter
 pub use audit::{
     AUDIT_ACTOR_MAX, AUDIT_REQUEST_MAX, AuditAction, AuditEntry, AuditEvent, link as audit_link,
 };
+pub use checkpoint::{CHECKPOINT_FORMAT, Checkpoint, CheckpointError, CheckpointPolicy};
 pub use command::{Command, PinCheck, Reply};
 pub use decline::DeclineReason;
 pub use dispute::{

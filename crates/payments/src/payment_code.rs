@@ -5,13 +5,14 @@
 //! The core keeps only each code's SHA-256 (the API hashes it) with its holder and its lapse
 //! time, at most one live code per shopper: asking for a new code retires the old one.
 
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 
 use facepay_domain::{ShopperId, Timestamp};
 
 use crate::access::SecretHash;
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub(crate) struct PaymentCodes {
     by_hash: HashMap<SecretHash, (ShopperId, Timestamp)>,
     by_shopper: HashMap<ShopperId, SecretHash>,

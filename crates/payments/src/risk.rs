@@ -118,7 +118,7 @@ impl Default for RiskConfig {
 pub const SPIKE_HISTORY: usize = 10;
 
 /// What the rules remember.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RiskState {
     terminal_attempts: HashMap<TerminalId, VecDeque<Timestamp>>,
     terminal_failures: HashMap<TerminalId, VecDeque<Timestamp>>,

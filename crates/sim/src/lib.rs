@@ -89,6 +89,9 @@ pub struct SeedReport {
     pub daily_limit_declines: usize,
     /// Commands refused because the hold had run out first.
     pub expired_refusals: usize,
+    /// Crashes after which the node started from a checkpoint, and checkpoints found corrupt.
+    pub restarts_from_checkpoints: usize,
+    pub corrupt_checkpoints: usize,
 }
 
 impl SeedReport {
@@ -103,6 +106,8 @@ impl SeedReport {
         self.reserve_refusals += other.reserve_refusals;
         self.daily_limit_declines += other.daily_limit_declines;
         self.expired_refusals += other.expired_refusals;
+        self.restarts_from_checkpoints += other.restarts_from_checkpoints;
+        self.corrupt_checkpoints += other.corrupt_checkpoints;
     }
 
     /// Counts the outcomes that show a seed's world pushed the core to its edges.
@@ -283,8 +288,17 @@ pub fn run_seed(seed: u64, steps: usize) -> Result<SeedReport, Violation> {
             // A crash: in-memory state is lost and the node is rebuilt from the journal; what
             // the bank heard but the node never marked delivered goes out again.
             run.heard.clear();
-            let rebuilt = JournaledCore::open(world.config(), run.journal.clone())
-                .map_err(|e| violation(e.to_string()))?;
+            // Now and then the newest checkpoint is found corrupt: the one before it serves.
+            if run.rng.chance(20)
+                && let Some(&newest) = run.journal.clone().checkpoint_seqs().expect("reads").first()
+            {
+                run.journal.corrupt_checkpoint(newest);
+                run.report.corrupt_checkpoints += 1;
+            }
+            let rebuilt = world.open_node(run.journal.clone()).map_err(|e| violation(e.to_string()))?;
+            if rebuilt.started_from().0.is_some() {
+                run.report.restarts_from_checkpoints += 1;
+            }
             if rebuilt.core() != node.core() {
                 return Err(violation("replaying the journal did not rebuild the same state".into()));
             }
@@ -406,6 +420,7 @@ mod tests {
             total.reserve_refusals > 10 && total.daily_limit_declines > 500 && total.expired_refusals > 5,
             "{total:?}"
         );
+        assert!(total.restarts_from_checkpoints > 1_000 && total.corrupt_checkpoints > 200, "{total:?}");
     }
 
     #[test]

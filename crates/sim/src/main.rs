@@ -36,7 +36,8 @@ fn main() -> ExitCode {
     println!(
         "{seeds} seeds from {start}, {steps} steps each: no violation ({} payments, {} captured, {} refund \
          requests, {} disputes, {} bank answers, {} failed writes, {} crashes; {} compensations the reserve \
-         refused, {} payments declined at the daily limit, {} commands refused as the hold ran out)",
+         refused, {} payments declined at the daily limit, {} commands refused as the hold ran out; {} restarts \
+         from a checkpoint, {} checkpoints found corrupt)",
         total.payments,
         total.captured,
         total.refunds,
@@ -46,7 +47,9 @@ fn main() -> ExitCode {
         total.crashes,
         total.reserve_refusals,
         total.daily_limit_declines,
-        total.expired_refusals
+        total.expired_refusals,
+        total.restarts_from_checkpoints,
+        total.corrupt_checkpoints
     );
     ExitCode::SUCCESS
 }

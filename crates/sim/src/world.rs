@@ -8,8 +8,8 @@ use crate::Rng;
 use facepay_domain::{Currency, MerchantId, ShopperId, TerminalId, Timestamp};
 use facepay_ledger::{AccountId, TransferId};
 use facepay_payments::{
-    AcquirerId, Command, CoreConfig, IssuerId, JournaledCore, Limit, LimitTable, MemoryJournal, MerchantRisk,
-    PinPolicy, RiskConfig,
+    AcquirerId, CheckpointPolicy, Command, CoreConfig, IssuerId, JournalError, JournaledCore, Limit,
+    LimitTable, MemoryJournal, MerchantRisk, PinPolicy, RiskConfig,
 };
 
 pub const SHOPPERS: u128 = 6;
@@ -50,6 +50,8 @@ pub struct World {
     pub reserve_minor: i64,
     /// The shoppers' limit, always tight enough that payments (up to 9,000) race for it.
     pub shopper_limit: Limit,
+    /// Every how many entries the node checkpoints (0: never, so restarts replay everything).
+    pub checkpoint_every: u64,
 }
 
 impl World {
@@ -60,6 +62,7 @@ impl World {
         hold_timeout_ms: 120_000,
         reserve_minor: 1_000_000,
         shopper_limit: Limit { per_transaction_minor: 8_000, daily_minor: 25_000 },
+        checkpoint_every: 0,
     };
 
     /// A world drawn from the seed's generator.
@@ -71,7 +74,8 @@ impl World {
         let per_transaction_minor = pick(&[3_000, 8_000, 9_000]);
         let daily_minor = per_transaction_minor.max(pick(&[8_000, 25_000, 100_000]));
         let shopper_limit = Limit { per_transaction_minor, daily_minor };
-        World { outcome_timeout_ms, hold_timeout_ms, reserve_minor, shopper_limit }
+        let checkpoint_every = pick(&[0, 3, 25]) as u64;
+        World { outcome_timeout_ms, hold_timeout_ms, reserve_minor, shopper_limit, checkpoint_every }
     }
 
     pub fn limits(&self) -> LimitTable {
@@ -91,9 +95,17 @@ impl World {
         }
     }
 
+    /// A node on `journal` as it starts: from the newest usable checkpoint and the entries after it.
+    pub fn open_node(&self, journal: MemoryJournal) -> Result<JournaledCore<MemoryJournal>, JournalError> {
+        let mut node = JournaledCore::open(self.config(), journal)?;
+        let every_entries = self.checkpoint_every;
+        node.set_checkpoint_policy(CheckpointPolicy { every_entries, every_ms: 0 });
+        Ok(node)
+    }
+
     /// A node on `journal` with the world set up, through the journal like everything after it.
     pub fn fresh_node(&self, journal: MemoryJournal) -> JournaledCore<MemoryJournal> {
-        let mut node = JournaledCore::open(self.config(), journal).expect("the memory journal opens");
+        let mut node = self.open_node(journal).expect("the memory journal opens");
         let start = Timestamp::from_unix_ms(0);
         let mut setup = vec![Command::RegisterIssuer { issuer: BANK, clearing_account: BANK_CLEARING }];
         if self.reserve_minor > 0 {

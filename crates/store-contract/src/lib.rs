@@ -21,9 +21,9 @@ use std::thread;
 use facepay_domain::PaymentId;
 use facepay_ledger::TransferId;
 use facepay_payments::{
-    Command, CoreError, DeclineReason, DisputeId, Finding, Identification, IssuerAnswer, IssuerMessage,
-    Journal, JournalError, JournaledCore, Limit, MemoryJournal, Outbound, Party, PaymentState, Reply,
-    ShopperRiskTier, group_commit_queue, write_batches,
+    CheckpointPolicy, Command, CoreError, DeclineReason, DisputeId, Finding, Identification, IssuerAnswer,
+    IssuerMessage, Journal, JournalError, JournaledCore, Limit, MemoryJournal, Outbound, Party, PaymentState,
+    Reply, ShopperRiskTier, group_commit_queue, write_batches,
 };
 
 use world::*;
@@ -33,6 +33,8 @@ use world::*;
 pub trait Database {
     type Journal: Journal + Send + 'static;
     fn connect(&self) -> Self::Journal;
+    /// Changes the stored checkpoint at `seq` behind the store's back, as a bad disk would.
+    fn corrupt_checkpoint(&self, seq: u64);
 }
 
 /// The in-memory fake: each connection shares one `MemoryJournal`.
@@ -43,6 +45,9 @@ impl Database for MemoryDatabase {
     type Journal = MemoryJournal;
     fn connect(&self) -> MemoryJournal {
         self.0.clone()
+    }
+    fn corrupt_checkpoint(&self, seq: u64) {
+        self.0.corrupt_checkpoint(seq);
     }
 }
 
@@ -60,6 +65,8 @@ macro_rules! contract_tests {
             outbound_messages_wait_until_delivered,
             a_batch_commits_as_one,
             concurrent_callers_share_one_writer,
+            a_restart_starts_from_the_newest_checkpoint_and_replays_only_the_tail,
+            a_corrupt_checkpoint_is_skipped_for_the_one_before,
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {
@@ -434,6 +441,41 @@ fn race<J: Journal + Send + 'static>(first: Attempt<J>, second: Attempt<J>) -> (
         (node, reply.expect("the store commits"))
     };
     (unwrap(first), unwrap(second))
+}
+
+/// A node on `database` that checkpoints every 10 entries and has run 35 payments; the stored
+/// checkpoints, newest first.
+fn checkpointed<D: Database>(database: &D) -> (JournaledCore<D::Journal>, Vec<u64>) {
+    let mut a = node(database);
+    a.set_checkpoint_policy(CheckpointPolicy { every_entries: 10, every_ms: 0 });
+    for id in 1..=35u128 {
+        let payment = Command::StartPayment(pay(id, TERMINAL_A, 10, Identification::Match(ALICE)));
+        run(&mut a, payment, id as i64).unwrap();
+    }
+    let seqs = a.journal().checkpoint_seqs().expect("the store reads");
+    (a, seqs)
+}
+
+/// A node writes a checkpoint every 10 entries and the store keeps the two newest; a restart
+/// starts from the newest and replays only the entries after it, to the same core.
+pub fn a_restart_starts_from_the_newest_checkpoint_and_replays_only_the_tail<D: Database>(database: &D) {
+    let (a, seqs) = checkpointed(database);
+    assert_eq!(seqs.len(), 2, "the two newest are kept: {seqs:?}");
+    assert_eq!(seqs[0] - seqs[1], 10, "{seqs:?}");
+    assert!(a.head() - seqs[0] < 10, "the newest is at most 9 entries behind the head: {seqs:?}");
+    let b = restarted(database, &a);
+    assert_eq!(b.started_from(), (Some(seqs[0]), &[][..]));
+}
+
+/// A checkpoint whose bytes changed is found out by its checksum and the one before it used.
+pub fn a_corrupt_checkpoint_is_skipped_for_the_one_before<D: Database>(database: &D) {
+    let (a, seqs) = checkpointed(database);
+    database.corrupt_checkpoint(seqs[0]);
+    let b = restarted(database, &a);
+    let (from, skipped) = b.started_from();
+    assert_eq!(from, Some(seqs[1]));
+    let codes: Vec<&str> = skipped.iter().map(|unusable| unusable.code()).collect();
+    assert_eq!(codes, ["checkpoint_checksum_mismatch"]);
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The journal port on PostgreSQL: entries and their outbound messages, written under the
 //! `journal_head` row lock in one transaction per batch.
 
-use facepay_payments::{Append, Delivery, Entry, Journal, JournalError};
+use facepay_payments::{Append, Checkpoint, Delivery, Entry, Journal, JournalError};
 use postgres::error::SqlState;
 use postgres::{Client, GenericClient, NoTls};
 
@@ -101,6 +101,53 @@ impl Journal for PostgresJournal {
             .execute("UPDATE outbox SET delivered = TRUE WHERE id = ANY($1)", &[&ids])
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    fn write_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), JournalError> {
+        let client = self.session.client()?;
+        let mut tx = client.transaction().map_err(unavailable)?;
+        let (seq, format, partition) =
+            (checkpoint.seq as i64, i64::from(checkpoint.format), i64::from(checkpoint.partition));
+        tx.execute(
+            "INSERT INTO checkpoints (seq, format, partition_id, checksum, body) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (seq) DO NOTHING",
+            &[&seq, &format, &partition, &checkpoint.checksum.as_slice(), &checkpoint.body],
+        )
+        .map_err(unavailable)?;
+        tx.execute(
+            "DELETE FROM checkpoints WHERE seq < (SELECT min(seq) FROM
+                (SELECT seq FROM checkpoints ORDER BY seq DESC LIMIT 2) AS newest)",
+            &[],
+        )
+        .map_err(unavailable)?;
+        tx.commit().map_err(unavailable)
+    }
+
+    fn checkpoint_seqs(&mut self) -> Result<Vec<u64>, JournalError> {
+        let rows = (self.session.client()?)
+            .query("SELECT seq FROM checkpoints ORDER BY seq DESC", &[])
+            .map_err(unavailable)?;
+        Ok(rows.iter().map(|row| row.get::<_, i64>(0) as u64).collect())
+    }
+
+    fn read_checkpoint(&mut self, seq: u64) -> Result<Option<Checkpoint>, JournalError> {
+        let row = (self.session.client()?)
+            .query_opt(
+                "SELECT format, partition_id, checksum, body FROM checkpoints WHERE seq = $1",
+                &[&(seq as i64)],
+            )
+            .map_err(unavailable)?;
+        Ok(row.map(|row| {
+            let checksum: Vec<u8> = row.get(2);
+            Checkpoint {
+                seq,
+                format: u32::try_from(row.get::<_, i64>(0)).unwrap_or(u32::MAX),
+                partition: u32::try_from(row.get::<_, i64>(1)).unwrap_or(u32::MAX),
+                // A checksum of the wrong length cannot match: the restore reports it.
+                checksum: checksum.try_into().unwrap_or([0; 32]),
+                body: row.get(3),
+            }
+        }))
     }
 }
 

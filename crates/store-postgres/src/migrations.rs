@@ -56,7 +56,7 @@ pub const MIGRATIONS: &[Migration] = &[
         );
         CREATE INDEX enrollment_images_by_pseudonym ON enrollment_images (pseudonym);
         CREATE TABLE biometric_changes (
-            seq       BIGINT PRIMARY KEY,
+            seq          BIGINT PRIMARY KEY,
             pseudonym BYTEA NOT NULL UNIQUE
         );
         -- One row: its lock orders biometric writers, its seq is the last change number.
@@ -73,6 +73,20 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: "
         -- The code of the core's refusal; NULL for an accepted command.
         ALTER TABLE journal ADD COLUMN refused TEXT;
+    ",
+    },
+    Migration {
+        version: 4,
+        name: "checkpoints of the payment core",
+        sql: "
+        -- The core's state as of journal entry seq (see payments' checkpoint.rs); two are kept.
+        CREATE TABLE checkpoints (
+            seq          BIGINT PRIMARY KEY,
+            format       BIGINT NOT NULL,
+            partition_id BIGINT NOT NULL,
+            checksum     BYTEA  NOT NULL,
+            body         BYTEA  NOT NULL
+        );
     ",
     },
 ];

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use facepay_payments::{Append, Delivery, Entry, Journal, JournalError};
-use rusqlite::{Connection, TransactionBehavior};
+use facepay_payments::{Append, Checkpoint, Delivery, Entry, Journal, JournalError};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use crate::migrations::migrate;
 
@@ -111,6 +111,59 @@ impl Journal for SqliteJournal {
             }
         }
         tx.commit().map_err(unavailable)
+    }
+
+    fn write_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), JournalError> {
+        let tx = self.connection.transaction().map_err(unavailable)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO checkpoints (seq, format, partition_id, checksum, body)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            (
+                checkpoint.seq as i64,
+                checkpoint.format,
+                checkpoint.partition,
+                checkpoint.checksum.as_slice(),
+                &checkpoint.body,
+            ),
+        )
+        .map_err(unavailable)?;
+        tx.execute(
+            "DELETE FROM checkpoints WHERE seq < (SELECT min(seq) FROM
+                (SELECT seq FROM checkpoints ORDER BY seq DESC LIMIT 2))",
+            [],
+        )
+        .map_err(unavailable)?;
+        tx.commit().map_err(unavailable)
+    }
+
+    fn checkpoint_seqs(&mut self) -> Result<Vec<u64>, JournalError> {
+        let mut select = self
+            .connection
+            .prepare_cached("SELECT seq FROM checkpoints ORDER BY seq DESC")
+            .map_err(unavailable)?;
+        let rows = select.query_map([], |row| row.get::<_, i64>(0)).map_err(unavailable)?;
+        rows.map(|row| row.map(|seq| seq as u64).map_err(unavailable)).collect()
+    }
+
+    fn read_checkpoint(&mut self, seq: u64) -> Result<Option<Checkpoint>, JournalError> {
+        self.connection
+            .query_row(
+                "SELECT format, partition_id, checksum, body FROM checkpoints WHERE seq = ?1",
+                [seq as i64],
+                |row| {
+                    let checksum: Vec<u8> = row.get(2)?;
+                    Ok(Checkpoint {
+                        seq,
+                        format: row.get(0)?,
+                        partition: row.get(1)?,
+                        // A checksum of the wrong length cannot match: the restore reports it.
+                        checksum: checksum.try_into().unwrap_or([0; 32]),
+                        body: row.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(unavailable)
     }
 }
 

@@ -64,6 +64,20 @@ pub const MIGRATIONS: &[Migration] = &[
         ALTER TABLE journal ADD COLUMN refused TEXT;
     ",
     },
+    Migration {
+        version: 4,
+        name: "checkpoints of the payment core",
+        sql: "
+        -- The core's state as of journal entry seq (see payments' checkpoint.rs); two are kept.
+        CREATE TABLE checkpoints (
+            seq          INTEGER PRIMARY KEY,
+            format       INTEGER NOT NULL,
+            partition_id INTEGER NOT NULL,
+            checksum     BLOB    NOT NULL,
+            body         BLOB    NOT NULL
+        ) STRICT;
+    ",
+    },
 ];
 
 /// Applies the migrations `connection` lacks; returns the versions applied now.

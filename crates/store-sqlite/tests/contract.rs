@@ -10,6 +10,16 @@ impl Database for SqliteDatabase {
     fn connect(&self) -> SqliteJournal {
         SqliteJournal::open(&self.0.path().join("facepay.sqlite")).expect("the file opens")
     }
+    fn corrupt_checkpoint(&self, seq: u64) {
+        corrupt_checkpoint(&self.0.path().join("facepay.sqlite"), seq);
+    }
+}
+
+/// Appends a byte to the checkpoint's body, behind the store's back.
+pub fn corrupt_checkpoint(file: &std::path::Path, seq: u64) {
+    let connection = rusqlite::Connection::open(file).expect("the file opens");
+    let sql = "UPDATE checkpoints SET body = CAST(body || x'00' AS BLOB) WHERE seq = ?1";
+    assert_eq!(connection.execute(sql, [seq as i64]).expect("the update runs"), 1);
 }
 
 fn fresh() -> SqliteDatabase {

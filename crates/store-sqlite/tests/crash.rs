@@ -19,6 +19,11 @@ impl Database for File {
     fn connect(&self) -> SqliteJournal {
         SqliteJournal::open(&self.0).expect("the file opens")
     }
+    fn corrupt_checkpoint(&self, seq: u64) {
+        let connection = rusqlite::Connection::open(&self.0).expect("the file opens");
+        let sql = "UPDATE checkpoints SET body = CAST(body || x'00' AS BLOB) WHERE seq = ?1";
+        connection.execute(sql, [seq as i64]).expect("the update runs");
+    }
 }
 
 #[test]

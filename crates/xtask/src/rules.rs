@@ -130,6 +130,8 @@ pub const RULES: Rules = Rules {
         "crc32fast",
         "serde",
         "serde_json",
+        // The payment core's checkpoint: its state as compact bytes, encoded in memory.
+        "postcard",
         "thiserror",
         "zeroize",
         "rand_core",

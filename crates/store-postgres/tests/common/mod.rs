@@ -24,6 +24,12 @@ impl Database for Schema {
     fn connect(&self) -> PostgresJournal {
         PostgresJournal::connect(&self.url, &self.name).expect("the test database is reachable")
     }
+    fn corrupt_checkpoint(&self, seq: u64) {
+        let mut client = postgres::Client::connect(&self.url, postgres::NoTls).expect("reachable");
+        let sql =
+            format!("UPDATE {}.checkpoints SET body = body || '\\x00'::bytea WHERE seq = $1", self.name);
+        assert_eq!(client.execute(&sql, &[&(seq as i64)]).expect("the update runs"), 1);
+    }
 }
 
 impl BiometricDatabase for Schema {
