@@ -37,7 +37,7 @@ pub use routes::merchant::{ActivationCode, TerminalOut};
 pub use routes::operator::{Balance, MerchantCreated};
 pub use routes::shopper::{Deleted, Enrolled, SignedUp};
 pub use routes::terminal::Activated;
-pub use server::{Server, serve_until_interrupted};
+pub use server::{DRAIN, Server, serve_until_stopped};
 pub use switch::{ApiConfig, Node, Running, SAFE_OPEN_THRESHOLD, Switch, now_ms};
 pub use wire::PaymentOut;
 

@@ -1,9 +1,12 @@
 //! Running the router on a socket: `Server` in a thread of its own (the demo and the benchmark
-//! start one and talk to it), and `serve_until_interrupted` for `facepay serve`.
+//! start one and talk to it), and `serve_until_stopped` for `facepay serve`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::signal::unix::{SignalKind, signal};
 
 use crate::switch::Switch;
 
@@ -52,19 +55,64 @@ impl Drop for Server {
     }
 }
 
-/// Serves on `address` until the process is interrupted (Ctrl-C or SIGTERM's default here).
-pub fn serve_until_interrupted(
+/// How long a stopping server waits for the requests under way.
+pub const DRAIN: Duration = Duration::from_secs(10);
+
+/// Serves on `address` until SIGTERM or SIGINT, or until the payment core halts. A signal stops
+/// the listener, lets the requests under way finish (for at most `DRAIN`) and returns `Ok`; a
+/// halted core does the same and returns the error that makes `serve` exit non-zero.
+pub fn serve_until_stopped(
     address: &str,
     switch: Arc<Switch>,
     on_listening: impl FnOnce(SocketAddr),
+    on_stopping: impl FnOnce(&str),
 ) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(address).await?;
         on_listening(listener.local_addr()?);
-        crate::serve(listener, switch, async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(crate::serve(listener, switch.clone(), async move {
+            let _ = stopped.await;
+        }));
+        on_stopping(stop_requested(&switch).await);
+        let _ = stop.send(());
+        match tokio::time::timeout(DRAIN, server).await {
+            Ok(Ok(served)) => served?,
+            Ok(Err(_)) => return Err(std::io::Error::other("the server task failed")),
+            Err(_) => {
+                let open = format!("requests were still open {} s after the stop", DRAIN.as_secs());
+                return Err(std::io::Error::other(open));
+            }
+        }
+        match switch.halted() {
+            Some(reason) => {
+                Err(std::io::Error::other(format!("the payment core stopped: {reason} [core_halted]")))
+            }
+            None => Ok(()),
+        }
     })
+}
+
+/// Waits for SIGINT, SIGTERM or a halted core; says which.
+async fn stop_requested(switch: &Switch) -> &'static str {
+    let mut terminate = signal(SignalKind::terminate()).ok();
+    let terminated = async {
+        match terminate.as_mut() {
+            Some(terminate) => {
+                terminate.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    let halted = async {
+        while switch.halted().is_none() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        () = terminated => "SIGTERM",
+        () = halted => "the payment core halted",
+    }
 }

@@ -124,6 +124,8 @@ pub struct Switch {
     heartbeats: Mutex<HashMap<TerminalId, i64>>,
     /// Whether the node is ready to serve (the gallery's follower keeps up), else why not.
     readiness: Box<dyn Fn() -> Result<(), String> + Send + Sync>,
+    /// Why the writer stopped on a panic, once it has: the node is then never ready again.
+    halted: Arc<Mutex<Option<String>>>,
 }
 
 impl std::fmt::Debug for Switch {
@@ -166,7 +168,14 @@ impl Switch {
         let node = Arc::new(Mutex::new(node));
         let (submitter, submissions) = group_commit_queue(1024);
         let writer_node = node.clone();
-        let writer = std::thread::spawn(move || write_batches(&writer_node, submissions, 256));
+        let halted = Arc::new(Mutex::new(None));
+        let writer_halted = halted.clone();
+        let writer = std::thread::spawn(move || {
+            if let Err(reason) = write_batches(&writer_node, submissions, 256) {
+                crate::router::log_problem(&format!("the payment core halted: {reason}"), "core_halted");
+                *writer_halted.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
+            }
+        });
         let (sweeper_stop, stopped) = std::sync::mpsc::channel::<()>();
         let sweep_submitter = submitter.clone();
         let sweep_node = node.clone();
@@ -197,6 +206,7 @@ impl Switch {
             metrics: Metrics::default(),
             heartbeats: Mutex::new(HashMap::new()),
             readiness,
+            halted,
         };
         let running =
             Running { writer: Some(writer), sweeper_stop: Some(sweeper_stop), sweeper: Some(sweeper) };
@@ -323,13 +333,35 @@ impl Switch {
 
     /// Blocking: the store is asked; call it off the async workers.
     pub fn ready(&self) -> Result<(), String> {
+        if self.halted().is_some() {
+            return Err("core_halted".into());
+        }
         (self.readiness)()?;
         let mut node = self.node.lock().unwrap_or_else(PoisonError::into_inner);
         node.catch_up().map_err(|err| err.code().to_owned())
     }
 
     pub fn metrics_text(&self) -> String {
-        self.metrics.render(self.reader.view().len())
+        let mut text = self.metrics.render(self.reader.view().len());
+        text.push_str("# HELP facepay_core_halted 1 once the payment core stopped on a broken invariant.\n");
+        text.push_str("# TYPE facepay_core_halted gauge\n");
+        text.push_str(&format!("facepay_core_halted {}\n", u8::from(self.halted().is_some())));
+        text
+    }
+
+    /// Why the payment core's writer stopped on a panic, if it did: the node then refuses every
+    /// write, reports itself not ready, and `serve` exits non-zero so a supervisor restarts it.
+    pub fn halted(&self) -> Option<String> {
+        self.halted.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Writes a checkpoint of the core as it stands (a graceful stop's last write), unless the
+    /// core halted; the entry it holds, or `None` when the newest checkpoint already does.
+    pub fn checkpoint_now(&self) -> Result<Option<u64>, facepay_payments::JournalError> {
+        if let Some(reason) = self.halted() {
+            return Err(facepay_payments::JournalError::CoreHalted(reason));
+        }
+        self.node.lock().unwrap_or_else(PoisonError::into_inner).checkpoint_now()
     }
 }
 

@@ -1,14 +1,22 @@
-//! The node's own machinery as time passes: an idle node journals nothing however often its
-//! sweeper looks, and a payment whose outcome never came is swept exactly once, when due.
+//! The node's own machinery: an idle node journals nothing however often its sweeper looks, a
+//! payment whose outcome never came is swept exactly once, when due, and a panic in the core
+//! halts the node, which says so and stops instead of serving on as a zombie.
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
 use common::*;
 use facepay_api::ApiConfig;
 use facepay_domain::PaymentId;
-use facepay_payments::{Journal, MemoryJournal, PaymentState};
+use facepay_payments::{
+    Append, Checkpoint, Delivery, Entry, Journal, JournalError, MemoryJournal, PaymentState,
+};
+use serde_json::json;
 
 fn journaled(journal: &MemoryJournal) -> usize {
     journal.clone().read_after(0).unwrap().len()
@@ -49,4 +57,76 @@ async fn an_idle_node_journals_nothing_and_sweeps_only_what_is_due() {
     assert_eq!(state(), PaymentState::Reversed, "swept within 10 s of its 0.4 s timeout");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(journaled(&node.journal), paid_at + 1, "one sweep, and nothing after it");
+}
+
+/// A journal that panics on the commit after `arm`, as a broken invariant would.
+struct PanickingJournal {
+    inner: MemoryJournal,
+    armed: Arc<AtomicBool>,
+}
+
+impl Journal for PanickingJournal {
+    fn read_after(&mut self, after: u64) -> Result<Vec<Entry>, JournalError> {
+        self.inner.read_after(after)
+    }
+    fn append_with(
+        &mut self,
+        after: u64,
+        write: &mut dyn FnMut(Vec<Entry>) -> Vec<Append>,
+    ) -> Result<u64, JournalError> {
+        assert!(!self.armed.load(Ordering::SeqCst), "an invariant broke (injected by the test)");
+        self.inner.append_with(after, write)
+    }
+    fn undelivered(&mut self, limit: usize) -> Result<Vec<Delivery>, JournalError> {
+        self.inner.undelivered(limit)
+    }
+    fn mark_delivered(&mut self, ids: &[u64]) -> Result<(), JournalError> {
+        self.inner.mark_delivered(ids)
+    }
+    fn write_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), JournalError> {
+        self.inner.write_checkpoint(checkpoint)
+    }
+    fn checkpoint_seqs(&mut self) -> Result<Vec<u64>, JournalError> {
+        self.inner.checkpoint_seqs()
+    }
+    fn read_checkpoint(&mut self, seq: u64) -> Result<Option<Checkpoint>, JournalError> {
+        self.inner.read_checkpoint(seq)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_the_core_halts_the_node_which_reports_not_ready_and_stops_serving() {
+    let journal = MemoryJournal::default();
+    let armed = Arc::new(AtomicBool::new(false));
+    let store = PanickingJournal { inner: journal.clone(), armed: armed.clone() };
+    let node = node_on(Box::new(store), journal, config());
+    let fund = |id: &str| {
+        let body = json!({ "amount_minor": 100, "funding_id": id });
+        with_key("POST", "/v1/operator/reserve", &node.operator_key, Some(body))
+    };
+    assert_eq!(send(&node.router, fund("before")).await.0, StatusCode::OK);
+    assert_eq!(
+        send(&node.router, Request::get("/ready").body(Body::empty()).unwrap()).await.0,
+        StatusCode::OK
+    );
+
+    armed.store(true, Ordering::SeqCst);
+    let (status, halted) = send(&node.router, fund("during")).await;
+    assert_eq!((status, code(&halted)), (StatusCode::SERVICE_UNAVAILABLE, "core_halted"), "{halted}");
+    assert!(node.switch.halted().is_some_and(|reason| reason.contains("injected by the test")));
+    let (status, ready) = send(&node.router, Request::get("/ready").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{ready}");
+    assert!(ready["error"]["message"].as_str().unwrap().contains("core_halted"), "{ready}");
+    assert!(node.switch.metrics_text().contains("facepay_core_halted 1"));
+    let (status, _) = send(&node.router, fund("after")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "every later write is refused, none hangs");
+
+    // `facepay serve` stops on its own and exits non-zero: the serving loop returns the error.
+    let switch = node.switch.clone();
+    let served = tokio::task::spawn_blocking(move || {
+        facepay_api::serve_until_stopped("127.0.0.1:0", switch, |_| {}, |_| {})
+    })
+    .await
+    .unwrap();
+    assert!(served.unwrap_err().to_string().contains("[core_halted]"));
 }

@@ -176,7 +176,7 @@ fn time_authorizations<J: Journal + Send + 'static>(
     }
     let wall = started.elapsed();
     drop(submitter);
-    writer.join().map_err(|_| io::Error::other("the writer panicked"))?;
+    writer.join().map_err(|_| io::Error::other("the writer panicked"))?.map_err(io::Error::other)?;
     Ok(Timed { wall, latencies, authorized })
 }
 

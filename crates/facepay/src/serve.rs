@@ -239,15 +239,26 @@ pub fn serve(config: &Config, out: &mut dyn Write) -> std::io::Result<bool> {
         )?;
     }
     let address = std::env::var("FACEPAY_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
-    let served = facepay_api::serve_until_interrupted(&address, started.switch.clone(), |bound| {
-        let _ =
-            writeln!(std::io::stderr(), "facepay: serving {} on http://{bound}", config.database.describe());
-    });
-    match served {
-        Ok(()) => Ok(true),
-        Err(err) => {
-            writeln!(out, "facepay serve: {address}: {err}")?;
-            Ok(false)
-        }
+    let served = facepay_api::serve_until_stopped(
+        &address,
+        started.switch.clone(),
+        |bound| {
+            let database = config.database.describe();
+            let _ = writeln!(std::io::stderr(), "facepay: serving {database} on http://{bound}");
+        },
+        |why| {
+            let _ = writeln!(std::io::stderr(), "facepay: {why}: stopping, finishing the requests under way");
+        },
+    );
+    if let Err(err) = served {
+        writeln!(out, "facepay serve: {address}: {err}")?;
+        return Ok(false);
     }
+    // Every request was answered; the next start replays nothing.
+    match started.switch.checkpoint_now() {
+        Ok(Some(seq)) => eprintln!("facepay: stopped; checkpoint written at entry {seq}"),
+        Ok(None) => eprintln!("facepay: stopped; the newest checkpoint is current"),
+        Err(err) => eprintln!("facepay: stopped without a checkpoint: {err} [{}]", err.code()),
+    }
+    Ok(true)
 }

@@ -3,6 +3,7 @@
 //! a disk that can fsync a thousand times a second can acknowledge many thousand commands a
 //! second, each still durable before its caller hears the answer.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, sync_channel};
 use std::sync::{Mutex, PoisonError};
 
@@ -47,11 +48,17 @@ pub fn group_commit_queue(queue: usize) -> (Submitter, Receiver<Submission>) {
 /// The writer's loop: takes every waiting submission (up to `max_batch`), runs them under one
 /// commit, answers each, and returns when every `Submitter` is gone. The node is locked for one
 /// batch at a time, so readers see it between commits.
+///
+/// A panic while running a batch (a broken invariant in the core or a store) stops the writer:
+/// the batch's callers hear `core_halted` (their commands were not acknowledged, so retrying
+/// them elsewhere is safe), later callers hear that the writer stopped, and the loop returns the
+/// panic's message so the node can report itself not ready and exit, never serving on as a
+/// zombie whose every write fails.
 pub fn write_batches<J: Journal>(
     node: &Mutex<JournaledCore<J>>,
     submissions: Receiver<Submission>,
     max_batch: usize,
-) {
+) -> Result<(), String> {
     while let Ok(first) = submissions.recv() {
         let mut batch = vec![first];
         batch.extend(submissions.try_iter().take(max_batch.saturating_sub(1)));
@@ -59,19 +66,37 @@ pub fn write_batches<J: Journal>(
             .into_iter()
             .map(|submission| ((submission.command, submission.at), submission.answer))
             .unzip();
-        let executed = node.lock().unwrap_or_else(PoisonError::into_inner).execute_all(commands);
+        let executed = catch_unwind(AssertUnwindSafe(|| {
+            node.lock().unwrap_or_else(PoisonError::into_inner).execute_all(commands)
+        }));
         match executed {
-            Ok(replies) => {
+            Ok(Ok(replies)) => {
                 for (reply, answer) in replies.into_iter().zip(answers) {
                     // A caller that stopped waiting is no reason to stop the others.
                     let _ = answer.send(Ok(reply));
                 }
             }
-            Err(failed) => {
+            Ok(Err(failed)) => {
                 for answer in answers {
                     let _ = answer.send(Err(failed.clone()));
                 }
             }
+            Err(panic) => {
+                let reason = panic_message(panic.as_ref());
+                for answer in answers {
+                    let _ = answer.send(Err(JournalError::CoreHalted(reason.clone())));
+                }
+                return Err(reason);
+            }
         }
+    }
+    Ok(())
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(text), _) => (*text).to_owned(),
+        (_, Some(text)) => text.clone(),
+        _ => "a panic without a message".to_owned(),
     }
 }

@@ -111,6 +111,8 @@ pub enum JournalError {
         "the store's schema is version {found}, newer than this build knows ({known}); run a newer facepay"
     )]
     SchemaTooNew { found: i64, known: i64 },
+    #[error("the payment core stopped on a broken invariant: {0}")]
+    CoreHalted(String),
 }
 
 impl JournalError {
@@ -120,6 +122,7 @@ impl JournalError {
             JournalError::Corrupt { .. } => "store_journal_corrupt",
             JournalError::Diverged { .. } => "store_journal_diverged",
             JournalError::SchemaTooNew { .. } => "store_schema_too_new",
+            JournalError::CoreHalted(_) => "core_halted",
         }
     }
 }

@@ -390,7 +390,7 @@ pub fn concurrent_callers_share_one_writer<D: Database>(database: &D) {
     let (submitter, submissions) = group_commit_queue(64);
     let writer = thread::spawn(move || {
         let a = std::sync::Mutex::new(a);
-        write_batches(&a, submissions, 256);
+        write_batches(&a, submissions, 256).expect("the writer does not halt");
         a.into_inner().expect("the writer's lock is not poisoned")
     });
     let callers: Vec<_> = (0..8u128)

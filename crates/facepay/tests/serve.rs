@@ -1,0 +1,106 @@
+//! `facepay serve` as a service manager runs it: the real binary, stopped with SIGTERM while
+//! callers keep writing. Every request is either answered or refused a connection (never cut
+//! off), the process exits 0 within the drain bound, and every answered write is in the store
+//! when the switch starts again. Needs the runtime and models, like `doctor`'s tests.
+#![allow(clippy::disallowed_methods)] // waits for a real process
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use facepay_api::Client;
+use serde_json::json;
+
+/// `facepay serve` on a free port of loopback with its data in `data`; its address.
+fn serve(data: &Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_facepay"))
+        .arg("serve")
+        .env("FACEPAY_DATA_DIR", data)
+        .env("FACEPAY_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (found, address) = mpsc::channel();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if let Some((_, bound)) = line.split_once(" on http://") {
+                let _ = found.send(format!("http://{bound}"));
+            }
+        }
+    });
+    let address = address.recv_timeout(Duration::from_secs(120)).expect("serve printed its address");
+    (child, address)
+}
+
+fn terminate(child: &Child) {
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn sigterm_under_load_answers_or_refuses_every_request_and_loses_no_answered_write() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut child, address) = serve(data.path());
+    let key = std::fs::read_to_string(data.path().join("operator.key")).unwrap().trim().to_owned();
+
+    // Four callers fund the reserve with one minor unit each, a new connection per request,
+    // until the switch is gone; each notes what it heard.
+    let stopping = Arc::new(AtomicBool::new(false));
+    let callers: Vec<_> = (0..4)
+        .map(|caller| {
+            let (address, key, stopping) = (address.clone(), key.clone(), stopping.clone());
+            thread::spawn(move || {
+                let (mut answered, mut cut_off) = (0u64, Vec::new());
+                for n in 0.. {
+                    let body = json!({ "amount_minor": 1, "funding_id": format!("c{caller}-{n}") });
+                    match Client::new(&address).call("POST", "/v1/operator/reserve", Some(&key), Some(&body)) {
+                        Ok((200, _)) => answered += 1,
+                        // The operator key's rate (100 a second): refused, nothing changed.
+                        Ok((429, _)) => thread::sleep(Duration::from_millis(5)),
+                        Ok((status, body)) => panic!("caller {caller} heard {status}: {body}"),
+                        Err(err) if err.to_lowercase().contains("refused") => break,
+                        Err(err) => {
+                            cut_off.push(err);
+                            if stopping.load(Ordering::SeqCst) {
+                                break;
+                            }
+                        }
+                    }
+                }
+                (answered, cut_off)
+            })
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(1_500));
+    stopping.store(true, Ordering::SeqCst);
+    terminate(&child);
+    let stopped_at = Instant::now();
+    let status = child.wait().unwrap();
+    let stop_s = stopped_at.elapsed().as_secs_f64();
+    let (mut answered, mut cut_off) = (0, Vec::new());
+    for caller in callers {
+        let (n, errors) = caller.join().unwrap();
+        answered += n;
+        cut_off.extend(errors);
+    }
+    assert!(status.success(), "serve exited with {status}");
+    assert!(stop_s < 12.0, "stopped in {stop_s:.1} s, past the 10 s drain bound");
+    assert!(answered > 20, "the load was real: {answered} answered");
+    assert!(cut_off.is_empty(), "requests cut off: {cut_off:?}");
+
+    // Started again: the reserve holds exactly what was answered (plus the one made now).
+    let (mut again, address) = serve(data.path());
+    let body = json!({ "amount_minor": 1, "funding_id": "after" });
+    let (status, balance) =
+        Client::new(&address).call("POST", "/v1/operator/reserve", Some(&key), Some(&body)).unwrap();
+    assert_eq!(status, 200, "{balance}");
+    assert_eq!(balance["balance_minor"], json!(answered + 1), "{balance}");
+    terminate(&again);
+    assert!(again.wait().unwrap().success());
+}
