@@ -188,7 +188,7 @@ fn at(ms: i64) -> Timestamp {
     Timestamp::from_unix_ms(1_800_000_000_000 + ms)
 }
 
-fn config() -> CoreConfig {
+pub(crate) fn config() -> CoreConfig {
     // Risk rules off in effect: the bench measures storage, not how fast terminals may pay.
     let never = CountRule { window_ms: 60_000, step_up_at: u32::MAX, decline_at: u32::MAX };
     CoreConfig {
@@ -204,7 +204,7 @@ fn config() -> CoreConfig {
 }
 
 /// One merchant; per terminal, the terminal and its own shopper with a full wallet.
-fn world(terminals: usize) -> Vec<Command> {
+pub(crate) fn world(terminals: usize) -> Vec<Command> {
     let merchant = MerchantId::from_u128(1);
     let mut commands = vec![Command::RegisterMerchant {
         merchant,
@@ -224,7 +224,7 @@ fn world(terminals: usize) -> Vec<Command> {
     commands
 }
 
-fn payment(id: u128, terminal: u128) -> StartPayment {
+pub(crate) fn payment(id: u128, terminal: u128) -> StartPayment {
     StartPayment {
         payment_id: PaymentId::from_u128(id),
         terminal: TerminalId::from_u128(terminal + 1),

@@ -7,6 +7,7 @@
 mod bench;
 mod bench_index;
 mod bench_pay;
+mod bench_soak;
 mod bench_store;
 mod biometrics;
 mod config;
@@ -144,6 +145,21 @@ enum BenchCommand {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Whole payment lives through the journaled core on SQLite, with throughput, memory,
+    /// journal rows and checkpoint size every 10% and the time to restart; today's engine path
+    /// without checkpoints is the peer, each run in a process of its own.
+    Soak {
+        #[arg(long, default_value_t = 200_000)]
+        payments: usize,
+        #[arg(long, default_value_t = 64)]
+        terminals: usize,
+        /// Folder for the SQLite files (a temporary folder is made inside it).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Only this run (`peer` or `checkpoints`), in this process.
+        #[arg(long)]
+        run: Option<String>,
+    },
     /// Durable authorizations per second on SQLite and PostgreSQL next to each database's raw
     /// single-row durable insert rate, in one run.
     Store {
@@ -262,6 +278,18 @@ fn main() -> ExitCode {
             let postgres = (!no_postgres).then_some(postgres);
             let args = bench_store::StoreBenchArgs { terminals, payments, raw_inserts, dir, postgres, json };
             bench_store::store(&args, &mut out)
+        }
+        Command::Bench(BenchCommand::Soak { payments, terminals, dir, run }) => {
+            let run = match run.as_deref() {
+                None => None,
+                Some("peer") => Some(bench_soak::SoakRun::Peer),
+                Some("checkpoints") => Some(bench_soak::SoakRun::Checkpoints),
+                Some(other) => {
+                    let _ = writeln!(out, "facepay bench soak: --run is peer or checkpoints, not {other}");
+                    return ExitCode::from(2);
+                }
+            };
+            bench_soak::soak(&bench_soak::SoakBenchArgs { payments, terminals, dir, run }, &mut out)
         }
         Command::Bench(BenchCommand::Pay { photos, enrolled, people, rounds, json }) => {
             bench_pay::pay(&bench_pay::PayBenchArgs { photos, enrolled, people, rounds, json }, &mut out)

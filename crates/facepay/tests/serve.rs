@@ -59,7 +59,8 @@ fn sigterm_under_load_answers_or_refuses_every_request_and_loses_no_answered_wri
                 let (mut answered, mut cut_off) = (0u64, Vec::new());
                 for n in 0.. {
                     let body = json!({ "amount_minor": 1, "funding_id": format!("c{caller}-{n}") });
-                    match Client::new(&address).call("POST", "/v1/operator/reserve", Some(&key), Some(&body)) {
+                    match Client::new(&address).call("POST", "/v1/operator/reserve", Some(&key), Some(&body))
+                    {
                         Ok((200, _)) => answered += 1,
                         // The operator key's rate (100 a second): refused, nothing changed.
                         Ok((429, _)) => thread::sleep(Duration::from_millis(5)),

@@ -208,6 +208,8 @@ pub struct JournaledCore<J> {
     /// The entry of the checkpoint this node last wrote or started from, and the command time
     /// at which this node first saw it (the clock of the time trigger).
     last_checkpoint: (u64, Option<Timestamp>),
+    /// The size of the checkpoint this node last wrote, in bytes.
+    last_checkpoint_bytes: usize,
     /// The checkpoint the node last rebuilt from, and the checkpoints it skipped as unusable.
     started_from: Option<u64>,
     skipped: Vec<CheckpointError>,
@@ -226,11 +228,17 @@ impl<J: Journal> JournaledCore<J> {
             stale: true,
             checkpoints: CheckpointPolicy::NEVER,
             last_checkpoint: (0, None),
+            last_checkpoint_bytes: 0,
             started_from: None,
             skipped: Vec::new(),
         };
         node.catch_up()?;
         Ok(node)
+    }
+
+    /// The size of the checkpoint this node last wrote (0: none yet), in bytes.
+    pub fn last_checkpoint_bytes(&self) -> usize {
+        self.last_checkpoint_bytes
     }
 
     pub fn set_checkpoint_policy(&mut self, policy: CheckpointPolicy) {
@@ -339,8 +347,10 @@ impl<J: Journal> JournaledCore<J> {
         if self.stale || self.head == self.last_checkpoint.0 {
             return Ok(None);
         }
-        self.journal.write_checkpoint(&Checkpoint::of(&self.core, self.head))?;
+        let checkpoint = Checkpoint::of(&self.core, self.head);
+        self.journal.write_checkpoint(&checkpoint)?;
         self.last_checkpoint = (self.head, None);
+        self.last_checkpoint_bytes = checkpoint.body.len();
         Ok(Some(self.head))
     }
 
