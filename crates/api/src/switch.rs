@@ -311,7 +311,8 @@ impl Switch {
         self.with_journal(move |journal| journal.mark_delivered(&ids)).await
     }
 
-    async fn with_journal<T: Send + 'static>(
+    /// Runs `work` on the node's store connection, off the async workers.
+    pub(crate) async fn with_journal<T: Send + 'static>(
         self: &Arc<Self>,
         work: impl FnOnce(&mut Box<dyn Journal + Send>) -> Result<T, facepay_payments::JournalError>
         + Send
@@ -346,6 +347,17 @@ impl Switch {
         text.push_str("# HELP facepay_core_halted 1 once the payment core stopped on a broken invariant.\n");
         text.push_str("# TYPE facepay_core_halted gauge\n");
         text.push_str(&format!("facepay_core_halted {}\n", u8::from(self.halted().is_some())));
+        // The audit log's head, to be kept elsewhere: any later edit of the stored log shows. A
+        // label would make a new series per entry, so the metric carries the head's first 48
+        // bits as a number (exact in a float); the full hash is in the audit page and the logs.
+        let (length, head) = self.read(|core| core.audit_head());
+        let prefix = head[..6].iter().fold(0u64, |prefix, &byte| prefix << 8 | u64::from(byte));
+        text.push_str("# HELP facepay_audit_entries Entries in the hash-chained audit log.\n");
+        text.push_str("# TYPE facepay_audit_entries gauge\n");
+        text.push_str(&format!("facepay_audit_entries {length}\n"));
+        text.push_str("# HELP facepay_audit_head_prefix The audit log's head hash, its first 48 bits.\n");
+        text.push_str("# TYPE facepay_audit_head_prefix gauge\n");
+        text.push_str(&format!("facepay_audit_head_prefix {prefix}\n"));
         text
     }
 

@@ -14,7 +14,8 @@ use common::*;
 use facepay_api::ApiConfig;
 use facepay_domain::PaymentId;
 use facepay_payments::{
-    Append, Checkpoint, Delivery, Entry, Journal, JournalError, MemoryJournal, PaymentState,
+    Append, AuditEntry, AuditFilter, Checkpoint, Delivery, Entry, Journal, JournalError, MemoryJournal,
+    PaymentState,
 };
 use serde_json::json;
 
@@ -91,6 +92,9 @@ impl Journal for PanickingJournal {
     }
     fn read_checkpoint(&mut self, seq: u64) -> Result<Option<Checkpoint>, JournalError> {
         self.inner.read_checkpoint(seq)
+    }
+    fn audit_entries(&mut self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, JournalError> {
+        self.inner.audit_entries(filter)
     }
 }
 

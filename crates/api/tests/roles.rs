@@ -766,6 +766,10 @@ async fn sensitive_requests_land_in_a_hash_chained_audit_log_that_an_auditor_can
     }
     assert_eq!(decode(&page["head_hash"]), previous);
     assert_eq!(page["length"].as_u64(), Some(entries.len() as u64));
+    let prefix = previous[..6].iter().fold(0u64, |prefix, &byte| prefix << 8 | u64::from(byte));
+    let metrics = node.switch.metrics_text();
+    assert!(metrics.contains(&format!("facepay_audit_entries {}\n", entries.len())), "{metrics}");
+    assert!(metrics.contains(&format!("facepay_audit_head_prefix {prefix}\n")), "the head, for a scraper to keep");
 
     // Filters and paging; the auditor's own read is in the log too.
     let (_, mine) = send(&node.router, audit("?action=operator_access&after_seq=1&limit=2")).await;

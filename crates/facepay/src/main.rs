@@ -4,6 +4,7 @@
 // The binary is an edge: it reads the environment and reports failures on stderr.
 #![allow(clippy::disallowed_methods, clippy::print_stderr)]
 
+mod audit;
 mod bench;
 mod bench_index;
 mod bench_pay;
@@ -57,6 +58,9 @@ enum Command {
     Setup,
     /// Create the database's tables, or bring them up to this build's schema.
     Migrate,
+    /// The hash-chained audit log in the store.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// The operator's key file: the master keys that wrap every shopper's data key.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -66,6 +70,12 @@ enum Command {
     /// Measure recognition accuracy on a labelled face dataset.
     #[command(subcommand)]
     Eval(EvalCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Recompute the chain from the store and print its length and head hash.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -295,6 +305,7 @@ fn main() -> ExitCode {
             bench_pay::pay(&bench_pay::PayBenchArgs { photos, enrolled, people, rounds, json }, &mut out)
         }
         Command::Migrate => migrate(&config, &mut out),
+        Command::Audit(AuditCommand::Verify) => audit::verify(&config, &mut out),
         Command::Keys(command) => {
             let done = match command {
                 KeysCommand::Init => keys::init(&config),

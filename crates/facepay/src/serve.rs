@@ -53,7 +53,7 @@ pub struct Started {
 }
 
 /// The core's policy as `facepay serve` runs it.
-fn core_config() -> CoreConfig {
+pub(crate) fn core_config() -> CoreConfig {
     CoreConfig {
         currency: ApiConfig::default().currency,
         limits: LimitTable::default(),
@@ -130,6 +130,9 @@ pub fn assemble(
         Some(seq) => eprintln!("facepay: started from the checkpoint at entry {seq}, now at {}", node.head()),
         None => eprintln!("facepay: replayed the journal from its start, now at entry {}", node.head()),
     }
+    // A log that no longer chains is a security incident, not something to serve over.
+    let (length, head) = node.verify_audit().map_err(|e| format!("{e} [{}]", e.code()))?;
+    eprintln!("facepay: audit log verified: {length} entries, head {}", crate::audit::hex(&head));
     let new_operator_key = bootstrap_operator(&mut node, data_dir)?;
     let follower = follower.map(Arc::new);
     // Not ready while the follower's last sync failed: this node would miss other nodes' faces.
@@ -142,7 +145,7 @@ pub fn assemble(
     Ok(Started { switch, new_operator_key, _follower: follower, _running: running })
 }
 
-fn store_error(err: facepay_payments::JournalError) -> String {
+pub(crate) fn store_error(err: facepay_payments::JournalError) -> String {
     format!("{err} [{}]", err.code())
 }
 
@@ -254,6 +257,8 @@ pub fn serve(config: &Config, out: &mut dyn Write) -> std::io::Result<bool> {
         writeln!(out, "facepay serve: {address}: {err}")?;
         return Ok(false);
     }
+    let (length, head) = started.switch.read(|core| core.audit_head());
+    eprintln!("facepay: audit log at {length} entries, head {}", crate::audit::hex(&head));
     // Every request was answered; the next start replays nothing.
     match started.switch.checkpoint_now() {
         Ok(Some(seq)) => eprintln!("facepay: stopped; checkpoint written at entry {seq}"),

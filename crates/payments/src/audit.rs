@@ -31,6 +31,19 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
+    pub const ALL: [AuditAction; 5] = [
+        AuditAction::Enrollment,
+        AuditAction::Identification,
+        AuditAction::Deletion,
+        AuditAction::Credentials,
+        AuditAction::OperatorAccess,
+    ];
+
+    /// The action whose `code` is `code`.
+    pub fn from_code(code: &str) -> Option<AuditAction> {
+        AuditAction::ALL.into_iter().find(|action| action.code() == code)
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             AuditAction::Enrollment => "enrollment",
@@ -73,7 +86,10 @@ pub struct AuditEntry {
     pub seq: u64,
     pub at: Timestamp,
     pub event: AuditEvent,
-    /// `link(hash of the entry before, or 32 zero bytes for the first, self)`.
+    /// The hash of the entry before (32 zero bytes for the first), so each stored entry can be
+    /// checked on its own.
+    pub previous: [u8; 32],
+    /// `link(previous, self)`.
     pub hash: [u8; 32],
 }
 
@@ -93,25 +109,86 @@ pub fn link(previous: &[u8; 32], seq: u64, at: Timestamp, event: &AuditEvent) ->
     hash.finalize().into()
 }
 
+/// The chain as the core keeps it: only its length and head. The entries themselves go to the
+/// store with the journal entry that made them (`take_new`), so memory stays flat however long
+/// the log grows.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub(crate) struct AuditChain {
-    entries: Vec<AuditEntry>,
+    length: u64,
+    head: [u8; 32],
+    /// Appended by the command running now, for the store.
+    new: Vec<AuditEntry>,
 }
 
 impl AuditChain {
     pub(crate) fn append(&mut self, event: AuditEvent, at: Timestamp) {
-        let seq = self.entries.len() as u64 + 1;
-        let hash = link(&self.head(), seq, at, &event);
-        self.entries.push(AuditEntry { seq, at, event, hash });
+        let seq = self.length + 1;
+        let (previous, hash) = (self.head, link(&self.head, seq, at, &event));
+        (self.length, self.head) = (seq, hash);
+        self.new.push(AuditEntry { seq, at, event, previous, hash });
     }
 
-    /// The newest entry's hash; 32 zero bytes while the log is empty.
     pub(crate) fn head(&self) -> [u8; 32] {
-        self.entries.last().map_or([0; 32], |entry| entry.hash)
+        self.head
     }
 
-    pub(crate) fn entries(&self) -> &[AuditEntry] {
-        &self.entries
+    pub(crate) fn length(&self) -> u64 {
+        self.length
+    }
+
+    pub(crate) fn take_new(&mut self) -> Vec<AuditEntry> {
+        std::mem::take(&mut self.new)
+    }
+}
+
+/// Which stored entries a reader wants: after an entry number, of one action, by one actor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub after_seq: u64,
+    pub action: Option<AuditAction>,
+    pub actor: Option<String>,
+    pub limit: usize,
+}
+
+impl AuditFilter {
+    /// The next `limit` entries after `after_seq`, whatever they are (a verifier's page).
+    pub fn all_after(after_seq: u64, limit: usize) -> AuditFilter {
+        AuditFilter { after_seq, action: None, actor: None, limit }
+    }
+}
+
+/// Recomputes a stored chain, page by page in order: each entry must follow the one before
+/// (its number and its hash over the previous hash and its own fields).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditVerifier {
+    length: u64,
+    head: [u8; 32],
+}
+
+/// Where a stored chain stops being the chain.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuditBroken {
+    #[error("audit entry {found} follows entry {after}: an entry is missing or out of order")]
+    Gap { after: u64, found: u64 },
+    #[error("audit entry {seq} does not hash to its stored hash: it or an entry before it changed")]
+    Hash { seq: u64 },
+}
+
+impl AuditVerifier {
+    pub fn check(&mut self, entry: &AuditEntry) -> Result<(), AuditBroken> {
+        if entry.seq != self.length + 1 {
+            return Err(AuditBroken::Gap { after: self.length, found: entry.seq });
+        }
+        if entry.previous != self.head || link(&self.head, entry.seq, entry.at, &entry.event) != entry.hash {
+            return Err(AuditBroken::Hash { seq: entry.seq });
+        }
+        (self.length, self.head) = (entry.seq, entry.hash);
+        Ok(())
+    }
+
+    /// How many entries checked out, and the head they lead to.
+    pub fn verified(&self) -> (u64, [u8; 32]) {
+        (self.length, self.head)
     }
 }
 
@@ -145,13 +222,37 @@ mod tests {
         assert_ne!(chain(&["key_a", "key_c"]).head(), kept_head, "a drop");
         assert_ne!(chain(&["key_b", "key_a", "key_c"]).head(), kept_head, "a reorder");
 
-        // Each entry's hash follows from the one before and the entry itself, as documented.
+        // Each entry's hash follows from the one before and the entry itself, as documented;
+        // the verifier walks the entries the store would hold to the same head.
+        let mut honest = honest;
+        let entries = honest.take_new();
         let mut previous = [0; 32];
-        for entry in honest.entries() {
+        let mut verifier = AuditVerifier::default();
+        for entry in &entries {
             assert_eq!(entry.hash, link(&previous, entry.seq, entry.at, &entry.event));
+            verifier.check(entry).unwrap();
             previous = entry.hash;
         }
         assert_eq!(previous, kept_head);
+        assert_eq!(verifier.verified(), (3, kept_head));
+        assert!(honest.take_new().is_empty(), "taken once");
+    }
+
+    #[test]
+    fn the_verifier_finds_an_edited_a_dropped_and_a_reordered_entry() {
+        let entries = chain(&["key_a", "key_b", "key_c"]).take_new();
+        let walk = |entries: &[AuditEntry]| {
+            let mut verifier = AuditVerifier::default();
+            entries.iter().try_for_each(|entry| verifier.check(entry))
+        };
+        assert_eq!(walk(&entries), Ok(()));
+        let mut edited = entries.clone();
+        edited[1].event.actor = "key_x".into();
+        assert_eq!(walk(&edited), Err(AuditBroken::Hash { seq: 2 }));
+        let dropped = [entries[0].clone(), entries[2].clone()];
+        assert_eq!(walk(&dropped), Err(AuditBroken::Gap { after: 1, found: 3 }));
+        let reordered = [entries[1].clone(), entries[0].clone()];
+        assert_eq!(walk(&reordered), Err(AuditBroken::Gap { after: 0, found: 2 }));
     }
 
     #[test]

@@ -538,14 +538,15 @@ impl PaymentCore {
         Ok(())
     }
 
-    /// The audit log, oldest first.
-    pub fn audit_entries(&self) -> &[AuditEntry] {
-        self.audit.entries()
+    /// How many entries the audit log holds (they live in the store) and its newest hash, for
+    /// an auditor to keep (32 zero bytes while it is empty).
+    pub fn audit_head(&self) -> (u64, [u8; 32]) {
+        (self.audit.length(), self.audit.head())
     }
 
-    /// The audit log's newest hash, for an auditor to keep (32 zero bytes while it is empty).
-    pub fn audit_head(&self) -> [u8; 32] {
-        self.audit.head()
+    /// The audit entries the last command appended, for the store; each is taken once.
+    pub fn take_audit_entries(&mut self) -> Vec<AuditEntry> {
+        self.audit.take_new()
     }
 
     /// The operator re-rates a merchant and sets or lifts its own limit.

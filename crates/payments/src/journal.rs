@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use facepay_domain::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::audit::{AuditBroken, AuditEntry, AuditFilter, AuditVerifier};
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointPolicy};
 use crate::command::{Command, Reply};
 use crate::engine::{CoreConfig, CoreError, PaymentCore};
@@ -44,13 +45,15 @@ pub enum Outbound {
     Risk(RiskEvent),
 }
 
-/// A command to append, with its refusal's code (if refused) and what it leaves for the outside.
+/// A command to append, with its refusal's code (if refused), what it leaves for the outside,
+/// and the audit entries it appended, which live in the store (the core keeps only the head).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Append {
     pub at: Timestamp,
     pub command: Command,
     pub refused: Option<String>,
     pub outbound: Vec<Outbound>,
+    pub audit: Vec<AuditEntry>,
 }
 
 /// An outbound message not yet confirmed delivered; `id` orders them.
@@ -127,6 +130,32 @@ impl JournalError {
     }
 }
 
+/// The stored audit log is not the chain the journal built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuditCheckError {
+    #[error(transparent)]
+    Store(#[from] JournalError),
+    #[error(transparent)]
+    Broken(#[from] AuditBroken),
+    #[error(
+        "the stored audit log ends at entry {stored}, the journal's at entry {journaled} with another head: \
+         entries were removed or replaced"
+    )]
+    Head { stored: u64, journaled: u64 },
+}
+
+impl AuditCheckError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuditCheckError::Store(err) => err.code(),
+            AuditCheckError::Broken(_) | AuditCheckError::Head { .. } => "audit_chain_broken",
+        }
+    }
+}
+
+/// Audit entries a verifier reads at a time.
+const AUDIT_VERIFY_PAGE: usize = 10_000;
+
 /// The port each store implements (`store-sqlite`, `store-postgres`, `MemoryJournal`).
 pub trait Journal {
     /// Every entry after `after`, in order.
@@ -157,6 +186,9 @@ pub trait Journal {
     fn checkpoint_seqs(&mut self) -> Result<Vec<u64>, JournalError>;
 
     fn read_checkpoint(&mut self, seq: u64) -> Result<Option<Checkpoint>, JournalError>;
+
+    /// Stored audit entries matching `filter`, in order.
+    fn audit_entries(&mut self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, JournalError>;
 }
 
 /// A node that picks its store at start-up holds it as `Box<dyn Journal + Send>`.
@@ -191,6 +223,10 @@ impl<J: Journal + ?Sized> Journal for Box<J> {
 
     fn read_checkpoint(&mut self, seq: u64) -> Result<Option<Checkpoint>, JournalError> {
         (**self).read_checkpoint(seq)
+    }
+
+    fn audit_entries(&mut self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, JournalError> {
+        (**self).audit_entries(filter)
     }
 }
 
@@ -304,7 +340,8 @@ impl<J: Journal> JournaledCore<J> {
                 let reply = core.execute(command, *at);
                 let outbound = drain_outbound(core);
                 let refused = reply.as_ref().err().map(|err| err.code().to_owned());
-                appends.push(Append { at: *at, command: command.clone(), refused, outbound });
+                let audit = core.take_audit_entries();
+                appends.push(Append { at: *at, command: command.clone(), refused, outbound, audit });
                 replies.push(reply);
             }
             appends
@@ -325,6 +362,27 @@ impl<J: Journal> JournaledCore<J> {
                 Err(diverged)
             }
         }
+    }
+
+    /// Recomputes the stored audit log's hash chain, page by page, and checks it ends where the
+    /// journal's does: the entries and head an auditor can keep elsewhere.
+    pub fn verify_audit(&mut self) -> Result<(u64, [u8; 32]), AuditCheckError> {
+        let mut verifier = AuditVerifier::default();
+        loop {
+            let after = verifier.verified().0;
+            let page = self.journal.audit_entries(&AuditFilter::all_after(after, AUDIT_VERIFY_PAGE))?;
+            for entry in &page {
+                verifier.check(entry)?;
+            }
+            if page.len() < AUDIT_VERIFY_PAGE {
+                break;
+            }
+        }
+        let (stored, journaled) = (verifier.verified(), self.core.audit_head());
+        if stored != journaled {
+            return Err(AuditCheckError::Head { stored: stored.0, journaled: journaled.0 });
+        }
+        Ok(stored)
     }
 
     /// Writes a checkpoint of the core as it stands if the policy says one is due at `now`;
@@ -392,8 +450,9 @@ fn replay(core: &mut PaymentCore, head: &mut u64, entries: Vec<Entry>) -> Result
             let reason = format!("written as {}, replayed as {}", said(&entry.refused), said(&verdict));
             return Err(JournalError::Diverged { seq: entry.seq, reason });
         }
-        // Delivered (or queued) when the entry was first written.
+        // Delivered (or queued), and stored, when the entry was first written.
         drain_outbound(core);
+        core.take_audit_entries();
         *head = entry.seq;
     }
     Ok(())
@@ -418,6 +477,7 @@ struct MemoryState {
     outbox: Vec<(Delivery, bool)>,
     /// Oldest first.
     checkpoints: Vec<Checkpoint>,
+    audit: Vec<AuditEntry>,
     fail_next_commit: bool,
 }
 
@@ -457,6 +517,7 @@ impl Journal for MemoryJournal {
                 let id = state.outbox.len() as u64 + 1;
                 state.outbox.push((Delivery { id, outbound }, false));
             }
+            state.audit.extend(append.audit);
             state.entries.push(Entry {
                 seq,
                 at: append.at,
@@ -501,9 +562,27 @@ impl Journal for MemoryJournal {
     fn read_checkpoint(&mut self, seq: u64) -> Result<Option<Checkpoint>, JournalError> {
         Ok(self.state().checkpoints.iter().find(|checkpoint| checkpoint.seq == seq).cloned())
     }
+
+    fn audit_entries(&mut self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, JournalError> {
+        Ok((self.state().audit.iter())
+            .filter(|entry| entry.seq > filter.after_seq)
+            .filter(|entry| filter.action.is_none_or(|action| entry.event.action == action))
+            .filter(|entry| filter.actor.as_ref().is_none_or(|actor| &entry.event.actor == actor))
+            .take(filter.limit)
+            .cloned()
+            .collect())
+    }
 }
 
 impl MemoryJournal {
+    /// Changes the actor of the stored audit entry `seq`, as someone covering their tracks would.
+    pub fn tamper_audit(&self, seq: u64) {
+        let mut state = self.state();
+        if let Some(entry) = state.audit.iter_mut().find(|entry| entry.seq == seq) {
+            entry.event.actor = "key_someone_else".into();
+        }
+    }
+
     /// Flips one byte of the stored checkpoint at `seq`, as a bad disk would.
     pub fn corrupt_checkpoint(&self, seq: u64) {
         let mut state = self.state();

@@ -29,7 +29,8 @@ mod settlement;
 
 pub use access::{AccessError, ApiKey, ApiKeyId, PublicKey, Role, SecretHash, TerminalCredentials};
 pub use audit::{
-    AUDIT_ACTOR_MAX, AUDIT_REQUEST_MAX, AuditAction, AuditEntry, AuditEvent, link as audit_link,
+    AUDIT_ACTOR_MAX, AUDIT_REQUEST_MAX, AuditAction, AuditBroken, AuditEntry, AuditEvent, AuditFilter,
+    AuditVerifier, link as audit_link,
 };
 pub use checkpoint::{CHECKPOINT_FORMAT, Checkpoint, CheckpointError, CheckpointPolicy};
 pub use command::{Command, PinCheck, Reply};
@@ -43,7 +44,9 @@ pub use engine::{
 };
 pub use group_commit::{Answer, Submission, Submitter, group_commit_queue, write_batches};
 pub use issuer::{BANK_REFERENCE_MAX, FundingSource, IssuerAnswer, IssuerId, IssuerMessage};
-pub use journal::{Append, Delivery, Entry, Journal, JournalError, JournaledCore, MemoryJournal, Outbound};
+pub use journal::{
+    Append, AuditCheckError, Delivery, Entry, Journal, JournalError, JournaledCore, MemoryJournal, Outbound,
+};
 pub use limits::{
     DailyUsage, Limit, LimitContext, LimitError, LimitTable, MerchantRisk, ShopperRiskTier, TransactionType,
 };

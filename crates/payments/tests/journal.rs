@@ -153,7 +153,7 @@ fn an_entry_that_replays_to_another_verdict_stops_the_node() {
     let head = node.head();
     // Written as accepted; replayed, the core refuses it (there is no payment 77).
     let command = Command::Capture { payment: PaymentId::from_u128(77) };
-    let append = Append { at: at(9), command, refused: None, outbound: Vec::new() };
+    let append = Append { at: at(9), command, refused: None, outbound: Vec::new(), audit: Vec::new() };
     journal.clone().append_with(head, &mut |_| vec![append.clone()]).unwrap();
     let diverged = JournaledCore::open(config(), journal).unwrap_err();
     assert_eq!(diverged.code(), "store_journal_diverged");

@@ -21,9 +21,9 @@ use std::thread;
 use facepay_domain::PaymentId;
 use facepay_ledger::TransferId;
 use facepay_payments::{
-    CheckpointPolicy, Command, CoreError, DeclineReason, DisputeId, Finding, Identification, IssuerAnswer,
-    IssuerMessage, Journal, JournalError, JournaledCore, Limit, MemoryJournal, Outbound, Party, PaymentState,
-    Reply, ShopperRiskTier, group_commit_queue, write_batches,
+    AuditAction, AuditEvent, AuditFilter, CheckpointPolicy, Command, CoreError, DeclineReason, DisputeId,
+    Finding, Identification, IssuerAnswer, IssuerMessage, Journal, JournalError, JournaledCore, Limit,
+    MemoryJournal, Outbound, Party, PaymentState, Reply, ShopperRiskTier, group_commit_queue, write_batches,
 };
 
 use world::*;
@@ -35,6 +35,8 @@ pub trait Database {
     fn connect(&self) -> Self::Journal;
     /// Changes the stored checkpoint at `seq` behind the store's back, as a bad disk would.
     fn corrupt_checkpoint(&self, seq: u64);
+    /// Changes the actor of stored audit entry `seq` behind the store's back.
+    fn tamper_audit(&self, seq: u64);
 }
 
 /// The in-memory fake: each connection shares one `MemoryJournal`.
@@ -48,6 +50,9 @@ impl Database for MemoryDatabase {
     }
     fn corrupt_checkpoint(&self, seq: u64) {
         self.0.corrupt_checkpoint(seq);
+    }
+    fn tamper_audit(&self, seq: u64) {
+        self.0.tamper_audit(seq);
     }
 }
 
@@ -67,6 +72,7 @@ macro_rules! contract_tests {
             concurrent_callers_share_one_writer,
             a_restart_starts_from_the_newest_checkpoint_and_replays_only_the_tail,
             a_corrupt_checkpoint_is_skipped_for_the_one_before,
+            the_audit_log_lives_in_the_store_and_a_changed_entry_breaks_the_chain,
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {
@@ -476,6 +482,37 @@ pub fn a_corrupt_checkpoint_is_skipped_for_the_one_before<D: Database>(database:
     assert_eq!(from, Some(seqs[1]));
     let codes: Vec<&str> = skipped.iter().map(|unusable| unusable.code()).collect();
     assert_eq!(codes, ["checkpoint_checksum_mismatch"]);
+}
+
+/// The audit entries a command appends are stored with it (the core keeps only the length and
+/// the head); a restarted node verifies the stored chain to the same head, readers filter it,
+/// and an entry changed behind the store's back breaks the chain.
+pub fn the_audit_log_lives_in_the_store_and_a_changed_entry_breaks_the_chain<D: Database>(database: &D) {
+    let mut a = node(database);
+    let event = |actor: &str| AuditEvent {
+        action: AuditAction::OperatorAccess,
+        actor: actor.into(),
+        request: "GET /v1/operator/limits".into(),
+        status: 200,
+    };
+    for actor in ["key_a", "key_b", "key_a"] {
+        run(&mut a, Command::RecordAudit(event(actor)), 1).unwrap();
+    }
+    let refused = run(&mut a, Command::RecordAudit(event("")), 1);
+    assert_eq!(refused.unwrap_err().code(), "audit_event_malformed");
+    let mut b = restarted(database, &a);
+    let (length, head) = b.verify_audit().expect("the stored chain checks out");
+    assert_eq!((length, head), a.core().audit_head());
+    assert_eq!(length, 3);
+    let filter = AuditFilter { after_seq: 1, action: None, actor: Some("key_a".into()), limit: 10 };
+    let picked = b.journal().audit_entries(&filter).expect("the store reads");
+    assert_eq!(picked.iter().map(|entry| entry.seq).collect::<Vec<_>>(), [3]);
+    assert_eq!(picked[0].previous, b.journal().audit_entries(&AuditFilter::all_after(1, 1)).unwrap()[0].hash);
+
+    database.tamper_audit(2);
+    let broken = b.verify_audit().unwrap_err();
+    assert_eq!(broken.code(), "audit_chain_broken");
+    assert!(broken.to_string().contains("entry 2"), "{broken}");
 }
 
 #[cfg(test)]

@@ -1,7 +1,11 @@
 //! The journal port on PostgreSQL: entries and their outbound messages, written under the
 //! `journal_head` row lock in one transaction per batch.
 
-use facepay_payments::{Append, Checkpoint, Delivery, Entry, Journal, JournalError};
+use facepay_domain::Timestamp;
+use facepay_payments::{
+    Append, AuditAction, AuditEntry, AuditEvent, AuditFilter, Checkpoint, Delivery, Entry, Journal,
+    JournalError,
+};
 use postgres::error::SqlState;
 use postgres::{Client, GenericClient, NoTls};
 
@@ -149,6 +153,41 @@ impl Journal for PostgresJournal {
             }
         }))
     }
+
+    fn audit_entries(&mut self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, JournalError> {
+        let action = filter.action.map(|action| action.code());
+        let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
+        let rows = (self.session.client()?)
+            .query(
+                "SELECT seq, at_ms, action, actor, request, status, previous, hash FROM audit_log
+                 WHERE seq > $1 AND ($2::TEXT IS NULL OR action = $2) AND ($3::TEXT IS NULL OR actor = $3)
+                 ORDER BY seq LIMIT $4",
+                &[&(filter.after_seq as i64), &action, &filter.actor, &limit],
+            )
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                let seq = row.get::<_, i64>(0) as u64;
+                let corrupt =
+                    |what: &str| JournalError::Corrupt { seq, reason: format!("audit entry {seq}: {what}") };
+                let action: String = row.get(2);
+                let action = AuditAction::from_code(&action).ok_or_else(|| corrupt("unknown action"))?;
+                let status =
+                    u16::try_from(row.get::<_, i64>(5)).map_err(|_| corrupt("a status out of range"))?;
+                let event = AuditEvent { action, actor: row.get(3), request: row.get(4), status };
+                let hash = |column: usize| -> Result<[u8; 32], JournalError> {
+                    row.get::<_, Vec<u8>>(column).try_into().map_err(|_| corrupt("a hash is not 32 bytes"))
+                };
+                Ok(AuditEntry {
+                    seq,
+                    at: Timestamp::from_unix_ms(row.get(1)),
+                    event,
+                    previous: hash(6)?,
+                    hash: hash(7)?,
+                })
+            })
+            .collect()
+    }
 }
 
 enum Failure {
@@ -179,6 +218,10 @@ fn append_once(
     let insert_entry =
         tx.prepare("INSERT INTO journal (seq, at_ms, command, refused) VALUES ($1, $2, $3, $4)")?;
     let insert_outbound = tx.prepare("INSERT INTO outbox (seq, message) VALUES ($1, $2)")?;
+    let insert_audit = tx.prepare(
+        "INSERT INTO audit_log (seq, at_ms, action, actor, request, status, previous, hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )?;
     for append in appends {
         last += 1;
         let seq = last as i64;
@@ -187,6 +230,24 @@ fn append_once(
         for outbound in &append.outbound {
             let message = outbound.to_stored();
             tx.execute(&insert_outbound, &[&seq, &message])?;
+        }
+        for entry in &append.audit {
+            let event = &entry.event;
+            let (audit_seq, status) = (entry.seq as i64, i64::from(event.status));
+            let (previous, hash) = (entry.previous.as_slice(), entry.hash.as_slice());
+            tx.execute(
+                &insert_audit,
+                &[
+                    &audit_seq,
+                    &entry.at.unix_ms,
+                    &event.action.code(),
+                    &event.actor,
+                    &event.request,
+                    &status,
+                    &previous,
+                    &hash,
+                ],
+            )?;
         }
     }
     tx.execute("UPDATE journal_head SET seq = $1", &[&(last as i64)])?;

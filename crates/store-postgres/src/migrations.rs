@@ -89,6 +89,25 @@ pub const MIGRATIONS: &[Migration] = &[
         );
     ",
     },
+    Migration {
+        version: 5,
+        name: "the audit log in the store",
+        sql: "
+        -- Each entry with its hash and the one before it, written with the journal entry that
+        -- appended it; the core keeps only the length and the head.
+        CREATE TABLE audit_log (
+            seq      BIGINT PRIMARY KEY,
+            at_ms    BIGINT NOT NULL,
+            action   TEXT    NOT NULL,
+            actor    TEXT    NOT NULL,
+            request  TEXT    NOT NULL,
+            status   BIGINT NOT NULL,
+            previous BYTEA    NOT NULL,
+            hash     BYTEA    NOT NULL
+        );
+        CREATE INDEX audit_log_by_actor ON audit_log (actor, seq);
+    ",
+    },
 ];
 
 /// An arbitrary constant naming facepay's migration lock among the database's advisory locks.

@@ -4,7 +4,11 @@
 use std::path::Path;
 use std::time::Duration;
 
-use facepay_payments::{Append, Checkpoint, Delivery, Entry, Journal, JournalError};
+use facepay_domain::Timestamp;
+use facepay_payments::{
+    Append, AuditAction, AuditEntry, AuditEvent, AuditFilter, Checkpoint, Delivery, Entry, Journal,
+    JournalError,
+};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use crate::migrations::migrate;
@@ -69,6 +73,12 @@ impl Journal for SqliteJournal {
             let mut insert_outbound = tx
                 .prepare_cached("INSERT INTO outbox (seq, message) VALUES (?1, ?2)")
                 .map_err(unavailable)?;
+            let mut insert_audit = tx
+                .prepare_cached(
+                    "INSERT INTO audit_log (seq, at_ms, action, actor, request, status, previous, hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(unavailable)?;
             for append in appends {
                 last += 1;
                 let command = append.command.to_stored();
@@ -78,6 +88,21 @@ impl Journal for SqliteJournal {
                 for outbound in &append.outbound {
                     let message = outbound.to_stored();
                     insert_outbound.execute((last as i64, message)).map_err(unavailable)?;
+                }
+                for entry in &append.audit {
+                    let event = &entry.event;
+                    let row = (
+                        entry.seq as i64,
+                        entry.at.unix_ms,
+                        event.action.code(),
+                        &event.actor,
+                        &event.request,
+                    );
+                    let (status, previous, hash) =
+                        (event.status, entry.previous.as_slice(), entry.hash.as_slice());
+                    insert_audit
+                        .execute((row.0, row.1, row.2, row.3, row.4, status, previous, hash))
+                        .map_err(unavailable)?;
                 }
             }
         }
@@ -164,6 +189,63 @@ impl Journal for SqliteJournal {
             )
             .optional()
             .map_err(unavailable)
+    }
+
+    fn audit_entries(&mut self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, JournalError> {
+        let mut select = self
+            .connection
+            .prepare_cached(
+                "SELECT seq, at_ms, action, actor, request, status, previous, hash FROM audit_log
+                 WHERE seq > ?1 AND (?2 IS NULL OR action = ?2) AND (?3 IS NULL OR actor = ?3)
+                 ORDER BY seq LIMIT ?4",
+            )
+            .map_err(unavailable)?;
+        let action = filter.action.map(|action| action.code());
+        let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
+        let rows = select
+            .query_map((filter.after_seq as i64, action, filter.actor.as_deref(), limit), |row| {
+                Ok(StoredAudit {
+                    seq: row.get(0)?,
+                    at_ms: row.get(1)?,
+                    action: row.get(2)?,
+                    actor: row.get(3)?,
+                    request: row.get(4)?,
+                    status: row.get(5)?,
+                    previous: row.get(6)?,
+                    hash: row.get(7)?,
+                })
+            })
+            .map_err(unavailable)?;
+        rows.map(|row| row.map_err(unavailable)?.into_entry()).collect()
+    }
+}
+
+/// An audit row as SQLite hands it back.
+struct StoredAudit {
+    seq: i64,
+    at_ms: i64,
+    action: String,
+    actor: String,
+    request: String,
+    status: u16,
+    previous: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+impl StoredAudit {
+    fn into_entry(self) -> Result<AuditEntry, JournalError> {
+        let seq = self.seq as u64;
+        let corrupt =
+            |what: &str| JournalError::Corrupt { seq, reason: format!("audit entry {seq}: {what}") };
+        let action = AuditAction::from_code(&self.action).ok_or_else(|| corrupt("unknown action"))?;
+        let event = AuditEvent { action, actor: self.actor, request: self.request, status: self.status };
+        Ok(AuditEntry {
+            seq,
+            at: Timestamp::from_unix_ms(self.at_ms),
+            event,
+            previous: self.previous.try_into().map_err(|_| corrupt("a hash is not 32 bytes"))?,
+            hash: self.hash.try_into().map_err(|_| corrupt("a hash is not 32 bytes"))?,
+        })
     }
 }
 

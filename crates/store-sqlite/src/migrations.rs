@@ -78,6 +78,25 @@ pub const MIGRATIONS: &[Migration] = &[
         ) STRICT;
     ",
     },
+    Migration {
+        version: 5,
+        name: "the audit log in the store",
+        sql: "
+        -- Each entry with its hash and the one before it, written with the journal entry that
+        -- appended it; the core keeps only the length and the head.
+        CREATE TABLE audit_log (
+            seq      INTEGER PRIMARY KEY,
+            at_ms    INTEGER NOT NULL,
+            action   TEXT    NOT NULL,
+            actor    TEXT    NOT NULL,
+            request  TEXT    NOT NULL,
+            status   INTEGER NOT NULL,
+            previous BLOB    NOT NULL,
+            hash     BLOB    NOT NULL
+        ) STRICT;
+        CREATE INDEX audit_log_by_actor ON audit_log (actor, seq);
+    ",
+    },
 ];
 
 /// Applies the migrations `connection` lacks; returns the versions applied now.

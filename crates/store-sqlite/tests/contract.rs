@@ -13,6 +13,12 @@ impl Database for SqliteDatabase {
     fn corrupt_checkpoint(&self, seq: u64) {
         corrupt_checkpoint(&self.0.path().join("facepay.sqlite"), seq);
     }
+    fn tamper_audit(&self, seq: u64) {
+        let connection =
+            rusqlite::Connection::open(self.0.path().join("facepay.sqlite")).expect("the file opens");
+        let sql = "UPDATE audit_log SET actor = 'key_someone_else' WHERE seq = ?1";
+        assert_eq!(connection.execute(sql, [seq as i64]).expect("the update runs"), 1);
+    }
 }
 
 /// Appends a byte to the checkpoint's body, behind the store's back.

@@ -24,6 +24,11 @@ impl Database for File {
         let sql = "UPDATE checkpoints SET body = CAST(body || x'00' AS BLOB) WHERE seq = ?1";
         connection.execute(sql, [seq as i64]).expect("the update runs");
     }
+    fn tamper_audit(&self, seq: u64) {
+        let connection = rusqlite::Connection::open(&self.0).expect("the file opens");
+        let sql = "UPDATE audit_log SET actor = 'key_someone_else' WHERE seq = ?1";
+        connection.execute(sql, [seq as i64]).expect("the update runs");
+    }
 }
 
 #[test]

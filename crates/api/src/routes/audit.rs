@@ -12,7 +12,7 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method};
-use facepay_payments::{AUDIT_REQUEST_MAX, AuditAction, AuditEntry, AuditEvent, Command};
+use facepay_payments::{AUDIT_REQUEST_MAX, AuditAction, AuditEvent, AuditFilter, Command};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -108,37 +108,28 @@ pub async fn search(
     if !(1..=AUDIT_PAGE_MAX).contains(&limit) {
         return Err(ApiError::bad_request("limit_out_of_range", format!("limit is 1 to {AUDIT_PAGE_MAX}")));
     }
-    let after = query.after_seq.unwrap_or(0);
-    let page = switch.read(|core| {
-        let entries = core.audit_entries();
-        let wanted = |entry: &&AuditEntry| {
-            query.action.as_deref().is_none_or(|action| entry.event.action.code() == action)
-                && query.actor.as_deref().is_none_or(|actor| entry.event.actor == actor)
-        };
-        // Sequence numbers start at 1 and have no gaps: entry `seq` sits at index `seq - 1`.
-        let start = usize::try_from(after).unwrap_or(usize::MAX).min(entries.len());
-        let picked = entries[start..]
-            .iter()
-            .filter(wanted)
-            .take(limit)
-            .map(|entry| {
-                let previous = match entry.seq {
-                    1 => [0; 32],
-                    seq => entries[seq as usize - 2].hash,
-                };
-                AuditEntryOut {
-                    seq: entry.seq,
-                    at_ms: entry.at.unix_ms,
-                    action: entry.event.action.code().to_owned(),
-                    actor: entry.event.actor.clone(),
-                    request: entry.event.request.clone(),
-                    status: entry.event.status,
-                    previous_hash: hex(&previous),
-                    hash: hex(&entry.hash),
-                }
-            })
-            .collect();
-        AuditPage { length: entries.len() as u64, head_hash: hex(&core.audit_head()), entries: picked }
-    });
-    Ok(Json(page))
+    let action = match query.action.as_deref() {
+        None => None,
+        Some(code) => Some(AuditAction::from_code(code).ok_or_else(|| {
+            ApiError::bad_request("audit_action_unknown", "action is one of the audited actions' codes")
+        })?),
+    };
+    let filter = AuditFilter { after_seq: query.after_seq.unwrap_or(0), action, actor: query.actor, limit };
+    // The entries live in the store; the core knows the length and the head.
+    let entries = switch.with_journal(move |journal| journal.audit_entries(&filter)).await?;
+    let (length, head) = switch.read(|core| core.audit_head());
+    let entries = entries
+        .into_iter()
+        .map(|entry| AuditEntryOut {
+            seq: entry.seq,
+            at_ms: entry.at.unix_ms,
+            action: entry.event.action.code().to_owned(),
+            actor: entry.event.actor,
+            request: entry.event.request,
+            status: entry.event.status,
+            previous_hash: hex(&entry.previous),
+            hash: hex(&entry.hash),
+        })
+        .collect();
+    Ok(Json(AuditPage { length, head_hash: hex(&head), entries }))
 }

@@ -30,6 +30,11 @@ impl Database for Schema {
             format!("UPDATE {}.checkpoints SET body = body || '\\x00'::bytea WHERE seq = $1", self.name);
         assert_eq!(client.execute(&sql, &[&(seq as i64)]).expect("the update runs"), 1);
     }
+    fn tamper_audit(&self, seq: u64) {
+        let mut client = postgres::Client::connect(&self.url, postgres::NoTls).expect("reachable");
+        let sql = format!("UPDATE {}.audit_log SET actor = 'key_someone_else' WHERE seq = $1", self.name);
+        assert_eq!(client.execute(&sql, &[&(seq as i64)]).expect("the update runs"), 1);
+    }
 }
 
 impl BiometricDatabase for Schema {
