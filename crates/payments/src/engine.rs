@@ -93,7 +93,8 @@ struct Terminal {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Shopper {
-    phone_last4: [u8; 4],
+    /// None once the shopper is forgotten.
+    phone_last4: Option<[u8; 4]>,
     paused: bool,
     tier: ShopperRiskTier,
     own_limit: Option<Limit>,
@@ -420,7 +421,7 @@ impl PaymentCore {
 
     /// The last 4 digits of the shopper's phone, the face index's bucket.
     pub fn phone_last4(&self, id: ShopperId) -> Option<String> {
-        let digits = self.shoppers.get(&id)?.phone_last4;
+        let digits = self.shoppers.get(&id)?.phone_last4?;
         Some(digits.iter().map(|&d| char::from(d)).collect())
     }
 
@@ -626,7 +627,7 @@ impl PaymentCore {
         self.shoppers.insert(
             id,
             Shopper {
-                phone_last4: digits,
+                phone_last4: Some(digits),
                 paused: false,
                 tier: ShopperRiskTier::Standard,
                 own_limit: None,
@@ -730,9 +731,17 @@ impl PaymentCore {
     /// books, as the law on records requires.)
     pub fn forget_shopper(&mut self, id: ShopperId) -> Result<(), CoreError> {
         let shopper = self.shopper_mut(id)?;
+        // The record stays (payments and disputes name the shopper), its personal data goes:
+        // no digits to match, no PIN, no accounts for any bank to list, no name, no consent.
         shopper.paused = true;
+        shopper.phone_last4 = None;
+        shopper.pin = None;
+        shopper.funding.clear();
+        shopper.default_funding = None;
         shopper.masked_name = None;
         shopper.consent = None;
+        shopper.tier = ShopperRiskTier::Standard;
+        shopper.own_limit = None;
         self.access.revoke_role(Role::Shopper(id));
         self.payment_codes.retire(id);
         Ok(())
@@ -1051,7 +1060,7 @@ impl PaymentCore {
             .candidates
             .iter()
             .copied()
-            .filter(|candidate| self.shoppers.get(candidate).is_some_and(|s| s.phone_last4 == digits))
+            .filter(|candidate| self.shoppers.get(candidate).is_some_and(|s| s.phone_last4 == Some(digits)))
             .collect();
         match matching.as_slice() {
             [shopper] => self.decide_for(id, *shopper, true, now),
@@ -1092,7 +1101,8 @@ impl PaymentCore {
         }
         let shopper_id = record.payment.shopper.expect("a payment waiting for a PIN has its shopper");
         let shopper = &self.shoppers[&shopper_id];
-        let hash = shopper.pin.as_ref().expect("a PIN is asked only of shoppers who set one");
+        // A shopper forgotten while their payment waited for the PIN has none to check.
+        let hash = shopper.pin.as_ref().ok_or(CoreError::UnknownShopper(shopper_id))?;
         Ok((hash, shopper.pin_guard))
     }
 

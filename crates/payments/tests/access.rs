@@ -71,7 +71,7 @@ fn a_revoked_terminal_loses_its_key_takes_no_payment_and_never_activates_again()
 }
 
 #[test]
-fn masked_names_are_bounded_and_forgetting_a_shopper_stops_face_payment_and_revokes_their_keys() {
+fn masked_names_are_bounded_and_forgetting_a_shopper_drops_their_personal_data_and_revokes_their_keys() {
     let mut core = core(NO_PIN);
     assert_eq!(core.name_shopper(BOB, "").unwrap_err().code(), "masked_name_malformed");
     assert_eq!(core.name_shopper(BOB, &"x".repeat(65)).unwrap_err().code(), "masked_name_malformed");
@@ -85,10 +85,17 @@ fn masked_names_are_bounded_and_forgetting_a_shopper_stops_face_payment_and_revo
     core.record_consent(BOB, "2026-11", at(5)).unwrap();
     assert_eq!(core.consent(BOB), Some(("2026-11", at(5))));
     assert_eq!(core.phone_last4(BOB).as_deref(), Some("1234"));
+    let bank = facepay_payments::IssuerId(7);
+    core.register_issuer(bank, facepay_ledger::AccountId(777)).unwrap();
+    core.bind_bank_account(BOB, bank, "tok_bob", false).unwrap();
+    assert_eq!(core.bank_accounts_at(bank), [("tok_bob".to_owned(), false)]);
 
     core.forget_shopper(BOB).unwrap();
+    assert_eq!(core.bank_accounts_at(bank), [], "the bank no longer lists the account");
     assert_eq!(core.masked_name(BOB), None);
     assert_eq!(core.consent(BOB), None);
+    assert_eq!(core.phone_last4(BOB), None, "no digits left to match or to show");
+    assert_eq!(core.funding_of(BOB), (Vec::new(), None), "no account left for a bank to list");
     assert!(core.api_key(KEY).unwrap().revoked);
     let payment = core.start_payment(pay(1, 100, Identification::Match(BOB)), at(10)).unwrap();
     assert!(matches!(payment.state, PaymentState::Declined(_)), "{payment:?}");
