@@ -1,0 +1,417 @@
+//! The parties and their standing: issuers, merchants, terminals and their credentials, shoppers
+//! with their consent, PIN, limits and funding accounts, top-ups, and the audit log's appends.
+
+use super::*;
+
+impl PaymentCore {
+    /// Registers an external bank, with the ledger account that records what it owes.
+    pub fn register_issuer(&mut self, id: IssuerId, clearing_account: AccountId) -> Result<(), CoreError> {
+        if id == IssuerId::BUILT_IN || self.issuers.contains_key(&id) {
+            return Err(CoreError::AlreadyRegistered(id.to_string()));
+        }
+        let rule = BalanceRule::Unbounded;
+        self.open(Account::new(clearing_account, self.config.currency, rule, code::ISSUER_CLEARING))?;
+        self.issuers.insert(id, clearing_account);
+        Ok(())
+    }
+
+    /// Registers a merchant, served by `acquirer`, with the ledger account it is paid into.
+    pub fn register_merchant(
+        &mut self,
+        id: MerchantId,
+        acquirer: AcquirerId,
+        risk: MerchantRisk,
+        account: AccountId,
+    ) -> Result<(), CoreError> {
+        if self.merchants.contains_key(&id) {
+            return Err(CoreError::AlreadyRegistered(id.to_string()));
+        }
+        // Unbounded: refunds are bounded by the payment state machine, a chargeback may leave
+        // the merchant owing, and settlement nets it.
+        let ledger_account =
+            Account::new(account, self.config.currency, BalanceRule::Unbounded, code::MERCHANT);
+        self.open(ledger_account)?;
+        let merchant = Merchant {
+            acquirer,
+            risk,
+            status: MerchantStatus::Active,
+            account,
+            face_payment_off: false,
+            own_limit: None,
+        };
+        self.merchants.insert(id, merchant);
+        Ok(())
+    }
+
+    /// One sensitive request, appended to the audit chain.
+    pub fn record_audit(&mut self, event: AuditEvent, now: Timestamp) -> Result<(), CoreError> {
+        if !event.is_valid() {
+            return Err(CoreError::AuditEventMalformed);
+        }
+        self.audit.append(event, now);
+        Ok(())
+    }
+
+    /// The operator re-rates a merchant and sets or lifts its own limit.
+    pub fn set_merchant_risk(
+        &mut self,
+        id: MerchantId,
+        risk: MerchantRisk,
+        limit: Option<Limit>,
+    ) -> Result<(), CoreError> {
+        if limit.is_some_and(|limit| !limit.is_valid()) {
+            return Err(CoreError::LimitMalformed);
+        }
+        let merchant = self.merchants.get_mut(&id).ok_or(CoreError::UnknownMerchant(id))?;
+        merchant.risk = risk;
+        merchant.own_limit = limit;
+        Ok(())
+    }
+
+    /// The operator's limit table, in place of the one the switch started with. Payments
+    /// already authorized keep their place in today's totals.
+    pub fn set_limit_table(&mut self, table: LimitTable) -> Result<(), CoreError> {
+        if !table.is_valid() {
+            return Err(CoreError::LimitMalformed);
+        }
+        self.config.limits = table;
+        Ok(())
+    }
+
+    pub fn set_merchant_status(&mut self, id: MerchantId, status: MerchantStatus) -> Result<(), CoreError> {
+        self.merchants.get_mut(&id).ok_or(CoreError::UnknownMerchant(id))?.status = status;
+        Ok(())
+    }
+
+    pub fn register_terminal(&mut self, id: TerminalId, merchant: MerchantId) -> Result<(), CoreError> {
+        if !self.merchants.contains_key(&merchant) {
+            return Err(CoreError::UnknownMerchant(merchant));
+        }
+        if self.terminals.contains_key(&id) {
+            return Err(CoreError::AlreadyRegistered(id.to_string()));
+        }
+        self.terminals.insert(id, Terminal { merchant, suspended: false, face_payment_off: false });
+        Ok(())
+    }
+
+    pub fn suspend_terminal(&mut self, id: TerminalId, suspended: bool) -> Result<(), CoreError> {
+        self.terminals.get_mut(&id).ok_or(CoreError::UnknownTerminal(id))?.suspended = suspended;
+        Ok(())
+    }
+
+    /// The emergency switch: face payment off (or back on) everywhere.
+    pub fn switch_face_payment_everywhere(&mut self, off: bool) {
+        self.face_payment_off_everywhere = off;
+    }
+
+    /// The emergency switch for one merchant.
+    pub fn switch_face_payment_for_merchant(&mut self, id: MerchantId, off: bool) -> Result<(), CoreError> {
+        self.merchants.get_mut(&id).ok_or(CoreError::UnknownMerchant(id))?.face_payment_off = off;
+        Ok(())
+    }
+
+    /// The emergency switch for one terminal.
+    pub fn switch_face_payment_for_terminal(&mut self, id: TerminalId, off: bool) -> Result<(), CoreError> {
+        self.terminals.get_mut(&id).ok_or(CoreError::UnknownTerminal(id))?.face_payment_off = off;
+        Ok(())
+    }
+
+    pub fn enroll_shopper(&mut self, id: ShopperId, phone_last4: &str) -> Result<(), CoreError> {
+        let digits = parse_phone_digits(phone_last4)?;
+        if self.shoppers.contains_key(&id) {
+            return Err(CoreError::AlreadyRegistered(id.to_string()));
+        }
+        self.shoppers.insert(
+            id,
+            Shopper {
+                phone_last4: Some(digits),
+                paused: false,
+                tier: ShopperRiskTier::Standard,
+                own_limit: None,
+                funding: Vec::new(),
+                default_funding: None,
+                pin: None,
+                pin_guard: PinGuard::default(),
+                usage: DailyUsage::default(),
+                masked_name: None,
+                consent: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// Issues an API key for `role`, whose merchant, bank or shopper must exist.
+    pub fn issue_api_key(
+        &mut self,
+        id: ApiKeyId,
+        secret_hash: SecretHash,
+        role: Role,
+    ) -> Result<(), CoreError> {
+        match role {
+            Role::Operator => {}
+            Role::Merchant(merchant) if !self.merchants.contains_key(&merchant) => {
+                return Err(CoreError::UnknownMerchant(merchant));
+            }
+            Role::Issuer(issuer) if !self.issuers.contains_key(&issuer) => {
+                return Err(CoreError::UnknownIssuer(issuer));
+            }
+            Role::Shopper(shopper) if !self.shoppers.contains_key(&shopper) => {
+                return Err(CoreError::UnknownShopper(shopper));
+            }
+            Role::Merchant(_) | Role::Issuer(_) | Role::Shopper(_) => {}
+        }
+        Ok(self.access.issue_api_key(id, secret_hash, role)?)
+    }
+
+    pub fn revoke_api_key(&mut self, id: ApiKeyId) -> Result<(), CoreError> {
+        Ok(self.access.revoke_api_key(id)?)
+    }
+
+    /// A one-time code the terminal activates with until `expires_at`.
+    pub fn issue_activation_code(
+        &mut self,
+        terminal: TerminalId,
+        code_hash: SecretHash,
+        expires_at: Timestamp,
+    ) -> Result<(), CoreError> {
+        if !self.terminals.contains_key(&terminal) {
+            return Err(CoreError::UnknownTerminal(terminal));
+        }
+        Ok(self.access.issue_activation_code(terminal, code_hash, expires_at)?)
+    }
+
+    /// The terminal proves the code and hands in the public key it signs with from now on.
+    pub fn activate_terminal(
+        &mut self,
+        terminal: TerminalId,
+        code_hash: &SecretHash,
+        public_key: PublicKey,
+        now: Timestamp,
+    ) -> Result<(), CoreError> {
+        Ok(self.access.activate(terminal, code_hash, public_key, now)?)
+    }
+
+    /// Revokes a terminal for good: its key stops working and it takes no more payments.
+    pub fn revoke_terminal(&mut self, terminal: TerminalId) -> Result<(), CoreError> {
+        self.terminals.get_mut(&terminal).ok_or(CoreError::UnknownTerminal(terminal))?.suspended = true;
+        self.access.revoke_terminal(terminal);
+        Ok(())
+    }
+
+    /// Sets the name a terminal shows; the caller masks it, the core only bounds it.
+    pub fn name_shopper(&mut self, id: ShopperId, masked_name: &str) -> Result<(), CoreError> {
+        let length = masked_name.chars().count();
+        if length == 0 || length > MASKED_NAME_MAX || masked_name.chars().any(char::is_control) {
+            return Err(CoreError::MaskedNameMalformed);
+        }
+        self.shopper_mut(id)?.masked_name = Some(masked_name.to_owned());
+        Ok(())
+    }
+
+    /// Records that the shopper accepted the consent text `text_version` at `now`.
+    pub fn record_consent(
+        &mut self,
+        id: ShopperId,
+        text_version: &str,
+        now: Timestamp,
+    ) -> Result<(), CoreError> {
+        let printable = text_version.bytes().all(|b| b.is_ascii_graphic());
+        if text_version.is_empty() || text_version.len() > CONSENT_VERSION_MAX || !printable {
+            return Err(CoreError::ConsentVersionMalformed);
+        }
+        self.shopper_mut(id)?.consent = Some((text_version.to_owned(), now));
+        Ok(())
+    }
+
+    /// The shopper deleted everything: face payment stops, their keys are revoked and their name
+    /// forgotten. (The face itself is shredded in the vault; payments already made stay on the
+    /// books, as the law on records requires.)
+    pub fn forget_shopper(&mut self, id: ShopperId) -> Result<(), CoreError> {
+        let shopper = self.shopper_mut(id)?;
+        // The record stays (payments and disputes name the shopper), its personal data goes:
+        // no digits to match, no PIN, no accounts for any bank to list, no name, no consent.
+        shopper.paused = true;
+        shopper.phone_last4 = None;
+        shopper.pin = None;
+        shopper.funding.clear();
+        shopper.default_funding = None;
+        shopper.masked_name = None;
+        shopper.consent = None;
+        shopper.tier = ShopperRiskTier::Standard;
+        shopper.own_limit = None;
+        self.access.revoke_role(Role::Shopper(id));
+        self.payment_codes.retire(id);
+        Ok(())
+    }
+
+    /// A one-payment code for the shopper to show, lapsing at `expires_at`; it replaces any
+    /// earlier code of theirs.
+    pub fn issue_payment_code(
+        &mut self,
+        id: ShopperId,
+        code_hash: SecretHash,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), CoreError> {
+        self.shopper_mut(id)?;
+        if expires_at <= now {
+            return Err(CoreError::PaymentCodeLapsed);
+        }
+        self.payment_codes.issue(id, code_hash, expires_at);
+        Ok(())
+    }
+
+    pub fn pause_shopper(&mut self, id: ShopperId, paused: bool) -> Result<(), CoreError> {
+        self.shopper_mut(id)?.paused = paused;
+        Ok(())
+    }
+
+    pub fn set_shopper_limit(
+        &mut self,
+        id: ShopperId,
+        limit: Option<Limit>,
+        tier: Option<ShopperRiskTier>,
+    ) -> Result<(), CoreError> {
+        if limit.is_some_and(|limit| !limit.is_valid()) {
+            return Err(CoreError::LimitMalformed);
+        }
+        let shopper = self.shopper_mut(id)?;
+        shopper.own_limit = limit;
+        shopper.tier = tier.unwrap_or(shopper.tier);
+        Ok(())
+    }
+
+    pub fn set_shopper_tier(&mut self, id: ShopperId, tier: ShopperRiskTier) -> Result<(), CoreError> {
+        self.shopper_mut(id)?.tier = tier;
+        Ok(())
+    }
+
+    /// Sets or changes the PIN; `salt` comes from the caller's injected random source.
+    pub fn set_pin(&mut self, id: ShopperId, pin: &Pin, salt: [u8; 16]) -> Result<(), CoreError> {
+        self.set_pin_hash(id, PinHash::new(pin, salt))
+    }
+
+    /// Sets or changes the PIN from its hash, as the journal replays it.
+    pub fn set_pin_hash(&mut self, id: ShopperId, hash: PinHash) -> Result<(), CoreError> {
+        let shopper = self.shopper_mut(id)?;
+        shopper.pin = Some(hash);
+        shopper.pin_guard = PinGuard::default();
+        Ok(())
+    }
+
+    /// Binds a wallet at the built-in issuer to the shopper; the first one becomes the default.
+    pub fn bind_wallet(
+        &mut self,
+        shopper: ShopperId,
+        account: AccountId,
+        make_default: bool,
+    ) -> Result<(), CoreError> {
+        self.shopper_mut(shopper)?;
+        let rule = BalanceRule::DebitsWithinCredits { credit_limit: 0 };
+        self.open(Account::new(account, self.config.currency, rule, code::WALLET))?;
+        self.shopper_mut(shopper)?.bind(FundingSource::Wallet(account), make_default);
+        Ok(())
+    }
+
+    /// Binds an account at an external bank, by the bank's reference for it.
+    pub fn bind_bank_account(
+        &mut self,
+        shopper: ShopperId,
+        issuer: IssuerId,
+        reference: &str,
+        make_default: bool,
+    ) -> Result<(), CoreError> {
+        let printable = reference.bytes().all(|b| b.is_ascii_graphic());
+        if reference.is_empty() || reference.len() > BANK_REFERENCE_MAX || !printable {
+            return Err(CoreError::BankReferenceMalformed);
+        }
+        if !self.issuers.contains_key(&issuer) {
+            return Err(CoreError::UnknownIssuer(issuer));
+        }
+        let source = FundingSource::BankAccount { issuer, reference: reference.to_owned() };
+        let shopper_record = self.shopper_mut(shopper)?;
+        if shopper_record.funding.contains(&source) {
+            return Err(CoreError::AlreadyRegistered(format!("{issuer} account of {shopper}")));
+        }
+        shopper_record.bind(source, make_default);
+        Ok(())
+    }
+
+    /// Unbinds an account; the default moves to the first one left. A wallet still holding money
+    /// stays bound (the money would have no owner).
+    pub fn unbind_funding(&mut self, shopper: ShopperId, source: &FundingSource) -> Result<(), CoreError> {
+        if let FundingSource::Wallet(account) = source
+            && self
+                .ledger
+                .account(*account)
+                .is_some_and(|a| a.posted_balance() != 0 || a.totals.debits_pending != 0)
+        {
+            return Err(CoreError::WalletNotEmpty);
+        }
+        let shopper = self.shopper_mut(shopper)?;
+        let before = shopper.funding.len();
+        shopper.funding.retain(|bound| bound != source);
+        if shopper.funding.len() == before {
+            return Err(CoreError::FundingNotBound);
+        }
+        if shopper.default_funding.as_ref() == Some(source) {
+            shopper.default_funding = shopper.funding.first().cloned();
+        }
+        Ok(())
+    }
+
+    pub fn choose_default_funding(
+        &mut self,
+        shopper: ShopperId,
+        source: &FundingSource,
+    ) -> Result<(), CoreError> {
+        let shopper = self.shopper_mut(shopper)?;
+        if !shopper.funding.contains(source) {
+            return Err(CoreError::FundingNotBound);
+        }
+        shopper.default_funding = Some(source.clone());
+        Ok(())
+    }
+
+    /// Adds money to a built-in wallet, from the funding source. Idempotent by `transfer_id`.
+    pub fn top_up(
+        &mut self,
+        account: AccountId,
+        amount_minor: i64,
+        transfer_id: TransferId,
+        now: Timestamp,
+    ) -> Result<(), CoreError> {
+        let amount = positive_amount(amount_minor)?;
+        if self.ledger.account(account).is_none_or(|a| a.code != code::WALLET) {
+            return Err(CoreError::NotAWallet);
+        }
+        self.deposit(account, amount, transfer_id, code::TOP_UP, now)
+    }
+
+    /// Moves money in from the funding source, posted at once; `code` says why.
+    pub(crate) fn deposit(
+        &mut self,
+        account: AccountId,
+        amount: u64,
+        transfer_id: TransferId,
+        code: u32,
+        now: Timestamp,
+    ) -> Result<(), CoreError> {
+        let request =
+            transfer(transfer_id, self.config.funding_source, account, amount, TransferKind::Posted, code);
+        self.ledger.apply_one(&request, now)?;
+        Ok(())
+    }
+
+    pub(super) fn shopper_mut(&mut self, id: ShopperId) -> Result<&mut Shopper, CoreError> {
+        self.shoppers.get_mut(&id).ok_or(CoreError::UnknownShopper(id))
+    }
+
+    pub(super) fn open(&mut self, account: Account) -> Result<(), CoreError> {
+        let id = account.id;
+        match self.ledger.open_account(account) {
+            Ok(Applied::Created) => Ok(()),
+            _ => Err(CoreError::AlreadyRegistered(format!("ledger account {}", id.0))),
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! What callers read from the core: payments as terminals see them, parties, funding, the
+//! audit head, and the effects waiting for the shell. Nothing here changes the core.
+
+use super::*;
+
+impl PaymentCore {
+    pub fn config(&self) -> &CoreConfig {
+        &self.config
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    pub fn payment(&self, id: PaymentId) -> Option<PaymentView> {
+        self.payments.get(&id).map(|record| view(&record.payment))
+    }
+
+    pub fn payments(&self) -> impl Iterator<Item = PaymentView> + '_ {
+        self.payments.values().map(|record| view(&record.payment))
+    }
+
+    /// The ledger transfer holding a payment's funds, if one was placed.
+    pub fn hold_of(&self, id: PaymentId) -> Option<TransferId> {
+        self.payments.get(&id).and_then(|record| record.hold)
+    }
+
+    /// The payment itself (merchant, terminal, shopper once known), for access checks.
+    pub fn payment_record(&self, id: PaymentId) -> Option<&Payment> {
+        self.payments.get(&id).map(|record| &record.payment)
+    }
+
+    /// The merchant's order reference the payment was started with.
+    pub fn order_id(&self, id: PaymentId) -> Option<&str> {
+        self.payments.get(&id)?.request.order_id.as_deref()
+    }
+
+    /// The external bank a payment's funds were asked of, once the funds were chosen.
+    pub fn payment_issuer(&self, id: PaymentId) -> Option<IssuerId> {
+        self.payments.get(&id)?.funding.as_ref().map(FundingSource::issuer)
+    }
+
+    /// The payment a terminal started under `idempotency_key`, as it stands now.
+    pub fn payment_for_key(&self, terminal: TerminalId, idempotency_key: &str) -> Option<PaymentView> {
+        let id = self.idempotency.get(&(terminal, idempotency_key.to_owned()))?;
+        self.payment(*id)
+    }
+
+    /// The merchant a terminal is registered to.
+    pub fn terminal_merchant(&self, id: TerminalId) -> Option<MerchantId> {
+        self.terminals.get(&id).map(|terminal| terminal.merchant)
+    }
+
+    pub fn terminal_suspended(&self, id: TerminalId) -> Option<bool> {
+        self.terminals.get(&id).map(|terminal| terminal.suspended)
+    }
+
+    pub fn terminal_credentials(&self, id: TerminalId) -> Option<&TerminalCredentials> {
+        self.access.terminal(id)
+    }
+
+    pub fn api_key(&self, id: ApiKeyId) -> Option<&ApiKey> {
+        self.access.api_key(id)
+    }
+
+    /// Whether an operator key exists that is not revoked (a new switch has none).
+    pub fn has_operator_key(&self) -> bool {
+        self.access.has_operator_key()
+    }
+
+    pub fn is_enrolled(&self, id: ShopperId) -> bool {
+        self.shoppers.contains_key(&id)
+    }
+
+    /// Whether the shopper paused face payment (`None`: no such shopper).
+    pub fn is_paused(&self, id: ShopperId) -> Option<bool> {
+        self.shoppers.get(&id).map(|shopper| shopper.paused)
+    }
+
+    pub fn masked_name(&self, id: ShopperId) -> Option<&str> {
+        self.shoppers.get(&id)?.masked_name.as_deref()
+    }
+
+    /// The last 4 digits of the shopper's phone, the face index's bucket.
+    pub fn phone_last4(&self, id: ShopperId) -> Option<String> {
+        let digits = self.shoppers.get(&id)?.phone_last4?;
+        Some(digits.iter().map(|&d| char::from(d)).collect())
+    }
+
+    /// The consent text version the shopper accepted, and when.
+    pub fn consent(&self, id: ShopperId) -> Option<(&str, Timestamp)> {
+        self.shoppers.get(&id)?.consent.as_ref().map(|(version, at)| (version.as_str(), *at))
+    }
+
+    /// The shopper's built-in wallets, in the order they were bound.
+    pub fn wallets_of(&self, id: ShopperId) -> Vec<AccountId> {
+        let Some(shopper) = self.shoppers.get(&id) else { return Vec::new() };
+        shopper
+            .funding
+            .iter()
+            .filter_map(|source| match source {
+                FundingSource::Wallet(account) => Some(*account),
+                FundingSource::BankAccount { .. } => None,
+            })
+            .collect()
+    }
+
+    /// Every merchant, by id: its risk level, own limit, standing and emergency switch.
+    pub fn merchants(&self) -> Vec<MerchantInfo> {
+        let mut merchants: Vec<MerchantInfo> = self
+            .merchants
+            .iter()
+            .map(|(&id, merchant)| MerchantInfo {
+                id,
+                risk: merchant.risk,
+                own_limit: merchant.own_limit,
+                status: merchant.status,
+                face_payment_off: merchant.face_payment_off,
+            })
+            .collect();
+        merchants.sort_by_key(|merchant| merchant.id);
+        merchants
+    }
+
+    /// A merchant's terminals, by id, with whether each has face payment switched off.
+    pub fn terminals_of(&self, merchant: MerchantId) -> Vec<(TerminalId, bool)> {
+        let mut terminals: Vec<(TerminalId, bool)> = self
+            .terminals
+            .iter()
+            .filter(|(_, terminal)| terminal.merchant == merchant)
+            .map(|(&id, terminal)| (id, terminal.face_payment_off))
+            .collect();
+        terminals.sort();
+        terminals
+    }
+
+    pub fn face_payment_off_everywhere(&self) -> bool {
+        self.face_payment_off_everywhere
+    }
+
+    /// When a payment was started.
+    pub fn payment_started_at(&self, id: PaymentId) -> Option<Timestamp> {
+        self.payments.get(&id).map(|record| record.created_at)
+    }
+
+    /// Risk rules that fired since the last call, oldest first.
+    pub fn take_risk_events(&mut self) -> Vec<RiskEvent> {
+        std::mem::take(&mut self.risk_events)
+    }
+
+    /// Messages for external banks queued since the last call, oldest first.
+    pub fn take_issuer_messages(&mut self) -> Vec<IssuerMessage> {
+        std::mem::take(&mut self.issuer_messages)
+    }
+
+    /// How many entries the audit log holds (they live in the store) and its newest hash, for
+    /// an auditor to keep (32 zero bytes while it is empty).
+    pub fn audit_head(&self) -> (u64, [u8; 32]) {
+        (self.audit.length(), self.audit.head())
+    }
+
+    /// The audit entries the last command appended, for the store; each is taken once.
+    pub fn take_audit_entries(&mut self) -> Vec<AuditEntry> {
+        self.audit.take_new()
+    }
+
+    /// A merchant's risk level and own limit.
+    pub fn merchant_risk(&self, id: MerchantId) -> Option<(MerchantRisk, Option<Limit>)> {
+        self.merchants.get(&id).map(|merchant| (merchant.risk, merchant.own_limit))
+    }
+
+    /// The shopper's own limit, if they set one, and the tier the operator gave them.
+    pub fn shopper_limit(&self, id: ShopperId) -> Option<(Option<Limit>, ShopperRiskTier)> {
+        self.shoppers.get(&id).map(|shopper| (shopper.own_limit, shopper.tier))
+    }
+
+    /// Every account the shopper bound, and which one pays by default.
+    pub fn funding_of(&self, id: ShopperId) -> (Vec<FundingSource>, Option<FundingSource>) {
+        self.shoppers.get(&id).map_or((Vec::new(), None), |s| (s.funding.clone(), s.default_funding.clone()))
+    }
+
+    /// The accounts at `issuer` that shoppers bound for face payment, by the bank's own
+    /// reference, each with whether it is its shopper's default; sorted by reference.
+    pub fn bank_accounts_at(&self, issuer: IssuerId) -> Vec<(String, bool)> {
+        let mut accounts: Vec<(String, bool)> = self
+            .shoppers
+            .values()
+            .flat_map(|shopper| {
+                shopper.funding.iter().filter_map(|source| match source {
+                    FundingSource::BankAccount { issuer: at, reference } if *at == issuer => {
+                        Some((reference.clone(), shopper.default_funding.as_ref() == Some(source)))
+                    }
+                    _ => None,
+                })
+            })
+            .collect();
+        accounts.sort();
+        accounts
+    }
+}
