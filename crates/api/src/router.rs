@@ -114,7 +114,14 @@ async fn every_request(State(switch): State<Arc<Switch>>, request: Request, next
     let audit = audit::audited(request.method(), &route).map(|action| {
         (action, audit::actor(request.headers()), format!("{method} {}", request.uri().path()))
     });
-    let mut response = next.run(request).await;
+    // A stopping node answers what is under way and refuses what is new, so a caller hears a
+    // clear 503 (and retries elsewhere) instead of a connection cut when the listener closes.
+    let mut response = if switch.is_stopping() && route != "/health" {
+        ApiError::unavailable("node_stopping", "this node is stopping; send the request to another")
+            .into_response()
+    } else {
+        next.run(request).await
+    };
     let error = response.extensions_mut().remove::<ApiError>();
     if let Some(error) = &error {
         let body = ErrorBody {

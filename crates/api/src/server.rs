@@ -58,12 +58,15 @@ impl Drop for Server {
 /// How long a stopping server waits for the requests under way.
 pub const DRAIN: Duration = Duration::from_secs(10);
 
-/// Serves on `address` until SIGTERM or SIGINT, or until the payment core halts. A signal stops
-/// the listener, lets the requests under way finish (for at most `DRAIN`) and returns `Ok`; a
-/// halted core does the same and returns the error that makes `serve` exit non-zero.
+/// Serves on `address` until SIGTERM or SIGINT, or until the payment core halts. Then, for
+/// `grace`, the node reports not ready and refuses new requests with `node_stopping` (a load
+/// balancer takes it out, callers go elsewhere) while those under way finish; then the listener
+/// closes and the last requests get at most `DRAIN` to finish. A signal returns `Ok`; a halted
+/// core returns the error that makes `serve` exit non-zero.
 pub fn serve_until_stopped(
     address: &str,
     switch: Arc<Switch>,
+    grace: Duration,
     on_listening: impl FnOnce(SocketAddr),
     on_stopping: impl FnOnce(&str),
 ) -> std::io::Result<()> {
@@ -76,6 +79,8 @@ pub fn serve_until_stopped(
             let _ = stopped.await;
         }));
         on_stopping(stop_requested(&switch).await);
+        switch.begin_stopping();
+        tokio::time::sleep(grace).await;
         let _ = stop.send(());
         match tokio::time::timeout(DRAIN, server).await {
             Ok(Ok(served)) => served?,

@@ -4,6 +4,7 @@
 //! they read it under the same lock the writer takes for one batch.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -104,7 +105,7 @@ impl Default for ApiConfig {
             consent_version: "2026-11".into(),
             access_log: true,
             sweep_every: Duration::from_secs(1),
-            checkpoints: CheckpointPolicy { every_entries: 100_000, every_ms: 300_000 },
+            checkpoints: CheckpointPolicy { every_entries: 100_000, every_ms: 300_000, prune: false },
         }
     }
 }
@@ -126,6 +127,8 @@ pub struct Switch {
     readiness: Box<dyn Fn() -> Result<(), String> + Send + Sync>,
     /// Why the writer stopped on a panic, once it has: the node is then never ready again.
     halted: Arc<Mutex<Option<String>>>,
+    /// Set when a stop begins: new requests are refused while those under way finish.
+    stopping: AtomicBool,
 }
 
 impl std::fmt::Debug for Switch {
@@ -207,6 +210,7 @@ impl Switch {
             heartbeats: Mutex::new(HashMap::new()),
             readiness,
             halted,
+            stopping: AtomicBool::new(false),
         };
         let running =
             Running { writer: Some(writer), sweeper_stop: Some(sweeper_stop), sweeper: Some(sweeper) };
@@ -337,6 +341,9 @@ impl Switch {
         if self.halted().is_some() {
             return Err("core_halted".into());
         }
+        if self.is_stopping() {
+            return Err("node_stopping".into());
+        }
         (self.readiness)()?;
         let mut node = self.node.lock().unwrap_or_else(PoisonError::into_inner);
         node.catch_up().map_err(|err| err.code().to_owned())
@@ -359,6 +366,16 @@ impl Switch {
         text.push_str("# TYPE facepay_audit_head_prefix gauge\n");
         text.push_str(&format!("facepay_audit_head_prefix {prefix}\n"));
         text
+    }
+
+    /// From now on new requests are refused (`node_stopping`) and the node reports not ready,
+    /// while the requests under way finish.
+    pub fn begin_stopping(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
     }
 
     /// Why the payment core's writer stopped on a panic, if it did: the node then refuses every

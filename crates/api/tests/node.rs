@@ -96,6 +96,9 @@ impl Journal for PanickingJournal {
     fn audit_entries(&mut self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, JournalError> {
         self.inner.audit_entries(filter)
     }
+    fn prune_through(&mut self, seq: u64) -> Result<u64, JournalError> {
+        self.inner.prune_through(seq)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,7 +131,7 @@ async fn a_panic_in_the_core_halts_the_node_which_reports_not_ready_and_stops_se
     // `facepay serve` stops on its own and exits non-zero: the serving loop returns the error.
     let switch = node.switch.clone();
     let served = tokio::task::spawn_blocking(move || {
-        facepay_api::serve_until_stopped("127.0.0.1:0", switch, |_| {}, |_| {})
+        facepay_api::serve_until_stopped("127.0.0.1:0", switch, Duration::ZERO, |_| {}, |_| {})
     })
     .await
     .unwrap();

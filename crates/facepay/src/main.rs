@@ -16,6 +16,7 @@ mod demo;
 mod doctor;
 mod eval;
 mod eval_identify;
+mod journal_export;
 mod keys;
 mod serve;
 mod setup;
@@ -61,6 +62,9 @@ enum Command {
     /// The hash-chained audit log in the store.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The journal of commands in the store.
+    #[command(subcommand)]
+    Journal(JournalCommand),
     /// The operator's key file: the master keys that wrap every shopper's data key.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -70,6 +74,15 @@ enum Command {
     /// Measure recognition accuracy on a labelled face dataset.
     #[command(subcommand)]
     Eval(EvalCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum JournalCommand {
+    /// Write every entry the store holds to a file of JSON lines, closed by their SHA-256.
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -306,6 +319,9 @@ fn main() -> ExitCode {
         }
         Command::Migrate => migrate(&config, &mut out),
         Command::Audit(AuditCommand::Verify) => audit::verify(&config, &mut out),
+        Command::Journal(JournalCommand::Export { out: to }) => {
+            journal_export::export(&config, &to, &mut out)
+        }
         Command::Keys(command) => {
             let done = match command {
                 KeysCommand::Init => keys::init(&config),

@@ -227,6 +227,28 @@ pub fn serve(config: &Config, out: &mut dyn Write) -> std::io::Result<bool> {
         }
     }
     api.checkpoints.every_ms = i64::try_from(checkpoint_seconds.saturating_mul(1_000)).unwrap_or(i64::MAX);
+    let stop_grace = match std::env::var("FACEPAY_STOP_GRACE_MS").map(|text| text.parse::<u64>()) {
+        Err(_) => Duration::from_secs(1),
+        Ok(Ok(ms)) => Duration::from_millis(ms),
+        Ok(Err(_)) => {
+            writeln!(
+                out,
+                "facepay serve: FACEPAY_STOP_GRACE_MS is a whole number of ms [config_stop_grace_invalid]"
+            )?;
+            return Ok(false);
+        }
+    };
+    match std::env::var("FACEPAY_JOURNAL_RETENTION").as_deref() {
+        Err(_) | Ok("keep") => {}
+        Ok("prune") => api.checkpoints.prune = true,
+        Ok(_) => {
+            writeln!(
+                out,
+                "facepay serve: FACEPAY_JOURNAL_RETENTION is keep or prune [config_retention_invalid]"
+            )?;
+            return Ok(false);
+        }
+    }
     let started = match start(config, api) {
         Ok(started) => started,
         Err(err) => {
@@ -245,6 +267,7 @@ pub fn serve(config: &Config, out: &mut dyn Write) -> std::io::Result<bool> {
     let served = facepay_api::serve_until_stopped(
         &address,
         started.switch.clone(),
+        stop_grace,
         |bound| {
             let database = config.database.describe();
             let _ = writeln!(std::io::stderr(), "facepay: serving {database} on http://{bound}");

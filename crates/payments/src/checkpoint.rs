@@ -59,15 +59,18 @@ impl CheckpointError {
 }
 
 /// When a node writes a checkpoint: after `every_entries` new entries, or once `every_ms` has
-/// passed (by the commands' own time) with anything new. Zero turns a trigger off.
+/// passed (by the commands' own time) with anything new. Zero turns a trigger off. With `prune`,
+/// each checkpoint is followed by dropping the journal entries no start needs any more
+/// (`JournaledCore::prune`); without it the journal is kept whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckpointPolicy {
     pub every_entries: u64,
     pub every_ms: i64,
+    pub prune: bool,
 }
 
 impl CheckpointPolicy {
-    pub const NEVER: CheckpointPolicy = CheckpointPolicy { every_entries: 0, every_ms: 0 };
+    pub const NEVER: CheckpointPolicy = CheckpointPolicy { every_entries: 0, every_ms: 0, prune: false };
 }
 
 impl Checkpoint {

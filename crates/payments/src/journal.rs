@@ -189,6 +189,10 @@ pub trait Journal {
 
     /// Stored audit entries matching `filter`, in order.
     fn audit_entries(&mut self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, JournalError>;
+
+    /// Deletes the entries up to `seq` and their delivered outbound messages, but no entry from
+    /// the first with an undelivered message on; returns how many entries went.
+    fn prune_through(&mut self, seq: u64) -> Result<u64, JournalError>;
 }
 
 /// A node that picks its store at start-up holds it as `Box<dyn Journal + Send>`.
@@ -227,6 +231,10 @@ impl<J: Journal + ?Sized> Journal for Box<J> {
 
     fn audit_entries(&mut self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, JournalError> {
         (**self).audit_entries(filter)
+    }
+
+    fn prune_through(&mut self, seq: u64) -> Result<u64, JournalError> {
+        (**self).prune_through(seq)
     }
 }
 
@@ -304,7 +312,24 @@ impl<J: Journal> JournaledCore<J> {
     pub fn catch_up(&mut self) -> Result<(), JournalError> {
         self.rebuild_if_stale()?;
         let entries = self.journal.read_after(self.head)?;
+        if entries.first().is_some_and(|first| first.seq > self.head + 1) {
+            // What this node lacks was pruned behind a checkpoint: start again from the newest.
+            self.stale = true;
+            self.rebuild_if_stale()?;
+            let entries = self.journal.read_after(self.head)?;
+            return replay(&mut self.core, &mut self.head, entries);
+        }
         replay(&mut self.core, &mut self.head, entries)
+    }
+
+    /// Drops the journal entries every start can do without: those up to the older of the two
+    /// stored checkpoints (a start needs the newest usable one and the entries after it), less
+    /// any whose outbound messages are not delivered yet. Returns how many went.
+    pub fn prune(&mut self) -> Result<u64, JournalError> {
+        match self.journal.checkpoint_seqs()?.get(1) {
+            Some(&older) => self.journal.prune_through(older),
+            None => Ok(0),
+        }
     }
 
     /// Runs one command and makes it durable before answering. The outer error means the
@@ -409,6 +434,9 @@ impl<J: Journal> JournaledCore<J> {
         self.journal.write_checkpoint(&checkpoint)?;
         self.last_checkpoint = (self.head, None);
         self.last_checkpoint_bytes = checkpoint.body.len();
+        if self.checkpoints.prune {
+            self.prune()?;
+        }
         Ok(Some(self.head))
     }
 
@@ -473,8 +501,12 @@ pub struct MemoryJournal {
 
 #[derive(Debug, Default)]
 struct MemoryState {
+    /// In order; the oldest may have been pruned.
     entries: Vec<Entry>,
-    outbox: Vec<(Delivery, bool)>,
+    last_seq: u64,
+    /// Each message with the entry that left it and whether it was delivered.
+    outbox: Vec<(u64, Delivery, bool)>,
+    next_delivery: u64,
     /// Oldest first.
     checkpoints: Vec<Checkpoint>,
     audit: Vec<AuditEntry>,
@@ -497,7 +529,7 @@ impl MemoryJournal {
 impl Journal for MemoryJournal {
     fn read_after(&mut self, after: u64) -> Result<Vec<Entry>, JournalError> {
         let state = self.state();
-        Ok(state.entries.iter().skip(after as usize).cloned().collect())
+        Ok(state.entries.iter().filter(|entry| entry.seq > after).cloned().collect())
     }
 
     fn append_with(
@@ -506,16 +538,18 @@ impl Journal for MemoryJournal {
         write: &mut dyn FnMut(Vec<Entry>) -> Vec<Append>,
     ) -> Result<u64, JournalError> {
         let mut state = self.state();
-        let others = state.entries.iter().skip(after as usize).cloned().collect();
+        let others = state.entries.iter().filter(|entry| entry.seq > after).cloned().collect();
         let appends = write(others);
         if std::mem::take(&mut state.fail_next_commit) {
             return Err(JournalError::Unavailable("the commit was lost".into()));
         }
         for append in appends {
-            let seq = state.entries.len() as u64 + 1;
+            state.last_seq += 1;
+            let seq = state.last_seq;
             for outbound in append.outbound {
-                let id = state.outbox.len() as u64 + 1;
-                state.outbox.push((Delivery { id, outbound }, false));
+                state.next_delivery += 1;
+                let id = state.next_delivery;
+                state.outbox.push((seq, Delivery { id, outbound }, false));
             }
             state.audit.extend(append.audit);
             state.entries.push(Entry {
@@ -525,23 +559,33 @@ impl Journal for MemoryJournal {
                 refused: append.refused,
             });
         }
-        Ok(state.entries.len() as u64)
+        Ok(state.last_seq)
     }
 
     fn undelivered(&mut self, limit: usize) -> Result<Vec<Delivery>, JournalError> {
         let state = self.state();
-        let pending = state.outbox.iter().filter(|(_, delivered)| !delivered);
-        Ok(pending.take(limit).map(|(delivery, _)| delivery.clone()).collect())
+        let pending = state.outbox.iter().filter(|(_, _, delivered)| !delivered);
+        Ok(pending.take(limit).map(|(_, delivery, _)| delivery.clone()).collect())
     }
 
     fn mark_delivered(&mut self, ids: &[u64]) -> Result<(), JournalError> {
         let mut state = self.state();
-        for (delivery, delivered) in &mut state.outbox {
+        for (_, delivery, delivered) in &mut state.outbox {
             if ids.contains(&delivery.id) {
                 *delivered = true;
             }
         }
         Ok(())
+    }
+
+    fn prune_through(&mut self, seq: u64) -> Result<u64, JournalError> {
+        let mut state = self.state();
+        state.outbox.retain(|&(from, _, delivered)| from > seq || !delivered);
+        let held = state.outbox.iter().filter(|&&(from, _, _)| from <= seq).map(|&(from, _, _)| from).min();
+        let through = held.map_or(seq, |from| from - 1);
+        let before = state.entries.len();
+        state.entries.retain(|entry| entry.seq > through);
+        Ok((before - state.entries.len()) as u64)
     }
 
     fn write_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), JournalError> {

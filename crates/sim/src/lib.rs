@@ -92,6 +92,8 @@ pub struct SeedReport {
     /// Crashes after which the node started from a checkpoint, and checkpoints found corrupt.
     pub restarts_from_checkpoints: usize,
     pub corrupt_checkpoints: usize,
+    /// Runs that ended with the journal pruned behind a checkpoint.
+    pub pruned_runs: usize,
 }
 
 impl SeedReport {
@@ -108,6 +110,7 @@ impl SeedReport {
         self.expired_refusals += other.expired_refusals;
         self.restarts_from_checkpoints += other.restarts_from_checkpoints;
         self.corrupt_checkpoints += other.corrupt_checkpoints;
+        self.pruned_runs += other.pruned_runs;
     }
 
     /// Counts the outcomes that show a seed's world pushed the core to its edges.
@@ -130,6 +133,8 @@ struct Run {
     rng: Rng,
     world: World,
     told: Told,
+    /// The checkpoints this run corrupted.
+    corrupted: Vec<u64>,
     sent: Vec<StartPayment>,
     shopper_of: HashMap<PaymentId, ShopperId>,
     /// The day each payment took its share of the daily limit, as the terminal saw it happen.
@@ -266,6 +271,7 @@ pub fn run_seed(seed: u64, steps: usize) -> Result<SeedReport, Violation> {
         rng,
         world,
         told: Told::default(),
+        corrupted: Vec::new(),
         sent: Vec::new(),
         shopper_of: HashMap::new(),
         reserved_on: HashMap::new(),
@@ -288,11 +294,15 @@ pub fn run_seed(seed: u64, steps: usize) -> Result<SeedReport, Violation> {
             // A crash: in-memory state is lost and the node is rebuilt from the journal; what
             // the bank heard but the node never marked delivered goes out again.
             run.heard.clear();
-            // Now and then the newest checkpoint is found corrupt: the one before it serves.
+            // Now and then the newest checkpoint is found corrupt: the one before it serves. (Both
+            // corrupt, with the journal pruned behind them, would be a real loss: not played.)
+            let stored = run.journal.clone().checkpoint_seqs().expect("the memory journal reads");
             if run.rng.chance(20)
-                && let Some(&newest) = run.journal.clone().checkpoint_seqs().expect("reads").first()
+                && let Some(&newest) = stored.first()
+                && stored.get(1).is_none_or(|older| !run.corrupted.contains(older))
             {
                 run.journal.corrupt_checkpoint(newest);
+                run.corrupted.push(newest);
                 run.report.corrupt_checkpoints += 1;
             }
             let rebuilt = world.open_node(run.journal.clone()).map_err(|e| violation(e.to_string()))?;
@@ -366,6 +376,8 @@ pub fn run_seed(seed: u64, steps: usize) -> Result<SeedReport, Violation> {
     run.told.check(core).map_err(at_end)?;
     checks::journal_replays(core, &mut run.follower).map_err(at_end)?;
     checks::at_end(core, &run.bank, now.plus_ms(1)).map_err(at_end)?;
+    let first = run.journal.clone().read_after(0).expect("the memory journal reads").first().map(|e| e.seq);
+    run.report.pruned_runs = usize::from(first.is_some_and(|seq| seq > 1));
     run.report.captured =
         core.payments().filter(|p| matches!(p.state, PaymentState::Captured { .. })).count();
     Ok(run.report)
@@ -421,6 +433,7 @@ mod tests {
             "{total:?}"
         );
         assert!(total.restarts_from_checkpoints > 1_000 && total.corrupt_checkpoints > 200, "{total:?}");
+        assert!(total.pruned_runs > 100, "{total:?}");
     }
 
     #[test]

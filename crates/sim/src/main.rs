@@ -37,7 +37,7 @@ fn main() -> ExitCode {
         "{seeds} seeds from {start}, {steps} steps each: no violation ({} payments, {} captured, {} refund \
          requests, {} disputes, {} bank answers, {} failed writes, {} crashes; {} compensations the reserve \
          refused, {} payments declined at the daily limit, {} commands refused as the hold ran out; {} restarts \
-         from a checkpoint, {} checkpoints found corrupt)",
+         from a checkpoint, {} checkpoints found corrupt, {} runs ending with a pruned journal)",
         total.payments,
         total.captured,
         total.refunds,
@@ -49,7 +49,8 @@ fn main() -> ExitCode {
         total.daily_limit_declines,
         total.expired_refusals,
         total.restarts_from_checkpoints,
-        total.corrupt_checkpoints
+        total.corrupt_checkpoints,
+        total.pruned_runs
     );
     ExitCode::SUCCESS
 }

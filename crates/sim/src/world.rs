@@ -52,6 +52,8 @@ pub struct World {
     pub shopper_limit: Limit,
     /// Every how many entries the node checkpoints (0: never, so restarts replay everything).
     pub checkpoint_every: u64,
+    /// Whether each checkpoint is followed by pruning the journal behind the older one.
+    pub prune: bool,
 }
 
 impl World {
@@ -63,6 +65,7 @@ impl World {
         reserve_minor: 1_000_000,
         shopper_limit: Limit { per_transaction_minor: 8_000, daily_minor: 25_000 },
         checkpoint_every: 0,
+        prune: false,
     };
 
     /// A world drawn from the seed's generator.
@@ -75,7 +78,8 @@ impl World {
         let daily_minor = per_transaction_minor.max(pick(&[8_000, 25_000, 100_000]));
         let shopper_limit = Limit { per_transaction_minor, daily_minor };
         let checkpoint_every = pick(&[0, 3, 25]) as u64;
-        World { outcome_timeout_ms, hold_timeout_ms, reserve_minor, shopper_limit, checkpoint_every }
+        let prune = pick(&[0, 1]) == 1;
+        World { outcome_timeout_ms, hold_timeout_ms, reserve_minor, shopper_limit, checkpoint_every, prune }
     }
 
     pub fn limits(&self) -> LimitTable {
@@ -99,7 +103,7 @@ impl World {
     pub fn open_node(&self, journal: MemoryJournal) -> Result<JournaledCore<MemoryJournal>, JournalError> {
         let mut node = JournaledCore::open(self.config(), journal)?;
         let every_entries = self.checkpoint_every;
-        node.set_checkpoint_policy(CheckpointPolicy { every_entries, every_ms: 0 });
+        node.set_checkpoint_policy(CheckpointPolicy { every_entries, every_ms: 0, prune: self.prune });
         Ok(node)
     }
 

@@ -73,6 +73,7 @@ macro_rules! contract_tests {
             a_restart_starts_from_the_newest_checkpoint_and_replays_only_the_tail,
             a_corrupt_checkpoint_is_skipped_for_the_one_before,
             the_audit_log_lives_in_the_store_and_a_changed_entry_breaks_the_chain,
+            pruning_keeps_what_a_start_needs_and_a_lagging_node_catches_up_from_a_checkpoint,
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {
@@ -453,7 +454,7 @@ fn race<J: Journal + Send + 'static>(first: Attempt<J>, second: Attempt<J>) -> (
 /// checkpoints, newest first.
 fn checkpointed<D: Database>(database: &D) -> (JournaledCore<D::Journal>, Vec<u64>) {
     let mut a = node(database);
-    a.set_checkpoint_policy(CheckpointPolicy { every_entries: 10, every_ms: 0 });
+    a.set_checkpoint_policy(CheckpointPolicy { every_entries: 10, every_ms: 0, prune: false });
     for id in 1..=35u128 {
         let payment = Command::StartPayment(pay(id, TERMINAL_A, 10, Identification::Match(ALICE)));
         run(&mut a, payment, id as i64).unwrap();
@@ -513,6 +514,38 @@ pub fn the_audit_log_lives_in_the_store_and_a_changed_entry_breaks_the_chain<D: 
     let broken = b.verify_audit().unwrap_err();
     assert_eq!(broken.code(), "audit_chain_broken");
     assert!(broken.to_string().contains("entry 2"), "{broken}");
+}
+
+/// Pruning drops the entries behind the older checkpoint, but none from an entry whose message
+/// is undelivered; a restart and a node that lagged behind the pruned entries both end up with
+/// the writer's core.
+pub fn pruning_keeps_what_a_start_needs_and_a_lagging_node_catches_up_from_a_checkpoint<D: Database>(
+    database: &D,
+) {
+    let mut a = node(database);
+    let mut lagging = node(database);
+    // Bob pays from his bank: the authorization request waits in the outbox.
+    run(&mut a, Command::StartPayment(pay(100, TERMINAL_B, 700, Identification::Match(BOB))), 1).unwrap();
+    let held = a.head();
+    a.set_checkpoint_policy(CheckpointPolicy { every_entries: 10, every_ms: 0, prune: false });
+    for id in 1..=35u128 {
+        let payment = Command::StartPayment(pay(id, TERMINAL_A, 10, Identification::Match(ALICE)));
+        run(&mut a, payment, id as i64).unwrap();
+    }
+    let older = a.journal().checkpoint_seqs().expect("the store reads")[1];
+    let first = |a: &mut JournaledCore<D::Journal>| a.journal().read_after(0).expect("reads")[0].seq;
+    a.prune().expect("the store prunes");
+    assert_eq!(first(&mut a), held, "kept from the entry whose message waits");
+
+    let waiting: Vec<u64> = a.journal().undelivered(100).expect("reads").iter().map(|d| d.id).collect();
+    a.journal().mark_delivered(&waiting).expect("the store writes");
+    assert!(a.prune().expect("the store prunes") > 0);
+    assert_eq!(first(&mut a), older + 1, "kept from just after the older checkpoint");
+
+    restarted(database, &a);
+    lagging.catch_up().expect("the lagging node starts again from a checkpoint");
+    assert_eq!(lagging.head(), a.head());
+    assert!(lagging.core() == a.core(), "the lagging node holds the writer's core");
 }
 
 #[cfg(test)]

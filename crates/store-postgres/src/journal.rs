@@ -154,6 +154,21 @@ impl Journal for PostgresJournal {
         }))
     }
 
+    fn prune_through(&mut self, seq: u64) -> Result<u64, JournalError> {
+        let client = self.session.client()?;
+        let mut tx = client.transaction().map_err(unavailable)?;
+        let seq = seq as i64;
+        tx.execute("DELETE FROM outbox WHERE seq <= $1 AND delivered", &[&seq]).map_err(unavailable)?;
+        let removed = tx
+            .execute(
+                "DELETE FROM journal WHERE seq <= coalesce((SELECT min(seq) - 1 FROM outbox WHERE seq <= $1), $1)",
+                &[&seq],
+            )
+            .map_err(unavailable)?;
+        tx.commit().map_err(unavailable)?;
+        Ok(removed)
+    }
+
     fn audit_entries(&mut self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, JournalError> {
         let action = filter.action.map(|action| action.code());
         let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);

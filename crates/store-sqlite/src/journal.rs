@@ -191,6 +191,20 @@ impl Journal for SqliteJournal {
             .map_err(unavailable)
     }
 
+    fn prune_through(&mut self, seq: u64) -> Result<u64, JournalError> {
+        let tx = self.connection.transaction().map_err(unavailable)?;
+        tx.execute("DELETE FROM outbox WHERE seq <= ?1 AND delivered = 1", [seq as i64])
+            .map_err(unavailable)?;
+        let removed = tx
+            .execute(
+                "DELETE FROM journal WHERE seq <= coalesce((SELECT min(seq) - 1 FROM outbox WHERE seq <= ?1), ?1)",
+                [seq as i64],
+            )
+            .map_err(unavailable)?;
+        tx.commit().map_err(unavailable)?;
+        Ok(removed as u64)
+    }
+
     fn audit_entries(&mut self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, JournalError> {
         let mut select = self
             .connection
