@@ -99,6 +99,9 @@ impl Journal for PanickingJournal {
     fn prune_through(&mut self, seq: u64) -> Result<u64, JournalError> {
         self.inner.prune_through(seq)
     }
+    fn store_missing_audit(&mut self, entries: &[AuditEntry]) -> Result<(), JournalError> {
+        self.inner.store_missing_audit(entries)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -193,6 +193,10 @@ pub trait Journal {
     /// Deletes the entries up to `seq` and their delivered outbound messages, but no entry from
     /// the first with an undelivered message on; returns how many entries went.
     fn prune_through(&mut self, seq: u64) -> Result<u64, JournalError>;
+
+    /// Stores the audit entries it does not hold yet (a log journaled before the store kept
+    /// audit entries, filled in by a replay); the ones it holds are left as they are.
+    fn store_missing_audit(&mut self, entries: &[AuditEntry]) -> Result<(), JournalError>;
 }
 
 /// A node that picks its store at start-up holds it as `Box<dyn Journal + Send>`.
@@ -235,6 +239,10 @@ impl<J: Journal + ?Sized> Journal for Box<J> {
 
     fn prune_through(&mut self, seq: u64) -> Result<u64, JournalError> {
         (**self).prune_through(seq)
+    }
+
+    fn store_missing_audit(&mut self, entries: &[AuditEntry]) -> Result<(), JournalError> {
+        (**self).store_missing_audit(entries)
     }
 }
 
@@ -317,9 +325,9 @@ impl<J: Journal> JournaledCore<J> {
             self.stale = true;
             self.rebuild_if_stale()?;
             let entries = self.journal.read_after(self.head)?;
-            return replay(&mut self.core, &mut self.head, entries);
+            return replay(&mut self.core, &mut self.head, entries).map(drop);
         }
-        replay(&mut self.core, &mut self.head, entries)
+        replay(&mut self.core, &mut self.head, entries).map(drop)
     }
 
     /// Drops the journal entries every start can do without: those up to the older of the two
@@ -356,7 +364,7 @@ impl<J: Journal> JournaledCore<J> {
         let mut caught_up = Ok(());
         let committed = journal.append_with(*head, &mut |others| {
             ran = true;
-            caught_up = replay(core, head, others);
+            caught_up = replay(core, head, others).map(drop);
             if caught_up.is_err() {
                 return Vec::new();
             }
@@ -457,7 +465,13 @@ impl<J: Journal> JournaledCore<J> {
             }
         }
         let entries = self.journal.read_after(head)?;
-        replay(&mut core, &mut head, entries)?;
+        let audit = replay(&mut core, &mut head, entries)?;
+        // A journal written before the store kept audit entries: the replay fills them in.
+        if let Some(last) = audit.last()
+            && self.journal.audit_entries(&AuditFilter::all_after(last.seq - 1, 1))?.is_empty()
+        {
+            self.journal.store_missing_audit(&audit)?;
+        }
         (self.core, self.head, self.started_from) = (core, head, started_from);
         self.last_checkpoint = (started_from.unwrap_or(0), None);
         self.stale = false;
@@ -465,8 +479,14 @@ impl<J: Journal> JournaledCore<J> {
     }
 }
 
-/// Applies journaled entries to `core`, which reflects everything up to `head`.
-fn replay(core: &mut PaymentCore, head: &mut u64, entries: Vec<Entry>) -> Result<(), JournalError> {
+/// Applies journaled entries to `core`, which reflects everything up to `head`; returns the
+/// audit entries they appended (stored when the entries were first written).
+fn replay(
+    core: &mut PaymentCore,
+    head: &mut u64,
+    entries: Vec<Entry>,
+) -> Result<Vec<AuditEntry>, JournalError> {
+    let mut audit = Vec::new();
     for entry in entries {
         if entry.seq != *head + 1 {
             let reason = format!("expected entry {} next", *head + 1);
@@ -480,10 +500,10 @@ fn replay(core: &mut PaymentCore, head: &mut u64, entries: Vec<Entry>) -> Result
         }
         // Delivered (or queued), and stored, when the entry was first written.
         drain_outbound(core);
-        core.take_audit_entries();
+        audit.extend(core.take_audit_entries());
         *head = entry.seq;
     }
-    Ok(())
+    Ok(audit)
 }
 
 fn drain_outbound(core: &mut PaymentCore) -> Vec<Outbound> {
@@ -578,6 +598,17 @@ impl Journal for MemoryJournal {
         Ok(())
     }
 
+    fn store_missing_audit(&mut self, entries: &[AuditEntry]) -> Result<(), JournalError> {
+        let mut state = self.state();
+        for entry in entries {
+            if state.audit.iter().all(|held| held.seq != entry.seq) {
+                state.audit.push(entry.clone());
+            }
+        }
+        state.audit.sort_by_key(|entry| entry.seq);
+        Ok(())
+    }
+
     fn prune_through(&mut self, seq: u64) -> Result<u64, JournalError> {
         let mut state = self.state();
         state.outbox.retain(|&(from, _, delivered)| from > seq || !delivered);
@@ -619,6 +650,11 @@ impl Journal for MemoryJournal {
 }
 
 impl MemoryJournal {
+    /// Forgets every stored audit entry, as a store from before they were kept holds none.
+    pub fn drop_stored_audit(&self) {
+        self.state().audit.clear();
+    }
+
     /// Changes the actor of the stored audit entry `seq`, as someone covering their tracks would.
     pub fn tamper_audit(&self, seq: u64) {
         let mut state = self.state();

@@ -37,6 +37,8 @@ pub trait Database {
     fn corrupt_checkpoint(&self, seq: u64);
     /// Changes the actor of stored audit entry `seq` behind the store's back.
     fn tamper_audit(&self, seq: u64);
+    /// Deletes every stored audit entry, as a store from before they were kept holds none.
+    fn drop_stored_audit(&self);
 }
 
 /// The in-memory fake: each connection shares one `MemoryJournal`.
@@ -53,6 +55,9 @@ impl Database for MemoryDatabase {
     }
     fn tamper_audit(&self, seq: u64) {
         self.0.tamper_audit(seq);
+    }
+    fn drop_stored_audit(&self) {
+        self.0.drop_stored_audit();
     }
 }
 
@@ -509,6 +514,11 @@ pub fn the_audit_log_lives_in_the_store_and_a_changed_entry_breaks_the_chain<D: 
     let picked = b.journal().audit_entries(&filter).expect("the store reads");
     assert_eq!(picked.iter().map(|entry| entry.seq).collect::<Vec<_>>(), [3]);
     assert_eq!(picked[0].previous, b.journal().audit_entries(&AuditFilter::all_after(1, 1)).unwrap()[0].hash);
+
+    // A store written before audit entries were kept: the replay at start fills them in.
+    database.drop_stored_audit();
+    let mut upgraded = restarted(database, &a);
+    assert_eq!(upgraded.verify_audit().expect("filled in and checked"), (length, head));
 
     database.tamper_audit(2);
     let broken = b.verify_audit().unwrap_err();

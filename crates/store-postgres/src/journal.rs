@@ -154,6 +154,21 @@ impl Journal for PostgresJournal {
         }))
     }
 
+    fn store_missing_audit(&mut self, entries: &[AuditEntry]) -> Result<(), JournalError> {
+        let client = self.session.client()?;
+        let mut tx = client.transaction().map_err(unavailable)?;
+        let insert = tx
+            .prepare(
+                "INSERT INTO audit_log (seq, at_ms, action, actor, request, status, previous, hash)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (seq) DO NOTHING",
+            )
+            .map_err(unavailable)?;
+        for entry in entries {
+            insert_audit_row(&mut tx, &insert, entry).map_err(unavailable)?;
+        }
+        tx.commit().map_err(unavailable)
+    }
+
     fn prune_through(&mut self, seq: u64) -> Result<u64, JournalError> {
         let client = self.session.client()?;
         let mut tx = client.transaction().map_err(unavailable)?;
@@ -247,27 +262,29 @@ fn append_once(
             tx.execute(&insert_outbound, &[&seq, &message])?;
         }
         for entry in &append.audit {
-            let event = &entry.event;
-            let (audit_seq, status) = (entry.seq as i64, i64::from(event.status));
-            let (previous, hash) = (entry.previous.as_slice(), entry.hash.as_slice());
-            tx.execute(
-                &insert_audit,
-                &[
-                    &audit_seq,
-                    &entry.at.unix_ms,
-                    &event.action.code(),
-                    &event.actor,
-                    &event.request,
-                    &status,
-                    &previous,
-                    &hash,
-                ],
-            )?;
+            insert_audit_row(&mut tx, &insert_audit, entry)?;
         }
     }
     tx.execute("UPDATE journal_head SET seq = $1", &[&(last as i64)])?;
     tx.commit()?;
     Ok(last)
+}
+
+/// One audit entry through a prepared insert of all eight columns.
+fn insert_audit_row(
+    tx: &mut postgres::Transaction<'_>,
+    insert: &postgres::Statement,
+    entry: &AuditEntry,
+) -> Result<(), postgres::Error> {
+    let event = &entry.event;
+    let (seq, status) = (entry.seq as i64, i64::from(event.status));
+    let (previous, hash) = (entry.previous.as_slice(), entry.hash.as_slice());
+    let action = event.action.code();
+    tx.execute(
+        insert,
+        &[&seq, &entry.at.unix_ms, &action, &event.actor, &event.request, &status, &previous, &hash],
+    )?;
+    Ok(())
 }
 
 fn is_transient(err: &postgres::Error) -> bool {

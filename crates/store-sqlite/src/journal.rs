@@ -191,6 +191,22 @@ impl Journal for SqliteJournal {
             .map_err(unavailable)
     }
 
+    fn store_missing_audit(&mut self, entries: &[AuditEntry]) -> Result<(), JournalError> {
+        let tx = self.connection.transaction().map_err(unavailable)?;
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO audit_log (seq, at_ms, action, actor, request, status, previous, hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(unavailable)?;
+            for entry in entries {
+                insert_audit_row(&mut insert, entry)?;
+            }
+        }
+        tx.commit().map_err(unavailable)
+    }
+
     fn prune_through(&mut self, seq: u64) -> Result<u64, JournalError> {
         let tx = self.connection.transaction().map_err(unavailable)?;
         tx.execute("DELETE FROM outbox WHERE seq <= ?1 AND delivered = 1", [seq as i64])
@@ -232,6 +248,20 @@ impl Journal for SqliteJournal {
             .map_err(unavailable)?;
         rows.map(|row| row.map_err(unavailable)?.into_entry()).collect()
     }
+}
+
+/// One audit entry through a prepared insert of all eight columns.
+fn insert_audit_row(
+    insert: &mut rusqlite::CachedStatement<'_>,
+    entry: &AuditEntry,
+) -> Result<(), JournalError> {
+    let event = &entry.event;
+    let (seq, action) = (entry.seq as i64, event.action.code());
+    let (previous, hash) = (entry.previous.as_slice(), entry.hash.as_slice());
+    insert
+        .execute((seq, entry.at.unix_ms, action, &event.actor, &event.request, event.status, previous, hash))
+        .map_err(unavailable)?;
+    Ok(())
 }
 
 /// An audit row as SQLite hands it back.

@@ -19,6 +19,11 @@ impl Database for SqliteDatabase {
         let sql = "UPDATE audit_log SET actor = 'key_someone_else' WHERE seq = ?1";
         assert_eq!(connection.execute(sql, [seq as i64]).expect("the update runs"), 1);
     }
+    fn drop_stored_audit(&self) {
+        let connection =
+            rusqlite::Connection::open(self.0.path().join("facepay.sqlite")).expect("the file opens");
+        connection.execute("DELETE FROM audit_log", []).expect("the delete runs");
+    }
 }
 
 /// Appends a byte to the checkpoint's body, behind the store's back.

@@ -29,6 +29,10 @@ impl Database for File {
         let sql = "UPDATE audit_log SET actor = 'key_someone_else' WHERE seq = ?1";
         connection.execute(sql, [seq as i64]).expect("the update runs");
     }
+    fn drop_stored_audit(&self) {
+        let connection = rusqlite::Connection::open(&self.0).expect("the file opens");
+        connection.execute("DELETE FROM audit_log", []).expect("the delete runs");
+    }
 }
 
 #[test]

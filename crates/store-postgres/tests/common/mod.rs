@@ -35,6 +35,10 @@ impl Database for Schema {
         let sql = format!("UPDATE {}.audit_log SET actor = 'key_someone_else' WHERE seq = $1", self.name);
         assert_eq!(client.execute(&sql, &[&(seq as i64)]).expect("the update runs"), 1);
     }
+    fn drop_stored_audit(&self) {
+        let mut client = postgres::Client::connect(&self.url, postgres::NoTls).expect("reachable");
+        client.execute(&format!("DELETE FROM {}.audit_log", self.name), &[]).expect("the delete runs");
+    }
 }
 
 impl BiometricDatabase for Schema {
