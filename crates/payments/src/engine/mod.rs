@@ -291,6 +291,8 @@ pub struct PaymentCore {
     outcome_deadlines: BTreeSet<(Timestamp, PaymentId)>,
     /// The payment each open hold belongs to, for the holds the ledger expires.
     hold_owner: HashMap<TransferId, PaymentId>,
+    /// Every payment by when it started, so the last hour is read without walking all history.
+    started: BTreeSet<(Timestamp, PaymentId)>,
     risk: RiskState,
     access: Access,
     payment_codes: PaymentCodes,
@@ -331,6 +333,7 @@ impl PaymentCore {
             disputes: HashMap::new(),
             outcome_deadlines: BTreeSet::new(),
             hold_owner: HashMap::new(),
+            started: BTreeSet::new(),
             risk: RiskState::default(),
             access: Access::default(),
             payment_codes: PaymentCodes::default(),
