@@ -113,6 +113,9 @@ impl Default for ApiConfig {
 pub struct Switch {
     pub(crate) config: ApiConfig,
     node: Arc<Mutex<Node>>,
+    /// A connection of its own to the node's store, for what readers take from the store (the
+    /// audit log, the outbox): they never wait behind the writer's commit for the node's lock.
+    store_reader: Mutex<Box<dyn Journal + Send>>,
     submitter: Submitter,
     pub(crate) faces: Arc<dyn Faces>,
     pub(crate) reader: IndexReader,
@@ -159,10 +162,12 @@ impl Drop for Running {
 }
 
 impl Switch {
-    /// Starts the node's writer (group commit) and sweeper around `node`.
+    /// Starts the node's writer (group commit) and sweeper around `node`; `store_reader` is
+    /// another connection to the same store.
     pub fn start(
         config: ApiConfig,
         mut node: Node,
+        store_reader: Box<dyn Journal + Send>,
         faces: Arc<dyn Faces>,
         biometrics: Arc<dyn Biometrics>,
         readiness: Box<dyn Fn() -> Result<(), String> + Send + Sync>,
@@ -202,6 +207,7 @@ impl Switch {
             open_rate: RateLimiter::new(config.open_rate, 100_000),
             config,
             node,
+            store_reader: Mutex::new(store_reader),
             submitter,
             faces,
             reader,
@@ -315,7 +321,7 @@ impl Switch {
         self.with_journal(move |journal| journal.mark_delivered(&ids)).await
     }
 
-    /// Runs `work` on the node's store connection, off the async workers.
+    /// Runs `work` on the readers' store connection, off the async workers.
     pub(crate) async fn with_journal<T: Send + 'static>(
         self: &Arc<Self>,
         work: impl FnOnce(&mut Box<dyn Journal + Send>) -> Result<T, facepay_payments::JournalError>
@@ -324,8 +330,8 @@ impl Switch {
     ) -> Result<T, ApiError> {
         let switch = self.clone();
         tokio::task::spawn_blocking(move || {
-            let mut node = switch.node.lock().unwrap_or_else(PoisonError::into_inner);
-            Ok(work(node.journal())?)
+            let mut store = switch.store_reader.lock().unwrap_or_else(PoisonError::into_inner);
+            Ok(work(&mut store)?)
         })
         .await
         .map_err(|_| ApiError::internal("the store task failed"))?

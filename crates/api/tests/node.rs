@@ -109,7 +109,7 @@ async fn a_panic_in_the_core_halts_the_node_which_reports_not_ready_and_stops_se
     let journal = MemoryJournal::default();
     let armed = Arc::new(AtomicBool::new(false));
     let store = PanickingJournal { inner: journal.clone(), armed: armed.clone() };
-    let node = node_on(Box::new(store), journal, config());
+    let node = node_on(Box::new(store), Box::new(journal.clone()), journal, config());
     let fund = |id: &str| {
         let body = json!({ "amount_minor": 100, "funding_id": id });
         with_key("POST", "/v1/operator/reserve", &node.operator_key, Some(body))

@@ -27,9 +27,9 @@ impl Schema {
     }
 
     fn node(&self) -> TestNode {
-        let journal =
-            PostgresJournal::connect(&self.url, &self.name).expect("the test database is reachable");
-        node_on(Box::new(journal), MemoryJournal::default(), config())
+        let connect =
+            || PostgresJournal::connect(&self.url, &self.name).expect("the test database is reachable");
+        node_on(Box::new(connect()), Box::new(connect()), MemoryJournal::default(), config())
     }
 }
 

@@ -83,23 +83,25 @@ pub fn start(config: &Config, api: ApiConfig) -> Result<Started, String> {
     });
     let engine = crate::biometrics::engine(None, true)?;
     let index = FaceIndex::new(engine.recognizer().clone(), recognizer_dimension(&engine)?);
-    let (journal, faces, follower): (Box<dyn Journal + Send>, Arc<dyn Faces>, Follower) = match &config
-        .database
-    {
-        Database::Sqlite { path } => {
-            let journal = SqliteJournal::open(path).map_err(store_error)?;
-            let store = SqliteBiometricStore::open(path).map_err(store_error)?;
-            let (faces, follower) = gallery(keyring, reload, store, index)?;
-            (Box::new(journal), faces, follower)
-        }
-        Database::Postgres { url } => {
-            let journal = PostgresJournal::connect(url, crate::POSTGRES_SCHEMA).map_err(store_error)?;
-            let store = PostgresBiometricStore::connect(url, crate::POSTGRES_SCHEMA).map_err(store_error)?;
-            let (faces, follower) = gallery(keyring, reload, store, index)?;
-            (Box::new(journal), faces, follower)
+    let connect = || -> Result<Box<dyn Journal + Send>, String> {
+        match &config.database {
+            Database::Sqlite { path } => Ok(Box::new(SqliteJournal::open(path).map_err(store_error)?)),
+            Database::Postgres { url } => {
+                Ok(Box::new(PostgresJournal::connect(url, crate::POSTGRES_SCHEMA).map_err(store_error)?))
+            }
         }
     };
-    assemble(journal, faces, Some(follower), engine, &config.data_dir, api)
+    let (journal, reader) = (connect()?, connect()?);
+    let (faces, follower) = match &config.database {
+        Database::Sqlite { path } => {
+            gallery(keyring, reload, SqliteBiometricStore::open(path).map_err(store_error)?, index)?
+        }
+        Database::Postgres { url } => {
+            let store = PostgresBiometricStore::connect(url, crate::POSTGRES_SCHEMA).map_err(store_error)?;
+            gallery(keyring, reload, store, index)?
+        }
+    };
+    assemble((journal, reader), faces, Some(follower), engine, &config.data_dir, api)
 }
 
 /// The length of the engine's templates, found by embedding one blank face.
@@ -110,16 +112,18 @@ pub fn recognizer_dimension(engine: &BiometricEngine) -> Result<usize, String> {
         .map_err(|e| format!("the recognizer does not run: {e} [{}]", e.code()))
 }
 
-/// The node from its parts: the core replayed from `journal`, an operator key if it has none,
-/// and the writer and sweeper started.
+/// The node from its parts: the core replayed from the first of `stores`, its readers on the
+/// second (another connection to the same store), an operator key if it has none, and the writer
+/// and sweeper started.
 pub fn assemble(
-    journal: Box<dyn Journal + Send>,
+    stores: (Box<dyn Journal + Send>, Box<dyn Journal + Send>),
     faces: Arc<dyn Faces>,
     follower: Option<Follower>,
     engine: BiometricEngine,
     data_dir: &Path,
     api: ApiConfig,
 ) -> Result<Started, String> {
+    let (journal, reader) = stores;
     let mut node: Node =
         JournaledCore::open(core_config(), journal).map_err(|e| format!("{e} [{}]", e.code()))?;
     let (from, skipped) = node.started_from();
@@ -141,7 +145,8 @@ pub fn assemble(
         Some(code) => Err(format!("the gallery cannot follow the biometric store [{code}]")),
         None => Ok(()),
     });
-    let (switch, running) = Switch::start(api, node, faces, Arc::new(EngineBiometrics(engine)), readiness);
+    let (switch, running) =
+        Switch::start(api, node, reader, faces, Arc::new(EngineBiometrics(engine)), readiness);
     Ok(Started { switch, new_operator_key, _follower: follower, _running: running })
 }
 

@@ -98,26 +98,29 @@ pub fn node() -> TestNode {
 
 pub fn node_with(config: ApiConfig) -> TestNode {
     let journal = MemoryJournal::default();
-    node_on(Box::new(journal.clone()), journal, config)
+    node_on(Box::new(journal.clone()), Box::new(journal.clone()), journal, config)
 }
 
 /// A node on a memory journal whose core runs with `core` instead of `core_config()`.
 pub fn node_with_core(config: ApiConfig, core: CoreConfig) -> TestNode {
     let journal = MemoryJournal::default();
-    start_node(Box::new(journal.clone()), journal, config, core)
+    start_node(Box::new(journal.clone()), Box::new(journal.clone()), journal, config, core)
 }
 
-/// A node on `store` (`journal` is kept for tests that read a memory journal's entries).
+/// A node on `store`, its readers on `reader`, another connection to the same store (`journal`
+/// is kept for tests that read a memory journal's entries).
 pub fn node_on(
     store: Box<dyn facepay_payments::Journal + Send>,
+    reader: Box<dyn facepay_payments::Journal + Send>,
     journal: MemoryJournal,
     config: ApiConfig,
 ) -> TestNode {
-    start_node(store, journal, config, core_config())
+    start_node(store, reader, journal, config, core_config())
 }
 
 fn start_node(
     store: Box<dyn facepay_payments::Journal + Send>,
+    reader: Box<dyn facepay_payments::Journal + Send>,
     journal: MemoryJournal,
     config: ApiConfig,
     core: CoreConfig,
@@ -138,7 +141,8 @@ fn start_node(
         Gallery::open(Keyring::parse(&keys).unwrap(), reload, MemoryBiometricStore::default(), index)
             .unwrap();
     let faces: Arc<dyn Faces> = Arc::new(Mutex::new(gallery));
-    let (switch, running) = Switch::start(config, node, faces, Arc::new(FakeBiometrics), Box::new(|| Ok(())));
+    let (switch, running) =
+        Switch::start(config, node, reader, faces, Arc::new(FakeBiometrics), Box::new(|| Ok(())));
     let router = facepay_api::router(switch.clone());
     TestNode { switch, router, operator_key, journal, _running: running }
 }
