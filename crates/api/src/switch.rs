@@ -181,7 +181,7 @@ impl Switch {
         let writer = std::thread::spawn(move || {
             if let Err(reason) = write_batches(&writer_node, submissions, 256) {
                 crate::router::log_problem(&format!("the payment core halted: {reason}"), "core_halted");
-                *writer_halted.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
+                writer_halted.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(reason);
             }
         });
         let (sweeper_stop, stopped) = std::sync::mpsc::channel::<()>();
@@ -230,7 +230,16 @@ impl Switch {
         let answer = tokio::task::spawn_blocking(move || submitter.submit(command, at))
             .await
             .map_err(|_| ApiError::internal("the writer's task failed"))?;
+        if let Err(facepay_payments::JournalError::CoreHalted(reason)) = &answer {
+            // Marked here as well as by the writer, so the caller that heard `core_halted` finds
+            // the node not ready from then on.
+            self.halt(reason.clone());
+        }
         Ok(answer??)
+    }
+
+    fn halt(&self, reason: String) {
+        self.halted.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(reason);
     }
 
     /// Runs several commands as one batch, in order; all must be accepted (set-up steps that
@@ -371,6 +380,17 @@ impl Switch {
         text.push_str("# HELP facepay_audit_head_prefix The audit log's head hash, its first 48 bits.\n");
         text.push_str("# TYPE facepay_audit_head_prefix gauge\n");
         text.push_str(&format!("facepay_audit_head_prefix {prefix}\n"));
+        let ((checkpoint_entry, checkpoint_failures), head) =
+            read_locked(&self.node, |node| (node.checkpoint_status(), node.head()));
+        text.push_str("# HELP facepay_journal_head The last journal entry this node holds.\n");
+        text.push_str("# TYPE facepay_journal_head gauge\n");
+        text.push_str(&format!("facepay_journal_head {head}\n"));
+        text.push_str("# HELP facepay_checkpoint_entry The journal entry of the newest checkpoint.\n");
+        text.push_str("# TYPE facepay_checkpoint_entry gauge\n");
+        text.push_str(&format!("facepay_checkpoint_entry {checkpoint_entry}\n"));
+        text.push_str("# HELP facepay_checkpoint_failures_total Checkpoints this node failed to write.\n");
+        text.push_str("# TYPE facepay_checkpoint_failures_total counter\n");
+        text.push_str(&format!("facepay_checkpoint_failures_total {checkpoint_failures}\n"));
         text
     }
 

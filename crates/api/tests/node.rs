@@ -58,6 +58,9 @@ async fn an_idle_node_journals_nothing_and_sweeps_only_what_is_due() {
     assert_eq!(state(), PaymentState::Reversed, "swept within 10 s of its 0.4 s timeout");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(journaled(&node.journal), paid_at + 1, "one sweep, and nothing after it");
+    let metrics = node.switch.metrics_text();
+    assert!(metrics.contains(&format!("facepay_journal_head {}\n", paid_at + 1)), "{metrics}");
+    assert!(metrics.contains("facepay_checkpoint_failures_total 0\n"), "{metrics}");
 }
 
 /// A journal that panics on the commit after `arm`, as a broken invariant would.

@@ -11,7 +11,7 @@
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -131,7 +131,7 @@ fn soak_once(args: &SoakBenchArgs, run: SoakRun, out: &mut dyn Write) -> io::Res
     let writer_node = node.clone();
     let writer = thread::spawn(move || write_batches(&writer_node, submissions, MAX_BATCH));
     let done = Arc::new(AtomicUsize::new(0));
-    let sweeping = Arc::new(AtomicUsize::new(1));
+    let sweeping = Arc::new(AtomicBool::new(true));
     let sweeper = spawn_sweeper(node.clone(), submitter.clone(), sweeping.clone());
     let per_terminal = args.payments / args.terminals;
     let terminals: Vec<_> = (0..args.terminals)
@@ -177,7 +177,7 @@ fn soak_once(args: &SoakBenchArgs, run: SoakRun, out: &mut dyn Write) -> io::Res
         lived += terminal.join().map_err(|_| io::Error::other("a terminal thread panicked"))?;
     }
     let wall = started.elapsed();
-    sweeping.store(0, Ordering::Relaxed);
+    sweeping.store(false, Ordering::Relaxed);
     sweeper.join().map_err(|_| io::Error::other("the sweeper panicked"))?;
     drop(submitter);
     writer.join().map_err(|_| io::Error::other("the writer panicked"))?.map_err(io::Error::other)?;
@@ -233,10 +233,10 @@ fn live(submitter: &Submitter, id: u128, t: u128) -> bool {
 fn spawn_sweeper(
     node: Arc<Mutex<Node>>,
     submitter: Submitter,
-    running: Arc<AtomicUsize>,
+    running: Arc<AtomicBool>,
 ) -> thread::JoinHandle<()> {
     thread::spawn(move || {
-        while running.load(Ordering::Relaxed) == 1 {
+        while running.load(Ordering::Relaxed) {
             thread::sleep(Duration::from_millis(100));
             let now = now();
             let due = node.lock().unwrap_or_else(PoisonError::into_inner).core().next_due();

@@ -262,6 +262,8 @@ pub struct JournaledCore<J> {
     last_checkpoint: (u64, Option<Timestamp>),
     /// The size of the checkpoint this node last wrote, in bytes.
     last_checkpoint_bytes: usize,
+    /// Checkpoints this node failed to write (each is tried again after the next batch).
+    checkpoint_failures: u64,
     /// The checkpoint the node last rebuilt from, and the checkpoints it skipped as unusable.
     started_from: Option<u64>,
     skipped: Vec<CheckpointError>,
@@ -281,6 +283,7 @@ impl<J: Journal> JournaledCore<J> {
             checkpoints: CheckpointPolicy::NEVER,
             last_checkpoint: (0, None),
             last_checkpoint_bytes: 0,
+            checkpoint_failures: 0,
             started_from: None,
             skipped: Vec::new(),
         };
@@ -291,6 +294,12 @@ impl<J: Journal> JournaledCore<J> {
     /// The size of the checkpoint this node last wrote (0: none yet), in bytes.
     pub fn last_checkpoint_bytes(&self) -> usize {
         self.last_checkpoint_bytes
+    }
+
+    /// The entry of the newest checkpoint this node wrote or started from, and how many
+    /// checkpoints it failed to write: what an operator watches.
+    pub fn checkpoint_status(&self) -> (u64, u64) {
+        (self.last_checkpoint.0, self.checkpoint_failures)
     }
 
     pub fn set_checkpoint_policy(&mut self, policy: CheckpointPolicy) {
@@ -384,8 +393,10 @@ impl<J: Journal> JournaledCore<J> {
                 self.head = last;
                 // A checkpoint is a shortcut for the next start, never needed for correctness:
                 // one that fails to write is tried again after the next batch.
-                if let Some(latest) = latest {
-                    let _ = self.checkpoint_if_due(latest);
+                if let Some(latest) = latest
+                    && self.checkpoint_if_due(latest).is_err()
+                {
+                    self.checkpoint_failures += 1;
                 }
                 Ok(replies)
             }
