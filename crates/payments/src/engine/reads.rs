@@ -1,5 +1,6 @@
-//! What callers read from the core: payments as terminals see them, parties, funding, the
-//! audit head, and the effects waiting for the shell. Nothing here changes the core.
+//! What callers read from the core: payments as terminals see them, parties, funding and the
+//! audit head. Nothing here changes the core's state; the `take_*` hand the shell, once, the
+//! effects a command left (risk events, issuer messages, audit entries).
 
 use super::*;
 
