@@ -26,7 +26,7 @@ mod server;
 mod switch;
 mod wire;
 
-pub use auth::{TerminalSigner, new_api_key, signed_message};
+pub use auth::{TerminalSigner, hex, new_api_key, signed_message};
 pub use client::{Answer, Client, TimedAnswer};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use openapi::ApiDoc;

@@ -4,28 +4,20 @@
 
 use std::io::{self, Write};
 
-use facepay_payments::{Journal, JournaledCore};
-use facepay_store_postgres::PostgresJournal;
-use facepay_store_sqlite::SqliteJournal;
+use facepay_payments::JournaledCore;
 
-use crate::config::{Config, Database};
-use crate::serve::{core_config, store_error};
+use crate::config::Config;
+use crate::serve::{core_config, open_journal, store_error};
 
 pub fn verify(config: &Config, out: &mut dyn Write) -> io::Result<bool> {
-    let journal: Result<Box<dyn Journal + Send>, String> = match &config.database {
-        Database::Sqlite { path } => SqliteJournal::open(path).map(|j| Box::new(j) as _).map_err(store_error),
-        Database::Postgres { url } => PostgresJournal::connect(url, crate::POSTGRES_SCHEMA)
-            .map(|j| Box::new(j) as _)
-            .map_err(store_error),
-    };
-    let checked = journal.and_then(|journal| {
+    let checked = open_journal(&config.database).and_then(|journal| {
         let mut node = JournaledCore::open(core_config(), journal).map_err(store_error)?;
         node.verify_audit().map_err(|err| format!("{err} [{}]", err.code()))
     });
     match checked {
         Ok((length, head)) => {
             writeln!(out, "{}: the audit log checks out", config.database.describe())?;
-            writeln!(out, "entries: {length}\nhead: {}", hex(&head))?;
+            writeln!(out, "entries: {length}\nhead: {}", facepay_api::hex(&head))?;
             Ok(true)
         }
         Err(err) => {
@@ -33,8 +25,4 @@ pub fn verify(config: &Config, out: &mut dyn Write) -> io::Result<bool> {
             Ok(false)
         }
     }
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }

@@ -6,22 +6,14 @@
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use facepay_payments::Journal;
-use facepay_store_postgres::PostgresJournal;
-use facepay_store_sqlite::SqliteJournal;
 use sha2::{Digest, Sha256};
 
-use crate::config::{Config, Database};
-use crate::serve::store_error;
+use crate::config::Config;
+use crate::serve::{open_journal, store_error};
 
 pub fn export(config: &Config, to: &Path, out: &mut dyn Write) -> io::Result<bool> {
-    let journal: Result<Box<dyn Journal + Send>, String> = match &config.database {
-        Database::Sqlite { path } => SqliteJournal::open(path).map(|j| Box::new(j) as _).map_err(store_error),
-        Database::Postgres { url } => PostgresJournal::connect(url, crate::POSTGRES_SCHEMA)
-            .map(|j| Box::new(j) as _)
-            .map_err(store_error),
-    };
-    let entries = journal.and_then(|mut journal| journal.read_after(0).map_err(store_error));
+    let entries =
+        open_journal(&config.database).and_then(|mut journal| journal.read_after(0).map_err(store_error));
     let entries = match entries {
         Ok(entries) => entries,
         Err(err) => {
@@ -42,7 +34,7 @@ pub fn export(config: &Config, to: &Path, out: &mut dyn Write) -> io::Result<boo
         hash.update(line.as_bytes());
         file.write_all(line.as_bytes())?;
     }
-    let digest: String = hash.finalize().iter().map(|byte| format!("{byte:02x}")).collect();
+    let digest = facepay_api::hex(&hash.finalize());
     let closing = serde_json::json!({
         "entries": entries.len(),
         "first_seq": entries.first().map(|entry| entry.seq),

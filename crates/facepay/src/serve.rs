@@ -83,15 +83,7 @@ pub fn start(config: &Config, api: ApiConfig) -> Result<Started, String> {
     });
     let engine = crate::biometrics::engine(None, true)?;
     let index = FaceIndex::new(engine.recognizer().clone(), recognizer_dimension(&engine)?);
-    let connect = || -> Result<Box<dyn Journal + Send>, String> {
-        match &config.database {
-            Database::Sqlite { path } => Ok(Box::new(SqliteJournal::open(path).map_err(store_error)?)),
-            Database::Postgres { url } => {
-                Ok(Box::new(PostgresJournal::connect(url, crate::POSTGRES_SCHEMA).map_err(store_error)?))
-            }
-        }
-    };
-    let (journal, reader) = (connect()?, connect()?);
+    let (journal, reader) = (open_journal(&config.database)?, open_journal(&config.database)?);
     let (faces, follower) = match &config.database {
         Database::Sqlite { path } => {
             gallery(keyring, reload, SqliteBiometricStore::open(path).map_err(store_error)?, index)?
@@ -102,6 +94,17 @@ pub fn start(config: &Config, api: ApiConfig) -> Result<Started, String> {
         }
     };
     assemble((journal, reader), faces, Some(follower), engine, &config.data_dir, api)
+}
+
+/// A new connection to the configured store's journal (`serve` opens two, `audit verify` and
+/// `journal export` one).
+pub(crate) fn open_journal(database: &Database) -> Result<Box<dyn Journal + Send>, String> {
+    Ok(match database {
+        Database::Sqlite { path } => Box::new(SqliteJournal::open(path).map_err(store_error)?),
+        Database::Postgres { url } => {
+            Box::new(PostgresJournal::connect(url, crate::POSTGRES_SCHEMA).map_err(store_error)?)
+        }
+    })
 }
 
 /// The length of the engine's templates, found by embedding one blank face.
@@ -136,7 +139,7 @@ pub fn assemble(
     }
     // A log that no longer chains is a security incident, not something to serve over.
     let (length, head) = node.verify_audit().map_err(|e| format!("{e} [{}]", e.code()))?;
-    eprintln!("facepay: audit log verified: {length} entries, head {}", crate::audit::hex(&head));
+    eprintln!("facepay: audit log verified: {length} entries, head {}", facepay_api::hex(&head));
     let new_operator_key = bootstrap_operator(&mut node, data_dir)?;
     let follower = follower.map(Arc::new);
     // Not ready while the follower's last sync failed: this node would miss other nodes' faces.
@@ -286,7 +289,7 @@ pub fn serve(config: &Config, out: &mut dyn Write) -> std::io::Result<bool> {
         return Ok(false);
     }
     let (length, head) = started.switch.read(|core| core.audit_head());
-    eprintln!("facepay: audit log at {length} entries, head {}", crate::audit::hex(&head));
+    eprintln!("facepay: audit log at {length} entries, head {}", facepay_api::hex(&head));
     // Every request was answered; the next start replays nothing.
     match started.switch.checkpoint_now() {
         Ok(Some(seq)) => eprintln!("facepay: stopped; checkpoint written at entry {seq}"),
