@@ -78,7 +78,7 @@ impl Metrics {
         Some(seconds[rank - 1] * 1000.0)
     }
 
-    pub fn render(&self, index_size: usize) -> String {
+    pub fn render(&self, node: &NodeGauges) -> String {
         let counts = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let mut out = String::new();
         out.push_str("# HELP facepay_http_requests_total HTTP requests by route and status.\n");
@@ -118,9 +118,52 @@ impl Metrics {
         for (outcome, n) in &counts.decisions {
             let _ = writeln!(out, "facepay_payment_decisions_total{{outcome=\"{outcome}\"}} {n}");
         }
-        out.push_str("# HELP facepay_index_faces Faces in this node's face index.\n");
-        out.push_str("# TYPE facepay_index_faces gauge\n");
-        let _ = writeln!(out, "facepay_index_faces {index_size}");
+        let samples: [(&str, &str, &str, u64); 7] = [
+            ("facepay_index_faces", "gauge", "Faces in this node's face index.", node.index_faces as u64),
+            (
+                "facepay_core_halted",
+                "gauge",
+                "1 once the payment core stopped on a broken invariant.",
+                u64::from(node.core_halted),
+            ),
+            ("facepay_audit_entries", "gauge", "Entries in the hash-chained audit log.", node.audit_entries),
+            (
+                "facepay_audit_head_prefix",
+                "gauge",
+                "The audit log's head hash, its first 48 bits.",
+                node.audit_head_prefix,
+            ),
+            ("facepay_journal_head", "gauge", "The last journal entry this node holds.", node.journal_head),
+            (
+                "facepay_checkpoint_entry",
+                "gauge",
+                "The journal entry of the newest checkpoint.",
+                node.checkpoint_entry,
+            ),
+            (
+                "facepay_checkpoint_failures_total",
+                "counter",
+                "Checkpoints this node failed to write.",
+                node.checkpoint_failures,
+            ),
+        ];
+        for (name, kind, help, value) in samples {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+        }
         out
     }
+}
+
+/// The node's state as the metrics show it, gathered at each scrape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeGauges {
+    pub index_faces: usize,
+    pub core_halted: bool,
+    pub audit_entries: u64,
+    /// The audit head's first 48 bits: a label would make a new series per entry, and 48 bits
+    /// are exact in a float. The full hash is in the audit page and the logs.
+    pub audit_head_prefix: u64,
+    pub journal_head: u64,
+    pub checkpoint_entry: u64,
+    pub checkpoint_failures: u64,
 }

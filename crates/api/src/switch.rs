@@ -19,7 +19,7 @@ use facepay_payments::{
 
 use crate::auth::{self, NonceCache, SignedHeaders};
 use crate::error::ApiError;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, NodeGauges};
 use crate::ports::{Biometrics, Faces};
 use crate::rate::{Rate, RateLimiter};
 
@@ -365,33 +365,19 @@ impl Switch {
     }
 
     pub fn metrics_text(&self) -> String {
-        let mut text = self.metrics.render(self.reader.view().len());
-        text.push_str("# HELP facepay_core_halted 1 once the payment core stopped on a broken invariant.\n");
-        text.push_str("# TYPE facepay_core_halted gauge\n");
-        text.push_str(&format!("facepay_core_halted {}\n", u8::from(self.halted().is_some())));
-        // The audit log's head, to be kept elsewhere: any later edit of the stored log shows. A
-        // label would make a new series per entry, so the metric carries the head's first 48
-        // bits as a number (exact in a float); the full hash is in the audit page and the logs.
-        let (length, head) = self.read(|core| core.audit_head());
-        let prefix = head[..6].iter().fold(0u64, |prefix, &byte| prefix << 8 | u64::from(byte));
-        text.push_str("# HELP facepay_audit_entries Entries in the hash-chained audit log.\n");
-        text.push_str("# TYPE facepay_audit_entries gauge\n");
-        text.push_str(&format!("facepay_audit_entries {length}\n"));
-        text.push_str("# HELP facepay_audit_head_prefix The audit log's head hash, its first 48 bits.\n");
-        text.push_str("# TYPE facepay_audit_head_prefix gauge\n");
-        text.push_str(&format!("facepay_audit_head_prefix {prefix}\n"));
-        let ((checkpoint_entry, checkpoint_failures), head) =
+        // The audit head is kept elsewhere by whoever scrapes it: any later edit of the log shows.
+        let (audit_entries, head) = self.read(|core| core.audit_head());
+        let ((checkpoint_entry, checkpoint_failures), journal_head) =
             read_locked(&self.node, |node| (node.checkpoint_status(), node.head()));
-        text.push_str("# HELP facepay_journal_head The last journal entry this node holds.\n");
-        text.push_str("# TYPE facepay_journal_head gauge\n");
-        text.push_str(&format!("facepay_journal_head {head}\n"));
-        text.push_str("# HELP facepay_checkpoint_entry The journal entry of the newest checkpoint.\n");
-        text.push_str("# TYPE facepay_checkpoint_entry gauge\n");
-        text.push_str(&format!("facepay_checkpoint_entry {checkpoint_entry}\n"));
-        text.push_str("# HELP facepay_checkpoint_failures_total Checkpoints this node failed to write.\n");
-        text.push_str("# TYPE facepay_checkpoint_failures_total counter\n");
-        text.push_str(&format!("facepay_checkpoint_failures_total {checkpoint_failures}\n"));
-        text
+        self.metrics.render(&NodeGauges {
+            index_faces: self.reader.view().len(),
+            core_halted: self.halted().is_some(),
+            audit_entries,
+            audit_head_prefix: head[..6].iter().fold(0, |prefix, &byte| prefix << 8 | u64::from(byte)),
+            journal_head,
+            checkpoint_entry,
+            checkpoint_failures,
+        })
     }
 
     /// From now on new requests are refused (`node_stopping`) and the node reports not ready,
