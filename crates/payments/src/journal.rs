@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use facepay_domain::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::audit::{AuditBroken, AuditEntry, AuditFilter, AuditVerifier};
+use crate::audit::{AuditAction, AuditBroken, AuditEntry, AuditEvent, AuditFilter, AuditVerifier};
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointPolicy};
 use crate::command::{Command, Reply};
 use crate::engine::{CoreConfig, CoreError, PaymentCore};
@@ -75,6 +75,59 @@ impl Entry {
         let command = serde_json::from_str(command)
             .map_err(|err| JournalError::Corrupt { seq, reason: err.to_string() })?;
         Ok(Entry { seq, at: Timestamp::from_unix_ms(at_ms), command, refused })
+    }
+}
+
+/// An audit entry as a store's row hands it back, every column as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAudit {
+    pub seq: i64,
+    pub at_ms: i64,
+    pub action: String,
+    pub actor: String,
+    pub request: String,
+    pub status: i64,
+    pub previous: Vec<u8>,
+    pub hash: Vec<u8>,
+}
+
+impl StoredAudit {
+    /// The entry; a row that does not read back as one is corrupt.
+    pub fn into_entry(self) -> Result<AuditEntry, JournalError> {
+        let seq = self.seq as u64;
+        let corrupt =
+            |what: &str| JournalError::Corrupt { seq, reason: format!("audit entry {seq}: {what}") };
+        let action = AuditAction::from_code(&self.action).ok_or_else(|| corrupt("unknown action"))?;
+        let status = u16::try_from(self.status).map_err(|_| corrupt("a status out of range"))?;
+        let hash =
+            |bytes: Vec<u8>| <[u8; 32]>::try_from(bytes).map_err(|_| corrupt("a hash is not 32 bytes"));
+        Ok(AuditEntry {
+            seq,
+            at: Timestamp::from_unix_ms(self.at_ms),
+            event: AuditEvent { action, actor: self.actor, request: self.request, status },
+            previous: hash(self.previous)?,
+            hash: hash(self.hash)?,
+        })
+    }
+}
+
+impl Checkpoint {
+    /// A checkpoint from the columns every store keeps it in. A format, partition or checksum
+    /// out of range cannot match its checksum, so the restore reports it rather than this read.
+    pub fn from_stored(
+        seq: u64,
+        format: i64,
+        partition: i64,
+        checksum: Vec<u8>,
+        body: Vec<u8>,
+    ) -> Checkpoint {
+        Checkpoint {
+            seq,
+            format: u32::try_from(format).unwrap_or(u32::MAX),
+            partition: u32::try_from(partition).unwrap_or(u32::MAX),
+            checksum: checksum.try_into().unwrap_or([0; 32]),
+            body,
+        }
     }
 }
 

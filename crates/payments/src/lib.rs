@@ -46,6 +46,7 @@ pub use group_commit::{Answer, Submission, Submitter, group_commit_queue, write_
 pub use issuer::{BANK_REFERENCE_MAX, FundingSource, IssuerAnswer, IssuerId, IssuerMessage};
 pub use journal::{
     Append, AuditCheckError, Delivery, Entry, Journal, JournalError, JournaledCore, MemoryJournal, Outbound,
+    StoredAudit,
 };
 pub use limits::{
     DailyUsage, Limit, LimitContext, LimitError, LimitTable, MerchantRisk, ShopperRiskTier, TransactionType,

@@ -1,10 +1,9 @@
-//! The journal port on PostgreSQL: entries and their outbound messages, written under the
-//! `journal_head` row lock in one transaction per batch.
+//! The journal port on PostgreSQL: entries with their outbound messages and audit entries,
+//! written under the `journal_head` row lock in one transaction per batch, and the core's
+//! checkpoints beside them.
 
-use facepay_domain::Timestamp;
 use facepay_payments::{
-    Append, AuditAction, AuditEntry, AuditEvent, AuditFilter, Checkpoint, Delivery, Entry, Journal,
-    JournalError,
+    Append, AuditEntry, AuditFilter, Checkpoint, Delivery, Entry, Journal, JournalError, StoredAudit,
 };
 use postgres::error::SqlState;
 use postgres::{Client, GenericClient, NoTls};
@@ -141,17 +140,7 @@ impl Journal for PostgresJournal {
                 &[&(seq as i64)],
             )
             .map_err(unavailable)?;
-        Ok(row.map(|row| {
-            let checksum: Vec<u8> = row.get(2);
-            Checkpoint {
-                seq,
-                format: u32::try_from(row.get::<_, i64>(0)).unwrap_or(u32::MAX),
-                partition: u32::try_from(row.get::<_, i64>(1)).unwrap_or(u32::MAX),
-                // A checksum of the wrong length cannot match: the restore reports it.
-                checksum: checksum.try_into().unwrap_or([0; 32]),
-                body: row.get(3),
-            }
-        }))
+        Ok(row.map(|row| Checkpoint::from_stored(seq, row.get(0), row.get(1), row.get(2), row.get(3))))
     }
 
     fn store_missing_audit(&mut self, entries: &[AuditEntry]) -> Result<(), JournalError> {
@@ -197,24 +186,17 @@ impl Journal for PostgresJournal {
             .map_err(unavailable)?;
         rows.iter()
             .map(|row| {
-                let seq = row.get::<_, i64>(0) as u64;
-                let corrupt =
-                    |what: &str| JournalError::Corrupt { seq, reason: format!("audit entry {seq}: {what}") };
-                let action: String = row.get(2);
-                let action = AuditAction::from_code(&action).ok_or_else(|| corrupt("unknown action"))?;
-                let status =
-                    u16::try_from(row.get::<_, i64>(5)).map_err(|_| corrupt("a status out of range"))?;
-                let event = AuditEvent { action, actor: row.get(3), request: row.get(4), status };
-                let hash = |column: usize| -> Result<[u8; 32], JournalError> {
-                    row.get::<_, Vec<u8>>(column).try_into().map_err(|_| corrupt("a hash is not 32 bytes"))
+                let stored = StoredAudit {
+                    seq: row.get(0),
+                    at_ms: row.get(1),
+                    action: row.get(2),
+                    actor: row.get(3),
+                    request: row.get(4),
+                    status: row.get(5),
+                    previous: row.get(6),
+                    hash: row.get(7),
                 };
-                Ok(AuditEntry {
-                    seq,
-                    at: Timestamp::from_unix_ms(row.get(1)),
-                    event,
-                    previous: hash(6)?,
-                    hash: hash(7)?,
-                })
+                stored.into_entry()
             })
             .collect()
     }

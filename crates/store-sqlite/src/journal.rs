@@ -1,13 +1,11 @@
-//! The journal port on one SQLite file: entries and their outbound messages, written in one
-//! `BEGIN IMMEDIATE` transaction per batch.
+//! The journal port on one SQLite file: entries with their outbound messages and audit entries,
+//! written in one `BEGIN IMMEDIATE` transaction per batch, and the core's checkpoints beside them.
 
 use std::path::Path;
 use std::time::Duration;
 
-use facepay_domain::Timestamp;
 use facepay_payments::{
-    Append, AuditAction, AuditEntry, AuditEvent, AuditFilter, Checkpoint, Delivery, Entry, Journal,
-    JournalError,
+    Append, AuditEntry, AuditFilter, Checkpoint, Delivery, Entry, Journal, JournalError, StoredAudit,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
@@ -175,17 +173,7 @@ impl Journal for SqliteJournal {
             .query_row(
                 "SELECT format, partition_id, checksum, body FROM checkpoints WHERE seq = ?1",
                 [seq as i64],
-                |row| {
-                    let checksum: Vec<u8> = row.get(2)?;
-                    Ok(Checkpoint {
-                        seq,
-                        format: row.get(0)?,
-                        partition: row.get(1)?,
-                        // A checksum of the wrong length cannot match: the restore reports it.
-                        checksum: checksum.try_into().unwrap_or([0; 32]),
-                        body: row.get(3)?,
-                    })
-                },
+                |row| Ok(Checkpoint::from_stored(seq, row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
             )
             .optional()
             .map_err(unavailable)
@@ -262,35 +250,6 @@ fn insert_audit_row(
         .execute((seq, entry.at.unix_ms, action, &event.actor, &event.request, event.status, previous, hash))
         .map_err(unavailable)?;
     Ok(())
-}
-
-/// An audit row as SQLite hands it back.
-struct StoredAudit {
-    seq: i64,
-    at_ms: i64,
-    action: String,
-    actor: String,
-    request: String,
-    status: u16,
-    previous: Vec<u8>,
-    hash: Vec<u8>,
-}
-
-impl StoredAudit {
-    fn into_entry(self) -> Result<AuditEntry, JournalError> {
-        let seq = self.seq as u64;
-        let corrupt =
-            |what: &str| JournalError::Corrupt { seq, reason: format!("audit entry {seq}: {what}") };
-        let action = AuditAction::from_code(&self.action).ok_or_else(|| corrupt("unknown action"))?;
-        let event = AuditEvent { action, actor: self.actor, request: self.request, status: self.status };
-        Ok(AuditEntry {
-            seq,
-            at: Timestamp::from_unix_ms(self.at_ms),
-            event,
-            previous: self.previous.try_into().map_err(|_| corrupt("a hash is not 32 bytes"))?,
-            hash: self.hash.try_into().map_err(|_| corrupt("a hash is not 32 bytes"))?,
-        })
-    }
 }
 
 fn read_after(connection: &Connection, after: u64) -> Result<Vec<Entry>, JournalError> {
