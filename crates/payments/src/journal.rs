@@ -383,11 +383,10 @@ impl<J: Journal> JournaledCore<J> {
         self.rebuild_if_stale()?;
         let entries = self.journal.read_after(self.head)?;
         if entries.first().is_some_and(|first| first.seq > self.head + 1) {
-            // What this node lacks was pruned behind a checkpoint: start again from the newest.
+            // What this node lacks was pruned behind a checkpoint: start again from the newest
+            // (the rebuild replays everything after it).
             self.stale = true;
-            self.rebuild_if_stale()?;
-            let entries = self.journal.read_after(self.head)?;
-            return replay(&mut self.core, &mut self.head, entries).map(drop);
+            return self.rebuild_if_stale();
         }
         replay(&mut self.core, &mut self.head, entries).map(drop)
     }
