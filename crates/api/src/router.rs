@@ -111,12 +111,15 @@ async fn every_request(State(switch): State<Arc<Switch>>, request: Request, next
         .map_or_else(|| hex(&random_bytes::<12>()), str::to_owned);
     let method = request.method().as_str().to_owned();
     let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
-    let audit = audit::audited(request.method(), &route).map(|action| {
+    let mut audit = audit::audited(request.method(), &route).map(|action| {
         (action, audit::actor(request.headers()), format!("{method} {}", request.uri().path()))
     });
     // A stopping node answers what is under way and refuses what is new, so a caller hears a
     // clear 503 (and retries elsewhere) instead of a connection cut when the listener closes.
+    // The refusal changed nothing and anyone could send it, unauthenticated and past every
+    // rate limit, so like a 401 it is not audited: it never reaches the journal.
     let mut response = if switch.is_stopping() && route != "/health" {
+        audit = None;
         ApiError::unavailable("node_stopping", "this node is stopping; send the request to another")
             .into_response()
     } else {

@@ -143,3 +143,25 @@ async fn a_panic_in_the_core_halts_the_node_which_reports_not_ready_and_stops_se
     .unwrap();
     assert!(served.unwrap_err().to_string().contains("[core_halted]"));
 }
+
+#[tokio::test]
+async fn a_stopping_node_refuses_new_requests_and_journals_none_of_them() {
+    let node = node();
+    let ready = || Request::get("/ready").body(Body::empty()).unwrap();
+    assert_eq!(send(&node.router, ready()).await.0, StatusCode::OK);
+    let before = journaled(&node.journal);
+    node.switch.begin_stopping();
+    // An operator route and an open sign-up: both audited when served, neither when refused.
+    let limits = with_key("GET", "/v1/operator/limits", &node.operator_key, None);
+    let (status, body) = send(&node.router, limits).await;
+    assert_eq!((status, code(&body)), (StatusCode::SERVICE_UNAVAILABLE, "node_stopping"));
+    let sign_up = json!({"consent_text_version": "2026-11", "phone_last4": "1234", "name": "Eve"});
+    let request = Request::post("/v1/shoppers")
+        .header("content-type", "application/json")
+        .body(Body::from(sign_up.to_string()))
+        .unwrap();
+    let (status, body) = send(&node.router, request).await;
+    assert_eq!((status, code(&body)), (StatusCode::SERVICE_UNAVAILABLE, "node_stopping"));
+    assert_eq!(send(&node.router, ready()).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(journaled(&node.journal), before, "a refusal while stopping writes nothing");
+}
