@@ -73,6 +73,8 @@ pub enum SettlementError {
     EmptyWindow,
     #[error("ledger transfer {0:?} fits no settlement line")]
     Unclassified(TransferId),
+    #[error("a total in this window is beyond what an amount in minor units can hold")]
+    TotalOverflow,
 }
 
 impl SettlementError {
@@ -80,6 +82,7 @@ impl SettlementError {
         match self {
             SettlementError::EmptyWindow => "settlement_window_empty",
             SettlementError::Unclassified(_) => "settlement_transfer_unclassified",
+            SettlementError::TotalOverflow => "settlement_total_overflow",
         }
     }
 }
@@ -120,30 +123,30 @@ impl PaymentCore {
             let (debit, credit) = (side_of(request.debit)?, side_of(request.credit)?);
             match (request.code, debit, credit) {
                 (code::PAYMENT, Side::Issuer(issuer), Side::Acquirer(acquirer)) => {
-                    issuers.entry(issuer).or_default().payments_minor += amount;
-                    acquirers.entry(acquirer).or_default().payments_minor += amount;
+                    add(&mut issuers.entry(issuer).or_default().payments_minor, amount)?;
+                    add(&mut acquirers.entry(acquirer).or_default().payments_minor, amount)?;
                 }
                 (code::REFUND, Side::Acquirer(acquirer), Side::Issuer(issuer)) => {
-                    acquirers.entry(acquirer).or_default().refunds_minor += amount;
-                    issuers.entry(issuer).or_default().refunds_minor += amount;
+                    add(&mut acquirers.entry(acquirer).or_default().refunds_minor, amount)?;
+                    add(&mut issuers.entry(issuer).or_default().refunds_minor, amount)?;
                 }
                 (code::REVERSAL, Side::Acquirer(acquirer), Side::Issuer(issuer)) => {
-                    acquirers.entry(acquirer).or_default().reversals_minor += amount;
-                    issuers.entry(issuer).or_default().reversals_minor += amount;
+                    add(&mut acquirers.entry(acquirer).or_default().reversals_minor, amount)?;
+                    add(&mut issuers.entry(issuer).or_default().reversals_minor, amount)?;
                 }
                 (code::COMPENSATION, Side::Reserve, Side::Issuer(issuer)) => {
-                    reserve.compensations_minor += amount;
-                    issuers.entry(issuer).or_default().compensations_minor += amount;
+                    add(&mut reserve.compensations_minor, amount)?;
+                    add(&mut issuers.entry(issuer).or_default().compensations_minor, amount)?;
                 }
                 (code::CHARGEBACK, Side::Acquirer(acquirer), Side::Reserve) => {
-                    acquirers.entry(acquirer).or_default().chargebacks_minor += amount;
-                    reserve.chargebacks_minor += amount;
+                    add(&mut acquirers.entry(acquirer).or_default().chargebacks_minor, amount)?;
+                    add(&mut reserve.chargebacks_minor, amount)?;
                 }
                 (code::TOP_UP, Side::FundingSource, Side::Issuer(IssuerId::BUILT_IN)) => {
-                    issuers.entry(IssuerId::BUILT_IN).or_default().deposits_minor += amount;
+                    add(&mut issuers.entry(IssuerId::BUILT_IN).or_default().deposits_minor, amount)?;
                 }
                 (code::RESERVE_FUNDING, Side::FundingSource, Side::Reserve) => {
-                    reserve.deposits_minor += amount
+                    add(&mut reserve.deposits_minor, amount)?;
                 }
                 _ => return Err(unclassified),
             }
@@ -151,13 +154,16 @@ impl PaymentCore {
         for position in issuers.values_mut() {
             let p = *position;
             position.net_minor =
-                p.payments_minor - p.refunds_minor - p.reversals_minor - p.compensations_minor;
+                net(p.payments_minor, &[p.refunds_minor, p.reversals_minor, p.compensations_minor])?;
         }
         for position in acquirers.values_mut() {
             let p = *position;
-            position.net_minor = p.payments_minor - p.refunds_minor - p.reversals_minor - p.chargebacks_minor;
+            position.net_minor =
+                net(p.payments_minor, &[p.refunds_minor, p.reversals_minor, p.chargebacks_minor])?;
         }
-        reserve.net_minor = reserve.deposits_minor + reserve.chargebacks_minor - reserve.compensations_minor;
+        reserve.net_minor = (reserve.deposits_minor.checked_add(reserve.chargebacks_minor))
+            .and_then(|gross| gross.checked_sub(reserve.compensations_minor))
+            .ok_or(SettlementError::TotalOverflow)?;
         Ok(SettlementReport {
             currency: self.config.currency.code().to_owned(),
             from_unix_ms: from.unix_ms,
@@ -237,6 +243,18 @@ impl SettlementReport {
     }
 }
 
+/// `total += amount`, refused past what an i64 of minor units holds (amounts that large are
+/// accepted by the ledger, whose totals are wider, but cannot be reported).
+fn add(total: &mut i64, amount: i64) -> Result<(), SettlementError> {
+    *total = total.checked_add(amount).ok_or(SettlementError::TotalOverflow)?;
+    Ok(())
+}
+
+/// `gross` less each of `less`, refused past what an i64 holds.
+fn net(gross: i64, less: &[i64]) -> Result<i64, SettlementError> {
+    less.iter().try_fold(gross, |net, &amount| net.checked_sub(amount).ok_or(SettlementError::TotalOverflow))
+}
+
 #[cfg(test)]
 mod tests {
     use facepay_domain::Currency;
@@ -250,9 +268,8 @@ mod tests {
 
     /// The public commands cannot move money outside the lines; the ledger itself can, and the
     /// report must say so rather than leave it out.
-    #[test]
-    fn a_movement_that_fits_no_line_is_an_error() {
-        let config = CoreConfig {
+    fn config() -> CoreConfig {
+        CoreConfig {
             currency: Currency::new("EUR").unwrap(),
             limits: LimitTable::default(),
             pin_policy: PinPolicy { always: false, above_amount_minor: None, on_elevated_risk: false },
@@ -261,8 +278,12 @@ mod tests {
             funding_source: AccountId(1),
             reserve_account: AccountId(2),
             risk: RiskConfig::default(),
-        };
-        let mut core = PaymentCore::new(config);
+        }
+    }
+
+    #[test]
+    fn a_movement_that_fits_no_line_is_an_error() {
+        let mut core = PaymentCore::new(config());
         let now = Timestamp::from_unix_ms(10);
         let window = (Timestamp::from_unix_ms(0), Timestamp::from_unix_ms(100));
         core.fund_reserve(500, TransferId(1), now).unwrap();
@@ -280,5 +301,19 @@ mod tests {
         let err = core.settlement_report(window.0, window.1).unwrap_err();
         assert_eq!(err, SettlementError::Unclassified(TransferId(2)));
         assert_eq!(err.code(), "settlement_transfer_unclassified");
+    }
+
+    /// Found by schemathesis: two reserve fundings near i64::MAX, which the ledger holds, made the
+    /// report's sum overflow and the node panic. It is an error with its own code now.
+    #[test]
+    fn totals_beyond_an_i64_are_an_error_not_a_panic() {
+        let mut core = PaymentCore::new(config());
+        let now = Timestamp::from_unix_ms(10);
+        let window = (Timestamp::from_unix_ms(0), Timestamp::from_unix_ms(100));
+        core.fund_reserve(i64::MAX - 1, TransferId(1), now).unwrap();
+        assert_eq!(core.settlement_report(window.0, window.1).unwrap().reserve.net_minor, i64::MAX - 1);
+        core.fund_reserve(i64::MAX - 1, TransferId(2), now).unwrap();
+        let err = core.settlement_report(window.0, window.1).unwrap_err();
+        assert_eq!((err.clone(), err.code()), (SettlementError::TotalOverflow, "settlement_total_overflow"));
     }
 }

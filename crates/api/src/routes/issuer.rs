@@ -185,6 +185,8 @@ pub(crate) async fn report(
     switch.read_fresh(move |core| core.settlement_report(from, to)).await?.map_err(|err| {
         let status = match err {
             facepay_payments::SettlementError::EmptyWindow => axum::http::StatusCode::BAD_REQUEST,
+            // Top-ups or fundings so large their sum leaves i64: reportable in a smaller window.
+            facepay_payments::SettlementError::TotalOverflow => axum::http::StatusCode::UNPROCESSABLE_ENTITY,
             facepay_payments::SettlementError::Unclassified(_) => {
                 axum::http::StatusCode::INTERNAL_SERVER_ERROR
             }
