@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, Method, Uri};
-use facepay_domain::{Currency, MerchantId, TerminalId, Timestamp};
+use facepay_domain::{Currency, MerchantId, PaymentId, TerminalId, Timestamp};
 use facepay_face_index::{DecisionRule, IndexReader};
 use facepay_payments::{
     CheckpointPolicy, Command, Journal, JournaledCore, PaymentCore, Reply, Role, Submitter,
@@ -22,6 +22,7 @@ use crate::error::ApiError;
 use crate::metrics::{Metrics, NodeGauges};
 use crate::ports::{Biometrics, Faces};
 use crate::rate::{Rate, RateLimiter};
+use crate::wire::PaymentOut;
 
 /// A node's payment core on whichever store it was started with.
 pub type Node = JournaledCore<Box<dyn Journal + Send>>;
@@ -137,6 +138,21 @@ pub struct Switch {
 impl std::fmt::Debug for Switch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Switch").field("faces", &self.reader.view().len()).finish_non_exhaustive()
+    }
+}
+
+/// Whose a payment is, and whether the core still holds it (`payment_owner`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PaymentOwner {
+    pub terminal: TerminalId,
+    pub merchant: MerchantId,
+    pub held: bool,
+}
+
+impl PaymentOwner {
+    /// Refuses a command on a payment the core forgot: it is past its refund and dispute window.
+    pub(crate) fn commandable(self, id: PaymentId) -> Result<(), ApiError> {
+        if self.held { Ok(()) } else { Err(facepay_payments::CoreError::PaymentWindowClosed(id).into()) }
     }
 }
 
@@ -328,6 +344,33 @@ impl Switch {
 
     pub async fn mark_delivered(self: &Arc<Self>, ids: Vec<u64>) -> Result<(), ApiError> {
         self.with_journal(move |journal| journal.mark_delivered(&ids)).await
+    }
+
+    /// Whose a payment is (its terminal and merchant), and whether the core still holds it:
+    /// one past its windows is known only to the read model, where commands cannot reach it.
+    pub(crate) async fn payment_owner(
+        self: &Arc<Self>,
+        id: PaymentId,
+    ) -> Result<Option<PaymentOwner>, ApiError> {
+        let held = move |core: &PaymentCore| core.payment_record(id).map(|p| (p.terminal, p.merchant));
+        let in_core = match self.read(held) {
+            Some(owner) => Some(owner),
+            None => self.read_fresh(held).await?,
+        };
+        if let Some((terminal, merchant)) = in_core {
+            return Ok(Some(PaymentOwner { terminal, merchant, held: true }));
+        }
+        let row = self.with_journal(move |store| store.payment_row(id)).await?;
+        Ok(row.map(|row| PaymentOwner { terminal: row.terminal, merchant: row.merchant, held: false }))
+    }
+
+    /// A payment as callers see it: from the core while it holds it, else from the read model.
+    pub(crate) async fn payment_out(self: &Arc<Self>, id: PaymentId) -> Result<Option<PaymentOut>, ApiError> {
+        if let Some(out) = self.read(|core| core.payment(id).map(|view| PaymentOut::new(&view, core))) {
+            return Ok(Some(out));
+        }
+        let row = self.with_journal(move |store| store.payment_row(id)).await?;
+        Ok(row.map(|row| self.read(|core| PaymentOut::from_row(&row, core))))
     }
 
     /// Runs `work` on the readers' store connection, off the async workers.

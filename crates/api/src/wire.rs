@@ -9,8 +9,8 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use facepay_domain::{PaymentId, ShopperId};
-use facepay_payments::{PaymentCore, PaymentState, PaymentView, SecretHash};
+use facepay_domain::PaymentId;
+use facepay_payments::{PaymentCore, PaymentRow, PaymentState, PaymentView, SecretHash};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -181,34 +181,41 @@ pub struct PaymentOut {
 }
 
 impl PaymentOut {
+    /// A payment the core holds, as it stands after `view`.
     pub fn new(view: &PaymentView, core: &PaymentCore) -> PaymentOut {
-        let shopper: Option<ShopperId> = core.payment_record(view.id).and_then(|p| p.shopper);
+        let row = core.payment_row(view.id).expect("a payment the core answered with is held");
+        PaymentOut::from_row(&row, core)
+    }
+
+    /// A payment as the read model keeps it (the core forgets payments past their windows);
+    /// the shopper's masked name, while they are enrolled, comes from the core.
+    pub fn from_row(row: &PaymentRow, core: &PaymentCore) -> PaymentOut {
         let identified = matches!(
-            view.state,
+            row.state,
             PaymentState::NeedsPin
                 | PaymentState::AwaitingIssuer
                 | PaymentState::Authorized
                 | PaymentState::Captured { .. }
         );
         PaymentOut {
-            payment_id: view.id.to_string(),
-            order_id: core.order_id(view.id).map(str::to_owned),
-            state: view.state.name().to_owned(),
-            decline_reason: match view.state {
+            payment_id: row.id.to_string(),
+            order_id: row.order_id.clone(),
+            state: row.state.name().to_owned(),
+            decline_reason: match row.state {
                 PaymentState::Declined(reason) => Some(reason.code().to_owned()),
                 _ => None,
             },
-            decline_message: match view.state {
+            decline_message: match row.state {
                 PaymentState::Declined(reason) => Some(reason.message().to_owned()),
                 _ => None,
             },
-            amount_minor: view.amount.amount_minor,
-            currency: view.amount.currency.code().to_owned(),
-            refunded_minor: match view.state {
+            amount_minor: row.amount.amount_minor,
+            currency: row.amount.currency.code().to_owned(),
+            refunded_minor: match row.state {
                 PaymentState::Captured { refunded_minor } => refunded_minor,
                 _ => 0,
             },
-            shopper: shopper.filter(|_| identified).and_then(|s| core.masked_name(s)).map(str::to_owned),
+            shopper: row.shopper.filter(|_| identified).and_then(|s| core.masked_name(s)).map(str::to_owned),
         }
     }
 

@@ -12,10 +12,10 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::*;
 use facepay_api::ApiConfig;
-use facepay_domain::PaymentId;
+use facepay_domain::{PaymentId, Timestamp};
 use facepay_payments::{
     Append, AuditEntry, AuditFilter, Checkpoint, Delivery, Entry, Journal, JournalError, MemoryJournal,
-    PaymentState,
+    Movement, PaymentRow, PaymentState, ReadModel,
 };
 use serde_json::json;
 
@@ -104,6 +104,27 @@ impl Journal for PanickingJournal {
     }
     fn store_missing_audit(&mut self, entries: &[AuditEntry]) -> Result<(), JournalError> {
         self.inner.store_missing_audit(entries)
+    }
+    fn payment_row(&mut self, id: PaymentId) -> Result<Option<PaymentRow>, JournalError> {
+        self.inner.payment_row(id)
+    }
+    fn movements(
+        &mut self,
+        from: Timestamp,
+        to: Timestamp,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Movement>, JournalError> {
+        self.inner.movements(from, to, after, limit)
+    }
+    fn read_model_through(&mut self) -> Result<u64, JournalError> {
+        self.inner.read_model_through()
+    }
+    fn store_read_model(&mut self, through: u64, rows: &ReadModel) -> Result<(), JournalError> {
+        self.inner.store_read_model(through, rows)
+    }
+    fn read_model_size(&mut self) -> Result<(u64, u64), JournalError> {
+        self.inner.read_model_size()
     }
 }
 

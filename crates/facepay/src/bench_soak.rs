@@ -1,8 +1,11 @@
 //! `facepay bench soak`: whole payment lives (authorized, then captured; 10% partly refunded,
 //! 1% disputed, 2% voided, 1% never confirmed and reversed by the sweep when due) through the
 //! real journaled core and group commit on SQLite, with the sweeper's rule (sweep only when
-//! something is due). Every 10% it prints throughput, resident memory, journal rows and the
-//! newest checkpoint's size; at the end it restarts the core from the store and times it.
+//! something is due). Every 10% it prints throughput, resident memory, journal rows, the
+//! payments the core still holds, the read model's rows and the newest checkpoint's size; at
+//! the end it restarts the core from the store and times it. The windows (`SOAK_RETENTION`)
+//! are shorter than the run, so the core forgets payments as fast as new ones come and memory
+//! should stay flat once the first window has passed.
 //!
 //! Two runs, each in a process of its own so their memory does not mix: the peer is today's
 //! engine path without checkpoints (a restart replays the whole journal), then the same work
@@ -19,8 +22,8 @@ use std::time::{Duration, Instant};
 use facepay_domain::{PaymentId, Timestamp};
 use facepay_ledger::TransferId;
 use facepay_payments::{
-    CheckpointPolicy, Command, DisputeId, JournalError, JournaledCore, Limit, LimitTable, PaymentState,
-    Reply, Submitter, group_commit_queue, write_batches,
+    CheckpointPolicy, Command, CoreConfig, DisputeId, Finding, Journal, JournalError, JournaledCore, Limit,
+    LimitTable, PaymentState, Reply, Retention, Submitter, group_commit_queue, write_batches,
 };
 use facepay_store_sqlite::SqliteJournal;
 
@@ -96,8 +99,10 @@ fn in_own_process(args: &SoakBenchArgs, run: SoakRun, out: &mut dyn Write) -> io
 fn soak_once(args: &SoakBenchArgs, run: SoakRun, out: &mut dyn Write) -> io::Result<bool> {
     let folder = tempfile::tempdir_in(&args.dir)?;
     let file = folder.path().join("soak.sqlite");
-    let mut node = JournaledCore::open(config(), SqliteJournal::open(&file).map_err(fail)?).map_err(fail)?;
+    let mut node =
+        JournaledCore::open(soak_config(), SqliteJournal::open(&file).map_err(fail)?).map_err(fail)?;
     node.set_checkpoint_policy(run.policy());
+    let mut reader = SqliteJournal::open(&file).map_err(fail)?;
     // Limits out of the way: every terminal's shopper pays all day long.
     let wide = Limit { per_transaction_minor: 1 << 40, daily_minor: 1 << 50 };
     let table =
@@ -121,11 +126,19 @@ fn soak_once(args: &SoakBenchArgs, run: SoakRun, out: &mut dyn Write) -> io::Res
         args.terminals,
         folder.path().display()
     )?;
+    let windows = SOAK_RETENTION;
     writeln!(
         out,
-        "| done | payments/s (this 10%) | RSS MiB | journal rows | rows/payment | checkpoint MiB |"
+        "windows: idempotency keys {} s, refunds and disputes {} s",
+        windows.idempotency_ms / 1_000,
+        windows.refund_window_ms / 1_000
     )?;
-    writeln!(out, "|---|---|---|---|---|---|")?;
+    writeln!(
+        out,
+        "| done | payments/s (this 10%) | RSS MiB | journal rows | rows/payment | payments held | \
+         read model rows (payments + movements) | checkpoint MiB |"
+    )?;
+    writeln!(out, "|---|---|---|---|---|---|---|---|")?;
     let node = Arc::new(Mutex::new(node));
     let (submitter, submissions) = group_commit_queue(args.terminals * 2);
     let writer_node = node.clone();
@@ -158,19 +171,22 @@ fn soak_once(args: &SoakBenchArgs, run: SoakRun, out: &mut dyn Write) -> io::Res
             continue;
         }
         let rate = (now_done - last_done) as f64 / last_at.elapsed().as_secs_f64();
-        let (rows, checkpoint) = {
+        let (rows, held, checkpoint) = {
             let node = node.lock().unwrap_or_else(PoisonError::into_inner);
-            (node.head(), node.last_checkpoint_bytes())
+            (node.head(), node.core().payments_held(), node.last_checkpoint_bytes())
         };
+        // Counted on a connection of its own, outside the writer's lock and the rate above.
+        let (payment_rows, movements) = reader.read_model_size().map_err(fail)?;
         writeln!(
             out,
-            "| {}% | {rate:.0} | {:.0} | {rows} | {:.2} | {:.1} |",
+            "| {}% | {rate:.0} | {:.0} | {rows} | {:.2} | {held} | {payment_rows} + {movements} | {:.1} |",
             mark * 10,
             rss_mib(),
             rows as f64 / now_done.max(1) as f64,
             checkpoint as f64 / (1 << 20) as f64
         )?;
-        (mark, last_at, last_done) = (mark + 1, Instant::now(), now_done);
+        last_at = Instant::now();
+        (mark, last_done) = (mark + 1, now_done);
     }
     let mut lived = 0;
     for terminal in terminals {
@@ -221,8 +237,12 @@ fn live(submitter: &Submitter, id: u128, t: u128) -> bool {
                 return submit(refund) == Some(PaymentState::Captured { refunded_minor: 40 });
             }
             if id % 100 == 4 {
-                let dispute = Command::OpenDispute { dispute: DisputeId(id), payment, amount_minor: 30 };
-                return submitter.submit(dispute, now()).is_ok_and(|reply| reply.is_ok());
+                // Opened, then decided: a dispute still open would keep its payment in memory.
+                let dispute = DisputeId(id);
+                let open = Command::OpenDispute { dispute, payment, amount_minor: 30 };
+                let decide = Command::ResolveDispute { dispute, finding: Finding::ShopperAtFault };
+                let accepted = |command| submitter.submit(command, now()).is_ok_and(|reply| reply.is_ok());
+                return accepted(open) && accepted(decide);
             }
             true
         }
@@ -250,8 +270,15 @@ fn spawn_sweeper(
 /// Seconds from opening the file to a core ready to serve, and the checkpoint it started from.
 fn restart(file: &Path) -> io::Result<(f64, Option<u64>)> {
     let started = Instant::now();
-    let node = JournaledCore::open(config(), SqliteJournal::open(file).map_err(fail)?).map_err(fail)?;
+    let node = JournaledCore::open(soak_config(), SqliteJournal::open(file).map_err(fail)?).map_err(fail)?;
     Ok((started.elapsed().as_secs_f64(), node.started_from().0))
+}
+
+/// Windows far shorter than a run of a million payments, so its memory must level off.
+const SOAK_RETENTION: Retention = Retention { idempotency_ms: 5_000, refund_window_ms: 20_000 };
+
+fn soak_config() -> CoreConfig {
+    CoreConfig { retention: SOAK_RETENTION, ..config() }
 }
 
 fn now() -> Timestamp {

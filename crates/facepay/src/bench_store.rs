@@ -11,8 +11,8 @@ use facepay_domain::{Currency, MerchantId, Money, PaymentId, ShopperId, Terminal
 use facepay_ledger::{AccountId, TransferId};
 use facepay_payments::{
     AcquirerId, Command, CoreConfig, CountRule, Identification, Journal, JournalError, JournaledCore,
-    LimitTable, MerchantRisk, PaymentState, PinPolicy, Reply, RiskConfig, StartPayment, TransactionType,
-    group_commit_queue, write_batches,
+    LimitTable, MerchantRisk, PaymentState, PinPolicy, Reply, Retention, RiskConfig, StartPayment,
+    TransactionType, group_commit_queue, write_batches,
 };
 use facepay_store_postgres::PostgresJournal;
 use facepay_store_sqlite::SqliteJournal;
@@ -200,6 +200,7 @@ pub(crate) fn config() -> CoreConfig {
         funding_source: AccountId(1),
         reserve_account: AccountId(2),
         risk: RiskConfig { shopper_velocity: never, terminal_velocity: never, ..RiskConfig::default() },
+        retention: Retention::DEFAULT,
     }
 }
 

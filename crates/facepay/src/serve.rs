@@ -14,7 +14,7 @@ use facepay_face_index::FaceIndex;
 use facepay_gallery::{Follower, Gallery, KeySource, follow};
 use facepay_ledger::AccountId;
 use facepay_payments::{
-    Command, CoreConfig, Journal, JournaledCore, LimitTable, PinPolicy, RiskConfig, Role,
+    Command, CoreConfig, Journal, JournaledCore, LimitTable, PinPolicy, Retention, RiskConfig, Role,
 };
 use facepay_store_postgres::{PostgresBiometricStore, PostgresJournal};
 use facepay_store_sqlite::{SqliteBiometricStore, SqliteJournal};
@@ -63,6 +63,7 @@ pub(crate) fn core_config() -> CoreConfig {
         funding_source: AccountId(1),
         reserve_account: AccountId(2),
         risk: RiskConfig::default(),
+        retention: Retention::DEFAULT,
     }
 }
 

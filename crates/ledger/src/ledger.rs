@@ -1,8 +1,13 @@
 //! The ledger itself: accounts, transfers, pending holds and their deadlines, and the journal of
 //! every change in the order it happened. A plain in-memory state machine: the caller passes the
 //! time in, and storage persists the journal; replaying the journal rebuilds the same state.
+//!
+//! A ledger that runs for years keeps only what its checks still need: its owner takes the
+//! journal's new entries for the store (`take_journal`) and has it forget the transfers that
+//! were settled long ago (`forget_settled_through`), so memory follows the traffic of one
+//! window, not all history.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use facepay_domain::{Currency, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -26,7 +31,13 @@ pub struct Ledger {
     pending: HashMap<TransferId, PendingState>,
     /// Held pending transfers by deadline, so expiry touches only what is due.
     deadlines: BTreeSet<(Timestamp, TransferId)>,
+    /// The transfers still remembered, in the order they were applied, so the oldest are
+    /// forgotten first.
+    applied: VecDeque<(Timestamp, TransferId)>,
+    /// The journal's entries since the owner last took them.
     journal: Vec<JournalEntry>,
+    /// How many entries the journal has had in all, taken or not.
+    recorded: u64,
     /// Scratch space for undoing a linked chain; kept to reuse its allocation. Not state.
     #[serde(skip)]
     undo: Vec<Undo>,
@@ -40,7 +51,9 @@ impl PartialEq for Ledger {
             && self.transfers == other.transfers
             && self.pending == other.pending
             && self.deadlines == other.deadlines
+            && self.applied == other.applied
             && self.journal == other.journal
+            && self.recorded == other.recorded
     }
 }
 
@@ -95,7 +108,7 @@ impl Ledger {
                 Err(AccountError::ExistsWithDifferentFields(account.id))
             };
         }
-        self.journal.push(JournalEntry::Opened(account.clone()));
+        self.record(JournalEntry::Opened(account.clone()));
         self.accounts.insert(account.id, account);
         Ok(Applied::Created)
     }
@@ -178,8 +191,49 @@ impl Ledger {
         self.deadlines.first().map(|&(at, _)| at)
     }
 
+    /// The journal's entries since the owner last took them (all of them, for an owner that
+    /// never takes them).
     pub fn journal(&self) -> &[JournalEntry] {
         &self.journal
+    }
+
+    /// How many entries the journal has had in all, taken or not.
+    pub fn journal_len(&self) -> u64 {
+        self.recorded
+    }
+
+    /// Hands the owner the journal's entries since it last took them, for it to store.
+    pub fn take_journal(&mut self) -> Vec<JournalEntry> {
+        std::mem::take(&mut self.journal)
+    }
+
+    /// Forgets the transfers applied at or before `cutoff` that no longer hold money, oldest
+    /// first, stopping at the first that still does; returns how many went. A forgotten id is
+    /// new again: callers forget only what is past every retry they accept.
+    pub fn forget_settled_through(&mut self, cutoff: Timestamp) -> usize {
+        let mut forgotten = 0;
+        while let Some(&(at, id)) = self.applied.front()
+            && at <= cutoff
+            && self.pending.get(&id) != Some(&PendingState::Held)
+        {
+            self.applied.pop_front();
+            self.transfers.remove(&id);
+            self.pending.remove(&id);
+            forgotten += 1;
+        }
+        forgotten
+    }
+
+    /// When the oldest transfer remembered was applied, unless it still holds money (then its
+    /// hold's deadline comes first): the owner forgets it once that is a window ago.
+    pub fn oldest_settled(&self) -> Option<Timestamp> {
+        let &(at, id) = self.applied.front()?;
+        (self.pending.get(&id) != Some(&PendingState::Held)).then_some(at)
+    }
+
+    /// How many transfers the ledger remembers.
+    pub fn transfers_held(&self) -> usize {
+        self.transfers.len()
     }
 
     /// Rebuilds a ledger from its journal alone.
@@ -192,7 +246,7 @@ impl Ledger {
     /// Applies journal entries that follow this ledger's own journal, as a follower does with the
     /// entries it has not seen yet. On an error, the entries before the bad one stay applied.
     pub fn replay_more(&mut self, entries: &[JournalEntry]) -> Result<(), ReplayError> {
-        let first = self.journal.len();
+        let first = usize::try_from(self.recorded).expect("a journal's length fits in memory");
         for (offset, entry) in entries.iter().enumerate() {
             let fail = |reason: String| ReplayError { index: first + offset, reason };
             match entry {
@@ -348,8 +402,9 @@ impl Ledger {
             self.undo.push(Undo::DeadlineAdded(deadline, request.id));
         }
         self.transfers.insert(request.id, transfer);
+        self.applied.push_back((now, request.id));
         self.undo.push(Undo::Inserted(request.id));
-        self.journal.push(JournalEntry::Applied(transfer));
+        self.record(JournalEntry::Applied(transfer));
         Ok(Applied::Created)
     }
 
@@ -381,7 +436,12 @@ impl Ledger {
         }
         self.pending.insert(pending_id, PendingState::Expired);
         self.deadlines.remove(&(deadline, pending_id));
-        self.journal.push(JournalEntry::Expired { pending_id, at });
+        self.record(JournalEntry::Expired { pending_id, at });
+    }
+
+    fn record(&mut self, entry: JournalEntry) {
+        self.journal.push(entry);
+        self.recorded += 1;
     }
 
     fn set_totals(&mut self, id: AccountId, totals: Totals) {
@@ -404,6 +464,8 @@ impl Ledger {
                 }
                 Undo::Inserted(id) => {
                     self.transfers.remove(&id);
+                    self.applied.pop_back();
+                    self.recorded -= 1;
                     let popped = self.journal.pop();
                     debug_assert!(matches!(popped, Some(JournalEntry::Applied(t)) if t.request.id == id));
                 }

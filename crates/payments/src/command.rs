@@ -240,6 +240,9 @@ impl PaymentCore {
         if let Some(payment) = command.payment() {
             self.settle_deadline(payment);
         }
+        if let Ok(Reply::Payment(view)) = &reply {
+            self.mark_changed(view.id);
+        }
         reply
     }
 

@@ -140,10 +140,14 @@ impl PaymentCore {
                 Err(DisputeError::IdReused(id).into())
             };
         }
+        let window_ms = self.config.retention.refund_window_ms;
         let record = self.payments.get_mut(&payment).ok_or(CoreError::UnknownPayment(payment))?;
         let PaymentState::Captured { refunded_minor } = record.payment.state else {
             return Err(DisputeError::PaymentNotCaptured.into());
         };
+        if now >= record.created_at.plus_ms(window_ms) {
+            return Err(CoreError::PaymentWindowClosed(payment));
+        }
         if amount_minor <= 0 {
             return Err(DisputeError::AmountNotPositive.into());
         }
@@ -152,6 +156,7 @@ impl PaymentCore {
             return Err(DisputeError::ExceedsCaptured { left_minor }.into());
         }
         record.disputed_minor += amount_minor;
+        record.disputes.push(id);
         let dispute = Dispute {
             id,
             payment,

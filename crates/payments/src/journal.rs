@@ -17,7 +17,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use facepay_domain::Timestamp;
+use facepay_domain::{PaymentId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{AuditAction, AuditBroken, AuditEntry, AuditEvent, AuditFilter, AuditVerifier};
@@ -25,7 +25,9 @@ use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointPolicy};
 use crate::command::{Command, Reply};
 use crate::engine::{CoreConfig, CoreError, PaymentCore};
 use crate::issuer::IssuerMessage;
+use crate::read_model::{Movement, PaymentRow, ReadModel};
 use crate::risk::RiskEvent;
+use crate::settlement::{SettlementError, SettlementReport, SettlementTally, settlement_window};
 
 /// One journaled command, numbered from 1 without gaps, with the code of the core's refusal
 /// when it was refused.
@@ -46,7 +48,8 @@ pub enum Outbound {
 }
 
 /// A command to append, with its refusal's code (if refused), what it leaves for the outside,
-/// and the audit entries it appended, which live in the store (the core keeps only the head).
+/// the audit entries it appended, which live in the store (the core keeps only the head), and
+/// its rows for the read model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Append {
     pub at: Timestamp,
@@ -54,6 +57,7 @@ pub struct Append {
     pub refused: Option<String>,
     pub outbound: Vec<Outbound>,
     pub audit: Vec<AuditEntry>,
+    pub read_model: ReadModel,
 }
 
 /// An outbound message not yet confirmed delivered; `id` orders them.
@@ -250,6 +254,60 @@ pub trait Journal {
     /// Stores the audit entries it does not hold yet (a log journaled before the store kept
     /// audit entries, filled in by a replay); the ones it holds are left as they are.
     fn store_missing_audit(&mut self, entries: &[AuditEntry]) -> Result<(), JournalError>;
+
+    /// The payment as the read model holds it, written with the entry that last changed it.
+    fn payment_row(&mut self, id: PaymentId) -> Result<Option<PaymentRow>, JournalError>;
+
+    /// Up to `limit` ledger movements applied in `[from, to)` and numbered after `after`, in
+    /// order of their numbers.
+    fn movements(
+        &mut self,
+        from: Timestamp,
+        to: Timestamp,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Movement>, JournalError>;
+
+    /// The last journal entry whose read-model rows the store holds (`append_with` moves it
+    /// with every commit; a store that kept no read model before holds 0).
+    fn read_model_through(&mut self) -> Result<u64, JournalError>;
+
+    /// Stores the rows a replay rebuilt for the entries up to `through` that were written
+    /// before the store kept a read model: a payment's row replaces the one held, a movement
+    /// already held is left as it is.
+    fn store_read_model(&mut self, through: u64, rows: &ReadModel) -> Result<(), JournalError>;
+
+    /// How many payment rows and ledger movements the read model holds.
+    fn read_model_size(&mut self) -> Result<(u64, u64), JournalError>;
+}
+
+/// Movements a settlement report reads from the store at a time.
+const SETTLEMENT_PAGE: usize = 10_000;
+
+/// Clearing and settlement for the movements posted in `[from, to)`, read from the read model
+/// page by page. The outer error is the store's, the inner one the report's.
+pub fn settlement_report<J: Journal + ?Sized>(
+    journal: &mut J,
+    currency: &str,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Result<SettlementReport, SettlementError>, JournalError> {
+    if let Err(empty) = settlement_window(from, to) {
+        return Ok(Err(empty));
+    }
+    let (mut tally, mut after) = (SettlementTally::default(), 0);
+    loop {
+        let page = journal.movements(from, to, after, SETTLEMENT_PAGE)?;
+        for movement in &page {
+            if let Err(unreportable) = tally.add(movement) {
+                return Ok(Err(unreportable));
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == SETTLEMENT_PAGE => after = last.number,
+            _ => return Ok(tally.finish(currency, from, to)),
+        }
+    }
 }
 
 /// A node that picks its store at start-up holds it as `Box<dyn Journal + Send>`.
@@ -296,6 +354,32 @@ impl<J: Journal + ?Sized> Journal for Box<J> {
 
     fn store_missing_audit(&mut self, entries: &[AuditEntry]) -> Result<(), JournalError> {
         (**self).store_missing_audit(entries)
+    }
+
+    fn payment_row(&mut self, id: PaymentId) -> Result<Option<PaymentRow>, JournalError> {
+        (**self).payment_row(id)
+    }
+
+    fn movements(
+        &mut self,
+        from: Timestamp,
+        to: Timestamp,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Movement>, JournalError> {
+        (**self).movements(from, to, after, limit)
+    }
+
+    fn read_model_through(&mut self) -> Result<u64, JournalError> {
+        (**self).read_model_through()
+    }
+
+    fn store_read_model(&mut self, through: u64, rows: &ReadModel) -> Result<(), JournalError> {
+        (**self).store_read_model(through, rows)
+    }
+
+    fn read_model_size(&mut self) -> Result<(u64, u64), JournalError> {
+        (**self).read_model_size()
     }
 }
 
@@ -388,7 +472,7 @@ impl<J: Journal> JournaledCore<J> {
             self.stale = true;
             return self.rebuild_if_stale();
         }
-        replay(&mut self.core, &mut self.head, entries).map(drop)
+        replay(&mut self.core, &mut self.head, entries, u64::MAX).map(drop)
     }
 
     /// Drops the journal entries every start can do without: those up to the older of the two
@@ -425,7 +509,7 @@ impl<J: Journal> JournaledCore<J> {
         let mut caught_up = Ok(());
         let committed = journal.append_with(*head, &mut |others| {
             ran = true;
-            caught_up = replay(core, head, others).map(drop);
+            caught_up = replay(core, head, others, u64::MAX).map(drop);
             if caught_up.is_err() {
                 return Vec::new();
             }
@@ -435,7 +519,15 @@ impl<J: Journal> JournaledCore<J> {
                 let outbound = drain_outbound(core);
                 let refused = reply.as_ref().err().map(|err| err.code().to_owned());
                 let audit = core.take_audit_entries();
-                appends.push(Append { at: *at, command: command.clone(), refused, outbound, audit });
+                let read_model = core.take_read_model();
+                appends.push(Append {
+                    at: *at,
+                    command: command.clone(),
+                    refused,
+                    outbound,
+                    audit,
+                    read_model,
+                });
                 replies.push(reply);
             }
             appends
@@ -528,12 +620,17 @@ impl<J: Journal> JournaledCore<J> {
             }
         }
         let entries = self.journal.read_after(head)?;
-        let audit = replay(&mut core, &mut head, entries)?;
-        // A journal written before the store kept audit entries: the replay fills them in.
+        let rows_through = self.journal.read_model_through()?;
+        let (audit, rows) = replay(&mut core, &mut head, entries, rows_through)?;
+        // A journal written before the store kept audit entries or a read model: the replay
+        // fills them in.
         if let Some(last) = audit.last()
             && self.journal.audit_entries(&AuditFilter::all_after(last.seq - 1, 1))?.is_empty()
         {
             self.journal.store_missing_audit(&audit)?;
+        }
+        if head > rows_through {
+            self.journal.store_read_model(head, &rows)?;
         }
         (self.core, self.head, self.started_from) = (core, head, started_from);
         self.last_checkpoint = (started_from.unwrap_or(0), None);
@@ -543,13 +640,16 @@ impl<J: Journal> JournaledCore<J> {
 }
 
 /// Applies journaled entries to `core`, which reflects everything up to `head`; returns the
-/// audit entries they appended (stored when the entries were first written).
+/// audit entries they appended (stored when the entries were first written) and the read-model
+/// rows of the entries after `rows_after` (those the store may lack).
 fn replay(
     core: &mut PaymentCore,
     head: &mut u64,
     entries: Vec<Entry>,
-) -> Result<Vec<AuditEntry>, JournalError> {
+    rows_after: u64,
+) -> Result<(Vec<AuditEntry>, ReadModel), JournalError> {
     let mut audit = Vec::new();
+    let mut rows = ReadModel::default();
     for entry in entries {
         if entry.seq != *head + 1 {
             let reason = format!("expected entry {} next", *head + 1);
@@ -564,9 +664,13 @@ fn replay(
         // Delivered (or queued), and stored, when the entry was first written.
         drain_outbound(core);
         audit.extend(core.take_audit_entries());
+        let read_model = core.take_read_model();
+        if entry.seq > rows_after {
+            rows.extend(read_model);
+        }
         *head = entry.seq;
     }
-    Ok(audit)
+    Ok((audit, rows))
 }
 
 fn drain_outbound(core: &mut PaymentCore) -> Vec<Outbound> {
@@ -593,7 +697,21 @@ struct MemoryState {
     /// Oldest first.
     checkpoints: Vec<Checkpoint>,
     audit: Vec<AuditEntry>,
+    payments: std::collections::BTreeMap<PaymentId, PaymentRow>,
+    movements: std::collections::BTreeMap<u64, Movement>,
+    rows_through: u64,
     fail_next_commit: bool,
+}
+
+impl MemoryState {
+    fn keep_rows(&mut self, rows: &ReadModel) {
+        for row in &rows.payments {
+            self.payments.insert(row.id, row.clone());
+        }
+        for movement in &rows.movements {
+            self.movements.entry(movement.number).or_insert(*movement);
+        }
+    }
 }
 
 impl MemoryJournal {
@@ -635,6 +753,8 @@ impl Journal for MemoryJournal {
                 state.outbox.push((seq, Delivery { id, outbound }, false));
             }
             state.audit.extend(append.audit);
+            state.keep_rows(&append.read_model);
+            state.rows_through = seq;
             state.entries.push(Entry {
                 seq,
                 at: append.at,
@@ -659,6 +779,38 @@ impl Journal for MemoryJournal {
             }
         }
         Ok(())
+    }
+
+    fn payment_row(&mut self, id: PaymentId) -> Result<Option<PaymentRow>, JournalError> {
+        Ok(self.state().payments.get(&id).cloned())
+    }
+
+    fn movements(
+        &mut self,
+        from: Timestamp,
+        to: Timestamp,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Movement>, JournalError> {
+        let state = self.state();
+        let within = |movement: &&Movement| movement.at >= from && movement.at < to;
+        Ok(state.movements.range(after + 1..).map(|(_, m)| m).filter(within).take(limit).copied().collect())
+    }
+
+    fn read_model_through(&mut self) -> Result<u64, JournalError> {
+        Ok(self.state().rows_through)
+    }
+
+    fn store_read_model(&mut self, through: u64, rows: &ReadModel) -> Result<(), JournalError> {
+        let mut state = self.state();
+        state.keep_rows(rows);
+        state.rows_through = state.rows_through.max(through);
+        Ok(())
+    }
+
+    fn read_model_size(&mut self) -> Result<(u64, u64), JournalError> {
+        let state = self.state();
+        Ok((state.payments.len() as u64, state.movements.len() as u64))
     }
 
     fn store_missing_audit(&mut self, entries: &[AuditEntry]) -> Result<(), JournalError> {
@@ -713,6 +865,22 @@ impl Journal for MemoryJournal {
 }
 
 impl MemoryJournal {
+    /// Every payment row the read model holds, as a test or the simulator reads history.
+    pub fn payment_rows(&self) -> std::collections::BTreeMap<PaymentId, PaymentRow> {
+        self.state().payments.clone()
+    }
+
+    /// Every ledger movement the read model holds, in order.
+    pub fn stored_movements(&self) -> Vec<Movement> {
+        self.state().movements.values().copied().collect()
+    }
+
+    /// Forgets the whole read model, as a store from before it was kept holds none.
+    pub fn drop_read_model(&self) {
+        let mut state = self.state();
+        (state.payments, state.movements, state.rows_through) = Default::default();
+    }
+
     /// Forgets every stored audit entry, as a store from before they were kept holds none.
     pub fn drop_stored_audit(&self) {
         self.state().audit.clear();

@@ -24,6 +24,7 @@ mod limits;
 mod payment;
 mod payment_code;
 mod pin;
+mod read_model;
 mod risk;
 mod settlement;
 
@@ -46,12 +47,16 @@ pub use group_commit::{Answer, Submission, Submitter, group_commit_queue, write_
 pub use issuer::{BANK_REFERENCE_MAX, FundingSource, IssuerAnswer, IssuerId, IssuerMessage};
 pub use journal::{
     Append, AuditCheckError, Delivery, Entry, Journal, JournalError, JournaledCore, MemoryJournal, Outbound,
-    StoredAudit,
+    StoredAudit, settlement_report,
 };
 pub use limits::{
     DailyUsage, Limit, LimitContext, LimitError, LimitTable, MerchantRisk, ShopperRiskTier, TransactionType,
 };
 pub use payment::{Payment, PaymentEvent, PaymentState, TransitionError};
 pub use pin::{PIN_DIGITS, PIN_LOCK_MS, PIN_TRIES_MAX, Pin, PinError, PinGuard, PinHash, PinPolicy};
+pub use read_model::{LedgerSide, Movement, PaymentRow, ReadModel, Retention};
 pub use risk::{CountRule, RiskConfig, RiskEvent, RiskRule, RiskVerdict, SPIKE_HISTORY};
-pub use settlement::{AcquirerId, AcquirerLine, IssuerLine, Position, SettlementError, SettlementReport};
+pub use settlement::{
+    AcquirerId, AcquirerLine, IssuerLine, Position, SettlementError, SettlementReport, SettlementTally,
+    settlement_window,
+};

@@ -2,20 +2,21 @@
 //! switch for its shoppers' payments, and what the switch owes each acquirer for its merchants,
 //! net of refunds, reversals, compensations and chargebacks.
 //!
-//! The report is read from the ledger's journal, never from the payment records: every posted
-//! movement in the window is classified by why it moved (its transfer code) and whose accounts it
-//! touched. A movement that fits no line is an error, not a silent omission, so the report
-//! accounts for the ledger to the last minor unit.
+//! The report is read from the ledger's movements in the read model (`read_model::Movement`),
+//! never from the payment records: every posted movement in the window is classified by why it
+//! moved (its transfer code) and whose accounts it touched. A movement that fits no line is an
+//! error, not a silent omission, so the report accounts for the ledger to the last minor unit.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 
 use facepay_domain::Timestamp;
-use facepay_ledger::{AccountId, JournalEntry, TransferId, TransferKind};
+use facepay_ledger::TransferId;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{PaymentCore, code};
+use crate::engine::code;
 use crate::issuer::IssuerId;
+use crate::read_model::{LedgerSide, Movement};
 
 /// A bank or processor that serves merchants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -87,70 +88,62 @@ impl SettlementError {
     }
 }
 
-/// Whose account a ledger account is, for settlement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Side {
-    Issuer(IssuerId),
-    Acquirer(AcquirerId),
-    Reserve,
-    FundingSource,
+/// The report being summed, one movement at a time, so a day of any size is read from the
+/// store page by page.
+#[derive(Debug, Clone, Default)]
+pub struct SettlementTally {
+    issuers: BTreeMap<IssuerId, Position>,
+    acquirers: BTreeMap<AcquirerId, Position>,
+    reserve: Position,
 }
 
-impl PaymentCore {
-    /// Clearing and settlement for the movements posted in `[from, to)`.
-    pub fn settlement_report(
-        &self,
+impl SettlementTally {
+    /// Counts one ledger movement (those that do not post, holds and their releases, count
+    /// nothing).
+    pub fn add(&mut self, movement: &Movement) -> Result<(), SettlementError> {
+        if !movement.posts() {
+            return Ok(());
+        }
+        let amount = i64::try_from(movement.amount).expect("the core moves amounts below i64::MAX");
+        let (issuers, acquirers, reserve) = (&mut self.issuers, &mut self.acquirers, &mut self.reserve);
+        use LedgerSide::{Acquirer, FundingSource, Issuer, Reserve};
+        match (movement.code, movement.debit, movement.credit) {
+            (code::PAYMENT, Issuer(issuer), Acquirer(acquirer)) => {
+                add(&mut issuers.entry(issuer).or_default().payments_minor, amount)?;
+                add(&mut acquirers.entry(acquirer).or_default().payments_minor, amount)
+            }
+            (code::REFUND, Acquirer(acquirer), Issuer(issuer)) => {
+                add(&mut acquirers.entry(acquirer).or_default().refunds_minor, amount)?;
+                add(&mut issuers.entry(issuer).or_default().refunds_minor, amount)
+            }
+            (code::REVERSAL, Acquirer(acquirer), Issuer(issuer)) => {
+                add(&mut acquirers.entry(acquirer).or_default().reversals_minor, amount)?;
+                add(&mut issuers.entry(issuer).or_default().reversals_minor, amount)
+            }
+            (code::COMPENSATION, Reserve, Issuer(issuer)) => {
+                add(&mut reserve.compensations_minor, amount)?;
+                add(&mut issuers.entry(issuer).or_default().compensations_minor, amount)
+            }
+            (code::CHARGEBACK, Acquirer(acquirer), Reserve) => {
+                add(&mut acquirers.entry(acquirer).or_default().chargebacks_minor, amount)?;
+                add(&mut reserve.chargebacks_minor, amount)
+            }
+            (code::TOP_UP, FundingSource, Issuer(IssuerId::BUILT_IN)) => {
+                add(&mut issuers.entry(IssuerId::BUILT_IN).or_default().deposits_minor, amount)
+            }
+            (code::RESERVE_FUNDING, FundingSource, Reserve) => add(&mut reserve.deposits_minor, amount),
+            _ => Err(SettlementError::Unclassified(movement.transfer)),
+        }
+    }
+
+    /// The report for the window the movements were read from.
+    pub fn finish(
+        self,
+        currency: &str,
         from: Timestamp,
         to: Timestamp,
     ) -> Result<SettlementReport, SettlementError> {
-        if to <= from {
-            return Err(SettlementError::EmptyWindow);
-        }
-        let mut issuers: BTreeMap<IssuerId, Position> = BTreeMap::new();
-        let mut acquirers: BTreeMap<AcquirerId, Position> = BTreeMap::new();
-        let mut reserve = Position::default();
-        let sides = self.operator_sides();
-        for entry in self.ledger.journal() {
-            let JournalEntry::Applied(applied) = entry else { continue };
-            let request = &applied.request;
-            let posts = matches!(request.kind, TransferKind::Posted | TransferKind::PostPending { .. });
-            if !posts || applied.timestamp < from || applied.timestamp >= to {
-                continue;
-            }
-            let amount = i64::try_from(request.amount).expect("the core moves amounts below i64::MAX");
-            let unclassified = SettlementError::Unclassified(request.id);
-            let side_of = |account| self.side_of(&sides, account).ok_or(unclassified.clone());
-            let (debit, credit) = (side_of(request.debit)?, side_of(request.credit)?);
-            match (request.code, debit, credit) {
-                (code::PAYMENT, Side::Issuer(issuer), Side::Acquirer(acquirer)) => {
-                    add(&mut issuers.entry(issuer).or_default().payments_minor, amount)?;
-                    add(&mut acquirers.entry(acquirer).or_default().payments_minor, amount)?;
-                }
-                (code::REFUND, Side::Acquirer(acquirer), Side::Issuer(issuer)) => {
-                    add(&mut acquirers.entry(acquirer).or_default().refunds_minor, amount)?;
-                    add(&mut issuers.entry(issuer).or_default().refunds_minor, amount)?;
-                }
-                (code::REVERSAL, Side::Acquirer(acquirer), Side::Issuer(issuer)) => {
-                    add(&mut acquirers.entry(acquirer).or_default().reversals_minor, amount)?;
-                    add(&mut issuers.entry(issuer).or_default().reversals_minor, amount)?;
-                }
-                (code::COMPENSATION, Side::Reserve, Side::Issuer(issuer)) => {
-                    add(&mut reserve.compensations_minor, amount)?;
-                    add(&mut issuers.entry(issuer).or_default().compensations_minor, amount)?;
-                }
-                (code::CHARGEBACK, Side::Acquirer(acquirer), Side::Reserve) => {
-                    add(&mut acquirers.entry(acquirer).or_default().chargebacks_minor, amount)?;
-                    add(&mut reserve.chargebacks_minor, amount)?;
-                }
-                (code::TOP_UP, Side::FundingSource, Side::Issuer(IssuerId::BUILT_IN)) => {
-                    add(&mut issuers.entry(IssuerId::BUILT_IN).or_default().deposits_minor, amount)?;
-                }
-                (code::RESERVE_FUNDING, Side::FundingSource, Side::Reserve) => {
-                    add(&mut reserve.deposits_minor, amount)?;
-                }
-                _ => return Err(unclassified),
-            }
-        }
+        let SettlementTally { mut issuers, mut acquirers, mut reserve } = self;
         for position in issuers.values_mut() {
             let p = *position;
             position.net_minor =
@@ -165,7 +158,7 @@ impl PaymentCore {
             .and_then(|gross| gross.checked_sub(reserve.compensations_minor))
             .ok_or(SettlementError::TotalOverflow)?;
         Ok(SettlementReport {
-            currency: self.config.currency.code().to_owned(),
+            currency: currency.to_owned(),
             from_unix_ms: from.unix_ms,
             to_unix_ms: to.unix_ms,
             issuers: issuers.into_iter().map(|(issuer, position)| IssuerLine { issuer, position }).collect(),
@@ -176,25 +169,11 @@ impl PaymentCore {
             reserve,
         })
     }
+}
 
-    /// The sides of every account but the wallets (which are many, and known by their code).
-    fn operator_sides(&self) -> HashMap<AccountId, Side> {
-        let mut sides = HashMap::from([
-            (self.config.reserve_account, Side::Reserve),
-            (self.config.funding_source, Side::FundingSource),
-        ]);
-        sides.extend(self.issuers.iter().map(|(issuer, clearing)| (*clearing, Side::Issuer(*issuer))));
-        sides.extend(self.merchants.values().map(|m| (m.account, Side::Acquirer(m.acquirer))));
-        sides
-    }
-
-    fn side_of(&self, sides: &HashMap<AccountId, Side>, account: AccountId) -> Option<Side> {
-        match sides.get(&account) {
-            Some(side) => Some(*side),
-            None => (self.ledger.account(account)?.code == code::WALLET)
-                .then_some(Side::Issuer(IssuerId::BUILT_IN)),
-        }
-    }
+/// The window `[from, to)` a report covers, refused when empty.
+pub fn settlement_window(from: Timestamp, to: Timestamp) -> Result<(), SettlementError> {
+    if to <= from { Err(SettlementError::EmptyWindow) } else { Ok(()) }
 }
 
 impl SettlementReport {
@@ -258,16 +237,15 @@ fn net(gross: i64, less: &[i64]) -> Result<i64, SettlementError> {
 #[cfg(test)]
 mod tests {
     use facepay_domain::Currency;
-    use facepay_ledger::TransferRequest;
+    use facepay_ledger::{AccountId, TransferKind, TransferRequest};
 
     use super::*;
-    use crate::engine::CoreConfig;
+    use crate::engine::{CoreConfig, PaymentCore};
     use crate::limits::LimitTable;
     use crate::pin::PinPolicy;
+    use crate::read_model::Retention;
     use crate::risk::RiskConfig;
 
-    /// The public commands cannot move money outside the lines; the ledger itself can, and the
-    /// report must say so rather than leave it out.
     fn config() -> CoreConfig {
         CoreConfig {
             currency: Currency::new("EUR").unwrap(),
@@ -278,16 +256,29 @@ mod tests {
             funding_source: AccountId(1),
             reserve_account: AccountId(2),
             risk: RiskConfig::default(),
+            retention: Retention::DEFAULT,
         }
     }
 
+    /// The report over every movement the core has handed the read model so far.
+    fn report(core: &mut PaymentCore, seen: &mut Vec<Movement>) -> Result<SettlementReport, SettlementError> {
+        seen.extend(core.take_read_model().movements);
+        let mut tally = SettlementTally::default();
+        for movement in seen.iter() {
+            tally.add(movement)?;
+        }
+        tally.finish("EUR", Timestamp::from_unix_ms(0), Timestamp::from_unix_ms(100))
+    }
+
+    /// The public commands cannot move money outside the lines; the ledger itself can, and the
+    /// report must say so rather than leave it out.
     #[test]
     fn a_movement_that_fits_no_line_is_an_error() {
         let mut core = PaymentCore::new(config());
+        let mut seen = Vec::new();
         let now = Timestamp::from_unix_ms(10);
-        let window = (Timestamp::from_unix_ms(0), Timestamp::from_unix_ms(100));
         core.fund_reserve(500, TransferId(1), now).unwrap();
-        assert!(core.settlement_report(window.0, window.1).unwrap().balances());
+        assert!(report(&mut core, &mut seen).unwrap().balances());
         let stray = TransferRequest {
             id: TransferId(2),
             debit: AccountId(2),
@@ -298,7 +289,7 @@ mod tests {
             linked: false,
         };
         core.ledger.apply_one(&stray, now).unwrap();
-        let err = core.settlement_report(window.0, window.1).unwrap_err();
+        let err = report(&mut core, &mut seen).unwrap_err();
         assert_eq!(err, SettlementError::Unclassified(TransferId(2)));
         assert_eq!(err.code(), "settlement_transfer_unclassified");
     }
@@ -308,12 +299,12 @@ mod tests {
     #[test]
     fn totals_beyond_an_i64_are_an_error_not_a_panic() {
         let mut core = PaymentCore::new(config());
+        let mut seen = Vec::new();
         let now = Timestamp::from_unix_ms(10);
-        let window = (Timestamp::from_unix_ms(0), Timestamp::from_unix_ms(100));
         core.fund_reserve(i64::MAX - 1, TransferId(1), now).unwrap();
-        assert_eq!(core.settlement_report(window.0, window.1).unwrap().reserve.net_minor, i64::MAX - 1);
+        assert_eq!(report(&mut core, &mut seen).unwrap().reserve.net_minor, i64::MAX - 1);
         core.fund_reserve(i64::MAX - 1, TransferId(2), now).unwrap();
-        let err = core.settlement_report(window.0, window.1).unwrap_err();
+        let err = report(&mut core, &mut seen).unwrap_err();
         assert_eq!((err.clone(), err.code()), (SettlementError::TotalOverflow, "settlement_total_overflow"));
     }
 }

@@ -9,7 +9,8 @@ use facepay_domain::{PaymentId, Timestamp};
 use facepay_ledger::{AccountId, TransferId};
 use facepay_payments::{
     AcquirerId, DisputeId, DisputeState, EVIDENCE_MAX, EVIDENCE_NOTE_MAX, Finding, Identification,
-    IssuerAnswer, IssuerId, Party, PaymentCore, PaymentState, Position, SettlementReport,
+    IssuerAnswer, IssuerId, Journal, MemoryJournal, Party, PaymentCore, PaymentState, Position,
+    SettlementError, SettlementReport,
 };
 
 const DAY_MS: i64 = 86_400_000;
@@ -24,9 +25,24 @@ fn captured() -> (PaymentCore, PaymentId) {
     (core, view.id)
 }
 
-fn snapshot(core: &PaymentCore) -> (Vec<i128>, Option<PaymentState>, usize) {
+fn snapshot(core: &PaymentCore) -> (Vec<i128>, Option<PaymentState>, u64) {
     let balances = [ALICE_BANK_A, MERCHANT_ACCOUNT, RESERVE].iter().map(|a| balance(core, *a)).collect();
-    (balances, core.payment(PaymentId::from_u128(1)).map(|p| p.state), core.ledger().journal().len())
+    (balances, core.payment(PaymentId::from_u128(1)).map(|p| p.state), core.ledger().journal_len())
+}
+
+/// A store holding what the core handed its read model, which settlement reads.
+fn store_of(core: &mut PaymentCore) -> MemoryJournal {
+    let mut store = MemoryJournal::default();
+    store.store_read_model(0, &core.take_read_model()).unwrap();
+    store
+}
+
+fn report(
+    store: &mut MemoryJournal,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<SettlementReport, SettlementError> {
+    facepay_payments::settlement_report(store, "EUR", from, to).unwrap()
 }
 
 #[test]
@@ -178,8 +194,9 @@ fn busy_day() -> PaymentCore {
 
 #[test]
 fn the_daily_report_nets_each_bank_and_acquirer_to_the_minor_unit() {
-    let core = busy_day();
-    let report = core.settlement_report(at(0), at(DAY_MS)).unwrap();
+    let mut core = busy_day();
+    let store = &mut store_of(&mut core);
+    let report = report(store, at(0), at(DAY_MS)).unwrap();
     let wallets = position(&report, None, Some(IssuerId::BUILT_IN));
     assert_eq!(
         wallets,
@@ -224,10 +241,10 @@ fn the_daily_report_nets_each_bank_and_acquirer_to_the_minor_unit() {
     assert!(report.balances());
 
     // The next day holds only Bob's refund; the two days add up to the whole ledger.
-    let next = core.settlement_report(at(DAY_MS), at(2 * DAY_MS)).unwrap();
+    let next = self::report(store, at(DAY_MS), at(2 * DAY_MS)).unwrap();
     assert_eq!(position(&next, None, Some(BANK)).net_minor, -500);
     assert_eq!(position(&next, Some(ACQUIRER), None).net_minor, -500);
-    let all_time = core.settlement_report(Timestamp::from_unix_ms(0), at(2 * DAY_MS)).unwrap();
+    let all_time = self::report(store, Timestamp::from_unix_ms(0), at(2 * DAY_MS)).unwrap();
     let acquirer_total = position(&all_time, Some(ACQUIRER), None).net_minor;
     assert_eq!(i128::from(acquirer_total), balance(&core, MERCHANT_ACCOUNT));
     assert_eq!(i128::from(position(&all_time, None, Some(BANK)).net_minor), -balance(&core, BANK_CLEARING));
@@ -237,8 +254,8 @@ fn the_daily_report_nets_each_bank_and_acquirer_to_the_minor_unit() {
 
 #[test]
 fn the_report_comes_as_csv_and_json() {
-    let core = busy_day();
-    let report = core.settlement_report(at(0), at(DAY_MS)).unwrap();
+    let mut core = busy_day();
+    let report = report(&mut store_of(&mut core), at(0), at(DAY_MS)).unwrap();
     let csv = report.to_csv();
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 1 + report.issuers.len() + report.acquirers.len() + 1);
@@ -259,7 +276,7 @@ fn the_report_comes_as_csv_and_json() {
 
 #[test]
 fn an_empty_window_is_refused() {
-    let core = busy_day();
-    assert_eq!(core.settlement_report(at(5), at(5)).unwrap_err().code(), "settlement_window_empty");
-    assert_eq!(core.settlement_report(at(5), at(4)).unwrap_err().code(), "settlement_window_empty");
+    let store = &mut store_of(&mut busy_day());
+    assert_eq!(report(store, at(5), at(5)).unwrap_err().code(), "settlement_window_empty");
+    assert_eq!(report(store, at(5), at(4)).unwrap_err().code(), "settlement_window_empty");
 }

@@ -7,8 +7,8 @@ use facepay_domain::{Currency, MerchantId, Money, PaymentId, ShopperId, Terminal
 use facepay_ledger::{AccountId, TransferId};
 use facepay_payments::{
     AcquirerId, Append, Command, CoreConfig, DisputeId, Finding, Identification, Journal, JournaledCore,
-    LimitTable, MemoryJournal, MerchantRisk, PaymentState, Pin, PinHash, PinPolicy, Reply, RiskConfig,
-    StartPayment, TransactionType,
+    LimitTable, MemoryJournal, MerchantRisk, PaymentState, Pin, PinHash, PinPolicy, Reply, Retention,
+    RiskConfig, StartPayment, TransactionType,
 };
 
 fn eur() -> Currency {
@@ -29,6 +29,7 @@ fn config() -> CoreConfig {
         funding_source: AccountId(1),
         reserve_account: AccountId(2),
         risk: RiskConfig::default(),
+        retention: Retention::DEFAULT,
     }
 }
 
@@ -153,7 +154,14 @@ fn an_entry_that_replays_to_another_verdict_stops_the_node() {
     let head = node.head();
     // Written as accepted; replayed, the core refuses it (there is no payment 77).
     let command = Command::Capture { payment: PaymentId::from_u128(77) };
-    let append = Append { at: at(9), command, refused: None, outbound: Vec::new(), audit: Vec::new() };
+    let append = Append {
+        at: at(9),
+        command,
+        refused: None,
+        outbound: Vec::new(),
+        audit: Vec::new(),
+        read_model: Default::default(),
+    };
     journal.clone().append_with(head, &mut |_| vec![append.clone()]).unwrap();
     let diverged = JournaledCore::open(config(), journal).unwrap_err();
     assert_eq!(diverged.code(), "store_journal_diverged");
@@ -164,12 +172,110 @@ fn an_entry_that_replays_to_another_verdict_stops_the_node() {
 fn nothing_is_due_on_an_idle_core_and_a_payment_is_due_at_its_outcome_timeout() {
     let journal = MemoryJournal::default();
     let (mut node, request) = node_with_a_shopper(&journal);
-    assert_eq!(node.core().next_due(), None, "nothing waits: a node has no reason to sweep");
+    let forget_top_up = at(config().retention.longest_ms());
+    assert_eq!(node.core().next_due(), Some(forget_top_up), "nothing waits but forgetting the top-up");
     let payment = request.payment_id;
     node.execute(Command::StartPayment(request), at(1)).unwrap().unwrap();
     assert_eq!(node.core().next_due(), Some(at(1 + 30_000)));
     node.execute(Command::Capture { payment }, at(2)).unwrap().unwrap();
-    assert_eq!(node.core().next_due(), None, "a captured payment waits for nothing");
+    let window = config().retention.idempotency_ms;
+    assert_eq!(
+        node.core().next_due(),
+        Some(at(1 + window)),
+        "a captured payment waits only for its idempotency window to pass"
+    );
+}
+
+/// Short windows: keys for a second, refunds and disputes for five.
+fn short_windows() -> CoreConfig {
+    CoreConfig { retention: Retention { idempotency_ms: 1_000, refund_window_ms: 5_000 }, ..config() }
+}
+
+#[test]
+fn a_payment_past_its_windows_is_forgotten_by_the_core_and_kept_by_the_store() {
+    let journal = MemoryJournal::default();
+    let (mut node, request) = node_on(&journal, short_windows());
+    let payment = request.payment_id;
+    node.execute(Command::StartPayment(request.clone()), at(1)).unwrap().unwrap();
+    node.execute(Command::Capture { payment }, at(2)).unwrap().unwrap();
+    let refund = |refund_id| Command::Refund { payment, refund_id: TransferId(refund_id), amount_minor: 100 };
+    node.execute(refund(500), at(3)).unwrap().unwrap();
+
+    // Past the key's window a captured payment stays: it can still be refunded or disputed.
+    node.execute(Command::Sweep, at(1_001)).unwrap().unwrap();
+    assert!(node.core().payment(payment).is_some());
+    assert_eq!(node.core().next_due(), Some(at(5_000)), "forgetting the top-up comes first");
+    node.execute(Command::Sweep, at(5_000)).unwrap().unwrap();
+    assert_eq!(node.core().next_due(), Some(at(5_001)));
+    let late = node.execute(refund(501), at(5_001)).unwrap().unwrap_err();
+    assert_eq!(late.code(), "payment_window_closed");
+    let dispute = Command::OpenDispute { dispute: DisputeId(1), payment, amount_minor: 10 };
+    assert_eq!(node.execute(dispute, at(5_001)).unwrap().unwrap_err().code(), "payment_window_closed");
+
+    // Past both: the record, its key, its refunds and its ledger transfers go; the store keeps
+    // the payment as it ended and the movements settlement reads.
+    node.execute(Command::Sweep, at(5_001)).unwrap().unwrap();
+    assert_eq!((node.core().payment(payment), node.core().payments_held()), (None, 0));
+    // The ledger forgets each transfer a whole refund window after it was applied.
+    assert_eq!(node.core().ledger().transfers_held(), 2, "the capture and the refund are younger");
+    assert_eq!(node.core().next_due(), Some(at(5_002)));
+    node.execute(Command::Sweep, at(5_003)).unwrap().unwrap();
+    assert_eq!(node.core().ledger().transfers_held(), 0);
+    let row = node.journal().payment_row(payment).unwrap().expect("the store keeps the payment");
+    assert_eq!(row.state, PaymentState::Captured { refunded_minor: 100 });
+    let day = (at(0), at(10_000));
+    let report = facepay_payments::settlement_report(node.journal(), "EUR", day.0, day.1).unwrap().unwrap();
+    assert_eq!(report.acquirers[0].position.net_minor, 900, "1,000 captured less 100 refunded");
+    // The forgotten payment is unknown to the core: a refund is refused with nothing changed.
+    let before = node.core().clone();
+    assert_eq!(node.execute(refund(502), at(5_002)).unwrap().unwrap_err().code(), "payment_unknown");
+    assert_eq!(node.core(), &before);
+
+    let restarted = JournaledCore::open(short_windows(), journal.clone()).unwrap();
+    assert_eq!(restarted.core(), node.core(), "a replay forgets exactly what the writer forgot");
+}
+
+#[test]
+fn a_declined_payment_is_forgotten_after_the_key_window_and_an_open_dispute_keeps_one() {
+    let journal = MemoryJournal::default();
+    let (mut node, request) = node_on(&journal, short_windows());
+    let declined = StartPayment { liveness_passed: false, ..request.clone() };
+    node.execute(Command::StartPayment(declined), at(1)).unwrap().unwrap();
+    let disputed =
+        StartPayment { payment_id: PaymentId::from_u128(10), idempotency_key: "order-10".into(), ..request };
+    let payment = disputed.payment_id;
+    node.execute(Command::StartPayment(disputed), at(1)).unwrap().unwrap();
+    node.execute(Command::Capture { payment }, at(2)).unwrap().unwrap();
+    let open = Command::OpenDispute { dispute: DisputeId(1), payment, amount_minor: 300 };
+    node.execute(open, at(3)).unwrap().unwrap();
+
+    node.execute(Command::Sweep, at(1_001)).unwrap().unwrap();
+    assert_eq!(node.core().payment(PaymentId::from_u128(9)), None, "declined: only its key's window");
+    node.execute(Command::Sweep, at(9_000)).unwrap().unwrap();
+    assert!(node.core().payment(payment).is_some(), "an open dispute keeps its payment");
+    let resolve = Command::ResolveDispute { dispute: DisputeId(1), finding: Finding::ShopperAtFault };
+    node.execute(resolve, at(9_001)).unwrap().unwrap();
+    let next = node.core().next_due().expect("looked at again");
+    node.execute(Command::Sweep, next).unwrap().unwrap();
+    assert_eq!(node.core().payment(payment), None, "settled, and forgotten with its dispute");
+    assert_eq!(node.core().dispute(DisputeId(1)), None);
+}
+
+#[test]
+fn a_store_without_a_read_model_gets_one_from_the_replay() {
+    let journal = MemoryJournal::default();
+    let (mut node, request) = node_with_a_shopper(&journal);
+    let payment = request.payment_id;
+    node.execute(Command::StartPayment(request), at(1)).unwrap().unwrap();
+    node.execute(Command::Capture { payment }, at(2)).unwrap().unwrap();
+    let written = (journal.payment_rows(), journal.stored_movements());
+    assert_eq!(written.0[&payment].state, PaymentState::Captured { refunded_minor: 0 });
+    assert_eq!(written.1.len(), 3, "the top-up, the hold and its capture");
+
+    journal.drop_read_model();
+    let mut restarted = JournaledCore::open(config(), journal.clone()).unwrap();
+    assert_eq!((journal.payment_rows(), journal.stored_movements()), written);
+    assert_eq!(restarted.journal().read_model_through().unwrap(), restarted.head());
 }
 
 #[test]

@@ -3,13 +3,18 @@
 //! Money is checked per holder against what the payment and dispute records say should have
 //! moved: wallets, the bank's clearing account, merchants and the reserve each hold exactly what
 //! their captured, refunded, compensated and charged-back payments imply, so a double charge,
-//! a lost refund or money from nowhere shows at the step it happens.
+//! a lost refund or money from nowhere shows at the step it happens. The payment records are
+//! the store's read model (the core forgets payments past their windows), the disputes those
+//! the operator was told of.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use facepay_domain::{PaymentId, ShopperId, Timestamp};
-use facepay_ledger::{AccountId, JournalEntry, Ledger, PendingState, TransferKind};
-use facepay_payments::{AcquirerId, DisputeState, IssuerId, PaymentCore, PaymentState};
+use facepay_ledger::{AccountId, PendingState, TransferKind};
+use facepay_payments::{
+    AcquirerId, Dispute, DisputeId, DisputeState, IssuerId, MemoryJournal, PaymentCore, PaymentRow,
+    PaymentState,
+};
 
 use crate::bank::Bank;
 use crate::world::{
@@ -17,17 +22,22 @@ use crate::world::{
     wallet_shoppers,
 };
 
+/// The history the checks read: every payment as the store's read model holds it, and every
+/// dispute as its last answer told it.
+pub struct History<'a> {
+    pub payments: &'a BTreeMap<PaymentId, PaymentRow>,
+    pub disputes: &'a HashMap<DisputeId, Dispute>,
+    pub shopper_of: &'a HashMap<PaymentId, ShopperId>,
+}
+
 /// After every step: the ledger is sound and every holder has what the records imply.
-pub fn after_step(
-    core: &PaymentCore,
-    world: &World,
-    shopper_of: &HashMap<PaymentId, ShopperId>,
-) -> Result<(), String> {
+pub fn after_step(core: &PaymentCore, world: &World, history: &History<'_>) -> Result<(), String> {
     core.ledger().verify().map_err(|broken| format!("ledger: {broken}"))?;
+    let shopper_of = history.shopper_of;
     let mut disputed: HashMap<PaymentId, i64> = HashMap::new();
     let (mut to_shoppers_by_wallet, mut to_shoppers_by_bank, mut charged_back, mut compensated) =
         (0, 0, 0, 0);
-    for dispute in core.disputes() {
+    for dispute in history.disputes.values() {
         if dispute.state != DisputeState::Rejected {
             *disputed.entry(dispute.payment).or_default() += dispute.amount_minor;
         }
@@ -44,7 +54,7 @@ pub fn after_step(
         }
     }
     let (mut kept_by_wallet_payments, mut kept_by_bank_payments) = (0i128, 0i128);
-    for payment in core.payments() {
+    for payment in history.payments.values() {
         let PaymentState::Captured { refunded_minor } = payment.state else { continue };
         let under_dispute = disputed.get(&payment.id).copied().unwrap_or(0);
         if refunded_minor < 0 || refunded_minor + under_dispute > payment.amount.amount_minor {
@@ -77,21 +87,20 @@ pub fn after_step(
         "the reserve",
         balance(core, RESERVE),
         i128::from(world.reserve_minor) - compensated + charged_back,
-    )?;
-    one_hold_per_payment(core)
+    )
 }
 
 /// Each shopper's payments that hold or took money on one day stay within the daily limit, and
 /// each within the per-transaction limit, however they raced. `reserved_on` is the day each
 /// payment's allowance was taken.
 pub fn within_limits(
-    core: &PaymentCore,
     world: &World,
-    shopper_of: &HashMap<PaymentId, ShopperId>,
+    history: &History<'_>,
     reserved_on: &HashMap<PaymentId, i64>,
 ) -> Result<(), String> {
+    let shopper_of = history.shopper_of;
     let mut per_day: HashMap<(ShopperId, i64), i64> = HashMap::new();
-    for payment in core.payments() {
+    for payment in history.payments.values() {
         if !takes_allowance(payment.state) {
             continue;
         }
@@ -111,44 +120,40 @@ pub fn within_limits(
     }
 }
 
-/// No payment ever held funds twice (a retry must not place a second hold).
-fn one_hold_per_payment(core: &PaymentCore) -> Result<(), String> {
-    let holds = core
-        .ledger()
-        .journal()
-        .iter()
-        .filter(|entry| matches!(entry, JournalEntry::Applied(t) if matches!(t.request.kind, TransferKind::Pending { .. })))
+/// No payment ever held funds twice (a retry must not place a second hold): the ledger placed
+/// as many holds as payments were seen holding their allowance.
+pub fn one_hold_per_payment(
+    journal: &MemoryJournal,
+    reserved_on: &HashMap<PaymentId, i64>,
+) -> Result<(), String> {
+    let holds = (journal.stored_movements().iter())
+        .filter(|movement| matches!(movement.kind, TransferKind::Pending { .. }))
         .count();
-    let payments_with_holds = core.payments().filter(|p| core.hold_of(p.id).is_some()).count();
-    if holds == payments_with_holds {
+    if holds == reserved_on.len() {
         Ok(())
     } else {
-        Err(format!("{holds} holds were placed for {payments_with_holds} payments"))
-    }
-}
-
-/// `follower` replays the journal entries it has not seen yet and must hold the same balances.
-pub fn journal_replays(core: &PaymentCore, follower: &mut Ledger) -> Result<(), String> {
-    let unseen = &core.ledger().journal()[follower.journal().len()..];
-    follower.replay_more(unseen).map_err(|err| format!("journal: {err}"))?;
-    if core.ledger().accounts().all(|account| follower.account(account.id) == Some(account)) {
-        Ok(())
-    } else {
-        Err("replaying the journal gave other balances".into())
+        Err(format!("{holds} holds were placed for {} payments", reserved_on.len()))
     }
 }
 
 /// After every timeout has passed: nothing is left in between, at the switch or at the bank,
 /// and settlement accounts for every balance.
-pub fn at_end(core: &PaymentCore, bank: &Bank, end: Timestamp) -> Result<(), String> {
+pub fn at_end(
+    core: &PaymentCore,
+    journal: &mut MemoryJournal,
+    bank: &Bank,
+    end: Timestamp,
+) -> Result<(), String> {
     for payment in core.payments() {
-        if matches!(payment.state, PaymentState::Authorized | PaymentState::AwaitingIssuer) {
-            return Err(format!("{} is still {} after every timeout", payment.id, payment.state.name()));
-        }
         if let Some(hold) = core.hold_of(payment.id)
             && core.ledger().pending_state(hold) == Some(PendingState::Held)
         {
             return Err(format!("the hold of {} never ended", payment.id));
+        }
+    }
+    for payment in journal.payment_rows().values() {
+        if matches!(payment.state, PaymentState::Authorized | PaymentState::AwaitingIssuer) {
+            return Err(format!("{} is still {} after every timeout", payment.id, payment.state.name()));
         }
         let captured = matches!(payment.state, PaymentState::Captured { .. });
         if bank.released.contains(&payment.id) && captured {
@@ -163,13 +168,27 @@ pub fn at_end(core: &PaymentCore, bank: &Bank, end: Timestamp) -> Result<(), Str
             ));
         }
     }
-    settlement_accounts_for_every_balance(core, end)
+    settlement_accounts_for_every_balance(core, journal, end)
+}
+
+/// The settlement report for `[from, to)`, read from the store's movements.
+fn settlement(
+    journal: &mut MemoryJournal,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<facepay_payments::SettlementReport, String> {
+    let report = facepay_payments::settlement_report(journal, "EUR", from, to);
+    report.map_err(|err| format!("settlement: {err}"))?.map_err(|err| format!("settlement: {err}"))
 }
 
 /// Day by day and all at once, the settlement report matches the ledger's balances.
-fn settlement_accounts_for_every_balance(core: &PaymentCore, end: Timestamp) -> Result<(), String> {
+fn settlement_accounts_for_every_balance(
+    core: &PaymentCore,
+    journal: &mut MemoryJournal,
+    end: Timestamp,
+) -> Result<(), String> {
     let start = Timestamp::from_unix_ms(0);
-    let whole = core.settlement_report(start, end).map_err(|err| format!("settlement: {err}"))?;
+    let whole = settlement(journal, start, end)?;
     if !whole.balances() {
         return Err("the settlement report does not balance".into());
     }
@@ -201,7 +220,7 @@ fn settlement_accounts_for_every_balance(core: &PaymentCore, end: Timestamp) -> 
     let mut from = start;
     while from < end {
         let to = from.plus_ms(DAY_MS).min(end);
-        let day = core.settlement_report(from, to).map_err(|err| format!("settlement: {err}"))?;
+        let day = settlement(journal, from, to)?;
         acquirer_sum += day.acquirers.iter().map(|l| l.position.net_minor).sum::<i64>();
         from = to;
     }

@@ -10,7 +10,8 @@
 //! The write contract is checked on the whole core: every command lands in the journal; a
 //! refusal leaves the core equal to what it was; a sweep when nothing is due changes nothing;
 //! the writer, a replica replaying the journal and a restart hold equal cores after every step;
-//! and what terminals were told (`told`) agrees with what the core holds.
+//! and what terminals were told (`told`) agrees with what the store's read model holds, which
+//! keeps every payment after the core forgot it past its windows.
 //!
 //! Must never: read the wall clock or ambient randomness (the seed is the only source), or
 //! touch a real database, network or model.
@@ -23,11 +24,13 @@ mod world;
 use std::collections::HashMap;
 
 use facepay_domain::{Money, PaymentId, ShopperId, SplitMix64, TerminalId, Timestamp};
-use facepay_ledger::{Ledger, TransferId};
+use facepay_ledger::TransferId;
 use facepay_payments::{
-    Command, CoreError, DeclineReason, DisputeId, Finding, Identification, Journal, JournaledCore,
+    Command, CoreError, DeclineReason, Dispute, DisputeId, Finding, Identification, Journal, JournaledCore,
     MemoryJournal, Outbound, PaymentCore, PaymentState, Reply, StartPayment, TransactionType,
 };
+
+use crate::checks::History;
 
 use crate::bank::Bank;
 use crate::told::Told;
@@ -94,6 +97,8 @@ pub struct SeedReport {
     pub corrupt_checkpoints: usize,
     /// Runs that ended with the journal pruned behind a checkpoint.
     pub pruned_runs: usize,
+    /// Payments the core forgot past their windows, which only the read model holds.
+    pub retired: usize,
 }
 
 impl SeedReport {
@@ -111,6 +116,7 @@ impl SeedReport {
         self.restarts_from_checkpoints += other.restarts_from_checkpoints;
         self.corrupt_checkpoints += other.corrupt_checkpoints;
         self.pruned_runs += other.pruned_runs;
+        self.retired += other.retired;
     }
 
     /// Counts the outcomes that show a seed's world pushed the core to its edges.
@@ -145,22 +151,27 @@ struct Run {
     /// Outbox messages the bank has heard but the switch has not yet marked delivered: a crash
     /// before the mark makes the restarted switch send them again.
     heard: Vec<u64>,
-    /// A second ledger kept only from the journal, as storage would rebuild it.
-    follower: Ledger,
+    /// Each dispute as the operator was last told it stands.
+    disputes_told: HashMap<DisputeId, Dispute>,
     next_refund: u128,
     report: SeedReport,
 }
 
 impl Run {
     /// The next command, or `None` for a crash.
-    fn next_command(&mut self, seed: u64, now: &mut Timestamp) -> Option<Command> {
+    fn next_command(&mut self, seed: u64, core: &PaymentCore, now: &mut Timestamp) -> Option<Command> {
         let rng = &mut self.rng;
         let any_sent = !self.sent.is_empty();
         Some(match rng.below(100) {
             0..=29 => {
                 // A new payment, or a terminal retrying one it sent before (same key, same body).
+                // A retry the core no longer holds is answered from the read model, as the API
+                // does, and never reaches the core.
                 if any_sent && rng.chance(30) {
-                    Command::StartPayment(self.sent[rng.below(self.sent.len() as u64) as usize].clone())
+                    let request = &self.sent[rng.below(self.sent.len() as u64) as usize];
+                    let forgotten = core.payment(request.payment_id).is_none()
+                        && self.journal.payment_rows().contains_key(&request.payment_id);
+                    if forgotten { Command::Sweep } else { Command::StartPayment(request.clone()) }
                 } else {
                     let id = self.sent.len() as u128 + 1;
                     let shopper = ShopperId::from_u128(u128::from(rng.below(SHOPPERS as u64)));
@@ -279,7 +290,7 @@ pub fn run_seed(seed: u64, steps: usize) -> Result<SeedReport, Violation> {
         bank: Bank::default(),
         journal: MemoryJournal::default(),
         heard: Vec::new(),
-        follower: Ledger::new(),
+        disputes_told: HashMap::new(),
         next_refund: 1_000_000,
         report: SeedReport::default(),
     };
@@ -290,7 +301,7 @@ pub fn run_seed(seed: u64, steps: usize) -> Result<SeedReport, Violation> {
     let mut now = Timestamp::from_unix_ms(1);
     for step in 0..steps {
         let violation = |what: String| Violation { seed, step, steps, what };
-        let Some(command) = run.next_command(seed, &mut now) else {
+        let Some(command) = run.next_command(seed, node.core(), &mut now) else {
             // A crash: in-memory state is lost and the node is rebuilt from the journal; what
             // the bank heard but the node never marked delivered goes out again.
             run.heard.clear();
@@ -350,7 +361,10 @@ pub fn run_seed(seed: u64, steps: usize) -> Result<SeedReport, Violation> {
         if command == Command::Sweep && nothing_due && node.core() != &before {
             return Err(violation("a sweep with nothing due changed the core".into()));
         }
-        run.told.hear(&command, &reply).map_err(violation)?;
+        run.told.hear(&command, &reply, node.core()).map_err(violation)?;
+        if let Ok(Reply::Dispute(dispute)) = &reply {
+            run.disputes_told.insert(dispute.id, dispute.clone());
+        }
         run.report.note(&reply);
         // Another node reading the journal must hold exactly what this one holds.
         follower.catch_up().map_err(|e| violation(e.to_string()))?;
@@ -361,10 +375,13 @@ pub fn run_seed(seed: u64, steps: usize) -> Result<SeedReport, Violation> {
         }
         run.deliver(&mut node);
         run.note_reservations(node.core(), now);
-        checks::after_step(node.core(), &world, &run.shopper_of).map_err(violation)?;
-        checks::within_limits(node.core(), &world, &run.shopper_of, &run.reserved_on).map_err(violation)?;
-        run.told.check(node.core()).map_err(violation)?;
-        checks::journal_replays(node.core(), &mut run.follower).map_err(violation)?;
+        let payments = run.journal.payment_rows();
+        let history =
+            History { payments: &payments, disputes: &run.disputes_told, shopper_of: &run.shopper_of };
+        checks::after_step(node.core(), &world, &history).map_err(violation)?;
+        checks::within_limits(&world, &history, &run.reserved_on).map_err(violation)?;
+        checks::one_hold_per_payment(&run.journal, &run.reserved_on).map_err(violation)?;
+        run.told.check(&payments).map_err(violation)?;
     }
     // Let every timeout pass: every hold must end, at the switch and at the bank.
     now = now.plus_ms(10 * world.hold_timeout_ms as i64);
@@ -372,14 +389,16 @@ pub fn run_seed(seed: u64, steps: usize) -> Result<SeedReport, Violation> {
     let _ = node.execute(Command::Sweep, now).map_err(|e| at_end(e.to_string()))?;
     run.deliver(&mut node);
     let core = node.core();
-    checks::after_step(core, &world, &run.shopper_of).map_err(at_end)?;
-    run.told.check(core).map_err(at_end)?;
-    checks::journal_replays(core, &mut run.follower).map_err(at_end)?;
-    checks::at_end(core, &run.bank, now.plus_ms(1)).map_err(at_end)?;
+    let payments = run.journal.payment_rows();
+    let history = History { payments: &payments, disputes: &run.disputes_told, shopper_of: &run.shopper_of };
+    checks::after_step(core, &world, &history).map_err(at_end)?;
+    run.told.check(&payments).map_err(at_end)?;
+    checks::at_end(core, &mut run.journal, &run.bank, now.plus_ms(1)).map_err(at_end)?;
     let first = run.journal.clone().read_after(0).expect("the memory journal reads").first().map(|e| e.seq);
     run.report.pruned_runs = usize::from(first.is_some_and(|seq| seq > 1));
     run.report.captured =
-        core.payments().filter(|p| matches!(p.state, PaymentState::Captured { .. })).count();
+        payments.values().filter(|p| matches!(p.state, PaymentState::Captured { .. })).count();
+    run.report.retired = payments.len() - core.payments_held();
     Ok(run.report)
 }
 
@@ -434,6 +453,7 @@ mod tests {
         );
         assert!(total.restarts_from_checkpoints > 1_000 && total.corrupt_checkpoints > 200, "{total:?}");
         assert!(total.pruned_runs > 100, "{total:?}");
+        assert!(total.retired > 1_000, "the core forgot payments the checks read from the store: {total:?}");
     }
 
     #[test]
@@ -447,13 +467,14 @@ mod tests {
     fn the_money_check_catches_money_that_appears_from_nowhere() {
         let world = World::STANDARD;
         let mut node = world.fresh_node(MemoryJournal::default());
-        let shopper_of = HashMap::new();
-        assert_eq!(checks::after_step(node.core(), &world, &shopper_of), Ok(()));
+        let (payments, disputes, shopper_of) = (Default::default(), HashMap::new(), HashMap::new());
+        let history = History { payments: &payments, disputes: &disputes, shopper_of: &shopper_of };
+        assert_eq!(checks::after_step(node.core(), &world, &history), Ok(()));
         // A top-up outside the simulated world: the check must notice.
         let top_up = Command::TopUp { account: wallet(0), amount_minor: 1, transfer_id: TransferId(77_777) };
         node.execute(top_up, Timestamp::from_unix_ms(1)).unwrap().unwrap();
         assert!(
-            checks::after_step(node.core(), &world, &shopper_of).unwrap_err().contains("wallets hold 80001")
+            checks::after_step(node.core(), &world, &history).unwrap_err().contains("wallets hold 80001")
         );
     }
 }

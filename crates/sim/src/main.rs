@@ -37,7 +37,8 @@ fn main() -> ExitCode {
         "{seeds} seeds from {start}, {steps} steps each: no violation ({} payments, {} captured, {} refund \
          requests, {} disputes, {} bank answers, {} failed writes, {} crashes; {} compensations the reserve \
          refused, {} payments declined at the daily limit, {} commands refused as the hold ran out; {} restarts \
-         from a checkpoint, {} checkpoints found corrupt, {} runs ending with a pruned journal)",
+         from a checkpoint, {} checkpoints found corrupt, {} runs ending with a pruned journal; {} payments the core forgot past \
+         their windows, read back from the store)",
         total.payments,
         total.captured,
         total.refunds,
@@ -50,7 +51,8 @@ fn main() -> ExitCode {
         total.expired_refusals,
         total.restarts_from_checkpoints,
         total.corrupt_checkpoints,
-        total.pruned_runs
+        total.pruned_runs,
+        total.retired
     );
     ExitCode::SUCCESS
 }

@@ -9,7 +9,7 @@ use facepay_domain::{Currency, MerchantId, ShopperId, TerminalId, Timestamp};
 use facepay_ledger::{AccountId, TransferId};
 use facepay_payments::{
     AcquirerId, CheckpointPolicy, Command, CoreConfig, IssuerId, JournalError, JournaledCore, Limit,
-    LimitTable, MemoryJournal, MerchantRisk, PinPolicy, RiskConfig,
+    LimitTable, MemoryJournal, MerchantRisk, PinPolicy, Retention, RiskConfig,
 };
 
 pub const SHOPPERS: u128 = 6;
@@ -54,6 +54,8 @@ pub struct World {
     pub checkpoint_every: u64,
     /// Whether each checkpoint is followed by pruning the journal behind the older one.
     pub prune: bool,
+    /// How long the core keeps payments, keys and transfers.
+    pub retention: Retention,
 }
 
 impl World {
@@ -66,6 +68,7 @@ impl World {
         shopper_limit: Limit { per_transaction_minor: 8_000, daily_minor: 25_000 },
         checkpoint_every: 0,
         prune: false,
+        retention: Retention::DEFAULT,
     };
 
     /// A world drawn from the seed's generator.
@@ -79,7 +82,22 @@ impl World {
         let shopper_limit = Limit { per_transaction_minor, daily_minor };
         let checkpoint_every = pick(&[0, 3, 25]) as u64;
         let prune = pick(&[0, 1]) == 1;
-        World { outcome_timeout_ms, hold_timeout_ms, reserve_minor, shopper_limit, checkpoint_every, prune }
+        // Windows a run outlives, so the core forgets payments the checks then read from the
+        // store, and the default ones, which most runs do not outlive.
+        let retention = match pick(&[0, 1, 2]) {
+            0 => Retention::DEFAULT,
+            1 => Retention { idempotency_ms: 60_000, refund_window_ms: 600_000 },
+            _ => Retention { idempotency_ms: 5_000, refund_window_ms: 40_000 },
+        };
+        World {
+            outcome_timeout_ms,
+            hold_timeout_ms,
+            reserve_minor,
+            shopper_limit,
+            checkpoint_every,
+            prune,
+            retention,
+        }
     }
 
     pub fn limits(&self) -> LimitTable {
@@ -96,6 +114,7 @@ impl World {
             funding_source: FUNDING_SOURCE,
             reserve_account: RESERVE,
             risk: RiskConfig::default(),
+            retention: self.retention,
         }
     }
 

@@ -23,7 +23,8 @@ use facepay_ledger::TransferId;
 use facepay_payments::{
     AuditAction, AuditEvent, AuditFilter, CheckpointPolicy, Command, CoreError, DeclineReason, DisputeId,
     Finding, Identification, IssuerAnswer, IssuerMessage, Journal, JournalError, JournaledCore, Limit,
-    MemoryJournal, Outbound, Party, PaymentState, Reply, ShopperRiskTier, group_commit_queue, write_batches,
+    MemoryJournal, Outbound, Party, PaymentState, Reply, ShopperRiskTier, group_commit_queue,
+    settlement_report, write_batches,
 };
 
 use world::*;
@@ -79,6 +80,7 @@ macro_rules! contract_tests {
             a_corrupt_checkpoint_is_skipped_for_the_one_before,
             the_audit_log_lives_in_the_store_and_a_changed_entry_breaks_the_chain,
             pruning_keeps_what_a_start_needs_and_a_lagging_node_catches_up_from_a_checkpoint,
+            the_read_model_is_written_with_each_entry_and_settlement_reads_it,
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {
@@ -116,6 +118,39 @@ fn restarted<D: Database>(database: &D, before: &JournaledCore<D::Journal>) -> J
     assert_eq!(after.head(), before.head(), "the restarted node read every entry");
     assert!(after.core() == before.core(), "replaying the journal rebuilt a different core");
     after
+}
+
+/// A payment's row and the ledger's movements are committed with the entry that made them, so
+/// another connection reads the payment as it ended and sums the day's settlement from the
+/// store alone.
+pub fn the_read_model_is_written_with_each_entry_and_settlement_reads_it<D: Database>(database: &D) {
+    let mut a = node(database);
+    let id = PaymentId::from_u128(300);
+    run(&mut a, Command::StartPayment(pay(300, TERMINAL_A, 1_000, Identification::Match(ALICE))), 10)
+        .unwrap();
+    run(&mut a, Command::Capture { payment: id }, 11).unwrap();
+    run(&mut a, Command::Refund { payment: id, refund_id: TransferId(30_000), amount_minor: 200 }, 12)
+        .unwrap();
+
+    let mut reader = database.connect();
+    let row = reader.payment_row(id).expect("the store reads").expect("the payment has a row");
+    assert_eq!(
+        (row.state, row.terminal, row.merchant),
+        (PaymentState::Captured { refunded_minor: 200 }, TERMINAL_A, MERCHANT)
+    );
+    assert_eq!(reader.payment_row(PaymentId::from_u128(301)).expect("the store reads"), None);
+    assert_eq!(reader.read_model_through().expect("the store reads"), a.head());
+    let (payments, movements) = reader.read_model_size().expect("the store reads");
+    assert_eq!(payments, 1);
+    assert!(movements >= 3, "the hold, its capture and the refund, after the world's top-ups: {movements}");
+    let report = settlement_report(&mut reader, "EUR", at(0), at(1_000)).expect("the store reads").unwrap();
+    assert!(report.balances());
+    let merchant = a.core().ledger().account(MERCHANT_ACCOUNT).unwrap().posted_balance();
+    assert_eq!(i128::from(report.acquirers[0].position.net_minor), merchant);
+    assert_eq!(report.acquirers[0].position.net_minor, 800, "1,000 captured less 200 refunded");
+    let empty =
+        settlement_report(&mut reader, "EUR", at(1_000), at(2_000)).expect("the store reads").unwrap();
+    assert!(empty.acquirers.is_empty(), "nothing moved in that window");
 }
 
 /// Every kind of command, accepted, then a restart rebuilds exactly the same core.

@@ -6,7 +6,7 @@ use facepay_domain::{Currency, MerchantId, Money, PaymentId, ShopperId, Terminal
 use facepay_ledger::{AccountId, TransferId};
 use facepay_payments::{
     AcquirerId, Command, CoreConfig, CountRule, FundingSource, Identification, IssuerId, LimitTable,
-    MerchantRisk, Pin, PinHash, PinPolicy, RiskConfig, StartPayment, TransactionType,
+    MerchantRisk, Pin, PinHash, PinPolicy, Retention, RiskConfig, StartPayment, TransactionType,
 };
 
 pub const MERCHANT: MerchantId = MerchantId::from_u128(10);
@@ -55,6 +55,7 @@ pub fn config() -> CoreConfig {
             terminal_velocity: CountRule { window_ms: 60_000, step_up_at: 1_000, decline_at: 2_000 },
             ..RiskConfig::default()
         },
+        retention: Retention::DEFAULT,
     }
 }
 

@@ -1,9 +1,11 @@
-//! The journal port on PostgreSQL: entries with their outbound messages and audit entries,
-//! written under the `journal_head` row lock in one transaction per batch, and the core's
+//! The journal port on PostgreSQL: entries with their outbound messages, audit entries and
+//! read-model rows, written under the `journal_head` row lock in one transaction per batch, and the core's
 //! checkpoints beside them.
 
+use facepay_domain::{PaymentId, Timestamp};
 use facepay_payments::{
-    Append, AuditEntry, AuditFilter, Checkpoint, Delivery, Entry, Journal, JournalError, StoredAudit,
+    Append, AuditEntry, AuditFilter, Checkpoint, Delivery, Entry, Journal, JournalError, Movement,
+    PaymentRow, ReadModel, StoredAudit,
 };
 use postgres::error::SqlState;
 use postgres::{Client, GenericClient, NoTls};
@@ -173,6 +175,58 @@ impl Journal for PostgresJournal {
         Ok(removed)
     }
 
+    fn payment_row(&mut self, id: PaymentId) -> Result<Option<PaymentRow>, JournalError> {
+        let row = (self.session.client()?)
+            .query_opt("SELECT body FROM payment_rows WHERE id = $1", &[&id.to_string()])
+            .map_err(unavailable)?;
+        row.map(|row| PaymentRow::from_stored(row.get(0))).transpose()
+    }
+
+    fn movements(
+        &mut self,
+        from: Timestamp,
+        to: Timestamp,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Movement>, JournalError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = (self.session.client()?)
+            .query(
+                "SELECT body FROM ledger_movements WHERE at_ms >= $1 AND at_ms < $2 AND number > $3
+                 ORDER BY number LIMIT $4",
+                &[&from.unix_ms, &to.unix_ms, &(after as i64), &limit],
+            )
+            .map_err(unavailable)?;
+        rows.iter().map(|row| Movement::from_stored(row.get(0))).collect()
+    }
+
+    fn read_model_through(&mut self) -> Result<u64, JournalError> {
+        let row = (self.session.client()?)
+            .query_one("SELECT through FROM read_model_head", &[])
+            .map_err(unavailable)?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    fn store_read_model(&mut self, through: u64, rows: &ReadModel) -> Result<(), JournalError> {
+        let client = self.session.client()?;
+        let mut tx = client.transaction().map_err(unavailable)?;
+        let writes = ReadModelWrites::prepare(&mut tx, "ON CONFLICT DO NOTHING").map_err(unavailable)?;
+        writes.write(&mut tx, rows).map_err(unavailable)?;
+        tx.execute("UPDATE read_model_head SET through = greatest(through, $1)", &[&(through as i64)])
+            .map_err(unavailable)?;
+        tx.commit().map_err(unavailable)
+    }
+
+    fn read_model_size(&mut self) -> Result<(u64, u64), JournalError> {
+        let row = (self.session.client()?)
+            .query_one(
+                "SELECT (SELECT count(*) FROM payment_rows), (SELECT count(*) FROM ledger_movements)",
+                &[],
+            )
+            .map_err(unavailable)?;
+        Ok((row.get::<_, i64>(0) as u64, row.get::<_, i64>(1) as u64))
+    }
+
     fn audit_entries(&mut self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, JournalError> {
         let action = filter.action.map(|action| action.code());
         let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
@@ -234,6 +288,7 @@ fn append_once(
         "INSERT INTO audit_log (seq, at_ms, action, actor, request, status, previous, hash)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )?;
+    let read_model = ReadModelWrites::prepare(&mut tx, "")?;
     for append in appends {
         last += 1;
         let seq = last as i64;
@@ -246,10 +301,49 @@ fn append_once(
         for entry in &append.audit {
             insert_audit_row(&mut tx, &insert_audit, entry)?;
         }
+        read_model.write(&mut tx, &append.read_model)?;
     }
     tx.execute("UPDATE journal_head SET seq = $1", &[&(last as i64)])?;
+    tx.execute("UPDATE read_model_head SET through = $1", &[&(last as i64)])?;
     tx.commit()?;
     Ok(last)
+}
+
+/// The read model's two writes, prepared once per transaction: a payment's row upserted, a
+/// movement inserted (`on_conflict` is empty, or `ON CONFLICT DO NOTHING` for the movements a
+/// replay rebuilt, some of which may be held).
+struct ReadModelWrites {
+    upsert_payment: postgres::Statement,
+    insert_movement: postgres::Statement,
+}
+
+impl ReadModelWrites {
+    fn prepare(
+        tx: &mut postgres::Transaction<'_>,
+        on_conflict: &str,
+    ) -> Result<ReadModelWrites, postgres::Error> {
+        Ok(ReadModelWrites {
+            upsert_payment: tx.prepare(
+                "INSERT INTO payment_rows (id, merchant, started_ms, body) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+            )?,
+            insert_movement: tx.prepare(&format!(
+                "INSERT INTO ledger_movements (number, at_ms, body) VALUES ($1, $2, $3) {on_conflict}"
+            ))?,
+        })
+    }
+
+    fn write(&self, tx: &mut postgres::Transaction<'_>, rows: &ReadModel) -> Result<(), postgres::Error> {
+        for row in &rows.payments {
+            let (id, merchant, body) = (row.id.to_string(), row.merchant.to_string(), row.to_stored());
+            tx.execute(&self.upsert_payment, &[&id, &merchant, &row.started_at.unix_ms, &body])?;
+        }
+        for movement in &rows.movements {
+            let (number, body) = (movement.number as i64, movement.to_stored());
+            tx.execute(&self.insert_movement, &[&number, &movement.at.unix_ms, &body])?;
+        }
+        Ok(())
+    }
 }
 
 /// One audit entry through a prepared insert of all eight columns.

@@ -1,11 +1,14 @@
-//! The journal port on one SQLite file: entries with their outbound messages and audit entries,
-//! written in one `BEGIN IMMEDIATE` transaction per batch, and the core's checkpoints beside them.
+//! The journal port on one SQLite file: entries with their outbound messages, audit entries and
+//! read-model rows, written in one `BEGIN IMMEDIATE` transaction per batch, and the core's
+//! checkpoints beside them.
 
 use std::path::Path;
 use std::time::Duration;
 
+use facepay_domain::{PaymentId, Timestamp};
 use facepay_payments::{
-    Append, AuditEntry, AuditFilter, Checkpoint, Delivery, Entry, Journal, JournalError, StoredAudit,
+    Append, AuditEntry, AuditFilter, Checkpoint, Delivery, Entry, Journal, JournalError, Movement,
+    PaymentRow, ReadModel, StoredAudit,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
@@ -102,7 +105,9 @@ impl Journal for SqliteJournal {
                         .execute((row.0, row.1, row.2, row.3, row.4, status, previous, hash))
                         .map_err(unavailable)?;
                 }
+                write_read_model(&tx, &append.read_model, "INSERT")?;
             }
+            tx.execute("UPDATE read_model_head SET through = ?1", [last as i64]).map_err(unavailable)?;
         }
         tx.commit().map_err(unavailable)?;
         Ok(last)
@@ -209,6 +214,63 @@ impl Journal for SqliteJournal {
         Ok(removed as u64)
     }
 
+    fn payment_row(&mut self, id: PaymentId) -> Result<Option<PaymentRow>, JournalError> {
+        let body: Option<String> = self
+            .connection
+            .prepare_cached("SELECT body FROM payment_rows WHERE id = ?1")
+            .map_err(unavailable)?
+            .query_row([id.to_string()], |row| row.get(0))
+            .optional()
+            .map_err(unavailable)?;
+        body.map(|body| PaymentRow::from_stored(&body)).transpose()
+    }
+
+    fn movements(
+        &mut self,
+        from: Timestamp,
+        to: Timestamp,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Movement>, JournalError> {
+        let mut select = self
+            .connection
+            .prepare_cached(
+                "SELECT body FROM ledger_movements WHERE at_ms >= ?1 AND at_ms < ?2 AND number > ?3
+                 ORDER BY number LIMIT ?4",
+            )
+            .map_err(unavailable)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = select
+            .query_map((from.unix_ms, to.unix_ms, after as i64, limit), |row| row.get::<_, String>(0))
+            .map_err(unavailable)?;
+        rows.map(|body| Movement::from_stored(&body.map_err(unavailable)?)).collect()
+    }
+
+    fn read_model_through(&mut self) -> Result<u64, JournalError> {
+        let through: i64 = self
+            .connection
+            .query_row("SELECT through FROM read_model_head", [], |row| row.get(0))
+            .map_err(unavailable)?;
+        Ok(through as u64)
+    }
+
+    fn store_read_model(&mut self, through: u64, rows: &ReadModel) -> Result<(), JournalError> {
+        let tx = self.connection.transaction().map_err(unavailable)?;
+        write_read_model(&tx, rows, "INSERT OR IGNORE")?;
+        tx.execute("UPDATE read_model_head SET through = max(through, ?1)", [through as i64])
+            .map_err(unavailable)?;
+        tx.commit().map_err(unavailable)
+    }
+
+    fn read_model_size(&mut self) -> Result<(u64, u64), JournalError> {
+        let count = |table: &str| -> Result<u64, JournalError> {
+            let sql = format!("SELECT count(*) FROM {table}");
+            let n: i64 = self.connection.query_row(&sql, [], |row| row.get(0)).map_err(unavailable)?;
+            Ok(n as u64)
+        };
+        Ok((count("payment_rows")?, count("ledger_movements")?))
+    }
+
     fn audit_entries(&mut self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, JournalError> {
         let mut select = self
             .connection
@@ -236,6 +298,32 @@ impl Journal for SqliteJournal {
             .map_err(unavailable)?;
         rows.map(|row| row.map_err(unavailable)?.into_entry()).collect()
     }
+}
+
+/// Upserts each payment's row and inserts each movement (`insert` is `INSERT`, or `INSERT OR
+/// IGNORE` for movements a replay rebuilt, some of which may be held).
+fn write_read_model(connection: &Connection, rows: &ReadModel, insert: &str) -> Result<(), JournalError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut upsert_payment = connection
+        .prepare_cached(
+            "INSERT INTO payment_rows (id, merchant, started_ms, body) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+        )
+        .map_err(unavailable)?;
+    for row in &rows.payments {
+        let key = (row.id.to_string(), row.merchant.to_string(), row.started_at.unix_ms);
+        upsert_payment.execute((key.0, key.1, key.2, row.to_stored())).map_err(unavailable)?;
+    }
+    let mut insert_movement = connection
+        .prepare_cached(&format!("{insert} INTO ledger_movements (number, at_ms, body) VALUES (?1, ?2, ?3)"))
+        .map_err(unavailable)?;
+    for movement in &rows.movements {
+        let row = (movement.number as i64, movement.at.unix_ms, movement.to_stored());
+        insert_movement.execute(row).map_err(unavailable)?;
+    }
+    Ok(())
 }
 
 /// One audit entry through a prepared insert of all eight columns.

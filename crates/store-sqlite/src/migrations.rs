@@ -97,6 +97,33 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE INDEX audit_log_by_actor ON audit_log (actor, seq);
     ",
     },
+    Migration {
+        version: 6,
+        name: "the read model: payments and ledger movements",
+        sql: "
+        -- Each payment as the last entry that changed it left it (the core forgets it after its
+        -- windows), and every ledger transfer with the sides of its accounts (what settlement
+        -- sums), written with the entry; read_model_head says through which entry.
+        CREATE TABLE payment_rows (
+            id         TEXT    PRIMARY KEY,
+            merchant   TEXT    NOT NULL,
+            started_ms INTEGER NOT NULL,
+            body       TEXT    NOT NULL
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX payment_rows_by_merchant ON payment_rows (merchant, started_ms);
+        CREATE TABLE ledger_movements (
+            number INTEGER PRIMARY KEY,
+            at_ms  INTEGER NOT NULL,
+            body   TEXT    NOT NULL
+        ) STRICT;
+        CREATE INDEX ledger_movements_by_time ON ledger_movements (at_ms, number);
+        CREATE TABLE read_model_head (
+            id      INTEGER PRIMARY KEY CHECK (id = 1),
+            through INTEGER NOT NULL
+        ) STRICT;
+        INSERT INTO read_model_head (id, through) VALUES (1, 0);
+    ",
+    },
 ];
 
 /// Applies the migrations `connection` lacks; returns the versions applied now.

@@ -175,14 +175,19 @@ pub(crate) fn window(query: Result<Query<wire::Window>, QueryRejection>) -> Resu
         .map_err(|_| ApiError::bad_request("query_malformed", "give from_ms and to_ms, unix milliseconds"))
 }
 
-/// The settlement report (or one party's part of it) as JSON.
+/// The settlement report (or one party's part of it) as JSON, summed from the ledger's
+/// movements in the read model on the readers' store connection (the writer never waits).
 pub(crate) async fn report(
     switch: &Arc<Switch>,
     window: &wire::Window,
 ) -> Result<facepay_payments::SettlementReport, ApiError> {
     let from = facepay_domain::Timestamp::from_unix_ms(window.from_ms);
     let to = facepay_domain::Timestamp::from_unix_ms(window.to_ms);
-    switch.read_fresh(move |core| core.settlement_report(from, to)).await?.map_err(|err| {
+    let currency = switch.read(|core| core.config().currency.code().to_owned());
+    let report = switch
+        .with_journal(move |journal| facepay_payments::settlement_report(journal, &currency, from, to))
+        .await?;
+    report.map_err(|err| {
         let status = match err {
             facepay_payments::SettlementError::EmptyWindow => axum::http::StatusCode::BAD_REQUEST,
             // Top-ups or fundings so large their sum leaves i64: reportable in a smaller window.

@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 use crate::auth::{hex, parse_terminal_id, random_bytes, random_u128, sha256};
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::terminal::{RefundRequest, payment_reply, refund_command};
-use crate::switch::{Switch, now_ms};
+use crate::switch::{PaymentOwner, Switch, now_ms};
 use crate::wire::{self, PaymentOut};
 
 async fn merchant_of(switch: &Arc<Switch>, headers: &HeaderMap) -> Result<MerchantId, ApiError> {
@@ -59,10 +59,15 @@ async fn managed_terminal(
     }
 }
 
-async fn own_payment(switch: &Arc<Switch>, merchant: MerchantId, id: &str) -> Result<PaymentId, ApiError> {
+/// The payment, if it is this merchant's (another's is reported as not found), and whose it is.
+async fn own_payment(
+    switch: &Arc<Switch>,
+    merchant: MerchantId,
+    id: &str,
+) -> Result<(PaymentId, PaymentOwner), ApiError> {
     let payment = wire::payment_id(id)?;
-    match switch.read_fresh(move |core| core.payment_record(payment).map(|p| p.merchant)).await? {
-        Some(owner) if owner == merchant => Ok(payment),
+    match switch.payment_owner(payment).await? {
+        Some(owner) if owner.merchant == merchant => Ok((payment, owner)),
         _ => Err(ApiError::not_found("payment_unknown", "no such payment of this merchant")),
     }
 }
@@ -195,8 +200,8 @@ pub async fn payment(
     headers: HeaderMap,
 ) -> Result<Json<PaymentOut>, ApiError> {
     let merchant = merchant_of(&switch, &headers).await?;
-    let payment = own_payment(&switch, merchant, &id).await?;
-    let out = switch.read(|core| core.payment(payment).map(|view| PaymentOut::new(&view, core)));
+    let (payment, _) = own_payment(&switch, merchant, &id).await?;
+    let out = switch.payment_out(payment).await?;
     out.map(Json).ok_or_else(|| ApiError::not_found("payment_unknown", "no such payment of this merchant"))
 }
 
@@ -210,7 +215,8 @@ pub async fn refund(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<PaymentOut>, ApiError> {
     let merchant = merchant_of(&switch, &headers).await?;
-    let payment = own_payment(&switch, merchant, &id).await?;
+    let (payment, owner) = own_payment(&switch, merchant, &id).await?;
+    owner.commandable(payment)?;
     let input: RefundRequest = wire::json(&wire::body(body)?)?;
     let view = payment_reply(switch.execute(refund_command(payment, input)?).await?)?;
     Ok(Json(switch.read(|core| PaymentOut::new(&view, core))))

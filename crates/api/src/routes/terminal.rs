@@ -21,7 +21,7 @@ use utoipa::ToSchema;
 
 use crate::auth::{parse_public_key, parse_terminal_id, sha256};
 use crate::error::{ApiError, ErrorBody};
-use crate::switch::{Switch, now_ms};
+use crate::switch::{PaymentOwner, Switch, now_ms};
 use crate::wire::{self, PaymentOut};
 
 /// Longest idempotency key, order id and refund id.
@@ -155,6 +155,19 @@ pub async fn pay(
     if let Some(payment) = retried {
         return Ok(Json(payment));
     }
+    let payment_id = PaymentId::from_u128(wire::derived_id(&[
+        &terminal.as_u128().to_le_bytes(),
+        request.idempotency_key.as_bytes(),
+    ]));
+    // A key past its window: the core forgot it, the read model still answers for it.
+    if let Some(first) = switch.with_journal(move |store| store.payment_row(payment_id)).await? {
+        let same = first.amount.amount_minor == request.amount_minor
+            && first.order_id.as_deref() == Some(request.order_id.as_str());
+        if !same {
+            return Err(CoreError::IdempotencyKeyReused.into());
+        }
+        return Ok(Json(switch.read(|core| PaymentOut::from_row(&first, core))));
+    }
     let (liveness_passed, identification) =
         match (request.captures.is_empty(), request.template, request.payment_code) {
             (true, Some(device), None) => identify_device_template(&switch, device)?,
@@ -170,10 +183,6 @@ pub async fn pay(
                 ));
             }
         };
-    let payment_id = PaymentId::from_u128(wire::derived_id(&[
-        &terminal.as_u128().to_le_bytes(),
-        request.idempotency_key.as_bytes(),
-    ]));
     let start = StartPayment {
         payment_id,
         terminal,
@@ -269,16 +278,16 @@ pub(crate) fn payment_reply(reply: Reply) -> Result<PaymentView, ApiError> {
     }
 }
 
-/// The payment, if it is this terminal's; another terminal's is reported as not found.
-async fn own_payment(switch: &Arc<Switch>, terminal: TerminalId, id: &str) -> Result<PaymentId, ApiError> {
+/// The payment, if it is this terminal's (another terminal's is reported as not found), and
+/// whose it is.
+async fn own_payment(
+    switch: &Arc<Switch>,
+    terminal: TerminalId,
+    id: &str,
+) -> Result<(PaymentId, PaymentOwner), ApiError> {
     let id = wire::payment_id(id)?;
-    let lookup = move |core: &facepay_payments::PaymentCore| core.payment_record(id).map(|p| p.terminal);
-    let owner = match switch.read(lookup) {
-        Some(owner) => Some(owner),
-        None => switch.read_fresh(lookup).await?,
-    };
-    match owner {
-        Some(owner) if owner == terminal => Ok(id),
+    match switch.payment_owner(id).await? {
+        Some(owner) if owner.terminal == terminal => Ok((id, owner)),
         _ => Err(ApiError::not_found("payment_unknown", "no such payment at this terminal")),
     }
 }
@@ -292,7 +301,8 @@ async fn signed_payment_command<T: serde::de::DeserializeOwned>(
     let (method, uri, headers, body) = request;
     let body = wire::body(body)?;
     let (terminal, _) = switch.terminal_caller(&method, &uri, &headers, &body).await?;
-    let payment = own_payment(switch, terminal, id).await?;
+    let (payment, owner) = own_payment(switch, terminal, id).await?;
+    owner.commandable(payment)?;
     let input: T = wire::json(if body.is_empty() { b"{}" } else { &body })?;
     let view = payment_reply(switch.execute(command(payment, input)?).await?)?;
     let out = switch.read(|core| PaymentOut::new(&view, core));
@@ -343,7 +353,8 @@ pub async fn pin(
 ) -> Result<Json<PaymentOut>, ApiError> {
     let body = wire::body(body)?;
     let (terminal, _) = switch.terminal_caller(&method, &uri, &headers, &body).await?;
-    let payment = own_payment(&switch, terminal, &id).await?;
+    let (payment, owner) = own_payment(&switch, terminal, &id).await?;
+    owner.commandable(payment)?;
     let input: PinEntry = wire::json(&body)?;
     let check = switch.read(|core| core.pin_check(payment, crate::switch::now()))?;
     // The digits are compared here, off the core's lock (Argon2 is slow on purpose); only the
@@ -440,7 +451,7 @@ pub async fn status(
 ) -> Result<Json<PaymentOut>, ApiError> {
     let body = wire::body(body)?;
     let (terminal, _) = switch.terminal_caller(&method, &uri, &headers, &body).await?;
-    let payment = own_payment(&switch, terminal, &id).await?;
-    let out = switch.read(|core| core.payment(payment).map(|view| PaymentOut::new(&view, core)));
+    let (payment, _) = own_payment(&switch, terminal, &id).await?;
+    let out = switch.payment_out(payment).await?;
     out.map(Json).ok_or_else(|| ApiError::not_found("payment_unknown", "no such payment at this terminal"))
 }

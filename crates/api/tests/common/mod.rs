@@ -19,7 +19,7 @@ use facepay_domain::{FaceTemplate, RecognizerTag, SplitMix64};
 use facepay_face_index::FaceIndex;
 use facepay_gallery::Gallery;
 use facepay_payments::{
-    Command, CoreConfig, JournaledCore, LimitTable, MemoryJournal, PinPolicy, RiskConfig, Role,
+    Command, CoreConfig, JournaledCore, LimitTable, MemoryJournal, PinPolicy, Retention, RiskConfig, Role,
 };
 use facepay_vault::{Keyring, MemoryBiometricStore};
 use http_body_util::BodyExt;
@@ -85,6 +85,7 @@ pub fn core_config() -> CoreConfig {
         funding_source: facepay_ledger::AccountId(1),
         reserve_account: facepay_ledger::AccountId(2),
         risk: RiskConfig::default(),
+        retention: Retention::DEFAULT,
     }
 }
 

@@ -67,8 +67,11 @@ impl PaymentCore {
                 reserved_day: None,
                 risk_elevated: false,
                 disputed_minor: 0,
+                disputes: Vec::new(),
+                refund_ids: Vec::new(),
             },
         );
+        self.schedule_retirement(id, now);
         if let Some(reason) = gate {
             return self.decline(id, reason);
         }

@@ -59,6 +59,9 @@ impl PaymentCore {
             };
         }
         let record = self.payments.get(&id).ok_or(CoreError::UnknownPayment(id))?;
+        if now >= record.created_at.plus_ms(self.config.retention.refund_window_ms) {
+            return Err(CoreError::PaymentWindowClosed(id));
+        }
         // Money under dispute is not refundable: it is returned through the dispute.
         let refundable = record.payment.amount.amount_minor - record.disputed_minor;
         let refunded = record.payment.state.after(PaymentEvent::Refund { amount_minor }, refundable)?;
@@ -66,6 +69,7 @@ impl PaymentCore {
         self.refunds.insert(refund_id, (id, amount_minor));
         let record = self.payments.get_mut(&id).expect("checked above");
         record.payment.state = refunded;
+        record.refund_ids.push(refund_id);
         Ok(view(&record.payment))
     }
 
@@ -119,15 +123,26 @@ impl PaymentCore {
             }
         }
         touched.extend(self.expire_holds(now));
+        // Before any of them is forgotten, so the read model keeps how each ended.
+        for &id in &touched {
+            self.mark_changed(id);
+        }
+        self.retire_due(now);
         touched
     }
 
     /// The earliest time at which a sweep would change anything: a payment's outcome timeout,
-    /// a hold's deadline or a payment code's lapse. A node sweeps only once it has passed, so
-    /// an idle node journals nothing.
+    /// a hold's deadline, a payment code's lapse, a payment's retirement or the oldest ledger
+    /// transfer's. A node sweeps only once it has passed, so an idle node journals nothing.
     pub fn next_due(&self) -> Option<Timestamp> {
         let outcome = self.outcome_deadlines.first().map(|&(at, _)| at);
-        [outcome, self.ledger.next_deadline(), self.payment_codes.next_lapse()].into_iter().flatten().min()
+        let retirement = self.retirements.first().map(|&(at, _)| at);
+        let longest = self.config.retention.longest_ms();
+        let transfer = self.ledger.oldest_settled().map(|at| at.plus_ms(longest));
+        [outcome, self.ledger.next_deadline(), self.payment_codes.next_lapse(), retirement, transfer]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Takes a payment that no longer waits for its outcome out of the deadline index: the
@@ -275,6 +290,9 @@ impl PaymentCore {
             _ => return,
         };
         ended.expect("both states accept the event");
+        // Expired by a sweep or on the way of a command about another payment: either way the
+        // read model hears of it.
+        self.mark_changed(id);
         self.settle_deadline(id);
         self.release_limit(id);
         self.tell_bank_to_release(id);

@@ -13,6 +13,7 @@ mod authorization;
 mod lifecycle;
 mod parties;
 mod reads;
+mod retention;
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -36,6 +37,7 @@ use crate::limits::{
 use crate::payment::{Payment, PaymentEvent, PaymentState, TransitionError};
 use crate::payment_code::PaymentCodes;
 use crate::pin::{Pin, PinError, PinGuard, PinHash, PinPolicy};
+use crate::read_model::{LedgerSide, Movement, PaymentRow, ReadModel, Retention};
 use crate::risk::{Assessment, RiskConfig, RiskEvent, RiskRule, RiskState, RiskVerdict};
 use crate::settlement::AcquirerId;
 
@@ -69,6 +71,9 @@ pub struct CoreConfig {
     /// The operator's reserve, which compensates shoppers first when a dispute goes their way.
     pub reserve_account: AccountId,
     pub risk: RiskConfig,
+    /// How long payments, idempotency keys and ledger transfers stay in memory.
+    #[serde(default)]
+    pub retention: Retention,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,7 +161,7 @@ pub struct StartPayment {
 pub(crate) struct PaymentRecord {
     pub(crate) payment: Payment,
     request: StartPayment,
-    created_at: Timestamp,
+    pub(crate) created_at: Timestamp,
     candidates: Vec<ShopperId>,
     /// Where the money comes from, fixed when the funds are held.
     pub(crate) funding: Option<FundingSource>,
@@ -166,6 +171,9 @@ pub(crate) struct PaymentRecord {
     risk_elevated: bool,
     /// Captured money under dispute (open, compensated or charged back): no longer refundable.
     pub(crate) disputed_minor: i64,
+    /// The disputes and refunds made of this payment, forgotten with it.
+    pub(crate) disputes: Vec<DisputeId>,
+    refund_ids: Vec<TransferId>,
 }
 
 /// What the terminal is told: never a template, an image, or an account number.
@@ -231,6 +239,8 @@ pub enum CoreError {
     LimitMalformed,
     #[error("a payment code must lapse after it is issued")]
     PaymentCodeLapsed,
+    #[error("payment {0} is past its refund and dispute window")]
+    PaymentWindowClosed(PaymentId),
 }
 
 /// The longest consent text version, in bytes.
@@ -268,6 +278,7 @@ impl CoreError {
             CoreError::LimitMalformed => "limit_malformed",
             CoreError::AuditEventMalformed => "audit_event_malformed",
             CoreError::WalletNotEmpty => "wallet_not_empty",
+            CoreError::PaymentWindowClosed(_) => "payment_window_closed",
         }
     }
 }
@@ -284,6 +295,8 @@ pub struct PaymentCore {
     refunds: HashMap<TransferId, (PaymentId, i64)>,
     /// Each external bank's clearing account in the ledger.
     pub(crate) issuers: HashMap<IssuerId, AccountId>,
+    /// Whose side of the books each issuer's and merchant's account is on, for the read model.
+    owners: HashMap<AccountId, LedgerSide>,
     pub(crate) disputes: HashMap<DisputeId, Dispute>,
     /// When each payment waiting for its outcome (authorized, or awaiting its bank) times out,
     /// in deadline order, so a sweep touches only what is due. An entry leaves when its payment
@@ -291,8 +304,11 @@ pub struct PaymentCore {
     outcome_deadlines: BTreeSet<(Timestamp, PaymentId)>,
     /// The payment each open hold belongs to, for the holds the ledger expires.
     hold_owner: HashMap<TransferId, PaymentId>,
-    /// Every payment by when it started, so the last hour is read without walking all history.
+    /// Every payment in memory by when it started, so the last hour is read without walking
+    /// all of them.
     started: BTreeSet<(Timestamp, PaymentId)>,
+    /// When each payment in memory is next looked at for forgetting (`retire_due`), in order.
+    retirements: BTreeSet<(Timestamp, PaymentId)>,
     risk: RiskState,
     access: Access,
     payment_codes: PaymentCodes,
@@ -300,6 +316,9 @@ pub struct PaymentCore {
     /// Effects for the shell: drained by `take_risk_events` and `take_issuer_messages`.
     risk_events: Vec<RiskEvent>,
     issuer_messages: Vec<IssuerMessage>,
+    /// The payments the commands since the last `take_read_model` changed.
+    #[serde(skip)]
+    changed: ChangedPayments,
     face_payment_off_everywhere: bool,
     next_transfer: u128,
 }
@@ -320,6 +339,10 @@ impl PaymentCore {
             Ok(Applied::Created) => {}
             _ => panic!("the reserve account must differ from the funding source"),
         }
+        let owners = HashMap::from([
+            (config.funding_source, LedgerSide::FundingSource),
+            (config.reserve_account, LedgerSide::Reserve),
+        ]);
         PaymentCore {
             config,
             ledger,
@@ -330,16 +353,19 @@ impl PaymentCore {
             idempotency: HashMap::new(),
             refunds: HashMap::new(),
             issuers: HashMap::new(),
+            owners,
             disputes: HashMap::new(),
             outcome_deadlines: BTreeSet::new(),
             hold_owner: HashMap::new(),
             started: BTreeSet::new(),
+            retirements: BTreeSet::new(),
             risk: RiskState::default(),
             access: Access::default(),
             payment_codes: PaymentCodes::default(),
             audit: AuditChain::default(),
             risk_events: Vec::new(),
             issuer_messages: Vec::new(),
+            changed: ChangedPayments::default(),
             face_payment_off_everywhere: false,
             next_transfer: 1,
         }
@@ -367,6 +393,22 @@ impl PaymentCore {
         let applied = self.ledger.apply_one(request, now)?;
         self.next_transfer += 1;
         Ok(applied)
+    }
+}
+
+/// Payments changed since the read model last took them, and the rows of those forgotten
+/// meanwhile. An effect waiting for the shell like the risk events, but not state: every
+/// command's changes are taken before the next runs, on the writer and on every replay alike,
+/// so two cores that agree on everything else agree here too.
+#[derive(Debug, Clone, Default)]
+struct ChangedPayments {
+    ids: BTreeSet<PaymentId>,
+    retired_rows: Vec<PaymentRow>,
+}
+
+impl PartialEq for ChangedPayments {
+    fn eq(&self, _: &ChangedPayments) -> bool {
+        true
     }
 }
 

@@ -12,6 +12,7 @@ impl PaymentCore {
         let rule = BalanceRule::Unbounded;
         self.open(Account::new(clearing_account, self.config.currency, rule, code::ISSUER_CLEARING))?;
         self.issuers.insert(id, clearing_account);
+        self.owners.insert(clearing_account, LedgerSide::Issuer(id));
         Ok(())
     }
 
@@ -39,6 +40,7 @@ impl PaymentCore {
             face_payment_off: false,
             own_limit: None,
         };
+        self.owners.insert(merchant.account, LedgerSide::Acquirer(merchant.acquirer));
         self.merchants.insert(id, merchant);
         Ok(())
     }

@@ -6,7 +6,7 @@
 use facepay_domain::{Currency, MerchantId, Money, PaymentId, ShopperId, TerminalId, Timestamp};
 use facepay_ledger::{AccountId, TransferId};
 use facepay_payments::{
-    AcquirerId, CoreConfig, Identification, LimitTable, MerchantRisk, PaymentCore, Pin, PinPolicy,
+    AcquirerId, CoreConfig, Identification, LimitTable, MerchantRisk, PaymentCore, Pin, PinPolicy, Retention,
     RiskConfig, StartPayment, TransactionType,
 };
 
@@ -41,6 +41,7 @@ pub fn config(pin_policy: PinPolicy) -> CoreConfig {
         funding_source: AccountId(1),
         reserve_account: RESERVE,
         risk: RiskConfig::default(),
+        retention: Retention::DEFAULT,
     }
 }
 
