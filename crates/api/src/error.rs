@@ -73,7 +73,6 @@ impl From<CoreError> for ApiError {
             | CoreError::UnknownPayment(_)
             | CoreError::UnknownIssuer(_) => StatusCode::NOT_FOUND,
             CoreError::AlreadyRegistered(_)
-            | CoreError::IdempotencyKeyReused
             | CoreError::PaymentIdTaken(_)
             | CoreError::RefundIdReused(_)
             | CoreError::Transition(_) => StatusCode::CONFLICT,

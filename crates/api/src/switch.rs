@@ -346,6 +346,19 @@ impl Switch {
         self.with_journal(move |journal| journal.mark_delivered(&ids)).await
     }
 
+    /// Refuses a terminal command that would move money when the terminal, or its merchant, is
+    /// not in good standing. Such a terminal may still read a payment's status and send
+    /// heartbeats; a payment it starts is declined (and journaled) by the core; its open
+    /// authorizations are reversed at their outcome timeout; the merchant refunds with its key.
+    pub(crate) fn refuse_unless_in_standing(&self, terminal: TerminalId) -> Result<(), ApiError> {
+        match self.read(|core| core.terminal_barred(terminal)) {
+            None => Ok(()),
+            Some(reason) => {
+                Err(ApiError::new(axum::http::StatusCode::FORBIDDEN, reason.code(), reason.message()))
+            }
+        }
+    }
+
     /// Whose a payment is (its terminal and merchant), and whether the core still holds it:
     /// one past its windows is known only to the read model, where commands cannot reach it.
     pub(crate) async fn payment_owner(

@@ -62,6 +62,12 @@ pub struct Dispute {
 
 /// The longest evidence note, in bytes, and how many notes one dispute keeps.
 pub const EVIDENCE_NOTE_MAX: usize = 2_000;
+
+/// A note says something (not only blanks) in at most `EVIDENCE_NOTE_MAX` bytes. The API asks
+/// this before opening a dispute, so a dispute never opens on a note the core would refuse.
+pub fn evidence_note_valid(note: &str) -> bool {
+    !note.trim().is_empty() && note.len() <= EVIDENCE_NOTE_MAX
+}
 pub const EVIDENCE_MAX: usize = 20;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -177,7 +183,7 @@ impl PaymentCore {
         now: Timestamp,
     ) -> Result<(), CoreError> {
         let dispute = self.open_dispute_mut(id)?;
-        if note.trim().is_empty() || note.len() > EVIDENCE_NOTE_MAX {
+        if !evidence_note_valid(note) {
             return Err(DisputeError::NoteLength.into());
         }
         if dispute.evidence.len() == EVIDENCE_MAX {

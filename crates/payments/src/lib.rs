@@ -37,11 +37,12 @@ pub use checkpoint::{CHECKPOINT_FORMAT, Checkpoint, CheckpointError, CheckpointP
 pub use command::{Command, PinCheck, Reply};
 pub use decline::DeclineReason;
 pub use dispute::{
-    Dispute, DisputeError, DisputeId, DisputeState, EVIDENCE_MAX, EVIDENCE_NOTE_MAX, Evidence, Finding, Party,
+    Dispute, DisputeError, DisputeId, DisputeState, EVIDENCE_MAX, EVIDENCE_NOTE_MAX, Evidence, Finding,
+    Party, evidence_note_valid,
 };
 pub use engine::{
     CONSENT_VERSION_MAX, CoreConfig, CoreError, Identification, MASKED_NAME_MAX, MerchantInfo,
-    MerchantStatus, PaymentCore, PaymentView, StartPayment,
+    MerchantStatus, PaymentCore, PaymentView, Sale, StartPayment,
 };
 pub use group_commit::{Answer, Submission, Submitter, group_commit_queue, write_batches};
 pub use issuer::{BANK_REFERENCE_MAX, FundingSource, IssuerAnswer, IssuerId, IssuerMessage};

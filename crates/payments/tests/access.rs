@@ -5,9 +5,10 @@
 mod common;
 
 use common::*;
+use facepay_domain::Money;
 use facepay_payments::{
     AccessError, ApiKeyId, Command, CoreError, Identification, JournaledCore, MemoryJournal, PaymentState,
-    Role,
+    Role, Sale,
 };
 
 const KEY: ApiKeyId = ApiKeyId(77);
@@ -128,11 +129,20 @@ fn the_registry_replays_from_the_journal_and_a_payment_is_found_by_its_idempoten
     let core = replayed.core();
     assert_eq!(core.terminal_credentials(TERMINAL).unwrap().public_key, Some([5; 32]));
     assert_eq!(core.masked_name(BOB), Some("B** S****"));
+    let sale = |amount| Sale { amount: Money::new(amount, eur()), order_id: None, by_payment_code: false };
     assert_eq!(
-        core.payment_for_key(TERMINAL, "key-1").map(|p| p.id),
+        core.retry_of(TERMINAL, "key-1", &sale(100)).map(|p| p.unwrap().id),
         Some(facepay_domain::PaymentId::from_u128(1))
     );
-    assert_eq!(core.payment_for_key(TERMINAL, "key-2"), None);
+    assert_eq!(core.retry_of(TERMINAL, "key-2", &sale(100)), None);
+    // The same key for another amount is another sale: refused, never answered with the first.
+    let other = core.retry_of(TERMINAL, "key-1", &sale(99_000)).unwrap().unwrap_err();
+    assert_eq!(other.code(), "idempotency_key_reused");
+    let by_code = Sale { by_payment_code: true, ..sale(100) };
+    assert_eq!(
+        core.retry_of(TERMINAL, "key-1", &by_code).unwrap().unwrap_err().code(),
+        "idempotency_key_reused"
+    );
     assert_eq!(core.payment_record(facepay_domain::PaymentId::from_u128(1)).unwrap().merchant, MERCHANT);
 }
 

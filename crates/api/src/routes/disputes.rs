@@ -132,9 +132,11 @@ pub async fn open(
     if theirs != Some(shopper) {
         return Err(ApiError::not_found("payment_unknown", "no such payment of yours"));
     }
-    // Checked here too, so that a dispute is never opened without its note.
-    if input.note.is_empty() || input.note.len() > facepay_payments::EVIDENCE_NOTE_MAX {
-        let message = format!("a note is 1 to {} bytes", facepay_payments::EVIDENCE_NOTE_MAX);
+    // Checked here with the core's own rule, so that a dispute is never opened (and its money
+    // set aside) on a note the core then refuses.
+    if !facepay_payments::evidence_note_valid(&input.note) {
+        let message =
+            format!("a note is 1 to {} bytes, not only blanks", facepay_payments::EVIDENCE_NOTE_MAX);
         return Err(ApiError::bad_request("evidence_note_malformed", message));
     }
     let dispute = DisputeId(random_u128());

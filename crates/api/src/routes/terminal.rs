@@ -14,7 +14,7 @@ use facepay_domain::{Money, PaymentId, TerminalId};
 use facepay_face_index::{Decision, Scope, decide};
 use facepay_ledger::TransferId;
 use facepay_payments::{
-    Command, CoreError, Identification, PaymentView, PinError, Reply, StartPayment, TransactionType,
+    Command, CoreError, Identification, PaymentView, PinError, Reply, Sale, StartPayment, TransactionType,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -149,11 +149,17 @@ pub async fn pay(
     }
     wire::token("order_id", &request.order_id, TOKEN_MAX)?;
     wire::token("idempotency_key", &request.idempotency_key, TOKEN_MAX)?;
+    let sale = Sale {
+        amount: Money::new(request.amount_minor, switch.config.currency),
+        order_id: Some(&request.order_id),
+        by_payment_code: request.payment_code.is_some(),
+    };
     let retried = switch.read(|core| {
-        core.payment_for_key(terminal, &request.idempotency_key).map(|view| PaymentOut::new(&view, core))
+        let retry = core.retry_of(terminal, &request.idempotency_key, &sale)?;
+        Some(retry.map(|view| PaymentOut::new(&view, core)))
     });
     if let Some(payment) = retried {
-        return Ok(Json(payment));
+        return Ok(Json(payment?));
     }
     let payment_id = PaymentId::from_u128(wire::derived_id(&[
         &terminal.as_u128().to_le_bytes(),
@@ -301,6 +307,7 @@ async fn signed_payment_command<T: serde::de::DeserializeOwned>(
     let (method, uri, headers, body) = request;
     let body = wire::body(body)?;
     let (terminal, _) = switch.terminal_caller(&method, &uri, &headers, &body).await?;
+    switch.refuse_unless_in_standing(terminal)?;
     let (payment, owner) = own_payment(switch, terminal, id).await?;
     owner.commandable(payment)?;
     let input: T = wire::json(if body.is_empty() { b"{}" } else { &body })?;
@@ -353,6 +360,7 @@ pub async fn pin(
 ) -> Result<Json<PaymentOut>, ApiError> {
     let body = wire::body(body)?;
     let (terminal, _) = switch.terminal_caller(&method, &uri, &headers, &body).await?;
+    switch.refuse_unless_in_standing(terminal)?;
     let (payment, owner) = own_payment(&switch, terminal, &id).await?;
     owner.commandable(payment)?;
     let input: PinEntry = wire::json(&body)?;

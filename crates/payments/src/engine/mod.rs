@@ -176,6 +176,15 @@ pub(crate) struct PaymentRecord {
     refund_ids: Vec<TransferId>,
 }
 
+/// What a terminal's retry asks for, compared with the first request under its key before any
+/// biometric work is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sale<'a> {
+    pub amount: Money,
+    pub order_id: Option<&'a str>,
+    pub by_payment_code: bool,
+}
+
 /// What the terminal is told: never a template, an image, or an account number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PaymentView {

@@ -48,15 +48,43 @@ impl PaymentCore {
         self.payments.get(&id)?.funding.as_ref().map(FundingSource::issuer)
     }
 
-    /// The payment a terminal started under `idempotency_key`, as it stands now.
-    pub fn payment_for_key(&self, terminal: TerminalId, idempotency_key: &str) -> Option<PaymentView> {
+    /// A terminal's retry under `idempotency_key`: the payment it started under that key, as
+    /// it stands now, if the retry is for the same sale (amount, order, and a payment code or
+    /// a face alike); another sale under the same key is refused, so a till can never hand
+    /// over goods on an answer given for another amount. `None`: the key is new (or past its
+    /// window).
+    pub fn retry_of(
+        &self,
+        terminal: TerminalId,
+        idempotency_key: &str,
+        sale: &Sale<'_>,
+    ) -> Option<Result<PaymentView, CoreError>> {
         let id = self.idempotency.get(&(terminal, idempotency_key.to_owned()))?;
-        self.payment(*id)
+        let first = &self.payments[id];
+        let by_code = matches!(first.request.identification, Identification::PaymentCode(_));
+        let same = first.request.amount == sale.amount
+            && first.request.order_id.as_deref() == sale.order_id
+            && by_code == sale.by_payment_code;
+        Some(if same { Ok(view(&first.payment)) } else { Err(CoreError::IdempotencyKeyReused) })
     }
 
     /// The merchant a terminal is registered to.
     pub fn terminal_merchant(&self, id: TerminalId) -> Option<MerchantId> {
         self.terminals.get(&id).map(|terminal| terminal.merchant)
+    }
+
+    /// Why a terminal may not move money now: it is suspended, or its merchant is suspended or
+    /// blacklisted. `None`: it may (or it is unknown).
+    pub fn terminal_barred(&self, id: TerminalId) -> Option<DeclineReason> {
+        let terminal = self.terminals.get(&id)?;
+        if terminal.suspended {
+            return Some(DeclineReason::TerminalSuspended);
+        }
+        match self.merchants[&terminal.merchant].status {
+            MerchantStatus::Active => None,
+            MerchantStatus::Suspended => Some(DeclineReason::MerchantSuspended),
+            MerchantStatus::Blacklisted => Some(DeclineReason::MerchantBlacklisted),
+        }
     }
 
     pub fn terminal_suspended(&self, id: TerminalId) -> Option<bool> {
