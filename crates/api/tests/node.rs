@@ -15,7 +15,7 @@ use facepay_api::ApiConfig;
 use facepay_domain::{PaymentId, Timestamp};
 use facepay_payments::{
     Append, AuditEntry, AuditFilter, Checkpoint, Delivery, Entry, Journal, JournalError, MemoryJournal,
-    Movement, PaymentRow, PaymentState, ReadModel,
+    Movement, PaymentRow, PaymentState, PaymentTally, ReadModel,
 };
 use serde_json::json;
 
@@ -125,6 +125,12 @@ impl Journal for PanickingJournal {
     }
     fn read_model_size(&mut self) -> Result<(u64, u64), JournalError> {
         self.inner.read_model_size()
+    }
+    fn payment_tallies(&mut self, since: Timestamp) -> Result<Vec<PaymentTally>, JournalError> {
+        self.inner.payment_tallies(since)
+    }
+    fn latest_payments(&mut self, limit: usize) -> Result<Vec<PaymentRow>, JournalError> {
+        self.inner.latest_payments(limit)
     }
 }
 

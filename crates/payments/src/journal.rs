@@ -25,7 +25,7 @@ use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointPolicy};
 use crate::command::{Command, Reply};
 use crate::engine::{CoreConfig, CoreError, PaymentCore};
 use crate::issuer::IssuerMessage;
-use crate::read_model::{Movement, PaymentRow, ReadModel};
+use crate::read_model::{Movement, PaymentRow, PaymentTally, ReadModel};
 use crate::risk::RiskEvent;
 use crate::settlement::{SettlementError, SettlementReport, SettlementTally, settlement_window};
 
@@ -279,7 +279,17 @@ pub trait Journal {
 
     /// How many payment rows and ledger movements the read model holds.
     fn read_model_size(&mut self) -> Result<(u64, u64), JournalError>;
+
+    /// The payments started from `since` on, counted by minute (from `since`), state and
+    /// decline reason: the operator's dashboard, summed by the store.
+    fn payment_tallies(&mut self, since: Timestamp) -> Result<Vec<PaymentTally>, JournalError>;
+
+    /// The `limit` payments started last, newest first.
+    fn latest_payments(&mut self, limit: usize) -> Result<Vec<PaymentRow>, JournalError>;
 }
+
+/// A minute, in the dashboard's tallies.
+pub const MINUTE_MS: i64 = 60_000;
 
 /// Movements a settlement report reads from the store at a time.
 const SETTLEMENT_PAGE: usize = 10_000;
@@ -380,6 +390,14 @@ impl<J: Journal + ?Sized> Journal for Box<J> {
 
     fn read_model_size(&mut self) -> Result<(u64, u64), JournalError> {
         (**self).read_model_size()
+    }
+
+    fn payment_tallies(&mut self, since: Timestamp) -> Result<Vec<PaymentTally>, JournalError> {
+        (**self).payment_tallies(since)
+    }
+
+    fn latest_payments(&mut self, limit: usize) -> Result<Vec<PaymentRow>, JournalError> {
+        (**self).latest_payments(limit)
     }
 }
 
@@ -811,6 +829,31 @@ impl Journal for MemoryJournal {
     fn read_model_size(&mut self) -> Result<(u64, u64), JournalError> {
         let state = self.state();
         Ok((state.payments.len() as u64, state.movements.len() as u64))
+    }
+
+    fn payment_tallies(&mut self, since: Timestamp) -> Result<Vec<PaymentTally>, JournalError> {
+        let mut counts = std::collections::BTreeMap::new();
+        for row in self.state().payments.values().filter(|row| row.started_at >= since) {
+            let (state, reason) = row.state_columns();
+            let minute = row.started_at.ms_since(since) / MINUTE_MS;
+            *counts.entry((minute, state, reason)).or_insert(0) += 1;
+        }
+        Ok(counts
+            .into_iter()
+            .map(|((minute, state, reason), count)| PaymentTally {
+                minute,
+                state: state.to_owned(),
+                decline_reason: reason.map(str::to_owned),
+                count,
+            })
+            .collect())
+    }
+
+    fn latest_payments(&mut self, limit: usize) -> Result<Vec<PaymentRow>, JournalError> {
+        let mut rows: Vec<PaymentRow> = self.state().payments.values().cloned().collect();
+        rows.sort_by_key(|row| std::cmp::Reverse((row.started_at, row.id)));
+        rows.truncate(limit);
+        Ok(rows)
     }
 
     fn store_missing_audit(&mut self, entries: &[AuditEntry]) -> Result<(), JournalError> {

@@ -47,15 +47,15 @@ pub use engine::{
 pub use group_commit::{Answer, Submission, Submitter, group_commit_queue, write_batches};
 pub use issuer::{BANK_REFERENCE_MAX, FundingSource, IssuerAnswer, IssuerId, IssuerMessage};
 pub use journal::{
-    Append, AuditCheckError, Delivery, Entry, Journal, JournalError, JournaledCore, MemoryJournal, Outbound,
-    StoredAudit, settlement_report,
+    Append, AuditCheckError, Delivery, Entry, Journal, JournalError, JournaledCore, MINUTE_MS, MemoryJournal,
+    Outbound, StoredAudit, settlement_report,
 };
 pub use limits::{
     DailyUsage, Limit, LimitContext, LimitError, LimitTable, MerchantRisk, ShopperRiskTier, TransactionType,
 };
 pub use payment::{Payment, PaymentEvent, PaymentState, TransitionError};
 pub use pin::{PIN_DIGITS, PIN_LOCK_MS, PIN_TRIES_MAX, Pin, PinError, PinGuard, PinHash, PinPolicy};
-pub use read_model::{LedgerSide, Movement, PaymentRow, ReadModel, Retention};
+pub use read_model::{LedgerSide, Movement, PaymentRow, PaymentTally, ReadModel, Retention};
 pub use risk::{CountRule, RiskConfig, RiskEvent, RiskRule, RiskVerdict, SPIKE_HISTORY};
 pub use settlement::{
     AcquirerId, AcquirerLine, IssuerLine, Position, SettlementError, SettlementReport, SettlementTally,

@@ -33,6 +33,15 @@ pub struct PaymentRow {
 }
 
 impl PaymentRow {
+    /// The state's name and, when declined, the reason's code: the columns the store counts by.
+    pub fn state_columns(&self) -> (&'static str, Option<&'static str>) {
+        let reason = match self.state {
+            PaymentState::Declined(reason) => Some(reason.code()),
+            _ => None,
+        };
+        (self.state.name(), reason)
+    }
+
     pub fn to_stored(&self) -> String {
         serde_json::to_string(self).expect("a payment row serializes")
     }
@@ -41,6 +50,17 @@ impl PaymentRow {
         serde_json::from_str(body)
             .map_err(|err| JournalError::Corrupt { seq: 0, reason: format!("payment row: {err}") })
     }
+}
+
+/// How many payments started in one minute now stand in one state (with one decline reason),
+/// as the store counts them for the operator's dashboard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentTally {
+    /// Minutes from the start of the window counted, from 0.
+    pub minute: i64,
+    pub state: String,
+    pub decline_reason: Option<String>,
+    pub count: u64,
 }
 
 /// Whose side of the books a ledger account is on, as settlement reads it.

@@ -23,7 +23,7 @@ use facepay_ledger::TransferId;
 use facepay_payments::{
     AuditAction, AuditEvent, AuditFilter, CheckpointPolicy, Command, CoreError, DeclineReason, DisputeId,
     Finding, Identification, IssuerAnswer, IssuerMessage, Journal, JournalError, JournaledCore, Limit,
-    MemoryJournal, Outbound, Party, PaymentState, Reply, ShopperRiskTier, group_commit_queue,
+    MemoryJournal, Outbound, Party, PaymentState, Reply, ShopperRiskTier, StartPayment, group_commit_queue,
     settlement_report, write_batches,
 };
 
@@ -151,6 +151,25 @@ pub fn the_read_model_is_written_with_each_entry_and_settlement_reads_it<D: Data
     let empty =
         settlement_report(&mut reader, "EUR", at(1_000), at(2_000)).expect("the store reads").unwrap();
     assert!(empty.acquirers.is_empty(), "nothing moved in that window");
+
+    // The dashboard's counts and latest payments come from the store too.
+    let declined =
+        StartPayment { liveness_passed: false, ..pay(302, TERMINAL_A, 500, Identification::Match(ALICE)) };
+    run(&mut a, Command::StartPayment(declined), 60_010).unwrap();
+    let tallies = reader.payment_tallies(at(0)).expect("the store reads");
+    let tally = |minute, state: &str| {
+        tallies
+            .iter()
+            .find(|t| (t.minute, t.state.as_str()) == (minute, state))
+            .map(|t| (t.count, t.decline_reason.clone()))
+    };
+    assert_eq!(tally(0, "captured"), Some((1, None)));
+    assert_eq!(tally(1, "declined"), Some((1, Some("liveness_failed".to_owned()))));
+    assert_eq!(tallies.len(), 2, "{tallies:?}");
+    assert!(reader.payment_tallies(at(60_011)).expect("the store reads").is_empty());
+    let latest: Vec<PaymentId> =
+        reader.latest_payments(5).expect("the store reads").iter().map(|row| row.id).collect();
+    assert_eq!(latest, [PaymentId::from_u128(302), id], "newest first");
 }
 
 /// Every kind of command, accepted, then a restart rebuilds exactly the same core.

@@ -4,8 +4,8 @@
 
 use facepay_domain::{PaymentId, Timestamp};
 use facepay_payments::{
-    Append, AuditEntry, AuditFilter, Checkpoint, Delivery, Entry, Journal, JournalError, Movement,
-    PaymentRow, ReadModel, StoredAudit,
+    Append, AuditEntry, AuditFilter, Checkpoint, Delivery, Entry, Journal, JournalError, MINUTE_MS, Movement,
+    PaymentRow, PaymentTally, ReadModel, StoredAudit,
 };
 use postgres::error::SqlState;
 use postgres::{Client, GenericClient, NoTls};
@@ -227,6 +227,33 @@ impl Journal for PostgresJournal {
         Ok((row.get::<_, i64>(0) as u64, row.get::<_, i64>(1) as u64))
     }
 
+    fn payment_tallies(&mut self, since: Timestamp) -> Result<Vec<PaymentTally>, JournalError> {
+        let rows = (self.session.client()?)
+            .query(
+                "SELECT (started_ms - $1) / $2, state, decline_reason, count(*) FROM payment_rows
+                 WHERE started_ms >= $1 GROUP BY 1, 2, 3",
+                &[&since.unix_ms, &MINUTE_MS],
+            )
+            .map_err(unavailable)?;
+        Ok(rows
+            .iter()
+            .map(|row| PaymentTally {
+                minute: row.get(0),
+                state: row.get(1),
+                decline_reason: row.get(2),
+                count: row.get::<_, i64>(3) as u64,
+            })
+            .collect())
+    }
+
+    fn latest_payments(&mut self, limit: usize) -> Result<Vec<PaymentRow>, JournalError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = (self.session.client()?)
+            .query("SELECT body FROM payment_rows ORDER BY started_ms DESC, id DESC LIMIT $1", &[&limit])
+            .map_err(unavailable)?;
+        rows.iter().map(|row| PaymentRow::from_stored(row.get(0))).collect()
+    }
+
     fn audit_entries(&mut self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, JournalError> {
         let action = filter.action.map(|action| action.code());
         let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
@@ -324,8 +351,10 @@ impl ReadModelWrites {
     ) -> Result<ReadModelWrites, postgres::Error> {
         Ok(ReadModelWrites {
             upsert_payment: tx.prepare(
-                "INSERT INTO payment_rows (id, merchant, started_ms, body) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+                "INSERT INTO payment_rows (id, merchant, started_ms, state, decline_reason, body)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state,
+                     decline_reason = excluded.decline_reason, body = excluded.body",
             )?,
             insert_movement: tx.prepare(&format!(
                 "INSERT INTO ledger_movements (number, at_ms, body) VALUES ($1, $2, $3) {on_conflict}"
@@ -336,7 +365,11 @@ impl ReadModelWrites {
     fn write(&self, tx: &mut postgres::Transaction<'_>, rows: &ReadModel) -> Result<(), postgres::Error> {
         for row in &rows.payments {
             let (id, merchant, body) = (row.id.to_string(), row.merchant.to_string(), row.to_stored());
-            tx.execute(&self.upsert_payment, &[&id, &merchant, &row.started_at.unix_ms, &body])?;
+            let (state, reason) = row.state_columns();
+            tx.execute(
+                &self.upsert_payment,
+                &[&id, &merchant, &row.started_at.unix_ms, &state, &reason, &body],
+            )?;
         }
         for movement in &rows.movements {
             let (number, body) = (movement.number as i64, movement.to_stored());

@@ -116,12 +116,15 @@ pub const MIGRATIONS: &[Migration] = &[
         -- windows), and every ledger transfer with the sides of its accounts (what settlement
         -- sums), written with the entry; read_model_head says through which entry.
         CREATE TABLE payment_rows (
-            id         TEXT   PRIMARY KEY,
-            merchant   TEXT   NOT NULL,
-            started_ms BIGINT NOT NULL,
-            body       TEXT   NOT NULL
+            id             TEXT   PRIMARY KEY,
+            merchant       TEXT   NOT NULL,
+            started_ms     BIGINT NOT NULL,
+            state          TEXT   NOT NULL,
+            decline_reason TEXT,
+            body           TEXT   NOT NULL
         );
         CREATE INDEX payment_rows_by_merchant ON payment_rows (merchant, started_ms);
+        CREATE INDEX payment_rows_by_start ON payment_rows (started_ms);
         CREATE TABLE ledger_movements (
             number BIGINT PRIMARY KEY,
             at_ms  BIGINT NOT NULL,

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use facepay_domain::{PaymentId, Timestamp};
 use facepay_payments::{
-    Append, AuditEntry, AuditFilter, Checkpoint, Delivery, Entry, Journal, JournalError, Movement,
-    PaymentRow, ReadModel, StoredAudit,
+    Append, AuditEntry, AuditFilter, Checkpoint, Delivery, Entry, Journal, JournalError, MINUTE_MS, Movement,
+    PaymentRow, PaymentTally, ReadModel, StoredAudit,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
@@ -271,6 +271,37 @@ impl Journal for SqliteJournal {
         Ok((count("payment_rows")?, count("ledger_movements")?))
     }
 
+    fn payment_tallies(&mut self, since: Timestamp) -> Result<Vec<PaymentTally>, JournalError> {
+        let mut select = self
+            .connection
+            .prepare_cached(
+                "SELECT (started_ms - ?1) / ?2, state, decline_reason, count(*) FROM payment_rows
+                 WHERE started_ms >= ?1 GROUP BY 1, 2, 3",
+            )
+            .map_err(unavailable)?;
+        let rows = select
+            .query_map((since.unix_ms, MINUTE_MS), |row| {
+                Ok(PaymentTally {
+                    minute: row.get(0)?,
+                    state: row.get(1)?,
+                    decline_reason: row.get(2)?,
+                    count: row.get::<_, i64>(3)? as u64,
+                })
+            })
+            .map_err(unavailable)?;
+        rows.map(|row| row.map_err(unavailable)).collect()
+    }
+
+    fn latest_payments(&mut self, limit: usize) -> Result<Vec<PaymentRow>, JournalError> {
+        let mut select = self
+            .connection
+            .prepare_cached("SELECT body FROM payment_rows ORDER BY started_ms DESC, id DESC LIMIT ?1")
+            .map_err(unavailable)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = select.query_map([limit], |row| row.get::<_, String>(0)).map_err(unavailable)?;
+        rows.map(|body| PaymentRow::from_stored(&body.map_err(unavailable)?)).collect()
+    }
+
     fn audit_entries(&mut self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, JournalError> {
         let mut select = self
             .connection
@@ -308,13 +339,16 @@ fn write_read_model(connection: &Connection, rows: &ReadModel, insert: &str) -> 
     }
     let mut upsert_payment = connection
         .prepare_cached(
-            "INSERT INTO payment_rows (id, merchant, started_ms, body) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+            "INSERT INTO payment_rows (id, merchant, started_ms, state, decline_reason, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (id) DO UPDATE SET state = excluded.state, decline_reason = excluded.decline_reason,
+                 body = excluded.body",
         )
         .map_err(unavailable)?;
     for row in &rows.payments {
         let key = (row.id.to_string(), row.merchant.to_string(), row.started_at.unix_ms);
-        upsert_payment.execute((key.0, key.1, key.2, row.to_stored())).map_err(unavailable)?;
+        let (state, reason) = row.state_columns();
+        upsert_payment.execute((key.0, key.1, key.2, state, reason, row.to_stored())).map_err(unavailable)?;
     }
     let mut insert_movement = connection
         .prepare_cached(&format!("{insert} INTO ledger_movements (number, at_ms, body) VALUES (?1, ?2, ?3)"))

@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use facepay_domain::Timestamp;
-use facepay_payments::{MerchantRisk, MerchantStatus, PaymentState};
+use facepay_payments::{MINUTE_MS, MerchantRisk, MerchantStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -24,7 +24,6 @@ use crate::wire::PaymentOut;
 /// The dashboard looks back this many minutes, and lists this many of the latest payments.
 const WINDOW_MINUTES: usize = 60;
 const RECENT: usize = 20;
-const MINUTE_MS: i64 = 60_000;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RecentPayment {
@@ -61,49 +60,48 @@ pub async fn dashboard(
     operator(&switch, &headers).await?;
     let now = now_ms();
     let window_start = now - (now % MINUTE_MS) - (WINDOW_MINUTES as i64 - 1) * MINUTE_MS;
-    let mut dashboard = switch.read(|core| {
-        let mut per_minute = vec![0u64; WINDOW_MINUTES];
-        let (mut approved, mut declined) = (0, 0);
-        let mut declines_by_reason = BTreeMap::new();
-        let mut recent = Vec::new();
-        // The last hour only, by the core's start-time index: the read stays short however much
-        // history the core holds.
-        for view in core.payments_started_since(Timestamp::from_unix_ms(window_start)) {
-            let started = core.payment_started_at(view.id).map_or(0, |at: Timestamp| at.unix_ms);
-            let minute = usize::try_from((started - window_start) / MINUTE_MS).unwrap_or(0);
-            per_minute[minute.min(WINDOW_MINUTES - 1)] += 1;
-            match view.state {
-                PaymentState::Authorized | PaymentState::Captured { .. } => approved += 1,
-                PaymentState::Declined(reason) => {
-                    declined += 1;
-                    *declines_by_reason.entry(reason.code().to_owned()).or_default() += 1;
-                }
-                _ => {}
+    // Counted by the store on the readers' connection: the writer never waits for the console.
+    let since = Timestamp::from_unix_ms(window_start);
+    let (tallies, latest) = switch
+        .with_journal(move |store| Ok((store.payment_tallies(since)?, store.latest_payments(RECENT)?)))
+        .await?;
+    let mut per_minute = vec![0u64; WINDOW_MINUTES];
+    let (mut approved, mut declined) = (0, 0);
+    let mut declines_by_reason = BTreeMap::new();
+    for tally in tallies {
+        let minute = usize::try_from(tally.minute).unwrap_or(0).min(WINDOW_MINUTES - 1);
+        per_minute[minute] += tally.count;
+        match (tally.state.as_str(), tally.decline_reason) {
+            ("authorized" | "captured", _) => approved += tally.count,
+            ("declined", Some(reason)) => {
+                declined += tally.count;
+                *declines_by_reason.entry(reason).or_default() += tally.count;
             }
-            let record = core.payment_record(view.id).expect("a listed payment has its record");
-            recent.push(RecentPayment {
-                started_at_ms: started,
-                merchant_id: record.merchant.to_string(),
-                terminal_id: record.terminal.to_string(),
-                payment: PaymentOut::new(&view, core),
-            });
+            _ => {}
         }
-        recent.sort_by(|a, b| {
-            (b.started_at_ms, &b.payment.payment_id).cmp(&(a.started_at_ms, &a.payment.payment_id))
-        });
-        recent.truncate(RECENT);
-        let decided = approved + declined;
-        Dashboard {
-            per_minute,
-            approved,
-            declined,
-            approval_rate: (decided > 0).then(|| approved as f64 / decided as f64),
-            declines_by_reason,
-            decision_ms_p95: None,
-            face_payment_off_everywhere: core.face_payment_off_everywhere(),
-            recent,
-        }
+    }
+    let (recent, face_payment_off_everywhere) = switch.read(|core| {
+        let recent = (latest.iter())
+            .map(|row| RecentPayment {
+                started_at_ms: row.started_at.unix_ms,
+                merchant_id: row.merchant.to_string(),
+                terminal_id: row.terminal.to_string(),
+                payment: PaymentOut::from_row(row, core),
+            })
+            .collect();
+        (recent, core.face_payment_off_everywhere())
     });
+    let decided = approved + declined;
+    let mut dashboard = Dashboard {
+        per_minute,
+        approved,
+        declined,
+        approval_rate: (decided > 0).then(|| approved as f64 / decided as f64),
+        declines_by_reason,
+        decision_ms_p95: None,
+        face_payment_off_everywhere,
+        recent,
+    };
     dashboard.decision_ms_p95 = switch.metrics.recent_pay_p95_ms();
     Ok(Json(dashboard))
 }

@@ -54,7 +54,6 @@ impl PaymentCore {
         let liveness_passed = request.liveness_passed;
         let identification = request.identification.clone();
         self.idempotency.insert(key, id);
-        self.started.insert((now, id));
         self.payments.insert(
             id,
             PaymentRecord {

@@ -313,9 +313,6 @@ pub struct PaymentCore {
     outcome_deadlines: BTreeSet<(Timestamp, PaymentId)>,
     /// The payment each open hold belongs to, for the holds the ledger expires.
     hold_owner: HashMap<TransferId, PaymentId>,
-    /// Every payment in memory by when it started, so the last hour is read without walking
-    /// all of them.
-    started: BTreeSet<(Timestamp, PaymentId)>,
     /// When each payment in memory is next looked at for forgetting (`retire_due`), in order.
     retirements: BTreeSet<(Timestamp, PaymentId)>,
     risk: RiskState,
@@ -366,7 +363,6 @@ impl PaymentCore {
             disputes: HashMap::new(),
             outcome_deadlines: BTreeSet::new(),
             hold_owner: HashMap::new(),
-            started: BTreeSet::new(),
             retirements: BTreeSet::new(),
             risk: RiskState::default(),
             access: Access::default(),

@@ -17,13 +17,6 @@ impl PaymentCore {
         self.payments.get(&id).map(|record| view(&record.payment))
     }
 
-    /// The payments started at or after `since`, oldest first: the operator's last hour, read
-    /// without walking all history.
-    pub fn payments_started_since(&self, since: Timestamp) -> impl Iterator<Item = PaymentView> + '_ {
-        let from = (since, PaymentId::from_u128(0));
-        self.started.range(from..).map(|(_, id)| view(&self.payments[id].payment))
-    }
-
     pub fn payments(&self) -> impl Iterator<Item = PaymentView> + '_ {
         self.payments.values().map(|record| view(&record.payment))
     }
@@ -172,11 +165,6 @@ impl PaymentCore {
 
     pub fn face_payment_off_everywhere(&self) -> bool {
         self.face_payment_off_everywhere
-    }
-
-    /// When a payment was started.
-    pub fn payment_started_at(&self, id: PaymentId) -> Option<Timestamp> {
-        self.payments.get(&id).map(|record| record.created_at)
     }
 
     /// Risk rules that fired since the last call, oldest first.

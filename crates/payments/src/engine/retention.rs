@@ -91,7 +91,6 @@ impl PaymentCore {
         }
         let record = self.payments.remove(&id).expect("a scheduled payment is held");
         self.idempotency.remove(&(record.request.terminal, record.request.idempotency_key.clone()));
-        self.started.remove(&(record.created_at, id));
         for refund in &record.refund_ids {
             self.refunds.remove(refund);
         }
