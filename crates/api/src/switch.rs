@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, Method, Uri};
 use facepay_domain::{Currency, MerchantId, PaymentId, TerminalId, Timestamp};
 use facepay_face_index::{DecisionRule, IndexReader};
 use facepay_payments::{
-    CheckpointPolicy, Command, Journal, JournaledCore, PaymentCore, Reply, Role, Submitter,
+    CheckpointPolicy, Command, CoreReader, Journal, JournaledCore, PaymentCore, Reply, Role, Submitter,
     group_commit_queue, write_batches,
 };
 
@@ -114,6 +114,9 @@ impl Default for ApiConfig {
 pub struct Switch {
     pub(crate) config: ApiConfig,
     node: Arc<Mutex<Node>>,
+    /// The node's core for readers: they wait for commands running in memory, never for a
+    /// commit (the writer holds `node` through its fsync).
+    core: CoreReader,
     /// A connection of its own to the node's store, for what readers take from the store (the
     /// audit log, the outbox): they never wait behind the writer's commit for the node's lock.
     store_reader: Mutex<Box<dyn Journal + Send>>,
@@ -189,6 +192,7 @@ impl Switch {
         readiness: Box<dyn Fn() -> Result<(), String> + Send + Sync>,
     ) -> (Arc<Switch>, Running) {
         node.set_checkpoint_policy(config.checkpoints);
+        let core = node.reader();
         let node = Arc::new(Mutex::new(node));
         let (submitter, submissions) = group_commit_queue(1024);
         let writer_node = node.clone();
@@ -223,6 +227,7 @@ impl Switch {
             open_rate: RateLimiter::new(config.open_rate, 100_000),
             config,
             node,
+            core,
             store_reader: Mutex::new(store_reader),
             submitter,
             faces,
@@ -268,9 +273,10 @@ impl Switch {
         Ok(())
     }
 
-    /// Reads the core as this node knows it (see `read_locked` for how it waits for the writer).
+    /// Reads the core as this node knows it, without waiting for a commit under way (see
+    /// `CoreReader` for what that may show).
     pub fn read<T>(&self, read: impl FnOnce(&PaymentCore) -> T) -> T {
-        read_locked(&self.node, |node| read(node.core()))
+        self.core.read(read)
     }
 
     /// Reads the core after replaying what other nodes journaled, for a lookup that missed
@@ -284,7 +290,7 @@ impl Switch {
         tokio::task::spawn_blocking(move || {
             let mut node = switch.node.lock().unwrap_or_else(PoisonError::into_inner);
             node.catch_up()?;
-            Ok(read(node.core()))
+            Ok(read(&node.core()))
         })
         .await
         .map_err(|_| ApiError::internal("the store task failed"))?
@@ -377,11 +383,9 @@ impl Switch {
         Ok(row.map(|row| PaymentOwner { terminal: row.terminal, merchant: row.merchant, held: false }))
     }
 
-    /// A payment as callers see it: from the core while it holds it, else from the read model.
+    /// A payment as callers see it, from the read model: committed, whatever the writer is
+    /// running now, and there after the core forgot it.
     pub(crate) async fn payment_out(self: &Arc<Self>, id: PaymentId) -> Result<Option<PaymentOut>, ApiError> {
-        if let Some(out) = self.read(|core| core.payment(id).map(|view| PaymentOut::new(&view, core))) {
-            return Ok(Some(out));
-        }
         let row = self.with_journal(move |store| store.payment_row(id)).await?;
         Ok(row.map(|row| self.read(|core| PaymentOut::from_row(&row, core))))
     }

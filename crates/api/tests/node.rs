@@ -63,13 +63,15 @@ async fn an_idle_node_journals_nothing_and_sweeps_only_what_is_due() {
     assert!(metrics.contains("facepay_checkpoint_failures_total 0\n"), "{metrics}");
 }
 
-/// A journal that panics on the commit after `arm`, as a broken invariant would.
-struct PanickingJournal {
+/// A memory journal that calls `before_commit` once the core has run a batch and before the
+/// batch commits: to panic there, as a broken invariant would, or to hold the commit, as a
+/// slow disk would.
+struct HookedJournal {
     inner: MemoryJournal,
-    armed: Arc<AtomicBool>,
+    before_commit: Box<dyn FnMut() + Send>,
 }
 
-impl Journal for PanickingJournal {
+impl Journal for HookedJournal {
     fn read_after(&mut self, after: u64) -> Result<Vec<Entry>, JournalError> {
         self.inner.read_after(after)
     }
@@ -78,8 +80,12 @@ impl Journal for PanickingJournal {
         after: u64,
         write: &mut dyn FnMut(Vec<Entry>) -> Vec<Append>,
     ) -> Result<u64, JournalError> {
-        assert!(!self.armed.load(Ordering::SeqCst), "an invariant broke (injected by the test)");
-        self.inner.append_with(after, write)
+        let before_commit = &mut self.before_commit;
+        self.inner.append_with(after, &mut |others| {
+            let appends = write(others);
+            before_commit();
+            appends
+        })
     }
     fn undelivered(&mut self, limit: usize) -> Result<Vec<Delivery>, JournalError> {
         self.inner.undelivered(limit)
@@ -138,7 +144,11 @@ impl Journal for PanickingJournal {
 async fn a_panic_in_the_core_halts_the_node_which_reports_not_ready_and_stops_serving() {
     let journal = MemoryJournal::default();
     let armed = Arc::new(AtomicBool::new(false));
-    let store = PanickingJournal { inner: journal.clone(), armed: armed.clone() };
+    let trigger = armed.clone();
+    let before_commit = Box::new(move || {
+        assert!(!trigger.load(Ordering::SeqCst), "an invariant broke (injected by the test)")
+    });
+    let store = HookedJournal { inner: journal.clone(), before_commit };
     let node = node_on(Box::new(store), Box::new(journal.clone()), journal, config());
     let fund = |id: &str| {
         let body = json!({ "amount_minor": 100, "funding_id": id });
@@ -169,6 +179,43 @@ async fn a_panic_in_the_core_halts_the_node_which_reports_not_ready_and_stops_se
     .await
     .unwrap();
     assert!(served.unwrap_err().to_string().contains("[core_halted]"));
+}
+
+/// Readers never wait for a commit: while the writer holds a batch's commit (a disk that does
+/// not answer), the core is still read: the terminals' and keys' look-ups every request makes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_are_answered_while_a_commit_hangs() {
+    let journal = MemoryJournal::default();
+    let (hold, held) = std::sync::mpsc::channel::<()>();
+    let (entered, in_commit) = std::sync::mpsc::channel::<()>();
+    let holding = Arc::new(AtomicBool::new(false));
+    let hooked = holding.clone();
+    let held = std::sync::Mutex::new(held);
+    let before_commit = Box::new(move || {
+        if hooked.load(Ordering::SeqCst) {
+            let _ = entered.send(());
+            let _ = held.lock().unwrap().recv();
+        }
+    });
+    let store = HookedJournal { inner: journal.clone(), before_commit };
+    let node = node_on(Box::new(store), Box::new(journal.clone()), journal, config());
+    holding.store(true, Ordering::SeqCst);
+    let fund = json!({ "amount_minor": 100, "funding_id": "slow" });
+    let router = node.router.clone();
+    let request = with_key("POST", "/v1/operator/reserve", &node.operator_key, Some(fund));
+    let writing = tokio::spawn(async move { send(&router, request).await });
+    tokio::task::spawn_blocking(move || in_commit.recv_timeout(Duration::from_secs(10)))
+        .await
+        .unwrap()
+        .expect("the write reached its commit");
+
+    let switch = node.switch.clone();
+    let read = tokio::task::spawn_blocking(move || switch.read(|core| core.has_operator_key()));
+    let answered = tokio::time::timeout(Duration::from_secs(10), read).await;
+    holding.store(false, Ordering::SeqCst);
+    hold.send(()).unwrap();
+    assert!(matches!(answered, Ok(Ok(true))), "a read waited for the commit");
+    assert_eq!(writing.await.unwrap().0, StatusCode::OK, "and the write then committed");
 }
 
 #[tokio::test]

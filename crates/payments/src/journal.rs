@@ -15,7 +15,7 @@
 //! of drifting. The only command a node holds back is a `Sweep` with nothing due
 //! (`PaymentCore::next_due`), so an idle node writes nothing.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use facepay_domain::{PaymentId, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -405,7 +405,9 @@ impl<J: Journal + ?Sized> Journal for Box<J> {
 #[derive(Debug)]
 pub struct JournaledCore<J> {
     config: CoreConfig,
-    core: PaymentCore,
+    /// Behind its own lock, taken for writing only while commands run, never through a commit:
+    /// readers (`CoreReader`) never wait for an fsync.
+    core: Arc<RwLock<PaymentCore>>,
     journal: J,
     /// The last entry the in-memory core reflects.
     head: u64,
@@ -431,7 +433,7 @@ impl<J: Journal> JournaledCore<J> {
         let core = PaymentCore::new(config.clone());
         let mut node = JournaledCore {
             config,
-            core,
+            core: Arc::new(RwLock::new(core)),
             journal,
             head: 0,
             stale: true,
@@ -468,12 +470,24 @@ impl<J: Journal> JournaledCore<J> {
     }
 
     /// The core as of the last entry this node has seen; `catch_up` first for the latest.
-    pub fn core(&self) -> &PaymentCore {
-        &self.core
+    pub fn core(&self) -> RwLockReadGuard<'_, PaymentCore> {
+        self.core.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A handle readers keep to read the core without the node's lock: they wait only while
+    /// commands run in memory, never for a commit. What they read may include a batch whose
+    /// commit is still under way (or fails, and is then rebuilt away): answers a caller acts on
+    /// come from the command's own reply or from the store.
+    pub fn reader(&self) -> CoreReader {
+        CoreReader(self.core.clone())
     }
 
     pub fn head(&self) -> u64 {
         self.head
+    }
+
+    fn core_mut(&self) -> RwLockWriteGuard<'_, PaymentCore> {
+        self.core.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub fn journal(&mut self) -> &mut J {
@@ -490,7 +504,8 @@ impl<J: Journal> JournaledCore<J> {
             self.stale = true;
             return self.rebuild_if_stale();
         }
-        replay(&mut self.core, &mut self.head, entries, u64::MAX).map(drop)
+        let mut core = self.core.write().unwrap_or_else(PoisonError::into_inner);
+        replay(&mut core, &mut self.head, entries, u64::MAX).map(drop)
     }
 
     /// Drops the journal entries every start can do without: those up to the older of the two
@@ -521,12 +536,15 @@ impl<J: Journal> JournaledCore<J> {
     ) -> Result<Vec<Result<Reply, CoreError>>, JournalError> {
         self.rebuild_if_stale()?;
         let latest = commands.iter().map(|&(_, at)| at).max();
-        let JournaledCore { core, journal, head, .. } = self;
+        let JournaledCore { core: shared, journal, head, .. } = self;
         let mut replies = Vec::with_capacity(commands.len());
         let mut ran = false;
         let mut caught_up = Ok(());
         let committed = journal.append_with(*head, &mut |others| {
             ran = true;
+            // Written only while the commands run: released before the store commits.
+            let mut core = shared.write().unwrap_or_else(PoisonError::into_inner);
+            let core = &mut *core;
             caught_up = replay(core, head, others, u64::MAX).map(drop);
             if caught_up.is_err() {
                 return Vec::new();
@@ -584,7 +602,7 @@ impl<J: Journal> JournaledCore<J> {
                 break;
             }
         }
-        let (stored, journaled) = (verifier.verified(), self.core.audit_head());
+        let (stored, journaled) = (verifier.verified(), self.core().audit_head());
         if stored != journaled {
             return Err(AuditCheckError::Head { stored: stored.0, journaled: journaled.0 });
         }
@@ -611,7 +629,7 @@ impl<J: Journal> JournaledCore<J> {
         if self.stale || self.head == self.last_checkpoint.0 {
             return Ok(None);
         }
-        let checkpoint = Checkpoint::of(&self.core, self.head);
+        let checkpoint = Checkpoint::of(&self.core(), self.head);
         self.journal.write_checkpoint(&checkpoint)?;
         self.last_checkpoint = (self.head, None);
         self.last_checkpoint_bytes = checkpoint.body.len();
@@ -650,10 +668,21 @@ impl<J: Journal> JournaledCore<J> {
         if head > rows_through {
             self.journal.store_read_model(head, &rows)?;
         }
-        (self.core, self.head, self.started_from) = (core, head, started_from);
+        *self.core_mut() = core;
+        (self.head, self.started_from) = (head, started_from);
         self.last_checkpoint = (started_from.unwrap_or(0), None);
         self.stale = false;
         Ok(())
+    }
+}
+
+/// A reader's handle on a node's core (`JournaledCore::reader`).
+#[derive(Debug, Clone)]
+pub struct CoreReader(Arc<RwLock<PaymentCore>>);
+
+impl CoreReader {
+    pub fn read<T>(&self, read: impl FnOnce(&PaymentCore) -> T) -> T {
+        read(&self.0.read().unwrap_or_else(PoisonError::into_inner))
     }
 }
 

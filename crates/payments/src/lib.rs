@@ -47,8 +47,8 @@ pub use engine::{
 pub use group_commit::{Answer, Submission, Submitter, group_commit_queue, write_batches};
 pub use issuer::{BANK_REFERENCE_MAX, FundingSource, IssuerAnswer, IssuerId, IssuerMessage};
 pub use journal::{
-    Append, AuditCheckError, Delivery, Entry, Journal, JournalError, JournaledCore, MINUTE_MS, MemoryJournal,
-    Outbound, StoredAudit, settlement_report,
+    Append, AuditCheckError, CoreReader, Delivery, Entry, Journal, JournalError, JournaledCore, MINUTE_MS,
+    MemoryJournal, Outbound, StoredAudit, settlement_report,
 };
 pub use limits::{
     DailyUsage, Limit, LimitContext, LimitError, LimitTable, MerchantRisk, ShopperRiskTier, TransactionType,

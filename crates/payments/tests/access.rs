@@ -125,7 +125,7 @@ fn the_registry_replays_from_the_journal_and_a_payment_is_found_by_its_idempoten
         node.execute(command, at(0)).unwrap().unwrap();
     }
     let replayed = JournaledCore::open(config(NO_PIN), journal).unwrap();
-    assert_eq!(replayed.core(), node.core());
+    assert_eq!(*replayed.core(), *node.core());
     let core = replayed.core();
     assert_eq!(core.terminal_credentials(TERMINAL).unwrap().public_key, Some([5; 32]));
     assert_eq!(core.masked_name(BOB), Some("B** S****"));

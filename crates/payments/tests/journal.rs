@@ -90,7 +90,7 @@ fn a_lost_commit_leaves_no_trace_and_the_retry_succeeds_once() {
     assert!(matches!(retried, Reply::Payment(view) if view.state == PaymentState::Authorized));
     assert_eq!(wallet(&node), Some(4_000));
     let other = JournaledCore::open(config(), journal).unwrap();
-    assert!(other.core() == node.core());
+    assert!(*other.core() == *node.core());
 }
 
 #[test]
@@ -108,7 +108,7 @@ fn a_capture_refused_because_its_hold_expired_changes_nothing_is_journaled_and_r
     let before = node.core().clone();
     let late = node.execute(Command::Capture { payment }, late_at).unwrap();
     assert_eq!(late.unwrap_err().code(), "pending_transfer_expired");
-    assert!(node.core() == &before, "the refusal changed nothing");
+    assert!(*node.core() == before, "the refusal changed nothing");
     assert_eq!(node.head(), head + 1, "every command is journaled, refusals too");
     assert_eq!(
         node.journal().read_after(head).unwrap()[0].refused.as_deref(),
@@ -118,7 +118,7 @@ fn a_capture_refused_because_its_hold_expired_changes_nothing_is_journaled_and_r
     assert_eq!(node.core().payment(payment).unwrap().state, PaymentState::Expired);
 
     let other = JournaledCore::open(config(), journal).unwrap();
-    assert!(other.core() == node.core(), "a node replaying the journal holds the same state");
+    assert!(*other.core() == *node.core(), "a node replaying the journal holds the same state");
 }
 
 #[test]
@@ -137,14 +137,14 @@ fn a_compensation_the_empty_reserve_cannot_pay_changes_nothing_and_every_node_ag
     let finding = Finding::ShopperNotShownAtFault;
     let refused = node.execute(Command::ResolveDispute { dispute, finding }, at(4)).unwrap();
     assert_eq!(refused.unwrap_err().code(), "reserve_insufficient");
-    assert!(node.core() == &before, "the refusal changed nothing, the next transfer id included");
+    assert!(*node.core() == before, "the refusal changed nothing, the next transfer id included");
 
     // With the reserve funded, the same finding pays; a replica and a restart hold the same core.
     let fund = Command::FundReserve { amount_minor: 1_000, transfer_id: TransferId(50) };
     node.execute(fund, at(5)).unwrap().unwrap();
     node.execute(Command::ResolveDispute { dispute, finding }, at(6)).unwrap().unwrap();
     let restarted = JournaledCore::open(config(), journal.clone()).unwrap();
-    assert!(restarted.core() == node.core(), "a restart replays to the writer's state");
+    assert!(*restarted.core() == *node.core(), "a restart replays to the writer's state");
 }
 
 #[test]
@@ -229,10 +229,10 @@ fn a_payment_past_its_windows_is_forgotten_by_the_core_and_kept_by_the_store() {
     // The forgotten payment is unknown to the core: a refund is refused with nothing changed.
     let before = node.core().clone();
     assert_eq!(node.execute(refund(502), at(5_002)).unwrap().unwrap_err().code(), "payment_unknown");
-    assert_eq!(node.core(), &before);
+    assert_eq!(*node.core(), before);
 
     let restarted = JournaledCore::open(short_windows(), journal.clone()).unwrap();
-    assert_eq!(restarted.core(), node.core(), "a replay forgets exactly what the writer forgot");
+    assert_eq!(*restarted.core(), *node.core(), "a replay forgets exactly what the writer forgot");
 }
 
 #[test]
@@ -294,7 +294,7 @@ fn a_wrong_pin_is_a_counted_try_journaled_as_an_answer() {
     let wrong = node.execute(Command::PinChecked { payment, matched: false }, at(2)).unwrap().unwrap();
     assert_eq!(wrong, Reply::PinWrong { tries_left: 4 });
     let replica = JournaledCore::open(always, journal).unwrap();
-    assert!(replica.core() == node.core(), "the counted try replays");
+    assert!(*replica.core() == *node.core(), "the counted try replays");
     let right = node.execute(Command::PinChecked { payment, matched: true }, at(3)).unwrap().unwrap();
     assert!(matches!(right, Reply::Payment(view) if view.state == PaymentState::Authorized));
 }

@@ -301,7 +301,7 @@ pub fn run_seed(seed: u64, steps: usize) -> Result<SeedReport, Violation> {
     let mut now = Timestamp::from_unix_ms(1);
     for step in 0..steps {
         let violation = |what: String| Violation { seed, step, steps, what };
-        let Some(command) = run.next_command(seed, node.core(), &mut now) else {
+        let Some(command) = run.next_command(seed, &node.core(), &mut now) else {
             // A crash: in-memory state is lost and the node is rebuilt from the journal; what
             // the bank heard but the node never marked delivered goes out again.
             run.heard.clear();
@@ -320,7 +320,7 @@ pub fn run_seed(seed: u64, steps: usize) -> Result<SeedReport, Violation> {
             if rebuilt.started_from().0.is_some() {
                 run.report.restarts_from_checkpoints += 1;
             }
-            if rebuilt.core() != node.core() {
+            if *rebuilt.core() != *node.core() {
                 return Err(violation("replaying the journal did not rebuild the same state".into()));
             }
             node = rebuilt;
@@ -351,34 +351,34 @@ pub fn run_seed(seed: u64, steps: usize) -> Result<SeedReport, Violation> {
             return Err(violation(format!("{command:?} was not journaled")));
         }
         if let Err(refused) = &reply
-            && node.core() != &before
+            && *node.core() != before
         {
             return Err(violation(format!(
                 "{command:?} was refused ({}) and changed the core",
                 refused.code()
             )));
         }
-        if command == Command::Sweep && nothing_due && node.core() != &before {
+        if command == Command::Sweep && nothing_due && *node.core() != before {
             return Err(violation("a sweep with nothing due changed the core".into()));
         }
-        run.told.hear(&command, &reply, node.core()).map_err(violation)?;
+        run.told.hear(&command, &reply, &node.core()).map_err(violation)?;
         if let Ok(Reply::Dispute(dispute)) = &reply {
             run.disputes_told.insert(dispute.id, dispute.clone());
         }
         run.report.note(&reply);
         // Another node reading the journal must hold exactly what this one holds.
         follower.catch_up().map_err(|e| violation(e.to_string()))?;
-        if follower.core() != node.core() {
+        if *follower.core() != *node.core() {
             return Err(violation(
                 "a node replaying the journal holds other state than the node that wrote it".into(),
             ));
         }
         run.deliver(&mut node);
-        run.note_reservations(node.core(), now);
+        run.note_reservations(&node.core(), now);
         let payments = run.journal.payment_rows();
         let history =
             History { payments: &payments, disputes: &run.disputes_told, shopper_of: &run.shopper_of };
-        checks::after_step(node.core(), &world, &history).map_err(violation)?;
+        checks::after_step(&node.core(), &world, &history).map_err(violation)?;
         checks::within_limits(&world, &history, &run.reserved_on).map_err(violation)?;
         checks::one_hold_per_payment(&run.journal, &run.reserved_on).map_err(violation)?;
         run.told.check(&payments).map_err(violation)?;
@@ -391,9 +391,9 @@ pub fn run_seed(seed: u64, steps: usize) -> Result<SeedReport, Violation> {
     let core = node.core();
     let payments = run.journal.payment_rows();
     let history = History { payments: &payments, disputes: &run.disputes_told, shopper_of: &run.shopper_of };
-    checks::after_step(core, &world, &history).map_err(at_end)?;
+    checks::after_step(&core, &world, &history).map_err(at_end)?;
     run.told.check(&payments).map_err(at_end)?;
-    checks::at_end(core, &mut run.journal, &run.bank, now.plus_ms(1)).map_err(at_end)?;
+    checks::at_end(&core, &mut run.journal, &run.bank, now.plus_ms(1)).map_err(at_end)?;
     let first = run.journal.clone().read_after(0).expect("the memory journal reads").first().map(|e| e.seq);
     run.report.pruned_runs = usize::from(first.is_some_and(|seq| seq > 1));
     run.report.captured =
@@ -469,12 +469,12 @@ mod tests {
         let mut node = world.fresh_node(MemoryJournal::default());
         let (payments, disputes, shopper_of) = (Default::default(), HashMap::new(), HashMap::new());
         let history = History { payments: &payments, disputes: &disputes, shopper_of: &shopper_of };
-        assert_eq!(checks::after_step(node.core(), &world, &history), Ok(()));
+        assert_eq!(checks::after_step(&node.core(), &world, &history), Ok(()));
         // A top-up outside the simulated world: the check must notice.
         let top_up = Command::TopUp { account: wallet(0), amount_minor: 1, transfer_id: TransferId(77_777) };
         node.execute(top_up, Timestamp::from_unix_ms(1)).unwrap().unwrap();
         assert!(
-            checks::after_step(node.core(), &world, &history).unwrap_err().contains("wallets hold 80001")
+            checks::after_step(&node.core(), &world, &history).unwrap_err().contains("wallets hold 80001")
         );
     }
 }

@@ -116,7 +116,7 @@ fn state<J: Journal>(node: &JournaledCore<J>, payment: u128) -> PaymentState {
 fn restarted<D: Database>(database: &D, before: &JournaledCore<D::Journal>) -> JournaledCore<D::Journal> {
     let after = JournaledCore::open(config(), database.connect()).expect("the store reopens");
     assert_eq!(after.head(), before.head(), "the restarted node read every entry");
-    assert!(after.core() == before.core(), "replaying the journal rebuilt a different core");
+    assert!(*after.core() == *before.core(), "replaying the journal rebuilt a different core");
     after
 }
 
@@ -260,7 +260,7 @@ pub fn every_command_is_journaled_with_its_verdict_and_a_refusal_changes_nothing
     assert_eq!(refused.unwrap_err().code(), "payment_unknown");
     let refused = run(&mut a, Command::EnrollShopper { shopper: ALICE, phone_last4: "9".into() }, 1);
     assert_eq!(refused.unwrap_err().code(), "phone_digits_malformed");
-    assert!(a.core() == &before, "the refusals changed nothing");
+    assert!(*a.core() == before, "the refusals changed nothing");
     let written = a.journal().read_after(head).expect("the store reads");
     let verdicts: Vec<Option<&str>> = written.iter().map(|entry| entry.refused.as_deref()).collect();
     assert_eq!(verdicts, [Some("payment_unknown"), Some("phone_digits_malformed")]);
@@ -318,7 +318,7 @@ pub fn a_node_sees_what_another_node_wrote<D: Database>(database: &D) {
     run(&mut a, Command::StartPayment(pay(2, TERMINAL_B, 100, Identification::Match(ALICE))), 2).unwrap();
     run(&mut b, Command::Capture { payment: PaymentId::from_u128(2) }, 3).unwrap();
     a.catch_up().unwrap();
-    assert!(a.core() == b.core(), "two nodes on one journal disagree");
+    assert!(*a.core() == *b.core(), "two nodes on one journal disagree");
 }
 
 /// Two nodes refund the whole of one payment at the same moment: one refund goes through, the
@@ -353,7 +353,7 @@ pub fn two_nodes_refunding_one_payment_refund_it_once<D: Database>(database: &D)
         assert_eq!(state(&a, 100 + round), PaymentState::Captured { refunded_minor: 1_000 });
     }
     b.catch_up().unwrap();
-    assert!(a.core() == b.core());
+    assert!(*a.core() == *b.core());
     let merchant = a.core().ledger().account(MERCHANT_ACCOUNT).unwrap().posted_balance();
     assert_eq!(merchant, 0, "every payment was refunded exactly once");
     restarted(database, &a).core().ledger().verify().unwrap();
@@ -384,7 +384,7 @@ pub fn two_payments_racing_one_daily_limit_take_it_once<D: Database>(database: &
     }
     a.catch_up().unwrap();
     b.catch_up().unwrap();
-    assert!(a.core() == b.core());
+    assert!(*a.core() == *b.core());
     restarted(database, &a);
 }
 
@@ -609,7 +609,7 @@ pub fn pruning_keeps_what_a_start_needs_and_a_lagging_node_catches_up_from_a_che
     restarted(database, &a);
     lagging.catch_up().expect("the lagging node starts again from a checkpoint");
     assert_eq!(lagging.head(), a.head());
-    assert!(lagging.core() == a.core(), "the lagging node holds the writer's core");
+    assert!(*lagging.core() == *a.core(), "the lagging node holds the writer's core");
 }
 
 #[cfg(test)]
