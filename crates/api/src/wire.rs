@@ -9,7 +9,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use facepay_domain::PaymentId;
+use facepay_domain::{Money, PaymentId, ShopperId};
 use facepay_payments::{PaymentCore, PaymentRow, PaymentState, PaymentView, SecretHash};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -181,41 +181,53 @@ pub struct PaymentOut {
 }
 
 impl PaymentOut {
-    /// A payment the core holds, as it stands after `view`.
+    /// A payment as a command's reply left it, with what the core holds of it (a core whose
+    /// windows are shorter than a request may have forgotten it already: then the reply alone).
     pub fn new(view: &PaymentView, core: &PaymentCore) -> PaymentOut {
-        let row = core.payment_row(view.id).expect("a payment the core answered with is held");
-        PaymentOut::from_row(&row, core)
+        match core.payment_row(view.id) {
+            Some(row) => PaymentOut::from_row(&row, core),
+            None => PaymentOut::of(view.id, view.state, view.amount, None, None, core),
+        }
     }
 
     /// A payment as the read model keeps it (the core forgets payments past their windows);
     /// the shopper's masked name, while they are enrolled, comes from the core.
     pub fn from_row(row: &PaymentRow, core: &PaymentCore) -> PaymentOut {
+        PaymentOut::of(row.id, row.state, row.amount, row.order_id.clone(), row.shopper, core)
+    }
+
+    fn of(
+        id: PaymentId,
+        state: PaymentState,
+        amount: Money,
+        order_id: Option<String>,
+        shopper: Option<ShopperId>,
+        core: &PaymentCore,
+    ) -> PaymentOut {
         let identified = matches!(
-            row.state,
+            state,
             PaymentState::NeedsPin
                 | PaymentState::AwaitingIssuer
                 | PaymentState::Authorized
                 | PaymentState::Captured { .. }
         );
+        let declined = match state {
+            PaymentState::Declined(reason) => Some(reason),
+            _ => None,
+        };
         PaymentOut {
-            payment_id: row.id.to_string(),
-            order_id: row.order_id.clone(),
-            state: row.state.name().to_owned(),
-            decline_reason: match row.state {
-                PaymentState::Declined(reason) => Some(reason.code().to_owned()),
-                _ => None,
-            },
-            decline_message: match row.state {
-                PaymentState::Declined(reason) => Some(reason.message().to_owned()),
-                _ => None,
-            },
-            amount_minor: row.amount.amount_minor,
-            currency: row.amount.currency.code().to_owned(),
-            refunded_minor: match row.state {
+            payment_id: id.to_string(),
+            order_id,
+            state: state.name().to_owned(),
+            decline_reason: declined.map(|reason| reason.code().to_owned()),
+            decline_message: declined.map(|reason| reason.message().to_owned()),
+            amount_minor: amount.amount_minor,
+            currency: amount.currency.code().to_owned(),
+            refunded_minor: match state {
                 PaymentState::Captured { refunded_minor } => refunded_minor,
                 _ => 0,
             },
-            shopper: row.shopper.filter(|_| identified).and_then(|s| core.masked_name(s)).map(str::to_owned),
+            shopper: shopper.filter(|_| identified).and_then(|s| core.masked_name(s)).map(str::to_owned),
         }
     }
 

@@ -143,7 +143,7 @@ async fn a_payment_past_its_windows_is_read_from_the_store_and_commands_on_it_ar
     let node = node_with_core(config(), CoreConfig { retention: windows, ..core_config() });
     let (_, merchant_key) = merchant(&node).await;
     let terminal = terminal(&node, &merchant_key).await;
-    shopper(&node, 1, "1234", 10_000).await;
+    let alice = shopper(&node, 1, "1234", 10_000).await;
     let body = pay_body(1_000, "old", "face:1");
     let (_, paid) = send(&node.router, signed(&terminal, "POST", "/v1/terminal/payments", &body)).await;
     let id = paid["payment_id"].as_str().unwrap().to_owned();
@@ -169,6 +169,10 @@ async fn a_payment_past_its_windows_is_read_from_the_store_and_commands_on_it_ar
     let refund = json!({"refund_id": "late", "amount_minor": 10});
     let path = format!("/v1/merchant/payments/{id}/refunds");
     let (status, refused) = send(&node.router, with_key("POST", &path, &merchant_key, Some(refund))).await;
+    assert_eq!((status, code(&refused)), (StatusCode::UNPROCESSABLE_ENTITY, "payment_window_closed"));
+    let claim = json!({"payment_id": id, "amount_minor": 10, "note": "not me"});
+    let (status, refused) =
+        send(&node.router, with_key("POST", "/v1/shopper/disputes", &alice, Some(claim))).await;
     assert_eq!((status, code(&refused)), (StatusCode::UNPROCESSABLE_ENTITY, "payment_window_closed"));
     // The same key again: answered from the store, never a second payment under its id.
     let (status, again) = send(&node.router, signed(&terminal, "POST", "/v1/terminal/payments", &body)).await;
