@@ -164,7 +164,8 @@ impl SignedHeaders {
         key.verify_strict(&message, &self.signature).map_err(|_| {
             ApiError::unauthorized("signature_invalid", "the signature does not match the request")
         })?;
-        if (now_ms - self.timestamp_ms).abs() > nonces.window_ms {
+        // A distance that cannot wrap: a timestamp near i64::MIN is far, not near.
+        if now_ms.abs_diff(self.timestamp_ms) > nonces.window_ms.unsigned_abs() {
             return Err(ApiError::unauthorized(
                 "signature_expired",
                 "the request's timestamp is outside the allowed clock skew; check the terminal's clock",

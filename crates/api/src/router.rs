@@ -125,7 +125,7 @@ async fn every_request(State(switch): State<Arc<Switch>>, request: Request, next
     } else {
         next.run(request).await
     };
-    let error = response.extensions_mut().remove::<ApiError>();
+    let error = response.extensions_mut().remove::<ApiError>().or_else(|| framework_error(&response));
     if let Some(error) = &error {
         let body = ErrorBody {
             error: ErrorDetail {
@@ -153,6 +153,28 @@ async fn every_request(State(switch): State<Arc<Switch>>, request: Request, next
         response.headers_mut().insert("server-timing", value);
     }
     response
+}
+
+/// An error the framework answered before a handler ran (a path that is not UTF-8, a body of
+/// the wrong type): in plain text, unless it goes through the one error shape like the rest.
+fn framework_error(response: &Response) -> Option<ApiError> {
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|kind| kind.as_bytes().starts_with(b"application/json"));
+    if json || !(status.is_client_error() || status.is_server_error()) {
+        return None;
+    }
+    let (code, message) = match status {
+        StatusCode::NOT_FOUND => ("route_unknown", "no such route"),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "this route does not take that method"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("body_too_large", "the body is larger than this route takes"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("content_type_unsupported", "send application/json"),
+        status if status.is_server_error() => ("internal", "the node could not answer"),
+        _ => ("request_malformed", "the request's path, query or body cannot be read"),
+    };
+    Some(ApiError::new(status, code, message))
 }
 
 /// One JSON line per request on stderr, where a service's logs are collected.

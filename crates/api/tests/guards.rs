@@ -59,6 +59,12 @@ async fn forged_tampered_expired_and_replayed_signatures_are_refused_and_change_
     let (_, refused) =
         send(&node.router, request_with(terminal.headers("POST", path, &bytes, ahead), path, &body)).await;
     assert_eq!(code(&refused), "signature_expired");
+    // Found by the outside suite: now + i64::MIN made the distance wrap into the window.
+    for far in [now.wrapping_add(i64::MIN), i64::MIN, i64::MAX] {
+        let (status, refused) =
+            send(&node.router, request_with(terminal.headers("POST", path, &bytes, far), path, &body)).await;
+        assert_eq!((status, code(&refused)), (StatusCode::UNAUTHORIZED, "signature_expired"), "{far}");
+    }
     assert_eq!(payments(&node), 0);
 
     let headers = terminal.headers_with("POST", path, &bytes, now, "nonce-0123456789abcdef");
@@ -318,4 +324,18 @@ async fn the_pages_are_served_beside_the_api_under_a_policy_that_keeps_them_on_t
     let (status, body) =
         send(&node.router, Request::builder().uri("/assets/secrets.txt").body(Body::empty()).unwrap()).await;
     assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "route_unknown"));
+}
+
+/// Found by the outside suite: the framework's own refusals (a path that is not UTF-8) came as
+/// plain text. Every refusal has the one JSON shape, with a code.
+#[tokio::test]
+async fn refusals_made_before_a_handler_runs_are_json_too() {
+    let node = node();
+    let (_, merchant_key) = merchant(&node).await;
+    for path in ["/v1/merchant/payments/%FF", "/v1/merchant/terminals/%C3%28", "/v1/disputes/%80"] {
+        let (status, body) = send(&node.router, with_key("GET", path, &merchant_key, None)).await;
+        assert!(status.is_client_error(), "{path}: {status}");
+        assert_eq!(code(&body), "request_malformed", "{path}: {body}");
+        assert!(body["error"]["request_id"].is_string(), "{path}: {body}");
+    }
 }

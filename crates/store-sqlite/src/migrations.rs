@@ -103,15 +103,16 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: "
         -- Each payment as the last entry that changed it left it (the core forgets it after its
         -- windows), and every ledger transfer with the sides of its accounts (what settlement
-        -- sums), written with the entry; read_model_head says through which entry.
+        -- sums), written with the entry; read_model_head says through which entry. A rowid
+        -- table: its rows are a few hundred bytes, too wide to sit in a key's B-tree.
         CREATE TABLE payment_rows (
-            id             TEXT    PRIMARY KEY,
+            id             TEXT    NOT NULL UNIQUE,
             merchant       TEXT    NOT NULL,
             started_ms     INTEGER NOT NULL,
             state          TEXT    NOT NULL,
             decline_reason TEXT,
             body           TEXT    NOT NULL
-        ) STRICT, WITHOUT ROWID;
+        ) STRICT;
         CREATE INDEX payment_rows_by_merchant ON payment_rows (merchant, started_ms);
         CREATE INDEX payment_rows_by_start ON payment_rows (started_ms);
         CREATE TABLE ledger_movements (
