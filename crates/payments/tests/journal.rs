@@ -7,7 +7,7 @@ use facepay_domain::{Currency, MerchantId, Money, PaymentId, ShopperId, Terminal
 use facepay_ledger::{AccountId, TransferId};
 use facepay_payments::{
     AcquirerId, Append, Command, CoreConfig, DisputeId, Finding, Identification, Journal, JournaledCore,
-    LimitTable, MemoryJournal, MerchantRisk, PaymentState, Pin, PinHash, PinPolicy, Reply, Retention,
+    Limit, LimitTable, MemoryJournal, MerchantRisk, PaymentState, Pin, PinHash, PinPolicy, Reply, Retention,
     RiskConfig, StartPayment, TransactionType,
 };
 
@@ -297,4 +297,31 @@ fn a_wrong_pin_is_a_counted_try_journaled_as_an_answer() {
     assert!(*replica.core() == *node.core(), "the counted try replays");
     let right = node.execute(Command::PinChecked { payment, matched: true }, at(3)).unwrap().unwrap();
     assert!(matches!(right, Reply::Payment(view) if view.state == PaymentState::Authorized));
+}
+
+/// Found by the 10M soak: a checkpoint restored under the node's configuration dropped the limit
+/// table the operator had set by a journaled command, so the tail replayed under other limits and
+/// a capture the writer accepted replayed as refused (`store_journal_diverged`).
+#[test]
+fn a_restart_from_a_checkpoint_keeps_the_operators_limit_table() {
+    let journal = MemoryJournal::default();
+    let (mut node, request) = node_with_a_shopper(&journal);
+    let tight = Limit { per_transaction_minor: 500, daily_minor: 500 };
+    let table = LimitTable { shopper_standard: tight, ..LimitTable::default() };
+    node.execute(Command::SetLimitTable { table: table.clone() }, at(1)).unwrap().unwrap();
+    node.checkpoint_now().unwrap().expect("a checkpoint is written");
+    let restarted = JournaledCore::open(config(), journal.clone()).unwrap();
+    assert!(restarted.started_from().0.is_some(), "from the checkpoint");
+    assert_eq!(restarted.core().limit_table(), &table);
+    assert_eq!(*restarted.core(), *node.core());
+
+    let declined = node.execute(Command::StartPayment(request), at(2)).unwrap().unwrap();
+    let Reply::Payment(view) = declined else { panic!("a payment reply") };
+    assert_eq!(
+        view.state,
+        PaymentState::Declined(facepay_payments::DeclineReason::LimitPerTransactionExceeded)
+    );
+    let mut replica = JournaledCore::open(config(), journal).unwrap();
+    replica.catch_up().unwrap();
+    assert_eq!(*replica.core(), *node.core(), "the tail replays to the same verdicts");
 }

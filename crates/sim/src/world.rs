@@ -107,7 +107,9 @@ impl World {
     pub fn config(&self) -> CoreConfig {
         CoreConfig {
             currency: eur(),
-            limits: self.limits(),
+            // The world's limits are the operator's, set by a journaled command (`fresh_node`),
+            // so every restart from a checkpoint must keep them.
+            limits: LimitTable::default(),
             pin_policy: PinPolicy { always: false, above_amount_minor: None, on_elevated_risk: false },
             outcome_timeout_ms: self.outcome_timeout_ms,
             hold_timeout_ms: self.hold_timeout_ms,
@@ -130,7 +132,10 @@ impl World {
     pub fn fresh_node(&self, journal: MemoryJournal) -> JournaledCore<MemoryJournal> {
         let mut node = self.open_node(journal).expect("the memory journal opens");
         let start = Timestamp::from_unix_ms(0);
-        let mut setup = vec![Command::RegisterIssuer { issuer: BANK, clearing_account: BANK_CLEARING }];
+        let mut setup = vec![
+            Command::SetLimitTable { table: self.limits() },
+            Command::RegisterIssuer { issuer: BANK, clearing_account: BANK_CLEARING },
+        ];
         if self.reserve_minor > 0 {
             let transfer_id = TransferId(u128::from(u64::MAX));
             setup.push(Command::FundReserve { amount_minor: self.reserve_minor, transfer_id });

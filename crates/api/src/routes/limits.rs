@@ -100,7 +100,7 @@ pub async fn read_policy(
     headers: HeaderMap,
 ) -> Result<Json<LimitPolicy>, ApiError> {
     operator(&switch, &headers).await?;
-    Ok(Json(switch.read(|core| LimitPolicy::from(&core.config().limits))))
+    Ok(Json(switch.read(|core| LimitPolicy::from(core.limit_table()))))
 }
 
 #[utoipa::path(put, path = "/v1/operator/limits", tag = "operator", security(("api_key" = [])),
@@ -113,7 +113,7 @@ pub async fn set_policy(
     operator(&switch, &headers).await?;
     let table = LimitTable::from(wire::json::<LimitPolicy>(&wire::body(body)?)?);
     switch.execute(Command::SetLimitTable { table }).await?;
-    Ok(Json(switch.read(|core| LimitPolicy::from(&core.config().limits))))
+    Ok(Json(switch.read(|core| LimitPolicy::from(core.limit_table()))))
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]

@@ -221,7 +221,7 @@ impl PaymentCore {
         }
         let limit = self.limit_for(id, shopper_id);
         let mut trial = self.shoppers[&shopper_id].usage;
-        if let Err(err) = trial.reserve(&self.config.limits, limit, amount, now) {
+        if let Err(err) = trial.reserve(self.limit_table(), limit, amount, now) {
             return self.decline(id, limit_decline(err));
         }
         let terminal = self.payments[&id].payment.terminal;
@@ -248,9 +248,11 @@ impl PaymentCore {
         let amount = record.payment.amount.amount_minor;
         let merchant_account = self.merchants[&record.payment.merchant].account;
         let limit = self.limit_for(id, shopper_id);
+        // `limit_table`, borrowed apart from the shopper it is applied to.
+        let table = self.operator_limits.as_ref().unwrap_or(&self.config.limits);
         let shopper = self.shoppers.get_mut(&shopper_id).expect("enrolled");
         let funding = shopper.default_funding.clone().expect("checked in decide_for");
-        let day = match shopper.usage.reserve(&self.config.limits, limit, amount, now) {
+        let day = match shopper.usage.reserve(table, limit, amount, now) {
             Ok(day) => day,
             Err(err) => return self.decline(id, limit_decline(err)),
         };
@@ -326,7 +328,7 @@ impl PaymentCore {
     pub(super) fn limit_for(&self, id: PaymentId, shopper_id: ShopperId) -> Limit {
         let record = &self.payments[&id];
         let shopper = &self.shoppers[&shopper_id];
-        self.config.limits.effective(&LimitContext {
+        self.limit_table().effective(&LimitContext {
             merchant_risk: self.merchants[&record.payment.merchant].risk,
             transaction_type: record.request.transaction_type,
             shopper_tier: shopper.tier,

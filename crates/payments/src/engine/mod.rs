@@ -315,6 +315,9 @@ pub struct PaymentCore {
     hold_owner: HashMap<TransferId, PaymentId>,
     /// When each payment in memory is next looked at for forgetting (`retire_due`), in order.
     retirements: BTreeSet<(Timestamp, PaymentId)>,
+    /// The operator's limit table, once a journaled command set one; until then the node's
+    /// configured one applies (`limit_table`).
+    operator_limits: Option<LimitTable>,
     risk: RiskState,
     access: Access,
     payment_codes: PaymentCodes,
@@ -364,6 +367,7 @@ impl PaymentCore {
             outcome_deadlines: BTreeSet::new(),
             hold_owner: HashMap::new(),
             retirements: BTreeSet::new(),
+            operator_limits: None,
             risk: RiskState::default(),
             access: Access::default(),
             payment_codes: PaymentCodes::default(),
@@ -376,7 +380,8 @@ impl PaymentCore {
         }
     }
 
-    /// Runs the core from now on under `config` (a checkpoint restored under the node's own).
+    /// Runs the core from now on under `config` (a checkpoint restored under the node's own);
+    /// what journaled commands set (the operator's limit table) is state, and stays.
     pub(crate) fn reconfigure(&mut self, config: CoreConfig) {
         self.config = config;
     }

@@ -76,7 +76,7 @@ impl PaymentCore {
         if !table.is_valid() {
             return Err(CoreError::LimitMalformed);
         }
-        self.config.limits = table;
+        self.operator_limits = Some(table);
         Ok(())
     }
 

@@ -9,6 +9,11 @@ impl PaymentCore {
         &self.config
     }
 
+    /// The limit table in force: the operator's, once set, else the node's configured one.
+    pub fn limit_table(&self) -> &LimitTable {
+        self.operator_limits.as_ref().unwrap_or(&self.config.limits)
+    }
+
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
     }
