@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, Method, Uri};
-use facepay_domain::{Currency, MerchantId, PaymentId, TerminalId, Timestamp};
+use facepay_domain::{Currency, MerchantId, PaymentId, ShopperId, TerminalId, Timestamp};
 use facepay_face_index::{DecisionRule, IndexReader};
 use facepay_payments::{
     CheckpointPolicy, Command, CoreReader, Journal, JournaledCore, PaymentCore, Reply, Role, Submitter,
@@ -149,6 +149,8 @@ impl std::fmt::Debug for Switch {
 pub(crate) struct PaymentOwner {
     pub terminal: TerminalId,
     pub merchant: MerchantId,
+    /// Known once identification succeeded.
+    pub shopper: Option<ShopperId>,
     pub held: bool,
 }
 
@@ -371,16 +373,23 @@ impl Switch {
         self: &Arc<Self>,
         id: PaymentId,
     ) -> Result<Option<PaymentOwner>, ApiError> {
-        let held = move |core: &PaymentCore| core.payment_record(id).map(|p| (p.terminal, p.merchant));
-        let in_core = match self.read(held) {
-            Some(owner) => Some(owner),
-            None => self.read_fresh(held).await?,
+        let held = move |core: &PaymentCore| {
+            let p = core.payment_record(id)?;
+            Some(PaymentOwner { terminal: p.terminal, merchant: p.merchant, shopper: p.shopper, held: true })
         };
-        if let Some((terminal, merchant)) = in_core {
-            return Ok(Some(PaymentOwner { terminal, merchant, held: true }));
+        if let Some(owner) = self.read(held) {
+            return Ok(Some(owner));
+        }
+        if let Some(owner) = self.read_fresh(held).await? {
+            return Ok(Some(owner));
         }
         let row = self.with_journal(move |store| store.payment_row(id)).await?;
-        Ok(row.map(|row| PaymentOwner { terminal: row.terminal, merchant: row.merchant, held: false }))
+        Ok(row.map(|row| PaymentOwner {
+            terminal: row.terminal,
+            merchant: row.merchant,
+            shopper: row.shopper,
+            held: false,
+        }))
     }
 
     /// A payment as callers see it, from the read model: committed, whatever the writer is

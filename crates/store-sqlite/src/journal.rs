@@ -105,7 +105,7 @@ impl Journal for SqliteJournal {
                         .execute((row.0, row.1, row.2, row.3, row.4, status, previous, hash))
                         .map_err(unavailable)?;
                 }
-                write_read_model(&tx, &append.read_model, "INSERT")?;
+                write_read_model(&tx, &append.read_model, INSERT_MOVEMENT)?;
             }
             tx.execute("UPDATE read_model_head SET through = ?1", [last as i64]).map_err(unavailable)?;
         }
@@ -256,7 +256,7 @@ impl Journal for SqliteJournal {
 
     fn store_read_model(&mut self, through: u64, rows: &ReadModel) -> Result<(), JournalError> {
         let tx = self.connection.transaction().map_err(unavailable)?;
-        write_read_model(&tx, rows, "INSERT OR IGNORE")?;
+        write_read_model(&tx, rows, INSERT_MOVEMENT_UNLESS_HELD)?;
         tx.execute("UPDATE read_model_head SET through = max(through, ?1)", [through as i64])
             .map_err(unavailable)?;
         tx.commit().map_err(unavailable)
@@ -331,9 +331,19 @@ impl Journal for SqliteJournal {
     }
 }
 
-/// Upserts each payment's row and inserts each movement (`insert` is `INSERT`, or `INSERT OR
-/// IGNORE` for movements a replay rebuilt, some of which may be held).
-fn write_read_model(connection: &Connection, rows: &ReadModel, insert: &str) -> Result<(), JournalError> {
+/// A movement a command applied, new to the store.
+const INSERT_MOVEMENT: &str = "INSERT INTO ledger_movements (number, at_ms, body) VALUES (?1, ?2, ?3)";
+/// A movement a replay rebuilt, which the store may hold already.
+const INSERT_MOVEMENT_UNLESS_HELD: &str =
+    "INSERT OR IGNORE INTO ledger_movements (number, at_ms, body) VALUES (?1, ?2, ?3)";
+
+/// Upserts each payment's row and inserts each movement with `insert_movement` (one of the two
+/// above).
+fn write_read_model(
+    connection: &Connection,
+    rows: &ReadModel,
+    insert_movement: &str,
+) -> Result<(), JournalError> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -350,9 +360,7 @@ fn write_read_model(connection: &Connection, rows: &ReadModel, insert: &str) -> 
         let (state, reason) = row.state_columns();
         upsert_payment.execute((key.0, key.1, key.2, state, reason, row.to_stored())).map_err(unavailable)?;
     }
-    let mut insert_movement = connection
-        .prepare_cached(&format!("{insert} INTO ledger_movements (number, at_ms, body) VALUES (?1, ?2, ?3)"))
-        .map_err(unavailable)?;
+    let mut insert_movement = connection.prepare_cached(insert_movement).map_err(unavailable)?;
     for movement in &rows.movements {
         let row = (movement.number as i64, movement.at.unix_ms, movement.to_stored());
         insert_movement.execute(row).map_err(unavailable)?;

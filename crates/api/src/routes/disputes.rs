@@ -128,19 +128,9 @@ pub async fn open(
     let shopper = shopper_of(&switch, &headers).await?;
     let input: OpenDispute = wire::json(&wire::body(body)?)?;
     let payment = wire::payment_id(&input.payment_id)?;
-    let held = switch.read_fresh(move |core| core.payment_record(payment).map(|p| p.shopper)).await?;
-    let theirs = match held {
-        Some(held) => held,
-        // Past its windows the core forgot it; the read model says whose it was.
-        None => {
-            switch.with_journal(move |store| store.payment_row(payment)).await?.and_then(|row| row.shopper)
-        }
-    };
-    if theirs != Some(shopper) {
-        return Err(ApiError::not_found("payment_unknown", "no such payment of yours"));
-    }
-    if held.is_none() {
-        return Err(facepay_payments::CoreError::PaymentWindowClosed(payment).into());
+    match switch.payment_owner(payment).await? {
+        Some(owner) if owner.shopper == Some(shopper) => owner.commandable(payment)?,
+        _ => return Err(ApiError::not_found("payment_unknown", "no such payment of yours")),
     }
     // Checked here with the core's own rule, so that a dispute is never opened (and its money
     // set aside) on a note the core then refuses.
