@@ -18,6 +18,7 @@ mod error;
 mod metrics;
 mod openapi;
 mod pages;
+mod personal;
 mod ports;
 mod rate;
 mod router;

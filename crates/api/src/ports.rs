@@ -1,13 +1,14 @@
 //! What the API needs from the rest of a node, as ports the binary wires: `Biometrics` turns a
 //! capture's frames into a live template (the engine in production, a fake in tests; this crate
-//! never sees ONNX Runtime), and `Faces` is the node's gallery (vault plus face index).
+//! never sees ONNX Runtime), and `Faces` is the node's gallery (vault plus face index), which
+//! also hands out each shopper's personal key.
 
 use std::sync::{Mutex, PoisonError};
 
 use facepay_domain::{FaceTemplate, Secret, ShopperId};
 use facepay_face_index::IndexReader;
 use facepay_gallery::{Gallery, GalleryError};
-use facepay_vault::BiometricStore;
+use facepay_vault::{BiometricStore, PersonalKey};
 
 /// A live template from one capture.
 #[derive(Debug)]
@@ -44,8 +45,14 @@ pub trait Faces: Send + Sync {
         images: &[Secret<Vec<u8>>],
     ) -> Result<(), GalleryError>;
 
-    /// True when there was a face to delete.
+    /// Shreds the shopper's face and personal key; true when there was something to delete.
     fn delete(&self, shopper: ShopperId) -> Result<bool, GalleryError>;
+
+    /// The shopper's personal key, made and kept now if they have none.
+    fn personal_key_or_new(&self, shopper: ShopperId) -> Result<PersonalKey, GalleryError>;
+
+    /// The shopper's personal key; none once they deleted everything.
+    fn personal_key(&self, shopper: ShopperId) -> Result<Option<PersonalKey>, GalleryError>;
 }
 
 impl<S: BiometricStore + Send> Faces for Mutex<Gallery<S>> {
@@ -65,5 +72,13 @@ impl<S: BiometricStore + Send> Faces for Mutex<Gallery<S>> {
 
     fn delete(&self, shopper: ShopperId) -> Result<bool, GalleryError> {
         self.lock().unwrap_or_else(PoisonError::into_inner).delete(shopper)
+    }
+
+    fn personal_key_or_new(&self, shopper: ShopperId) -> Result<PersonalKey, GalleryError> {
+        self.lock().unwrap_or_else(PoisonError::into_inner).personal_key_or_new(shopper)
+    }
+
+    fn personal_key(&self, shopper: ShopperId) -> Result<Option<PersonalKey>, GalleryError> {
+        self.lock().unwrap_or_else(PoisonError::into_inner).personal_key(shopper)
     }
 }

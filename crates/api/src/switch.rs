@@ -396,7 +396,10 @@ impl Switch {
     /// running now, and there after the core forgot it.
     pub(crate) async fn payment_out(self: &Arc<Self>, id: PaymentId) -> Result<Option<PaymentOut>, ApiError> {
         let row = self.with_journal(move |store| store.payment_row(id)).await?;
-        Ok(row.map(|row| self.read(|core| PaymentOut::from_row(&row, core))))
+        match row {
+            Some(row) => Ok(Some(self.named(self.read(|core| PaymentOut::from_row(&row, core))).await?)),
+            None => Ok(None),
+        }
     }
 
     /// Runs `work` on the readers' store connection, off the async workers.

@@ -17,6 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{parse_prefixed, sha256};
 use crate::error::ApiError;
+use crate::personal::Unnamed;
 
 /// The body, or 413 when it is over the limit.
 pub fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
@@ -183,7 +184,7 @@ pub struct PaymentOut {
 impl PaymentOut {
     /// A payment as a command's reply left it, with what the core holds of it (a core whose
     /// windows are shorter than a request may have forgotten it already: then the reply alone).
-    pub fn new(view: &PaymentView, core: &PaymentCore) -> PaymentOut {
+    pub(crate) fn of_view(view: &PaymentView, core: &PaymentCore) -> Unnamed {
         match core.payment_row(view.id) {
             Some(row) => PaymentOut::from_row(&row, core),
             None => PaymentOut::of(view.id, view.state, view.amount, None, None, core),
@@ -191,8 +192,8 @@ impl PaymentOut {
     }
 
     /// A payment as the read model keeps it (the core forgets payments past their windows);
-    /// the shopper's masked name, while they are enrolled, comes from the core.
-    pub fn from_row(row: &PaymentRow, core: &PaymentCore) -> PaymentOut {
+    /// the shopper's masked name, while they are enrolled, comes from the core, sealed.
+    pub(crate) fn from_row(row: &PaymentRow, core: &PaymentCore) -> Unnamed {
         PaymentOut::of(row.id, row.state, row.amount, row.order_id.clone(), row.shopper, core)
     }
 
@@ -203,7 +204,7 @@ impl PaymentOut {
         order_id: Option<String>,
         shopper: Option<ShopperId>,
         core: &PaymentCore,
-    ) -> PaymentOut {
+    ) -> Unnamed {
         let identified = matches!(
             state,
             PaymentState::NeedsPin
@@ -215,7 +216,8 @@ impl PaymentOut {
             PaymentState::Declined(reason) => Some(reason),
             _ => None,
         };
-        PaymentOut {
+        let name = shopper.filter(|_| identified).and_then(|s| Some((s, core.masked_name(s)?.clone())));
+        let out = PaymentOut {
             payment_id: id.to_string(),
             order_id,
             state: state.name().to_owned(),
@@ -227,8 +229,9 @@ impl PaymentOut {
                 PaymentState::Captured { refunded_minor } => refunded_minor,
                 _ => 0,
             },
-            shopper: shopper.filter(|_| identified).and_then(|s| core.masked_name(s)).map(str::to_owned),
-        }
+            shopper: None,
+        };
+        Unnamed { out, name }
     }
 
     /// The decision as the metrics count it.

@@ -2,6 +2,7 @@
 //!
 //! Owns: [`Money`] (integer minor units, never floats), [`Currency`], [`Timestamp`], typed ids and
 //! [`FaceTemplate`], [`Secret`], the wrapper that every face template and key crosses a crate boundary in,
+//! [`Sealed`] and [`KeyedDigest`], the forms a shopper's personal fields take outside the vault,
 //! and [`SplitMix64`], the seeded generator for everything that must replay exactly.
 //!
 //! Must never: do IO, read the wall clock or ambient randomness (clippy's `disallowed-methods`
@@ -9,6 +10,7 @@
 
 mod ids;
 mod money;
+mod personal;
 mod secret;
 mod split_mix;
 mod template;
@@ -16,6 +18,7 @@ mod time;
 
 pub use ids::{MerchantId, PaymentId, ShopperId, TerminalId};
 pub use money::{Currency, CurrencyError, Money, MoneyError};
+pub use personal::{KeyedDigest, Sealed};
 pub use secret::Secret;
 pub use split_mix::SplitMix64;
 pub use template::{FaceTemplate, RecognizerTag, TemplateError};

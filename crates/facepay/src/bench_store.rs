@@ -16,6 +16,7 @@ use facepay_payments::{
 };
 use facepay_store_postgres::PostgresJournal;
 use facepay_store_sqlite::SqliteJournal;
+use facepay_vault::{Keyring, PersonalField, Vault};
 
 use crate::bench::percentile;
 
@@ -213,11 +214,18 @@ pub(crate) fn world(terminals: usize) -> Vec<Command> {
         risk: MerchantRisk::Low,
         account: AccountId(10),
     }];
+    // Real personal keys, so each sign-up journals what a real one does.
+    let keys = Keyring::generate("bench").expect("a fresh key file");
+    let vault = Vault::new(Keyring::parse(keys.expose_secret()).expect("the key file just made"));
     for t in 0..terminals as u128 {
         let (shopper, wallet) = (ShopperId::from_u128(t + 1), AccountId(1_000 + t));
+        let (personal, _) = vault.new_personal_key(shopper);
+        let digits = format!("{:04}", t % 10_000);
+        let phone = personal.seal(PersonalField::PhoneDigits, digits.as_bytes());
+        let phone_digest = personal.digest(PersonalField::PhoneDigits, digits.as_bytes());
         commands.extend([
             Command::RegisterTerminal { terminal: TerminalId::from_u128(t + 1), merchant },
-            Command::EnrollShopper { shopper, phone_last4: format!("{:04}", t % 10_000) },
+            Command::EnrollShopper { shopper, phone, phone_digest },
             Command::BindWallet { shopper, account: wallet, make_default: true },
             Command::TopUp { account: wallet, amount_minor: 1_000_000_000, transfer_id: TransferId(t + 1) },
         ]);

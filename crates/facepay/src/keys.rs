@@ -9,7 +9,7 @@ use std::path::Path;
 use facepay_domain::Secret;
 use facepay_store_postgres::PostgresBiometricStore;
 use facepay_store_sqlite::SqliteBiometricStore;
-use facepay_vault::{BiometricStore, Keyring, Vault, VaultError, rewrap_all};
+use facepay_vault::{BiometricStore, KeyKind, Keyring, Vault, VaultError, rewrap_all};
 
 use crate::POSTGRES_SCHEMA;
 use crate::config::{Config, Database, KeyLocation};
@@ -121,8 +121,10 @@ pub fn retire(config: &Config) -> Result<String, KeyError> {
     let retired: Vec<String> = vault.keyring().retired_ids().map(str::to_owned).collect();
     let mut store = open_biometric_store(config)?;
     let done = rewrap_all(&vault, store.as_mut())?;
-    if !store.keys_not_under(vault.keyring().current_id(), None, 1)?.is_empty() {
-        return Err(KeyError::Store("a data key is still under an old master key; run retire again".into()));
+    for kind in [KeyKind::Face, KeyKind::Personal] {
+        if !store.keys_not_under(kind, vault.keyring().current_id(), None, 1)?.is_empty() {
+            return Err(KeyError::Store("a key is still under an old master key; run retire again".into()));
+        }
     }
     write_key_file(path, &vault.keyring().retired_dropped())?;
     Ok(format!(

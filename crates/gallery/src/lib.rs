@@ -1,7 +1,9 @@
 //! The enrolled faces on one node: the vault's sealed records (the truth, in the database) and
 //! the in-memory face index (what searches read) kept equal. A node rebuilds its index from the
 //! vault when it starts, then follows the vault's change feed (`follow`), so an enrollment or a
-//! deletion on any node reaches every node's index.
+//! deletion on any node reaches every node's index. It also hands out each shopper's personal
+//! key (made at sign-up, shredded with the face), which seals what the payment core journals
+//! about them.
 //!
 //! Owns: the order of a change (the vault's records first, then the index, so a crash between the
 //! two leaves the record, which the next start or sync indexes) and the mapping from a pseudonym
@@ -16,7 +18,8 @@ use std::collections::HashMap;
 use facepay_domain::{FaceTemplate, Secret, ShopperId};
 use facepay_face_index::{FaceIndex, IndexError, IndexReader, PhoneHint};
 use facepay_vault::{
-    BiometricStore, EnrolledFace, Keyring, Pseudonym, SealedEnrollment, StoredTemplate, Vault, VaultError,
+    BiometricStore, EnrolledFace, Keyring, PersonalKey, Pseudonym, SealedEnrollment, StoredTemplate, Vault,
+    VaultError,
 };
 
 pub use follow::{Follower, follow};
@@ -160,15 +163,36 @@ impl<S: BiometricStore> Gallery<S> {
         Ok(())
     }
 
-    /// Deletes `shopper`'s face everywhere: their data key is destroyed (so every copy of their
-    /// sealed records, backups included, stays unreadable) and their face leaves the index. True
-    /// when there was something to delete.
+    /// Deletes `shopper`'s face and personal fields everywhere: their face data key and personal
+    /// key are destroyed (so every copy of what they sealed, journal entries and backups
+    /// included, stays unreadable) and their face leaves the index. True when there was
+    /// something to delete.
     pub fn delete(&mut self, shopper: ShopperId) -> Result<bool, GalleryError> {
         let pseudonym = self.vault.pseudonym(shopper);
         let shredded = self.store.shred(&pseudonym)?;
         self.shoppers.remove(&pseudonym);
         let removed = self.index.remove(shopper);
         Ok(shredded || removed)
+    }
+
+    /// `shopper`'s personal key (the one their journaled personal fields are sealed under),
+    /// made and kept at the first call; another node making one at the same moment gets the
+    /// same key back.
+    pub fn personal_key_or_new(&mut self, shopper: ShopperId) -> Result<PersonalKey, GalleryError> {
+        if let Some(key) = self.personal_key(shopper)? {
+            return Ok(key);
+        }
+        let (_, wrapped) = self.vault.new_personal_key(shopper);
+        let pseudonym = self.vault.pseudonym(shopper);
+        let kept = self.store.keep_personal_key(&pseudonym, &wrapped)?;
+        Ok(self.with_keys(|vault| vault.open_personal_key(pseudonym, &kept))?)
+    }
+
+    /// `shopper`'s personal key; none before sign-up or once they deleted everything.
+    pub fn personal_key(&mut self, shopper: ShopperId) -> Result<Option<PersonalKey>, GalleryError> {
+        let pseudonym = self.vault.pseudonym(shopper);
+        let Some(wrapped) = self.store.personal_key(&pseudonym)? else { return Ok(None) };
+        Ok(Some(self.with_keys(|vault| vault.open_personal_key(pseudonym, &wrapped))?))
     }
 
     /// The enrollment images kept with `shopper`'s consent, opened (for re-enrolling them when

@@ -4,9 +4,13 @@
 //!
 //! Commands hold nothing a store must not keep: a PIN arrives already hashed (`SetPinHash`) and
 //! a PIN try as the verdict of its comparison (`PinChecked`), never as the digits typed, so the
-//! journal never sees a PIN and a replay never runs Argon2.
+//! journal never sees a PIN and a replay never runs Argon2. A shopper's personal fields (phone
+//! digits, typed digits, masked name, consent, PIN hash, bank references, dispute notes) arrive
+//! sealed under their personal key or as its keyed digests (`Sealed`, `KeyedDigest`): once the
+//! shopper deletes everything and the key is shredded, the journal's old entries tell nothing
+//! about them, and replaying them still rebuilds the same core.
 
-use facepay_domain::{MerchantId, PaymentId, ShopperId, TerminalId, Timestamp};
+use facepay_domain::{KeyedDigest, MerchantId, PaymentId, Sealed, ShopperId, TerminalId, Timestamp};
 use facepay_ledger::{AccountId, TransferId};
 use serde::{Deserialize, Serialize};
 
@@ -55,9 +59,11 @@ pub enum Command {
         terminal: TerminalId,
         off: bool,
     },
+    /// A sign-up: the last 4 phone digits sealed, and their keyed digest for matching.
     EnrollShopper {
         shopper: ShopperId,
-        phone_last4: String,
+        phone: Sealed,
+        phone_digest: KeyedDigest,
     },
     PauseShopper {
         shopper: ShopperId,
@@ -77,19 +83,22 @@ pub enum Command {
     SetLimitTable {
         table: LimitTable,
     },
+    /// The PIN's hash (`PinHash::to_bytes`), sealed.
     SetPinHash {
         shopper: ShopperId,
-        hash: PinHash,
+        hash: Sealed,
     },
     BindWallet {
         shopper: ShopperId,
         account: AccountId,
         make_default: bool,
     },
+    /// The bank's reference sealed, and its keyed digest (`personal::bank_account_digest_input`).
     BindBankAccount {
         shopper: ShopperId,
         issuer: IssuerId,
-        reference: String,
+        account: KeyedDigest,
+        reference: Sealed,
         make_default: bool,
     },
     ChooseDefaultFunding {
@@ -102,9 +111,10 @@ pub enum Command {
         transfer_id: TransferId,
     },
     StartPayment(StartPayment),
+    /// The digits typed, as a keyed digest under each candidate's key.
     ProvidePhoneDigits {
         payment: PaymentId,
-        digits: String,
+        digests: Vec<(ShopperId, KeyedDigest)>,
     },
     PinChecked {
         payment: PaymentId,
@@ -138,10 +148,11 @@ pub enum Command {
         payment: PaymentId,
         amount_minor: i64,
     },
+    /// The note sealed under the key of the shopper who paid.
     AddDisputeEvidence {
         dispute: DisputeId,
         party: Party,
-        note: String,
+        note: Sealed,
     },
     ResolveDispute {
         dispute: DisputeId,
@@ -173,14 +184,14 @@ pub enum Command {
     },
     NameShopper {
         shopper: ShopperId,
-        masked_name: String,
+        masked_name: Sealed,
     },
     ForgetShopper {
         shopper: ShopperId,
     },
     RecordConsent {
         shopper: ShopperId,
-        text_version: String,
+        text_version: Sealed,
     },
     UnbindFunding {
         shopper: ShopperId,
@@ -269,7 +280,9 @@ impl PaymentCore {
             C::SwitchFacePaymentForTerminal { terminal, off } => {
                 done(self.switch_face_payment_for_terminal(*terminal, *off))
             }
-            C::EnrollShopper { shopper, phone_last4 } => done(self.enroll_shopper(*shopper, phone_last4)),
+            C::EnrollShopper { shopper, phone, phone_digest } => {
+                done(self.enroll_shopper(*shopper, phone, *phone_digest))
+            }
             C::PauseShopper { shopper, paused } => done(self.pause_shopper(*shopper, *paused)),
             C::SetShopperLimit { shopper, limit, tier } => {
                 done(self.set_shopper_limit(*shopper, *limit, *tier))
@@ -278,12 +291,12 @@ impl PaymentCore {
                 done(self.set_merchant_risk(*merchant, *risk, *limit))
             }
             C::SetLimitTable { table } => done(self.set_limit_table(table.clone())),
-            C::SetPinHash { shopper, hash } => done(self.set_pin_hash(*shopper, hash.clone())),
+            C::SetPinHash { shopper, hash } => done(self.set_pin_hash(*shopper, hash)),
             C::BindWallet { shopper, account, make_default } => {
                 done(self.bind_wallet(*shopper, *account, *make_default))
             }
-            C::BindBankAccount { shopper, issuer, reference, make_default } => {
-                done(self.bind_bank_account(*shopper, *issuer, reference, *make_default))
+            C::BindBankAccount { shopper, issuer, account, reference, make_default } => {
+                done(self.bind_bank_account(*shopper, *issuer, *account, reference, *make_default))
             }
             C::ChooseDefaultFunding { shopper, source } => {
                 done(self.choose_default_funding(*shopper, source))
@@ -292,8 +305,8 @@ impl PaymentCore {
                 done(self.top_up(*account, *amount_minor, *transfer_id, now))
             }
             C::StartPayment(request) => self.start_payment(request.clone(), now).map(Reply::Payment),
-            C::ProvidePhoneDigits { payment, digits } => {
-                self.provide_phone_digits(*payment, digits, now).map(Reply::Payment)
+            C::ProvidePhoneDigits { payment, digests } => {
+                self.provide_phone_digits(*payment, digests, now).map(Reply::Payment)
             }
             C::PinChecked { payment, matched } => match self.pin_checked(*payment, *matched, now) {
                 Err(CoreError::Pin(PinError::Wrong { tries_left })) => Ok(Reply::PinWrong { tries_left }),
@@ -345,35 +358,39 @@ impl PaymentCore {
         }
     }
 
-    /// Compares the PIN the shopper typed for a payment waiting for one, changing nothing, and
-    /// returns the command that records the verdict (the digits stay out of the journal).
-    pub fn check_pin(&self, payment: PaymentId, typed: &str, now: Timestamp) -> Result<Command, CoreError> {
-        let matched = self.pin_matches(payment, typed, now)?;
-        Ok(Command::PinChecked { payment, matched })
-    }
-
     /// What comparing a typed PIN needs, taken out of the core so that the slow hash runs
     /// without holding whatever guards the core (a node's writer waits on that lock).
     pub fn pin_check(&self, payment: PaymentId, now: Timestamp) -> Result<PinCheck, CoreError> {
-        let (hash, guard) = self.pin_awaited(payment)?;
-        Ok(PinCheck { payment, hash: hash.clone(), locked: guard.is_locked(now) })
+        let (shopper, hash, guard) = self.pin_awaited(payment)?;
+        Ok(PinCheck { payment, shopper, sealed_hash: hash.clone(), locked: guard.is_locked(now) })
     }
 }
 
-/// A payment's PIN hash and lock state, as `PaymentCore::pin_check` found them.
+/// A payment's shopper, their sealed PIN hash and lock state, as `PaymentCore::pin_check`
+/// found them; the caller opens the hash with the shopper's key.
 #[derive(Debug, Clone)]
 pub struct PinCheck {
     payment: PaymentId,
-    hash: PinHash,
+    shopper: ShopperId,
+    sealed_hash: Sealed,
     locked: bool,
 }
 
 impl PinCheck {
-    /// Compares `typed` (a locked shopper's try never matches) and returns the command that
-    /// records the verdict.
-    pub fn verdict(&self, typed: &str) -> Result<Command, CoreError> {
+    pub fn shopper(&self) -> ShopperId {
+        self.shopper
+    }
+
+    /// The PIN hash to open under the shopper's key.
+    pub fn sealed_hash(&self) -> &Sealed {
+        &self.sealed_hash
+    }
+
+    /// Compares `typed` with the opened `hash` (a locked shopper's try never matches) and
+    /// returns the command that records the verdict.
+    pub fn verdict(&self, hash: &PinHash, typed: &str) -> Result<Command, CoreError> {
         let pin = Pin::parse(typed)?;
-        let matched = !self.locked && self.hash.matches(&pin);
+        let matched = !self.locked && hash.matches(&pin);
         Ok(Command::PinChecked { payment: self.payment, matched })
     }
 }

@@ -6,12 +6,13 @@
 //! Money under dispute is set aside from the payment's refundable amount the moment the dispute
 //! opens, so refunds and disputes together never return more than was captured.
 
-use facepay_domain::{PaymentId, Timestamp};
+use facepay_domain::{PaymentId, Sealed, Timestamp};
 use facepay_ledger::{TransferError, TransferId, TransferKind};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{CoreError, PaymentCore, code, positive_amount, transfer};
 use crate::payment::PaymentState;
+use crate::personal::bounded;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct DisputeId(pub u128);
@@ -47,7 +48,9 @@ pub enum Finding {
 pub struct Evidence {
     pub party: Party,
     pub at: Timestamp,
-    pub note: String,
+    /// Sealed under the personal key of the shopper who paid: a note about a payment tells who
+    /// they are and what happened, and goes with their key.
+    pub note: Sealed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,8 +66,9 @@ pub struct Dispute {
 /// The longest evidence note, in bytes, and how many notes one dispute keeps.
 pub const EVIDENCE_NOTE_MAX: usize = 2_000;
 
-/// A note says something (not only blanks) in at most `EVIDENCE_NOTE_MAX` bytes. The API asks
-/// this before opening a dispute, so a dispute never opens on a note the core would refuse.
+/// A note says something (not only blanks) in at most `EVIDENCE_NOTE_MAX` bytes. The core sees
+/// notes only sealed, so the API asks this before sealing one, and before opening a dispute, so a
+/// dispute never opens on a note it would refuse.
 pub fn evidence_note_valid(note: &str) -> bool {
     !note.trim().is_empty() && note.len() <= EVIDENCE_NOTE_MAX
 }
@@ -179,17 +183,15 @@ impl PaymentCore {
         &mut self,
         id: DisputeId,
         party: Party,
-        note: &str,
+        note: &Sealed,
         now: Timestamp,
     ) -> Result<(), CoreError> {
         let dispute = self.open_dispute_mut(id)?;
-        if !evidence_note_valid(note) {
-            return Err(DisputeError::NoteLength.into());
-        }
+        bounded(note)?;
         if dispute.evidence.len() == EVIDENCE_MAX {
             return Err(DisputeError::TooMuchEvidence.into());
         }
-        dispute.evidence.push(Evidence { party, at: now, note: note.to_owned() });
+        dispute.evidence.push(Evidence { party, at: now, note: note.clone() });
         Ok(())
     }
 

@@ -1,8 +1,9 @@
 //! The issuer port: how a payment reaches the bank that holds the shopper's money.
 //!
 //! Two kinds of funding account exist. A wallet at the built-in issuer is an account in our own
-//! ledger, so the core decides on its funds itself. An account at an external bank is known only
-//! by the bank's reference (a token, never a card or account number); the core cannot see its
+//! ledger, so the core decides on its funds itself. An account at an external bank is known by
+//! the bank's reference (a token, never a card or account number), which the core holds sealed
+//! under the shopper's personal key and names by its keyed digest; the core cannot see its
 //! balance, so it asks the bank. Asking is an effect, not a call: the core queues an
 //! [`IssuerMessage`], the shell delivers it with the bank's connector, and the bank's answer comes
 //! back as a command ([`crate::PaymentCore::issuer_answered`]). The core stays pure, replaying the
@@ -13,7 +14,7 @@
 
 use std::fmt;
 
-use facepay_domain::{Money, PaymentId};
+use facepay_domain::{KeyedDigest, Money, PaymentId, Sealed, ShopperId};
 use facepay_ledger::AccountId;
 use serde::{Deserialize, Serialize};
 
@@ -37,8 +38,9 @@ impl fmt::Display for IssuerId {
 pub enum FundingSource {
     /// A wallet at the built-in issuer: this account in our ledger.
     Wallet(AccountId),
-    /// An account at an external bank, known by the bank's own reference for it.
-    BankAccount { issuer: IssuerId, reference: String },
+    /// An account at an external bank, named by the keyed digest of the bank's own reference for
+    /// it (`personal::bank_account_digest_input`); the shopper's record keeps the reference, sealed.
+    BankAccount { issuer: IssuerId, account: KeyedDigest },
 }
 
 impl FundingSource {
@@ -54,10 +56,13 @@ impl FundingSource {
 /// so redelivering after a crash is safe.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum IssuerMessage {
-    /// Please authorize (hold) this amount on the account.
-    Authorize { payment: PaymentId, issuer: IssuerId, reference: String, amount: Money },
-    /// Drop any authorization for this payment: it was voided, reversed, timed out or expired.
-    Release { payment: PaymentId, issuer: IssuerId, reference: String, amount: Money },
+    /// Please authorize (hold) this amount on the account: its reference, sealed under the
+    /// shopper's key, which the shell opens as it delivers (a shopper who deleted everything in
+    /// between has no reference left to send).
+    Authorize { payment: PaymentId, issuer: IssuerId, shopper: ShopperId, reference: Sealed, amount: Money },
+    /// Drop any authorization for this payment (the bank finds it by payment id): it was voided,
+    /// reversed, timed out or expired.
+    Release { payment: PaymentId, issuer: IssuerId, amount: Money },
 }
 
 /// The bank's answer to an [`IssuerMessage::Authorize`].

@@ -23,6 +23,7 @@ mod journal;
 mod limits;
 mod payment;
 mod payment_code;
+mod personal;
 mod pin;
 mod read_model;
 mod risk;
@@ -54,6 +55,10 @@ pub use limits::{
     DailyUsage, Limit, LimitContext, LimitError, LimitTable, MerchantRisk, ShopperRiskTier, TransactionType,
 };
 pub use payment::{Payment, PaymentEvent, PaymentState, TransitionError};
+pub use personal::{
+    bank_account_digest_input, bank_reference_valid, consent_version_valid, masked_name_valid,
+    phone_digits_valid,
+};
 pub use pin::{PIN_DIGITS, PIN_LOCK_MS, PIN_TRIES_MAX, Pin, PinError, PinGuard, PinHash, PinPolicy};
 pub use read_model::{LedgerSide, Movement, PaymentRow, PaymentTally, ReadModel, Retention};
 pub use risk::{CountRule, RiskConfig, RiskEvent, RiskRule, RiskVerdict, SPIKE_HISTORY};

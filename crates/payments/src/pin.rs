@@ -91,6 +91,25 @@ impl PinHash {
         PinHash { salt, memory_kib: ARGON2_MEMORY_KIB, passes: ARGON2_PASSES, hash }
     }
 
+    /// The hash as bytes, to be sealed under the shopper's key:
+    /// `salt (16) | memory KiB (u32 LE) | passes (u32 LE) | hash`.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        [&self.salt[..], &self.memory_kib.to_le_bytes(), &self.passes.to_le_bytes(), &self.hash].concat()
+    }
+
+    /// A hash from [`PinHash::to_bytes`]; none when the bytes are not one.
+    pub fn from_bytes(bytes: &[u8]) -> Option<PinHash> {
+        let (salt, rest) = bytes.split_first_chunk::<16>()?;
+        let (memory_kib, rest) = rest.split_first_chunk::<4>()?;
+        let (passes, hash) = rest.split_first_chunk::<4>()?;
+        Some(PinHash {
+            salt: *salt,
+            memory_kib: u32::from_le_bytes(*memory_kib),
+            passes: u32::from_le_bytes(*passes),
+            hash: hash.try_into().ok()?,
+        })
+    }
+
     /// Constant time in the PIN's content: the comparison never stops at the first differing byte.
     pub fn matches(&self, pin: &Pin) -> bool {
         let mut candidate = derive(pin, &self.salt, self.memory_kib, self.passes);
@@ -198,6 +217,16 @@ mod tests {
         assert_ne!(hash, PinHash::new(&pin, *b"another salt 16b"));
         assert_eq!(format!("{hash:?}"), "PinHash(<redacted>)");
         assert!(!format!("{pin:?}").contains("271828"));
+    }
+
+    #[test]
+    fn a_hash_survives_its_bytes_and_refuses_bytes_of_another_length() {
+        let hash = PinHash::new(&Pin::choose("271828").unwrap(), SALT);
+        let bytes = hash.to_bytes();
+        assert_eq!(PinHash::from_bytes(&bytes), Some(hash.clone()));
+        assert!(PinHash::from_bytes(&bytes).unwrap().matches(&Pin::parse("271828").unwrap()));
+        assert_eq!(PinHash::from_bytes(&bytes[..bytes.len() - 1]), None);
+        assert_eq!(PinHash::from_bytes(&[bytes.as_slice(), &[0]].concat()), None);
     }
 
     #[test]

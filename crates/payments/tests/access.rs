@@ -5,13 +5,14 @@
 mod common;
 
 use common::*;
-use facepay_domain::Money;
+use facepay_domain::{Money, Sealed, ShopperId};
 use facepay_payments::{
     AccessError, ApiKeyId, Command, CoreError, Identification, JournaledCore, MemoryJournal, PaymentState,
     Role, Sale,
 };
 
 const KEY: ApiKeyId = ApiKeyId(77);
+const CAROL: ShopperId = ShopperId::from_u128(3);
 
 #[test]
 fn api_keys_are_scoped_to_parties_that_exist_and_revoked_for_good() {
@@ -72,30 +73,39 @@ fn a_revoked_terminal_loses_its_key_takes_no_payment_and_never_activates_again()
 }
 
 #[test]
-fn masked_names_are_bounded_and_forgetting_a_shopper_drops_their_personal_data_and_revokes_their_keys() {
+fn sealed_fields_are_bounded_and_forgetting_a_shopper_drops_their_personal_data_and_revokes_their_keys() {
     let mut core = core(NO_PIN);
-    assert_eq!(core.name_shopper(BOB, "").unwrap_err().code(), "masked_name_malformed");
-    assert_eq!(core.name_shopper(BOB, &"x".repeat(65)).unwrap_err().code(), "masked_name_malformed");
-    assert_eq!(core.name_shopper(BOB, "B\u{7}").unwrap_err().code(), "masked_name_malformed");
-    core.name_shopper(BOB, &"é".repeat(64)).unwrap();
-    core.name_shopper(BOB, "B** S****").unwrap();
-    assert_eq!(core.masked_name(BOB), Some("B** S****"));
+    let empty = Sealed::from_bytes(Vec::new());
+    let too_long = Sealed::from_bytes(vec![1; Sealed::MAX_BYTES + 1]);
+    for refused in [&empty, &too_long] {
+        assert_eq!(core.name_shopper(BOB, refused).unwrap_err().code(), "sealed_field_malformed");
+        assert_eq!(core.record_consent(BOB, refused, at(5)).unwrap_err().code(), "sealed_field_malformed");
+        assert_eq!(core.set_pin_hash(BOB, refused).unwrap_err().code(), "sealed_field_malformed");
+        let phone_digest = digest(CAROL, b"1234");
+        assert_eq!(
+            core.enroll_shopper(CAROL, refused, phone_digest).unwrap_err().code(),
+            "sealed_field_malformed"
+        );
+    }
+    assert_eq!(core.phone_digits(CAROL), None, "a refused sign-up signs no one up");
+    core.name_shopper(BOB, &Sealed::from_bytes(vec![1; Sealed::MAX_BYTES])).unwrap();
+    core.name_shopper(BOB, &sealed("B** S****")).unwrap();
+    assert_eq!(core.masked_name(BOB), Some(&sealed("B** S****")));
     core.issue_api_key(KEY, [1; 32], Role::Shopper(BOB)).unwrap();
-    assert_eq!(core.record_consent(BOB, "v 1", at(5)).unwrap_err().code(), "consent_version_malformed");
     assert_eq!(core.consent(BOB), None);
-    core.record_consent(BOB, "2026-11", at(5)).unwrap();
-    assert_eq!(core.consent(BOB), Some(("2026-11", at(5))));
-    assert_eq!(core.phone_last4(BOB).as_deref(), Some("1234"));
+    core.record_consent(BOB, &sealed("2026-11"), at(5)).unwrap();
+    assert_eq!(core.consent(BOB), Some((&sealed("2026-11"), at(5))));
+    assert_eq!(core.phone_digits(BOB), Some(&sealed("1234")));
     let bank = facepay_payments::IssuerId(7);
     core.register_issuer(bank, facepay_ledger::AccountId(777)).unwrap();
-    core.bind_bank_account(BOB, bank, "tok_bob", false).unwrap();
-    assert_eq!(core.bank_accounts_at(bank), [("tok_bob".to_owned(), false)]);
+    bind_bank(&mut core, BOB, bank, "tok_bob", false).unwrap();
+    assert_eq!(core.bank_accounts_at(bank), [(BOB, sealed("tok_bob"), false)]);
 
     core.forget_shopper(BOB).unwrap();
     assert_eq!(core.bank_accounts_at(bank), [], "the bank no longer lists the account");
     assert_eq!(core.masked_name(BOB), None);
     assert_eq!(core.consent(BOB), None);
-    assert_eq!(core.phone_last4(BOB), None, "no digits left to match or to show");
+    assert_eq!(core.phone_digits(BOB), None, "no digits left to match or to show");
     assert_eq!(core.funding_of(BOB), (Vec::new(), None), "no account left for a bank to list");
     assert!(core.api_key(KEY).unwrap().revoked);
     let payment = core.start_payment(pay(1, 100, Identification::Match(BOB)), at(10)).unwrap();
@@ -117,8 +127,8 @@ fn the_registry_replays_from_the_journal_and_a_payment_is_found_by_its_idempoten
         Command::IssueActivationCode { terminal: TERMINAL, code_hash: [9; 32], expires_at: at(60_000) },
         Command::ActivateTerminal { terminal: TERMINAL, code_hash: [9; 32], public_key: [5; 32] },
         Command::IssueApiKey { key: KEY, secret_hash: [1; 32], role: Role::Merchant(MERCHANT) },
-        Command::EnrollShopper { shopper: BOB, phone_last4: "1234".into() },
-        Command::NameShopper { shopper: BOB, masked_name: "B** S****".into() },
+        Command::EnrollShopper { shopper: BOB, phone: sealed("1234"), phone_digest: digest(BOB, b"1234") },
+        Command::NameShopper { shopper: BOB, masked_name: sealed("B** S****") },
         Command::StartPayment(pay(1, 100, Identification::NoMatch)),
     ];
     for command in setup {
@@ -128,7 +138,7 @@ fn the_registry_replays_from_the_journal_and_a_payment_is_found_by_its_idempoten
     assert_eq!(*replayed.core(), *node.core());
     let core = replayed.core();
     assert_eq!(core.terminal_credentials(TERMINAL).unwrap().public_key, Some([5; 32]));
-    assert_eq!(core.masked_name(BOB), Some("B** S****"));
+    assert_eq!(core.masked_name(BOB), Some(&sealed("B** S****")));
     let sale = |amount| Sale { amount: Money::new(amount, eur()), order_id: None, by_payment_code: false };
     assert_eq!(
         core.retry_of(TERMINAL, "key-1", &sale(100)).map(|p| p.unwrap().id),

@@ -5,12 +5,12 @@
 mod common;
 
 use common::*;
-use facepay_domain::{PaymentId, Timestamp};
+use facepay_domain::{PaymentId, Sealed, Timestamp};
 use facepay_ledger::{AccountId, TransferId};
 use facepay_payments::{
     AcquirerId, DisputeId, DisputeState, EVIDENCE_MAX, EVIDENCE_NOTE_MAX, Finding, Identification,
     IssuerAnswer, IssuerId, Journal, MemoryJournal, Party, PaymentCore, PaymentState, Position,
-    SettlementError, SettlementReport,
+    SettlementError, SettlementReport, evidence_note_valid,
 };
 
 const DAY_MS: i64 = 86_400_000;
@@ -85,21 +85,21 @@ fn evidence_is_bounded_and_only_taken_while_open() {
     let (mut core, payment) = captured();
     core.open_dispute(DisputeId(1), payment, 1_000, at(3)).unwrap();
     let add = |core: &mut PaymentCore, note: &str| {
-        core.add_dispute_evidence(DisputeId(1), Party::Shopper, note, at(4))
+        core.add_dispute_evidence(DisputeId(1), Party::Shopper, &sealed(note), at(4))
     };
-    assert_eq!(add(&mut core, "  ").unwrap_err().code(), "evidence_note_length");
-    assert_eq!(
-        add(&mut core, &"x".repeat(EVIDENCE_NOTE_MAX + 1)).unwrap_err().code(),
-        "evidence_note_length"
-    );
-    add(&mut core, &"x".repeat(EVIDENCE_NOTE_MAX)).unwrap();
+    assert_eq!(add(&mut core, "").unwrap_err().code(), "sealed_field_malformed");
+    let too_long = Sealed::from_bytes(vec![1; Sealed::MAX_BYTES + 1]);
+    let refused = core.add_dispute_evidence(DisputeId(1), Party::Shopper, &too_long, at(4));
+    assert_eq!(refused.unwrap_err().code(), "sealed_field_malformed");
+    assert!(!evidence_note_valid("  ") && !evidence_note_valid(&"x".repeat(EVIDENCE_NOTE_MAX + 1)));
+    // The longest note the API takes still fits once sealed (1 + 12 + 16 bytes more).
+    add(&mut core, &"x".repeat(EVIDENCE_NOTE_MAX + 29)).unwrap();
     for _ in 1..EVIDENCE_MAX {
-        core.add_dispute_evidence(DisputeId(1), Party::Merchant, "receipt signed at the till", at(5))
-            .unwrap();
+        add(&mut core, "receipt signed at the till").unwrap();
     }
     assert_eq!(add(&mut core, "one too many").unwrap_err().code(), "evidence_too_much");
     assert_eq!(core.dispute(DisputeId(1)).unwrap().evidence.len(), EVIDENCE_MAX);
-    let unknown = core.add_dispute_evidence(DisputeId(2), Party::Operator, "note", at(5));
+    let unknown = core.add_dispute_evidence(DisputeId(2), Party::Operator, &sealed("note"), at(5));
     assert_eq!(unknown.unwrap_err().code(), "dispute_unknown");
     core.resolve_dispute(DisputeId(1), Finding::ShopperAtFault, at(6)).unwrap();
     assert_eq!(add(&mut core, "too late").unwrap_err().code(), "dispute_not_open");
@@ -168,7 +168,7 @@ fn position(report: &SettlementReport, acquirer: Option<AcquirerId>, issuer: Opt
 fn busy_day() -> PaymentCore {
     let mut core = core(NO_PIN);
     core.register_issuer(BANK, BANK_CLEARING).unwrap();
-    core.bind_bank_account(BOB, BANK, "tok_bob", true).unwrap();
+    bind_bank(&mut core, BOB, BANK, "tok_bob", true).unwrap();
     core.fund_reserve(10_000, TransferId(600), at(10)).unwrap();
     // Alice: 1,000 captured, 250 refunded, 300 disputed and compensated, then charged back.
     let alice = core.start_payment(pay(1, 1_000, Identification::Match(ALICE)), at(20)).unwrap();

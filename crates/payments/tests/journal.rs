@@ -3,12 +3,14 @@
 //! journaled with its verdict, a refusal changes nothing (compared on the whole core), and an
 //! entry that replays to another verdict stops the node.
 
+mod common;
+
 use facepay_domain::{Currency, MerchantId, Money, PaymentId, ShopperId, TerminalId, Timestamp};
 use facepay_ledger::{AccountId, TransferId};
 use facepay_payments::{
     AcquirerId, Append, Command, CoreConfig, DisputeId, Finding, Identification, Journal, JournaledCore,
-    Limit, LimitTable, MemoryJournal, MerchantRisk, PaymentState, Pin, PinHash, PinPolicy, Reply, Retention,
-    RiskConfig, StartPayment, TransactionType,
+    Limit, LimitTable, MemoryJournal, MerchantRisk, PaymentState, PinPolicy, Reply, Retention, RiskConfig,
+    StartPayment, TransactionType,
 };
 
 fn eur() -> Currency {
@@ -51,7 +53,11 @@ fn node_on(journal: &MemoryJournal, config: CoreConfig) -> (JournaledCore<Memory
             account: AccountId(10),
         },
         Command::RegisterTerminal { terminal, merchant },
-        Command::EnrollShopper { shopper, phone_last4: "1234".into() },
+        Command::EnrollShopper {
+            shopper,
+            phone: common::sealed("1234"),
+            phone_digest: common::digest(shopper, b"1234"),
+        },
         Command::BindWallet { shopper, account: AccountId(11), make_default: true },
         Command::TopUp { account: AccountId(11), amount_minor: 5_000, transfer_id: TransferId(1) },
     ];
@@ -285,7 +291,7 @@ fn a_wrong_pin_is_a_counted_try_journaled_as_an_answer() {
     always.pin_policy.always = true;
     let (mut node, request) = node_on(&journal, always.clone());
     let shopper = ShopperId::from_u128(3);
-    let hash = PinHash::new(&Pin::parse("246802").unwrap(), [7; 16]);
+    let hash = common::sealed("an Argon2 hash, sealed");
     node.execute(Command::SetPinHash { shopper, hash }, at(0)).unwrap().unwrap();
     let payment = request.payment_id;
     node.execute(Command::StartPayment(request), at(1)).unwrap().unwrap();

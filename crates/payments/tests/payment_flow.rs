@@ -69,28 +69,32 @@ fn a_retry_returns_the_first_outcome_and_never_charges_twice() {
 fn an_ambiguous_match_asks_for_phone_digits_which_pick_the_shopper_or_decline() {
     let mut core = core(NO_PIN);
     let carol = ShopperId::from_u128(3);
-    core.enroll_shopper(carol, "9876").unwrap();
+    enroll(&mut core, carol, "9876").unwrap();
     let view = core.start_payment(pay(1, 500, Identification::Ambiguous(vec![ALICE, carol])), at(1)).unwrap();
     assert_eq!(view.state, PaymentState::NeedsPhoneDigits);
-    assert_eq!(
-        core.provide_phone_digits(view.id, "12a4", at(2)).unwrap_err().code(),
-        "phone_digits_malformed"
-    );
-    assert_eq!(core.provide_phone_digits(view.id, "1234", at(2)).unwrap().state, PaymentState::Authorized);
+    assert_eq!(core.phone_candidates(view.id), Some(&[ALICE, carol][..]));
+    assert_eq!(provide_digits(&mut core, view.id, "1234", at(2)).unwrap().state, PaymentState::Authorized);
+    assert_eq!(core.phone_candidates(view.id), None, "no longer waiting for digits");
     assert_eq!(available(&core, ALICE_BANK_A), 9_500);
 
     // Alice and Bob share the last digits: still ambiguous, declined.
     let view = core.start_payment(pay(2, 500, Identification::Ambiguous(vec![ALICE, BOB])), at(3)).unwrap();
-    let view = core.provide_phone_digits(view.id, "1234", at(4)).unwrap();
+    let view = provide_digits(&mut core, view.id, "1234", at(4)).unwrap();
     assert_eq!(view.state, PaymentState::Declined(DeclineReason::StillAmbiguous));
     // Digits that match nobody among the candidates are declined the same way.
     let view = core.start_payment(pay(3, 500, Identification::Ambiguous(vec![ALICE, carol])), at(5)).unwrap();
-    let view = core.provide_phone_digits(view.id, "0000", at(6)).unwrap();
+    let view = provide_digits(&mut core, view.id, "0000", at(6)).unwrap();
     assert_eq!(view.state, PaymentState::Declined(DeclineReason::StillAmbiguous));
     assert_eq!(
-        core.provide_phone_digits(view.id, "1234", at(7)).unwrap_err().code(),
+        provide_digits(&mut core, view.id, "1234", at(7)).unwrap_err().code(),
         "payment_transition_not_allowed"
     );
+    // Alice's digits digested under Carol's key are not Alice's digest: a digest counts only for
+    // the candidate whose key made it.
+    let view = core.start_payment(pay(4, 500, Identification::Ambiguous(vec![ALICE, carol])), at(8)).unwrap();
+    let crossed = [(ALICE, digest(carol, b"1234")), (carol, digest(ALICE, b"9876"))];
+    let view = core.provide_phone_digits(view.id, &crossed, at(9)).unwrap();
+    assert_eq!(view.state, PaymentState::Declined(DeclineReason::StillAmbiguous));
 }
 
 #[test]
@@ -102,14 +106,14 @@ fn the_pin_is_asked_by_policy_and_five_wrong_tries_decline_and_lock() {
 
     let big = core.start_payment(pay(2, 1_001, Identification::Match(ALICE)), at(1)).unwrap();
     assert_eq!(big.state, PaymentState::NeedsPin);
-    assert_eq!(core.provide_pin(big.id, "12345", at(2)).unwrap_err().code(), "pin_malformed");
-    assert_eq!(core.provide_pin(big.id, "271828", at(2)).unwrap().state, PaymentState::Authorized);
+    assert_eq!(provide_pin(&mut core, big.id, "12345", at(2)).unwrap_err().code(), "pin_malformed");
+    assert_eq!(provide_pin(&mut core, big.id, "271828", at(2)).unwrap().state, PaymentState::Authorized);
 
     let locked = core.start_payment(pay(3, 2_000, Identification::Match(ALICE)), at(3)).unwrap();
     for _ in 0..4 {
-        assert_eq!(core.provide_pin(locked.id, "000000", at(4)).unwrap_err().code(), "pin_wrong");
+        assert_eq!(provide_pin(&mut core, locked.id, "000000", at(4)).unwrap_err().code(), "pin_wrong");
     }
-    let view = core.provide_pin(locked.id, "000000", at(4)).unwrap();
+    let view = provide_pin(&mut core, locked.id, "000000", at(4)).unwrap();
     assert_eq!(view.state, PaymentState::Declined(DeclineReason::PinLocked));
     // While locked, even a small payment is declined.
     declined(&mut core, pay(4, 10, Identification::Match(ALICE)), DeclineReason::PinLocked);
@@ -243,7 +247,7 @@ fn a_hold_past_its_deadline_expires_and_cannot_be_captured() {
     let mut core = PaymentCore::new(config);
     core.register_merchant(MERCHANT, ACQUIRER, MerchantRisk::Low, MERCHANT_ACCOUNT).unwrap();
     core.register_terminal(TERMINAL, MERCHANT).unwrap();
-    core.enroll_shopper(ALICE, "1234").unwrap();
+    enroll(&mut core, ALICE, "1234").unwrap();
     core.bind_wallet(ALICE, ALICE_BANK_A, true).unwrap();
     core.top_up(ALICE_BANK_A, 10_000, TransferId(1), at(0)).unwrap();
     let view = core.start_payment(pay(1, 1_000, Identification::Match(ALICE)), at(0)).unwrap();
@@ -308,11 +312,7 @@ fn registering_twice_or_for_unknown_parties_is_refused() {
         core.register_terminal(TerminalId::from_u128(21), MerchantId::from_u128(99)).unwrap_err().code(),
         "merchant_unknown"
     );
-    assert_eq!(core.enroll_shopper(ALICE, "1234").unwrap_err().code(), "already_registered");
-    assert_eq!(
-        core.enroll_shopper(ShopperId::from_u128(9), "123").unwrap_err().code(),
-        "phone_digits_malformed"
-    );
+    assert_eq!(enroll(&mut core, ALICE, "1234").unwrap_err().code(), "already_registered");
     assert_eq!(
         core.bind_wallet(ShopperId::from_u128(9), AccountId(900), true).unwrap_err().code(),
         "shopper_unknown"

@@ -199,8 +199,11 @@ impl Run {
             }
             30..=32 if any_sent => {
                 let payment = self.pick();
-                let digits = format!("{:04}", self.shopper_of[&payment].as_u128() % 3);
-                Command::ProvidePhoneDigits { payment, digits }
+                // As the API does: the payer's digits, digested under each candidate's key.
+                let digits = world::phone_digits(self.shopper_of[&payment]);
+                let candidates = core.phone_candidates(payment).unwrap_or_default();
+                let digests = candidates.iter().map(|&c| (c, world::digest(c, digits.as_bytes()))).collect();
+                Command::ProvidePhoneDigits { payment, digests }
             }
             33..=39 => match self.bank.next_answer(&mut self.rng) {
                 Some((payment, answer)) => {

@@ -5,11 +5,13 @@
 //! are all reached.
 
 use crate::Rng;
-use facepay_domain::{Currency, MerchantId, ShopperId, TerminalId, Timestamp};
+use facepay_domain::{
+    Currency, KeyedDigest, MerchantId, Sealed, ShopperId, SplitMix64, TerminalId, Timestamp,
+};
 use facepay_ledger::{AccountId, TransferId};
 use facepay_payments::{
     AcquirerId, CheckpointPolicy, Command, CoreConfig, IssuerId, JournalError, JournaledCore, Limit,
-    LimitTable, MemoryJournal, MerchantRisk, PinPolicy, Retention, RiskConfig,
+    LimitTable, MemoryJournal, MerchantRisk, PinPolicy, Retention, RiskConfig, bank_account_digest_input,
 };
 
 pub const SHOPPERS: u128 = 6;
@@ -156,12 +158,16 @@ impl World {
         }
         for s in 0..SHOPPERS {
             let shopper = ShopperId::from_u128(s);
-            setup.push(Command::EnrollShopper { shopper, phone_last4: format!("{:04}", s % 3) });
+            let digits = phone_digits(shopper);
+            let phone_digest = digest(shopper, digits.as_bytes());
+            setup.push(Command::EnrollShopper { shopper, phone: sealed(&digits), phone_digest });
             if pays_by_bank(shopper) {
+                let reference = format!("tok_{s}");
                 setup.push(Command::BindBankAccount {
                     shopper,
                     issuer: BANK,
-                    reference: format!("tok_{s}"),
+                    account: digest(shopper, &bank_account_digest_input(BANK, &reference)),
+                    reference: sealed(&reference),
                     make_default: true,
                 });
             } else {
@@ -182,6 +188,30 @@ impl World {
 }
 
 /// The wallets topped up at the start.
+/// The last 4 digits of the shopper's phone: three shoppers share each.
+pub fn phone_digits(shopper: ShopperId) -> String {
+    format!("{:04}", shopper.as_u128() % 3)
+}
+
+/// The simulator stands in for the vault: a "sealed" field is its text's bytes, and a digest
+/// mixes the shopper (whose key it would be under) with the value. The core only keeps, bounds
+/// and compares them.
+pub fn sealed(text: &str) -> Sealed {
+    Sealed::from_bytes(text.as_bytes().to_vec())
+}
+
+pub fn digest(shopper: ShopperId, value: &[u8]) -> KeyedDigest {
+    let mut state = shopper.as_u128() as u64;
+    for &byte in value {
+        state = SplitMix64::new(state ^ u64::from(byte)).next_u64();
+    }
+    let mut mix = SplitMix64::new(state);
+    let mut bytes = [0; 16];
+    bytes[..8].copy_from_slice(&mix.next_u64().to_le_bytes());
+    bytes[8..].copy_from_slice(&mix.next_u64().to_le_bytes());
+    KeyedDigest(bytes)
+}
+
 pub fn wallet_shoppers() -> impl Iterator<Item = u128> {
     (0..SHOPPERS).filter(|&s| !pays_by_bank(ShopperId::from_u128(s)))
 }

@@ -12,8 +12,8 @@ use facepay_domain::{FaceTemplate, RecognizerTag, Secret, ShopperId, SplitMix64}
 use facepay_face_index::{FaceIndex, PhoneHint};
 use facepay_gallery::{Gallery, KeySource, follow};
 use facepay_vault::{
-    BiometricStore, EnrolledFace, Keyring, MemoryBiometricStore, SealedEnrollment, Vault, VaultError,
-    rewrap_all,
+    BiometricStore, EnrolledFace, KeyKind, Keyring, MemoryBiometricStore, PersonalField, SealedEnrollment,
+    Vault, VaultError, rewrap_all,
 };
 
 /// A database made for one test; every `connect` is another node's connection to it.
@@ -42,6 +42,7 @@ macro_rules! biometric_contract_tests {
             a_change_on_one_node_reaches_another_within_a_second,
             a_starting_node_rebuilds_its_index_from_the_vault,
             a_deleted_shoppers_records_no_longer_open,
+            a_personal_key_is_one_per_shopper_rotates_and_shreds,
             keys_rotate_while_nodes_run,
             a_node_with_the_wrong_key_file_does_not_start,
             enrollments_racing_on_two_nodes_are_all_followed,
@@ -173,16 +174,22 @@ pub fn the_port_keeps_replaces_and_shreds_records<D: BiometricDatabase>(database
     // A key replaced only while it is still the one read.
     let bob = &enrollments[1];
     let rotated = Vault::new(Keyring::parse(vault.keyring().rotated("k2").unwrap().expose_secret()).unwrap());
-    let rewrapped = rotated.rewrap(bob.pseudonym, &bob.wrapped_key).unwrap().unwrap();
-    assert_eq!(store.keys_not_under("k2", None, 10).unwrap().len(), 5);
-    assert!(store.replace_key(&bob.pseudonym, &bob.wrapped_key, &rewrapped).unwrap());
-    assert!(!store.replace_key(&bob.pseudonym, &bob.wrapped_key, &rewrapped).unwrap(), "stale");
-    assert!(!store.replace_key(&alice.pseudonym, &alice.wrapped_key, &rewrapped).unwrap(), "re-enrolled");
-    let left = store.keys_not_under("k2", None, 10).unwrap();
+    let rewrapped = rotated.rewrap(KeyKind::Face, bob.pseudonym, &bob.wrapped_key).unwrap().unwrap();
+    assert_eq!(store.keys_not_under(KeyKind::Face, "k2", None, 10).unwrap().len(), 5);
+    assert!(store.replace_key(KeyKind::Face, &bob.pseudonym, &bob.wrapped_key, &rewrapped).unwrap());
+    assert!(
+        !store.replace_key(KeyKind::Face, &bob.pseudonym, &bob.wrapped_key, &rewrapped).unwrap(),
+        "stale"
+    );
+    assert!(
+        !store.replace_key(KeyKind::Face, &alice.pseudonym, &alice.wrapped_key, &rewrapped).unwrap(),
+        "re-enrolled"
+    );
+    let left = store.keys_not_under(KeyKind::Face, "k2", None, 10).unwrap();
     assert_eq!(left.len(), 4);
     assert!(left.windows(2).all(|w| w[0].0 < w[1].0), "in pseudonym order");
-    assert_eq!(store.keys_not_under("k2", None, 3).unwrap().len(), 3, "the limit holds");
-    let rest = store.keys_not_under("k2", Some(&left[1].0), 10).unwrap();
+    assert_eq!(store.keys_not_under(KeyKind::Face, "k2", None, 3).unwrap().len(), 3, "the limit holds");
+    let rest = store.keys_not_under(KeyKind::Face, "k2", Some(&left[1].0), 10).unwrap();
     assert_eq!(rest, left[2..], "after a pseudonym, only those that follow it");
 
     // Shredding takes the key, the template and the images, and is a change.
@@ -322,6 +329,42 @@ pub fn a_deleted_shoppers_records_no_longer_open<D: BiometricDatabase>(database:
     let fresh = store.template(&pseudonym).unwrap().unwrap();
     let key = vault.open_subject_key(pseudonym, &fresh.wrapped_key).unwrap();
     assert_eq!(key.open_template(&backup.template).unwrap_err(), VaultError::DoesNotOpen);
+}
+
+/// A shopper's personal key: two nodes asking for it get the same key, a rotation re-wraps it
+/// (and the old master can then go), and deleting the shopper destroys it, so a field sealed
+/// under it (as the journal keeps it) no longer opens with any key the store holds.
+pub fn a_personal_key_is_one_per_shopper_rotates_and_shreds<D: BiometricDatabase>(database: &D) {
+    let keys = KeyFile::generate();
+    let mut a = gallery(database, &keys);
+    let mut b = gallery(database, &keys);
+    let doomed = shopper(7);
+    assert!(a.personal_key(doomed).unwrap().is_none(), "none before sign-up");
+    let sealed = a.personal_key_or_new(doomed).unwrap().seal(PersonalField::MaskedName, b"D**** S****");
+    let on_b = b.personal_key_or_new(doomed).unwrap();
+    assert_eq!(&on_b.open(PersonalField::MaskedName, &sealed).unwrap()[..], b"D**** S****", "one key");
+    a.personal_key_or_new(shopper(8)).unwrap();
+
+    keys.replace(&keys.keyring().rotated("k2").unwrap());
+    let rotated = Vault::new(keys.keyring());
+    assert_eq!(rewrap_all(&rotated, &mut database.connect()).unwrap().rewrapped, 2);
+    keys.replace(&keys.keyring().retired_dropped());
+    let mut c = gallery(database, &keys);
+    let reread = c.personal_key(doomed).unwrap().expect("kept through the rotation");
+    assert_eq!(&reread.open(PersonalField::MaskedName, &sealed).unwrap()[..], b"D**** S****");
+
+    assert!(c.delete(doomed).unwrap(), "a personal key alone is something to delete");
+    assert!(a.personal_key(doomed).unwrap().is_none());
+    assert!(!c.delete(doomed).unwrap());
+    let mut store = database.connect();
+    assert!(store.keys_not_under(KeyKind::Personal, "none", None, 10).unwrap().len() == 1, "shopper 8's");
+    for (pseudonym, wrapped) in store.keys_not_under(KeyKind::Personal, "none", None, 10).unwrap() {
+        let other = rotated.open_personal_key(pseudonym, &wrapped).unwrap();
+        assert_eq!(other.open(PersonalField::MaskedName, &sealed).unwrap_err(), VaultError::DoesNotOpen);
+    }
+    // Signing up again makes a new key, which does not open what the old one sealed.
+    let fresh = a.personal_key_or_new(doomed).unwrap();
+    assert_eq!(fresh.open(PersonalField::MaskedName, &sealed).unwrap_err(), VaultError::DoesNotOpen);
 }
 
 /// Rotation while two nodes run: the operator writes the new key file and re-wraps everything;

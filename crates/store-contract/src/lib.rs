@@ -23,8 +23,8 @@ use facepay_ledger::TransferId;
 use facepay_payments::{
     AuditAction, AuditEvent, AuditFilter, CheckpointPolicy, Command, CoreError, DeclineReason, DisputeId,
     Finding, Identification, IssuerAnswer, IssuerMessage, Journal, JournalError, JournaledCore, Limit,
-    MemoryJournal, Outbound, Party, PaymentState, Reply, ShopperRiskTier, StartPayment, group_commit_queue,
-    settlement_report, write_batches,
+    MemoryJournal, Outbound, Party, PaymentState, PinHash, Reply, ShopperRiskTier, StartPayment,
+    group_commit_queue, settlement_report, write_batches,
 };
 
 use world::*;
@@ -208,7 +208,7 @@ pub fn every_command_survives_a_restart<D: Database>(database: &D) {
             Command::AddDisputeEvidence {
                 dispute: DisputeId(1),
                 party: Party::Shopper,
-                note: "not me".into(),
+                note: sealed("not me"),
             },
             6,
         ),
@@ -216,7 +216,7 @@ pub fn every_command_survives_a_restart<D: Database>(database: &D) {
         (Command::ChargeBack { dispute: DisputeId(1) }, 8),
         // 2: ambiguous between Alice and Bob; Bob's digits pick him, his bank approves.
         (Command::StartPayment(pay(2, TERMINAL_A, 800, Identification::Ambiguous(vec![ALICE, BOB]))), 10),
-        (Command::ProvidePhoneDigits { payment: p(2), digits: "2222".into() }, 11),
+        (typed_digits(p(2), &[ALICE, BOB], "2222"), 11),
         (Command::IssuerAnswered { payment: p(2), answer: IssuerAnswer::Approved }, 12),
         (Command::Capture { payment: p(2) }, 13),
         // 3: Carol's large payment asks for the PIN.
@@ -258,12 +258,12 @@ pub fn every_command_is_journaled_with_its_verdict_and_a_refusal_changes_nothing
     let before = a.core().clone();
     let refused = run(&mut a, Command::Capture { payment: PaymentId::from_u128(77) }, 1);
     assert_eq!(refused.unwrap_err().code(), "payment_unknown");
-    let refused = run(&mut a, Command::EnrollShopper { shopper: ALICE, phone_last4: "9".into() }, 1);
-    assert_eq!(refused.unwrap_err().code(), "phone_digits_malformed");
+    let refused = run(&mut a, enroll(ALICE, "9"), 1);
+    assert_eq!(refused.unwrap_err().code(), "already_registered");
     assert!(*a.core() == before, "the refusals changed nothing");
     let written = a.journal().read_after(head).expect("the store reads");
     let verdicts: Vec<Option<&str>> = written.iter().map(|entry| entry.refused.as_deref()).collect();
-    assert_eq!(verdicts, [Some("payment_unknown"), Some("phone_digits_malformed")]);
+    assert_eq!(verdicts, [Some("payment_unknown"), Some("already_registered")]);
 
     run(
         &mut a,
@@ -271,12 +271,17 @@ pub fn every_command_is_journaled_with_its_verdict_and_a_refusal_changes_nothing
         2,
     )
     .unwrap();
-    let wrong = a.core().check_pin(PaymentId::from_u128(1), "000000", at(3)).unwrap();
+    let check = |node: &JournaledCore<D::Journal>, typed: &str, ms: i64| {
+        let check = node.core().pin_check(PaymentId::from_u128(1), at(ms)).unwrap();
+        let hash = PinHash::from_bytes(check.sealed_hash().as_bytes()).expect("Carol's PIN hash");
+        check.verdict(&hash, typed).unwrap()
+    };
+    let wrong = check(&a, "000000", 3);
     assert_eq!(wrong, Command::PinChecked { payment: PaymentId::from_u128(1), matched: false });
     assert_eq!(run(&mut a, wrong, 3).unwrap(), Reply::PinWrong { tries_left: 4 });
     assert_eq!(a.head(), head + 4, "two refusals, the payment and the wrong PIN");
     let mut b = restarted(database, &a);
-    let right = b.core().check_pin(PaymentId::from_u128(1), CAROL_PIN, at(4)).unwrap();
+    let right = check(&b, CAROL_PIN, 4);
     assert_eq!(
         run(&mut b, right, 4).unwrap(),
         Reply::Payment(b.core().payment(PaymentId::from_u128(1)).unwrap())
@@ -408,7 +413,9 @@ pub fn outbound_messages_wait_until_delivered<D: Database>(database: &D) {
     let mut b = restarted(database, &a);
     let pending = issuer_messages(b.journal());
     assert_eq!(pending.len(), 1, "{pending:?}");
-    assert!(matches!(&pending[0].1, IssuerMessage::Authorize { reference, .. } if reference == "tok_bob"));
+    assert!(
+        matches!(&pending[0].1, IssuerMessage::Authorize { reference, .. } if *reference == sealed(BOB_REFERENCE))
+    );
     b.journal().mark_delivered(&[pending[0].0]).unwrap();
     let mut c = restarted(database, &b);
     assert_eq!(issuer_messages(c.journal()), Vec::new(), "delivered, and not queued again by the replay");

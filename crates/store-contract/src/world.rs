@@ -2,11 +2,14 @@
 //! one merchant with two terminals, one external bank, and three shoppers (Alice and Bob share
 //! no phone digits; Carol has a PIN).
 
-use facepay_domain::{Currency, MerchantId, Money, PaymentId, ShopperId, TerminalId, Timestamp};
+use facepay_domain::{
+    Currency, KeyedDigest, MerchantId, Money, PaymentId, Sealed, ShopperId, TerminalId, Timestamp,
+};
 use facepay_ledger::{AccountId, TransferId};
 use facepay_payments::{
     AcquirerId, Command, CoreConfig, CountRule, FundingSource, Identification, IssuerId, LimitTable,
     MerchantRisk, Pin, PinHash, PinPolicy, Retention, RiskConfig, StartPayment, TransactionType,
+    bank_account_digest_input,
 };
 
 pub const MERCHANT: MerchantId = MerchantId::from_u128(10);
@@ -73,25 +76,59 @@ pub fn setup() -> Vec<Command> {
         },
         Command::RegisterTerminal { terminal: TERMINAL_A, merchant: MERCHANT },
         Command::RegisterTerminal { terminal: TERMINAL_B, merchant: MERCHANT },
-        Command::EnrollShopper { shopper: ALICE, phone_last4: "1111".into() },
+        enroll(ALICE, "1111"),
         Command::BindWallet { shopper: ALICE, account: ALICE_WALLET, make_default: true },
         Command::TopUp {
             account: ALICE_WALLET,
             amount_minor: ALICE_TOP_UP_MINOR,
             transfer_id: TransferId(901),
         },
-        Command::EnrollShopper { shopper: BOB, phone_last4: "2222".into() },
+        enroll(BOB, "2222"),
         Command::BindBankAccount {
             shopper: BOB,
             issuer: BANK,
-            reference: "tok_bob".into(),
+            account: digest(BOB, &bank_account_digest_input(BANK, BOB_REFERENCE)),
+            reference: sealed(BOB_REFERENCE),
             make_default: true,
         },
-        Command::EnrollShopper { shopper: CAROL, phone_last4: "3333".into() },
+        enroll(CAROL, "3333"),
         Command::BindWallet { shopper: CAROL, account: CAROL_WALLET, make_default: true },
         Command::TopUp { account: CAROL_WALLET, amount_minor: 100_000, transfer_id: TransferId(902) },
-        Command::SetPinHash { shopper: CAROL, hash: carol_pin },
+        Command::SetPinHash { shopper: CAROL, hash: Sealed::from_bytes(carol_pin.to_bytes()) },
     ]
+}
+
+/// Bob's bank's reference for his account.
+pub const BOB_REFERENCE: &str = "tok_bob";
+
+/// The contract stands in for the vault: a "sealed" field is its text's bytes, and a digest
+/// folds the value into the shopper's id (whose key would make it). Stores keep them as bytes
+/// and the core only compares them.
+pub fn sealed(text: &str) -> Sealed {
+    Sealed::from_bytes(text.as_bytes().to_vec())
+}
+
+pub fn digest(shopper: ShopperId, value: &[u8]) -> KeyedDigest {
+    let mut bytes = shopper.as_u128().to_le_bytes();
+    for (i, byte) in value.iter().enumerate() {
+        bytes[i % 16] = bytes[i % 16].rotate_left(3) ^ byte;
+    }
+    KeyedDigest(bytes)
+}
+
+/// A sign-up with the last 4 digits of the shopper's phone.
+pub fn enroll(shopper: ShopperId, digits: &str) -> Command {
+    Command::EnrollShopper {
+        shopper,
+        phone: sealed(digits),
+        phone_digest: digest(shopper, digits.as_bytes()),
+    }
+}
+
+/// Phone digits typed for `payment`, digested under each of its `candidates`' keys.
+pub fn typed_digits(payment: PaymentId, candidates: &[ShopperId], digits: &str) -> Command {
+    let digests = candidates.iter().map(|&c| (c, digest(c, digits.as_bytes()))).collect();
+    Command::ProvidePhoneDigits { payment, digests }
 }
 
 /// A terminal's payment request; the idempotency key follows the payment id.

@@ -1,5 +1,6 @@
 //! The vault's port on PostgreSQL, in tables of their own: `enrolled_faces` (wrapped data key
-//! and sealed template by pseudonym), `enrollment_images`, and `biometric_changes` (the feed
+//! and sealed template by pseudonym), `enrollment_images`, `personal_keys` (the wrapped key each
+//! shopper's journaled personal fields are sealed under) and `biometric_changes` (the feed
 //! every node follows). No table here holds a shopper id, a phone number or an account.
 //!
 //! Change numbers come from the `biometric_head` row, taken under its row lock, so they are
@@ -11,7 +12,9 @@
 //! the shred is complete everywhere once a rotation has retired that master key.
 
 use facepay_payments::JournalError;
-use facepay_vault::{BiometricStore, Pseudonym, SealedEnrollment, StoredTemplate, VaultError, WrappedKey};
+use facepay_vault::{
+    BiometricStore, KeyKind, Pseudonym, SealedEnrollment, StoredTemplate, VaultError, WrappedKey,
+};
 use postgres::{Client, Row, Transaction};
 
 use crate::migrations::migrate;
@@ -70,13 +73,47 @@ impl BiometricStore for PostgresBiometricStore {
         // The images go with their face (ON DELETE CASCADE).
         let deleted =
             tx.execute("DELETE FROM enrolled_faces WHERE pseudonym = $1", &[&pseudonym]).map_err(failed)?;
-        if deleted == 0 {
+        let personal =
+            tx.execute("DELETE FROM personal_keys WHERE pseudonym = $1", &[&pseudonym]).map_err(failed)?;
+        if deleted + personal == 0 {
             // Nothing changed: roll the change number back with the rest.
             return Ok(false);
         }
-        record_change(&mut tx, change, pseudonym)?;
+        if deleted > 0 {
+            record_change(&mut tx, change, pseudonym)?;
+        }
         tx.commit().map_err(failed)?;
         Ok(true)
+    }
+
+    fn keep_personal_key(
+        &mut self,
+        pseudonym: &Pseudonym,
+        wrapped: &WrappedKey,
+    ) -> Result<WrappedKey, VaultError> {
+        let pseudonym = &pseudonym.as_bytes()[..];
+        let mut tx = self.client()?.transaction().map_err(failed)?;
+        tx.execute(
+            "INSERT INTO personal_keys (pseudonym, wrapped_key) VALUES ($1, $2) ON CONFLICT (pseudonym) DO NOTHING",
+            &[&pseudonym, &wrapped.as_bytes()],
+        )
+        .map_err(failed)?;
+        let kept = tx
+            .query_one("SELECT wrapped_key FROM personal_keys WHERE pseudonym = $1", &[&pseudonym])
+            .map_err(failed)?;
+        tx.commit().map_err(failed)?;
+        WrappedKey::from_stored(kept.get(0))
+    }
+
+    fn personal_key(&mut self, pseudonym: &Pseudonym) -> Result<Option<WrappedKey>, VaultError> {
+        self.client()?
+            .query_opt(
+                "SELECT wrapped_key FROM personal_keys WHERE pseudonym = $1",
+                &[&&pseudonym.as_bytes()[..]],
+            )
+            .map_err(failed)?
+            .map(|row| WrappedKey::from_stored(row.get(0)))
+            .transpose()
     }
 
     fn template(&mut self, pseudonym: &Pseudonym) -> Result<Option<StoredTemplate>, VaultError> {
@@ -139,6 +176,7 @@ impl BiometricStore for PostgresBiometricStore {
 
     fn keys_not_under(
         &mut self,
+        kind: KeyKind,
         master_id: &str,
         after: Option<&Pseudonym>,
         limit: usize,
@@ -152,8 +190,16 @@ impl BiometricStore for PostgresBiometricStore {
             let rows = self
                 .client()?
                 .query(
-                    "SELECT pseudonym, wrapped_key FROM enrolled_faces WHERE pseudonym > $1
-                     ORDER BY pseudonym LIMIT 1024",
+                    match kind {
+                        KeyKind::Face => {
+                            "SELECT pseudonym, wrapped_key FROM enrolled_faces WHERE pseudonym > $1
+                             ORDER BY pseudonym LIMIT 1024"
+                        }
+                        KeyKind::Personal => {
+                            "SELECT pseudonym, wrapped_key FROM personal_keys WHERE pseudonym > $1
+                             ORDER BY pseudonym LIMIT 1024"
+                        }
+                    },
                     &[&after],
                 )
                 .map_err(failed)?;
@@ -171,16 +217,22 @@ impl BiometricStore for PostgresBiometricStore {
 
     fn replace_key(
         &mut self,
+        kind: KeyKind,
         pseudonym: &Pseudonym,
         old: &WrappedKey,
         new: &WrappedKey,
     ) -> Result<bool, VaultError> {
+        let update = match kind {
+            KeyKind::Face => {
+                "UPDATE enrolled_faces SET wrapped_key = $3 WHERE pseudonym = $1 AND wrapped_key = $2"
+            }
+            KeyKind::Personal => {
+                "UPDATE personal_keys SET wrapped_key = $3 WHERE pseudonym = $1 AND wrapped_key = $2"
+            }
+        };
         let replaced = self
             .client()?
-            .execute(
-                "UPDATE enrolled_faces SET wrapped_key = $3 WHERE pseudonym = $1 AND wrapped_key = $2",
-                &[&&pseudonym.as_bytes()[..], &old.as_bytes(), &new.as_bytes()],
-            )
+            .execute(update, &[&&pseudonym.as_bytes()[..], &old.as_bytes(), &new.as_bytes()])
             .map_err(failed)?;
         Ok(replaced == 1)
     }

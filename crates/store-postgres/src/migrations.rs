@@ -138,6 +138,17 @@ pub const MIGRATIONS: &[Migration] = &[
         INSERT INTO read_model_head (id, through) VALUES (1, 0);
     ",
     },
+    Migration {
+        version: 7,
+        name: "each shopper's personal key",
+        sql: "
+        -- The key the journal's personal fields are sealed under, wrapped under a master key.
+        CREATE TABLE personal_keys (
+            pseudonym   BYTEA PRIMARY KEY,
+            wrapped_key BYTEA NOT NULL
+        );
+    ",
+    },
 ];
 
 /// An arbitrary constant naming facepay's migration lock among the database's advisory locks.

@@ -1,5 +1,6 @@
 //! The vault's port on the same SQLite file, in tables of their own: `enrolled_faces` (wrapped
-//! data key and sealed template by pseudonym), `enrollment_images`, and `biometric_changes` (the
+//! data key and sealed template by pseudonym), `enrollment_images`, `personal_keys` (the wrapped
+//! key each shopper's journaled personal fields are sealed under) and `biometric_changes` (the
 //! feed other processes follow). No table here holds a shopper id, a phone number or an account.
 //!
 //! The connection deletes with `secure_delete` on, and a shred ends with a WAL checkpoint, so a
@@ -8,7 +9,9 @@
 use std::path::Path;
 
 use facepay_payments::JournalError;
-use facepay_vault::{BiometricStore, Pseudonym, SealedEnrollment, StoredTemplate, VaultError, WrappedKey};
+use facepay_vault::{
+    BiometricStore, KeyKind, Pseudonym, SealedEnrollment, StoredTemplate, VaultError, WrappedKey,
+};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior};
 
 use crate::journal::connect;
@@ -62,12 +65,46 @@ impl BiometricStore for SqliteBiometricStore {
         if deleted > 0 {
             record_change(&tx, pseudonym)?;
         }
+        let personal =
+            tx.execute("DELETE FROM personal_keys WHERE pseudonym = ?1", [pseudonym]).map_err(failed)?;
         tx.commit().map_err(failed)?;
         // Copies the zeroed pages into the file and empties the WAL, whose older frames still
         // hold the key. Busy readers can make it stop early; the frames are then overwritten as
         // the WAL is reused. Either way the key was wrapped under a master key.
         self.connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).map_err(failed)?;
-        Ok(deleted > 0)
+        Ok(deleted + personal > 0)
+    }
+
+    fn keep_personal_key(
+        &mut self,
+        pseudonym: &Pseudonym,
+        wrapped: &WrappedKey,
+    ) -> Result<WrappedKey, VaultError> {
+        let pseudonym = &pseudonym.as_bytes()[..];
+        let tx = self.connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(failed)?;
+        tx.execute(
+            "INSERT INTO personal_keys (pseudonym, wrapped_key) VALUES (?1, ?2) ON CONFLICT (pseudonym) DO NOTHING",
+            (pseudonym, wrapped.as_bytes()),
+        )
+        .map_err(failed)?;
+        let kept: Vec<u8> = tx
+            .query_row("SELECT wrapped_key FROM personal_keys WHERE pseudonym = ?1", [pseudonym], |row| {
+                row.get(0)
+            })
+            .map_err(failed)?;
+        tx.commit().map_err(failed)?;
+        WrappedKey::from_stored(kept)
+    }
+
+    fn personal_key(&mut self, pseudonym: &Pseudonym) -> Result<Option<WrappedKey>, VaultError> {
+        self.connection
+            .prepare_cached("SELECT wrapped_key FROM personal_keys WHERE pseudonym = ?1")
+            .map_err(failed)?
+            .query_row([&pseudonym.as_bytes()[..]], |row| row.get::<_, Vec<u8>>(0))
+            .optional()
+            .map_err(failed)?
+            .map(WrappedKey::from_stored)
+            .transpose()
     }
 
     fn template(&mut self, pseudonym: &Pseudonym) -> Result<Option<StoredTemplate>, VaultError> {
@@ -143,6 +180,7 @@ impl BiometricStore for SqliteBiometricStore {
 
     fn keys_not_under(
         &mut self,
+        kind: KeyKind,
         master_id: &str,
         after: Option<&Pseudonym>,
         limit: usize,
@@ -151,9 +189,14 @@ impl BiometricStore for SqliteBiometricStore {
         // is done here rather than in SQL so the layout stays the vault's business.
         let mut select = self
             .connection
-            .prepare_cached(
-                "SELECT pseudonym, wrapped_key FROM enrolled_faces WHERE pseudonym > ?1 ORDER BY pseudonym",
-            )
+            .prepare_cached(match kind {
+                KeyKind::Face => {
+                    "SELECT pseudonym, wrapped_key FROM enrolled_faces WHERE pseudonym > ?1 ORDER BY pseudonym"
+                }
+                KeyKind::Personal => {
+                    "SELECT pseudonym, wrapped_key FROM personal_keys WHERE pseudonym > ?1 ORDER BY pseudonym"
+                }
+            })
             .map_err(failed)?;
         // Every pseudonym is 32 bytes, so the empty blob sorts before all of them.
         let after: &[u8] = after.map_or(&[], |p| &p.as_bytes()[..]);
@@ -176,16 +219,22 @@ impl BiometricStore for SqliteBiometricStore {
 
     fn replace_key(
         &mut self,
+        kind: KeyKind,
         pseudonym: &Pseudonym,
         old: &WrappedKey,
         new: &WrappedKey,
     ) -> Result<bool, VaultError> {
+        let update = match kind {
+            KeyKind::Face => {
+                "UPDATE enrolled_faces SET wrapped_key = ?3 WHERE pseudonym = ?1 AND wrapped_key = ?2"
+            }
+            KeyKind::Personal => {
+                "UPDATE personal_keys SET wrapped_key = ?3 WHERE pseudonym = ?1 AND wrapped_key = ?2"
+            }
+        };
         let replaced = self
             .connection
-            .execute(
-                "UPDATE enrolled_faces SET wrapped_key = ?3 WHERE pseudonym = ?1 AND wrapped_key = ?2",
-                (&pseudonym.as_bytes()[..], old.as_bytes(), new.as_bytes()),
-            )
+            .execute(update, (&pseudonym.as_bytes()[..], old.as_bytes(), new.as_bytes()))
             .map_err(failed)?;
         Ok(replaced == 1)
     }

@@ -128,6 +128,18 @@ pub const MIGRATIONS: &[Migration] = &[
         INSERT INTO read_model_head (id, through) VALUES (1, 0);
     ",
     },
+    Migration {
+        version: 7,
+        name: "each shopper's personal key",
+        sql: "
+        -- The key the journal's personal fields are sealed under, wrapped under a master key;
+        -- deleting the row (secure_delete, then a WAL checkpoint) leaves those fields unreadable.
+        CREATE TABLE personal_keys (
+            pseudonym   BLOB PRIMARY KEY,
+            wrapped_key BLOB NOT NULL
+        ) STRICT;
+    ",
+    },
 ];
 
 /// Applies the migrations `connection` lacks; returns the versions applied now.

@@ -1,6 +1,7 @@
-//! Face templates and images at rest: envelope encryption (a data key per shopper under the
-//! operator's master key), keyed pseudonyms, and crypto-shredding (destroying a shopper's wrapped
-//! data key makes every record sealed under it unreadable, wherever copies of it lie).
+//! Face templates, images and personal fields at rest: envelope encryption (a face data key and
+//! a personal key per shopper, under the operator's master key), keyed pseudonyms, and
+//! crypto-shredding (destroying a shopper's wrapped keys makes every record and journaled field
+//! sealed under them unreadable, wherever copies of it lie).
 //!
 //! Owns: every cipher and key facepay uses for biometric data. AES-256-GCM everywhere: a data
 //! key wraps under a master key, a record seals under its shopper's data key, and each ciphertext
@@ -15,15 +16,17 @@
 
 mod keyring;
 mod memory;
+mod personal;
 mod rotation;
 mod sealed;
 mod store;
 
 pub use keyring::{KeyId, Keyring, MasterKey};
 pub use memory::MemoryBiometricStore;
+pub use personal::{PersonalField, PersonalKey};
 pub use rotation::{Rewrapped, rewrap_all};
 pub use sealed::{EnrolledFace, Pseudonym, SubjectKey, Vault, WrappedKey};
-pub use store::{BiometricStore, SealedEnrollment, StoredTemplate};
+pub use store::{BiometricStore, KeyKind, SealedEnrollment, StoredTemplate};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VaultError {

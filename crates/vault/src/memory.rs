@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::{BiometricStore, Pseudonym, SealedEnrollment, StoredTemplate, VaultError, WrappedKey};
+use crate::{BiometricStore, KeyKind, Pseudonym, SealedEnrollment, StoredTemplate, VaultError, WrappedKey};
 
 #[derive(Debug, Clone, Default)]
 pub struct MemoryBiometricStore {
@@ -15,6 +15,7 @@ pub struct MemoryBiometricStore {
 #[derive(Debug, Default)]
 struct Records {
     enrollments: BTreeMap<Pseudonym, SealedEnrollment>,
+    personal_keys: BTreeMap<Pseudonym, WrappedKey>,
     /// Change number to pseudonym, one entry per pseudonym (its newest change).
     changes: BTreeMap<u64, Pseudonym>,
     newest_change: HashMap<Pseudonym, u64>,
@@ -51,7 +52,20 @@ impl BiometricStore for MemoryBiometricStore {
         if existed {
             records.changed(*pseudonym);
         }
-        Ok(existed)
+        let had_personal_key = records.personal_keys.remove(pseudonym).is_some();
+        Ok(existed || had_personal_key)
+    }
+
+    fn keep_personal_key(
+        &mut self,
+        pseudonym: &Pseudonym,
+        wrapped: &WrappedKey,
+    ) -> Result<WrappedKey, VaultError> {
+        Ok(self.records().personal_keys.entry(*pseudonym).or_insert_with(|| wrapped.clone()).clone())
+    }
+
+    fn personal_key(&mut self, pseudonym: &Pseudonym) -> Result<Option<WrappedKey>, VaultError> {
+        Ok(self.records().personal_keys.get(pseudonym).cloned())
     }
 
     fn template(&mut self, pseudonym: &Pseudonym) -> Result<Option<StoredTemplate>, VaultError> {
@@ -87,32 +101,41 @@ impl BiometricStore for MemoryBiometricStore {
 
     fn keys_not_under(
         &mut self,
+        kind: KeyKind,
         master_id: &str,
         after: Option<&Pseudonym>,
         limit: usize,
     ) -> Result<Vec<(Pseudonym, WrappedKey)>, VaultError> {
         let start = after.map_or(Bound::Unbounded, |after| Bound::Excluded(*after));
-        Ok(self
-            .records()
-            .enrollments
-            .range((start, Bound::Unbounded))
-            .map(|(_, e)| e)
-            .filter(|e| e.wrapped_key.master_id() != master_id)
-            .map(|e| (e.pseudonym, e.wrapped_key.clone()))
+        let records = self.records();
+        let keys: Box<dyn Iterator<Item = (&Pseudonym, &WrappedKey)>> = match kind {
+            KeyKind::Face => Box::new(
+                records.enrollments.range((start, Bound::Unbounded)).map(|(p, e)| (p, &e.wrapped_key)),
+            ),
+            KeyKind::Personal => Box::new(records.personal_keys.range((start, Bound::Unbounded))),
+        };
+        Ok(keys
+            .filter(|(_, key)| key.master_id() != master_id)
+            .map(|(pseudonym, key)| (*pseudonym, key.clone()))
             .take(limit)
             .collect())
     }
 
     fn replace_key(
         &mut self,
+        kind: KeyKind,
         pseudonym: &Pseudonym,
         old: &WrappedKey,
         new: &WrappedKey,
     ) -> Result<bool, VaultError> {
         let mut records = self.records();
-        match records.enrollments.get_mut(pseudonym) {
-            Some(enrollment) if enrollment.wrapped_key == *old => {
-                enrollment.wrapped_key = new.clone();
+        let key = match kind {
+            KeyKind::Face => records.enrollments.get_mut(pseudonym).map(|e| &mut e.wrapped_key),
+            KeyKind::Personal => records.personal_keys.get_mut(pseudonym),
+        };
+        match key {
+            Some(key) if *key == *old => {
+                *key = new.clone();
                 Ok(true)
             }
             _ => Ok(false),

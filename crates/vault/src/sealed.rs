@@ -1,5 +1,6 @@
-//! Sealing and opening: pseudonyms for shopper ids, each shopper's data key wrapped under the
-//! current master key, and templates and images sealed under the data key.
+//! Sealing and opening: pseudonyms for shopper ids, each shopper's two keys (the face data key,
+//! and the personal key of `personal`) wrapped under the current master key, and templates and
+//! images sealed under the face data key.
 //!
 //! Stored layouts (all AES-256-GCM, random 96-bit nonces; a data key seals only one shopper's
 //! few records, far below the nonce-collision bound):
@@ -24,9 +25,11 @@ use zeroize::Zeroizing;
 
 use crate::VaultError;
 use crate::keyring::{KeyBytes, Keyring, hex, random_key};
+use crate::personal::PersonalKey;
+use crate::store::KeyKind;
 
-const FORMAT: u8 = 1;
-const NONCE: usize = 12;
+pub(crate) const FORMAT: u8 = 1;
+pub(crate) const NONCE: usize = 12;
 
 /// A shopper as the biometric tables know them: HMAC-SHA256 of the shopper id under the
 /// pseudonym key. Without the key file, the tables cannot be joined to a shopper.
@@ -130,37 +133,66 @@ impl Vault {
         Pseudonym(mac.finalize().into_bytes().into())
     }
 
-    /// A fresh data key for `shopper`, and the same wrapped under the current master key to store.
+    /// A fresh face data key for `shopper`, and the same wrapped under the current master key
+    /// to store.
     pub fn new_subject_key(&self, shopper: ShopperId) -> (SubjectKey, WrappedKey) {
         let subject = SubjectKey { pseudonym: self.pseudonym(shopper), key: Secret::new(random_key()) };
-        let wrapped = self.wrap(&subject);
+        let wrapped = self.wrap(KeyKind::Face, subject.pseudonym, &subject.key);
         (subject, wrapped)
     }
 
-    /// Unwraps a stored data key. It opens only under the pseudonym it was made for.
+    /// Unwraps a stored face data key. It opens only under the pseudonym it was made for.
     pub fn open_subject_key(
         &self,
         pseudonym: Pseudonym,
         wrapped: &WrappedKey,
     ) -> Result<SubjectKey, VaultError> {
-        let (id, nonce, ciphertext) = wrapped.parts()?;
-        let master = self.keyring.master(id).ok_or_else(|| VaultError::UnknownMasterKey(id.to_string()))?;
-        let plain = Zeroizing::new(decrypt(&master.key, nonce, ciphertext, &wrap_aad(&pseudonym))?);
-        let key: [u8; 32] =
-            plain.as_slice().try_into().map_err(|_| VaultError::Malformed("data key length"))?;
-        Ok(SubjectKey { pseudonym, key: Secret::new(key) })
+        Ok(SubjectKey { pseudonym, key: self.unwrap(KeyKind::Face, pseudonym, wrapped)? })
     }
 
-    /// The data key wrapped under the current master key, or `None` when it already is.
+    /// A fresh personal key for `shopper` (made at sign-up), and the same wrapped to store.
+    pub fn new_personal_key(&self, shopper: ShopperId) -> (PersonalKey, WrappedKey) {
+        let pseudonym = self.pseudonym(shopper);
+        let key = Secret::new(random_key());
+        let wrapped = self.wrap(KeyKind::Personal, pseudonym, &key);
+        (PersonalKey::new(pseudonym, key), wrapped)
+    }
+
+    /// Unwraps a stored personal key; it opens only under the pseudonym it was made for, and a
+    /// face key offered as a personal key does not open.
+    pub fn open_personal_key(
+        &self,
+        pseudonym: Pseudonym,
+        wrapped: &WrappedKey,
+    ) -> Result<PersonalKey, VaultError> {
+        Ok(PersonalKey::new(pseudonym, self.unwrap(KeyKind::Personal, pseudonym, wrapped)?))
+    }
+
+    /// The key wrapped under the current master key, or `None` when it already is.
     pub fn rewrap(
         &self,
+        kind: KeyKind,
         pseudonym: Pseudonym,
         wrapped: &WrappedKey,
     ) -> Result<Option<WrappedKey>, VaultError> {
         if wrapped.master_id() == self.keyring.current.id {
             return Ok(None);
         }
-        Ok(Some(self.wrap(&self.open_subject_key(pseudonym, wrapped)?)))
+        Ok(Some(self.wrap(kind, pseudonym, &self.unwrap(kind, pseudonym, wrapped)?)))
+    }
+
+    fn unwrap(
+        &self,
+        kind: KeyKind,
+        pseudonym: Pseudonym,
+        wrapped: &WrappedKey,
+    ) -> Result<KeyBytes, VaultError> {
+        let (id, nonce, ciphertext) = wrapped.parts()?;
+        let master = self.keyring.master(id).ok_or_else(|| VaultError::UnknownMasterKey(id.to_string()))?;
+        let plain = Zeroizing::new(decrypt(&master.key, nonce, ciphertext, &wrap_aad(kind, &pseudonym))?);
+        let key: [u8; 32] =
+            plain.as_slice().try_into().map_err(|_| VaultError::Malformed("data key length"))?;
+        Ok(Secret::new(key))
     }
 
     /// Opens a stored template record and checks that it names the shopper its pseudonym
@@ -178,10 +210,9 @@ impl Vault {
         Ok(face)
     }
 
-    fn wrap(&self, subject: &SubjectKey) -> WrappedKey {
+    fn wrap(&self, kind: KeyKind, pseudonym: Pseudonym, key: &KeyBytes) -> WrappedKey {
         let master = &self.keyring.current;
-        let (nonce, ciphertext) =
-            encrypt(&master.key, subject.key.expose_secret(), &wrap_aad(&subject.pseudonym));
+        let (nonce, ciphertext) = encrypt(&master.key, key.expose_secret(), &wrap_aad(kind, &pseudonym));
         let id = master.id.as_bytes();
         let mut bytes = vec![FORMAT, id.len() as u8];
         bytes.extend_from_slice(id);
@@ -256,11 +287,15 @@ impl SubjectKey {
     }
 }
 
-fn wrap_aad(pseudonym: &Pseudonym) -> Vec<u8> {
-    [&b"facepay/data-key/v1/"[..], pseudonym.as_bytes()].concat()
+fn wrap_aad(kind: KeyKind, pseudonym: &Pseudonym) -> Vec<u8> {
+    let label: &[u8] = match kind {
+        KeyKind::Face => b"facepay/data-key/v1/",
+        KeyKind::Personal => b"facepay/personal-key/v1/",
+    };
+    [label, pseudonym.as_bytes()].concat()
 }
 
-fn encrypt(key: &KeyBytes, plain: &[u8], aad: &[u8]) -> ([u8; NONCE], Vec<u8>) {
+pub(crate) fn encrypt(key: &KeyBytes, plain: &[u8], aad: &[u8]) -> ([u8; NONCE], Vec<u8>) {
     let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key.expose_secret()));
     let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
     let ciphertext =
@@ -268,7 +303,12 @@ fn encrypt(key: &KeyBytes, plain: &[u8], aad: &[u8]) -> ([u8; NONCE], Vec<u8>) {
     (nonce.into(), ciphertext)
 }
 
-fn decrypt(key: &KeyBytes, nonce: &[u8], ciphertext: &[u8], aad: &[u8]) -> Result<Vec<u8>, VaultError> {
+pub(crate) fn decrypt(
+    key: &KeyBytes,
+    nonce: &[u8],
+    ciphertext: &[u8],
+    aad: &[u8],
+) -> Result<Vec<u8>, VaultError> {
     let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key.expose_secret()));
     cipher
         .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad })

@@ -1,6 +1,7 @@
 //! The storage port for biometric records, defined here and implemented by the `store-*` crates:
-//! what a store must keep (each shopper's wrapped data key, sealed template and sealed images,
-//! found by pseudonym), what it must destroy, and the change feed other nodes follow.
+//! what a store must keep (each shopper's wrapped face data key, sealed template and sealed
+//! images, and their wrapped personal key, found by pseudonym), what it must destroy, and the
+//! change feed other nodes follow.
 //!
 //! Only sealed bytes cross this port; a store never sees a key that opens them.
 
@@ -14,6 +15,15 @@ pub struct SealedEnrollment {
     pub wrapped_key: WrappedKey,
     pub template: Vec<u8>,
     pub images: Vec<Vec<u8>>,
+}
+
+/// Which of a shopper's two keys: the face data key seals their template and images (a new one
+/// at each enrollment); the personal key seals the personal fields the payment core journals
+/// (made at sign-up, kept until the shopper deletes everything).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Face,
+    Personal,
 }
 
 /// A stored template with the wrapped key that opens it.
@@ -32,9 +42,22 @@ pub trait BiometricStore: Send {
     /// records the change. Durable when it returns.
     fn put(&mut self, enrollment: &SealedEnrollment) -> Result<(), VaultError>;
 
-    /// Destroys the pseudonym's wrapped data key, template and images, overwriting the freed
-    /// bytes where the database allows, and records the change; false when there was nothing.
+    /// Destroys the pseudonym's wrapped keys (face and personal), template and images,
+    /// overwriting the freed bytes where the database allows, and records the change; false when
+    /// there was nothing.
     fn shred(&mut self, pseudonym: &Pseudonym) -> Result<bool, VaultError>;
+
+    /// Keeps `wrapped` as the pseudonym's personal key unless it has one already, and returns
+    /// the one kept: two nodes signing up the same shopper at once agree on one key. Durable
+    /// when it returns.
+    fn keep_personal_key(
+        &mut self,
+        pseudonym: &Pseudonym,
+        wrapped: &WrappedKey,
+    ) -> Result<WrappedKey, VaultError>;
+
+    /// The pseudonym's wrapped personal key; none before sign-up or after a shred.
+    fn personal_key(&mut self, pseudonym: &Pseudonym) -> Result<Option<WrappedKey>, VaultError>;
 
     fn template(&mut self, pseudonym: &Pseudonym) -> Result<Option<StoredTemplate>, VaultError>;
 
@@ -57,20 +80,22 @@ pub trait BiometricStore: Send {
     /// may appear once, at its newest change: a follower re-reads the records as they are now.
     fn changes_after(&mut self, after: u64, limit: usize) -> Result<Vec<(u64, Pseudonym)>, VaultError>;
 
-    /// Up to `limit` wrapped keys under any master key but `master_id`, in pseudonym order,
-    /// starting after `after`: a rotation walks the vault once instead of from the start on
-    /// every page.
+    /// Up to `limit` wrapped keys of `kind` under any master key but `master_id`, in pseudonym
+    /// order, starting after `after`: a rotation walks the vault once instead of from the start
+    /// on every page.
     fn keys_not_under(
         &mut self,
+        kind: KeyKind,
         master_id: &str,
         after: Option<&Pseudonym>,
         limit: usize,
     ) -> Result<Vec<(Pseudonym, WrappedKey)>, VaultError>;
 
-    /// Replaces the pseudonym's wrapped key `old` by `new` (the same data key under another
-    /// master key) unless it changed meanwhile; says whether it replaced it.
+    /// Replaces the pseudonym's wrapped key of `kind`, `old`, by `new` (the same key under
+    /// another master key) unless it changed meanwhile; says whether it replaced it.
     fn replace_key(
         &mut self,
+        kind: KeyKind,
         pseudonym: &Pseudonym,
         old: &WrappedKey,
         new: &WrappedKey,

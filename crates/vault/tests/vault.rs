@@ -4,8 +4,8 @@
 
 use facepay_domain::{FaceTemplate, RecognizerTag, Secret, ShopperId};
 use facepay_vault::{
-    BiometricStore, EnrolledFace, Keyring, MemoryBiometricStore, SealedEnrollment, Vault, VaultError,
-    WrappedKey, rewrap_all,
+    BiometricStore, EnrolledFace, KeyKind, Keyring, MemoryBiometricStore, SealedEnrollment, Vault,
+    VaultError, WrappedKey, rewrap_all,
 };
 
 fn vault() -> Vault {
@@ -114,9 +114,14 @@ fn rotation_rewraps_under_the_new_master_and_the_old_one_can_then_go() {
     assert_eq!(rotated.pseudonym(shopper), old.pseudonym(shopper), "pseudonyms survive rotation");
     // During the rotation both wrappings open.
     assert!(rotated.open_subject_key(rotated.pseudonym(shopper), &wrapped).is_ok());
-    let rewrapped = rotated.rewrap(rotated.pseudonym(shopper), &wrapped).unwrap().expect("was under k1");
+    let rewrapped =
+        rotated.rewrap(KeyKind::Face, rotated.pseudonym(shopper), &wrapped).unwrap().expect("was under k1");
     assert_eq!(rewrapped.master_id(), "k2");
-    assert_eq!(rotated.rewrap(rotated.pseudonym(shopper), &rewrapped).unwrap(), None, "already current");
+    assert_eq!(
+        rotated.rewrap(KeyKind::Face, rotated.pseudonym(shopper), &rewrapped).unwrap(),
+        None,
+        "already current"
+    );
 
     // After it, a key file without k1 reads the re-wrapped key, and the records, unchanged.
     let k1_line =
@@ -230,7 +235,7 @@ fn rewrap_all_moves_every_key_to_the_current_master_and_skips_keys_that_changed_
 
     let done = rewrap_all(&rotated, &mut store).unwrap();
     assert_eq!(done.rewrapped, 1100, "more than one page");
-    assert!(store.keys_not_under("k2", None, 10).unwrap().is_empty());
+    assert!(store.keys_not_under(KeyKind::Face, "k2", None, 10).unwrap().is_empty());
     assert_eq!(rewrap_all(&rotated, &mut store).unwrap().rewrapped, 0, "a second pass finds nothing");
 
     // With k1 dropped from the key file, every record still opens.
@@ -246,7 +251,10 @@ fn rewrap_all_moves_every_key_to_the_current_master_and_skips_keys_that_changed_
     let mut raced = MemoryBiometricStore::default();
     let first = enroll(&old, &mut raced, shoppers[0]);
     let again = enroll(&old, &mut raced, shoppers[0]);
-    let new = rotated.rewrap(first.pseudonym, &first.wrapped_key).unwrap().unwrap();
-    assert!(!raced.replace_key(&first.pseudonym, &first.wrapped_key, &new).unwrap(), "stale key replaced");
+    let new = rotated.rewrap(KeyKind::Face, first.pseudonym, &first.wrapped_key).unwrap().unwrap();
+    assert!(
+        !raced.replace_key(KeyKind::Face, &first.pseudonym, &first.wrapped_key, &new).unwrap(),
+        "stale key replaced"
+    );
     assert_eq!(raced.template(&first.pseudonym).unwrap().unwrap().wrapped_key, again.wrapped_key);
 }

@@ -162,7 +162,7 @@ async function loadDisputes() {
       cell(row, dispute.payment_id.slice(0, 12) + "…");
       cell(row, (dispute.amount_minor / 100).toFixed(2));
       cell(row, dispute.state);
-      cell(row, dispute.evidence.map((e) => `${e.party}: ${e.note}`).join(" | "));
+      cell(row, dispute.evidence.map((e) => `${e.party}: ${e.note ?? "(erased with the shopper)"}`).join(" | "));
       const actions = cell(row, "");
       const path = `/v1/operator/disputes/${dispute.dispute_id}`;
       if (dispute.state === "open") {

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use facepay_domain::Timestamp;
-use facepay_payments::{MINUTE_MS, MerchantRisk, MerchantStatus};
+use facepay_domain::{ShopperId, Timestamp};
+use facepay_payments::{Dispute, MINUTE_MS, MerchantRisk, MerchantStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -80,17 +80,19 @@ pub async fn dashboard(
             _ => {}
         }
     }
-    let (recent, face_payment_off_everywhere) = switch.read(|core| {
-        let recent = (latest.iter())
-            .map(|row| RecentPayment {
-                started_at_ms: row.started_at.unix_ms,
-                merchant_id: row.merchant.to_string(),
-                terminal_id: row.terminal.to_string(),
-                payment: PaymentOut::from_row(row, core),
-            })
-            .collect();
-        (recent, core.face_payment_off_everywhere())
+    let (unnamed, face_payment_off_everywhere) = switch.read(|core| {
+        let unnamed: Vec<_> = latest.iter().map(|row| PaymentOut::from_row(row, core)).collect();
+        (unnamed, core.face_payment_off_everywhere())
     });
+    let named = switch.named_all(unnamed).await?;
+    let recent = (latest.iter().zip(named))
+        .map(|(row, payment)| RecentPayment {
+            started_at_ms: row.started_at.unix_ms,
+            merchant_id: row.merchant.to_string(),
+            terminal_id: row.terminal.to_string(),
+            payment,
+        })
+        .collect();
     let decided = approved + declined;
     let mut dashboard = Dashboard {
         per_minute,
@@ -177,9 +179,18 @@ pub async fn disputes(
     headers: HeaderMap,
 ) -> Result<Json<Vec<DisputeOut>>, ApiError> {
     operator(&switch, &headers).await?;
-    let mut disputes: Vec<(i64, DisputeOut)> = switch.read(|core| {
-        core.disputes().map(|dispute| (dispute.opened_at.unix_ms, DisputeOut::new(dispute))).collect()
+    let open: Vec<(Dispute, Option<ShopperId>)> = switch.read(|core| {
+        let payer = |d: &Dispute| core.payment_record(d.payment).and_then(|p| p.shopper);
+        core.disputes().map(|dispute| (dispute.clone(), payer(dispute))).collect()
     });
+    let keys = switch.personal_keys(open.iter().filter_map(|(_, payer)| *payer).collect()).await?;
+    let mut disputes: Vec<(i64, DisputeOut)> = open
+        .iter()
+        .map(|(dispute, payer)| {
+            let key = payer.and_then(|payer| keys.get(payer));
+            (dispute.opened_at.unix_ms, DisputeOut::new(dispute, key))
+        })
+        .collect();
     disputes.sort_by(|a, b| (b.0, &b.1.dispute_id).cmp(&(a.0, &a.1.dispute_id)));
     Ok(Json(disputes.into_iter().map(|(_, dispute)| dispute).collect()))
 }

@@ -1,7 +1,9 @@
 //! Disputes, across the roles: the shopper opens one on their own payment with a note; the
 //! merchant adds its evidence on its own payments; the operator reads them, funds the reserve,
 //! decides (a shopper not shown at fault is paid back from the reserve first) and charges the
-//! merchant back later. Each sees only the disputes on payments that are theirs.
+//! merchant back later. Each sees only the disputes on payments that are theirs. Notes are
+//! sealed under the key of the shopper who paid, so they go when that shopper deletes
+//! everything (a dispute then shows its notes as `null`).
 
 use std::sync::Arc;
 
@@ -10,8 +12,10 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
+use facepay_domain::ShopperId;
 use facepay_ledger::TransferId;
 use facepay_payments::{Command, Dispute, DisputeId, DisputeState, Finding, Party, Reply, Role};
+use facepay_vault::{PersonalField, PersonalKey};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -27,7 +31,8 @@ pub struct EvidenceOut {
     /// shopper, merchant or operator.
     pub party: String,
     pub at_ms: i64,
-    pub note: String,
+    /// What the party said; `null` once the shopper who paid deleted their data.
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -49,7 +54,8 @@ fn party_name(party: Party) -> &'static str {
 }
 
 impl DisputeOut {
-    pub(crate) fn new(dispute: &Dispute) -> DisputeOut {
+    /// The dispute with its notes opened under `payer_key`, the key of the shopper who paid.
+    pub(crate) fn new(dispute: &Dispute, payer_key: Option<&PersonalKey>) -> DisputeOut {
         let epoch = facepay_domain::Timestamp::from_unix_ms(0);
         DisputeOut {
             dispute_id: format!("dsp_{:032x}", dispute.id.0),
@@ -68,7 +74,7 @@ impl DisputeOut {
                 .map(|e| EvidenceOut {
                     party: party_name(e.party).into(),
                     at_ms: e.at.ms_since(epoch),
-                    note: e.note.clone(),
+                    note: payer_key.and_then(|key| key.open_text(PersonalField::DisputeNote, &e.note).ok()),
                 })
                 .collect(),
         }
@@ -81,9 +87,13 @@ fn dispute_id(text: &str) -> Result<DisputeId, ApiError> {
         .ok_or_else(|| ApiError::bad_request("id_malformed", "a dispute id reads dsp_<32 hex digits>"))
 }
 
-/// The dispute, if the caller may see it: the operator any, a shopper or merchant only those
-/// on their own payments (others are reported as not found).
-async fn visible(switch: &Arc<Switch>, role: Role, id: &str) -> Result<Dispute, ApiError> {
+/// The dispute and who paid, if the caller may see it: the operator any, a shopper or merchant
+/// only those on their own payments (others are reported as not found).
+async fn visible(
+    switch: &Arc<Switch>,
+    role: Role,
+    id: &str,
+) -> Result<(Dispute, Option<ShopperId>), ApiError> {
     let id = dispute_id(id)?;
     let found = switch
         .read_fresh(move |core| {
@@ -95,17 +105,64 @@ async fn visible(switch: &Arc<Switch>, role: Role, id: &str) -> Result<Dispute, 
                 Role::Merchant(merchant) => payment.merchant == merchant,
                 Role::Issuer(_) => false,
             };
-            allowed.then_some(dispute)
+            allowed.then_some((dispute, payment.shopper))
         })
         .await?;
     found.ok_or_else(|| ApiError::not_found("dispute_unknown", "no such dispute of yours"))
 }
 
-fn dispute_reply(reply: Reply) -> Result<DisputeOut, ApiError> {
+/// The dispute as its parties see it, its notes opened with the payer's key.
+pub(crate) async fn dispute_out(
+    switch: &Arc<Switch>,
+    dispute: &Dispute,
+    payer: Option<ShopperId>,
+) -> Result<DisputeOut, ApiError> {
+    let key = match payer {
+        Some(payer) => switch.personal_key(payer).await?,
+        None => None,
+    };
+    Ok(DisputeOut::new(dispute, key.as_ref()))
+}
+
+async fn visible_out(switch: &Arc<Switch>, role: Role, id: &str) -> Result<DisputeOut, ApiError> {
+    let (dispute, payer) = visible(switch, role, id).await?;
+    dispute_out(switch, &dispute, payer).await
+}
+
+async fn dispute_reply(switch: &Arc<Switch>, reply: Reply) -> Result<DisputeOut, ApiError> {
     match reply {
-        Reply::Dispute(dispute) => Ok(DisputeOut::new(&dispute)),
+        Reply::Dispute(dispute) => {
+            let payer = switch.read(|core| core.payment_record(dispute.payment).and_then(|p| p.shopper));
+            dispute_out(switch, &dispute, payer).await
+        }
         _ => Err(ApiError::internal("the core answered a dispute command without a dispute")),
     }
+}
+
+/// A note checked with the core's rule and sealed under the payer's key; a payer who deleted
+/// their data has no key, and their disputes take no more notes.
+async fn sealed_note(
+    switch: &Arc<Switch>,
+    payer: Option<ShopperId>,
+    note: &str,
+) -> Result<facepay_domain::Sealed, ApiError> {
+    if !facepay_payments::evidence_note_valid(note) {
+        let message =
+            format!("a note is 1 to {} bytes, not only blanks", facepay_payments::EVIDENCE_NOTE_MAX);
+        return Err(ApiError::bad_request("evidence_note_malformed", message));
+    }
+    let key = match payer {
+        Some(payer) => switch.personal_key(payer).await?,
+        None => None,
+    };
+    let key = key.ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "shopper_erased",
+            "the shopper who paid deleted their data",
+        )
+    })?;
+    Ok(key.seal(PersonalField::DisputeNote, note.as_bytes()))
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -132,18 +189,14 @@ pub async fn open(
         Some(owner) if owner.shopper == Some(shopper) => owner.commandable(payment)?,
         _ => return Err(ApiError::not_found("payment_unknown", "no such payment of yours")),
     }
-    // Checked here with the core's own rule, so that a dispute is never opened (and its money
-    // set aside) on a note the core then refuses.
-    if !facepay_payments::evidence_note_valid(&input.note) {
-        let message =
-            format!("a note is 1 to {} bytes, not only blanks", facepay_payments::EVIDENCE_NOTE_MAX);
-        return Err(ApiError::bad_request("evidence_note_malformed", message));
-    }
+    // Checked and sealed before the dispute opens, so that a dispute is never opened (and its
+    // money set aside) on a note that is then refused.
+    let note = sealed_note(&switch, Some(shopper), &input.note).await?;
     let dispute = DisputeId(random_u128());
     switch.execute(Command::OpenDispute { dispute, payment, amount_minor: input.amount_minor }).await?;
-    switch.execute(Command::AddDisputeEvidence { dispute, party: Party::Shopper, note: input.note }).await?;
+    switch.execute(Command::AddDisputeEvidence { dispute, party: Party::Shopper, note }).await?;
     let id = format!("dsp_{:032x}", dispute.0);
-    Ok(Json(DisputeOut::new(&visible(&switch, Role::Shopper(shopper), &id).await?)))
+    Ok(Json(visible_out(&switch, Role::Shopper(shopper), &id).await?))
 }
 
 #[utoipa::path(get, path = "/v1/disputes/{dispute_id}", tag = "disputes", security(("api_key" = [])),
@@ -156,7 +209,7 @@ pub async fn read(
     headers: HeaderMap,
 ) -> Result<Json<DisputeOut>, ApiError> {
     let role = switch.api_caller(&headers).await?;
-    Ok(Json(DisputeOut::new(&visible(&switch, role, &id).await?)))
+    Ok(Json(visible_out(&switch, role, &id).await?))
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -183,10 +236,11 @@ pub async fn add_evidence(
         Role::Operator => Party::Operator,
         Role::Issuer(_) => return Err(ApiError::forbidden("banks take no part in disputes here")),
     };
-    let dispute = visible(&switch, role, &id).await?;
+    let (dispute, payer) = visible(&switch, role, &id).await?;
     let input: Note = wire::json(&wire::body(body)?)?;
-    switch.execute(Command::AddDisputeEvidence { dispute: dispute.id, party, note: input.note }).await?;
-    Ok(Json(DisputeOut::new(&visible(&switch, role, &id).await?)))
+    let note = sealed_note(&switch, payer, &input.note).await?;
+    switch.execute(Command::AddDisputeEvidence { dispute: dispute.id, party, note }).await?;
+    Ok(Json(visible_out(&switch, role, &id).await?))
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
@@ -218,7 +272,9 @@ pub async fn resolve(
         Decision::ShopperAtFault => Finding::ShopperAtFault,
         Decision::ShopperNotShownAtFault => Finding::ShopperNotShownAtFault,
     };
-    Ok(Json(dispute_reply(switch.execute(Command::ResolveDispute { dispute, finding }).await?)?))
+    Ok(Json(
+        dispute_reply(&switch, switch.execute(Command::ResolveDispute { dispute, finding }).await?).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/v1/operator/disputes/{dispute_id}/charge-back", tag = "operator", security(("api_key" = [])),
@@ -231,7 +287,7 @@ pub async fn charge_back(
 ) -> Result<Json<DisputeOut>, ApiError> {
     operator(&switch, &headers).await?;
     let dispute = dispute_id(&id)?;
-    Ok(Json(dispute_reply(switch.execute(Command::ChargeBack { dispute }).await?)?))
+    Ok(Json(dispute_reply(&switch, switch.execute(Command::ChargeBack { dispute }).await?).await?))
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]

@@ -1,7 +1,8 @@
 //! The bank's routes (an issuer's API key): the messages the switch has for it (authorize or
 //! release a payment's amount on an account it holds), pulled and then acknowledged, which is
 //! how the outbox reaches banks; its answers to authorizations; and its line of the day's
-//! settlement. A bank sees only payments funded from its own accounts.
+//! settlement. A bank sees only payments funded from its own accounts. The switch keeps each
+//! account's reference sealed under its shopper's personal key and opens it as the bank reads.
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use facepay_payments::{Command, IssuerAnswer, IssuerId, IssuerMessage, Outbound, Role};
+use facepay_vault::PersonalField;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -33,8 +35,10 @@ pub struct BankMessage {
     /// `authorize` (hold the amount) or `release` (drop any hold for the payment).
     pub kind: String,
     pub payment_id: String,
-    /// The bank's own reference for the shopper's account.
-    pub reference: String,
+    /// The bank's own reference for the shopper's account, on an authorization; `null` on a
+    /// release (the payment id names it), and on an authorization whose shopper deleted their
+    /// data before it was delivered (decline it).
+    pub reference: Option<String>,
     pub amount_minor: i64,
     pub currency: String,
 }
@@ -44,28 +48,46 @@ const PULL_MAX: usize = 500;
 
 async fn own_messages(switch: &Arc<Switch>, issuer: IssuerId) -> Result<Vec<BankMessage>, ApiError> {
     let pending = switch.outbox(PULL_MAX).await?;
-    Ok(pending
+    let own: Vec<(u64, IssuerMessage)> = pending
         .into_iter()
-        .filter_map(|delivery| {
-            let Outbound::Issuer(message) = delivery.outbound else { return None };
-            let (kind, payment, to, reference, amount) = match message {
-                IssuerMessage::Authorize { payment, issuer, reference, amount } => {
-                    ("authorize", payment, issuer, reference, amount)
-                }
-                IssuerMessage::Release { payment, issuer, reference, amount } => {
-                    ("release", payment, issuer, reference, amount)
-                }
+        .filter_map(|delivery| match delivery.outbound {
+            Outbound::Issuer(message) if message_to(&message) == issuer => Some((delivery.id, message)),
+            _ => None,
+        })
+        .collect();
+    let payers = own.iter().filter_map(|(_, message)| match message {
+        IssuerMessage::Authorize { shopper, .. } => Some(*shopper),
+        IssuerMessage::Release { .. } => None,
+    });
+    let keys = switch.personal_keys(payers.collect()).await?;
+    Ok(own
+        .into_iter()
+        .map(|(id, message)| {
+            let (kind, payment, reference, amount) = match message {
+                IssuerMessage::Authorize { payment, shopper, reference, amount, .. } => (
+                    "authorize",
+                    payment,
+                    keys.open(shopper, PersonalField::BankReference, &reference),
+                    amount,
+                ),
+                IssuerMessage::Release { payment, amount, .. } => ("release", payment, None, amount),
             };
-            (to == issuer).then(|| BankMessage {
-                message_id: delivery.id,
+            BankMessage {
+                message_id: id,
                 kind: kind.into(),
                 payment_id: payment.to_string(),
                 reference,
                 amount_minor: amount.amount_minor,
                 currency: amount.currency.code().to_owned(),
-            })
+            }
         })
         .collect())
+}
+
+fn message_to(message: &IssuerMessage) -> IssuerId {
+    match message {
+        IssuerMessage::Authorize { issuer, .. } | IssuerMessage::Release { issuer, .. } => *issuer,
+    }
 }
 
 #[utoipa::path(get, path = "/v1/issuer/messages", tag = "issuer", security(("api_key" = [])),
@@ -95,7 +117,16 @@ pub async fn accounts(
 ) -> Result<Json<Vec<BoundAccount>>, ApiError> {
     let issuer = issuer_of(&switch, &headers).await?;
     let accounts = switch.read(|core| core.bank_accounts_at(issuer));
-    Ok(Json(accounts.into_iter().map(|(reference, default)| BoundAccount { reference, default }).collect()))
+    let keys = switch.personal_keys(accounts.iter().map(|(shopper, _, _)| *shopper).collect()).await?;
+    let mut listed: Vec<BoundAccount> = accounts
+        .iter()
+        .filter_map(|(shopper, sealed, default)| {
+            let reference = keys.open(*shopper, PersonalField::BankReference, sealed)?;
+            Some(BoundAccount { reference, default: *default })
+        })
+        .collect();
+    listed.sort_by(|a, b| (&a.reference, a.default).cmp(&(&b.reference, b.default)));
+    Ok(Json(listed))
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -166,7 +197,7 @@ pub async fn answer(
         Answer::Declined => IssuerAnswer::Declined,
     };
     let view = payment_reply(switch.execute(Command::IssuerAnswered { payment, answer }).await?)?;
-    Ok(Json(switch.read(|core| PaymentOut::new(&view, core))))
+    Ok(Json(switch.named(switch.read(|core| PaymentOut::of_view(&view, core))).await?))
 }
 
 pub(crate) fn window(query: Result<Query<wire::Window>, QueryRejection>) -> Result<wire::Window, ApiError> {

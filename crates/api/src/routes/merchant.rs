@@ -219,5 +219,5 @@ pub async fn refund(
     owner.commandable(payment)?;
     let input: RefundRequest = wire::json(&wire::body(body)?)?;
     let view = payment_reply(switch.execute(refund_command(payment, input)?).await?)?;
-    Ok(Json(switch.read(|core| PaymentOut::new(&view, core))))
+    Ok(Json(switch.named(switch.read(|core| PaymentOut::of_view(&view, core))).await?))
 }

@@ -1,6 +1,10 @@
 //! The shopper app's routes: read the consent text, sign up (accepting a version of it, with the
 //! phone digits and a name kept only masked), enroll a face, set the PIN, pause and resume, and
 //! delete everything. Sign-up returns the shopper's API key once; every other route takes it.
+//!
+//! Sign-up makes the shopper's personal key in the vault; every personal field (phone digits,
+//! masked name, consent, PIN hash, bank references) goes to the core sealed under it, so deleting
+//! everything (which shreds the key) leaves the journal's copies unreadable.
 
 use std::sync::Arc;
 
@@ -11,7 +15,8 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use facepay_domain::{Secret, ShopperId, Timestamp};
 use facepay_ledger::AccountId;
-use facepay_payments::{Command, Pin, PinHash, Role};
+use facepay_payments::{Command, FundingSource, Pin, PinHash, Role};
+use facepay_vault::{PersonalField, PersonalKey};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -88,15 +93,22 @@ pub async fn sign_up(
         (input.name.chars().count() <= NAME_MAX).then(|| wire::mask_name(&input.name)).flatten().ok_or_else(
             || ApiError::bad_request("name_malformed", format!("a name is 1 to {NAME_MAX} characters")),
         )?;
+    facepay_payments::phone_digits_valid(&input.phone_last4)?;
+    facepay_payments::masked_name_valid(&masked)?;
     let shopper = ShopperId::from_u128(random_u128());
     let wallet = AccountId(random_u128());
     let (key, api_key, secret_hash) = new_api_key();
-    // The first command checks the phone digits; nothing before it can be left half done.
+    // A fresh shopper id, so a key left by a sign-up that failed below is never anyone's.
+    let personal = switch.personal_key_or_new(shopper).await?;
+    let phone = personal.seal(PersonalField::PhoneDigits, input.phone_last4.as_bytes());
+    let phone_digest = personal.digest(PersonalField::PhoneDigits, input.phone_last4.as_bytes());
+    let text_version = personal.seal(PersonalField::Consent, input.consent_text_version.as_bytes());
+    let masked_name = personal.seal(PersonalField::MaskedName, masked.as_bytes());
     switch
         .execute_each(vec![
-            Command::EnrollShopper { shopper, phone_last4: input.phone_last4 },
-            Command::RecordConsent { shopper, text_version: input.consent_text_version },
-            Command::NameShopper { shopper, masked_name: masked },
+            Command::EnrollShopper { shopper, phone, phone_digest },
+            Command::RecordConsent { shopper, text_version },
+            Command::NameShopper { shopper, masked_name },
             Command::BindWallet { shopper, account: wallet, make_default: true },
             Command::IssueApiKey { key, secret_hash, role: Role::Shopper(shopper) },
         ])
@@ -129,11 +141,17 @@ pub struct ShopperOut {
 pub async fn me(State(switch): State<Arc<Switch>>, headers: HeaderMap) -> Result<Json<ShopperOut>, ApiError> {
     let shopper = shopper_of(&switch, &headers).await?;
     let (masked_name, consent, wallets, paused, limit) = switch.read(|core| {
-        let consent = core.consent(shopper).map(|(version, _)| version.to_owned());
+        let consent = core.consent(shopper).map(|(version, _)| version.clone());
         let limit = core.shopper_limit(shopper).and_then(|(own, _)| own).map(LimitPair::from);
         let paused = core.is_paused(shopper).unwrap_or(false);
-        (core.masked_name(shopper).map(str::to_owned), consent, core.wallets_of(shopper), paused, limit)
+        (core.masked_name(shopper).cloned(), consent, core.wallets_of(shopper), paused, limit)
     });
+    let key = switch.personal_key(shopper).await?;
+    let open = |field, sealed: Option<facepay_domain::Sealed>| {
+        key.as_ref().zip(sealed).and_then(|(key, sealed)| key.open_text(field, &sealed).ok())
+    };
+    let (masked_name, consent) =
+        (open(PersonalField::MaskedName, masked_name), open(PersonalField::Consent, consent));
     let wallets = wallets.into_iter().map(|account| balance(&switch, account)).collect();
     Ok(Json(ShopperOut {
         shopper_id: shopper.to_string(),
@@ -170,8 +188,11 @@ pub async fn enroll_face(
 ) -> Result<Json<Enrolled>, ApiError> {
     let shopper = shopper_of(&switch, &headers).await?;
     let input: Enrollment = wire::json(&wire::body(body)?)?;
-    let (consented, phone_last4) =
-        switch.read(|core| (core.consent(shopper).is_some(), core.phone_last4(shopper)));
+    let (consented, phone) =
+        switch.read(|core| (core.consent(shopper).is_some(), core.phone_digits(shopper).cloned()));
+    let key = switch.personal_key(shopper).await?;
+    let phone_last4 =
+        key.zip(phone).and_then(|(key, phone)| key.open_text(PersonalField::PhoneDigits, &phone).ok());
     let phone_last4 = phone_last4.filter(|_| consented).ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
@@ -238,6 +259,7 @@ pub async fn set_pin(
     let hash = tokio::task::spawn_blocking(move || PinHash::new(&pin, random_bytes()))
         .await
         .map_err(|_| ApiError::internal("the PIN hashing task failed"))?;
+    let hash = own_key(&switch, shopper).await?.seal(PersonalField::PinHash, &hash.to_bytes());
     switch.execute(Command::SetPinHash { shopper, hash }).await?;
     Ok(Json(Done { done: true }))
 }
@@ -347,9 +369,12 @@ pub async fn bind_bank_account(
     let input: BankAccount = wire::json(&wire::body(body)?)?;
     let issuer = facepay_payments::IssuerId(input.issuer);
     let make_default = input.make_default;
-    switch
-        .execute(Command::BindBankAccount { shopper, issuer, reference: input.reference, make_default })
-        .await?;
+    let key = own_key(&switch, shopper).await?;
+    let FundingSource::BankAccount { account, .. } = bank_source(&key, issuer, &input.reference)? else {
+        unreachable!("a bank account")
+    };
+    let reference = key.seal(PersonalField::BankReference, input.reference.as_bytes());
+    switch.execute(Command::BindBankAccount { shopper, issuer, account, reference, make_default }).await?;
     Ok(Json(Done { done: true }))
 }
 
@@ -367,15 +392,15 @@ pub struct Funding {
 }
 
 impl Funding {
-    fn source(&self) -> Result<facepay_payments::FundingSource, ApiError> {
+    /// The account as the core names it: a bank account by its digest under the shopper's key.
+    fn source(&self, key: &PersonalKey) -> Result<FundingSource, ApiError> {
         match (&self.wallet, self.issuer, &self.reference) {
             (Some(wallet), None, None) => {
-                Ok(facepay_payments::FundingSource::Wallet(crate::routes::operator::parse_account(wallet)?))
+                Ok(FundingSource::Wallet(crate::routes::operator::parse_account(wallet)?))
             }
-            (None, Some(issuer), Some(reference)) => Ok(facepay_payments::FundingSource::BankAccount {
-                issuer: facepay_payments::IssuerId(issuer),
-                reference: reference.clone(),
-            }),
+            (None, Some(issuer), Some(reference)) => {
+                bank_source(key, facepay_payments::IssuerId(issuer), reference)
+            }
             _ => Err(ApiError::bad_request(
                 "funding_malformed",
                 "name a wallet, or an issuer with its reference",
@@ -383,18 +408,39 @@ impl Funding {
         }
     }
 
-    fn of(source: &facepay_payments::FundingSource) -> Funding {
+    /// The account as the shopper app shows it, a bank account's reference opened; `None` for
+    /// one that does not open.
+    fn of(switch: &Switch, shopper: ShopperId, source: &FundingSource, key: &PersonalKey) -> Option<Funding> {
         match source {
-            facepay_payments::FundingSource::Wallet(account) => Funding {
+            FundingSource::Wallet(account) => Some(Funding {
                 wallet: Some(crate::routes::operator::account_text(*account)),
                 issuer: None,
                 reference: None,
-            },
-            facepay_payments::FundingSource::BankAccount { issuer, reference } => {
-                Funding { wallet: None, issuer: Some(issuer.0), reference: Some(reference.clone()) }
+            }),
+            FundingSource::BankAccount { issuer, account } => {
+                let sealed = switch.read(|core| core.bank_reference(shopper, *account).cloned())?;
+                let reference = key.open_text(PersonalField::BankReference, &sealed).ok()?;
+                Some(Funding { wallet: None, issuer: Some(issuer.0), reference: Some(reference) })
             }
         }
     }
+}
+
+/// A bank account named by the shopper: its reference checked, and digested under their key.
+fn bank_source(
+    key: &PersonalKey,
+    issuer: facepay_payments::IssuerId,
+    reference: &str,
+) -> Result<FundingSource, ApiError> {
+    facepay_payments::bank_reference_valid(reference)?;
+    let input = facepay_payments::bank_account_digest_input(issuer, reference);
+    Ok(FundingSource::BankAccount { issuer, account: key.digest(PersonalField::BankReference, &input) })
+}
+
+/// The calling shopper's personal key: signed up, so they have one until they delete everything
+/// (after which their API key no longer reaches here).
+async fn own_key(switch: &Arc<Switch>, shopper: ShopperId) -> Result<PersonalKey, ApiError> {
+    switch.personal_key(shopper).await?.ok_or(facepay_payments::CoreError::UnknownShopper(shopper).into())
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -403,11 +449,11 @@ pub struct FundingList {
     pub default: Option<Funding>,
 }
 
-fn funding_list(switch: &Switch, shopper: ShopperId) -> FundingList {
+fn funding_list(switch: &Switch, shopper: ShopperId, key: &PersonalKey) -> FundingList {
     let (accounts, default) = switch.read(|core| core.funding_of(shopper));
     FundingList {
-        accounts: accounts.iter().map(Funding::of).collect(),
-        default: default.as_ref().map(Funding::of),
+        accounts: accounts.iter().filter_map(|source| Funding::of(switch, shopper, source, key)).collect(),
+        default: default.as_ref().and_then(|source| Funding::of(switch, shopper, source, key)),
     }
 }
 
@@ -419,9 +465,10 @@ pub async fn choose_default(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<FundingList>, ApiError> {
     let shopper = shopper_of(&switch, &headers).await?;
-    let source = wire::json::<Funding>(&wire::body(body)?)?.source()?;
+    let key = own_key(&switch, shopper).await?;
+    let source = wire::json::<Funding>(&wire::body(body)?)?.source(&key)?;
     switch.execute(Command::ChooseDefaultFunding { shopper, source }).await?;
-    Ok(Json(funding_list(&switch, shopper)))
+    Ok(Json(funding_list(&switch, shopper, &key)))
 }
 
 #[utoipa::path(post, path = "/v1/shopper/funding/unbind", tag = "shopper", security(("api_key" = [])),
@@ -432,9 +479,10 @@ pub async fn unbind(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<FundingList>, ApiError> {
     let shopper = shopper_of(&switch, &headers).await?;
-    let source = wire::json::<Funding>(&wire::body(body)?)?.source()?;
+    let key = own_key(&switch, shopper).await?;
+    let source = wire::json::<Funding>(&wire::body(body)?)?.source(&key)?;
     switch.execute(Command::UnbindFunding { shopper, source }).await?;
-    Ok(Json(funding_list(&switch, shopper)))
+    Ok(Json(funding_list(&switch, shopper, &key)))
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]

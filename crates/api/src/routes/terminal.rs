@@ -14,8 +14,10 @@ use facepay_domain::{Money, PaymentId, TerminalId};
 use facepay_face_index::{Decision, Scope, decide};
 use facepay_ledger::TransferId;
 use facepay_payments::{
-    Command, CoreError, Identification, PaymentView, PinError, Reply, Sale, StartPayment, TransactionType,
+    Command, CoreError, Identification, PaymentView, PinError, PinHash, Reply, Sale, StartPayment,
+    TransactionType,
 };
+use facepay_vault::PersonalField;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -156,10 +158,10 @@ pub async fn pay(
     };
     let retried = switch.read(|core| {
         let retry = core.retry_of(terminal, &request.idempotency_key, &sale)?;
-        Some(retry.map(|view| PaymentOut::new(&view, core)))
+        Some(retry.map(|view| PaymentOut::of_view(&view, core)))
     });
     if let Some(payment) = retried {
-        return Ok(Json(payment?));
+        return Ok(Json(switch.named(payment?).await?));
     }
     let payment_id = PaymentId::from_u128(wire::derived_id(&[
         &terminal.as_u128().to_le_bytes(),
@@ -172,7 +174,7 @@ pub async fn pay(
         if !same {
             return Err(CoreError::IdempotencyKeyReused.into());
         }
-        return Ok(Json(switch.read(|core| PaymentOut::from_row(&first, core))));
+        return Ok(Json(switch.named(switch.read(|core| PaymentOut::from_row(&first, core))).await?));
     }
     let (liveness_passed, identification) =
         match (request.captures.is_empty(), request.template, request.payment_code) {
@@ -200,7 +202,7 @@ pub async fn pay(
         order_id: Some(request.order_id),
     };
     let view = payment_reply(switch.execute(Command::StartPayment(start)).await?)?;
-    let payment = switch.read(|core| PaymentOut::new(&view, core));
+    let payment = switch.named(switch.read(|core| PaymentOut::of_view(&view, core))).await?;
     switch.metrics.observe_decision(payment.outcome());
     Ok(Json(payment))
 }
@@ -312,7 +314,7 @@ async fn signed_payment_command<T: serde::de::DeserializeOwned>(
     owner.commandable(payment)?;
     let input: T = wire::json(if body.is_empty() { b"{}" } else { &body })?;
     let view = payment_reply(switch.execute(command(payment, input)?).await?)?;
-    let out = switch.read(|core| PaymentOut::new(&view, core));
+    let out = switch.named(switch.read(|core| PaymentOut::of_view(&view, core))).await?;
     Ok(Json(out))
 }
 
@@ -334,10 +336,24 @@ pub async fn phone_digits(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<PaymentOut>, ApiError> {
-    signed_payment_command(&switch, (method, uri, headers, body), &id, |payment, input: PhoneDigits| {
-        Ok(Command::ProvidePhoneDigits { payment, digits: input.digits })
-    })
-    .await
+    let body = wire::body(body)?;
+    let (terminal, _) = switch.terminal_caller(&method, &uri, &headers, &body).await?;
+    switch.refuse_unless_in_standing(terminal)?;
+    let (payment, owner) = own_payment(&switch, terminal, &id).await?;
+    owner.commandable(payment)?;
+    let input: PhoneDigits = wire::json(&body)?;
+    facepay_payments::phone_digits_valid(&input.digits)?;
+    // The digits are digested under each candidate's key: the core compares each with the digest
+    // kept at that candidate's sign-up, and the journal keeps no digits.
+    let candidates =
+        switch.read(|core| core.phone_candidates(payment).map(<[_]>::to_vec)).unwrap_or_default();
+    let keys = switch.personal_keys(candidates.clone()).await?;
+    let digests = candidates
+        .into_iter()
+        .filter_map(|c| Some((c, keys.get(c)?.digest(PersonalField::PhoneDigits, input.digits.as_bytes()))))
+        .collect();
+    let view = payment_reply(switch.execute(Command::ProvidePhoneDigits { payment, digests }).await?)?;
+    Ok(Json(switch.named(switch.read(|core| PaymentOut::of_view(&view, core))).await?))
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -365,13 +381,18 @@ pub async fn pin(
     owner.commandable(payment)?;
     let input: PinEntry = wire::json(&body)?;
     let check = switch.read(|core| core.pin_check(payment, crate::switch::now()))?;
+    let key = switch.personal_key(check.shopper()).await?;
+    let hash = key
+        .and_then(|key| key.open(PersonalField::PinHash, check.sealed_hash()).ok())
+        .and_then(|bytes| PinHash::from_bytes(&bytes))
+        .ok_or(CoreError::UnknownShopper(check.shopper()))?;
     // The digits are compared here, off the core's lock (Argon2 is slow on purpose); only the
     // verdict is journaled.
-    let verdict = tokio::task::spawn_blocking(move || check.verdict(&input.pin))
+    let verdict = tokio::task::spawn_blocking(move || check.verdict(&hash, &input.pin))
         .await
         .map_err(|_| ApiError::internal("the PIN check task failed"))??;
     let view = payment_reply(switch.execute(verdict).await?)?;
-    Ok(Json(switch.read(|core| PaymentOut::new(&view, core))))
+    Ok(Json(switch.named(switch.read(|core| PaymentOut::of_view(&view, core))).await?))
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]

@@ -21,7 +21,7 @@ use facepay_gallery::Gallery;
 use facepay_payments::{
     Command, CoreConfig, JournaledCore, LimitTable, MemoryJournal, PinPolicy, Retention, RiskConfig, Role,
 };
-use facepay_vault::{Keyring, MemoryBiometricStore};
+use facepay_vault::{BiometricStore, Keyring, MemoryBiometricStore};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -126,6 +126,30 @@ fn start_node(
     config: ApiConfig,
     core: CoreConfig,
 ) -> TestNode {
+    let keys = Keyring::generate("k1").unwrap().expose_secret().clone();
+    start_node_with_vault(store, reader, MemoryBiometricStore::default(), &keys, journal, config, core)
+}
+
+/// A node whose journal and biometric records are in real stores, under the key file `keys`.
+pub fn node_on_stores<S: BiometricStore + Send + 'static>(
+    store: Box<dyn facepay_payments::Journal + Send>,
+    reader: Box<dyn facepay_payments::Journal + Send>,
+    biometric: S,
+    keys: &str,
+    config: ApiConfig,
+) -> TestNode {
+    start_node_with_vault(store, reader, biometric, keys, MemoryJournal::default(), config, core_config())
+}
+
+fn start_node_with_vault<S: BiometricStore + Send + 'static>(
+    store: Box<dyn facepay_payments::Journal + Send>,
+    reader: Box<dyn facepay_payments::Journal + Send>,
+    biometric: S,
+    keys: &str,
+    journal: MemoryJournal,
+    config: ApiConfig,
+    core: CoreConfig,
+) -> TestNode {
     let mut node: Node = JournaledCore::open(core, store).unwrap();
     let (key, operator_key, secret_hash) = new_api_key();
     node.execute(
@@ -134,13 +158,10 @@ fn start_node(
     )
     .unwrap()
     .unwrap();
-    let keys = Keyring::generate("k1").unwrap().expose_secret().clone();
-    let reload = keys.clone();
+    let reload = keys.to_owned();
     let reload: facepay_gallery::KeySource = Box::new(move || Keyring::parse(&reload));
     let index = FaceIndex::new(recognizer(), DIMENSION);
-    let (gallery, _) =
-        Gallery::open(Keyring::parse(&keys).unwrap(), reload, MemoryBiometricStore::default(), index)
-            .unwrap();
+    let (gallery, _) = Gallery::open(Keyring::parse(keys).unwrap(), reload, biometric, index).unwrap();
     let faces: Arc<dyn Faces> = Arc::new(Mutex::new(gallery));
     let (switch, running) =
         Switch::start(config, node, reader, faces, Arc::new(FakeBiometrics), Box::new(|| Ok(())));

@@ -115,14 +115,15 @@ impl PaymentCore {
         }
     }
 
-    /// The shopper typed the last 4 digits of their phone after an ambiguous match.
+    /// The shopper typed the last 4 digits of their phone after an ambiguous match; the caller
+    /// digested them under each candidate's key (`digests`), and a candidate matches when the
+    /// digest made with their key is the one kept at their sign-up.
     pub fn provide_phone_digits(
         &mut self,
         id: PaymentId,
-        digits: &str,
+        digests: &[(ShopperId, KeyedDigest)],
         now: Timestamp,
     ) -> Result<PaymentView, CoreError> {
-        let digits = parse_phone_digits(digits)?;
         let record = self.payments.get(&id).ok_or(CoreError::UnknownPayment(id))?;
         if record.payment.state != PaymentState::NeedsPhoneDigits {
             let event = "take phone digits";
@@ -132,7 +133,13 @@ impl PaymentCore {
             .candidates
             .iter()
             .copied()
-            .filter(|candidate| self.shoppers.get(candidate).is_some_and(|s| s.phone_last4 == Some(digits)))
+            .filter(|candidate| {
+                let kept =
+                    self.shoppers.get(candidate).and_then(|s| s.phone.as_ref()).map(|(_, digest)| digest);
+                kept.is_some_and(|kept| {
+                    digests.iter().any(|(shopper, typed)| shopper == candidate && typed == kept)
+                })
+            })
             .collect();
         match matching.as_slice() {
             [shopper] => self.decide_for(id, *shopper, true, now),
@@ -144,28 +151,8 @@ impl PaymentCore {
         }
     }
 
-    /// The shopper typed their PIN. A wrong PIN leaves the payment waiting for another try
-    /// until the lock trips, which declines it.
-    pub fn provide_pin(
-        &mut self,
-        id: PaymentId,
-        typed: &str,
-        now: Timestamp,
-    ) -> Result<PaymentView, CoreError> {
-        let matched = self.pin_matches(id, typed, now)?;
-        self.pin_checked(id, matched, now)
-    }
-
-    /// Compares the PIN typed for a payment waiting for one, changing nothing. While the PIN is
-    /// locked nothing is compared, so a locked PIN is no guessing oracle.
-    pub(crate) fn pin_matches(&self, id: PaymentId, typed: &str, now: Timestamp) -> Result<bool, CoreError> {
-        let (hash, guard) = self.pin_awaited(id)?;
-        let pin = Pin::parse(typed)?;
-        Ok(!guard.is_locked(now) && hash.matches(&pin))
-    }
-
-    /// The PIN hash and wrong-try guard of the shopper a payment waits on for a PIN.
-    pub(crate) fn pin_awaited(&self, id: PaymentId) -> Result<(&PinHash, PinGuard), CoreError> {
+    /// The shopper a payment waits on for a PIN, their sealed PIN hash and wrong-try guard.
+    pub(crate) fn pin_awaited(&self, id: PaymentId) -> Result<(ShopperId, &Sealed, PinGuard), CoreError> {
         let record = self.payments.get(&id).ok_or(CoreError::UnknownPayment(id))?;
         if record.payment.state != PaymentState::NeedsPin {
             let event = "take a PIN";
@@ -175,10 +162,10 @@ impl PaymentCore {
         let shopper = &self.shoppers[&shopper_id];
         // A shopper forgotten while their payment waited for the PIN has none to check.
         let hash = shopper.pin.as_ref().ok_or(CoreError::UnknownShopper(shopper_id))?;
-        Ok((hash, shopper.pin_guard))
+        Ok((shopper_id, hash, shopper.pin_guard))
     }
 
-    /// Records a PIN try whose comparison (`check_pin`) gave `matched`.
+    /// Records a PIN try whose comparison (`PinCheck::verdict`) gave `matched`.
     pub fn pin_checked(
         &mut self,
         id: PaymentId,
@@ -283,12 +270,14 @@ impl PaymentCore {
                 record.payment.apply(PaymentEvent::Authorize)?;
                 self.risk.note_authorized(shopper_id, record.payment.terminal, amount);
             }
-            FundingSource::BankAccount { issuer, reference } => {
+            FundingSource::BankAccount { issuer, account } => {
                 record.payment.apply(PaymentEvent::AskIssuer)?;
+                let reference = self.shoppers[&shopper_id].bank_references[account].clone();
                 let message = IssuerMessage::Authorize {
                     payment: id,
                     issuer: *issuer,
-                    reference: reference.clone(),
+                    shopper: shopper_id,
+                    reference,
                     amount: record.payment.amount,
                 };
                 self.issuer_messages.push(message);

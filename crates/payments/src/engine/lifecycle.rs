@@ -190,13 +190,9 @@ impl PaymentCore {
     /// Queues a release for a payment funded at an external bank; wallets need none.
     pub(super) fn tell_bank_to_release(&mut self, id: PaymentId) {
         let record = &self.payments[&id];
-        if let Some(FundingSource::BankAccount { issuer, reference }) = &record.funding {
-            let message = IssuerMessage::Release {
-                payment: id,
-                issuer: *issuer,
-                reference: reference.clone(),
-                amount: record.payment.amount,
-            };
+        if let Some(FundingSource::BankAccount { issuer, .. }) = &record.funding {
+            let message =
+                IssuerMessage::Release { payment: id, issuer: *issuer, amount: record.payment.amount };
             self.issuer_messages.push(message);
         }
     }

@@ -15,9 +15,11 @@ mod parties;
 mod reads;
 mod retention;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use facepay_domain::{Currency, MerchantId, Money, PaymentId, ShopperId, TerminalId, Timestamp};
+use facepay_domain::{
+    Currency, KeyedDigest, MerchantId, Money, PaymentId, Sealed, ShopperId, TerminalId, Timestamp,
+};
 use facepay_ledger::{
     Account, AccountId, Applied, BalanceRule, Ledger, PendingState, TransferError, TransferId, TransferKind,
     TransferRequest,
@@ -36,7 +38,8 @@ use crate::limits::{
 };
 use crate::payment::{Payment, PaymentEvent, PaymentState, TransitionError};
 use crate::payment_code::PaymentCodes;
-use crate::pin::{Pin, PinError, PinGuard, PinHash, PinPolicy};
+use crate::personal::bounded;
+use crate::pin::{PinError, PinGuard, PinPolicy};
 use crate::read_model::{LedgerSide, Movement, PaymentRow, ReadModel, Retention};
 use crate::risk::{Assessment, RiskConfig, RiskEvent, RiskRule, RiskState, RiskVerdict};
 use crate::settlement::AcquirerId;
@@ -103,21 +106,28 @@ struct Terminal {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Shopper {
-    /// None once the shopper is forgotten.
-    phone_last4: Option<[u8; 4]>,
+    /// The last four digits of their phone, sealed (for their face's index bucket) and as the
+    /// keyed digest typed digits are compared with; none once the shopper is forgotten.
+    phone: Option<(Sealed, KeyedDigest)>,
     paused: bool,
     tier: ShopperRiskTier,
     own_limit: Option<Limit>,
     funding: Vec<FundingSource>,
     default_funding: Option<FundingSource>,
-    pin: Option<PinHash>,
+    /// The PIN's hash, sealed: an Argon2 hash of six digits could be searched, so only the API,
+    /// holding the shopper's key, opens it to compare a typed PIN.
+    pin: Option<Sealed>,
     pin_guard: PinGuard,
     usage: DailyUsage,
-    /// What a terminal shows once the shopper is identified (`"J*** D***"`); the full name is
-    /// never kept here.
-    masked_name: Option<String>,
-    /// The consent text version the shopper accepted, and when; none, no face may be enrolled.
-    consent: Option<(String, Timestamp)>,
+    /// What a terminal shows once the shopper is identified (`"J*** D***"`), sealed; the full
+    /// name is never kept here.
+    masked_name: Option<Sealed>,
+    /// The consent text version the shopper accepted (sealed), and when; none, no face may be
+    /// enrolled.
+    consent: Option<(Sealed, Timestamp)>,
+    /// Each bound bank account's reference, sealed, by the account's digest (what
+    /// `FundingSource::BankAccount` names it by).
+    bank_references: BTreeMap<KeyedDigest, Sealed>,
 }
 
 /// A merchant as the operator's console lists it.
@@ -250,6 +260,8 @@ pub enum CoreError {
     PaymentCodeLapsed,
     #[error("payment {0} is past its refund and dispute window")]
     PaymentWindowClosed(PaymentId),
+    #[error("a sealed personal field is 1 to {} bytes", Sealed::MAX_BYTES)]
+    SealedFieldMalformed,
 }
 
 /// The longest consent text version, in bytes.
@@ -288,6 +300,7 @@ impl CoreError {
             CoreError::AuditEventMalformed => "audit_event_malformed",
             CoreError::WalletNotEmpty => "wallet_not_empty",
             CoreError::PaymentWindowClosed(_) => "payment_window_closed",
+            CoreError::SealedFieldMalformed => "sealed_field_malformed",
         }
     }
 }
@@ -446,13 +459,6 @@ fn limit_decline(err: LimitError) -> DeclineReason {
         LimitError::PerTransactionExceeded { .. } | LimitError::AmountNotPositive => {
             DeclineReason::LimitPerTransactionExceeded
         }
-    }
-}
-
-fn parse_phone_digits(text: &str) -> Result<[u8; 4], CoreError> {
-    match text.as_bytes() {
-        &[a, b, c, d] if text.bytes().all(|x| x.is_ascii_digit()) => Ok([a, b, c, d]),
-        _ => Err(CoreError::PhoneDigitsMalformed),
     }
 }
 

@@ -1,5 +1,9 @@
 //! The parties and their standing: issuers, merchants, terminals and their credentials, shoppers
 //! with their consent, PIN, limits and funding accounts, top-ups, and the audit log's appends.
+//!
+//! A shopper's personal fields (phone digits, masked name, consent, PIN hash, bank references)
+//! arrive sealed under their personal key, or as its keyed digests; the core keeps them as they
+//! came, checks only their size, and drops them when the shopper is forgotten.
 
 use super::*;
 
@@ -118,15 +122,21 @@ impl PaymentCore {
         Ok(())
     }
 
-    pub fn enroll_shopper(&mut self, id: ShopperId, phone_last4: &str) -> Result<(), CoreError> {
-        let digits = parse_phone_digits(phone_last4)?;
+    /// Signs a shopper up with their phone digits, sealed and digested under their key.
+    pub fn enroll_shopper(
+        &mut self,
+        id: ShopperId,
+        phone: &Sealed,
+        phone_digest: KeyedDigest,
+    ) -> Result<(), CoreError> {
+        bounded(phone)?;
         if self.shoppers.contains_key(&id) {
             return Err(CoreError::AlreadyRegistered(id.to_string()));
         }
         self.shoppers.insert(
             id,
             Shopper {
-                phone_last4: Some(digits),
+                phone: Some((phone.clone(), phone_digest)),
                 paused: false,
                 tier: ShopperRiskTier::Standard,
                 own_limit: None,
@@ -137,6 +147,7 @@ impl PaymentCore {
                 usage: DailyUsage::default(),
                 masked_name: None,
                 consent: None,
+                bank_references: BTreeMap::new(),
             },
         );
         Ok(())
@@ -200,28 +211,22 @@ impl PaymentCore {
         Ok(())
     }
 
-    /// Sets the name a terminal shows; the caller masks it, the core only bounds it.
-    pub fn name_shopper(&mut self, id: ShopperId, masked_name: &str) -> Result<(), CoreError> {
-        let length = masked_name.chars().count();
-        if length == 0 || length > MASKED_NAME_MAX || masked_name.chars().any(char::is_control) {
-            return Err(CoreError::MaskedNameMalformed);
-        }
-        self.shopper_mut(id)?.masked_name = Some(masked_name.to_owned());
+    /// Sets the name a terminal shows; the caller masks and seals it.
+    pub fn name_shopper(&mut self, id: ShopperId, masked_name: &Sealed) -> Result<(), CoreError> {
+        bounded(masked_name)?;
+        self.shopper_mut(id)?.masked_name = Some(masked_name.clone());
         Ok(())
     }
 
-    /// Records that the shopper accepted the consent text `text_version` at `now`.
+    /// Records that the shopper accepted a consent text version (sealed) at `now`.
     pub fn record_consent(
         &mut self,
         id: ShopperId,
-        text_version: &str,
+        text_version: &Sealed,
         now: Timestamp,
     ) -> Result<(), CoreError> {
-        let printable = text_version.bytes().all(|b| b.is_ascii_graphic());
-        if text_version.is_empty() || text_version.len() > CONSENT_VERSION_MAX || !printable {
-            return Err(CoreError::ConsentVersionMalformed);
-        }
-        self.shopper_mut(id)?.consent = Some((text_version.to_owned(), now));
+        bounded(text_version)?;
+        self.shopper_mut(id)?.consent = Some((text_version.clone(), now));
         Ok(())
     }
 
@@ -233,8 +238,9 @@ impl PaymentCore {
         // The record stays (payments and disputes name the shopper), its personal data goes:
         // no digits to match, no PIN, no accounts for any bank to list, no name, no consent.
         shopper.paused = true;
-        shopper.phone_last4 = None;
+        shopper.phone = None;
         shopper.pin = None;
+        shopper.bank_references.clear();
         shopper.funding.clear();
         shopper.default_funding = None;
         shopper.masked_name = None;
@@ -288,15 +294,11 @@ impl PaymentCore {
         Ok(())
     }
 
-    /// Sets or changes the PIN; `salt` comes from the caller's injected random source.
-    pub fn set_pin(&mut self, id: ShopperId, pin: &Pin, salt: [u8; 16]) -> Result<(), CoreError> {
-        self.set_pin_hash(id, PinHash::new(pin, salt))
-    }
-
-    /// Sets or changes the PIN from its hash, as the journal replays it.
-    pub fn set_pin_hash(&mut self, id: ShopperId, hash: PinHash) -> Result<(), CoreError> {
+    /// Sets or changes the PIN, by its hash sealed under the shopper's key.
+    pub fn set_pin_hash(&mut self, id: ShopperId, hash: &Sealed) -> Result<(), CoreError> {
+        bounded(hash)?;
         let shopper = self.shopper_mut(id)?;
-        shopper.pin = Some(hash);
+        shopper.pin = Some(hash.clone());
         shopper.pin_guard = PinGuard::default();
         Ok(())
     }
@@ -315,26 +317,26 @@ impl PaymentCore {
         Ok(())
     }
 
-    /// Binds an account at an external bank, by the bank's reference for it.
+    /// Binds an account at an external bank: the bank's reference for it sealed, and its
+    /// keyed digest, which names the account from now on.
     pub fn bind_bank_account(
         &mut self,
         shopper: ShopperId,
         issuer: IssuerId,
-        reference: &str,
+        account: KeyedDigest,
+        reference: &Sealed,
         make_default: bool,
     ) -> Result<(), CoreError> {
-        let printable = reference.bytes().all(|b| b.is_ascii_graphic());
-        if reference.is_empty() || reference.len() > BANK_REFERENCE_MAX || !printable {
-            return Err(CoreError::BankReferenceMalformed);
-        }
+        bounded(reference)?;
         if !self.issuers.contains_key(&issuer) {
             return Err(CoreError::UnknownIssuer(issuer));
         }
-        let source = FundingSource::BankAccount { issuer, reference: reference.to_owned() };
+        let source = FundingSource::BankAccount { issuer, account };
         let shopper_record = self.shopper_mut(shopper)?;
         if shopper_record.funding.contains(&source) {
             return Err(CoreError::AlreadyRegistered(format!("{issuer} account of {shopper}")));
         }
+        shopper_record.bank_references.insert(account, reference.clone());
         shopper_record.bind(source, make_default);
         Ok(())
     }
@@ -355,6 +357,9 @@ impl PaymentCore {
         shopper.funding.retain(|bound| bound != source);
         if shopper.funding.len() == before {
             return Err(CoreError::FundingNotBound);
+        }
+        if let FundingSource::BankAccount { account, .. } = source {
+            shopper.bank_references.remove(account);
         }
         if shopper.default_funding.as_ref() == Some(source) {
             shopper.default_funding = shopper.funding.first().cloned();

@@ -111,19 +111,31 @@ impl PaymentCore {
         self.shoppers.get(&id).map(|shopper| shopper.paused)
     }
 
-    pub fn masked_name(&self, id: ShopperId) -> Option<&str> {
-        self.shoppers.get(&id)?.masked_name.as_deref()
+    /// The shopper's masked name, sealed under their key.
+    pub fn masked_name(&self, id: ShopperId) -> Option<&Sealed> {
+        self.shoppers.get(&id)?.masked_name.as_ref()
     }
 
-    /// The last 4 digits of the shopper's phone, the face index's bucket.
-    pub fn phone_last4(&self, id: ShopperId) -> Option<String> {
-        let digits = self.shoppers.get(&id)?.phone_last4?;
-        Some(digits.iter().map(|&d| char::from(d)).collect())
+    /// The last 4 digits of the shopper's phone (the face index's bucket), sealed.
+    pub fn phone_digits(&self, id: ShopperId) -> Option<&Sealed> {
+        self.shoppers.get(&id)?.phone.as_ref().map(|(sealed, _)| sealed)
     }
 
-    /// The consent text version the shopper accepted, and when.
-    pub fn consent(&self, id: ShopperId) -> Option<(&str, Timestamp)> {
-        self.shoppers.get(&id)?.consent.as_ref().map(|(version, at)| (version.as_str(), *at))
+    /// The consent text version the shopper accepted (sealed), and when.
+    pub fn consent(&self, id: ShopperId) -> Option<(&Sealed, Timestamp)> {
+        self.shoppers.get(&id)?.consent.as_ref().map(|(version, at)| (version, *at))
+    }
+
+    /// The shoppers a payment waiting for phone digits could be: the digits typed are digested
+    /// under each one's key.
+    pub fn phone_candidates(&self, id: PaymentId) -> Option<&[ShopperId]> {
+        let record = self.payments.get(&id)?;
+        (record.payment.state == PaymentState::NeedsPhoneDigits).then_some(record.candidates.as_slice())
+    }
+
+    /// The bank's reference for one of the shopper's bound accounts, sealed.
+    pub fn bank_reference(&self, id: ShopperId, account: KeyedDigest) -> Option<&Sealed> {
+        self.shoppers.get(&id)?.bank_references.get(&account)
     }
 
     /// The shopper's built-in wallets, in the order they were bound.
@@ -208,22 +220,21 @@ impl PaymentCore {
         self.shoppers.get(&id).map_or((Vec::new(), None), |s| (s.funding.clone(), s.default_funding.clone()))
     }
 
-    /// The accounts at `issuer` that shoppers bound for face payment, by the bank's own
-    /// reference, each with whether it is its shopper's default; sorted by reference.
-    pub fn bank_accounts_at(&self, issuer: IssuerId) -> Vec<(String, bool)> {
-        let mut accounts: Vec<(String, bool)> = self
-            .shoppers
-            .values()
-            .flat_map(|shopper| {
-                shopper.funding.iter().filter_map(|source| match source {
-                    FundingSource::BankAccount { issuer: at, reference } if *at == issuer => {
-                        Some((reference.clone(), shopper.default_funding.as_ref() == Some(source)))
+    /// The accounts at `issuer` that shoppers bound for face payment: whose, the bank's
+    /// reference sealed under their key, and whether it is their default. A forgotten shopper
+    /// has none.
+    pub fn bank_accounts_at(&self, issuer: IssuerId) -> Vec<(ShopperId, Sealed, bool)> {
+        self.shoppers
+            .iter()
+            .flat_map(|(&id, shopper)| {
+                shopper.funding.iter().filter_map(move |source| match source {
+                    FundingSource::BankAccount { issuer: at, account } if *at == issuer => {
+                        let is_default = shopper.default_funding.as_ref() == Some(source);
+                        Some((id, shopper.bank_references[account].clone(), is_default))
                     }
                     _ => None,
                 })
             })
-            .collect();
-        accounts.sort();
-        accounts
+            .collect()
     }
 }

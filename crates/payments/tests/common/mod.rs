@@ -3,12 +3,16 @@
 
 #![allow(dead_code)] // each test file uses its own part of this
 
-use facepay_domain::{Currency, MerchantId, Money, PaymentId, ShopperId, TerminalId, Timestamp};
+use facepay_domain::{
+    Currency, KeyedDigest, MerchantId, Money, PaymentId, Sealed, ShopperId, TerminalId, Timestamp,
+};
 use facepay_ledger::{AccountId, TransferId};
 use facepay_payments::{
-    AcquirerId, CoreConfig, Identification, LimitTable, MerchantRisk, PaymentCore, Pin, PinPolicy, Retention,
-    RiskConfig, StartPayment, TransactionType,
+    AcquirerId, Command, CoreConfig, CoreError, FundingSource, Identification, IssuerId, LimitTable,
+    MerchantRisk, PaymentCore, PaymentView, Pin, PinHash, PinPolicy, Retention, RiskConfig, StartPayment,
+    TransactionType, bank_account_digest_input,
 };
+use sha2::{Digest, Sha256};
 
 pub const ACQUIRER: AcquirerId = AcquirerId(7);
 pub const RESERVE: AccountId = AccountId(2);
@@ -58,12 +62,12 @@ pub fn core_with(config: CoreConfig) -> PaymentCore {
     let mut core = PaymentCore::new(config);
     core.register_merchant(MERCHANT, ACQUIRER, MerchantRisk::Low, MERCHANT_ACCOUNT).unwrap();
     core.register_terminal(TERMINAL, MERCHANT).unwrap();
-    core.enroll_shopper(ALICE, "1234").unwrap();
+    enroll(&mut core, ALICE, "1234").unwrap();
     core.bind_wallet(ALICE, ALICE_BANK_A, true).unwrap();
     core.bind_wallet(ALICE, ALICE_BANK_B, false).unwrap();
     core.top_up(ALICE_BANK_A, 10_000, TransferId(1), at(0)).unwrap();
-    core.set_pin(ALICE, &Pin::choose("271828").unwrap(), *b"salt for tests!!").unwrap();
-    core.enroll_shopper(BOB, "1234").unwrap();
+    set_pin(&mut core, ALICE, "271828");
+    enroll(&mut core, BOB, "1234").unwrap();
     core.bind_wallet(BOB, BOB_WALLET, true).unwrap();
     core.top_up(BOB_WALLET, 5_000, TransferId(2), at(0)).unwrap();
     core
@@ -88,4 +92,72 @@ pub fn balance(core: &PaymentCore, account: AccountId) -> i128 {
 
 pub fn available(core: &PaymentCore, account: AccountId) -> i128 {
     core.ledger().account(account).unwrap().available_to_debit().unwrap()
+}
+
+/// The tests stand in for the vault, whose keys the core never sees: a "sealed" field is its
+/// text's bytes and a digest hashes the shopper with the text. The core only keeps, bounds and
+/// compares them, which is what these tests check.
+pub fn sealed(text: &str) -> Sealed {
+    Sealed::from_bytes(text.as_bytes().to_vec())
+}
+
+pub fn digest(shopper: ShopperId, text: &[u8]) -> KeyedDigest {
+    let hash = Sha256::new().chain_update(shopper.as_u128().to_be_bytes()).chain_update(text).finalize();
+    KeyedDigest(hash[..16].try_into().expect("16 of 32 bytes"))
+}
+
+/// Signs `shopper` up with the last 4 digits of their phone.
+pub fn enroll(core: &mut PaymentCore, shopper: ShopperId, digits: &str) -> Result<(), CoreError> {
+    core.enroll_shopper(shopper, &sealed(digits), digest(shopper, digits.as_bytes()))
+}
+
+/// An account at `issuer`, as the shopper's record names it.
+pub fn bank_account(shopper: ShopperId, issuer: IssuerId, reference: &str) -> FundingSource {
+    FundingSource::BankAccount {
+        issuer,
+        account: digest(shopper, &bank_account_digest_input(issuer, reference)),
+    }
+}
+
+pub fn bind_bank(
+    core: &mut PaymentCore,
+    shopper: ShopperId,
+    issuer: IssuerId,
+    reference: &str,
+    make_default: bool,
+) -> Result<(), CoreError> {
+    let FundingSource::BankAccount { account, .. } = bank_account(shopper, issuer, reference) else {
+        unreachable!("a bank account")
+    };
+    core.bind_bank_account(shopper, issuer, account, &sealed(reference), make_default)
+}
+
+pub fn set_pin(core: &mut PaymentCore, shopper: ShopperId, pin: &str) {
+    let hash = PinHash::new(&Pin::choose(pin).unwrap(), *b"salt for tests!!");
+    core.set_pin_hash(shopper, &Sealed::from_bytes(hash.to_bytes())).unwrap();
+}
+
+/// Types a PIN as the API does: the hash "opened", compared off the core, the verdict applied.
+pub fn provide_pin(
+    core: &mut PaymentCore,
+    id: PaymentId,
+    typed: &str,
+    now: Timestamp,
+) -> Result<PaymentView, CoreError> {
+    let check = core.pin_check(id, now)?;
+    let hash = PinHash::from_bytes(check.sealed_hash().as_bytes()).expect("a PIN hash");
+    let Command::PinChecked { matched, .. } = check.verdict(&hash, typed)? else { unreachable!("a verdict") };
+    core.pin_checked(id, matched, now)
+}
+
+/// Types phone digits as the API does: digested under each candidate's key.
+pub fn provide_digits(
+    core: &mut PaymentCore,
+    id: PaymentId,
+    typed: &str,
+    now: Timestamp,
+) -> Result<PaymentView, CoreError> {
+    let candidates = core.phone_candidates(id).unwrap_or_default().to_vec();
+    let digests: Vec<_> = candidates.iter().map(|&c| (c, digest(c, typed.as_bytes()))).collect();
+    core.provide_phone_digits(id, &digests, now)
 }
