@@ -13,6 +13,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod auth;
+mod caller;
 mod client;
 mod error;
 mod metrics;
@@ -48,5 +49,7 @@ pub async fn serve(
     switch: std::sync::Arc<Switch>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(switch)).with_graceful_shutdown(shutdown).await
+    // The peer's address reaches the router: the open routes' rate is taken per address.
+    let service = router(switch).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown).await
 }

@@ -20,6 +20,8 @@ struct Counts {
     requests: BTreeMap<(String, String, u16), u64>,
     latency: BTreeMap<String, Histogram>,
     decisions: BTreeMap<String, u64>,
+    /// Refusals of callers who proved no identity, by route: counted here, never journaled.
+    unauthenticated_refusals: BTreeMap<String, u64>,
     /// The latest answered pay requests' times, newest last, for the console's p95.
     recent_pay_seconds: VecDeque<f64>,
 }
@@ -37,6 +39,8 @@ struct Histogram {
 
 impl Metrics {
     pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        // Anyone can send any method: the label takes HTTP's own set and files the rest together.
+        let method = bounded_method(method);
         let mut counts = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         *counts.requests.entry((method.to_owned(), route.to_owned(), status)).or_default() += 1;
         let histogram = counts.latency.entry(format!("{method} {route}")).or_default();
@@ -53,6 +57,18 @@ impl Metrics {
             }
             counts.recent_pay_seconds.push_back(seconds);
         }
+    }
+
+    /// A request refused while its caller had proven no identity (`route` is the matched
+    /// template or `unmatched`).
+    pub fn observe_unauthenticated_refusal(&self, route: &str) {
+        *self
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .unauthenticated_refusals
+            .entry(route.to_owned())
+            .or_default() += 1;
     }
 
     /// One payment decision: `approved`, `needs_phone_digits`, or the decline reason's code.
@@ -118,6 +134,14 @@ impl Metrics {
         for (outcome, n) in &counts.decisions {
             let _ = writeln!(out, "facepay_payment_decisions_total{{outcome=\"{outcome}\"}} {n}");
         }
+        out.push_str(
+            "# HELP facepay_unauthenticated_refusals_total Requests refused before their caller proved \
+             who they are, by route (not in the audit log).\n",
+        );
+        out.push_str("# TYPE facepay_unauthenticated_refusals_total counter\n");
+        for (route, n) in &counts.unauthenticated_refusals {
+            let _ = writeln!(out, "facepay_unauthenticated_refusals_total{{route=\"{route}\"}} {n}");
+        }
         let samples: [(&str, &str, &str, u64); 7] = [
             ("facepay_index_faces", "gauge", "Faces in this node's face index.", node.index_faces as u64),
             (
@@ -152,6 +176,12 @@ impl Metrics {
         }
         out
     }
+}
+
+/// `method` if it is one of HTTP's standard methods, else `OTHER`.
+fn bounded_method(method: &str) -> &str {
+    const KNOWN: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"];
+    KNOWN.into_iter().find(|known| *known == method).unwrap_or("OTHER")
 }
 
 /// The node's state as the metrics show it, gathered at each scrape.

@@ -3,8 +3,11 @@
 //! caller's if well-formed), turns every error (a route's, an unknown route, a wrong method) into
 //! the one JSON error shape carrying that id, counts the request for `/metrics` by route
 //! template, says in `server-timing` how long this node took, and writes one structured log line: method, route, status, code, milliseconds and
-//! the request id; never a body, a header value or an id of a person.
+//! the request id; never a body, a header value or an id of a person. It also takes the open
+//! routes' rate per client address before anything is read, and writes the audit entry of a
+//! sensitive request under the identity its handler's caller extractor proved (`caller`).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 
 use crate::auth::{hex, random_bytes};
+use crate::caller::{self, VerifiedSlot};
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::routes::{
     audit, console, disputes, issuer, limits, merchant, operator, shopper, system, terminal,
@@ -99,7 +103,7 @@ pub fn router(switch: Arc<Switch>) -> Router {
 
 const REQUEST_ID: &str = "x-request-id";
 
-async fn every_request(State(switch): State<Arc<Switch>>, request: Request, next: Next) -> Response {
+async fn every_request(State(switch): State<Arc<Switch>>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = request
         .headers()
@@ -111,17 +115,19 @@ async fn every_request(State(switch): State<Arc<Switch>>, request: Request, next
         .map_or_else(|| hex(&random_bytes::<12>()), str::to_owned);
     let method = request.method().as_str().to_owned();
     let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
-    let mut audit = audit::audited(request.method(), &route).map(|action| {
-        (action, audit::actor(request.headers()), format!("{method} {}", request.uri().path()))
-    });
+    let address = caller::client_address(&request);
+    let mut audit = audit::audited(request.method(), &route)
+        .map(|action| (action, audit::request_text(request.method(), request.uri())));
+    let verified = VerifiedSlot::default();
+    request.extensions_mut().insert(verified.clone());
     // A stopping node answers what is under way and refuses what is new, so a caller hears a
     // clear 503 (and retries elsewhere) instead of a connection cut when the listener closes.
-    // The refusal changed nothing and anyone could send it, unauthenticated and past every
-    // rate limit, so like a 401 it is not audited: it never reaches the journal.
     let mut response = if switch.is_stopping() && route != "/health" {
         audit = None;
         ApiError::unavailable("node_stopping", "this node is stopping; send the request to another")
             .into_response()
+    } else if let Err(limited) = open_route_rate(&switch, &method, &route, address) {
+        limited.into_response()
     } else {
         next.run(request).await
     };
@@ -137,8 +143,13 @@ async fn every_request(State(switch): State<Arc<Switch>>, request: Request, next
         response = (error.status, axum::Json(body)).into_response();
     }
     let status = response.status().as_u16();
-    if let Some((action, actor, request)) = audit {
-        audit::record(&switch, action, actor, request, status).await;
+    match (audit, verified.proven()) {
+        (Some((action, request)), Some(actor)) => {
+            audit::record(&switch, action, actor, request, status).await
+        }
+        // Nobody proven: anyone can send this without limit, so it is counted, never journaled.
+        (_, None) if status >= 400 => switch.metrics.observe_unauthenticated_refusal(&route),
+        _ => {}
     }
     let seconds = started.elapsed().as_secs_f64();
     switch.metrics.observe_request(&method, &route, status, seconds);
@@ -153,6 +164,22 @@ async fn every_request(State(switch): State<Arc<Switch>>, request: Request, next
         response.headers_mut().insert("server-timing", value);
     }
     response
+}
+
+/// The routes anyone may call without a credential (sign-up, activation), each write to the
+/// journal: a token per client address is taken before the body is read, so one address's
+/// flood is refused at the door and leaves everyone else's bucket alone.
+fn open_route_rate(
+    switch: &Switch,
+    method: &str,
+    route: &str,
+    address: Option<SocketAddr>,
+) -> Result<(), ApiError> {
+    if !matches!((method, route), ("POST", "/v1/shoppers" | "/v1/terminal/activation")) {
+        return Ok(());
+    }
+    let bucket = address.map_or_else(|| "address unknown".to_owned(), |a| format!("address {}", a.ip()));
+    switch.open_rate.take(&bucket, crate::switch::now_ms())
 }
 
 /// An error the framework answered before a handler ran (a path that is not UTF-8, a body of

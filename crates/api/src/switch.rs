@@ -13,8 +13,8 @@ use axum::http::{HeaderMap, Method, Uri};
 use facepay_domain::{Currency, MerchantId, PaymentId, ShopperId, TerminalId, Timestamp};
 use facepay_face_index::{DecisionRule, IndexReader};
 use facepay_payments::{
-    CheckpointPolicy, Command, CoreReader, Journal, JournaledCore, PaymentCore, Reply, Role, Submitter,
-    group_commit_queue, write_batches,
+    ApiKeyId, CheckpointPolicy, Command, CoreReader, Journal, JournaledCore, PaymentCore, Reply, Role,
+    Submitter, group_commit_queue, write_batches,
 };
 
 use crate::auth::{self, NonceCache, SignedHeaders};
@@ -298,8 +298,11 @@ impl Switch {
         .map_err(|_| ApiError::internal("the store task failed"))?
     }
 
-    /// The caller's role, from its API key; rate-limited per key.
-    pub async fn api_caller(self: &Arc<Self>, headers: &HeaderMap) -> Result<Role, ApiError> {
+    /// The caller's key and role; rate-limited per key. Handlers take a `caller` extractor.
+    pub(crate) async fn api_caller(
+        self: &Arc<Self>,
+        headers: &HeaderMap,
+    ) -> Result<(ApiKeyId, Role), ApiError> {
         let (id, secret) = auth::bearer_key(headers)?;
         let role = match self.read(|core| auth::key_role(core, id, &secret)) {
             Some(role) => role,
@@ -310,17 +313,18 @@ impl Switch {
         }?;
         // The key's id names the bucket; the secret stays out of the limiter's map.
         self.api_key_rate.take(&id.to_string(), now_ms())?;
-        Ok(role)
+        Ok((id, role))
     }
 
-    /// The signing terminal and its merchant, after its signature, clock and nonce held.
-    pub async fn terminal_caller(
+    /// The signing terminal, after its signature, clock and nonce held.
+    /// Handlers take the `SignedTerminal` extractor.
+    pub(crate) async fn terminal_caller(
         self: &Arc<Self>,
         method: &Method,
         uri: &Uri,
         headers: &HeaderMap,
         body: &[u8],
-    ) -> Result<(TerminalId, MerchantId), ApiError> {
+    ) -> Result<TerminalId, ApiError> {
         let signed = SignedHeaders::parse(headers)?;
         let terminal = signed.terminal;
         let lookup = move |core: &PaymentCore| {
@@ -331,7 +335,7 @@ impl Switch {
             Some(found) => Some(found),
             None => self.read_fresh(lookup).await?,
         };
-        let (public_key, merchant) = found.ok_or_else(|| {
+        let (public_key, _) = found.ok_or_else(|| {
             ApiError::unauthorized(
                 "terminal_not_active",
                 "this terminal is unknown, not activated or revoked",
@@ -342,7 +346,7 @@ impl Switch {
         // naming a terminal must not use up that terminal's rate.
         self.terminal_rate.take(&terminal.to_string(), now_ms())?;
         self.heartbeats.lock().unwrap_or_else(PoisonError::into_inner).insert(terminal, now_ms());
-        Ok((terminal, merchant))
+        Ok(terminal)
     }
 
     /// Outbound messages not yet acknowledged, oldest first (banks and the operator pull theirs).

@@ -153,7 +153,7 @@ pub struct Window {
 pub struct AuditQuery {
     /// Only this action: enrollment, identification, deletion, credentials or operator_access.
     pub action: Option<String>,
-    /// Only this caller (`key_<hex>`, `trm_<hex>` or `anonymous`).
+    /// Only this caller (`key_<hex>` or `trm_<hex>`: the log names proven callers only).
     pub actor: Option<String>,
     /// Only entries after this sequence number (to page on).
     pub after_seq: Option<u64>,

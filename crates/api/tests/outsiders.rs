@@ -1,13 +1,17 @@
 //! What the outside suite found (issue 22) and what the read model changed, each pinned through
 //! the routes: a key reused for another sale, a suspended terminal moving money, a blank
-//! dispute note, and a payment the core forgot past its windows, answered from the store.
-
+//! dispute note, a payment the core forgot past its windows, answered from the store; and the
+//! edges anyone can reach: unauthenticated floods (refused per address, never journaled), the
+//! audit log's actors (proven callers only), every operator access recorded whatever its path
+//! bytes, and metric labels a caller cannot multiply.
 mod common;
 
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
 use common::*;
 use facepay_payments::{CoreConfig, Retention};
 use serde_json::{Value, json};
+use tower::ServiceExt;
 
 /// Payments the store's read model holds.
 fn stored_payments(node: &TestNode) -> usize {
@@ -183,4 +187,214 @@ async fn a_payment_past_its_windows_is_read_from_the_store_and_commands_on_it_ar
         send(&node.router, signed(&terminal, "POST", "/v1/terminal/payments", &other)).await;
     assert_eq!((status, code(&refused)), (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"));
     assert_eq!((payment_count(&node), stored_payments(&node)), (0, 1));
+}
+
+/// The request `method path` from client address `address`, as the listener would pass it on.
+fn from_address(address: [u8; 4], method: &str, path: &str, body: &str) -> Request<Body> {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    let peer = std::net::SocketAddr::from((address, 40_000));
+    request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+    request
+}
+
+fn audit_length(node: &TestNode) -> u64 {
+    node.switch.read(|core| core.audit_head().0)
+}
+
+/// A counter's value in the node's metrics text (0 when it has no line yet).
+async fn metric(node: &TestNode, line_start: &str) -> u64 {
+    let request = Request::get("/metrics").body(Body::empty()).unwrap();
+    let response = node.router.clone().oneshot(request).await.unwrap();
+    let bytes = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(line_start))
+        .map_or(0, |value| value.trim().parse().unwrap())
+}
+
+#[tokio::test]
+async fn an_unauthenticated_flood_is_refused_at_the_door_and_never_journaled() {
+    let node = node();
+    let before = audit_length(&node);
+    let mut statuses = Vec::new();
+    for _ in 0..200 {
+        let request = from_address([203, 0, 113, 7], "POST", "/v1/terminal/activation", "{not json");
+        statuses.push(send(&node.router, request).await.0);
+    }
+    let limited = statuses.iter().filter(|&&status| status == StatusCode::TOO_MANY_REQUESTS).count();
+    let malformed = statuses.iter().filter(|&&status| status == StatusCode::BAD_REQUEST).count();
+    let burst = config().open_rate.burst as usize;
+    assert!(malformed <= burst + 1 && limited >= 200 - burst - 1, "{malformed} read, {limited} refused");
+    assert_eq!(audit_length(&node), before, "nobody proven: nothing reaches the journal");
+    let counted = r#"facepay_unauthenticated_refusals_total{route="/v1/terminal/activation"}"#;
+    assert_eq!(metric(&node, counted).await, 200);
+
+    // The same bodies signed with nobody's key on a signed route: refused and counted, not logged.
+    let terminal = facepay_domain::TerminalId::from_u128(7);
+    let mut spoofed = from_address([203, 0, 113, 8], "POST", "/v1/terminal/payments", "{}");
+    spoofed.headers_mut().insert("x-facepay-terminal", terminal.to_string().parse().unwrap());
+    let (status, _) = send(&node.router, spoofed).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(audit_length(&node), before);
+}
+
+#[tokio::test]
+async fn one_address_flooding_sign_up_leaves_every_other_address_its_own() {
+    let rate = facepay_api::Rate { per_second: 0.001, burst: 3.0 };
+    let node = node_with(facepay_api::ApiConfig { open_rate: rate, ..config() });
+    let sign_up =
+        json!({"consent_text_version": "2026-11", "phone_last4": "1234", "name": "Ann"}).to_string();
+    // The token is taken before the body is read: malformed bodies use up the flooder's bucket.
+    for _ in 0..3 {
+        let (status, body) =
+            send(&node.router, from_address([198, 51, 100, 1], "POST", "/v1/shoppers", "{")).await;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "body_malformed"));
+    }
+    let (status, body) =
+        send(&node.router, from_address([198, 51, 100, 1], "POST", "/v1/shoppers", &sign_up)).await;
+    assert_eq!((status, code(&body)), (StatusCode::TOO_MANY_REQUESTS, "rate_limited"));
+    let (status, body) =
+        send(&node.router, from_address([198, 51, 100, 2], "POST", "/v1/shoppers", &sign_up)).await;
+    assert_eq!(status, StatusCode::OK, "another address signs up: {body}");
+}
+
+#[tokio::test]
+async fn the_audit_log_names_only_callers_who_proved_who_they_are() {
+    let node = node();
+    let (merchant_id, merchant_key) = merchant(&node).await;
+    let terminal = terminal(&node, &merchant_key).await;
+    shopper(&node, 1, "1234", 10_000).await;
+    let before = audit_length(&node);
+
+    // An unsigned 8 MiB body naming the terminal: refused, and no entry names the terminal.
+    let big = "x".repeat(8 << 20);
+    let mut unsigned = from_address([203, 0, 113, 9], "POST", "/v1/terminal/payments", &big);
+    unsigned.headers_mut().insert("x-facepay-terminal", terminal.terminal.to_string().parse().unwrap());
+    let (status, _) = send(&node.router, unsigned).await;
+    assert!(status.is_client_error(), "{status}");
+    // A forged signature naming it: refused at the signature check, no entry either.
+    let mut forged = signed(&terminal, "POST", "/v1/terminal/payments", &pay_body(100, "f-1", "face:1"));
+    forged.headers_mut().insert("x-facepay-signature", "AAAA".parse().unwrap());
+    assert_eq!(send(&node.router, forged).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(audit_length(&node), before, "no entry for a terminal that did not sign");
+
+    // Signed, it is recorded under the terminal; a merchant key at an operator route under its id.
+    let paid = send(
+        &node.router,
+        signed(&terminal, "POST", "/v1/terminal/payments", &pay_body(100, "p-1", "face:1")),
+    );
+    assert_eq!(paid.await.0, StatusCode::OK);
+    let (status, _) = send(&node.router, with_key("GET", "/v1/operator/limits", &merchant_key, None)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, page) =
+        send(&node.router, with_key("GET", "/v1/operator/audit?limit=1000", &node.operator_key, None)).await;
+    let entries = page["entries"].as_array().unwrap();
+    let actors: Vec<(&str, &str)> =
+        entries.iter().map(|e| (e["action"].as_str().unwrap(), e["actor"].as_str().unwrap())).collect();
+    let terminal_id = terminal.terminal.to_string();
+    assert!(actors.contains(&("identification", terminal_id.as_str())), "{actors:?}");
+    let merchant_key_id = format!("key_{}", &merchant_key[4..36]);
+    assert!(actors.contains(&("operator_access", merchant_key_id.as_str())), "{actors:?}");
+    assert!(
+        actors.iter().all(|&(_, actor)| actor.starts_with("key_") || actor.starts_with("trm_")),
+        "{actors:?}"
+    );
+    assert!(actors.iter().all(|&(_, actor)| actor != merchant_id), "a merchant's key is named by its id");
+}
+
+/// Path segments that put a multi-byte character, a percent-encoded byte and an invalid UTF-8
+/// byte at every place around the audit log's length, once escaped, after a prefix of `prefix`.
+fn hostile_segments(prefix: usize) -> Vec<Vec<u8>> {
+    let mut segments = Vec::new();
+    let room = facepay_payments::AUDIT_REQUEST_MAX.saturating_sub(prefix);
+    for pad in room.saturating_sub(20)..=room {
+        let fill = "a".repeat(pad);
+        segments.push(format!("{fill}\u{20AC}\u{20AC}").into_bytes());
+        segments.push(format!("{fill}%FF%FE").into_bytes());
+        segments.push(format!("{fill}\u{1F600}").into_bytes());
+        let mut invalid = fill.into_bytes();
+        invalid.extend([0xFF, 0xC3, 0x28]);
+        segments.push(invalid);
+    }
+    segments
+}
+
+/// The request with `method`, the operator's key, a JSON body and these raw path bytes, if a
+/// client could send them at all.
+fn raw_request(node: &TestNode, method: &str, path: Vec<u8>) -> Option<Request<Body>> {
+    let uri = axum::http::Uri::from_maybe_shared(path).ok()?;
+    let mut request = with_key(method, "/", &node.operator_key, Some(json!({})));
+    *request.uri_mut() = uri;
+    Some(request)
+}
+
+#[tokio::test]
+async fn every_operator_access_is_recorded_whatever_its_path_and_no_route_panics() {
+    let wide = facepay_api::Rate { per_second: 1e9, burst: 1e9 };
+    let node = node_with(facepay_api::ApiConfig { api_key_rate: wide, ..config() });
+    let (_, openapi) = send(&node.router, Request::get("/openapi.json").body(Body::empty()).unwrap()).await;
+    let (mut sent, mut unsendable) = (0, 0);
+    for (template, methods) in openapi["paths"].as_object().unwrap() {
+        for method in methods.as_object().unwrap().keys() {
+            let method = method.to_uppercase();
+            let (head, tail) = match (template.find('{'), template.find('}')) {
+                (Some(start), Some(end)) => (&template[..start], &template[end + 1..]),
+                _ => (template.as_str(), ""),
+            };
+            let templated = template.contains('{');
+            for segment in hostile_segments(method.len() + 1 + head.len()) {
+                let mut path = head.as_bytes().to_vec();
+                if templated {
+                    path.extend(&segment);
+                    path.extend(tail.as_bytes());
+                }
+                path.extend(b"?q=");
+                path.extend(&segment);
+                let Some(request) = raw_request(&node, &method, path) else {
+                    unsendable += 1;
+                    continue;
+                };
+                let before = audit_length(&node);
+                let response = node.router.clone().oneshot(request).await.unwrap();
+                let status = response.status();
+                let kind = response.headers().get("content-type").cloned();
+                let json = kind.is_some_and(|kind| kind.as_bytes().starts_with(b"application/json"));
+                assert!(json || status.is_success(), "{method} {template}: {status} without the JSON error");
+                if template.starts_with("/v1/operator/") {
+                    assert_eq!(audit_length(&node), before + 1, "{method} {template} ({status}) unrecorded");
+                }
+                sent += 1;
+            }
+        }
+    }
+    assert!(sent > 1_000 && sent > unsendable, "{sent} sent, {unsendable} not sendable");
+    let newest = format!("/v1/operator/audit?limit=1000&after_seq={}", audit_length(&node) - 1_000);
+    let (_, page) = send(&node.router, with_key("GET", &newest, &node.operator_key, None)).await;
+    assert_eq!(page["entries"].as_array().unwrap().len(), 1_000);
+    for entry in page["entries"].as_array().unwrap() {
+        let request = entry["request"].as_str().unwrap();
+        assert!(request.len() <= facepay_payments::AUDIT_REQUEST_MAX && request.is_ascii(), "{request}");
+    }
+}
+
+#[tokio::test]
+async fn a_made_up_method_does_not_make_a_metric_label() {
+    let node = node();
+    for method in ["FOO", "BAR", "get"] {
+        let request =
+            Request::builder().method(method).uri("/v1/operator/limits").body(Body::empty()).unwrap();
+        send(&node.router, request).await;
+    }
+    let other = r#"facepay_http_requests_total{method="OTHER",route="/v1/operator/limits",status="405"}"#;
+    assert_eq!(metric(&node, other).await, 3);
+    let request = Request::get("/metrics").body(Body::empty()).unwrap();
+    let response = node.router.clone().oneshot(request).await.unwrap();
+    let text = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+    let text = String::from_utf8(text.to_vec()).unwrap();
+    assert!(!text.contains("FOO") && !text.contains("method=\"get\""), "{text}");
 }

@@ -3,22 +3,24 @@
 //! chain with each entry's hash and the hash before it, so that anyone can check an entry, and
 //! an auditor who kept an earlier head can check that nothing before it changed.
 //!
-//! A request refused for its credentials (401) or its rate (429) is not recorded: anyone could
-//! send those without limit, and the journal is no place for that flood; metrics count them.
+//! Only a caller who proved who they are is recorded, under that name (an API key's id, a
+//! terminal's id): a request whose credentials failed, or that presented none and was refused,
+//! could come from anyone without limit; the journal is no place for that flood, and metrics
+//! count it. The request is written escaped, so any path, whatever its bytes, is recorded.
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Method};
+use axum::http::{Method, Uri};
 use facepay_payments::{AUDIT_REQUEST_MAX, AuditAction, AuditEvent, AuditFilter, Command};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{HEADER_TERMINAL, bearer_key, hex, parse_terminal_id};
+use crate::auth::hex;
+use crate::caller::Operator;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::operator::operator;
 use crate::switch::Switch;
 use crate::wire;
 
@@ -45,25 +47,27 @@ pub fn audited(method: &Method, route: &str) -> Option<AuditAction> {
     Some(action)
 }
 
-/// The caller as presented: an API key's id (never its secret), a terminal's id, or nobody.
-pub fn actor(headers: &HeaderMap) -> String {
-    if let Ok((key, _)) = bearer_key(headers) {
-        return key.to_string();
+/// The request as the log keeps it: the method and the path, every byte that is not printable
+/// ASCII (or is `%` itself) written `%XX`, cut to the log's length at a whole escape. The query
+/// is left out: it may carry a search term, and the path names what was touched.
+pub fn request_text(method: &Method, uri: &Uri) -> String {
+    let mut text = format!("{} ", method.as_str());
+    for &byte in uri.path().as_bytes() {
+        let escaped = if byte.is_ascii_graphic() && byte != b'%' {
+            char::from(byte).to_string()
+        } else {
+            format!("%{byte:02X}")
+        };
+        if text.len() + escaped.len() > AUDIT_REQUEST_MAX {
+            break;
+        }
+        text.push_str(&escaped);
     }
-    headers
-        .get(HEADER_TERMINAL)
-        .and_then(|value| value.to_str().ok())
-        .and_then(parse_terminal_id)
-        .map_or_else(|| "anonymous".to_owned(), |terminal| terminal.to_string())
+    text
 }
 
-/// Appends the request to the log, unless it was refused before anyone was identified.
+/// Appends a proven caller's request to the log.
 pub async fn record(switch: &Arc<Switch>, action: AuditAction, actor: String, request: String, status: u16) {
-    if status == 401 || status == 429 {
-        return;
-    }
-    let mut request = request;
-    request.truncate(AUDIT_REQUEST_MAX); // a URI path is ASCII, so any byte is a boundary
     let event = AuditEvent { action, actor, request, status };
     if let Err(err) = switch.execute(Command::RecordAudit(event)).await {
         // The request's own effect stands; the missing entry must be seen.
@@ -98,10 +102,9 @@ const AUDIT_PAGE_MAX: usize = 1000;
     params(wire::AuditQuery), responses((status = 200, body = AuditPage), (status = "4XX", body = ErrorBody)))]
 pub async fn search(
     State(switch): State<Arc<Switch>>,
-    headers: HeaderMap,
+    _: Operator,
     query: Result<Query<wire::AuditQuery>, QueryRejection>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    operator(&switch, &headers).await?;
     let Query(query) =
         query.map_err(|_| ApiError::bad_request("query_malformed", "the query parameters are malformed"))?;
     let limit = query.limit.unwrap_or(100);
@@ -132,4 +135,31 @@ pub async fn search(
         })
         .collect();
     Ok(Json(AuditPage { length, head_hash: hex(&head), entries }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_is_kept_escaped_and_cut_at_a_whole_escape() {
+        let uri: Uri = "/v1/operator/merchants/caf\u{e9}%20x/status?secret=1".parse().unwrap();
+        assert_eq!(request_text(&Method::PUT, &uri), "PUT /v1/operator/merchants/caf%C3%A9%2520x/status");
+        for pad in 230..260 {
+            let uri: Uri = format!("/v1/operator/{}\u{20AC}", "a".repeat(pad)).parse().unwrap();
+            let text = request_text(&Method::GET, &uri);
+            assert!(text.len() <= AUDIT_REQUEST_MAX, "{pad}");
+            assert!(
+                !text.ends_with('%') && text.rsplit('%').next().is_some_and(|last| last.len() >= 2),
+                "{text}"
+            );
+            let event = AuditEvent {
+                action: AuditAction::OperatorAccess,
+                actor: "key_a".into(),
+                request: text,
+                status: 200,
+            };
+            assert!(event.is_valid());
+        }
+    }
 }

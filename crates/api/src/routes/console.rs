@@ -7,17 +7,16 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use facepay_domain::{ShopperId, Timestamp};
 use facepay_payments::{Dispute, MINUTE_MS, MerchantRisk, MerchantStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::caller::Operator;
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::disputes::DisputeOut;
 use crate::routes::limits::LimitPair;
 use crate::routes::merchant::{TerminalOut, terminal_out};
-use crate::routes::operator::operator;
 use crate::switch::{Switch, now_ms};
 use crate::wire::PaymentOut;
 
@@ -53,11 +52,7 @@ pub struct Dashboard {
 
 #[utoipa::path(get, path = "/v1/operator/dashboard", tag = "operator", security(("api_key" = [])),
     responses((status = 200, body = Dashboard), (status = "4XX", body = ErrorBody)))]
-pub async fn dashboard(
-    State(switch): State<Arc<Switch>>,
-    headers: HeaderMap,
-) -> Result<Json<Dashboard>, ApiError> {
-    operator(&switch, &headers).await?;
+pub async fn dashboard(State(switch): State<Arc<Switch>>, _: Operator) -> Result<Json<Dashboard>, ApiError> {
     let now = now_ms();
     let window_start = now - (now % MINUTE_MS) - (WINDOW_MINUTES as i64 - 1) * MINUTE_MS;
     // Counted by the store on the readers' connection: the writer never waits for the console.
@@ -133,9 +128,8 @@ pub struct TerminalState {
     responses((status = 200, body = Vec<MerchantOut>), (status = "4XX", body = ErrorBody)))]
 pub async fn merchants(
     State(switch): State<Arc<Switch>>,
-    headers: HeaderMap,
+    _: Operator,
 ) -> Result<Json<Vec<MerchantOut>>, ApiError> {
-    operator(&switch, &headers).await?;
     let listed = switch.read(|core| {
         core.merchants()
             .into_iter()
@@ -176,9 +170,8 @@ pub async fn merchants(
     responses((status = 200, body = Vec<DisputeOut>), (status = "4XX", body = ErrorBody)))]
 pub async fn disputes(
     State(switch): State<Arc<Switch>>,
-    headers: HeaderMap,
+    _: Operator,
 ) -> Result<Json<Vec<DisputeOut>>, ApiError> {
-    operator(&switch, &headers).await?;
     let open: Vec<(Dispute, Option<ShopperId>)> = switch.read(|core| {
         let payer = |d: &Dispute| core.payment_record(d.payment).and_then(|p| p.shopper);
         core.disputes().map(|dispute| (dispute.clone(), payer(dispute))).collect()

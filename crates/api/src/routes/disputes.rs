@@ -11,7 +11,6 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use facepay_domain::ShopperId;
 use facepay_ledger::TransferId;
 use facepay_payments::{Command, Dispute, DisputeId, DisputeState, Finding, Party, Reply, Role};
@@ -20,9 +19,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::{parse_prefixed, random_u128};
+use crate::caller::{ApiCaller, Operator, ShopperCaller};
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::operator::operator;
-use crate::routes::shopper::shopper_of;
 use crate::switch::Switch;
 use crate::wire;
 
@@ -179,10 +177,9 @@ pub struct OpenDispute {
     request_body = OpenDispute, responses((status = 200, body = DisputeOut), (status = "4XX", body = ErrorBody)))]
 pub async fn open(
     State(switch): State<Arc<Switch>>,
-    headers: HeaderMap,
+    ShopperCaller(shopper): ShopperCaller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<DisputeOut>, ApiError> {
-    let shopper = shopper_of(&switch, &headers).await?;
     let input: OpenDispute = wire::json(&wire::body(body)?)?;
     let payment = wire::payment_id(&input.payment_id)?;
     match switch.payment_owner(payment).await? {
@@ -205,10 +202,9 @@ pub async fn open(
 /// The dispute as the operator, or the shopper or merchant whose payment it is, sees it.
 pub async fn read(
     State(switch): State<Arc<Switch>>,
+    ApiCaller(role): ApiCaller,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Json<DisputeOut>, ApiError> {
-    let role = switch.api_caller(&headers).await?;
     Ok(Json(visible_out(&switch, role, &id).await?))
 }
 
@@ -225,11 +221,10 @@ pub struct Note {
 /// Evidence from whichever party the caller is.
 pub async fn add_evidence(
     State(switch): State<Arc<Switch>>,
+    ApiCaller(role): ApiCaller,
     Path(id): Path<String>,
-    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<DisputeOut>, ApiError> {
-    let role = switch.api_caller(&headers).await?;
     let party = match role {
         Role::Shopper(_) => Party::Shopper,
         Role::Merchant(_) => Party::Merchant,
@@ -261,11 +256,10 @@ pub struct Resolution {
     responses((status = 200, body = DisputeOut), (status = "4XX", body = ErrorBody)))]
 pub async fn resolve(
     State(switch): State<Arc<Switch>>,
+    _: Operator,
     Path(id): Path<String>,
-    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<DisputeOut>, ApiError> {
-    operator(&switch, &headers).await?;
     let dispute = dispute_id(&id)?;
     let input: Resolution = wire::json(&wire::body(body)?)?;
     let finding = match input.finding {
@@ -282,10 +276,9 @@ pub async fn resolve(
     responses((status = 200, body = DisputeOut), (status = "4XX", body = ErrorBody)))]
 pub async fn charge_back(
     State(switch): State<Arc<Switch>>,
+    _: Operator,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Json<DisputeOut>, ApiError> {
-    operator(&switch, &headers).await?;
     let dispute = dispute_id(&id)?;
     Ok(Json(dispute_reply(&switch, switch.execute(Command::ChargeBack { dispute }).await?).await?))
 }
@@ -305,10 +298,9 @@ pub struct ReserveFunding {
 /// Money into the reserve that compensates shoppers first.
 pub async fn fund_reserve(
     State(switch): State<Arc<Switch>>,
-    headers: HeaderMap,
+    _: Operator,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<crate::routes::operator::Balance>, ApiError> {
-    operator(&switch, &headers).await?;
     let input: ReserveFunding = wire::json(&wire::body(body)?)?;
     wire::token("funding_id", &input.funding_id, crate::routes::terminal::TOKEN_MAX)?;
     let transfer_id = TransferId(wire::derived_id(&[b"reserve", input.funding_id.as_bytes()]));

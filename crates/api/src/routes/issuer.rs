@@ -10,23 +10,16 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
-use facepay_payments::{Command, IssuerAnswer, IssuerId, IssuerMessage, Outbound, Role};
+use facepay_payments::{Command, IssuerAnswer, IssuerId, IssuerMessage, Outbound};
 use facepay_vault::PersonalField;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::caller::IssuerCaller;
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::terminal::payment_reply;
 use crate::switch::Switch;
 use crate::wire::{self, PaymentOut};
-
-async fn issuer_of(switch: &Arc<Switch>, headers: &HeaderMap) -> Result<IssuerId, ApiError> {
-    match switch.api_caller(headers).await? {
-        Role::Issuer(issuer) => Ok(issuer),
-        _ => Err(ApiError::forbidden("this route is for banks")),
-    }
-}
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct BankMessage {
@@ -94,9 +87,8 @@ fn message_to(message: &IssuerMessage) -> IssuerId {
     responses((status = 200, body = Vec<BankMessage>), (status = "4XX", body = ErrorBody)))]
 pub async fn messages(
     State(switch): State<Arc<Switch>>,
-    headers: HeaderMap,
+    IssuerCaller(issuer): IssuerCaller,
 ) -> Result<Json<Vec<BankMessage>>, ApiError> {
-    let issuer = issuer_of(&switch, &headers).await?;
     Ok(Json(own_messages(&switch, issuer).await?))
 }
 
@@ -113,9 +105,8 @@ pub struct BoundAccount {
     responses((status = 200, body = Vec<BoundAccount>), (status = "4XX", body = ErrorBody)))]
 pub async fn accounts(
     State(switch): State<Arc<Switch>>,
-    headers: HeaderMap,
+    IssuerCaller(issuer): IssuerCaller,
 ) -> Result<Json<Vec<BoundAccount>>, ApiError> {
-    let issuer = issuer_of(&switch, &headers).await?;
     let accounts = switch.read(|core| core.bank_accounts_at(issuer));
     let keys = switch.personal_keys(accounts.iter().map(|(shopper, _, _)| *shopper).collect()).await?;
     let mut listed: Vec<BoundAccount> = accounts
@@ -145,10 +136,9 @@ pub struct Acknowledged {
     request_body = Acknowledge, responses((status = 200, body = Acknowledged), (status = "4XX", body = ErrorBody)))]
 pub async fn acknowledge(
     State(switch): State<Arc<Switch>>,
-    headers: HeaderMap,
+    IssuerCaller(issuer): IssuerCaller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Acknowledged>, ApiError> {
-    let issuer = issuer_of(&switch, &headers).await?;
     let input: Acknowledge = wire::json(&wire::body(body)?)?;
     if input.message_ids.len() > PULL_MAX {
         return Err(ApiError::bad_request("ids_too_many", format!("at most {PULL_MAX} ids at once")));
@@ -182,11 +172,10 @@ pub struct Authorization {
     responses((status = 200, body = PaymentOut), (status = "4XX", body = ErrorBody)))]
 pub async fn answer(
     State(switch): State<Arc<Switch>>,
+    IssuerCaller(issuer): IssuerCaller,
     Path(id): Path<String>,
-    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<PaymentOut>, ApiError> {
-    let issuer = issuer_of(&switch, &headers).await?;
     let payment = wire::payment_id(&id)?;
     if switch.read_fresh(move |core| core.payment_issuer(payment)).await? != Some(issuer) {
         return Err(ApiError::not_found("payment_unknown", "no such payment funded by this bank"));
@@ -249,10 +238,9 @@ pub struct IssuerSettlement {
     responses((status = 200, body = IssuerSettlement), (status = "4XX", body = ErrorBody)))]
 pub async fn settlement(
     State(switch): State<Arc<Switch>>,
-    headers: HeaderMap,
+    IssuerCaller(issuer): IssuerCaller,
     query: Result<Query<wire::Window>, QueryRejection>,
 ) -> Result<Json<IssuerSettlement>, ApiError> {
-    let issuer = issuer_of(&switch, &headers).await?;
     let window = window(query)?;
     let report = report(&switch, &window).await?;
     let position = report

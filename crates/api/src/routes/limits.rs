@@ -10,15 +10,15 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use facepay_domain::ShopperId;
 use facepay_payments::{Command, Limit, LimitTable, MerchantRisk, ShopperRiskTier};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::parse_prefixed;
+use crate::caller::Operator;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::operator::{RiskLevel, merchant_id, operator};
+use crate::routes::operator::{RiskLevel, merchant_id};
 use crate::switch::Switch;
 use crate::wire;
 
@@ -97,9 +97,8 @@ impl From<LimitPolicy> for LimitTable {
     responses((status = 200, body = LimitPolicy), (status = "4XX", body = ErrorBody)))]
 pub async fn read_policy(
     State(switch): State<Arc<Switch>>,
-    headers: HeaderMap,
+    _: Operator,
 ) -> Result<Json<LimitPolicy>, ApiError> {
-    operator(&switch, &headers).await?;
     Ok(Json(switch.read(|core| LimitPolicy::from(core.limit_table()))))
 }
 
@@ -107,10 +106,9 @@ pub async fn read_policy(
     request_body = LimitPolicy, responses((status = 200, body = LimitPolicy), (status = "4XX", body = ErrorBody)))]
 pub async fn set_policy(
     State(switch): State<Arc<Switch>>,
-    headers: HeaderMap,
+    _: Operator,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<LimitPolicy>, ApiError> {
-    operator(&switch, &headers).await?;
     let table = LimitTable::from(wire::json::<LimitPolicy>(&wire::body(body)?)?);
     switch.execute(Command::SetLimitTable { table }).await?;
     Ok(Json(switch.read(|core| LimitPolicy::from(core.limit_table()))))
@@ -129,11 +127,10 @@ pub struct MerchantRating {
     responses((status = 200, body = MerchantRating), (status = "4XX", body = ErrorBody)))]
 pub async fn rate_merchant(
     State(switch): State<Arc<Switch>>,
+    _: Operator,
     Path(id): Path<String>,
-    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<MerchantRating>, ApiError> {
-    operator(&switch, &headers).await?;
     let merchant = merchant_id(&id)?;
     let input: MerchantRating = wire::json(&wire::body(body)?)?;
     let risk = MerchantRisk::from(input.risk);
@@ -162,11 +159,10 @@ pub struct ShopperTier {
     responses((status = 200, body = ShopperTier), (status = "4XX", body = ErrorBody)))]
 pub async fn rate_shopper(
     State(switch): State<Arc<Switch>>,
+    _: Operator,
     Path(id): Path<String>,
-    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ShopperTier>, ApiError> {
-    operator(&switch, &headers).await?;
     let shopper = parse_prefixed(&id, "shp_")
         .map(ShopperId::from_u128)
         .ok_or_else(|| ApiError::bad_request("id_malformed", "a shopper id reads shp_<32 hex digits>"))?;

@@ -9,24 +9,17 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use facepay_domain::{MerchantId, PaymentId, TerminalId};
 use facepay_payments::{Command, Role};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::{hex, parse_terminal_id, random_bytes, random_u128, sha256};
+use crate::caller::{ApiCaller, MerchantCaller};
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::terminal::{RefundRequest, payment_reply, refund_command};
 use crate::switch::{PaymentOwner, Switch, now_ms};
 use crate::wire::{self, PaymentOut};
-
-async fn merchant_of(switch: &Arc<Switch>, headers: &HeaderMap) -> Result<MerchantId, ApiError> {
-    match switch.api_caller(headers).await? {
-        Role::Merchant(merchant) => Ok(merchant),
-        _ => Err(ApiError::forbidden("this route is for merchants")),
-    }
-}
 
 async fn own_terminal(switch: &Arc<Switch>, merchant: MerchantId, id: &str) -> Result<TerminalId, ApiError> {
     terminal_of(switch, Some(merchant), id).await
@@ -47,12 +40,8 @@ async fn terminal_of(
 }
 
 /// A terminal its merchant, or the operator, may suspend or revoke.
-async fn managed_terminal(
-    switch: &Arc<Switch>,
-    headers: &HeaderMap,
-    id: &str,
-) -> Result<TerminalId, ApiError> {
-    match switch.api_caller(headers).await? {
+async fn managed_terminal(switch: &Arc<Switch>, role: Role, id: &str) -> Result<TerminalId, ApiError> {
+    match role {
         Role::Merchant(merchant) => terminal_of(switch, Some(merchant), id).await,
         Role::Operator => terminal_of(switch, None, id).await,
         _ => Err(ApiError::forbidden("this route is for the terminal's merchant or the operator")),
@@ -94,9 +83,8 @@ async fn new_code(switch: &Arc<Switch>, terminal: TerminalId) -> Result<Activati
     responses((status = 200, body = ActivationCode), (status = "4XX", body = ErrorBody)))]
 pub async fn register_terminal(
     State(switch): State<Arc<Switch>>,
-    headers: HeaderMap,
+    MerchantCaller(merchant): MerchantCaller,
 ) -> Result<Json<ActivationCode>, ApiError> {
-    let merchant = merchant_of(&switch, &headers).await?;
     let terminal = TerminalId::from_u128(random_u128());
     switch.execute(Command::RegisterTerminal { terminal, merchant }).await?;
     Ok(Json(new_code(&switch, terminal).await?))
@@ -109,10 +97,9 @@ pub async fn register_terminal(
 /// device activates.
 pub async fn replace_terminal(
     State(switch): State<Arc<Switch>>,
+    MerchantCaller(merchant): MerchantCaller,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Json<ActivationCode>, ApiError> {
-    let merchant = merchant_of(&switch, &headers).await?;
     let terminal = own_terminal(&switch, merchant, &id).await?;
     Ok(Json(new_code(&switch, terminal).await?))
 }
@@ -140,11 +127,11 @@ pub struct TerminalOut {
     responses((status = 200, body = TerminalOut), (status = "4XX", body = ErrorBody)))]
 pub async fn suspend_terminal(
     State(switch): State<Arc<Switch>>,
+    ApiCaller(role): ApiCaller,
     Path(id): Path<String>,
-    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<TerminalOut>, ApiError> {
-    let terminal = managed_terminal(&switch, &headers, &id).await?;
+    let terminal = managed_terminal(&switch, role, &id).await?;
     let input: Suspension = wire::json(&wire::body(body)?)?;
     switch.execute(Command::SuspendTerminal { terminal, suspended: input.suspended }).await?;
     Ok(Json(terminal_out(&switch, terminal)))
@@ -155,10 +142,10 @@ pub async fn suspend_terminal(
     responses((status = 200, body = TerminalOut), (status = "4XX", body = ErrorBody)))]
 pub async fn revoke_terminal(
     State(switch): State<Arc<Switch>>,
+    ApiCaller(role): ApiCaller,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Json<TerminalOut>, ApiError> {
-    let terminal = managed_terminal(&switch, &headers, &id).await?;
+    let terminal = managed_terminal(&switch, role, &id).await?;
     switch.execute(Command::RevokeTerminal { terminal }).await?;
     Ok(Json(terminal_out(&switch, terminal)))
 }
@@ -168,10 +155,9 @@ pub async fn revoke_terminal(
     responses((status = 200, body = TerminalOut), (status = "4XX", body = ErrorBody)))]
 pub async fn terminal(
     State(switch): State<Arc<Switch>>,
+    MerchantCaller(merchant): MerchantCaller,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Json<TerminalOut>, ApiError> {
-    let merchant = merchant_of(&switch, &headers).await?;
     let terminal = own_terminal(&switch, merchant, &id).await?;
     Ok(Json(terminal_out(&switch, terminal)))
 }
@@ -196,10 +182,9 @@ pub(crate) fn terminal_out(switch: &Switch, terminal: TerminalId) -> TerminalOut
     responses((status = 200, body = PaymentOut), (status = "4XX", body = ErrorBody)))]
 pub async fn payment(
     State(switch): State<Arc<Switch>>,
+    MerchantCaller(merchant): MerchantCaller,
     Path(id): Path<String>,
-    headers: HeaderMap,
 ) -> Result<Json<PaymentOut>, ApiError> {
-    let merchant = merchant_of(&switch, &headers).await?;
     let (payment, _) = own_payment(&switch, merchant, &id).await?;
     let out = switch.payment_out(payment).await?;
     out.map(Json).ok_or_else(|| ApiError::not_found("payment_unknown", "no such payment of this merchant"))
@@ -210,11 +195,10 @@ pub async fn payment(
     responses((status = 200, body = PaymentOut), (status = "4XX", body = ErrorBody)))]
 pub async fn refund(
     State(switch): State<Arc<Switch>>,
+    MerchantCaller(merchant): MerchantCaller,
     Path(id): Path<String>,
-    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<PaymentOut>, ApiError> {
-    let merchant = merchant_of(&switch, &headers).await?;
     let (payment, owner) = own_payment(&switch, merchant, &id).await?;
     owner.commandable(payment)?;
     let input: RefundRequest = wire::json(&wire::body(body)?)?;

@@ -8,7 +8,6 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use facepay_domain::MerchantId;
 use facepay_ledger::{AccountId, TransferId};
 use facepay_payments::{AcquirerId, Command, MerchantRisk, MerchantStatus, Role};
@@ -16,16 +15,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::{new_api_key, parse_prefixed, parse_terminal_id, random_u128};
+use crate::caller::Operator;
 use crate::error::{ApiError, ErrorBody};
 use crate::switch::Switch;
 use crate::wire;
-
-pub(crate) async fn operator(switch: &Arc<Switch>, headers: &HeaderMap) -> Result<(), ApiError> {
-    match switch.api_caller(headers).await? {
-        Role::Operator => Ok(()),
-        _ => Err(ApiError::forbidden("this route is for the operator")),
-    }
-}
 
 pub(crate) fn merchant_id(text: &str) -> Result<MerchantId, ApiError> {
     parse_prefixed(text, "mer_")
@@ -71,10 +64,9 @@ pub struct MerchantCreated {
     request_body = NewMerchant, responses((status = 200, body = MerchantCreated), (status = "4XX", body = ErrorBody)))]
 pub async fn create_merchant(
     State(switch): State<Arc<Switch>>,
-    headers: HeaderMap,
+    _: Operator,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<MerchantCreated>, ApiError> {
-    operator(&switch, &headers).await?;
     let input: NewMerchant = wire::json(&wire::body(body)?)?;
     let merchant = MerchantId::from_u128(random_u128());
     let risk = MerchantRisk::from(input.risk);
@@ -112,11 +104,10 @@ pub struct MerchantStanding {
     responses((status = 200, body = MerchantStanding), (status = "4XX", body = ErrorBody)))]
 pub async fn set_merchant_status(
     State(switch): State<Arc<Switch>>,
+    _: Operator,
     Path(id): Path<String>,
-    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<MerchantStanding>, ApiError> {
-    operator(&switch, &headers).await?;
     let merchant = merchant_id(&id)?;
     let input: MerchantStanding = wire::json(&wire::body(body)?)?;
     let status = match input.status {
@@ -150,10 +141,9 @@ pub struct EmergencySwitch {
     request_body = EmergencySwitch, responses((status = 200, body = EmergencySwitch), (status = "4XX", body = ErrorBody)))]
 pub async fn emergency_switch(
     State(switch): State<Arc<Switch>>,
-    headers: HeaderMap,
+    _: Operator,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<EmergencySwitch>, ApiError> {
-    operator(&switch, &headers).await?;
     let input: EmergencySwitch = wire::json(&wire::body(body)?)?;
     let id =
         || input.id.as_deref().ok_or_else(|| ApiError::bad_request("id_missing", "this scope needs an id"));
@@ -200,10 +190,9 @@ pub struct Balance {
     request_body = TopUp, responses((status = 200, body = Balance), (status = "4XX", body = ErrorBody)))]
 pub async fn top_up(
     State(switch): State<Arc<Switch>>,
-    headers: HeaderMap,
+    _: Operator,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Balance>, ApiError> {
-    operator(&switch, &headers).await?;
     let input: TopUp = wire::json(&wire::body(body)?)?;
     let account = parse_account(&input.account)?;
     wire::token("top_up_id", &input.top_up_id, crate::routes::terminal::TOKEN_MAX)?;
@@ -252,10 +241,9 @@ pub struct IssuerCreated {
     request_body = NewIssuer, responses((status = 200, body = IssuerCreated), (status = "4XX", body = ErrorBody)))]
 pub async fn register_issuer(
     State(switch): State<Arc<Switch>>,
-    headers: HeaderMap,
+    _: Operator,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<IssuerCreated>, ApiError> {
-    operator(&switch, &headers).await?;
     let input: NewIssuer = wire::json(&wire::body(body)?)?;
     let issuer = facepay_payments::IssuerId(input.issuer);
     let (key, api_key, secret_hash) = new_api_key();
@@ -274,10 +262,9 @@ pub async fn register_issuer(
         (status = "4XX", body = ErrorBody)))]
 pub async fn settlement(
     State(switch): State<Arc<Switch>>,
-    headers: HeaderMap,
+    _: Operator,
     query: Result<axum::extract::Query<wire::Window>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    operator(&switch, &headers).await?;
     let report = crate::routes::issuer::report(&switch, &crate::routes::issuer::window(query)?).await?;
     let balances = report.balances();
     let mut body =
@@ -331,9 +318,8 @@ async fn risk_events(switch: &Arc<Switch>) -> Result<Vec<RiskEventOut>, ApiError
     responses((status = 200, body = Vec<RiskEventOut>), (status = "4XX", body = ErrorBody)))]
 pub async fn list_risk_events(
     State(switch): State<Arc<Switch>>,
-    headers: HeaderMap,
+    _: Operator,
 ) -> Result<Json<Vec<RiskEventOut>>, ApiError> {
-    operator(&switch, &headers).await?;
     Ok(Json(risk_events(&switch).await?))
 }
 
@@ -352,10 +338,9 @@ pub struct HandledCount {
     request_body = Handled, responses((status = 200, body = HandledCount), (status = "4XX", body = ErrorBody)))]
 pub async fn acknowledge_risk_events(
     State(switch): State<Arc<Switch>>,
-    headers: HeaderMap,
+    _: Operator,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<HandledCount>, ApiError> {
-    operator(&switch, &headers).await?;
     let input: Handled = wire::json(&wire::body(body)?)?;
     if input.event_ids.len() > RISK_PAGE {
         return Err(ApiError::bad_request("ids_too_many", format!("at most {RISK_PAGE} ids at once")));

@@ -12,7 +12,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use facepay_domain::{Secret, ShopperId, Timestamp};
 use facepay_ledger::AccountId;
 use facepay_payments::{Command, FundingSource, Pin, PinHash, Role};
@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::{new_api_key, random_bytes, random_u128};
+use crate::caller::{ShopperCaller, VerifiedSlot};
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::limits::LimitPair;
 use crate::routes::operator::{Balance, balance};
@@ -81,9 +82,10 @@ const NAME_MAX: usize = 64;
     responses((status = 200, body = SignedUp), (status = "4XX", body = ErrorBody)))]
 pub async fn sign_up(
     State(switch): State<Arc<Switch>>,
+    slot: VerifiedSlot,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<SignedUp>, ApiError> {
-    switch.open_rate.take("sign-up", now_ms())?;
+    // The router took this address's token for the open routes before the body was read.
     let input: SignUp = wire::json(&wire::body(body)?)?;
     if input.consent_text_version != switch.config.consent_version {
         let message = format!("accept the current consent text, version {}", switch.config.consent_version);
@@ -113,15 +115,10 @@ pub async fn sign_up(
             Command::IssueApiKey { key, secret_hash, role: Role::Shopper(shopper) },
         ])
         .await?;
+    // The sign-up made the shopper: it is audited under the new shopper's key.
+    slot.prove(key);
     let wallet = crate::routes::operator::account_text(wallet);
     Ok(Json(SignedUp { shopper_id: shopper.to_string(), api_key, wallet }))
-}
-
-pub(crate) async fn shopper_of(switch: &Arc<Switch>, headers: &HeaderMap) -> Result<ShopperId, ApiError> {
-    match switch.api_caller(headers).await? {
-        Role::Shopper(shopper) => Ok(shopper),
-        _ => Err(ApiError::forbidden("this route is for the shopper app")),
-    }
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -138,8 +135,10 @@ pub struct ShopperOut {
 
 #[utoipa::path(get, path = "/v1/shopper", tag = "shopper", security(("api_key" = [])),
     responses((status = 200, body = ShopperOut), (status = "4XX", body = ErrorBody)))]
-pub async fn me(State(switch): State<Arc<Switch>>, headers: HeaderMap) -> Result<Json<ShopperOut>, ApiError> {
-    let shopper = shopper_of(&switch, &headers).await?;
+pub async fn me(
+    State(switch): State<Arc<Switch>>,
+    ShopperCaller(shopper): ShopperCaller,
+) -> Result<Json<ShopperOut>, ApiError> {
     let (masked_name, consent, wallets, paused, limit) = switch.read(|core| {
         let consent = core.consent(shopper).map(|(version, _)| version.clone());
         let limit = core.shopper_limit(shopper).and_then(|(own, _)| own).map(LimitPair::from);
@@ -183,10 +182,9 @@ pub struct Enrolled {
     responses((status = 200, body = Enrolled), (status = "4XX", body = ErrorBody)))]
 pub async fn enroll_face(
     State(switch): State<Arc<Switch>>,
-    headers: HeaderMap,
+    ShopperCaller(shopper): ShopperCaller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Enrolled>, ApiError> {
-    let shopper = shopper_of(&switch, &headers).await?;
     let input: Enrollment = wire::json(&wire::body(body)?)?;
     let (consented, phone) =
         switch.read(|core| (core.consent(shopper).is_some(), core.phone_digits(shopper).cloned()));
@@ -250,10 +248,9 @@ pub struct Done {
     responses((status = 200, body = Done), (status = "4XX", body = ErrorBody)))]
 pub async fn set_pin(
     State(switch): State<Arc<Switch>>,
-    headers: HeaderMap,
+    ShopperCaller(shopper): ShopperCaller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Done>, ApiError> {
-    let shopper = shopper_of(&switch, &headers).await?;
     let input: NewPin = wire::json(&wire::body(body)?)?;
     let pin = Pin::choose(&input.pin).map_err(facepay_payments::CoreError::from)?;
     let hash = tokio::task::spawn_blocking(move || PinHash::new(&pin, random_bytes()))
@@ -274,10 +271,9 @@ pub struct Paused {
     responses((status = 200, body = Paused), (status = "4XX", body = ErrorBody)))]
 pub async fn pause(
     State(switch): State<Arc<Switch>>,
-    headers: HeaderMap,
+    ShopperCaller(shopper): ShopperCaller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Paused>, ApiError> {
-    let shopper = shopper_of(&switch, &headers).await?;
     let input: Paused = wire::json(&wire::body(body)?)?;
     switch.execute(Command::PauseShopper { shopper, paused: input.paused }).await?;
     Ok(Json(input))
@@ -299,9 +295,8 @@ pub struct PaymentCode {
     responses((status = 200, body = PaymentCode), (status = "4XX", body = ErrorBody)))]
 pub async fn payment_code(
     State(switch): State<Arc<Switch>>,
-    headers: HeaderMap,
+    ShopperCaller(shopper): ShopperCaller,
 ) -> Result<Json<PaymentCode>, ApiError> {
-    let shopper = shopper_of(&switch, &headers).await?;
     let code = format!("{:018}", random_u128() % PAYMENT_CODE_SPACE);
     let expires_at_ms = now_ms() + switch.config.payment_code_ttl_ms;
     let expires_at = Timestamp::from_unix_ms(expires_at_ms);
@@ -335,9 +330,8 @@ pub struct Deleted {
     responses((status = 200, body = Deleted), (status = "4XX", body = ErrorBody)))]
 pub async fn delete_everything(
     State(switch): State<Arc<Switch>>,
-    headers: HeaderMap,
+    ShopperCaller(shopper): ShopperCaller,
 ) -> Result<Json<Deleted>, ApiError> {
-    let shopper = shopper_of(&switch, &headers).await?;
     let faces = switch.faces.clone();
     let face_shredded = tokio::task::spawn_blocking(move || faces.delete(shopper))
         .await
@@ -362,10 +356,9 @@ pub struct BankAccount {
     request_body = BankAccount, responses((status = 200, body = Done), (status = "4XX", body = ErrorBody)))]
 pub async fn bind_bank_account(
     State(switch): State<Arc<Switch>>,
-    headers: HeaderMap,
+    ShopperCaller(shopper): ShopperCaller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Done>, ApiError> {
-    let shopper = shopper_of(&switch, &headers).await?;
     let input: BankAccount = wire::json(&wire::body(body)?)?;
     let issuer = facepay_payments::IssuerId(input.issuer);
     let make_default = input.make_default;
@@ -461,10 +454,9 @@ fn funding_list(switch: &Switch, shopper: ShopperId, key: &PersonalKey) -> Fundi
     request_body = Funding, responses((status = 200, body = FundingList), (status = "4XX", body = ErrorBody)))]
 pub async fn choose_default(
     State(switch): State<Arc<Switch>>,
-    headers: HeaderMap,
+    ShopperCaller(shopper): ShopperCaller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<FundingList>, ApiError> {
-    let shopper = shopper_of(&switch, &headers).await?;
     let key = own_key(&switch, shopper).await?;
     let source = wire::json::<Funding>(&wire::body(body)?)?.source(&key)?;
     switch.execute(Command::ChooseDefaultFunding { shopper, source }).await?;
@@ -475,10 +467,9 @@ pub async fn choose_default(
     request_body = Funding, responses((status = 200, body = FundingList), (status = "4XX", body = ErrorBody)))]
 pub async fn unbind(
     State(switch): State<Arc<Switch>>,
-    headers: HeaderMap,
+    ShopperCaller(shopper): ShopperCaller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<FundingList>, ApiError> {
-    let shopper = shopper_of(&switch, &headers).await?;
     let key = own_key(&switch, shopper).await?;
     let source = wire::json::<Funding>(&wire::body(body)?)?.source(&key)?;
     switch.execute(Command::UnbindFunding { shopper, source }).await?;
@@ -497,10 +488,9 @@ pub struct OwnLimit {
     request_body = OwnLimit, responses((status = 200, body = OwnLimit), (status = "4XX", body = ErrorBody)))]
 pub async fn set_limit(
     State(switch): State<Arc<Switch>>,
-    headers: HeaderMap,
+    ShopperCaller(shopper): ShopperCaller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<OwnLimit>, ApiError> {
-    let shopper = shopper_of(&switch, &headers).await?;
     let input: OwnLimit = wire::json(&wire::body(body)?)?;
     let limit = match (input.per_transaction_minor, input.daily_minor) {
         (None, None) => None,

@@ -9,7 +9,6 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, Uri};
 use facepay_domain::{Money, PaymentId, TerminalId};
 use facepay_face_index::{Decision, Scope, decide};
 use facepay_ledger::TransferId;
@@ -22,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::{parse_public_key, parse_terminal_id, sha256};
+use crate::caller::{SignedTerminal, VerifiedSlot};
 use crate::error::{ApiError, ErrorBody};
 use crate::switch::{PaymentOwner, Switch, now_ms};
 use crate::wire::{self, PaymentOut};
@@ -53,6 +53,7 @@ pub struct Activated {
     responses((status = 200, body = Activated), (status = "4XX", body = ErrorBody)))]
 pub async fn activate(
     State(switch): State<Arc<Switch>>,
+    slot: VerifiedSlot,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Activated>, ApiError> {
     let request: ActivateRequest = wire::json(&wire::body(body)?)?;
@@ -63,6 +64,8 @@ pub async fn activate(
     let public_key = parse_public_key(&request.public_key)?;
     let code_hash = sha256(request.activation_code.as_bytes());
     switch.execute(Command::ActivateTerminal { terminal, code_hash, public_key }).await?;
+    // The right code proved the terminal: its activation is audited under its own name.
+    slot.prove(terminal);
     let merchant = switch
         .read(|core| core.terminal_merchant(terminal))
         .ok_or_else(|| ApiError::internal("activated terminal without merchant"))?;
@@ -81,12 +84,8 @@ pub struct Heartbeat {
     responses((status = 200, body = Heartbeat), (status = "4XX", body = ErrorBody)))]
 pub async fn heartbeat(
     State(switch): State<Arc<Switch>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    _: SignedTerminal,
 ) -> Result<Json<Heartbeat>, ApiError> {
-    switch.terminal_caller(&method, &uri, &headers, &wire::body(body)?).await?;
     Ok(Json(Heartbeat { server_time_ms: now_ms(), currency: switch.config.currency.code().to_owned() }))
 }
 
@@ -130,13 +129,9 @@ pub struct DeviceTemplate {
     responses((status = 200, body = PaymentOut), (status = "4XX", body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn pay(
     State(switch): State<Arc<Switch>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    signed: SignedTerminal,
 ) -> Result<Json<PaymentOut>, ApiError> {
-    let body = wire::body(body)?;
-    let (terminal, _) = switch.terminal_caller(&method, &uri, &headers, &body).await?;
+    let SignedTerminal { terminal, body, .. } = signed;
     let request: PayRequest = wire::json(&body)?;
     if request.amount_minor <= 0 {
         return Err(ApiError::bad_request("amount_not_positive", "amount_minor must be above zero"));
@@ -302,13 +297,11 @@ async fn own_payment(
 
 async fn signed_payment_command<T: serde::de::DeserializeOwned>(
     switch: &Arc<Switch>,
-    request: (Method, Uri, HeaderMap, Result<Bytes, BytesRejection>),
+    signed: SignedTerminal,
     id: &str,
     command: impl FnOnce(PaymentId, T) -> Result<Command, ApiError>,
 ) -> Result<Json<PaymentOut>, ApiError> {
-    let (method, uri, headers, body) = request;
-    let body = wire::body(body)?;
-    let (terminal, _) = switch.terminal_caller(&method, &uri, &headers, &body).await?;
+    let SignedTerminal { terminal, body, .. } = signed;
     switch.refuse_unless_in_standing(terminal)?;
     let (payment, owner) = own_payment(switch, terminal, id).await?;
     owner.commandable(payment)?;
@@ -331,13 +324,9 @@ pub struct PhoneDigits {
 pub async fn phone_digits(
     State(switch): State<Arc<Switch>>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    signed: SignedTerminal,
 ) -> Result<Json<PaymentOut>, ApiError> {
-    let body = wire::body(body)?;
-    let (terminal, _) = switch.terminal_caller(&method, &uri, &headers, &body).await?;
+    let SignedTerminal { terminal, body, .. } = signed;
     switch.refuse_unless_in_standing(terminal)?;
     let (payment, owner) = own_payment(&switch, terminal, &id).await?;
     owner.commandable(payment)?;
@@ -369,13 +358,9 @@ pub struct PinEntry {
 pub async fn pin(
     State(switch): State<Arc<Switch>>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    signed: SignedTerminal,
 ) -> Result<Json<PaymentOut>, ApiError> {
-    let body = wire::body(body)?;
-    let (terminal, _) = switch.terminal_caller(&method, &uri, &headers, &body).await?;
+    let SignedTerminal { terminal, body, .. } = signed;
     switch.refuse_unless_in_standing(terminal)?;
     let (payment, owner) = own_payment(&switch, terminal, &id).await?;
     owner.commandable(payment)?;
@@ -405,15 +390,9 @@ pub struct Empty {}
 pub async fn confirm(
     State(switch): State<Arc<Switch>>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    signed: SignedTerminal,
 ) -> Result<Json<PaymentOut>, ApiError> {
-    signed_payment_command(&switch, (method, uri, headers, body), &id, |payment, _: Empty| {
-        Ok(Command::Capture { payment })
-    })
-    .await
+    signed_payment_command(&switch, signed, &id, |payment, _: Empty| Ok(Command::Capture { payment })).await
 }
 
 #[utoipa::path(post, path = "/v1/terminal/payments/{payment_id}/void", tag = "terminal",
@@ -422,15 +401,9 @@ pub async fn confirm(
 pub async fn void(
     State(switch): State<Arc<Switch>>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    signed: SignedTerminal,
 ) -> Result<Json<PaymentOut>, ApiError> {
-    signed_payment_command(&switch, (method, uri, headers, body), &id, |payment, _: Empty| {
-        Ok(Command::Void { payment })
-    })
-    .await
+    signed_payment_command(&switch, signed, &id, |payment, _: Empty| Ok(Command::Void { payment })).await
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -459,12 +432,9 @@ pub(crate) fn refund_command(payment: PaymentId, input: RefundRequest) -> Result
 pub async fn refund(
     State(switch): State<Arc<Switch>>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    signed: SignedTerminal,
 ) -> Result<Json<PaymentOut>, ApiError> {
-    signed_payment_command(&switch, (method, uri, headers, body), &id, refund_command).await
+    signed_payment_command(&switch, signed, &id, refund_command).await
 }
 
 #[utoipa::path(get, path = "/v1/terminal/payments/{payment_id}", tag = "terminal",
@@ -473,13 +443,9 @@ pub async fn refund(
 pub async fn status(
     State(switch): State<Arc<Switch>>,
     Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    signed: SignedTerminal,
 ) -> Result<Json<PaymentOut>, ApiError> {
-    let body = wire::body(body)?;
-    let (terminal, _) = switch.terminal_caller(&method, &uri, &headers, &body).await?;
+    let SignedTerminal { terminal, .. } = signed;
     let (payment, _) = own_payment(&switch, terminal, &id).await?;
     let out = switch.payment_out(payment).await?;
     out.map(Json).ok_or_else(|| ApiError::not_found("payment_unknown", "no such payment at this terminal"))
