@@ -94,15 +94,21 @@ pub fn invalid_key() -> ApiError {
 fn parse_api_key(text: &str) -> Option<(ApiKeyId, [u8; 32])> {
     let rest = text.strip_prefix("fpk_")?;
     let (id, secret) = rest.split_once('_')?;
-    if id.len() != 32 || secret.len() != 64 {
+    if id.len() != 32 || !lower_hex(id) {
         return None;
     }
     let id = u128::from_str_radix(id, 16).ok()?;
     Some((ApiKeyId(id), unhex::<32>(secret)?))
 }
 
+/// Whether `text` is hex digits in the one form this switch writes them: lower case. An id has one
+/// spelling, so a key, a nonce or a rate bucket named by it cannot be doubled by changing case.
+fn lower_hex(text: &str) -> bool {
+    text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
-    if text.len() != N * 2 || !text.is_ascii() {
+    if text.len() != N * 2 || !lower_hex(text) {
         return None;
     }
     let mut out = [0u8; N];
@@ -182,7 +188,7 @@ pub fn parse_terminal_id(text: &str) -> Option<TerminalId> {
 /// A typed id as `Display` writes it: the prefix and 32 hex digits.
 pub fn parse_prefixed(text: &str, prefix: &str) -> Option<u128> {
     let digits = text.strip_prefix(prefix)?;
-    if digits.len() != 32 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if digits.len() != 32 || !lower_hex(digits) {
         return None;
     }
     u128::from_str_radix(digits, 16).ok()

@@ -81,7 +81,8 @@ impl From<CoreError> for ApiError {
             | CoreError::Access(facepay_payments::AccessError::ActivationCodeExpired) => {
                 StatusCode::UNAUTHORIZED
             }
-            CoreError::Access(facepay_payments::AccessError::TerminalRevoked) => StatusCode::FORBIDDEN,
+            CoreError::Access(facepay_payments::AccessError::TerminalRevoked)
+            | CoreError::NotInStanding(_) => StatusCode::FORBIDDEN,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
         ApiError::new(status, err.code(), err.to_string())

@@ -398,3 +398,79 @@ async fn a_made_up_method_does_not_make_a_metric_label() {
     let text = String::from_utf8(text.to_vec()).unwrap();
     assert!(!text.contains("FOO") && !text.contains("method=\"get\""), "{text}");
 }
+
+async fn set_pin(node: &TestNode, key: &str, body: Value) -> (StatusCode, String) {
+    let (status, body) = send(&node.router, with_key("PUT", "/v1/shopper/pin", key, Some(body))).await;
+    (status, code(&body).to_owned())
+}
+
+#[tokio::test]
+async fn a_pin_is_changed_only_with_the_current_one_and_never_while_locked() {
+    let node = node();
+    let alice = shopper(&node, 1, "1234", 0).await;
+    let ok = (StatusCode::OK, "<no error code>".to_owned());
+    assert_eq!(set_pin(&node, &alice, json!({"pin": "271828"})).await, ok, "the first PIN needs none");
+    let required = (StatusCode::UNPROCESSABLE_ENTITY, "pin_current_required".to_owned());
+    assert_eq!(set_pin(&node, &alice, json!({"pin": "314159"})).await, required);
+    let changed = json!({"pin": "314159", "current_pin": "271828"});
+    assert_eq!(set_pin(&node, &alice, changed).await, ok);
+    // The old PIN is no longer the current one; wrong tries count up to the lock.
+    let wrong = (StatusCode::UNPROCESSABLE_ENTITY, "pin_wrong".to_owned());
+    for _ in 0..facepay_payments::PIN_TRIES_MAX {
+        assert_eq!(set_pin(&node, &alice, json!({"pin": "161803", "current_pin": "271828"})).await, wrong);
+    }
+    let (_, me) = send(&node.router, with_key("GET", "/v1/shopper", &alice, None)).await;
+    let id = me["shopper_id"].as_str().unwrap();
+    let id = facepay_domain::ShopperId::from_u128(u128::from_str_radix(&id[4..], 16).unwrap());
+    let kept = node.switch.read(|core| core.sealed_pin_hash(id).cloned());
+    // Locked: even the right current PIN changes nothing, and the lockout stays.
+    let locked = (StatusCode::LOCKED, "pin_locked".to_owned());
+    assert_eq!(set_pin(&node, &alice, json!({"pin": "161803", "current_pin": "314159"})).await, locked);
+    assert_eq!(set_pin(&node, &alice, json!({"pin": "161803"})).await, required);
+    assert_eq!(node.switch.read(|core| core.sealed_pin_hash(id).cloned()), kept, "the PIN is as it was");
+    assert_eq!(set_pin(&node, &alice, json!({"pin": "161803", "current_pin": "314159"})).await, locked);
+}
+
+#[tokio::test]
+async fn a_suspended_merchant_gets_no_new_terminals_codes_or_activations() {
+    let node = node();
+    let (merchant_id, merchant_key) = merchant(&node).await;
+    let (status, registered) =
+        send(&node.router, with_key("POST", "/v1/merchant/terminals", &merchant_key, None)).await;
+    assert_eq!(status, StatusCode::OK, "{registered}");
+    let standing = format!("/v1/operator/merchants/{merchant_id}/status");
+    let suspend = with_key("PUT", &standing, &node.operator_key, Some(json!({"status": "suspended"})));
+    assert_eq!(send(&node.router, suspend).await.0, StatusCode::OK);
+
+    let refused = (StatusCode::FORBIDDEN, "merchant_suspended");
+    let (status, body) =
+        send(&node.router, with_key("POST", "/v1/merchant/terminals", &merchant_key, None)).await;
+    assert_eq!((status, code(&body)), refused, "no new terminal");
+    let terminal_id = registered["terminal_id"].as_str().unwrap();
+    let new_code = format!("/v1/merchant/terminals/{terminal_id}/activation-code");
+    let (status, body) = send(&node.router, with_key("POST", &new_code, &merchant_key, None)).await;
+    assert_eq!((status, code(&body)), refused, "no new activation code");
+    let signer = facepay_api::TerminalSigner::generate(facepay_domain::TerminalId::from_u128(
+        u128::from_str_radix(&terminal_id[4..], 16).unwrap(),
+    ));
+    let activation = json!({"terminal_id": terminal_id, "activation_code": registered["activation_code"],
+                            "public_key": signer.public_key_base64()});
+    let (status, body) = send(
+        &node.router,
+        from_address([192, 0, 2, 1], "POST", "/v1/terminal/activation", &activation.to_string()),
+    )
+    .await;
+    assert_eq!((status, code(&body)), refused, "no activation with the code issued before");
+}
+
+#[tokio::test]
+async fn an_id_has_one_spelling_upper_case_hex_is_refused() {
+    let node = node();
+    let upper = format!("fpk_{}", node.operator_key[4..].to_uppercase());
+    let (status, body) = send(&node.router, with_key("GET", "/v1/operator/limits", &upper, None)).await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "api_key_malformed"));
+    let (_, merchant_key) = merchant(&node).await;
+    let payment = format!("/v1/merchant/payments/pay_{}", "AB".repeat(16));
+    let (status, body) = send(&node.router, with_key("GET", &payment, &merchant_key, None)).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "id_malformed"));
+}

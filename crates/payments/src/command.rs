@@ -83,9 +83,17 @@ pub enum Command {
     SetLimitTable {
         table: LimitTable,
     },
-    /// The PIN's hash (`PinHash::to_bytes`), sealed.
+    /// The first PIN's hash (`PinHash::to_bytes`), sealed. (Entries journaled before
+    /// `ChangePin` existed also replace a PIN this way; the API sends it only when none is set.)
     SetPinHash {
         shopper: ShopperId,
+        hash: Sealed,
+    },
+    /// A new PIN for a shopper who has one, once the current one was typed: `current_matched`
+    /// is the edge's comparison of it with the kept hash.
+    ChangePin {
+        shopper: ShopperId,
+        current_matched: bool,
         hash: Sealed,
     },
     BindWallet {
@@ -292,6 +300,12 @@ impl PaymentCore {
             }
             C::SetLimitTable { table } => done(self.set_limit_table(table.clone())),
             C::SetPinHash { shopper, hash } => done(self.set_pin_hash(*shopper, hash)),
+            C::ChangePin { shopper, current_matched, hash } => {
+                match self.change_pin(*shopper, *current_matched, hash, now)? {
+                    None => Ok(Reply::Done),
+                    Some(tries_left) => Ok(Reply::PinWrong { tries_left }),
+                }
+            }
             C::BindWallet { shopper, account, make_default } => {
                 done(self.bind_wallet(*shopper, *account, *make_default))
             }

@@ -30,6 +30,10 @@ pub enum PinError {
     Wrong { tries_left: u8 },
     #[error("too many wrong PINs; face payment is locked until {until:?}")]
     Locked { until: Timestamp },
+    #[error("no PIN is set; choose one first")]
+    NotSet,
+    #[error("send the current PIN to change it")]
+    CurrentRequired,
 }
 
 impl PinError {
@@ -39,6 +43,8 @@ impl PinError {
             PinError::TooSimple => "pin_too_simple",
             PinError::Wrong { .. } => "pin_wrong",
             PinError::Locked { .. } => "pin_locked",
+            PinError::NotSet => "pin_not_set",
+            PinError::CurrentRequired => "pin_current_required",
         }
     }
 }

@@ -305,6 +305,36 @@ fn a_wrong_pin_is_a_counted_try_journaled_as_an_answer() {
     assert!(matches!(right, Reply::Payment(view) if view.state == PaymentState::Authorized));
 }
 
+#[test]
+fn a_pin_change_counts_a_wrong_current_pin_and_changes_nothing_while_locked() {
+    let journal = MemoryJournal::default();
+    let (mut node, _) = node_with_a_shopper(&journal);
+    let shopper = ShopperId::from_u128(3);
+    let (old, new) = (common::sealed("the first PIN's hash"), common::sealed("a new PIN's hash"));
+    let change = |current_matched| Command::ChangePin { shopper, current_matched, hash: new.clone() };
+    let before = node.core().clone();
+    let refused = node.execute(change(true), at(0)).unwrap().unwrap_err();
+    assert_eq!(refused.code(), "pin_not_set");
+    assert!(*node.core() == before, "a refusal changes nothing");
+
+    node.execute(Command::SetPinHash { shopper, hash: old.clone() }, at(1)).unwrap().unwrap();
+    for (step, tries_left) in [4, 3, 2, 1, 0].into_iter().enumerate() {
+        let wrong = node.execute(change(false), at(2 + step as i64)).unwrap().unwrap();
+        assert_eq!(wrong, Reply::PinWrong { tries_left });
+    }
+    let locked = node.core().clone();
+    let refused = node.execute(change(true), at(10)).unwrap().unwrap_err();
+    assert_eq!(refused.code(), "pin_locked");
+    assert!(*node.core() == locked, "while locked nothing is compared, counted or changed");
+    assert_eq!(node.core().sealed_pin_hash(shopper), Some(&old));
+
+    let after_the_lock = at(10 + facepay_payments::PIN_LOCK_MS);
+    assert_eq!(node.execute(change(true), after_the_lock).unwrap().unwrap(), Reply::Done);
+    assert_eq!(node.core().sealed_pin_hash(shopper), Some(&new));
+    let replica = JournaledCore::open(config(), journal).unwrap();
+    assert!(*replica.core() == *node.core(), "every try replays");
+}
+
 /// Found by the 10M soak: a checkpoint restored under the node's configuration dropped the limit
 /// table the operator had set by a journaled command, so the tail replayed under other limits and
 /// a capture the writer accepted replayed as refused (`store_journal_diverged`).

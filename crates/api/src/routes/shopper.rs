@@ -15,7 +15,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use facepay_domain::{Secret, ShopperId, Timestamp};
 use facepay_ledger::AccountId;
-use facepay_payments::{Command, FundingSource, Pin, PinHash, Role};
+use facepay_payments::{Command, CoreError, FundingSource, Pin, PinError, PinHash, Reply, Role};
 use facepay_vault::{PersonalField, PersonalKey};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -237,6 +237,10 @@ pub async fn enroll_face(
 pub struct NewPin {
     /// Six digits, not all one digit nor a straight run.
     pub pin: String,
+    /// The PIN set now, required to change it (not to choose the first one). A wrong one counts
+    /// toward the lockout as at a terminal; while locked, the PIN cannot be changed.
+    #[serde(default)]
+    pub current_pin: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -252,13 +256,34 @@ pub async fn set_pin(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Done>, ApiError> {
     let input: NewPin = wire::json(&wire::body(body)?)?;
-    let pin = Pin::choose(&input.pin).map_err(facepay_payments::CoreError::from)?;
-    let hash = tokio::task::spawn_blocking(move || PinHash::new(&pin, random_bytes()))
-        .await
-        .map_err(|_| ApiError::internal("the PIN hashing task failed"))?;
-    let hash = own_key(&switch, shopper).await?.seal(PersonalField::PinHash, &hash.to_bytes());
-    switch.execute(Command::SetPinHash { shopper, hash }).await?;
-    Ok(Json(Done { done: true }))
+    let pin = Pin::choose(&input.pin).map_err(CoreError::from)?;
+    let current = input.current_pin.as_deref().map(Pin::parse).transpose().map_err(CoreError::from)?;
+    let key = own_key(&switch, shopper).await?;
+    let kept = switch.read(|core| core.sealed_pin_hash(shopper).cloned());
+    let kept = match (kept, current) {
+        (None, _) => None,
+        (Some(_), None) => return Err(CoreError::from(PinError::CurrentRequired).into()),
+        (Some(sealed), Some(current)) => {
+            let opened = key.open(PersonalField::PinHash, &sealed).ok().and_then(|b| PinHash::from_bytes(&b));
+            Some((opened.ok_or(CoreError::UnknownShopper(shopper))?, current))
+        }
+    };
+    // Argon2, for the new PIN and the current one, off the async workers.
+    let (hash, current_matched) = tokio::task::spawn_blocking(move || {
+        let matched = kept.map(|(hash, current)| hash.matches(&current));
+        (PinHash::new(&pin, random_bytes()), matched)
+    })
+    .await
+    .map_err(|_| ApiError::internal("the PIN hashing task failed"))?;
+    let hash = key.seal(PersonalField::PinHash, &hash.to_bytes());
+    let command = match current_matched {
+        None => Command::SetPinHash { shopper, hash },
+        Some(current_matched) => Command::ChangePin { shopper, current_matched, hash },
+    };
+    match switch.execute(command).await? {
+        Reply::PinWrong { tries_left } => Err(CoreError::from(PinError::Wrong { tries_left }).into()),
+        _ => Ok(Json(Done { done: true })),
+    }
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -433,7 +458,7 @@ fn bank_source(
 /// The calling shopper's personal key: signed up, so they have one until they delete everything
 /// (after which their API key no longer reaches here).
 async fn own_key(switch: &Arc<Switch>, shopper: ShopperId) -> Result<PersonalKey, ApiError> {
-    switch.personal_key(shopper).await?.ok_or(facepay_payments::CoreError::UnknownShopper(shopper).into())
+    switch.personal_key(shopper).await?.ok_or(CoreError::UnknownShopper(shopper).into())
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -262,6 +262,10 @@ pub enum CoreError {
     PaymentWindowClosed(PaymentId),
     #[error("a sealed personal field is 1 to {} bytes", Sealed::MAX_BYTES)]
     SealedFieldMalformed,
+    /// A terminal, or its merchant, is suspended or blacklisted: it gets no new terminals, codes
+    /// or activations.
+    #[error("{}", .0.message())]
+    NotInStanding(DeclineReason),
 }
 
 /// The longest consent text version, in bytes.
@@ -301,6 +305,7 @@ impl CoreError {
             CoreError::WalletNotEmpty => "wallet_not_empty",
             CoreError::PaymentWindowClosed(_) => "payment_window_closed",
             CoreError::SealedFieldMalformed => "sealed_field_malformed",
+            CoreError::NotInStanding(reason) => reason.code(),
         }
     }
 }

@@ -90,9 +90,8 @@ impl PaymentCore {
     }
 
     pub fn register_terminal(&mut self, id: TerminalId, merchant: MerchantId) -> Result<(), CoreError> {
-        if !self.merchants.contains_key(&merchant) {
-            return Err(CoreError::UnknownMerchant(merchant));
-        }
+        let status = self.merchants.get(&merchant).ok_or(CoreError::UnknownMerchant(merchant))?.status;
+        merchant_in_standing(status)?;
         if self.terminals.contains_key(&id) {
             return Err(CoreError::AlreadyRegistered(id.to_string()));
         }
@@ -190,6 +189,7 @@ impl PaymentCore {
         if !self.terminals.contains_key(&terminal) {
             return Err(CoreError::UnknownTerminal(terminal));
         }
+        self.merchant_of_terminal_in_standing(terminal)?;
         Ok(self.access.issue_activation_code(terminal, code_hash, expires_at)?)
     }
 
@@ -201,7 +201,17 @@ impl PaymentCore {
         public_key: PublicKey,
         now: Timestamp,
     ) -> Result<(), CoreError> {
+        self.merchant_of_terminal_in_standing(terminal)?;
         Ok(self.access.activate(terminal, code_hash, public_key, now)?)
+    }
+
+    /// Refuses a new code or activation for a terminal whose merchant is suspended or
+    /// blacklisted (a suspended or revoked terminal is the access rules' business).
+    fn merchant_of_terminal_in_standing(&self, terminal: TerminalId) -> Result<(), CoreError> {
+        match self.terminals.get(&terminal) {
+            Some(terminal) => merchant_in_standing(self.merchants[&terminal.merchant].status),
+            None => Err(CoreError::UnknownTerminal(terminal)),
+        }
     }
 
     /// Revokes a terminal for good: its key stops working and it takes no more payments.
@@ -301,6 +311,41 @@ impl PaymentCore {
         shopper.pin = Some(hash.clone());
         shopper.pin_guard = PinGuard::default();
         Ok(())
+    }
+
+    /// Replaces the PIN if the current one was typed right (`current_matched`). A wrong one is
+    /// counted toward the lockout like a wrong PIN at a terminal: the answer is the tries left
+    /// (0 when this try locked it). While locked nothing is compared or changed, so a stolen
+    /// app key can neither guess the PIN here nor lift a lockout by setting a new one.
+    pub fn change_pin(
+        &mut self,
+        id: ShopperId,
+        current_matched: bool,
+        hash: &Sealed,
+        now: Timestamp,
+    ) -> Result<Option<u8>, CoreError> {
+        bounded(hash)?;
+        let shopper = self.shopper_mut(id)?;
+        if shopper.pin.is_none() {
+            return Err(PinError::NotSet.into());
+        }
+        let locked = shopper.pin_guard.is_locked(now);
+        match shopper.pin_guard.record(current_matched, now) {
+            // While locked a try compares nothing and counts for nothing: the lock's end only.
+            Err(lock) if locked => Err(lock.into()),
+            Ok(()) => {
+                shopper.pin = Some(hash.clone());
+                Ok(None)
+            }
+            Err(PinError::Wrong { tries_left }) => Ok(Some(tries_left)),
+            Err(_) => Ok(Some(0)),
+        }
+    }
+
+    /// The shopper's PIN hash, sealed, if they set one (the edge opens it to compare a PIN typed
+    /// in the app).
+    pub fn sealed_pin_hash(&self, id: ShopperId) -> Option<&Sealed> {
+        self.shoppers.get(&id)?.pin.as_ref()
     }
 
     /// Binds a wallet at the built-in issuer to the shopper; the first one becomes the default.
@@ -420,5 +465,14 @@ impl PaymentCore {
             Ok(Applied::Created) => Ok(()),
             _ => Err(CoreError::AlreadyRegistered(format!("ledger account {}", id.0))),
         }
+    }
+}
+
+/// A merchant's status as a refusal of anything new: terminals, codes, activations.
+fn merchant_in_standing(status: MerchantStatus) -> Result<(), CoreError> {
+    match status {
+        MerchantStatus::Active => Ok(()),
+        MerchantStatus::Suspended => Err(CoreError::NotInStanding(DeclineReason::MerchantSuspended)),
+        MerchantStatus::Blacklisted => Err(CoreError::NotInStanding(DeclineReason::MerchantBlacklisted)),
     }
 }
