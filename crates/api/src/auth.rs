@@ -8,14 +8,11 @@
 //! `TerminalSigner` is the terminal's side of the same scheme, for clients written in Rust (the
 //! demo, the benchmarks, the tests).
 
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
-
 use axum::http::{HeaderMap, Method, Uri};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
-use facepay_domain::TerminalId;
+use facepay_domain::{TerminalId, Timestamp};
 use facepay_payments::{ApiKeyId, PaymentCore, Role, SecretHash};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -152,8 +149,9 @@ impl SignedHeaders {
         Ok(SignedHeaders { terminal, timestamp_ms, nonce: nonce.to_owned(), signature })
     }
 
-    /// Checks the signature against the terminal's key and the time and nonce against the
-    /// window; the nonce is spent only when everything else holds.
+    /// Checks the signature against the terminal's key and the timestamp against the skew
+    /// window; returns until when the nonce must stay spent. The caller spends it in the store
+    /// (`Journal::claim_nonce`) only when this held.
     pub fn verify(
         &self,
         public_key: &[u8; 32],
@@ -161,8 +159,8 @@ impl SignedHeaders {
         uri: &Uri,
         body: &[u8],
         now_ms: i64,
-        nonces: &NonceCache,
-    ) -> Result<(), ApiError> {
+        skew_ms: i64,
+    ) -> Result<Timestamp, ApiError> {
         let key = VerifyingKey::from_bytes(public_key)
             .map_err(|_| ApiError::internal("a terminal's stored public key does not parse"))?;
         let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
@@ -171,13 +169,18 @@ impl SignedHeaders {
             ApiError::unauthorized("signature_invalid", "the signature does not match the request")
         })?;
         // A distance that cannot wrap: a timestamp near i64::MIN is far, not near.
-        if now_ms.abs_diff(self.timestamp_ms) > nonces.window_ms.unsigned_abs() {
+        if now_ms.abs_diff(self.timestamp_ms) > skew_ms.unsigned_abs() {
             return Err(ApiError::unauthorized(
                 "signature_expired",
                 "the request's timestamp is outside the allowed clock skew; check the terminal's clock",
             ));
         }
-        nonces.spend(self.terminal, &self.nonce, now_ms)
+        // Within the skew the timestamp is near now, so this cannot overflow.
+        Ok(Timestamp::from_unix_ms(self.timestamp_ms + skew_ms.abs()))
+    }
+
+    pub fn nonce(&self) -> &str {
+        &self.nonce
     }
 }
 
@@ -192,44 +195,6 @@ pub fn parse_prefixed(text: &str, prefix: &str) -> Option<u128> {
         return None;
     }
     u128::from_str_radix(digits, 16).ok()
-}
-
-/// Nonces seen within the skew window, per terminal. Each node keeps its own; see the README
-/// on running several nodes behind one address.
-#[derive(Debug)]
-pub struct NonceCache {
-    window_ms: i64,
-    capacity: usize,
-    seen: Mutex<HashMap<(TerminalId, String), i64>>,
-}
-
-impl NonceCache {
-    pub fn new(window_ms: i64, capacity: usize) -> NonceCache {
-        NonceCache { window_ms, capacity, seen: Mutex::new(HashMap::new()) }
-    }
-
-    fn spend(&self, terminal: TerminalId, nonce: &str, now_ms: i64) -> Result<(), ApiError> {
-        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        if seen.len() >= self.capacity {
-            // A nonce older than twice the window can no longer arrive with a valid timestamp.
-            seen.retain(|_, at| now_ms - *at <= 2 * self.window_ms);
-            if seen.len() >= self.capacity {
-                return Err(ApiError::unavailable(
-                    "replay_cache_full",
-                    "too many requests in the skew window; retry",
-                ));
-            }
-        }
-        match seen.entry((terminal, nonce.to_owned())) {
-            std::collections::hash_map::Entry::Occupied(_) => {
-                Err(ApiError::unauthorized("signature_replayed", "this nonce was already used"))
-            }
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(now_ms);
-                Ok(())
-            }
-        }
-    }
 }
 
 /// A terminal's key pair and the headers it signs requests with.

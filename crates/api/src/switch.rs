@@ -1,5 +1,5 @@
 //! The node as the routes see it: the payment core behind its group-commit writer, the gallery,
-//! the biometric engine, and the per-node guards (nonce cache, rate limits, heartbeats, metrics).
+//! the biometric engine, and the per-node guards (rate limits, heartbeats, metrics).
 //! Routes change the core only by submitting commands, which are journaled before they answer;
 //! they read it under the same lock the writer takes for one batch.
 
@@ -17,7 +17,7 @@ use facepay_payments::{
     Submitter, group_commit_queue, write_batches,
 };
 
-use crate::auth::{self, NonceCache, SignedHeaders};
+use crate::auth::{self, SignedHeaders};
 use crate::error::ApiError;
 use crate::metrics::{Metrics, NodeGauges};
 use crate::ports::{Biometrics, Faces};
@@ -49,8 +49,6 @@ pub struct ApiConfig {
     pub max_frame_bytes: usize,
     /// How far a terminal's clock may be from ours.
     pub clock_skew_ms: i64,
-    /// Nonces remembered at most within the skew window.
-    pub nonce_capacity: usize,
     pub terminal_rate: Rate,
     pub api_key_rate: Rate,
     /// Activation and shopper sign-up, per client address.
@@ -92,7 +90,6 @@ impl Default for ApiConfig {
             max_enrollment_frames: 5,
             max_frame_bytes: 2 << 20,
             clock_skew_ms: 300_000,
-            nonce_capacity: 1 << 20,
             terminal_rate: Rate { per_second: 20.0, burst: 40.0 },
             api_key_rate: Rate { per_second: 100.0, burst: 200.0 },
             open_rate: Rate { per_second: 50.0, burst: 100.0 },
@@ -125,7 +122,6 @@ pub struct Switch {
     pub(crate) reader: IndexReader,
     pub(crate) biometrics: Arc<dyn Biometrics>,
     pub(crate) metrics: Metrics,
-    nonces: NonceCache,
     terminal_rate: RateLimiter,
     api_key_rate: RateLimiter,
     pub(crate) open_rate: RateLimiter,
@@ -223,7 +219,6 @@ impl Switch {
         });
         let reader = faces.reader();
         let switch = Switch {
-            nonces: NonceCache::new(config.clock_skew_ms, config.nonce_capacity),
             terminal_rate: RateLimiter::new(config.terminal_rate, 100_000),
             api_key_rate: RateLimiter::new(config.api_key_rate, 100_000),
             open_rate: RateLimiter::new(config.open_rate, 100_000),
@@ -341,7 +336,15 @@ impl Switch {
                 "this terminal is unknown, not activated or revoked",
             )
         })?;
-        signed.verify(&public_key, method, uri, body, now_ms(), &self.nonces)?;
+        let expires = signed.verify(&public_key, method, uri, body, now_ms(), self.config.clock_skew_ms)?;
+        // Spent in the store, so every node sharing it, and this one after a restart, refuses a
+        // replay.
+        let nonce = signed.nonce().to_owned();
+        let claimed =
+            self.with_journal(move |store| store.claim_nonce(terminal, &nonce, expires, now())).await?;
+        if !claimed {
+            return Err(ApiError::unauthorized("signature_replayed", "this nonce was already used"));
+        }
         // Counted only once the signature held: terminal ids are not secret, and unsigned noise
         // naming a terminal must not use up that terminal's rate.
         self.terminal_rate.take(&terminal.to_string(), now_ms())?;

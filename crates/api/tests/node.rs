@@ -138,6 +138,16 @@ impl Journal for HookedJournal {
     fn latest_payments(&mut self, limit: usize) -> Result<Vec<PaymentRow>, JournalError> {
         self.inner.latest_payments(limit)
     }
+
+    fn claim_nonce(
+        &mut self,
+        terminal: facepay_domain::TerminalId,
+        nonce: &str,
+        expires: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, JournalError> {
+        self.inner.claim_nonce(terminal, nonce, expires, now)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

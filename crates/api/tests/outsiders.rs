@@ -474,3 +474,43 @@ async fn an_id_has_one_spelling_upper_case_hex_is_refused() {
     let (status, body) = send(&node.router, with_key("GET", &payment, &merchant_key, None)).await;
     assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "id_malformed"));
 }
+
+/// A node on the SQLite file `file`: another node on the same store, or a restart.
+fn sqlite_node(file: &std::path::Path, keys: &str) -> TestNode {
+    let journal = || Box::new(facepay_store_sqlite::SqliteJournal::open(file).unwrap());
+    let biometric = facepay_store_sqlite::SqliteBiometricStore::open(file).unwrap();
+    node_on_stores(journal(), journal(), biometric, keys, config())
+}
+
+#[tokio::test]
+async fn a_replayed_request_is_refused_by_another_node_and_after_a_restart() {
+    let folder = tempfile::tempdir().unwrap();
+    let file = folder.path().join("facepay.sqlite");
+    let keys = facepay_vault::Keyring::generate("k1").unwrap().expose_secret().clone();
+    let a = sqlite_node(&file, &keys);
+    let b = sqlite_node(&file, &keys);
+    let (_, merchant_key) = merchant(&a).await;
+    let terminal = terminal(&a, &merchant_key).await;
+    // One signed request, captured on the wire: sent to A, then replayed to B and after a restart.
+    let path = "/v1/terminal/heartbeat";
+    let headers = terminal.headers_with("POST", path, b"{}", facepay_api::now_ms(), "nonce-captured-0000001");
+    let request = || {
+        let mut builder =
+            Request::builder().method("POST").uri(path).header("content-type", "application/json");
+        for (name, value) in headers.clone() {
+            builder = builder.header(name, value);
+        }
+        builder.body(Body::from("{}")).unwrap()
+    };
+    assert_eq!(send(&a.router, request()).await.0, StatusCode::OK);
+    let replayed = (StatusCode::UNAUTHORIZED, "signature_replayed");
+    let (status, body) = send(&b.router, request()).await;
+    assert_eq!((status, code(&body)), replayed, "node B knows what node A accepted");
+    drop((a, b));
+    let restarted = sqlite_node(&file, &keys);
+    let (status, body) = send(&restarted.router, request()).await;
+    assert_eq!((status, code(&body)), replayed, "a restart forgets no nonce");
+    // A fresh nonce from the same terminal still passes.
+    let fresh = signed(&terminal, "POST", path, &json!({}));
+    assert_eq!(send(&restarted.router, fresh).await.0, StatusCode::OK);
+}

@@ -15,9 +15,10 @@
 //! of drifting. The only command a node holds back is a `Sweep` with nothing due
 //! (`PaymentCore::next_due`), so an idle node writes nothing.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use facepay_domain::{PaymentId, Timestamp};
+use facepay_domain::{PaymentId, TerminalId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{AuditAction, AuditBroken, AuditEntry, AuditEvent, AuditFilter, AuditVerifier};
@@ -286,6 +287,18 @@ pub trait Journal {
 
     /// The `limit` payments started last, newest first.
     fn latest_payments(&mut self, limit: usize) -> Result<Vec<PaymentRow>, JournalError>;
+
+    /// Spends a signed terminal request's nonce until `expires`: `true` if nobody had spent it
+    /// (or its earlier spending expired before `now`), `false` if it is a replay. Durable and
+    /// shared by every node on the store, so a replay is refused by another node and after a
+    /// restart. Spent nonces that expired before `now` may be dropped on the way.
+    fn claim_nonce(
+        &mut self,
+        terminal: TerminalId,
+        nonce: &str,
+        expires: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, JournalError>;
 }
 
 /// A minute, in the dashboard's tallies.
@@ -398,6 +411,16 @@ impl<J: Journal + ?Sized> Journal for Box<J> {
 
     fn latest_payments(&mut self, limit: usize) -> Result<Vec<PaymentRow>, JournalError> {
         (**self).latest_payments(limit)
+    }
+
+    fn claim_nonce(
+        &mut self,
+        terminal: TerminalId,
+        nonce: &str,
+        expires: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, JournalError> {
+        (**self).claim_nonce(terminal, nonce, expires, now)
     }
 }
 
@@ -748,6 +771,8 @@ struct MemoryState {
     movements: std::collections::BTreeMap<u64, Movement>,
     rows_through: u64,
     fail_next_commit: bool,
+    /// Spent terminal nonces and when each may be spent again.
+    nonces: HashMap<(TerminalId, String), Timestamp>,
 }
 
 impl MemoryState {
@@ -883,6 +908,24 @@ impl Journal for MemoryJournal {
         rows.sort_by_key(|row| std::cmp::Reverse((row.started_at, row.id)));
         rows.truncate(limit);
         Ok(rows)
+    }
+
+    fn claim_nonce(
+        &mut self,
+        terminal: TerminalId,
+        nonce: &str,
+        expires: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, JournalError> {
+        let mut state = self.state();
+        state.nonces.retain(|_, until| *until >= now);
+        match state.nonces.entry((terminal, nonce.to_owned())) {
+            std::collections::hash_map::Entry::Occupied(_) => Ok(false),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(expires);
+                Ok(true)
+            }
+        }
     }
 
     fn store_missing_audit(&mut self, entries: &[AuditEntry]) -> Result<(), JournalError> {

@@ -81,6 +81,7 @@ macro_rules! contract_tests {
             the_audit_log_lives_in_the_store_and_a_changed_entry_breaks_the_chain,
             pruning_keeps_what_a_start_needs_and_a_lagging_node_catches_up_from_a_checkpoint,
             the_read_model_is_written_with_each_entry_and_settlement_reads_it,
+            a_spent_nonce_is_refused_by_every_connection_until_it_expires,
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {
@@ -617,6 +618,24 @@ pub fn pruning_keeps_what_a_start_needs_and_a_lagging_node_catches_up_from_a_che
     lagging.catch_up().expect("the lagging node starts again from a checkpoint");
     assert_eq!(lagging.head(), a.head());
     assert!(*lagging.core() == *a.core(), "the lagging node holds the writer's core");
+}
+
+/// A terminal's nonce, spent on one connection, is a replay on another (another node, or this
+/// one restarted) until it expires; another terminal's same nonce is its own.
+pub fn a_spent_nonce_is_refused_by_every_connection_until_it_expires<D: Database>(database: &D) {
+    let (mut a, mut b) = (database.connect(), database.connect());
+    let (terminal, other) =
+        (facepay_domain::TerminalId::from_u128(1), facepay_domain::TerminalId::from_u128(2));
+    let (until, now) = (at(300_000), at(0));
+    assert!(a.claim_nonce(terminal, "n-0000000000000001", until, now).unwrap(), "a fresh nonce is spent");
+    assert!(!a.claim_nonce(terminal, "n-0000000000000001", until, now).unwrap(), "a replay here");
+    assert!(!b.claim_nonce(terminal, "n-0000000000000001", until, at(299_999)).unwrap(), "a replay there");
+    assert!(b.claim_nonce(other, "n-0000000000000001", until, now).unwrap(), "nonces are per terminal");
+    drop(a);
+    let mut restarted = database.connect();
+    assert!(!restarted.claim_nonce(terminal, "n-0000000000000001", until, now).unwrap());
+    // Past its expiry the old spending is gone: its timestamp could no longer pass the skew check.
+    assert!(restarted.claim_nonce(terminal, "n-0000000000000001", at(900_000), at(300_001)).unwrap());
 }
 
 #[cfg(test)]

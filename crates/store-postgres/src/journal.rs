@@ -2,7 +2,7 @@
 //! read-model rows, written under the `journal_head` row lock in one transaction per batch, and the core's
 //! checkpoints beside them.
 
-use facepay_domain::{PaymentId, Timestamp};
+use facepay_domain::{PaymentId, TerminalId, Timestamp};
 use facepay_payments::{
     Append, AuditEntry, AuditFilter, Checkpoint, Delivery, Entry, Journal, JournalError, MINUTE_MS, Movement,
     PaymentRow, PaymentTally, ReadModel, StoredAudit,
@@ -252,6 +252,28 @@ impl Journal for PostgresJournal {
             .query("SELECT body FROM payment_rows ORDER BY started_ms DESC, id DESC LIMIT $1", &[&limit])
             .map_err(unavailable)?;
         rows.iter().map(|row| PaymentRow::from_stored(row.get(0))).collect()
+    }
+
+    fn claim_nonce(
+        &mut self,
+        terminal: TerminalId,
+        nonce: &str,
+        expires: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, JournalError> {
+        let client = self.session.client()?;
+        let mut tx = client.transaction().map_err(unavailable)?;
+        tx.execute("DELETE FROM terminal_nonces WHERE expires_ms < $1", &[&now.unix_ms])
+            .map_err(unavailable)?;
+        let claimed = tx
+            .execute(
+                "INSERT INTO terminal_nonces (terminal, nonce, expires_ms) VALUES ($1, $2, $3)
+                 ON CONFLICT (terminal, nonce) DO NOTHING",
+                &[&terminal.to_string(), &nonce, &expires.unix_ms],
+            )
+            .map_err(unavailable)?;
+        tx.commit().map_err(unavailable)?;
+        Ok(claimed == 1)
     }
 
     fn audit_entries(&mut self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, JournalError> {

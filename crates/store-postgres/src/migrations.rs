@@ -149,6 +149,21 @@ pub const MIGRATIONS: &[Migration] = &[
         );
     ",
     },
+    Migration {
+        version: 8,
+        name: "terminal request nonces",
+        sql: "
+        -- Each signed terminal request's nonce, kept until its timestamp leaves the skew window:
+        -- a replay is refused by every node on this database, and after a restart.
+        CREATE TABLE terminal_nonces (
+            terminal   TEXT   NOT NULL,
+            nonce      TEXT   NOT NULL,
+            expires_ms BIGINT NOT NULL,
+            PRIMARY KEY (terminal, nonce)
+        );
+        CREATE INDEX terminal_nonces_by_expiry ON terminal_nonces (expires_ms);
+    ",
+    },
 ];
 
 /// An arbitrary constant naming facepay's migration lock among the database's advisory locks.

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use facepay_domain::{PaymentId, Timestamp};
+use facepay_domain::{PaymentId, TerminalId, Timestamp};
 use facepay_payments::{
     Append, AuditEntry, AuditFilter, Checkpoint, Delivery, Entry, Journal, JournalError, MINUTE_MS, Movement,
     PaymentRow, PaymentTally, ReadModel, StoredAudit,
@@ -300,6 +300,30 @@ impl Journal for SqliteJournal {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = select.query_map([limit], |row| row.get::<_, String>(0)).map_err(unavailable)?;
         rows.map(|body| PaymentRow::from_stored(&body.map_err(unavailable)?)).collect()
+    }
+
+    fn claim_nonce(
+        &mut self,
+        terminal: TerminalId,
+        nonce: &str,
+        expires: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, JournalError> {
+        let tx =
+            self.connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+        tx.prepare_cached("DELETE FROM terminal_nonces WHERE expires_ms < ?1")
+            .map_err(unavailable)?
+            .execute([now.unix_ms])
+            .map_err(unavailable)?;
+        let claimed = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO terminal_nonces (terminal, nonce, expires_ms) VALUES (?1, ?2, ?3)",
+            )
+            .map_err(unavailable)?
+            .execute((terminal.to_string(), nonce, expires.unix_ms))
+            .map_err(unavailable)?;
+        tx.commit().map_err(unavailable)?;
+        Ok(claimed == 1)
     }
 
     fn audit_entries(&mut self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, JournalError> {

@@ -140,6 +140,21 @@ pub const MIGRATIONS: &[Migration] = &[
         ) STRICT;
     ",
     },
+    Migration {
+        version: 8,
+        name: "terminal request nonces",
+        sql: "
+        -- Each signed terminal request's nonce, kept until its timestamp leaves the skew window:
+        -- a replay is refused by every node sharing this file, and after a restart.
+        CREATE TABLE terminal_nonces (
+            terminal   TEXT    NOT NULL,
+            nonce      TEXT    NOT NULL,
+            expires_ms INTEGER NOT NULL,
+            PRIMARY KEY (terminal, nonce)
+        ) STRICT, WITHOUT ROWID;
+        CREATE INDEX terminal_nonces_by_expiry ON terminal_nonces (expires_ms);
+    ",
+    },
 ];
 
 /// Applies the migrations `connection` lacks; returns the versions applied now.
