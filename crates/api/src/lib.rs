@@ -16,6 +16,7 @@ mod auth;
 mod caller;
 mod client;
 mod error;
+mod gate;
 mod metrics;
 mod openapi;
 mod pages;
@@ -43,13 +44,59 @@ pub use server::{DRAIN, Server, serve_until_stopped};
 pub use switch::{ApiConfig, Node, Running, SAFE_OPEN_THRESHOLD, Switch, now_ms};
 pub use wire::PaymentOut;
 
-/// Serves `router` on `listener` until `shutdown` completes.
+/// Serves the switch's router on `listener` until `shutdown` completes, then lets the requests
+/// under way finish. Bounded as `ApiConfig` says: at most `max_connections` at once (the rest
+/// wait in the backlog), a request head within `header_read_timeout` (a slow-loris trickle is
+/// cut), and each request answered within `request_timeout` (the router's middleware).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     switch: std::sync::Arc<Switch>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // The peer's address reaches the router: the open routes' rate is taken per address.
-    let service = router(switch).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service).with_graceful_shutdown(shutdown).await
+    use axum::extract::ConnectInfo;
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt as _;
+
+    let (max_connections, header_read_timeout) =
+        (switch.config.max_connections.max(1), switch.config.header_read_timeout);
+    let router = router(switch);
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let connections = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.map_err(std::io::Error::other)?,
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // A connection reset before it was taken, or no descriptor left for now.
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // The peer's address reaches the router: the open routes' rate is taken per address.
+        let service =
+            router.clone().map_request(move |request: axum::http::Request<hyper::body::Incoming>| {
+                let mut request = request.map(axum::body::Body::new);
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            });
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
+        let connection = http
+            .serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(service));
+        let connection = connections.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    connections.shutdown().await;
+    Ok(())
 }

@@ -129,7 +129,17 @@ async fn every_request(State(switch): State<Arc<Switch>>, mut request: Request, 
     } else if let Err(limited) = open_route_rate(&switch, &method, &route, address) {
         limited.into_response()
     } else {
-        next.run(request).await
+        match tokio::time::timeout(switch.config.request_timeout, next.run(request)).await {
+            Ok(response) => response,
+            // The body still trickling in, or the work stuck: the caller hears it, and a
+            // payment retried under its idempotency key is answered, never charged twice.
+            Err(_) => ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request was not answered in time; retry it",
+            )
+            .into_response(),
+        }
     };
     let error = response.extensions_mut().remove::<ApiError>().or_else(|| framework_error(&response));
     if let Some(error) = &error {
@@ -141,6 +151,10 @@ async fn every_request(State(switch): State<Arc<Switch>>, mut request: Request, 
             },
         };
         response = (error.status, axum::Json(body)).into_response();
+        if matches!(error.status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) {
+            // A refusal for load, not for the request: the same request may be sent again.
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
     }
     let status = response.status().as_u16();
     match (audit, verified.proven()) {

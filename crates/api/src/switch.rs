@@ -19,6 +19,7 @@ use facepay_payments::{
 
 use crate::auth::{self, SignedHeaders};
 use crate::error::ApiError;
+use crate::gate::CaptureGate;
 use crate::metrics::{Metrics, NodeGauges};
 use crate::ports::{Biometrics, Faces};
 use crate::rate::{Rate, RateLimiter};
@@ -79,6 +80,16 @@ pub struct ApiConfig {
     /// When the node writes a checkpoint of its core to the store, so a restart replays only
     /// the entries after it.
     pub checkpoints: CheckpointPolicy,
+    /// Face captures (payments and enrollments) run at once, and waiting beyond those; more are
+    /// refused with 503 `biometric_busy` and `Retry-After`.
+    pub captures_running: usize,
+    pub captures_queued: usize,
+    /// Connections served at once; more wait in the kernel's backlog until one closes.
+    pub max_connections: usize,
+    /// A connection that has not sent a whole request head in this time is closed.
+    pub header_read_timeout: Duration,
+    /// A request not answered in this time (its body still trickling in, say) gets 408.
+    pub request_timeout: Duration,
 }
 
 impl Default for ApiConfig {
@@ -104,6 +115,11 @@ impl Default for ApiConfig {
             access_log: true,
             sweep_every: Duration::from_secs(1),
             checkpoints: CheckpointPolicy { every_entries: 100_000, every_ms: 300_000, prune: false },
+            captures_running: std::thread::available_parallelism().map_or(2, usize::from),
+            captures_queued: 32,
+            max_connections: 4_096,
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -121,6 +137,7 @@ pub struct Switch {
     pub(crate) faces: Arc<dyn Faces>,
     pub(crate) reader: IndexReader,
     pub(crate) biometrics: Arc<dyn Biometrics>,
+    pub(crate) captures: CaptureGate,
     pub(crate) metrics: Metrics,
     terminal_rate: RateLimiter,
     api_key_rate: RateLimiter,
@@ -222,6 +239,7 @@ impl Switch {
             terminal_rate: RateLimiter::new(config.terminal_rate, 100_000),
             api_key_rate: RateLimiter::new(config.api_key_rate, 100_000),
             open_rate: RateLimiter::new(config.open_rate, 100_000),
+            captures: CaptureGate::new(config.captures_running, config.captures_queued),
             config,
             node,
             core,

@@ -5,6 +5,7 @@
 mod common;
 
 use std::io::{Read, Write};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -338,4 +339,78 @@ async fn refusals_made_before_a_handler_runs_are_json_too() {
         assert_eq!(code(&body), "request_malformed", "{path}: {body}");
         assert!(body["error"]["request_id"].is_string(), "{path}: {body}");
     }
+}
+
+/// A node served on a real socket with `config`: its address, and what stops it.
+fn served(
+    runtime: &tokio::runtime::Runtime,
+    config: facepay_api::ApiConfig,
+) -> (TestNode, std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let node = node_with(config);
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    runtime.spawn(facepay_api::serve(listener, node.switch.clone(), async move {
+        let _ = stopped.await;
+    }));
+    (node, address, stop)
+}
+
+/// What the server sends on `stream` before it closes it or `within` passes.
+fn read_until_closed(stream: &mut std::net::TcpStream, within: Duration) -> (String, bool) {
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut got = Vec::new();
+    let closed = match stream.read_to_end(&mut got) {
+        Ok(_) => true,
+        Err(err) => !matches!(err.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+    };
+    (String::from_utf8_lossy(&got).into_owned(), closed)
+}
+
+#[test]
+#[allow(clippy::disallowed_methods)] // a slow client is wall time: it trickles bytes, and is timed
+fn a_slow_loris_is_cut_off_in_the_head_and_in_the_body() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let config = facepay_api::ApiConfig {
+        header_read_timeout: Duration::from_millis(400),
+        request_timeout: Duration::from_millis(600),
+        ..config()
+    };
+    let (_node, address, _stop) = served(&runtime, config);
+    // The head, a byte at a time and never finished: closed once the head's time is up.
+    let mut head = std::net::TcpStream::connect(address).unwrap();
+    let started = std::time::Instant::now();
+    for byte in b"POST /v1/shoppers HTTP/1.1\r\nhost: x\r\nx-slow: ".iter().chain(b"aaaaaaaaaaaa".iter()) {
+        if head.write_all(&[*byte]).is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_, closed) = read_until_closed(&mut head, Duration::from_secs(3));
+    assert!(closed, "a head still unfinished is not served forever");
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+
+    // A whole head, then a body that never arrives: answered 408 once the request's time is up.
+    let mut body = std::net::TcpStream::connect(address).unwrap();
+    body.write_all(b"POST /v1/shoppers HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"na")
+        .unwrap();
+    let (answer, _) = read_until_closed(&mut body, Duration::from_secs(3));
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+}
+
+#[test]
+fn connections_beyond_the_cap_wait_until_one_closes() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let config = facepay_api::ApiConfig { max_connections: 2, ..config() };
+    let (_node, address, _stop) = served(&runtime, config);
+    // Taken from the backlog in the order they came: these two first.
+    let held: Vec<_> = (0..2).map(|_| std::net::TcpStream::connect(address).unwrap()).collect();
+    let mut third = std::net::TcpStream::connect(address).unwrap();
+    third.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").unwrap();
+    let (answer, _) = read_until_closed(&mut third, Duration::from_millis(500));
+    assert_eq!(answer, "", "the third waits while two are open");
+    drop(held);
+    let (answer, closed) = read_until_closed(&mut third, Duration::from_secs(3));
+    assert!(answer.starts_with("HTTP/1.1 200") && closed, "{answer}");
 }

@@ -3,6 +3,7 @@
 //! frames of one attempt into a live face template or a reason a person can act on.
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use facepay_domain::{FaceTemplate, RecognizerTag};
 use facepay_model_store::{InputSpec, Manifest, ModelError, ModelRole, ModelStore};
@@ -34,6 +35,9 @@ pub struct BiometricConfig {
     /// Every two frames' templates must be at least this similar: a face swapped in mid-capture
     /// is refused. The default is where LFW all-pairs reach FAR 1e-3 (`facepay eval lfw`).
     pub frame_agreement: f32,
+    /// A worker (one set of ONNX sessions, tens of MB) idle this long after a burst is closed;
+    /// the one used last is always kept.
+    pub worker_idle_keep: Duration,
 }
 
 impl Default for BiometricConfig {
@@ -49,6 +53,7 @@ impl Default for BiometricConfig {
             decode: DecodeLimits::default(),
             max_frames: 8,
             frame_agreement: 0.34,
+            worker_idle_keep: Duration::from_secs(60),
         }
     }
 }
@@ -164,7 +169,8 @@ pub struct BiometricEngine {
     recognizer: PreparedModel,
     recognizer_tag: RecognizerTag,
     liveness: Vec<PreparedModel>,
-    idle: Mutex<Vec<Worker>>,
+    /// Workers not in use, each with when it was last given back; the most recent last.
+    idle: Mutex<Vec<(Worker, Instant)>>,
 }
 
 impl BiometricEngine {
@@ -213,7 +219,9 @@ impl BiometricEngine {
             idle: Mutex::new(Vec::new()),
         };
         let first = engine.open_worker()?;
-        engine.idle.lock().unwrap_or_else(PoisonError::into_inner).push(first);
+        #[allow(clippy::disallowed_methods)] // the idle clock, as in `with_worker`
+        let opened = Instant::now();
+        engine.idle.lock().unwrap_or_else(PoisonError::into_inner).push((first, opened));
         Ok(engine)
     }
 
@@ -262,16 +270,26 @@ impl BiometricEngine {
     }
 
     /// Runs `work` on an idle worker, opening a new one when all are busy (so the pool grows to
-    /// the number of threads that call at once and no further).
+    /// the number of threads that call at once, which the API bounds, and no further). Workers
+    /// left idle for `worker_idle_keep` after a burst are closed, the one just used kept.
+    // How long a worker sat idle is the machine's business, not a replayed decision's.
+    #[allow(clippy::disallowed_methods)]
     pub fn with_worker<T>(&self, work: impl FnOnce(&mut Worker) -> T) -> Result<T, OnnxError> {
         let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
         let mut worker = match idle {
-            Some(worker) => worker,
+            Some((worker, _)) => worker,
             None => self.open_worker()?,
         };
         let result = work(&mut worker);
-        self.idle.lock().unwrap_or_else(PoisonError::into_inner).push(worker);
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        idle.retain(|(_, since)| since.elapsed() < self.config.worker_idle_keep);
+        idle.push((worker, Instant::now()));
         Ok(result)
+    }
+
+    /// Workers open and not in use.
+    pub fn idle_workers(&self) -> usize {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
 
     /// Turns the frames of one attempt (encoded JPEG/PNG/WebP) into a live template. Frames that

@@ -225,3 +225,19 @@ fn the_prelu_rewrite_gives_the_same_outputs_as_the_original_graph() {
         assert!(worst <= 1e-4 * scale.max(1.0), "{name}: outputs differ by {worst} (scale {scale})");
     }
 }
+
+/// Two callers at once open a second worker; once the burst is over and the keep time has
+/// passed, the pool is back to the one used last (kept forever with the default keep time).
+#[test]
+fn the_worker_pool_grows_for_a_burst_and_shrinks_after_it() {
+    for (keep, left) in [(std::time::Duration::ZERO, 1), (BiometricConfig::default().worker_idle_keep, 2)] {
+        let engine = engine_with(BiometricConfig { worker_idle_keep: keep, ..BiometricConfig::default() });
+        let both_busy = std::sync::Barrier::new(2);
+        std::thread::scope(|scope| {
+            for _ in 0..2 {
+                scope.spawn(|| engine.with_worker(|_| both_busy.wait()).unwrap());
+            }
+        });
+        assert_eq!(engine.idle_workers(), left, "keep {keep:?}");
+    }
+}

@@ -218,22 +218,19 @@ pub fn serve(config: &Config, out: &mut dyn Write) -> std::io::Result<bool> {
             }
         }
     }
-    for (name, slot) in [
+    let checkpoints = [
         ("FACEPAY_CHECKPOINT_ENTRIES", &mut api.checkpoints.every_entries),
         ("FACEPAY_CHECKPOINT_SECONDS", &mut checkpoint_seconds),
-    ] {
-        if let Ok(text) = std::env::var(name) {
-            match text.parse::<u64>() {
-                Ok(value) => *slot = value,
-                Err(_) => {
-                    writeln!(
-                        out,
-                        "facepay serve: {name} is a whole number, 0 for never [config_checkpoint_invalid]"
-                    )?;
-                    return Ok(false);
-                }
-            }
-        }
+    ];
+    let captures = [
+        ("FACEPAY_CAPTURES_RUNNING", &mut api.captures_running),
+        ("FACEPAY_CAPTURES_QUEUED", &mut api.captures_queued),
+    ];
+    let read = whole_numbers(checkpoints, "a whole number, 0 for never [config_checkpoint_invalid]")
+        .and_then(|()| whole_numbers(captures, "a whole number [config_captures_invalid]"));
+    if let Err(problem) = read {
+        writeln!(out, "facepay serve: {problem}")?;
+        return Ok(false);
     }
     api.checkpoints.every_ms = i64::try_from(checkpoint_seconds.saturating_mul(1_000)).unwrap_or(i64::MAX);
     let stop_grace = match std::env::var("FACEPAY_STOP_GRACE_MS").map(|text| text.parse::<u64>()) {
@@ -298,4 +295,18 @@ pub fn serve(config: &Config, out: &mut dyn Write) -> std::io::Result<bool> {
         Err(err) => eprintln!("facepay: stopped without a checkpoint: {err} [{}]", err.code()),
     }
     Ok(true)
+}
+
+/// Sets each slot from its environment variable, where set; the first that does not parse is
+/// named with `what` it should be.
+fn whole_numbers<T: std::str::FromStr, const N: usize>(
+    slots: [(&str, &mut T); N],
+    what: &str,
+) -> Result<(), String> {
+    for (name, slot) in slots {
+        if let Ok(text) = std::env::var(name) {
+            *slot = text.parse().map_err(|_| format!("{name} is {what}"))?;
+        }
+    }
+    Ok(())
 }

@@ -202,33 +202,34 @@ pub async fn enroll_face(
         wire::frames(&input.captures, switch.config.max_enrollment_frames, switch.config.max_frame_bytes)?;
     let worker = switch.clone();
     let keep = input.keep_images;
-    let kept = tokio::task::spawn_blocking(move || -> Result<usize, ApiError> {
-        let views: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
-        let captured = worker.biometrics.capture(&views).map_err(|refused| {
-            let status = if refused.engine_failed {
-                StatusCode::SERVICE_UNAVAILABLE
-            } else {
-                StatusCode::UNPROCESSABLE_ENTITY
-            };
-            ApiError::new(status, refused.code, refused.message)
-        })?;
-        let candidates = worker.reader.view().search(&captured.template, 2)?;
-        let threshold = worker.config.duplicate_threshold;
-        let taken = candidates.iter().any(|c| c.shopper != shopper && c.score >= threshold);
-        if taken {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "face_already_enrolled",
-                "this face is already enrolled for another shopper",
-            ));
-        }
-        let images: Vec<Secret<Vec<u8>>> =
-            if keep { frames.into_iter().map(Secret::new).collect() } else { Vec::new() };
-        worker.faces.enroll(shopper, &phone_last4, captured.template, &images)?;
-        Ok(images.len())
-    })
-    .await
-    .map_err(|_| ApiError::internal("the enrollment task failed"))??;
+    let kept = switch
+        .captures
+        .run(move || -> Result<usize, ApiError> {
+            let views: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+            let captured = worker.biometrics.capture(&views).map_err(|refused| {
+                let status = if refused.engine_failed {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                };
+                ApiError::new(status, refused.code, refused.message)
+            })?;
+            let candidates = worker.reader.view().search(&captured.template, 2)?;
+            let threshold = worker.config.duplicate_threshold;
+            let taken = candidates.iter().any(|c| c.shopper != shopper && c.score >= threshold);
+            if taken {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "face_already_enrolled",
+                    "this face is already enrolled for another shopper",
+                ));
+            }
+            let images: Vec<Secret<Vec<u8>>> =
+                if keep { frames.into_iter().map(Secret::new).collect() } else { Vec::new() };
+            worker.faces.enroll(shopper, &phone_last4, captured.template, &images)?;
+            Ok(images.len())
+        })
+        .await??;
     Ok(Json(Enrolled { enrolled: true, images_kept: kept }))
 }
 

@@ -207,12 +207,13 @@ pub async fn pay(
 /// is a payment declined for it, so the risk rules count it.
 async fn identify(switch: &Arc<Switch>, frames: Vec<Vec<u8>>) -> Result<(bool, Identification), ApiError> {
     let biometrics = switch.biometrics.clone();
-    let captured = tokio::task::spawn_blocking(move || {
-        let frames: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
-        biometrics.capture(&frames)
-    })
-    .await
-    .map_err(|_| ApiError::internal("the capture task failed"))?;
+    let captured = switch
+        .captures
+        .run(move || {
+            let frames: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+            biometrics.capture(&frames)
+        })
+        .await?;
     let captured = match captured {
         Ok(captured) => captured,
         Err(refused) if refused.code == "face_not_live" => return Ok((false, Identification::NoMatch)),
