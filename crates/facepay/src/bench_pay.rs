@@ -143,7 +143,7 @@ fn run(args: &PayBenchArgs, out: &mut dyn Write) -> Result<bool, String> {
             let outcome = if status == 200 {
                 answer["decline_reason"].as_str().or(answer["state"].as_str()).unwrap_or("?").to_owned()
             } else {
-                format!("refused:{}", answer["error"]["code"].as_str().unwrap_or("?"))
+                crate::demo::refusal(status, &answer)
             };
             *outcomes.entry(outcome).or_default() += 1;
         }
@@ -188,12 +188,18 @@ fn run(args: &PayBenchArgs, out: &mut dyn Write) -> Result<bool, String> {
         p95 / percentile(&capture_ms, 0.95)
     )
     .map_err(io)?;
-    writeln!(out, "bar: server-side p95 under 100 ms: {}", if p95 < 100.0 { "met" } else { "NOT met" })
+    let met = p95 < 100.0;
+    writeln!(out, "bar: server-side p95 under 100 ms: {}", if met { "met" } else { "NOT met" })
         .map_err(io)?;
+    let unexpected: usize =
+        outcomes.iter().filter(|(o, _)| o.starts_with("unexpected:")).map(|(_, n)| n).sum();
+    if unexpected > 0 {
+        writeln!(out, "FAIL: {unexpected} payments were answered 5xx or 401").map_err(io)?;
+    }
     if let Some(path) = &args.json {
         let report = json!({"enrolled": gallery_size, "server_ms": server_ms, "client_ms": client_ms, "capture_ms": capture_ms,
                             "outcomes": outcomes});
         std::fs::write(path, report.to_string()).map_err(io)?;
     }
-    Ok(true)
+    Ok(met && unexpected == 0)
 }
