@@ -102,6 +102,8 @@ impl From<GalleryError> for ApiError {
             GalleryError::Index(index) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, index.code(), index.to_string())
             }
+            GalleryError::FaceTaken => ApiError::new(StatusCode::CONFLICT, err.code(), err.to_string()),
+            GalleryError::Contended => ApiError::unavailable(err.code(), err.to_string()),
             other => ApiError::unavailable(other.code(), "the biometric store did not answer; retry"),
         }
     }

@@ -37,12 +37,15 @@ pub trait Faces: Send + Sync {
     /// Searches go through this handle; it never waits.
     fn reader(&self) -> IndexReader;
 
+    /// Enrolls the face unless it is as close as `duplicate_threshold` to another shopper's
+    /// (`GalleryError::FaceTaken`), deciding once across every node; `None` checks nothing.
     fn enroll(
         &self,
         shopper: ShopperId,
         phone_last4: &str,
         template: FaceTemplate,
         images: &[Secret<Vec<u8>>],
+        duplicate_threshold: Option<f32>,
     ) -> Result<(), GalleryError>;
 
     /// Shreds the shopper's face and personal key; true when there was something to delete.
@@ -66,8 +69,10 @@ impl<S: BiometricStore + Send> Faces for Mutex<Gallery<S>> {
         phone_last4: &str,
         template: FaceTemplate,
         images: &[Secret<Vec<u8>>],
+        duplicate_threshold: Option<f32>,
     ) -> Result<(), GalleryError> {
-        self.lock().unwrap_or_else(PoisonError::into_inner).enroll(shopper, phone_last4, template, images)
+        let mut gallery = self.lock().unwrap_or_else(PoisonError::into_inner);
+        gallery.enroll(shopper, phone_last4, template, images, duplicate_threshold)
     }
 
     fn delete(&self, shopper: ShopperId) -> Result<bool, GalleryError> {

@@ -80,7 +80,7 @@ fn run(args: &PayBenchArgs, out: &mut dyn Write) -> Result<bool, String> {
             // Ids from the top of the space: never a real shopper's.
             let shopper = ShopperId::from_u128(u128::MAX - n as u128);
             gallery
-                .enroll(shopper, &phone_of(n), template, &[] as &[Secret<Vec<u8>>])
+                .enroll(shopper, &phone_of(n), template, &[] as &[Secret<Vec<u8>>], None)
                 .map_err(|e| e.to_string())?;
         }
     }

@@ -233,7 +233,7 @@ mod tests {
 
         let mut node = gallery(&config);
         for n in 0..30 {
-            node.enroll(ShopperId::from_u128(u128::from(n)), "0000", face(n), &[]).unwrap();
+            node.enroll(ShopperId::from_u128(u128::from(n)), "0000", face(n), &[], None).unwrap();
         }
 
         let first = load(&config.keys).unwrap().current_id().to_owned();
@@ -243,7 +243,7 @@ mod tests {
         assert_ne!(load(&config.keys).unwrap().current_id(), first);
         assert_eq!(masters(&config), 2, "the old master stays until retired");
         // A node started before the rotation enrolls under the old key meanwhile.
-        node.enroll(ShopperId::from_u128(99), "0000", face(99), &[]).unwrap();
+        node.enroll(ShopperId::from_u128(99), "0000", face(99), &[], None).unwrap();
         let said = retire(&config).unwrap();
         assert!(
             said.contains("re-wrapped 1 late data keys") && said.contains(&format!("{first:?}")),

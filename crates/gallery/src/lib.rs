@@ -24,6 +24,9 @@ use facepay_vault::{
 
 pub use follow::{Follower, follow};
 
+/// How many times an enrollment looks again after another node's change got in first.
+const ENROLL_TRIES: usize = 8;
+
 /// Records read per page when rebuilding and per read of the change feed.
 const PAGE: usize = 1024;
 
@@ -40,6 +43,12 @@ pub enum GalleryError {
     /// A stored record that does not open: a damaged row or, when many do, the wrong key file.
     #[error("the enrolled face under pseudonym {pseudonym} does not open: {source}")]
     Record { pseudonym: Pseudonym, source: VaultError },
+    /// The face is as close as `duplicate_threshold` to another shopper's.
+    #[error("this face is already enrolled for another shopper")]
+    FaceTaken,
+    /// Other enrollments kept landing between this one's look and its write.
+    #[error("enrollments on other nodes kept changing the gallery; retry")]
+    Contended,
 }
 
 impl GalleryError {
@@ -47,6 +56,8 @@ impl GalleryError {
         match self {
             GalleryError::Vault(err) | GalleryError::Record { source: err, .. } => err.code(),
             GalleryError::Index(err) => err.code(),
+            GalleryError::FaceTaken => "face_already_enrolled",
+            GalleryError::Contended => "enrollment_contended",
         }
     }
 }
@@ -137,30 +148,53 @@ impl<S: BiometricStore> Gallery<S> {
         self.index.is_empty()
     }
 
-    /// Enrolls `shopper` (or replaces their face): a fresh data key, the template and `images`
-    /// sealed under it and stored durably, then the face indexed. The old data key, if any, is
+    /// Enrolls `shopper` (or replaces their face) unless the face scores `duplicate_threshold`
+    /// or more against another shopper's (`None`: no check, for loading faces in bulk): a fresh data key, the template and `images` sealed
+    /// under it and stored durably, then the face indexed. The old data key, if any, is
     /// overwritten, which shreds the old records.
+    ///
+    /// The check and the write are one decision across nodes: the store takes the write only if
+    /// nothing changed since this node caught up and searched; otherwise it catches up (seeing
+    /// the other node's face) and decides again.
     pub fn enroll(
         &mut self,
         shopper: ShopperId,
         phone_last4: &str,
         template: FaceTemplate,
         images: &[Secret<Vec<u8>>],
+        duplicate_threshold: Option<f32>,
     ) -> Result<(), GalleryError> {
         let hint = PhoneHint::parse(phone_last4)?;
         self.index.reader().check(&template)?;
         let (key, wrapped_key) = self.vault.new_subject_key(shopper);
         let face = EnrolledFace { shopper, phone_last4: phone_last4.to_owned(), template };
         let pseudonym = key.pseudonym();
-        self.store.put(&SealedEnrollment {
+        let sealed = SealedEnrollment {
             pseudonym,
             wrapped_key,
             template: key.seal_template(&face),
             images: images.iter().map(|image| key.seal_image(image)).collect(),
-        })?;
-        self.index.upsert(shopper, &face.template, hint)?;
-        self.shoppers.insert(pseudonym, shopper);
-        Ok(())
+        };
+        for _ in 0..ENROLL_TRIES {
+            let seen = match duplicate_threshold {
+                None => None,
+                Some(threshold) => {
+                    let seen = self.store.last_change()?;
+                    self.sync()?;
+                    let near = self.index.reader().view().search(&face.template, 2)?;
+                    if near.iter().any(|c| c.shopper != shopper && c.score >= threshold) {
+                        return Err(GalleryError::FaceTaken);
+                    }
+                    Some(seen)
+                }
+            };
+            if self.store.put(&sealed, seen)? {
+                self.index.upsert(shopper, &face.template, hint)?;
+                self.shoppers.insert(pseudonym, shopper);
+                return Ok(());
+            }
+        }
+        Err(GalleryError::Contended)
     }
 
     /// Deletes `shopper`'s face and personal fields everywhere: their face data key and personal

@@ -4,7 +4,7 @@
 //! followed by another node within a second; an index rebuilt at start; deletion that leaves
 //! nothing openable; a key rotation while nodes run; the wrong key file refused.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Barrier, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -46,6 +46,7 @@ macro_rules! biometric_contract_tests {
             keys_rotate_while_nodes_run,
             a_node_with_the_wrong_key_file_does_not_start,
             enrollments_racing_on_two_nodes_are_all_followed,
+            one_face_enrolled_on_two_nodes_at_once_is_taken_once,
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {
@@ -136,7 +137,7 @@ pub fn the_port_keeps_replaces_and_shreds_records<D: BiometricDatabase>(database
     let enrollments: Vec<SealedEnrollment> =
         (1..=5).map(|n| sealed(&vault, shopper(n), n as u64, 2)).collect();
     for enrollment in &enrollments {
-        store.put(enrollment).unwrap();
+        assert!(store.put(enrollment, None).unwrap());
     }
     let alice = &enrollments[0];
     let read = store.template(&alice.pseudonym).unwrap().expect("stored");
@@ -160,7 +161,11 @@ pub fn the_port_keeps_replaces_and_shreds_records<D: BiometricDatabase>(database
     // Enrolling again replaces the key, the template and every image, and is one more change.
     let before = store.last_change().unwrap();
     let again = sealed(&vault, shopper(1), 99, 1);
-    store.put(&again).unwrap();
+    // A write by whoever looked before the last change is refused, and changes nothing.
+    assert!(!store.put(&again, Some(before - 1)).unwrap());
+    assert_eq!(store.last_change().unwrap(), before);
+    assert_eq!(store.template(&alice.pseudonym).unwrap().unwrap().template, alice.template);
+    assert!(store.put(&again, Some(before)).unwrap());
     assert_eq!(store.template(&alice.pseudonym).unwrap().unwrap().template, again.template);
     assert_eq!(store.images(&alice.pseudonym).unwrap(), again.images);
     let changes = store.changes_after(before, 10).unwrap();
@@ -239,7 +244,7 @@ pub fn a_change_on_one_node_reaches_another_within_a_second<D: BiometricDatabase
             .is_some_and(|c| c.shopper == shopper(7) && c.score > 0.99)
     };
 
-    a.enroll(shopper(7), "0007", face(7), &[]).unwrap();
+    a.enroll(shopper(7), "0007", face(7), &[], None).unwrap();
     let took = within(Duration::from_secs(1), || seen_by_b(&face(7)));
     assert!(took.is_some(), "an enrollment on A was not searchable on B within a second");
 
@@ -255,9 +260,9 @@ pub fn a_starting_node_rebuilds_its_index_from_the_vault<D: BiometricDatabase>(d
     let keys = KeyFile::generate();
     let mut a = gallery(database, &keys);
     for n in 1..=30u128 {
-        a.enroll(shopper(n), &format!("{:04}", n % 3), face(n as u64), &[]).unwrap();
+        a.enroll(shopper(n), &format!("{:04}", n % 3), face(n as u64), &[], None).unwrap();
     }
-    a.enroll(shopper(2), "0002", face(1002), &[]).unwrap();
+    a.enroll(shopper(2), "0002", face(1002), &[], None).unwrap();
     a.delete(shopper(3)).unwrap();
     // A node of a newer model enrolls someone; this model cannot search that face.
     let newer = RecognizerTag { name: "contract".into(), version: "2".into() };
@@ -269,7 +274,7 @@ pub fn a_starting_node_rebuilds_its_index_from_the_vault<D: BiometricDatabase>(d
     )
     .unwrap()
     .0;
-    upgraded.enroll(shopper(4), "0004", face_by(newer, 4), &[]).unwrap();
+    upgraded.enroll(shopper(4), "0004", face_by(newer, 4), &[], None).unwrap();
 
     let index = FaceIndex::new(recognizer(), DIMENSION);
     let (b, applied) = Gallery::open(keys.keyring(), keys.source(), database.connect(), index).unwrap();
@@ -296,10 +301,10 @@ pub fn a_deleted_shoppers_records_no_longer_open<D: BiometricDatabase>(database:
     let mut a = gallery(database, &keys);
     let doomed = shopper(66);
     for n in 1..=10 {
-        a.enroll(shopper(n), "1111", face(n as u64), &[]).unwrap();
+        a.enroll(shopper(n), "1111", face(n as u64), &[], None).unwrap();
     }
     let photo = Secret::new(b"enrollment photo of shopper 66".to_vec());
-    a.enroll(doomed, "6666", face(66), std::slice::from_ref(&photo)).unwrap();
+    a.enroll(doomed, "6666", face(66), std::slice::from_ref(&photo), None).unwrap();
     assert_eq!(a.enrollment_images(doomed).unwrap()[0].expose_secret(), photo.expose_secret());
 
     let mut store = database.connect();
@@ -325,7 +330,7 @@ pub fn a_deleted_shoppers_records_no_longer_open<D: BiometricDatabase>(database:
         // Nor does another shopper's wrapped key pass as the shredded one.
         assert!(vault.open_enrolled_face(pseudonym, &other.wrapped_key, &backup.template).is_err());
     }
-    a.enroll(doomed, "6666", face(67), &[]).unwrap();
+    a.enroll(doomed, "6666", face(67), &[], None).unwrap();
     let fresh = store.template(&pseudonym).unwrap().unwrap();
     let key = vault.open_subject_key(pseudonym, &fresh.wrapped_key).unwrap();
     assert_eq!(key.open_template(&backup.template).unwrap_err(), VaultError::DoesNotOpen);
@@ -375,7 +380,7 @@ pub fn keys_rotate_while_nodes_run<D: BiometricDatabase>(database: &D) {
     let mut a = gallery(database, &keys);
     let mut b = gallery(database, &keys);
     for n in 1..=20 {
-        a.enroll(shopper(n), "2020", face(n as u64), &[]).unwrap();
+        a.enroll(shopper(n), "2020", face(n as u64), &[], None).unwrap();
     }
     b.sync().unwrap();
     assert_eq!(b.len(), 20);
@@ -387,12 +392,12 @@ pub fn keys_rotate_while_nodes_run<D: BiometricDatabase>(database: &D) {
 
     // A node started after the rotation enrolls under k2; B, started before, still follows.
     let mut c = gallery(database, &keys);
-    c.enroll(shopper(21), "2121", face(21), &[]).unwrap();
+    c.enroll(shopper(21), "2121", face(21), &[], None).unwrap();
     let applied = b.sync().unwrap();
     assert!(applied.unreadable.is_empty(), "{:?}", applied.unreadable);
     assert_eq!(best(&b, &face(21)), Some(shopper(21)));
     // A, also started before, enrolls under k1 until it reloads: the next pass catches it.
-    a.enroll(shopper(22), "2222", face(22), &[]).unwrap();
+    a.enroll(shopper(22), "2222", face(22), &[], None).unwrap();
     assert_eq!(rewrap_all(&rotated, &mut database.connect()).unwrap().rewrapped, 1);
 
     keys.replace(&keys.keyring().retired_dropped());
@@ -408,7 +413,7 @@ pub fn keys_rotate_while_nodes_run<D: BiometricDatabase>(database: &D) {
 /// than serve with faces missing.
 pub fn a_node_with_the_wrong_key_file_does_not_start<D: BiometricDatabase>(database: &D) {
     let keys = KeyFile::generate();
-    gallery(database, &keys).enroll(shopper(1), "0001", face(1), &[]).unwrap();
+    gallery(database, &keys).enroll(shopper(1), "0001", face(1), &[], None).unwrap();
     let wrong = KeyFile::generate();
     let index = FaceIndex::new(recognizer(), DIMENSION);
     let err = Gallery::open(wrong.keyring(), wrong.source(), database.connect(), index).unwrap_err();
@@ -427,7 +432,7 @@ pub fn enrollments_racing_on_two_nodes_are_all_followed<D: BiometricDatabase>(da
             thread::spawn(move || {
                 for n in 0..40 {
                     let who = 1000 * (node + 1) + n;
-                    writer.enroll(shopper(who), "4040", face(who as u64), &[]).unwrap();
+                    writer.enroll(shopper(who), "4040", face(who as u64), &[], None).unwrap();
                 }
             })
         })
@@ -442,5 +447,32 @@ pub fn enrollments_racing_on_two_nodes_are_all_followed<D: BiometricDatabase>(da
     assert_eq!(watcher.len(), 80);
     for who in (1000..1040).chain(2000..2040) {
         assert_eq!(best(&watcher, &face(who as u64)), Some(shopper(who)), "shopper {who}");
+    }
+}
+
+/// Two nodes enroll the same face for two shoppers at the same moment, round after round: the
+/// duplicate check and the write are one decision, so each round exactly one is enrolled and the
+/// other is told the face is taken, whichever wrote first.
+pub fn one_face_enrolled_on_two_nodes_at_once_is_taken_once<D: BiometricDatabase>(database: &D) {
+    let keys = KeyFile::generate();
+    let nodes: Vec<_> = (0..2).map(|_| Arc::new(Mutex::new(gallery(database, &keys)))).collect();
+    for round in 0..10u128 {
+        let together = Arc::new(Barrier::new(2));
+        let tries: Vec<_> = nodes
+            .iter()
+            .enumerate()
+            .map(|(n, node)| {
+                let (node, together) = (node.clone(), together.clone());
+                thread::spawn(move || {
+                    let mut node = node.lock().unwrap();
+                    together.wait();
+                    let who = shopper(5_000 + 10 * round + n as u128);
+                    node.enroll(who, "5050", face(5_000 + round as u64), &[], Some(0.9)).map_err(|e| e.code())
+                })
+            })
+            .collect();
+        let mut outcomes: Vec<_> = tries.into_iter().map(|t| t.join().expect("a node panicked")).collect();
+        outcomes.sort();
+        assert_eq!(outcomes, [Ok(()), Err("face_already_enrolled")], "round {round}");
     }
 }

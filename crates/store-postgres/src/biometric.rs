@@ -45,10 +45,19 @@ impl PostgresBiometricStore {
 }
 
 impl BiometricStore for PostgresBiometricStore {
-    fn put(&mut self, enrollment: &SealedEnrollment) -> Result<(), VaultError> {
+    fn put(
+        &mut self,
+        enrollment: &SealedEnrollment,
+        unchanged_since: Option<u64>,
+    ) -> Result<bool, VaultError> {
         let pseudonym = &enrollment.pseudonym.as_bytes()[..];
         let mut tx = self.client()?.transaction().map_err(failed)?;
+        // Taking the next number locks the head row until commit: a change committed since the
+        // caller looked shows as a gap, and this one is dropped (rolled back with `tx`).
         let change = next_change(&mut tx)?;
+        if unchanged_since.is_some_and(|seen| change as u64 != seen + 1) {
+            return Ok(false);
+        }
         tx.execute(
             "INSERT INTO enrolled_faces (pseudonym, wrapped_key, template) VALUES ($1, $2, $3)
              ON CONFLICT (pseudonym) DO UPDATE SET wrapped_key = excluded.wrapped_key, template = excluded.template",
@@ -63,7 +72,8 @@ impl BiometricStore for PostgresBiometricStore {
             tx.execute(&insert, &[&pseudonym, image]).map_err(failed)?;
         }
         record_change(&mut tx, change, pseudonym)?;
-        tx.commit().map_err(failed)
+        tx.commit().map_err(failed)?;
+        Ok(true)
     }
 
     fn shred(&mut self, pseudonym: &Pseudonym) -> Result<bool, VaultError> {

@@ -34,9 +34,19 @@ impl SqliteBiometricStore {
 }
 
 impl BiometricStore for SqliteBiometricStore {
-    fn put(&mut self, enrollment: &SealedEnrollment) -> Result<(), VaultError> {
+    fn put(
+        &mut self,
+        enrollment: &SealedEnrollment,
+        unchanged_since: Option<u64>,
+    ) -> Result<bool, VaultError> {
         let pseudonym = &enrollment.pseudonym.as_bytes()[..];
+        // The write lock first: no other writer can move the last change until this commits.
         let tx = self.connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(failed)?;
+        if let Some(seen) = unchanged_since
+            && last_change(&tx)? != seen
+        {
+            return Ok(false);
+        }
         tx.execute(
             "INSERT INTO enrolled_faces (pseudonym, wrapped_key, template) VALUES (?1, ?2, ?3)
              ON CONFLICT (pseudonym) DO UPDATE SET wrapped_key = excluded.wrapped_key, template = excluded.template",
@@ -53,7 +63,8 @@ impl BiometricStore for SqliteBiometricStore {
             }
         }
         record_change(&tx, pseudonym)?;
-        tx.commit().map_err(failed)
+        tx.commit().map_err(failed)?;
+        Ok(true)
     }
 
     fn shred(&mut self, pseudonym: &Pseudonym) -> Result<bool, VaultError> {
@@ -148,15 +159,7 @@ impl BiometricStore for SqliteBiometricStore {
     }
 
     fn last_change(&mut self) -> Result<u64, VaultError> {
-        // The AUTOINCREMENT counter, which a shred of the newest row does not roll back.
-        let seq: Option<i64> = self
-            .connection
-            .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'biometric_changes'", [], |row| {
-                row.get(0)
-            })
-            .optional()
-            .map_err(failed)?;
-        Ok(seq.unwrap_or(0) as u64)
+        last_change(&self.connection)
     }
 
     fn changes_after(&mut self, after: u64, limit: usize) -> Result<Vec<(u64, Pseudonym)>, VaultError> {
@@ -242,6 +245,16 @@ impl BiometricStore for SqliteBiometricStore {
 
 /// One change row per pseudonym, at its newest change: the feed says what changed, a follower
 /// reads how it is now.
+/// The last change's number: the AUTOINCREMENT counter, which a shred of the newest row does
+/// not roll back.
+fn last_change(connection: &Connection) -> Result<u64, VaultError> {
+    let seq: Option<i64> = connection
+        .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'biometric_changes'", [], |row| row.get(0))
+        .optional()
+        .map_err(failed)?;
+    Ok(seq.unwrap_or(0) as u64)
+}
+
 fn record_change(tx: &Connection, pseudonym: &[u8]) -> Result<(), VaultError> {
     tx.execute("DELETE FROM biometric_changes WHERE pseudonym = ?1", [pseudonym]).map_err(failed)?;
     tx.execute("INSERT INTO biometric_changes (pseudonym) VALUES (?1)", [pseudonym]).map_err(failed)?;

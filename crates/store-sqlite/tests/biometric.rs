@@ -49,9 +49,9 @@ fn no_plaintext_template_or_image_reaches_the_file_or_the_wal_and_a_shred_leaves
     let template = face(4242);
     let plain: Vec<u8> = template.expose_embedding().iter().flat_map(|v| v.to_le_bytes()).collect();
     let photo = Secret::new(b"JFIF the enrollment photo of shopper 42, kept with consent".repeat(20));
-    node.enroll(shopper(42), "4242", face(4242), std::slice::from_ref(&photo)).unwrap();
+    node.enroll(shopper(42), "4242", face(4242), std::slice::from_ref(&photo), None).unwrap();
     for n in 1..=20 {
-        node.enroll(shopper(n), "0000", face(n as u64), &[]).unwrap();
+        node.enroll(shopper(n), "0000", face(n as u64), &[], None).unwrap();
     }
 
     let files = files_on_disk(&database);

@@ -39,11 +39,18 @@ impl MemoryBiometricStore {
 }
 
 impl BiometricStore for MemoryBiometricStore {
-    fn put(&mut self, enrollment: &SealedEnrollment) -> Result<(), VaultError> {
+    fn put(
+        &mut self,
+        enrollment: &SealedEnrollment,
+        unchanged_since: Option<u64>,
+    ) -> Result<bool, VaultError> {
         let mut records = self.records();
+        if unchanged_since.is_some_and(|seen| seen != records.last_change) {
+            return Ok(false);
+        }
         records.enrollments.insert(enrollment.pseudonym, enrollment.clone());
         records.changed(enrollment.pseudonym);
-        Ok(())
+        Ok(true)
     }
 
     fn shred(&mut self, pseudonym: &Pseudonym) -> Result<bool, VaultError> {

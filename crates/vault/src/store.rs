@@ -39,8 +39,15 @@ pub struct StoredTemplate {
 /// order, so a node that has applied changes up to `n` misses none by asking for those after `n`.
 pub trait BiometricStore: Send {
     /// Stores `enrollment`, replacing the pseudonym's earlier key, template and images, and
-    /// records the change. Durable when it returns.
-    fn put(&mut self, enrollment: &SealedEnrollment) -> Result<(), VaultError>;
+    /// records the change. With `unchanged_since`, only if the store's last change is still that
+    /// one (what the caller saw when it searched for the face among everyone); otherwise it
+    /// writes nothing and returns false, and the caller looks again. So two nodes enrolling one
+    /// face at once cannot both pass the duplicate check. Durable when it returns true.
+    fn put(
+        &mut self,
+        enrollment: &SealedEnrollment,
+        unchanged_since: Option<u64>,
+    ) -> Result<bool, VaultError>;
 
     /// Destroys the pseudonym's wrapped keys (face and personal), template and images,
     /// overwriting the freed bytes where the database allows, and records the change; false when

@@ -218,7 +218,7 @@ fn enroll(vault: &Vault, store: &mut MemoryBiometricStore, shopper: ShopperId) -
         template: key.seal_template(&face(shopper, shopper.as_u128() as f32)),
         images: vec![key.seal_image(&Secret::new(b"jpeg".to_vec()))],
     };
-    store.put(&enrollment).unwrap();
+    assert!(store.put(&enrollment, None).unwrap());
     enrollment
 }
 

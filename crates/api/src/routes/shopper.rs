@@ -214,19 +214,11 @@ pub async fn enroll_face(
                 };
                 ApiError::new(status, refused.code, refused.message)
             })?;
-            let candidates = worker.reader.view().search(&captured.template, 2)?;
-            let threshold = worker.config.duplicate_threshold;
-            let taken = candidates.iter().any(|c| c.shopper != shopper && c.score >= threshold);
-            if taken {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "face_already_enrolled",
-                    "this face is already enrolled for another shopper",
-                ));
-            }
             let images: Vec<Secret<Vec<u8>>> =
                 if keep { frames.into_iter().map(Secret::new).collect() } else { Vec::new() };
-            worker.faces.enroll(shopper, &phone_last4, captured.template, &images)?;
+            // The duplicate check and the write are one decision in the gallery, across nodes.
+            let threshold = Some(worker.config.duplicate_threshold);
+            worker.faces.enroll(shopper, &phone_last4, captured.template, &images, threshold)?;
             Ok(images.len())
         })
         .await??;
