@@ -447,6 +447,10 @@ pub struct JournaledCore<J> {
     /// The checkpoint the node last rebuilt from, and the checkpoints it skipped as unusable.
     started_from: Option<u64>,
     skipped: Vec<CheckpointError>,
+    /// The latest command time among the entries the core reflects. A command is journaled at
+    /// no earlier time, so the core's clock never runs back when a node's wall clock does, or
+    /// when nodes' clocks disagree.
+    latest_at: Timestamp,
 }
 
 impl<J: Journal> JournaledCore<J> {
@@ -466,6 +470,7 @@ impl<J: Journal> JournaledCore<J> {
             checkpoint_failures: 0,
             started_from: None,
             skipped: Vec::new(),
+            latest_at: Timestamp::from_unix_ms(0),
         };
         node.catch_up()?;
         Ok(node)
@@ -528,7 +533,7 @@ impl<J: Journal> JournaledCore<J> {
             return self.rebuild_if_stale();
         }
         let mut core = self.core.write().unwrap_or_else(PoisonError::into_inner);
-        replay(&mut core, &mut self.head, entries, u64::MAX).map(drop)
+        replay(&mut core, (&mut self.head, &mut self.latest_at), entries, u64::MAX).map(drop)
     }
 
     /// Drops the journal entries every start can do without: those up to the older of the two
@@ -559,7 +564,7 @@ impl<J: Journal> JournaledCore<J> {
     ) -> Result<Vec<Result<Reply, CoreError>>, JournalError> {
         self.rebuild_if_stale()?;
         let latest = commands.iter().map(|&(_, at)| at).max();
-        let JournaledCore { core: shared, journal, head, .. } = self;
+        let JournaledCore { core: shared, journal, head, latest_at, .. } = self;
         let mut replies = Vec::with_capacity(commands.len());
         let mut ran = false;
         let mut caught_up = Ok(());
@@ -568,25 +573,20 @@ impl<J: Journal> JournaledCore<J> {
             // Written only while the commands run: released before the store commits.
             let mut core = shared.write().unwrap_or_else(PoisonError::into_inner);
             let core = &mut *core;
-            caught_up = replay(core, head, others, u64::MAX).map(drop);
+            caught_up = replay(core, (head, latest_at), others, u64::MAX).map(drop);
             if caught_up.is_err() {
                 return Vec::new();
             }
             let mut appends = Vec::with_capacity(commands.len());
-            for (command, at) in &commands {
-                let reply = core.execute(command, *at);
+            for &(ref command, at) in &commands {
+                let at = at.max(*latest_at);
+                *latest_at = at;
+                let reply = core.execute(command, at);
                 let outbound = drain_outbound(core);
                 let refused = reply.as_ref().err().map(|err| err.code().to_owned());
                 let audit = core.take_audit_entries();
                 let read_model = core.take_read_model();
-                appends.push(Append {
-                    at: *at,
-                    command: command.clone(),
-                    refused,
-                    outbound,
-                    audit,
-                    read_model,
-                });
+                appends.push(Append { at, command: command.clone(), refused, outbound, audit, read_model });
                 replies.push(reply);
             }
             appends
@@ -680,7 +680,8 @@ impl<J: Journal> JournaledCore<J> {
         }
         let entries = self.journal.read_after(head)?;
         let rows_through = self.journal.read_model_through()?;
-        let (audit, rows) = replay(&mut core, &mut head, entries, rows_through)?;
+        let mut latest_at = Timestamp::from_unix_ms(0);
+        let (audit, rows) = replay(&mut core, (&mut head, &mut latest_at), entries, rows_through)?;
         // A journal written before the store kept audit entries or a read model: the replay
         // fills them in.
         if let Some(last) = audit.last()
@@ -692,7 +693,7 @@ impl<J: Journal> JournaledCore<J> {
             self.journal.store_read_model(head, &rows)?;
         }
         *self.core_mut() = core;
-        (self.head, self.started_from) = (head, started_from);
+        (self.head, self.started_from, self.latest_at) = (head, started_from, latest_at);
         self.last_checkpoint = (started_from.unwrap_or(0), None);
         self.stale = false;
         Ok(())
@@ -712,9 +713,10 @@ impl CoreReader {
 /// Applies journaled entries to `core`, which reflects everything up to `head`; returns the
 /// audit entries they appended (stored when the entries were first written) and the read-model
 /// rows of the entries after `rows_after` (those the store may lack).
+/// Applies `entries` after `head`, moving it and the latest command time (`at`) along.
 fn replay(
     core: &mut PaymentCore,
-    head: &mut u64,
+    (head, at): (&mut u64, &mut Timestamp),
     entries: Vec<Entry>,
     rows_after: u64,
 ) -> Result<(Vec<AuditEntry>, ReadModel), JournalError> {
@@ -739,6 +741,7 @@ fn replay(
             rows.extend(read_model);
         }
         *head = entry.seq;
+        *at = (*at).max(entry.at);
     }
     Ok((audit, rows))
 }

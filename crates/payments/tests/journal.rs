@@ -335,6 +335,24 @@ fn a_pin_change_counts_a_wrong_current_pin_and_changes_nothing_while_locked() {
     assert!(*replica.core() == *node.core(), "every try replays");
 }
 
+#[test]
+fn command_time_never_runs_back_whatever_a_nodes_clock_says() {
+    let journal = MemoryJournal::default();
+    let (mut a, _) = node_with_a_shopper(&journal);
+    let mut b = JournaledCore::open(config(), journal.clone()).unwrap();
+    a.execute(Command::Sweep, at(10_000)).unwrap().unwrap();
+    // B's clock is behind A's; after a restart the node's own clock went back too.
+    b.execute(Command::Sweep, at(5_000)).unwrap().unwrap();
+    let mut restarted = JournaledCore::open(config(), journal.clone()).unwrap();
+    restarted.execute(Command::Sweep, at(1_000)).unwrap().unwrap();
+    a.execute(Command::Sweep, at(12_000)).unwrap().unwrap();
+    let times: Vec<i64> =
+        journal.clone().read_after(0).unwrap().iter().map(|entry| entry.at.unix_ms).collect();
+    let expected = [10_000, 10_000, 10_000, 12_000].map(|ms| at(ms).unix_ms);
+    assert_eq!(times[times.len() - 4..], expected, "{times:?}");
+    assert!(times.is_sorted(), "{times:?}");
+}
+
 /// Found by the 10M soak: a checkpoint restored under the node's configuration dropped the limit
 /// table the operator had set by a journaled command, so the tail replayed under other limits and
 /// a capture the writer accepted replayed as refused (`store_journal_diverged`).
