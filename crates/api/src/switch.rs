@@ -371,8 +371,12 @@ impl Switch {
     }
 
     /// Outbound messages not yet acknowledged, oldest first (banks and the operator pull theirs).
-    pub async fn outbox(self: &Arc<Self>, limit: usize) -> Result<Vec<facepay_payments::Delivery>, ApiError> {
-        self.with_journal(move |journal| journal.undelivered(limit)).await
+    pub async fn outbox(
+        self: &Arc<Self>,
+        recipient: facepay_payments::Recipient,
+        limit: usize,
+    ) -> Result<Vec<facepay_payments::Delivery>, ApiError> {
+        self.with_journal(move |journal| journal.undelivered(Some(recipient), limit)).await
     }
 
     pub async fn mark_delivered(self: &Arc<Self>, ids: Vec<u64>) -> Result<(), ApiError> {

@@ -87,8 +87,12 @@ impl Journal for HookedJournal {
             appends
         })
     }
-    fn undelivered(&mut self, limit: usize) -> Result<Vec<Delivery>, JournalError> {
-        self.inner.undelivered(limit)
+    fn undelivered(
+        &mut self,
+        recipient: Option<facepay_payments::Recipient>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, JournalError> {
+        self.inner.undelivered(recipient, limit)
     }
     fn mark_delivered(&mut self, ids: &[u64]) -> Result<(), JournalError> {
         self.inner.mark_delivered(ids)

@@ -515,3 +515,41 @@ async fn a_replayed_request_is_refused_by_another_node_and_after_a_restart() {
     let fresh = signed(&terminal, "POST", path, &json!({}));
     assert_eq!(send(&restarted.router, fresh).await.0, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_bank_hears_of_its_payment_behind_hundreds_of_risk_events() {
+    let wide = facepay_api::Rate { per_second: 1e9, burst: 1e9 };
+    let node = node_with(facepay_api::ApiConfig { terminal_rate: wide, ..config() });
+    let (_, merchant_key) = merchant(&node).await;
+    let (status, bank) = send(
+        &node.router,
+        with_key("POST", "/v1/operator/issuers", &node.operator_key, Some(json!({"issuer": 7}))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{bank}");
+    let bank = bank["api_key"].as_str().unwrap().to_owned();
+    let alice = shopper(&node, 1, "1234", 0).await;
+    let account = json!({"issuer": 7, "reference": "tok-alice-7", "make_default": true});
+    send(&node.router, with_key("POST", "/v1/shopper/bank-accounts", &alice, Some(account))).await;
+
+    // Found by the outside suite: failed payment-code tries leave a risk event each, more than
+    // one pull takes, and the bank's authorization came after them all.
+    let flooding = terminal(&node, &merchant_key).await;
+    for n in 0..560 {
+        let body = json!({"amount_minor": 100, "currency": "EUR", "order_id": format!("f-{n}"),
+                          "idempotency_key": format!("f-{n}"), "payment_code": format!("{:018}", n)});
+        send(&node.router, signed(&flooding, "POST", "/v1/terminal/payments", &body)).await;
+    }
+    let (_, events) =
+        send(&node.router, with_key("GET", "/v1/operator/risk-events", &node.operator_key, None)).await;
+    assert_eq!(events.as_array().unwrap().len(), 500, "a full page of risk events waits");
+
+    let till = terminal(&node, &merchant_key).await;
+    let (_, asked) =
+        send(&node.router, signed(&till, "POST", "/v1/terminal/payments", &pay_body(4_200, "b1", "face:1")))
+            .await;
+    assert_eq!(asked["state"], "awaiting_issuer", "{asked}");
+    let (_, messages) = send(&node.router, with_key("GET", "/v1/issuer/messages", &bank, None)).await;
+    assert_eq!(messages.as_array().map(Vec::len), Some(1), "{messages}");
+    assert_eq!(messages[0]["payment_id"], asked["payment_id"]);
+}

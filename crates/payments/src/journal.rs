@@ -25,7 +25,7 @@ use crate::audit::{AuditAction, AuditBroken, AuditEntry, AuditEvent, AuditFilter
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointPolicy};
 use crate::command::{Command, Reply};
 use crate::engine::{CoreConfig, CoreError, PaymentCore};
-use crate::issuer::IssuerMessage;
+use crate::issuer::{IssuerId, IssuerMessage};
 use crate::read_model::{Movement, PaymentRow, PaymentTally, ReadModel};
 use crate::risk::RiskEvent;
 use crate::settlement::{SettlementError, SettlementReport, SettlementTally, settlement_window};
@@ -46,6 +46,36 @@ pub struct Entry {
 pub enum Outbound {
     Issuer(IssuerMessage),
     Risk(RiskEvent),
+}
+
+/// Whose queue an outbound message waits in: each bank pulls its own, the operator the risk
+/// events, so a flood for one never hides another's (a bank's authorization behind hundreds of
+/// risk events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recipient {
+    Issuer(IssuerId),
+    Operator,
+}
+
+impl Recipient {
+    /// The recipient as the store's outbox column keeps it.
+    pub fn to_stored(self) -> String {
+        match self {
+            Recipient::Issuer(issuer) => format!("issuer:{}", issuer.0),
+            Recipient::Operator => "operator".to_owned(),
+        }
+    }
+}
+
+impl Outbound {
+    pub fn recipient(&self) -> Recipient {
+        match self {
+            Outbound::Issuer(
+                IssuerMessage::Authorize { issuer, .. } | IssuerMessage::Release { issuer, .. },
+            ) => Recipient::Issuer(*issuer),
+            Outbound::Risk(_) => Recipient::Operator,
+        }
+    }
 }
 
 /// A command to append, with its refusal's code (if refused), what it leaves for the outside,
@@ -230,8 +260,14 @@ pub trait Journal {
         write: &mut dyn FnMut(Vec<Entry>) -> Vec<Append>,
     ) -> Result<u64, JournalError>;
 
-    /// Up to `limit` outbound messages not yet marked delivered, oldest first.
-    fn undelivered(&mut self, limit: usize) -> Result<Vec<Delivery>, JournalError>;
+    /// Up to `limit` outbound messages for `recipient` (everyone's with `None`) not yet marked
+    /// delivered, oldest first. A store may also hand back messages written before it kept
+    /// recipients; callers keep only theirs.
+    fn undelivered(
+        &mut self,
+        recipient: Option<Recipient>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, JournalError>;
 
     fn mark_delivered(&mut self, ids: &[u64]) -> Result<(), JournalError>;
 
@@ -347,8 +383,12 @@ impl<J: Journal + ?Sized> Journal for Box<J> {
         (**self).append_with(after, write)
     }
 
-    fn undelivered(&mut self, limit: usize) -> Result<Vec<Delivery>, JournalError> {
-        (**self).undelivered(limit)
+    fn undelivered(
+        &mut self,
+        recipient: Option<Recipient>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, JournalError> {
+        (**self).undelivered(recipient, limit)
     }
 
     fn mark_delivered(&mut self, ids: &[u64]) -> Result<(), JournalError> {
@@ -840,9 +880,15 @@ impl Journal for MemoryJournal {
         Ok(state.last_seq)
     }
 
-    fn undelivered(&mut self, limit: usize) -> Result<Vec<Delivery>, JournalError> {
+    fn undelivered(
+        &mut self,
+        recipient: Option<Recipient>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, JournalError> {
         let state = self.state();
-        let pending = state.outbox.iter().filter(|(_, _, delivered)| !delivered);
+        let pending = state.outbox.iter().filter(|(_, delivery, delivered)| {
+            !delivered && recipient.is_none_or(|to| delivery.outbound.recipient() == to)
+        });
         Ok(pending.take(limit).map(|(_, delivery, _)| delivery.clone()).collect())
     }
 

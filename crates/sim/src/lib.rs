@@ -409,7 +409,7 @@ pub fn run_seed(seed: u64, steps: usize) -> Result<SeedReport, Violation> {
 impl Run {
     /// The bank hears the outbox; the node marks it delivered only at its next command.
     fn deliver(&mut self, node: &mut JournaledCore<MemoryJournal>) {
-        let deliveries = node.journal().undelivered(usize::MAX).expect("the memory journal reads");
+        let deliveries = node.journal().undelivered(None, usize::MAX).expect("the memory journal reads");
         let mut messages = Vec::new();
         for delivery in deliveries {
             if let Outbound::Issuer(message) = delivery.outbound {

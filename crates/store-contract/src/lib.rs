@@ -22,9 +22,9 @@ use facepay_domain::PaymentId;
 use facepay_ledger::TransferId;
 use facepay_payments::{
     AuditAction, AuditEvent, AuditFilter, CheckpointPolicy, Command, CoreError, DeclineReason, DisputeId,
-    Finding, Identification, IssuerAnswer, IssuerMessage, Journal, JournalError, JournaledCore, Limit,
-    MemoryJournal, Outbound, Party, PaymentState, PinHash, Reply, ShopperRiskTier, StartPayment,
-    group_commit_queue, settlement_report, write_batches,
+    Finding, Identification, IssuerAnswer, IssuerId, IssuerMessage, Journal, JournalError, JournaledCore,
+    Limit, MemoryJournal, Outbound, Party, PaymentState, PinHash, Recipient, Reply, ShopperRiskTier,
+    StartPayment, group_commit_queue, settlement_report, write_batches,
 };
 
 use world::*;
@@ -394,6 +394,11 @@ pub fn two_payments_racing_one_daily_limit_take_it_once<D: Database>(database: &
     restarted(database, &a);
 }
 
+/// The ids of the messages waiting for `recipient`.
+fn queue_of<J: Journal>(journal: &mut J, recipient: Recipient) -> Vec<u64> {
+    journal.undelivered(Some(recipient), 100).expect("the outbox reads").iter().map(|d| d.id).collect()
+}
+
 /// A payment at an external bank queues its authorization request with the command; it waits
 /// across restarts until marked delivered, and a replay does not queue it again.
 pub fn outbound_messages_wait_until_delivered<D: Database>(database: &D) {
@@ -404,7 +409,7 @@ pub fn outbound_messages_wait_until_delivered<D: Database>(database: &D) {
         "{started:?}"
     );
     let issuer_messages = |journal: &mut D::Journal| -> Vec<(u64, IssuerMessage)> {
-        let pending = journal.undelivered(100).expect("the outbox reads");
+        let pending = journal.undelivered(None, 100).expect("the outbox reads");
         let issuer = pending.into_iter().filter_map(|delivery| match delivery.outbound {
             Outbound::Issuer(message) => Some((delivery.id, message)),
             Outbound::Risk(_) => None,
@@ -414,6 +419,12 @@ pub fn outbound_messages_wait_until_delivered<D: Database>(database: &D) {
     let mut b = restarted(database, &a);
     let pending = issuer_messages(b.journal());
     assert_eq!(pending.len(), 1, "{pending:?}");
+    // Each recipient pulls its own queue: the bank's message is in the bank's, not the operator's.
+    let IssuerMessage::Authorize { issuer, .. } = &pending[0].1 else { panic!("an authorization") };
+    let mut to = |recipient| queue_of(b.journal(), recipient);
+    assert_eq!(to(Recipient::Issuer(*issuer)), [pending[0].0]);
+    assert!(!to(Recipient::Operator).contains(&pending[0].0));
+    assert_eq!(to(Recipient::Issuer(IssuerId(issuer.0 + 1))), Vec::<u64>::new());
     assert!(
         matches!(&pending[0].1, IssuerMessage::Authorize { reference, .. } if *reference == sealed(BOB_REFERENCE))
     );
@@ -609,7 +620,7 @@ pub fn pruning_keeps_what_a_start_needs_and_a_lagging_node_catches_up_from_a_che
     a.prune().expect("the store prunes");
     assert_eq!(first(&mut a), held, "kept from the entry whose message waits");
 
-    let waiting: Vec<u64> = a.journal().undelivered(100).expect("reads").iter().map(|d| d.id).collect();
+    let waiting: Vec<u64> = a.journal().undelivered(None, 100).expect("reads").iter().map(|d| d.id).collect();
     a.journal().mark_delivered(&waiting).expect("the store writes");
     assert!(a.prune().expect("the store prunes") > 0);
     assert_eq!(first(&mut a), older + 1, "kept from just after the older checkpoint");

@@ -5,7 +5,7 @@
 use facepay_domain::{PaymentId, TerminalId, Timestamp};
 use facepay_payments::{
     Append, AuditEntry, AuditFilter, Checkpoint, Delivery, Entry, Journal, JournalError, MINUTE_MS, Movement,
-    PaymentRow, PaymentTally, ReadModel, StoredAudit,
+    PaymentRow, PaymentTally, ReadModel, Recipient, StoredAudit,
 };
 use postgres::error::SqlState;
 use postgres::{Client, GenericClient, NoTls};
@@ -82,13 +82,21 @@ impl Journal for PostgresJournal {
         unreachable!("the loop returns on its last attempt")
     }
 
-    fn undelivered(&mut self, limit: usize) -> Result<Vec<Delivery>, JournalError> {
+    fn undelivered(
+        &mut self,
+        recipient: Option<Recipient>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, JournalError> {
+        // Rows from before recipients were kept have none, and go to whoever asks.
+        let recipient = recipient.map(Recipient::to_stored);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self
             .session
             .client()?
             .query(
-                "SELECT id, message FROM outbox WHERE NOT delivered ORDER BY id LIMIT $1",
-                &[&(limit as i64)],
+                "SELECT id, message FROM outbox WHERE NOT delivered
+                 AND ($1::TEXT IS NULL OR recipient = $1 OR recipient IS NULL) ORDER BY id LIMIT $2",
+                &[&recipient, &limit],
             )
             .map_err(unavailable)?;
         let mut deliveries = Vec::with_capacity(rows.len());
@@ -332,7 +340,7 @@ fn append_once(
     let appends = write(others);
     let insert_entry =
         tx.prepare("INSERT INTO journal (seq, at_ms, command, refused) VALUES ($1, $2, $3, $4)")?;
-    let insert_outbound = tx.prepare("INSERT INTO outbox (seq, message) VALUES ($1, $2)")?;
+    let insert_outbound = tx.prepare("INSERT INTO outbox (seq, recipient, message) VALUES ($1, $2, $3)")?;
     let insert_audit = tx.prepare(
         "INSERT INTO audit_log (seq, at_ms, action, actor, request, status, previous, hash)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -344,8 +352,8 @@ fn append_once(
         let command = append.command.to_stored();
         tx.execute(&insert_entry, &[&seq, &append.at.unix_ms, &command, &append.refused])?;
         for outbound in &append.outbound {
-            let message = outbound.to_stored();
-            tx.execute(&insert_outbound, &[&seq, &message])?;
+            let (recipient, message) = (outbound.recipient().to_stored(), outbound.to_stored());
+            tx.execute(&insert_outbound, &[&seq, &recipient, &message])?;
         }
         for entry in &append.audit {
             insert_audit_row(&mut tx, &insert_audit, entry)?;

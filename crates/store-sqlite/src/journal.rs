@@ -8,7 +8,7 @@ use std::time::Duration;
 use facepay_domain::{PaymentId, TerminalId, Timestamp};
 use facepay_payments::{
     Append, AuditEntry, AuditFilter, Checkpoint, Delivery, Entry, Journal, JournalError, MINUTE_MS, Movement,
-    PaymentRow, PaymentTally, ReadModel, StoredAudit,
+    PaymentRow, PaymentTally, ReadModel, Recipient, StoredAudit,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
@@ -72,7 +72,7 @@ impl Journal for SqliteJournal {
                 .prepare_cached("INSERT INTO journal (seq, at_ms, command, refused) VALUES (?1, ?2, ?3, ?4)")
                 .map_err(unavailable)?;
             let mut insert_outbound = tx
-                .prepare_cached("INSERT INTO outbox (seq, message) VALUES (?1, ?2)")
+                .prepare_cached("INSERT INTO outbox (seq, recipient, message) VALUES (?1, ?2, ?3)")
                 .map_err(unavailable)?;
             let mut insert_audit = tx
                 .prepare_cached(
@@ -87,8 +87,8 @@ impl Journal for SqliteJournal {
                     .execute((last as i64, append.at.unix_ms, command, &append.refused))
                     .map_err(unavailable)?;
                 for outbound in &append.outbound {
-                    let message = outbound.to_stored();
-                    insert_outbound.execute((last as i64, message)).map_err(unavailable)?;
+                    let (recipient, message) = (outbound.recipient().to_stored(), outbound.to_stored());
+                    insert_outbound.execute((last as i64, recipient, message)).map_err(unavailable)?;
                 }
                 for entry in &append.audit {
                     let event = &entry.event;
@@ -113,13 +113,23 @@ impl Journal for SqliteJournal {
         Ok(last)
     }
 
-    fn undelivered(&mut self, limit: usize) -> Result<Vec<Delivery>, JournalError> {
+    fn undelivered(
+        &mut self,
+        recipient: Option<Recipient>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, JournalError> {
+        // Rows from before recipients were kept have none, and go to whoever asks.
         let mut select = self
             .connection
-            .prepare_cached("SELECT id, message FROM outbox WHERE delivered = 0 ORDER BY id LIMIT ?1")
+            .prepare_cached(
+                "SELECT id, message FROM outbox WHERE delivered = 0
+                 AND (?1 IS NULL OR recipient = ?1 OR recipient IS NULL) ORDER BY id LIMIT ?2",
+            )
             .map_err(unavailable)?;
+        let recipient = recipient.map(Recipient::to_stored);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = select
-            .query_map([limit as i64], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
+            .query_map((recipient, limit), |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
             .map_err(unavailable)?;
         let mut deliveries = Vec::new();
         for row in rows {

@@ -155,6 +155,16 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE INDEX terminal_nonces_by_expiry ON terminal_nonces (expires_ms);
     ",
     },
+    Migration {
+        version: 9,
+        name: "an outbox queue per recipient",
+        sql: "
+        -- Whose message it is (a bank's, the operator's): each pulls its own queue, so one
+        -- recipient's backlog never hides another's messages. Older rows stay NULL.
+        ALTER TABLE outbox ADD COLUMN recipient TEXT;
+        CREATE INDEX outbox_pending_by_recipient ON outbox (recipient, id) WHERE delivered = 0;
+    ",
+    },
 ];
 
 /// Applies the migrations `connection` lacks; returns the versions applied now.

@@ -40,7 +40,7 @@ pub struct BankMessage {
 const PULL_MAX: usize = 500;
 
 async fn own_messages(switch: &Arc<Switch>, issuer: IssuerId) -> Result<Vec<BankMessage>, ApiError> {
-    let pending = switch.outbox(PULL_MAX).await?;
+    let pending = switch.outbox(facepay_payments::Recipient::Issuer(issuer), PULL_MAX).await?;
     let own: Vec<(u64, IssuerMessage)> = pending
         .into_iter()
         .filter_map(|delivery| match delivery.outbound {

@@ -292,7 +292,7 @@ const RISK_PAGE: usize = 500;
 
 async fn risk_events(switch: &Arc<Switch>) -> Result<Vec<RiskEventOut>, ApiError> {
     Ok(switch
-        .outbox(RISK_PAGE)
+        .outbox(facepay_payments::Recipient::Operator, RISK_PAGE)
         .await?
         .into_iter()
         .filter_map(|delivery| match delivery.outbound {
