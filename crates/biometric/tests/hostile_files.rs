@@ -1,5 +1,7 @@
 //! Hostile and broken files are errors with stable codes, never panics, and never allocate what a
-//! header claims before the size limits are checked.
+//! header claims before the size limits are checked. The last test fuzzes the decoder: mutated
+//! JPEG, PNG and WebP files for `FACEPAY_FUZZ_SECONDS` (3 by default, 60 in CI) from a printed
+//! seed (`FACEPAY_FUZZ_SEED` replays one).
 
 use std::io::Cursor;
 
@@ -96,4 +98,52 @@ fn random_bytes_after_a_valid_signature_never_panic() {
             let _ = Photo::decode(&bytes, &DecodeLimits::default());
         }
     }
+}
+
+/// A small photo of each format the decoder takes: the fuzzer's seeds.
+fn encoded(format: image::ImageFormat) -> Vec<u8> {
+    let image = image::RgbImage::from_fn(40, 30, |x, y| image::Rgb([x as u8 * 6, y as u8 * 8, 120]));
+    let mut bytes = Vec::new();
+    image.write_to(&mut Cursor::new(&mut bytes), format).unwrap();
+    bytes
+}
+
+#[test]
+// The budget is wall time, the seed comes from the clock, and both are printed to replay a run.
+#[allow(clippy::disallowed_methods, clippy::print_stdout)]
+fn fuzz_the_decoder_with_mutated_files() {
+    let seconds: u64 = std::env::var("FACEPAY_FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+    let seed = std::env::var("FACEPAY_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+    });
+    println!("fuzz image decoder: {seconds} s from FACEPAY_FUZZ_SEED={seed}");
+    let mut rng = facepay_domain::SplitMix64::new(seed);
+    let seeds = [image::ImageFormat::Jpeg, image::ImageFormat::Png, image::ImageFormat::WebP].map(encoded);
+    let limits = DecodeLimits { max_bytes: 1 << 20, max_side: 4096, max_pixels: 4_000_000 };
+    let (started, mut decoded, mut refused) =
+        (std::time::Instant::now(), 0u64, std::collections::BTreeSet::new());
+    while started.elapsed() < std::time::Duration::from_secs(seconds) {
+        let mut bytes = seeds[(rng.next_u64() % 3) as usize].clone();
+        // A few bytes changed, and sometimes the end cut off or junk appended.
+        for _ in 0..1 + rng.next_u64() % 8 {
+            let at = (rng.next_u64() % bytes.len() as u64) as usize;
+            bytes[at] = rng.next_u64() as u8;
+        }
+        match rng.next_u64() % 4 {
+            0 => bytes.truncate((rng.next_u64() % bytes.len() as u64) as usize),
+            1 => bytes.extend((0..rng.next_u64() % 64).map(|_| rng.next_u64() as u8)),
+            _ => {}
+        }
+        match Photo::decode(&bytes, &limits) {
+            Ok(photo) => {
+                assert!(u64::from(photo.width()) * u64::from(photo.height()) <= limits.max_pixels);
+                decoded += 1;
+            }
+            Err(err) => {
+                refused.insert(err.code());
+            }
+        }
+    }
+    println!("fuzz image decoder: {decoded} decoded, refused with {refused:?}");
+    assert!(decoded > 0 && !refused.is_empty(), "the mutations reach both outcomes");
 }
