@@ -17,11 +17,12 @@ use crate::routes::{
         role sends its API key as a bearer token. Errors are `{\"error\": {code, message, request_id}}`."),
     paths(
         system::health, system::ready, system::metrics, system::openapi,
-        terminal::activate, terminal::heartbeat, terminal::pay, terminal::phone_digits, terminal::pin,
+        terminal::activate, terminal::heartbeat, terminal::challenge, terminal::pay, terminal::phone_digits, terminal::pin,
         terminal::confirm, terminal::void, terminal::refund, terminal::status,
         merchant::register_terminal, merchant::replace_terminal, merchant::suspend_terminal,
         merchant::revoke_terminal, merchant::terminal, merchant::payment, merchant::refund,
         operator::create_merchant, operator::set_merchant_status, operator::emergency_switch, operator::top_up,
+        operator::device_templates,
         limits::read_policy, limits::set_policy, limits::rate_merchant, limits::rate_shopper, audit::search, console::dashboard, console::merchants, console::disputes,
         operator::register_issuer, operator::settlement, operator::list_risk_events, operator::acknowledge_risk_events,
         issuer::accounts, issuer::messages, issuer::acknowledge, issuer::answer, issuer::settlement,

@@ -152,6 +152,39 @@ impl Journal for HookedJournal {
     ) -> Result<bool, JournalError> {
         self.inner.claim_nonce(terminal, nonce, expires, now)
     }
+
+    fn device_templates_allowed(
+        &mut self,
+        terminal: facepay_domain::TerminalId,
+    ) -> Result<bool, JournalError> {
+        self.inner.device_templates_allowed(terminal)
+    }
+
+    fn allow_device_templates(
+        &mut self,
+        terminal: facepay_domain::TerminalId,
+        allowed: bool,
+    ) -> Result<(), JournalError> {
+        self.inner.allow_device_templates(terminal, allowed)
+    }
+
+    fn issue_challenge(
+        &mut self,
+        terminal: facepay_domain::TerminalId,
+        challenge: &str,
+        expires: Timestamp,
+    ) -> Result<(), JournalError> {
+        self.inner.issue_challenge(terminal, challenge, expires)
+    }
+
+    fn take_challenge(
+        &mut self,
+        terminal: facepay_domain::TerminalId,
+        challenge: &str,
+        now: Timestamp,
+    ) -> Result<bool, JournalError> {
+        self.inner.take_challenge(terminal, challenge, now)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

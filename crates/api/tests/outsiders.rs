@@ -553,3 +553,50 @@ async fn a_bank_hears_of_its_payment_behind_hundreds_of_risk_events() {
     assert_eq!(messages.as_array().map(Vec::len), Some(1), "{messages}");
     assert_eq!(messages[0]["payment_id"], asked["payment_id"]);
 }
+
+#[tokio::test]
+async fn a_terminal_sends_device_templates_only_when_granted_and_each_challenge_once() {
+    let node = node();
+    let (_, merchant_key) = merchant(&node).await;
+    let terminal = terminal(&node, &merchant_key).await;
+    shopper(&node, 1, "1234", 10_000).await;
+    let alice: Vec<f32> = face(1).expose_embedding().to_vec();
+    let pay = |key: &str, challenge: &str| {
+        json!({"amount_minor": 700, "currency": "EUR", "order_id": key, "idempotency_key": key,
+               "template": {"model": "fake", "model_version": "1", "embedding": alice.clone(), "live_score": 1.0,
+                            "challenge": challenge}})
+    };
+    let challenge = || send(&node.router, signed(&terminal, "POST", "/v1/terminal/challenge", &json!({})));
+    let paid = |body: Value| send(&node.router, signed(&terminal, "POST", "/v1/terminal/payments", &body));
+
+    // Off by default: no challenge, no template payment, whatever the live score says.
+    let not_allowed = (StatusCode::FORBIDDEN, "device_templates_not_allowed");
+    let (status, body) = challenge().await;
+    assert_eq!((status, code(&body)), not_allowed);
+    let (status, body) = paid(pay("t1", "made-up")).await;
+    assert_eq!((status, code(&body)), not_allowed);
+
+    let grant = |allowed: bool| {
+        let path = format!("/v1/operator/terminals/{}/device-templates", terminal.terminal);
+        send(&node.router, with_key("PUT", &path, &node.operator_key, Some(json!({"allowed": allowed}))))
+    };
+    assert_eq!(grant(true).await.0, StatusCode::OK);
+    let invalid = (StatusCode::UNAUTHORIZED, "challenge_invalid");
+    let (status, body) = paid(pay("t2", "made-up")).await;
+    assert_eq!((status, code(&body)), invalid, "a challenge the switch never gave");
+    let (status, given) = challenge().await;
+    assert_eq!(status, StatusCode::OK, "{given}");
+    let given = given["challenge"].as_str().unwrap().to_owned();
+    let (status, body) = paid(pay("t3", &given)).await;
+    assert_eq!((status, body["state"].as_str()), (StatusCode::OK, Some("authorized")), "{body}");
+    // The same template and challenge in a new request (a new nonce, a new key): refused.
+    let (status, body) = paid(pay("t4", &given)).await;
+    assert_eq!((status, code(&body)), invalid, "a challenge is good once");
+    // A retry of the paid request is answered from its payment, not refused.
+    let (status, body) = paid(pay("t3", &given)).await;
+    assert_eq!((status, body["state"].as_str()), (StatusCode::OK, Some("authorized")));
+
+    assert_eq!(grant(false).await.0, StatusCode::OK);
+    let (status, body) = challenge().await;
+    assert_eq!((status, code(&body)), not_allowed, "withdrawn");
+}

@@ -551,9 +551,22 @@ async fn a_terminal_that_extracts_on_the_device_pays_with_a_signed_template_of_t
     let (_, merchant_key) = merchant(&node).await;
     let terminal = terminal(&node, &merchant_key).await;
     shopper(&node, 1, "1234", 10_000).await;
+    let grant = format!("/v1/operator/terminals/{}/device-templates", terminal.terminal);
+    let (status, _) =
+        send(&node.router, with_key("PUT", &grant, &node.operator_key, Some(json!({"allowed": true})))).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut challenges = Vec::new();
+    for _ in 0..8 {
+        let (_, given) =
+            send(&node.router, signed(&terminal, "POST", "/v1/terminal/challenge", &json!({}))).await;
+        challenges.push(given["challenge"].as_str().unwrap().to_owned());
+    }
+    let challenges = std::sync::Mutex::new(challenges);
     let body = |key: &str, model: &str, embedding: Vec<f32>, live: f32| {
+        let challenge = challenges.lock().unwrap().pop().unwrap();
         json!({"amount_minor": 700, "currency": "EUR", "order_id": key, "idempotency_key": key,
-               "template": {"model": model, "model_version": "1", "embedding": embedding, "live_score": live}})
+               "template": {"model": model, "model_version": "1", "embedding": embedding, "live_score": live,
+                            "challenge": challenge}})
     };
     let alice: Vec<f32> = face(1).expose_embedding().to_vec();
     let (status, paid) = send(

@@ -335,6 +335,29 @@ pub trait Journal {
         expires: Timestamp,
         now: Timestamp,
     ) -> Result<bool, JournalError>;
+
+    /// Whether the operator lets `terminal` send templates it made itself (off until granted).
+    fn device_templates_allowed(&mut self, terminal: TerminalId) -> Result<bool, JournalError>;
+
+    /// The operator's grant (or withdrawal) of device templates to `terminal`.
+    fn allow_device_templates(&mut self, terminal: TerminalId, allowed: bool) -> Result<(), JournalError>;
+
+    /// Keeps a challenge handed to `terminal` until `expires`, to be signed into one payment.
+    fn issue_challenge(
+        &mut self,
+        terminal: TerminalId,
+        challenge: &str,
+        expires: Timestamp,
+    ) -> Result<(), JournalError>;
+
+    /// Uses up `terminal`'s `challenge`: true if it was issued and has not expired by `now` nor
+    /// been used; it is gone either way.
+    fn take_challenge(
+        &mut self,
+        terminal: TerminalId,
+        challenge: &str,
+        now: Timestamp,
+    ) -> Result<bool, JournalError>;
 }
 
 /// A minute, in the dashboard's tallies.
@@ -461,6 +484,32 @@ impl<J: Journal + ?Sized> Journal for Box<J> {
         now: Timestamp,
     ) -> Result<bool, JournalError> {
         (**self).claim_nonce(terminal, nonce, expires, now)
+    }
+
+    fn device_templates_allowed(&mut self, terminal: TerminalId) -> Result<bool, JournalError> {
+        (**self).device_templates_allowed(terminal)
+    }
+
+    fn allow_device_templates(&mut self, terminal: TerminalId, allowed: bool) -> Result<(), JournalError> {
+        (**self).allow_device_templates(terminal, allowed)
+    }
+
+    fn issue_challenge(
+        &mut self,
+        terminal: TerminalId,
+        challenge: &str,
+        expires: Timestamp,
+    ) -> Result<(), JournalError> {
+        (**self).issue_challenge(terminal, challenge, expires)
+    }
+
+    fn take_challenge(
+        &mut self,
+        terminal: TerminalId,
+        challenge: &str,
+        now: Timestamp,
+    ) -> Result<bool, JournalError> {
+        (**self).take_challenge(terminal, challenge, now)
     }
 }
 
@@ -816,6 +865,10 @@ struct MemoryState {
     fail_next_commit: bool,
     /// Spent terminal nonces and when each may be spent again.
     nonces: HashMap<(TerminalId, String), Timestamp>,
+    /// Terminals the operator lets send device templates.
+    device_templates: std::collections::HashSet<TerminalId>,
+    /// Challenges handed out and not used, with when each expires.
+    challenges: HashMap<(TerminalId, String), Timestamp>,
 }
 
 impl MemoryState {
@@ -975,6 +1028,41 @@ impl Journal for MemoryJournal {
                 Ok(true)
             }
         }
+    }
+
+    fn device_templates_allowed(&mut self, terminal: TerminalId) -> Result<bool, JournalError> {
+        Ok(self.state().device_templates.contains(&terminal))
+    }
+
+    fn allow_device_templates(&mut self, terminal: TerminalId, allowed: bool) -> Result<(), JournalError> {
+        let mut state = self.state();
+        if allowed {
+            state.device_templates.insert(terminal);
+        } else {
+            state.device_templates.remove(&terminal);
+        }
+        Ok(())
+    }
+
+    fn issue_challenge(
+        &mut self,
+        terminal: TerminalId,
+        challenge: &str,
+        expires: Timestamp,
+    ) -> Result<(), JournalError> {
+        self.state().challenges.insert((terminal, challenge.to_owned()), expires);
+        Ok(())
+    }
+
+    fn take_challenge(
+        &mut self,
+        terminal: TerminalId,
+        challenge: &str,
+        now: Timestamp,
+    ) -> Result<bool, JournalError> {
+        let mut state = self.state();
+        state.challenges.retain(|_, until| *until >= now);
+        Ok(state.challenges.remove(&(terminal, challenge.to_owned())).is_some())
     }
 
     fn store_missing_audit(&mut self, entries: &[AuditEntry]) -> Result<(), JournalError> {

@@ -82,6 +82,7 @@ macro_rules! contract_tests {
             pruning_keeps_what_a_start_needs_and_a_lagging_node_catches_up_from_a_checkpoint,
             the_read_model_is_written_with_each_entry_and_settlement_reads_it,
             a_spent_nonce_is_refused_by_every_connection_until_it_expires,
+            device_template_grants_and_challenges_are_shared_and_used_once,
         );
     };
     (@cases $fresh:expr; $($case:ident),* $(,)?) => {
@@ -647,6 +648,27 @@ pub fn a_spent_nonce_is_refused_by_every_connection_until_it_expires<D: Database
     assert!(!restarted.claim_nonce(terminal, "n-0000000000000001", until, now).unwrap());
     // Past its expiry the old spending is gone: its timestamp could no longer pass the skew check.
     assert!(restarted.claim_nonce(terminal, "n-0000000000000001", at(900_000), at(300_001)).unwrap());
+}
+
+/// The operator's device-template grant and the switch's challenges are seen by every
+/// connection; a challenge is taken once, and not at all once expired.
+pub fn device_template_grants_and_challenges_are_shared_and_used_once<D: Database>(database: &D) {
+    let (mut a, mut b) = (database.connect(), database.connect());
+    let terminal = facepay_domain::TerminalId::from_u128(3);
+    assert!(!a.device_templates_allowed(terminal).unwrap(), "none by default");
+    a.allow_device_templates(terminal, true).unwrap();
+    a.allow_device_templates(terminal, true).unwrap();
+    assert!(b.device_templates_allowed(terminal).unwrap());
+    b.allow_device_templates(terminal, false).unwrap();
+    assert!(!a.device_templates_allowed(terminal).unwrap());
+
+    a.issue_challenge(terminal, "c-1", at(60_000)).unwrap();
+    a.issue_challenge(terminal, "c-2", at(60_000)).unwrap();
+    let other = facepay_domain::TerminalId::from_u128(4);
+    assert!(!b.take_challenge(other, "c-1", at(1)).unwrap(), "another terminal's");
+    assert!(b.take_challenge(terminal, "c-1", at(1)).unwrap());
+    assert!(!a.take_challenge(terminal, "c-1", at(2)).unwrap(), "used");
+    assert!(!a.take_challenge(terminal, "c-2", at(60_001)).unwrap(), "expired");
 }
 
 #[cfg(test)]

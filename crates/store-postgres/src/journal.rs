@@ -284,6 +284,57 @@ impl Journal for PostgresJournal {
         Ok(claimed == 1)
     }
 
+    fn device_templates_allowed(&mut self, terminal: TerminalId) -> Result<bool, JournalError> {
+        let row = (self.session.client()?)
+            .query_opt("SELECT 1 FROM device_template_grants WHERE terminal = $1", &[&terminal.to_string()])
+            .map_err(unavailable)?;
+        Ok(row.is_some())
+    }
+
+    fn allow_device_templates(&mut self, terminal: TerminalId, allowed: bool) -> Result<(), JournalError> {
+        let sql = if allowed {
+            "INSERT INTO device_template_grants (terminal) VALUES ($1) ON CONFLICT DO NOTHING"
+        } else {
+            "DELETE FROM device_template_grants WHERE terminal = $1"
+        };
+        (self.session.client()?).execute(sql, &[&terminal.to_string()]).map(drop).map_err(unavailable)
+    }
+
+    fn issue_challenge(
+        &mut self,
+        terminal: TerminalId,
+        challenge: &str,
+        expires: Timestamp,
+    ) -> Result<(), JournalError> {
+        (self.session.client()?)
+            .execute(
+                "INSERT INTO terminal_challenges (terminal, challenge, expires_ms) VALUES ($1, $2, $3)",
+                &[&terminal.to_string(), &challenge, &expires.unix_ms],
+            )
+            .map(drop)
+            .map_err(unavailable)
+    }
+
+    fn take_challenge(
+        &mut self,
+        terminal: TerminalId,
+        challenge: &str,
+        now: Timestamp,
+    ) -> Result<bool, JournalError> {
+        let client = self.session.client()?;
+        let mut tx = client.transaction().map_err(unavailable)?;
+        tx.execute("DELETE FROM terminal_challenges WHERE expires_ms < $1", &[&now.unix_ms])
+            .map_err(unavailable)?;
+        let taken = tx
+            .execute(
+                "DELETE FROM terminal_challenges WHERE terminal = $1 AND challenge = $2",
+                &[&terminal.to_string(), &challenge],
+            )
+            .map_err(unavailable)?;
+        tx.commit().map_err(unavailable)?;
+        Ok(taken == 1)
+    }
+
     fn audit_entries(&mut self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, JournalError> {
         let action = filter.action.map(|action| action.code());
         let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);

@@ -336,6 +336,58 @@ impl Journal for SqliteJournal {
         Ok(claimed == 1)
     }
 
+    fn device_templates_allowed(&mut self, terminal: TerminalId) -> Result<bool, JournalError> {
+        self.connection
+            .prepare_cached("SELECT 1 FROM device_template_grants WHERE terminal = ?1")
+            .map_err(unavailable)?
+            .exists([terminal.to_string()])
+            .map_err(unavailable)
+    }
+
+    fn allow_device_templates(&mut self, terminal: TerminalId, allowed: bool) -> Result<(), JournalError> {
+        let sql = if allowed {
+            "INSERT OR IGNORE INTO device_template_grants (terminal) VALUES (?1)"
+        } else {
+            "DELETE FROM device_template_grants WHERE terminal = ?1"
+        };
+        self.connection.execute(sql, [terminal.to_string()]).map(drop).map_err(unavailable)
+    }
+
+    fn issue_challenge(
+        &mut self,
+        terminal: TerminalId,
+        challenge: &str,
+        expires: Timestamp,
+    ) -> Result<(), JournalError> {
+        self.connection
+            .execute(
+                "INSERT INTO terminal_challenges (terminal, challenge, expires_ms) VALUES (?1, ?2, ?3)",
+                (terminal.to_string(), challenge, expires.unix_ms),
+            )
+            .map(drop)
+            .map_err(unavailable)
+    }
+
+    fn take_challenge(
+        &mut self,
+        terminal: TerminalId,
+        challenge: &str,
+        now: Timestamp,
+    ) -> Result<bool, JournalError> {
+        let tx =
+            self.connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+        tx.execute("DELETE FROM terminal_challenges WHERE expires_ms < ?1", [now.unix_ms])
+            .map_err(unavailable)?;
+        let taken = tx
+            .execute(
+                "DELETE FROM terminal_challenges WHERE terminal = ?1 AND challenge = ?2",
+                (terminal.to_string(), challenge),
+            )
+            .map_err(unavailable)?;
+        tx.commit().map_err(unavailable)?;
+        Ok(taken == 1)
+    }
+
     fn audit_entries(&mut self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, JournalError> {
         let mut select = self
             .connection

@@ -165,6 +165,24 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE INDEX outbox_pending_by_recipient ON outbox (recipient, id) WHERE delivered = 0;
     ",
     },
+    Migration {
+        version: 10,
+        name: "device templates: the operator's grants and the switch's challenges",
+        sql: "
+        -- Terminals the operator lets send templates made on the device (none by default).
+        CREATE TABLE device_template_grants (
+            terminal TEXT PRIMARY KEY
+        ) STRICT;
+        -- A challenge the switch handed a terminal, signed into one device-template payment.
+        CREATE TABLE terminal_challenges (
+            terminal   TEXT   NOT NULL,
+            challenge  TEXT   NOT NULL,
+            expires_ms INTEGER NOT NULL,
+            PRIMARY KEY (terminal, challenge)
+        ) STRICT;
+        CREATE INDEX terminal_challenges_by_expiry ON terminal_challenges (expires_ms);
+    ",
+    },
 ];
 
 /// Applies the migrations `connection` lacks; returns the versions applied now.

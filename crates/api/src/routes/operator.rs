@@ -355,3 +355,32 @@ pub async fn acknowledge_risk_events(
     switch.mark_delivered(own).await?;
     Ok(Json(HandledCount { acknowledged }))
 }
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceTemplates {
+    /// Whether the terminal may pay with templates it makes on the device (with its own
+    /// liveness score) instead of sending the captures.
+    pub allowed: bool,
+}
+
+#[utoipa::path(put, path = "/v1/operator/terminals/{terminal_id}/device-templates", tag = "operator",
+    security(("api_key" = [])), params(("terminal_id" = String, Path)), request_body = DeviceTemplates,
+    responses((status = 200, body = DeviceTemplates), (status = "4XX", body = ErrorBody)))]
+/// Grants (or withdraws) one terminal the right to send device templates; none has it by default.
+pub async fn device_templates(
+    State(switch): State<Arc<Switch>>,
+    _: Operator,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<DeviceTemplates>, ApiError> {
+    let terminal = parse_terminal_id(&id)
+        .ok_or_else(|| ApiError::bad_request("id_malformed", "a terminal id reads trm_<32 hex digits>"))?;
+    let input: DeviceTemplates = wire::json(&wire::body(body)?)?;
+    if switch.read_fresh(move |core| core.terminal_merchant(terminal)).await?.is_none() {
+        return Err(ApiError::not_found("terminal_unknown", "no such terminal"));
+    }
+    let allowed = input.allowed;
+    switch.with_journal(move |store| store.allow_device_templates(terminal, allowed)).await?;
+    Ok(Json(input))
+}

@@ -122,6 +122,49 @@ pub struct DeviceTemplate {
     pub embedding: Vec<f32>,
     /// The device's liveness score, 0 to 1, from the same liveness models the switch runs.
     pub live_score: f32,
+    /// A challenge from `POST /v1/terminal/challenge`, good for this one payment: a template
+    /// captured with an earlier request cannot be sent again.
+    pub challenge: String,
+}
+
+/// How long a device-template challenge stays good.
+const CHALLENGE_TTL_MS: i64 = 60_000;
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Challenge {
+    /// Sign it into the next device-template payment's `template.challenge`.
+    pub challenge: String,
+    pub expires_ms: i64,
+}
+
+#[utoipa::path(post, path = "/v1/terminal/challenge", tag = "terminal", security(("terminal_signature" = [])),
+    responses((status = 200, body = Challenge), (status = "4XX", body = ErrorBody)))]
+/// A fresh challenge for one payment with a template made on the device; only for terminals the
+/// operator let send them.
+pub async fn challenge(
+    State(switch): State<Arc<Switch>>,
+    signed: SignedTerminal,
+) -> Result<Json<Challenge>, ApiError> {
+    let terminal = signed.terminal;
+    refuse_unless_device_templates(&switch, terminal).await?;
+    let challenge = crate::auth::hex(&crate::auth::random_bytes::<16>());
+    let expires_ms = now_ms() + CHALLENGE_TTL_MS;
+    let kept = challenge.clone();
+    let expires = facepay_domain::Timestamp::from_unix_ms(expires_ms);
+    switch.with_journal(move |store| store.issue_challenge(terminal, &kept, expires)).await?;
+    Ok(Json(Challenge { challenge, expires_ms }))
+}
+
+/// Refuses a terminal the operator has not let send device templates.
+async fn refuse_unless_device_templates(switch: &Arc<Switch>, terminal: TerminalId) -> Result<(), ApiError> {
+    if switch.with_journal(move |store| store.device_templates_allowed(terminal)).await? {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        axum::http::StatusCode::FORBIDDEN,
+        "device_templates_not_allowed",
+        "this terminal may not send templates made on the device; send the captures",
+    ))
 }
 
 #[utoipa::path(post, path = "/v1/terminal/payments", tag = "terminal", security(("terminal_signature" = [])),
@@ -173,7 +216,19 @@ pub async fn pay(
     }
     let (liveness_passed, identification) =
         match (request.captures.is_empty(), request.template, request.payment_code) {
-            (true, Some(device), None) => identify_device_template(&switch, device)?,
+            (true, Some(device), None) => {
+                // Granted by the operator, and with a challenge of ours not used before.
+                refuse_unless_device_templates(&switch, terminal).await?;
+                let challenge = device.challenge.clone();
+                let now = crate::switch::now();
+                if !switch.with_journal(move |store| store.take_challenge(terminal, &challenge, now)).await? {
+                    return Err(ApiError::unauthorized(
+                        "challenge_invalid",
+                        "the template's challenge is unknown, used or expired; ask for a new one",
+                    ));
+                }
+                identify_device_template(&switch, device)?
+            }
             (true, None, Some(code)) => (true, Identification::PaymentCode(wire::payment_code_hash(&code)?)),
             (_, None, None) => {
                 let limits = (switch.config.max_payment_frames, switch.config.max_frame_bytes);
