@@ -519,7 +519,13 @@ async fn a_replayed_request_is_refused_by_another_node_and_after_a_restart() {
 #[tokio::test]
 async fn a_bank_hears_of_its_payment_behind_hundreds_of_risk_events() {
     let wide = facepay_api::Rate { per_second: 1e9, burst: 1e9 };
-    let node = node_with(facepay_api::ApiConfig { terminal_rate: wide, ..config() });
+    // Every failed try raises a risk event, and none suspends the terminal, so one flooding
+    // terminal fills the operator's queue as the outside suite's many did.
+    let loud = facepay_payments::CountRule { window_ms: 600_000, step_up_at: 1, decline_at: u32::MAX };
+    let risk =
+        facepay_payments::RiskConfig { terminal_failures: loud, ..facepay_payments::RiskConfig::default() };
+    let core = CoreConfig { risk, ..core_config() };
+    let node = node_with_core(facepay_api::ApiConfig { terminal_rate: wide, ..config() }, core);
     let (_, merchant_key) = merchant(&node).await;
     let (status, bank) = send(
         &node.router,
@@ -599,4 +605,41 @@ async fn a_terminal_sends_device_templates_only_when_granted_and_each_challenge_
     assert_eq!(grant(false).await.0, StatusCode::OK);
     let (status, body) = challenge().await;
     assert_eq!((status, code(&body)), not_allowed, "withdrawn");
+}
+
+#[tokio::test]
+async fn a_terminal_probing_the_gallery_is_suspended_and_the_operator_told() {
+    let wide = facepay_api::Rate { per_second: 1e9, burst: 1e9 };
+    let node = node_with(facepay_api::ApiConfig { terminal_rate: wide, ..config() });
+    let (_, merchant_key) = merchant(&node).await;
+    let probing = terminal(&node, &merchant_key).await;
+    let decline_at = facepay_payments::RiskConfig::default().terminal_failures.decline_at;
+    let mut last = Value::Null;
+    // The tries before it are counted; the one after the limit is declined.
+    for n in 0..=decline_at {
+        let (status, body) = send(
+            &node.router,
+            signed(&probing, "POST", "/v1/terminal/payments", &pay_body(100, &format!("p-{n}"), "face:999")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        last = body;
+    }
+    assert_eq!(last["decline_reason"], "risk_declined", "{last}");
+    let (status, refused) = send(
+        &node.router,
+        signed(&probing, "POST", "/v1/terminal/payments", &pay_body(100, "p-next", "face:999")),
+    )
+    .await;
+    assert_eq!(
+        (status, refused["decline_reason"].as_str()),
+        (StatusCode::OK, Some("terminal_suspended")),
+        "{refused}"
+    );
+    let (_, events) =
+        send(&node.router, with_key("GET", "/v1/operator/risk-events", &node.operator_key, None)).await;
+    let declined = events.as_array().unwrap().iter().any(|event| {
+        event["rule"] == "risk_terminal_failed_identifications" && event["verdict"] == "decline"
+    });
+    assert!(declined, "{events}");
 }

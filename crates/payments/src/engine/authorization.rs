@@ -87,6 +87,15 @@ impl PaymentCore {
         }
         let assessment = self.risk.assess_terminal(&self.config.risk, terminal_id, now);
         if self.heed(id, &assessment, now) {
+            // Failed identifications past the limit: the terminal is being used to probe the
+            // gallery. It stays suspended until its merchant or the operator lifts it (the risk
+            // event just raised tells them).
+            let probing = assessment.fired.iter().any(|&(rule, verdict, _)| {
+                rule == RiskRule::TerminalFailedIdentifications && verdict == RiskVerdict::Decline
+            });
+            if probing {
+                self.suspend_terminal(terminal_id, true)?;
+            }
             return self.decline(id, DeclineReason::RiskDeclined);
         }
         if by_face && !liveness_passed {
