@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, TryLockError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -127,6 +127,8 @@ impl Default for ApiConfig {
 pub struct Switch {
     pub(crate) config: ApiConfig,
     node: Arc<Mutex<Node>>,
+    /// The node's head and checkpoints, for metrics, without its lock.
+    node_status: Arc<facepay_payments::NodeStatus>,
     /// The node's core for readers: they wait for commands running in memory, never for a
     /// commit (the writer holds `node` through its fsync).
     core: CoreReader,
@@ -208,6 +210,7 @@ impl Switch {
     ) -> (Arc<Switch>, Running) {
         node.set_checkpoint_policy(config.checkpoints);
         let core = node.reader();
+        let node_status = node.status();
         let node = Arc::new(Mutex::new(node));
         let (submitter, submissions) = group_commit_queue(1024);
         let writer_node = node.clone();
@@ -242,6 +245,7 @@ impl Switch {
             captures: CaptureGate::new(config.captures_running, config.captures_queued),
             config,
             node,
+            node_status,
             core,
             store_reader: Mutex::new(store_reader),
             submitter,
@@ -468,8 +472,9 @@ impl Switch {
     pub fn metrics_text(&self) -> String {
         // The audit head is kept elsewhere by whoever scrapes it: any later edit of the log shows.
         let (audit_entries, head) = self.read(|core| core.audit_head());
-        let ((checkpoint_entry, checkpoint_failures), journal_head) =
-            read_locked(&self.node, |node| (node.checkpoint_status(), node.head()));
+        // Published by the node after every change: a scrape never waits for a commit.
+        let (checkpoint_entry, checkpoint_failures) = self.node_status.checkpoints();
+        let journal_head = self.node_status.head();
         self.metrics.render(&NodeGauges {
             index_faces: self.reader.view().len(),
             core_halted: self.halted().is_some(),
@@ -514,23 +519,6 @@ fn sweep_due(node: &Mutex<Node>, now: Timestamp) -> bool {
     node.catch_up().is_err() || node.core().next_due().is_some_and(|due| due <= now)
 }
 
-/// Reads what `lock` guards. The writer holds a node through a batch's commit (an fsync, or a
-/// round trip to PostgreSQL), so when the lock is taken the wait is announced to tokio
-/// (`block_in_place`), which hands this worker's other tasks to another thread instead of
-/// stalling them behind the disk. Off a multi-threaded runtime it simply waits.
-fn read_locked<N, T>(lock: &Mutex<N>, read: impl FnOnce(&N) -> T) -> T {
-    match lock.try_lock() {
-        Ok(guard) => read(&guard),
-        Err(TryLockError::Poisoned(poisoned)) => read(&poisoned.into_inner()),
-        Err(TryLockError::WouldBlock) => {
-            let wait = || read(&lock.lock().unwrap_or_else(PoisonError::into_inner));
-            let on_worker = tokio::runtime::Handle::try_current()
-                .is_ok_and(|runtime| runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-            if on_worker { tokio::task::block_in_place(wait) } else { wait() }
-        }
-    }
-}
-
 /// The wall clock, in unix ms.
 pub fn now_ms() -> i64 {
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
@@ -539,28 +527,4 @@ pub fn now_ms() -> i64 {
 
 pub fn now() -> Timestamp {
     Timestamp::from_unix_ms(now_ms())
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::mpsc;
-    use std::time::Duration;
-
-    use super::*;
-
-    #[test]
-    fn a_read_waiting_for_the_writer_lets_its_workers_other_tasks_run() {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap();
-        let lock = Arc::new(Mutex::new(7u32));
-        let writer = lock.lock().unwrap();
-        let (read_tx, read_rx) = mpsc::channel();
-        let reader = lock.clone();
-        runtime.spawn(async move { read_tx.send(read_locked(&reader, |value| *value)).unwrap() });
-        let (other_tx, other_rx) = mpsc::channel();
-        runtime.spawn(async move { other_tx.send(()).unwrap() });
-        // With one worker, a read that blocked it would keep this task from ever running.
-        assert!(other_rx.recv_timeout(Duration::from_secs(10)).is_ok(), "the worker stalled behind the lock");
-        drop(writer);
-        assert_eq!(read_rx.recv_timeout(Duration::from_secs(10)), Ok(7));
-    }
 }

@@ -259,9 +259,17 @@ async fn readers_are_answered_while_a_commit_hangs() {
     let switch = node.switch.clone();
     let read = tokio::task::spawn_blocking(move || switch.read(|core| core.has_operator_key()));
     let answered = tokio::time::timeout(Duration::from_secs(10), read).await;
+    // A scrape too: the node's head and checkpoints are published, not read under its lock.
+    let switch = node.switch.clone();
+    let scrape = tokio::task::spawn_blocking(move || switch.metrics_text());
+    let scraped = tokio::time::timeout(Duration::from_secs(10), scrape).await;
     holding.store(false, Ordering::SeqCst);
     hold.send(()).unwrap();
     assert!(matches!(answered, Ok(Ok(true))), "a read waited for the commit");
+    assert!(
+        matches!(&scraped, Ok(Ok(text)) if text.contains("facepay_journal_head")),
+        "a scrape waited for the commit"
+    );
     assert_eq!(writing.await.unwrap().0, StatusCode::OK, "and the write then committed");
 }
 

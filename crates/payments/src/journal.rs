@@ -16,6 +16,7 @@
 //! (`PaymentCore::next_due`), so an idle node writes nothing.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use facepay_domain::{PaymentId, TerminalId, Timestamp};
@@ -513,6 +514,27 @@ impl<J: Journal + ?Sized> Journal for Box<J> {
     }
 }
 
+/// A node's head and checkpoint status, published by its `JournaledCore` after every change, for
+/// metrics that must not wait on the node's lock.
+#[derive(Debug, Default)]
+pub struct NodeStatus {
+    head: AtomicU64,
+    checkpoint_entry: AtomicU64,
+    checkpoint_failures: AtomicU64,
+}
+
+impl NodeStatus {
+    /// The last journal entry the node's core reflects.
+    pub fn head(&self) -> u64 {
+        self.head.load(Ordering::Relaxed)
+    }
+
+    /// The newest checkpoint's entry, and how many checkpoints failed to be written.
+    pub fn checkpoints(&self) -> (u64, u64) {
+        (self.checkpoint_entry.load(Ordering::Relaxed), self.checkpoint_failures.load(Ordering::Relaxed))
+    }
+}
+
 /// The payment core made durable by a journal; one per node.
 #[derive(Debug)]
 pub struct JournaledCore<J> {
@@ -536,6 +558,8 @@ pub struct JournaledCore<J> {
     /// The checkpoint the node last rebuilt from, and the checkpoints it skipped as unusable.
     started_from: Option<u64>,
     skipped: Vec<CheckpointError>,
+    /// What an operator watches, published after every change (`status`).
+    status: Arc<NodeStatus>,
     /// The latest command time among the entries the core reflects. A command is journaled at
     /// no earlier time, so the core's clock never runs back when a node's wall clock does, or
     /// when nodes' clocks disagree.
@@ -560,6 +584,7 @@ impl<J: Journal> JournaledCore<J> {
             started_from: None,
             skipped: Vec::new(),
             latest_at: Timestamp::from_unix_ms(0),
+            status: Arc::default(),
         };
         node.catch_up()?;
         Ok(node)
@@ -574,6 +599,18 @@ impl<J: Journal> JournaledCore<J> {
     /// checkpoints it failed to write: what an operator watches.
     pub fn checkpoint_status(&self) -> (u64, u64) {
         (self.last_checkpoint.0, self.checkpoint_failures)
+    }
+
+    /// The node's head and checkpoint status as last published: readable without this node's
+    /// lock, which its writer holds through every commit.
+    pub fn status(&self) -> Arc<NodeStatus> {
+        self.status.clone()
+    }
+
+    fn publish_status(&self) {
+        self.status.head.store(self.head, Ordering::Relaxed);
+        self.status.checkpoint_entry.store(self.last_checkpoint.0, Ordering::Relaxed);
+        self.status.checkpoint_failures.store(self.checkpoint_failures, Ordering::Relaxed);
     }
 
     pub fn set_checkpoint_policy(&mut self, policy: CheckpointPolicy) {
@@ -621,8 +658,12 @@ impl<J: Journal> JournaledCore<J> {
             self.stale = true;
             return self.rebuild_if_stale();
         }
-        let mut core = self.core.write().unwrap_or_else(PoisonError::into_inner);
-        replay(&mut core, (&mut self.head, &mut self.latest_at), entries, u64::MAX).map(drop)
+        let replayed = {
+            let mut core = self.core.write().unwrap_or_else(PoisonError::into_inner);
+            replay(&mut core, (&mut self.head, &mut self.latest_at), entries, u64::MAX).map(drop)
+        };
+        self.publish_status();
+        replayed
     }
 
     /// Drops the journal entries every start can do without: those up to the older of the two
@@ -690,6 +731,7 @@ impl<J: Journal> JournaledCore<J> {
                 {
                     self.checkpoint_failures += 1;
                 }
+                self.publish_status();
                 Ok(replies)
             }
             (Ok(_), Err(diverged)) | (Err(diverged), _) => {
@@ -745,6 +787,7 @@ impl<J: Journal> JournaledCore<J> {
         self.journal.write_checkpoint(&checkpoint)?;
         self.last_checkpoint = (self.head, None);
         self.last_checkpoint_bytes = checkpoint.body.len();
+        self.publish_status();
         if self.checkpoints.prune {
             self.prune()?;
         }
@@ -785,6 +828,7 @@ impl<J: Journal> JournaledCore<J> {
         (self.head, self.started_from, self.latest_at) = (head, started_from, latest_at);
         self.last_checkpoint = (started_from.unwrap_or(0), None);
         self.stale = false;
+        self.publish_status();
         Ok(())
     }
 }

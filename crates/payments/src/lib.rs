@@ -49,7 +49,7 @@ pub use group_commit::{Answer, Submission, Submitter, group_commit_queue, write_
 pub use issuer::{BANK_REFERENCE_MAX, FundingSource, IssuerAnswer, IssuerId, IssuerMessage};
 pub use journal::{
     Append, AuditCheckError, CoreReader, Delivery, Entry, Journal, JournalError, JournaledCore, MINUTE_MS,
-    MemoryJournal, Outbound, Recipient, StoredAudit, settlement_report,
+    MemoryJournal, NodeStatus, Outbound, Recipient, StoredAudit, settlement_report,
 };
 pub use limits::{
     DailyUsage, Limit, LimitContext, LimitError, LimitTable, MerchantRisk, ShopperRiskTier, TransactionType,
