@@ -137,7 +137,14 @@ impl SignedHeaders {
         let malformed =
             |what: &str| ApiError::unauthorized("signature_malformed", format!("the {what} is malformed"));
         let terminal = parse_terminal_id(get(HEADER_TERMINAL)?).ok_or_else(|| malformed("terminal id"))?;
-        let timestamp_ms = get(HEADER_TIMESTAMP)?.parse::<i64>().map_err(|_| malformed("timestamp"))?;
+        // One spelling only (no sign, no leading zeros): the signature covers the number, so a
+        // header written another way must not pass for the request that was signed.
+        let timestamp_text = get(HEADER_TIMESTAMP)?;
+        let timestamp_ms = timestamp_text
+            .parse::<i64>()
+            .ok()
+            .filter(|ms| ms.to_string() == timestamp_text)
+            .ok_or_else(|| malformed("timestamp"))?;
         let nonce = get(HEADER_NONCE)?;
         let nonce_ok = NONCE_LEN.contains(&nonce.len())
             && nonce.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');

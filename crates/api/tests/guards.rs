@@ -414,3 +414,25 @@ fn connections_beyond_the_cap_wait_until_one_closes() {
     let (answer, closed) = read_until_closed(&mut third, Duration::from_secs(3));
     assert!(answer.starts_with("HTTP/1.1 200") && closed, "{answer}");
 }
+
+/// Found by the fuzzer: a timestamp written with a leading zero (or a sign) parsed to the number
+/// that was signed, so a request whose header differed from the signed one was accepted. A
+/// timestamp has one spelling now.
+#[tokio::test]
+async fn a_timestamp_written_another_way_is_not_the_signed_one() {
+    let node = node();
+    let (_, merchant_key) = merchant(&node).await;
+    let terminal = terminal(&node, &merchant_key).await;
+    let (path, body) = ("/v1/terminal/heartbeat", json!({}));
+    for respelled in ["0", "+"] {
+        let mut headers = terminal.headers("POST", path, body.to_string().as_bytes(), facepay_api::now_ms());
+        let timestamp = headers.iter_mut().find(|(name, _)| *name == "x-facepay-timestamp").unwrap();
+        timestamp.1 = format!("{respelled}{}", timestamp.1);
+        let (status, refused) = send(&node.router, request_with(headers, path, &body)).await;
+        assert_eq!(
+            (status, code(&refused)),
+            (StatusCode::UNAUTHORIZED, "signature_malformed"),
+            "{respelled}"
+        );
+    }
+}
