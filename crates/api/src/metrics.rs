@@ -62,24 +62,18 @@ impl Metrics {
     /// A request refused while its caller had proven no identity (`route` is the matched
     /// template or `unmatched`).
     pub fn observe_unauthenticated_refusal(&self, route: &str) {
-        *self
-            .inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .unauthenticated_refusals
-            .entry(route.to_owned())
-            .or_default() += 1;
+        self.count(|counts| &mut counts.unauthenticated_refusals, route);
     }
 
     /// One payment decision: `approved`, `needs_phone_digits`, or the decline reason's code.
     pub fn observe_decision(&self, outcome: &str) {
-        *self
-            .inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .decisions
-            .entry(outcome.to_owned())
-            .or_default() += 1;
+        self.count(|counts| &mut counts.decisions, outcome);
+    }
+
+    /// One more of `key` in the counter `pick` names.
+    fn count(&self, pick: fn(&mut Counts) -> &mut BTreeMap<String, u64>, key: &str) {
+        let mut counts = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        *pick(&mut counts).entry(key.to_owned()).or_default() += 1;
     }
 
     /// The 95th percentile of the latest answered pay requests' times, in ms (nearest rank).

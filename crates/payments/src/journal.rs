@@ -595,12 +595,6 @@ impl<J: Journal> JournaledCore<J> {
         self.last_checkpoint_bytes
     }
 
-    /// The entry of the newest checkpoint this node wrote or started from, and how many
-    /// checkpoints it failed to write: what an operator watches.
-    pub fn checkpoint_status(&self) -> (u64, u64) {
-        (self.last_checkpoint.0, self.checkpoint_failures)
-    }
-
     /// The node's head and checkpoint status as last published: readable without this node's
     /// lock, which its writer holds through every commit.
     pub fn status(&self) -> Arc<NodeStatus> {

@@ -13,8 +13,8 @@ use facepay_domain::{Money, PaymentId, TerminalId};
 use facepay_face_index::{Decision, Scope, decide};
 use facepay_ledger::TransferId;
 use facepay_payments::{
-    Command, CoreError, Identification, PaymentView, PinError, PinHash, Reply, Sale, StartPayment,
-    TransactionType,
+    Command, CoreError, Identification, Journal, JournalError, PaymentView, PinError, PinHash, Reply, Sale,
+    StartPayment, TransactionType,
 };
 use facepay_vault::PersonalField;
 use serde::{Deserialize, Serialize};
@@ -146,25 +146,37 @@ pub async fn challenge(
     signed: SignedTerminal,
 ) -> Result<Json<Challenge>, ApiError> {
     let terminal = signed.terminal;
-    refuse_unless_device_templates(&switch, terminal).await?;
     let challenge = crate::auth::hex(&crate::auth::random_bytes::<16>());
     let expires_ms = now_ms() + CHALLENGE_TTL_MS;
     let kept = challenge.clone();
     let expires = facepay_domain::Timestamp::from_unix_ms(expires_ms);
-    switch.with_journal(move |store| store.issue_challenge(terminal, &kept, expires)).await?;
+    with_device_templates(&switch, terminal, move |store| store.issue_challenge(terminal, &kept, expires))
+        .await?;
     Ok(Json(Challenge { challenge, expires_ms }))
 }
 
-/// Refuses a terminal the operator has not let send device templates.
-async fn refuse_unless_device_templates(switch: &Arc<Switch>, terminal: TerminalId) -> Result<(), ApiError> {
-    if switch.with_journal(move |store| store.device_templates_allowed(terminal)).await? {
-        return Ok(());
-    }
-    Err(ApiError::new(
-        axum::http::StatusCode::FORBIDDEN,
-        "device_templates_not_allowed",
-        "this terminal may not send templates made on the device; send the captures",
-    ))
+/// In one trip to the store: refuses a terminal the operator has not let send device templates,
+/// else runs `step` (handing out or using up a challenge).
+async fn with_device_templates<T: Send + 'static>(
+    switch: &Arc<Switch>,
+    terminal: TerminalId,
+    step: impl FnOnce(&mut Box<dyn Journal + Send>) -> Result<T, JournalError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let done = switch
+        .with_journal(move |store| {
+            if !store.device_templates_allowed(terminal)? {
+                return Ok(None);
+            }
+            step(store).map(Some)
+        })
+        .await?;
+    done.ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "device_templates_not_allowed",
+            "this terminal may not send templates made on the device; send the captures",
+        )
+    })
 }
 
 #[utoipa::path(post, path = "/v1/terminal/payments", tag = "terminal", security(("terminal_signature" = [])),
@@ -218,10 +230,12 @@ pub async fn pay(
         match (request.captures.is_empty(), request.template, request.payment_code) {
             (true, Some(device), None) => {
                 // Granted by the operator, and with a challenge of ours not used before.
-                refuse_unless_device_templates(&switch, terminal).await?;
                 let challenge = device.challenge.clone();
                 let now = crate::switch::now();
-                if !switch.with_journal(move |store| store.take_challenge(terminal, &challenge, now)).await? {
+                let take = move |store: &mut Box<dyn Journal + Send>| {
+                    store.take_challenge(terminal, &challenge, now)
+                };
+                if !with_device_templates(&switch, terminal, take).await? {
                     return Err(ApiError::unauthorized(
                         "challenge_invalid",
                         "the template's challenge is unknown, used or expired; ask for a new one",
