@@ -590,6 +590,12 @@ async fn a_terminal_sends_device_templates_only_when_granted_and_each_challenge_
     let invalid = (StatusCode::UNAUTHORIZED, "challenge_invalid");
     let (status, body) = paid(pay("t2", "made-up")).await;
     assert_eq!((status, code(&body)), invalid, "a challenge the switch never gave");
+    let (status, body) = paid(pay("t2", &"c".repeat(65))).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "field_malformed"),
+        "bounded before the store"
+    );
     let (status, given) = challenge().await;
     assert_eq!(status, StatusCode::OK, "{given}");
     let given = given["challenge"].as_str().unwrap().to_owned();

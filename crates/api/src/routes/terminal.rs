@@ -230,6 +230,7 @@ pub async fn pay(
         match (request.captures.is_empty(), request.template, request.payment_code) {
             (true, Some(device), None) => {
                 // Granted by the operator, and with a challenge of ours not used before.
+                wire::token("template.challenge", &device.challenge, TOKEN_MAX)?;
                 let challenge = device.challenge.clone();
                 let now = crate::switch::now();
                 let take = move |store: &mut Box<dyn Journal + Send>| {
