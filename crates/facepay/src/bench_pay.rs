@@ -87,12 +87,20 @@ fn run(args: &PayBenchArgs, out: &mut dyn Write) -> Result<bool, String> {
     writeln!(out, "  done in {:.1} s", started.elapsed().as_secs_f64()).map_err(io)?;
 
     let file = scratch.path().join("facepay.sqlite3");
-    let connect = || -> Result<Box<dyn Journal + Send>, String> {
-        Ok(Box::new(SqliteJournal::open(&file).map_err(|e| e.to_string())?))
+    type Open = fn(&std::path::Path) -> Result<SqliteJournal, facepay_payments::JournalError>;
+    let connect = |open: Open| -> Result<Box<dyn Journal + Send>, String> {
+        Ok(Box::new(open(&file).map_err(|e| e.to_string())?))
     };
     let faces: Arc<dyn Faces> = gallery;
     let api = ApiConfig { access_log: false, ..ApiConfig::default() };
-    let node = crate::serve::assemble((connect()?, connect()?), faces, None, engine, scratch.path(), api)?;
+    let node = crate::serve::assemble(
+        (connect(SqliteJournal::open_writer)?, connect(SqliteJournal::open)?),
+        faces,
+        None,
+        engine,
+        scratch.path(),
+        api,
+    )?;
     let operator = node.new_operator_key.clone().unwrap_or_default();
     let server = Server::start("127.0.0.1:0", node.switch.clone()).map_err(io)?;
     let client = Client::new(&format!("http://{}", server.address));

@@ -100,7 +100,7 @@ fn soak_once(args: &SoakBenchArgs, run: SoakRun, out: &mut dyn Write) -> io::Res
     let folder = tempfile::tempdir_in(&args.dir)?;
     let file = folder.path().join("soak.sqlite");
     let mut node =
-        JournaledCore::open(soak_config(), SqliteJournal::open(&file).map_err(fail)?).map_err(fail)?;
+        JournaledCore::open(soak_config(), SqliteJournal::open_writer(&file).map_err(fail)?).map_err(fail)?;
     node.set_checkpoint_policy(run.policy());
     let mut reader = SqliteJournal::open(&file).map_err(fail)?;
     // Limits out of the way: every terminal's shopper pays all day long.
@@ -270,7 +270,8 @@ fn spawn_sweeper(
 /// Seconds from opening the file to a core ready to serve, and the checkpoint it started from.
 fn restart(file: &Path) -> io::Result<(f64, Option<u64>)> {
     let started = Instant::now();
-    let node = JournaledCore::open(soak_config(), SqliteJournal::open(file).map_err(fail)?).map_err(fail)?;
+    let node =
+        JournaledCore::open(soak_config(), SqliteJournal::open_writer(file).map_err(fail)?).map_err(fail)?;
     Ok((started.elapsed().as_secs_f64(), node.started_from().0))
 }
 

@@ -62,7 +62,7 @@ pub fn store(args: &StoreBenchArgs, out: &mut dyn Write) -> io::Result<bool> {
         let mut raw = facepay_store_sqlite::probe::RawInserts::open(&raw_file).map_err(fail)?;
         Ok(move |payload: &[u8]| raw.insert_one(payload).map_err(fail))
     })?;
-    let auth = time_authorizations(args, || SqliteJournal::open(&sqlite_file).map_err(fail))?;
+    let auth = time_authorizations(args, || SqliteJournal::open_writer(&sqlite_file).map_err(fail))?;
     results.push(measured("sqlite", raw, auth));
     if let Some(url) = &args.postgres {
         let schema = format!("facepay_bench_{}", std::process::id());

@@ -84,7 +84,7 @@ pub fn start(config: &Config, api: ApiConfig) -> Result<Started, String> {
     });
     let engine = crate::biometrics::engine(None, true)?;
     let index = FaceIndex::new(engine.recognizer().clone(), recognizer_dimension(&engine)?);
-    let (journal, reader) = (open_journal(&config.database)?, open_journal(&config.database)?);
+    let (journal, reader) = (open_writer(&config.database)?, open_journal(&config.database)?);
     let (faces, follower) = match &config.database {
         Database::Sqlite { path } => {
             gallery(keyring, reload, SqliteBiometricStore::open(path).map_err(store_error)?, index)?
@@ -97,8 +97,16 @@ pub fn start(config: &Config, api: ApiConfig) -> Result<Started, String> {
     assemble((journal, reader), faces, Some(follower), engine, &config.data_dir, api)
 }
 
-/// A new connection to the configured store's journal (`serve` opens two, `audit verify` and
-/// `journal export` one).
+/// The connection a node's group commit writes through (`SqliteJournal::open_writer`).
+fn open_writer(database: &Database) -> Result<Box<dyn Journal + Send>, String> {
+    match database {
+        Database::Sqlite { path } => Ok(Box::new(SqliteJournal::open_writer(path).map_err(store_error)?)),
+        Database::Postgres { .. } => open_journal(database),
+    }
+}
+
+/// A new connection to the configured store's journal (`serve` opens one beside its writer,
+/// `audit verify` and `journal export` one).
 pub(crate) fn open_journal(database: &Database) -> Result<Box<dyn Journal + Send>, String> {
     Ok(match database {
         Database::Sqlite { path } => Box::new(SqliteJournal::open(path).map_err(store_error)?),

@@ -27,7 +27,7 @@ pub enum JournalEntry {
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Ledger {
     accounts: HashMap<AccountId, Account>,
-    transfers: HashMap<TransferId, Transfer>,
+    transfers: HashMap<TransferId, Box<Transfer>>,
     pending: HashMap<TransferId, PendingState>,
     /// Held pending transfers by deadline, so expiry touches only what is due.
     deadlines: BTreeSet<(Timestamp, TransferId)>,
@@ -179,7 +179,7 @@ impl Ledger {
     }
 
     pub fn transfer(&self, id: TransferId) -> Option<&Transfer> {
-        self.transfers.get(&id)
+        self.transfers.get(&id).map(|transfer| &**transfer)
     }
 
     pub fn pending_state(&self, id: TransferId) -> Option<PendingState> {
@@ -401,7 +401,7 @@ impl Ledger {
             self.deadlines.insert((deadline, request.id));
             self.undo.push(Undo::DeadlineAdded(deadline, request.id));
         }
-        self.transfers.insert(request.id, transfer);
+        self.transfers.insert(request.id, Box::new(transfer));
         self.applied.push_back((now, request.id));
         self.undo.push(Undo::Inserted(request.id));
         self.record(JournalEntry::Applied(transfer));
@@ -410,7 +410,7 @@ impl Ledger {
 
     /// The pending transfer `id`, if it can still be posted or voided at `now`.
     fn held_transfer(&self, id: TransferId, now: Timestamp) -> Result<Transfer, TransferError> {
-        let transfer = *self.transfers.get(&id).ok_or(TransferError::PendingNotFound(id))?;
+        let transfer = **self.transfers.get(&id).ok_or(TransferError::PendingNotFound(id))?;
         match self.pending.get(&id) {
             None => Err(TransferError::NotPending(id)),
             Some(PendingState::Posted { .. }) => Err(TransferError::PendingAlreadyPosted(id)),
@@ -424,7 +424,7 @@ impl Ledger {
     }
 
     fn expire(&mut self, pending_id: TransferId, at: Timestamp) {
-        let Transfer { request, expires_at, .. } = self.transfers[&pending_id];
+        let Transfer { request, expires_at, .. } = *self.transfers[&pending_id];
         let deadline = expires_at.expect("a held transfer has a deadline");
         for (account, is_debit) in [(request.debit, true), (request.credit, false)] {
             let totals = &mut self.accounts.get_mut(&account).expect("accounts are never removed").totals;

@@ -47,7 +47,9 @@ pub fn group_commit_queue(queue: usize) -> (Submitter, Receiver<Submission>) {
 
 /// The writer's loop: takes every waiting submission (up to `max_batch`), runs them under one
 /// commit, answers each, and returns when every `Submitter` is gone. The node is locked for one
-/// batch at a time, so readers see it between commits.
+/// batch at a time, so readers see it between commits. Waking the callers is left to a thread
+/// of its own, so the writer starts the next batch while the last one's callers are woken one
+/// by one (a wake-up is a system call, and a batch has as many callers as it has commands).
 ///
 /// A panic while running a batch (a broken invariant in the core or a store) stops the writer:
 /// the batch's callers hear `core_halted` (their commands were not acknowledged, so retrying
@@ -59,38 +61,46 @@ pub fn write_batches<J: Journal>(
     submissions: Receiver<Submission>,
     max_batch: usize,
 ) -> Result<(), String> {
-    while let Ok(first) = submissions.recv() {
-        let mut batch = vec![first];
-        batch.extend(submissions.try_iter().take(max_batch.saturating_sub(1)));
-        let (commands, answers): (Vec<_>, Vec<_>) = batch
-            .into_iter()
-            .map(|submission| ((submission.command, submission.at), submission.answer))
-            .unzip();
-        let executed = catch_unwind(AssertUnwindSafe(|| {
-            node.lock().unwrap_or_else(PoisonError::into_inner).execute_all(commands)
-        }));
-        match executed {
-            Ok(Ok(replies)) => {
-                for (reply, answer) in replies.into_iter().zip(answers) {
+    let (answered, to_answer) = std::sync::mpsc::channel::<Vec<(Sender<Answer>, Answer)>>();
+    // Moved in, so the answering thread ends (and the scope can end) once the loop is done.
+    std::thread::scope(move |scope| {
+        scope.spawn(move || {
+            for batch in to_answer {
+                for (answer, said) in batch {
                     // A caller that stopped waiting is no reason to stop the others.
-                    let _ = answer.send(Ok(reply));
+                    let _ = answer.send(said);
                 }
             }
-            Ok(Err(failed)) => {
-                for answer in answers {
-                    let _ = answer.send(Err(failed.clone()));
+        });
+        let answer_all = |answers: Vec<Sender<Answer>>, said: &mut dyn FnMut() -> Answer| {
+            let batch = answers.into_iter().map(|answer| (answer, said())).collect();
+            answered.send(batch).expect("the answering thread outlives the writer");
+        };
+        while let Ok(first) = submissions.recv() {
+            let mut batch = vec![first];
+            batch.extend(submissions.try_iter().take(max_batch.saturating_sub(1)));
+            let (commands, answers): (Vec<_>, Vec<_>) = batch
+                .into_iter()
+                .map(|submission| ((submission.command, submission.at), submission.answer))
+                .unzip();
+            let executed = catch_unwind(AssertUnwindSafe(|| {
+                node.lock().unwrap_or_else(PoisonError::into_inner).execute_all(commands)
+            }));
+            match executed {
+                Ok(Ok(replies)) => {
+                    let mut replies = replies.into_iter();
+                    answer_all(answers, &mut || Ok(replies.next().expect("one reply per command")));
                 }
-            }
-            Err(panic) => {
-                let reason = panic_message(panic.as_ref());
-                for answer in answers {
-                    let _ = answer.send(Err(JournalError::CoreHalted(reason.clone())));
+                Ok(Err(failed)) => answer_all(answers, &mut || Err(failed.clone())),
+                Err(panic) => {
+                    let reason = panic_message(panic.as_ref());
+                    answer_all(answers, &mut || Err(JournalError::CoreHalted(reason.clone())));
+                    return Err(reason);
                 }
-                return Err(reason);
             }
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {

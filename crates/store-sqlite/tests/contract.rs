@@ -8,7 +8,8 @@ struct SqliteDatabase(tempfile::TempDir);
 impl Database for SqliteDatabase {
     type Journal = SqliteJournal;
     fn connect(&self) -> SqliteJournal {
-        SqliteJournal::open(&self.0.path().join("facepay.sqlite")).expect("the file opens")
+        // Every node writes through the connection `serve` writes through.
+        SqliteJournal::open_writer(&self.0.path().join("facepay.sqlite")).expect("the file opens")
     }
     fn corrupt_checkpoint(&self, seq: u64) {
         corrupt_checkpoint(&self.0.path().join("facepay.sqlite"), seq);

@@ -17,7 +17,7 @@ struct File(PathBuf);
 impl Database for File {
     type Journal = SqliteJournal;
     fn connect(&self) -> SqliteJournal {
-        SqliteJournal::open(&self.0).expect("the file opens")
+        SqliteJournal::open_writer(&self.0).expect("the file opens")
     }
     fn corrupt_checkpoint(&self, seq: u64) {
         let connection = rusqlite::Connection::open(&self.0).expect("the file opens");

@@ -56,7 +56,7 @@ impl PaymentCore {
         self.idempotency.insert(key, id);
         self.payments.insert(
             id,
-            PaymentRecord {
+            Box::new(PaymentRecord {
                 payment,
                 request,
                 created_at: now,
@@ -68,7 +68,7 @@ impl PaymentCore {
                 disputed_minor: 0,
                 disputes: Vec::new(),
                 refund_ids: Vec::new(),
-            },
+            }),
         );
         self.schedule_retirement(id, now);
         if let Some(reason) = gate {

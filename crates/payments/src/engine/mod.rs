@@ -317,7 +317,7 @@ pub struct PaymentCore {
     pub(crate) merchants: HashMap<MerchantId, Merchant>,
     terminals: HashMap<TerminalId, Terminal>,
     shoppers: HashMap<ShopperId, Shopper>,
-    pub(crate) payments: HashMap<PaymentId, PaymentRecord>,
+    pub(crate) payments: HashMap<PaymentId, Box<PaymentRecord>>,
     idempotency: HashMap<(TerminalId, String), PaymentId>,
     refunds: HashMap<TransferId, (PaymentId, i64)>,
     /// Each external bank's clearing account in the ledger.
