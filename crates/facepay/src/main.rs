@@ -28,6 +28,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc rather than glibc's allocator: a node allocates on many threads (one per request
+/// or terminal) and frees on the writer's, and under glibc its resident memory kept climbing at
+/// a constant hot set (freed tables and checkpoint buffers stranded in per-thread arenas), which
+/// `bench soak` measures.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "facepay", version, about = "A self-hosted face-payment switch")]
 struct Cli {

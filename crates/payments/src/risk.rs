@@ -72,6 +72,16 @@ pub struct CountRule {
 }
 
 impl CountRule {
+    /// The count beyond which no verdict changes: a window keeps no more instants than this.
+    fn enough(&self) -> u32 {
+        self.decline_at.max(self.step_up_at)
+    }
+
+    /// A count as `record` returns it, in words: a window holding `enough` may hold more.
+    fn words(&self, count: u32) -> String {
+        if count >= self.enough() { format!("at least {count}") } else { count.to_string() }
+    }
+
     fn verdict(&self, count: u32) -> RiskVerdict {
         if count >= self.decline_at {
             RiskVerdict::Decline
@@ -160,11 +170,13 @@ impl RiskState {
             record(self.terminal_attempts.entry(terminal).or_default(), config.terminal_velocity, now);
         let verdict = config.terminal_velocity.verdict(attempts);
         let window_s = config.terminal_velocity.window_ms / 1000;
+        let attempts = config.terminal_velocity.words(attempts);
         assessment.add(RiskRule::TerminalVelocity, verdict, format!("{attempts} attempts in {window_s} s"));
         let failures = self.terminal_failures.entry(terminal).or_default();
         let failed = prune(failures, config.terminal_failures.window_ms, now);
         let verdict = config.terminal_failures.verdict(failed);
         let window_s = config.terminal_failures.window_ms / 1000;
+        let failed = config.terminal_failures.words(failed);
         assessment.add(
             RiskRule::TerminalFailedIdentifications,
             verdict,
@@ -186,11 +198,9 @@ impl RiskState {
         let attempts =
             record(self.shopper_attempts.entry(shopper).or_default(), config.shopper_velocity, now);
         let window_s = config.shopper_velocity.window_ms / 1000;
-        assessment.add(
-            RiskRule::ShopperVelocity,
-            config.shopper_velocity.verdict(attempts),
-            format!("{attempts} payments in {window_s} s"),
-        );
+        let (verdict, attempts) =
+            (config.shopper_velocity.verdict(attempts), config.shopper_velocity.words(attempts));
+        assessment.add(RiskRule::ShopperVelocity, verdict, format!("{attempts} payments in {window_s} s"));
         if let Some(amounts) = self.shopper_amounts.get(&shopper)
             && amounts.len() >= config.spike_min_history.max(1)
         {
@@ -225,10 +235,17 @@ impl RiskState {
     }
 }
 
-/// Adds `now` to a window and returns how many instants it holds.
+/// Adds `now` to a window and returns how many instants it holds, counted up to the rule's
+/// highest threshold: beyond it no verdict changes, so only that many newest instants are kept
+/// (a shopper paying all day at a busy till would otherwise hold every instant of the window,
+/// and memory would grow with traffic).
 fn record(times: &mut VecDeque<Timestamp>, rule: CountRule, now: Timestamp) -> u32 {
     times.push_back(now);
-    prune(times, rule.window_ms, now)
+    let counted = prune(times, rule.window_ms, now);
+    while times.len() > rule.enough() as usize {
+        times.pop_front();
+    }
+    counted.min(rule.enough())
 }
 
 /// Forgets instants older than the window and returns how many remain.
@@ -283,10 +300,25 @@ mod tests {
         );
         let declined = state.assess_terminal(&config, T1, at(5));
         assert_eq!(declined.declined_by(), Some(RiskRule::TerminalVelocity));
-        assert_eq!(declined.fired[0].2, "5 attempts in 1 s");
+        assert_eq!(declined.fired[0].2, "at least 4 attempts in 1 s");
         // Another terminal has its own count; a second later the first one's count is gone.
         assert_eq!(state.assess_terminal(&config, T2, at(5)).verdict, RiskVerdict::Allow);
         assert_eq!(state.assess_terminal(&config, T1, at(1_004)).verdict, RiskVerdict::Allow);
+    }
+
+    #[test]
+    fn a_window_keeps_no_more_instants_than_its_highest_threshold() {
+        let config = config();
+        let mut state = RiskState::default();
+        for i in 0..900 {
+            state.assess_terminal(&config, T1, at(i));
+            state.assess_shopper(&config, ALICE, T1, 100, at(i));
+        }
+        assert_eq!(state.terminal_attempts[&T1].len(), 4);
+        assert_eq!(state.shopper_attempts[&ALICE].len(), 3);
+        // Still declined while the window is busy, and forgotten once it has passed.
+        assert_eq!(state.assess_terminal(&config, T1, at(950)).verdict, RiskVerdict::Decline);
+        assert_eq!(state.assess_terminal(&config, T1, at(2_000)).verdict, RiskVerdict::Allow);
     }
 
     #[test]
