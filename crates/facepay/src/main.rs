@@ -29,9 +29,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 /// mimalloc rather than glibc's allocator: a node allocates on many threads (one per request
-/// or terminal) and frees on the writer's, and under glibc its resident memory kept climbing at
-/// a constant hot set (freed tables and checkpoint buffers stranded in per-thread arenas), which
-/// `bench soak` measures.
+/// or terminal) and frees on the writer's. With it, `bench soak`'s resident memory fell back
+/// when the hot set shrank; it has not been compared with glibc on the same code.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
