@@ -322,7 +322,8 @@ pub trait Journal {
     /// decline reason: the operator's dashboard, summed by the store.
     fn payment_tallies(&mut self, since: Timestamp) -> Result<Vec<PaymentTally>, JournalError>;
 
-    /// The `limit` payments started last, newest first.
+    /// The `limit` payments started last, newest first (those started in one millisecond in
+    /// an order of the store's choosing).
     fn latest_payments(&mut self, limit: usize) -> Result<Vec<PaymentRow>, JournalError>;
 
     /// Spends a signed terminal request's nonce until `expires`: `true` if nobody had spent it

@@ -81,6 +81,7 @@ macro_rules! contract_tests {
             the_audit_log_lives_in_the_store_and_a_changed_entry_breaks_the_chain,
             pruning_keeps_what_a_start_needs_and_a_lagging_node_catches_up_from_a_checkpoint,
             the_read_model_is_written_with_each_entry_and_settlement_reads_it,
+            the_read_model_finds_any_time_window_among_many_rows,
             a_spent_nonce_is_refused_by_every_connection_until_it_expires,
             device_template_grants_and_challenges_are_shared_and_used_once,
         );
@@ -172,6 +173,51 @@ pub fn the_read_model_is_written_with_each_entry_and_settlement_reads_it<D: Data
     let latest: Vec<PaymentId> =
         reader.latest_payments(5).expect("the store reads").iter().map(|row| row.id).collect();
     assert_eq!(latest, [PaymentId::from_u128(302), id], "newest first");
+}
+
+/// The dashboard's counts, the latest payments and settlement's movements are cut by time from
+/// many rows, several written in one millisecond: every cut, at a row, between rows, before the
+/// first and after the last, holds exactly the rows on its side.
+pub fn the_read_model_finds_any_time_window_among_many_rows<D: Database>(database: &D) {
+    let mut a = node(database);
+    // Three payments a millisecond, a second apart, then a long pause before the last.
+    let started: Vec<(u128, i64)> =
+        (0..30).map(|k| (400 + k as u128, 1_000 * (k / 3))).chain([(499, 100_000)]).collect();
+    for &(id, ms) in &started {
+        let paid =
+            run(&mut a, Command::StartPayment(pay(id, TERMINAL_A, 100, Identification::Match(ALICE))), ms);
+        if paid.is_ok_and(
+            |reply| matches!(reply, Reply::Payment(view) if view.state == PaymentState::Authorized),
+        ) {
+            run(&mut a, Command::Capture { payment: PaymentId::from_u128(id) }, ms).unwrap();
+        }
+    }
+    let mut reader = database.connect();
+    for since in [-5, 0, 1, 999, 1_000, 4_500, 9_000, 9_001, 99_999, 100_000, 100_001] {
+        let counted: u64 =
+            reader.payment_tallies(at(since)).expect("the store reads").iter().map(|t| t.count).sum();
+        let expected = started.iter().filter(|&&(_, ms)| ms >= since).count() as u64;
+        assert_eq!(counted, expected, "payments started from {since} ms on");
+    }
+    let latest: Vec<PaymentId> =
+        reader.latest_payments(4).expect("the store reads").iter().map(|row| row.id).collect();
+    let expected: Vec<PaymentId> = [499, 429, 428, 427].into_iter().map(PaymentId::from_u128).collect();
+    assert_eq!(latest, expected, "newest first");
+
+    let all = reader.movements(at(-1_000_000), at(1_000_000), 0, usize::MAX).expect("the store reads");
+    assert!(all.len() > 30, "the world's top-ups, the holds and their captures: {}", all.len());
+    for (from, to) in
+        [(-5, 0), (0, 1), (0, 1_000), (999, 1_001), (1_000, 9_000), (9_000, 100_000), (100_000, 100_001)]
+    {
+        let cut = reader.movements(at(from), at(to), 0, usize::MAX).expect("the store reads");
+        let expected: Vec<_> = all.iter().filter(|m| m.at >= at(from) && m.at < at(to)).copied().collect();
+        assert_eq!(cut, expected, "movements in [{from}, {to})");
+    }
+    let second = all[all.len() / 2].number;
+    let paged = reader.movements(at(0), at(100_001), second, 3).expect("the store reads");
+    let expected: Vec<_> =
+        all.iter().filter(|m| m.number > second && m.at >= at(0)).take(3).copied().collect();
+    assert_eq!(paged, expected, "a page after a movement already read");
 }
 
 /// Every kind of command, accepted, then a restart rebuilds exactly the same core.

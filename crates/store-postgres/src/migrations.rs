@@ -192,6 +192,14 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE INDEX terminal_challenges_by_expiry ON terminal_challenges (expires_ms);
     ",
     },
+    Migration {
+        version: 11,
+        name: "no index nothing reads",
+        sql: "
+        -- No query ever looked payments up by merchant; every row paid for the index anyway.
+        DROP INDEX payment_rows_by_merchant;
+    ",
+    },
 ];
 
 /// An arbitrary constant naming facepay's migration lock among the database's advisory locks.

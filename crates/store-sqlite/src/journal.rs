@@ -257,16 +257,18 @@ impl Journal for SqliteJournal {
         after: u64,
         limit: usize,
     ) -> Result<Vec<Movement>, JournalError> {
+        let first = first_key_at(&self.connection, "ledger_movements", "at_ms", from)?;
+        let end = first_key_at(&self.connection, "ledger_movements", "at_ms", to)?;
         let mut select = self
             .connection
             .prepare_cached(
-                "SELECT body FROM ledger_movements WHERE at_ms >= ?1 AND at_ms < ?2 AND number > ?3
+                "SELECT body FROM ledger_movements WHERE number >= ?1 AND number < ?2 AND number > ?3
                  ORDER BY number LIMIT ?4",
             )
             .map_err(unavailable)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = select
-            .query_map((from.unix_ms, to.unix_ms, after as i64, limit), |row| row.get::<_, String>(0))
+            .query_map((first, end, after as i64, limit), |row| row.get::<_, String>(0))
             .map_err(unavailable)?;
         rows.map(|body| Movement::from_stored(&body.map_err(unavailable)?)).collect()
     }
@@ -297,15 +299,16 @@ impl Journal for SqliteJournal {
     }
 
     fn payment_tallies(&mut self, since: Timestamp) -> Result<Vec<PaymentTally>, JournalError> {
+        let first = first_key_at(&self.connection, "payment_rows", "started_ms", since)?;
         let mut select = self
             .connection
             .prepare_cached(
                 "SELECT (started_ms - ?1) / ?2, state, decline_reason, count(*) FROM payment_rows
-                 WHERE started_ms >= ?1 GROUP BY 1, 2, 3",
+                 WHERE rowid >= ?3 GROUP BY 1, 2, 3",
             )
             .map_err(unavailable)?;
         let rows = select
-            .query_map((since.unix_ms, MINUTE_MS), |row| {
+            .query_map((since.unix_ms, MINUTE_MS, first), |row| {
                 Ok(PaymentTally {
                     minute: row.get(0)?,
                     state: row.get(1)?,
@@ -320,7 +323,7 @@ impl Journal for SqliteJournal {
     fn latest_payments(&mut self, limit: usize) -> Result<Vec<PaymentRow>, JournalError> {
         let mut select = self
             .connection
-            .prepare_cached("SELECT body FROM payment_rows ORDER BY started_ms DESC, id DESC LIMIT ?1")
+            .prepare_cached("SELECT body FROM payment_rows ORDER BY rowid DESC LIMIT ?1")
             .map_err(unavailable)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = select.query_map([limit], |row| row.get::<_, String>(0)).map_err(unavailable)?;
@@ -467,6 +470,39 @@ fn write_read_model(
         insert_movement.execute(row).map_err(unavailable)?;
     }
     Ok(())
+}
+
+/// The first key (rowid) of `table` whose `time_column` is at or after `at`, or one past the
+/// last row when none is. The read model is written in journal order and an entry's time never
+/// runs back, so times rise with keys: a binary search over the keys stands in for an index on
+/// time, which every row written would otherwise pay for (migration 11). Keys may have gaps, so
+/// each probe reads the first row at or after the key it tries.
+fn first_key_at(
+    connection: &Connection,
+    table: &str,
+    time_column: &str,
+    at: Timestamp,
+) -> Result<i64, JournalError> {
+    let bounds = format!("SELECT coalesce(min(rowid), 1), coalesce(max(rowid), 0) + 1 FROM {table}");
+    let (mut low, mut high): (i64, i64) =
+        connection.query_row(&bounds, [], |row| Ok((row.get(0)?, row.get(1)?))).map_err(unavailable)?;
+    let mut probe = connection
+        .prepare_cached(&format!(
+            "SELECT {time_column} FROM {table} WHERE rowid >= ?1 ORDER BY rowid LIMIT 1"
+        ))
+        .map_err(unavailable)?;
+    // Rows before `low` are earlier than `at`; the first row from `high` on is not.
+    while low < high {
+        let middle = low + (high - low) / 2;
+        let time: Option<i64> =
+            probe.query_row([middle], |row| row.get(0)).optional().map_err(unavailable)?;
+        if time.is_none_or(|time| time >= at.unix_ms) {
+            high = middle;
+        } else {
+            low = middle + 1;
+        }
+    }
+    Ok(low)
 }
 
 /// One audit entry through a prepared insert of all eight columns.

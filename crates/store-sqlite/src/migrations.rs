@@ -183,6 +183,19 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE INDEX terminal_challenges_by_expiry ON terminal_challenges (expires_ms);
     ",
     },
+    Migration {
+        version: 11,
+        name: "the read model found by the order it was written in",
+        sql: "
+        -- Rows are written in journal order and an entry's time never runs back, so a payment
+        -- row's rowid rises with its start and a movement's number with its time: the reads
+        -- find a time by a binary search over those keys (journal.rs, first_key_at), and the
+        -- writer keeps one B-tree per table fewer. Nothing ever read the merchant index.
+        DROP INDEX payment_rows_by_merchant;
+        DROP INDEX payment_rows_by_start;
+        DROP INDEX ledger_movements_by_time;
+    ",
+    },
 ];
 
 /// Applies the migrations `connection` lacks; returns the versions applied now.
