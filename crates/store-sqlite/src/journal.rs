@@ -122,7 +122,9 @@ impl Journal for SqliteJournal {
                 }
                 write_read_model(&tx, &append.read_model, INSERT_MOVEMENT)?;
             }
-            tx.execute("UPDATE read_model_head SET through = ?1", [last as i64]).map_err(unavailable)?;
+            let mut mark_head =
+                tx.prepare_cached("UPDATE read_model_head SET through = ?1").map_err(unavailable)?;
+            mark_head.execute([last as i64]).map_err(unavailable)?;
         }
         tx.commit().map_err(unavailable)?;
         Ok(last)
