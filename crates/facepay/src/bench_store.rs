@@ -1,6 +1,9 @@
 //! `facepay bench store`: durable authorizations per second and commit latency through the real
-//! journal (group commit, one writer, many terminals waiting), on SQLite and on PostgreSQL, next
-//! to each database's raw rate of single-row durable inserts measured in the same run.
+//! journal (group commit, one writer, many terminals waiting), on SQLite and on PostgreSQL. The
+//! peer, measured in the same run, does the same durable work without the payment core: as many
+//! terminals, each handing one row of a journal entry's size to one writer that commits whatever
+//! has queued (up to the same batch) as one transaction. Beside them: single rows, one durable
+//! commit each, and the disk's own rate of synced writes, the limit on commits a second.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -44,44 +47,56 @@ const ENTRY_BYTES: usize = 400;
 #[derive(Debug)]
 struct Measured {
     store: &'static str,
-    raw_per_s: f64,
-    raw_p99_ms: f64,
     auth_per_s: f64,
     auth_median_ms: f64,
     auth_p99_ms: f64,
     authorized: usize,
+    peer_per_s: f64,
+    peer_median_ms: f64,
+    peer_p99_ms: f64,
+    single_per_s: f64,
 }
 
 pub fn store(args: &StoreBenchArgs, out: &mut dyn Write) -> io::Result<bool> {
     let folder = tempfile::tempdir_in(&args.dir)?;
-    let mut results = Vec::new();
     let sqlite_file = folder.path().join("bench.sqlite");
     let raw_file = folder.path().join("raw.sqlite");
+    let disk_syncs_per_s = synced_writes_per_s(&folder.path().join("fsync.probe"), args.raw_inserts)?;
     writeln!(out, "SQLite (WAL, synchronous=FULL) in {}", folder.path().display())?;
-    let raw = time_raw(args.raw_inserts, || {
-        let mut raw = facepay_store_sqlite::probe::RawInserts::open(&raw_file).map_err(fail)?;
+    let mut results = Vec::new();
+    let raw_sqlite = || facepay_store_sqlite::probe::RawInserts::open(&raw_file).map_err(fail);
+    let single = time_single_rows(args.raw_inserts, || {
+        let mut raw = raw_sqlite()?;
         Ok(move |payload: &[u8]| raw.insert_one(payload).map_err(fail))
     })?;
+    let peer = time_row_batches(args, || {
+        let mut raw = raw_sqlite()?;
+        Ok(move |rows: &[Vec<u8>]| raw.insert_batch(rows).map_err(fail))
+    })?;
     let auth = time_authorizations(args, || SqliteJournal::open_writer(&sqlite_file).map_err(fail))?;
-    results.push(measured("sqlite", raw, auth));
+    results.push(measured("sqlite", single, peer, auth));
     if let Some(url) = &args.postgres {
         let schema = format!("facepay_bench_{}", std::process::id());
         writeln!(out, "PostgreSQL, schema {schema} (dropped afterwards)")?;
-        let raw = time_raw(args.raw_inserts, || {
-            let mut raw = facepay_store_postgres::probe::RawInserts::open(url, &schema).map_err(fail)?;
+        let raw_postgres = || facepay_store_postgres::probe::RawInserts::open(url, &schema).map_err(fail);
+        let single = time_single_rows(args.raw_inserts, || {
+            let mut raw = raw_postgres()?;
             Ok(move |payload: &[u8]| raw.insert_one(payload).map_err(fail))
         });
-        let auth = raw.and_then(|raw| {
+        let measured_all = single.and_then(|single| {
+            let peer = time_row_batches(args, || {
+                let mut raw = raw_postgres()?;
+                Ok(move |rows: &[Vec<u8>]| raw.insert_batch(rows).map_err(fail))
+            })?;
             let auth = time_authorizations(args, || PostgresJournal::connect(url, &schema).map_err(fail))?;
-            Ok((raw, auth))
+            Ok(measured("postgres", single, peer, auth))
         });
         facepay_store_postgres::probe::drop_schema(url, &schema).map_err(fail)?;
-        let (raw, auth) = auth?;
-        results.push(measured("postgres", raw, auth));
+        results.push(measured_all?);
     }
-    print_table(args, &results, out)?;
+    print_table(args, &results, disk_syncs_per_s, out)?;
     if let Some(path) = &args.json {
-        std::fs::write(path, to_json(args, &results).to_string())?;
+        std::fs::write(path, to_json(args, &results, disk_syncs_per_s).to_string())?;
         writeln!(out, "wrote {}", path.display())?;
     }
     // Every payment must have been authorized, or the bench measured refusals.
@@ -93,8 +108,8 @@ fn fail(err: JournalError) -> io::Error {
     io::Error::other(format!("{err} [{}]", err.code()))
 }
 
-/// Per-insert latencies in seconds, after a short untimed warm-up.
-fn time_raw<F: FnMut(&[u8]) -> io::Result<()>>(
+/// Single rows, one durable commit each, from one thread, after a short untimed warm-up.
+fn time_single_rows<F: FnMut(&[u8]) -> io::Result<()>>(
     n: usize,
     open: impl FnOnce() -> io::Result<F>,
 ) -> io::Result<Timed> {
@@ -113,21 +128,96 @@ fn time_raw<F: FnMut(&[u8]) -> io::Result<()>>(
     Ok(Timed { wall: started.elapsed(), latencies, authorized: n })
 }
 
+/// The peer: `args.terminals` threads each hand one row to a writer and wait until it is
+/// durable, `args.payments` rows in all; the writer takes whatever has queued, up to the
+/// journal's batch, and commits it as one transaction, as `write_batches` does with commands.
+fn time_row_batches<F: FnMut(&[Vec<u8>]) -> io::Result<()> + Send + 'static>(
+    args: &StoreBenchArgs,
+    open: impl FnOnce() -> io::Result<F>,
+) -> io::Result<Timed> {
+    let mut commit = open()?;
+    let (queue, queued) =
+        std::sync::mpsc::sync_channel::<(Vec<u8>, std::sync::mpsc::Sender<bool>)>(args.terminals * 2);
+    let writer = thread::spawn(move || {
+        while let Ok(first) = queued.recv() {
+            let mut batch = vec![first];
+            batch.extend(queued.try_iter().take(MAX_BATCH - 1));
+            let (rows, waiting): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+            let committed = commit(&rows).is_ok();
+            for caller in waiting {
+                let _ = caller.send(committed);
+            }
+        }
+    });
+    let per_terminal = args.payments / args.terminals;
+    let started = Instant::now();
+    let terminals: Vec<_> = (0..args.terminals)
+        .map(|_| {
+            let queue = queue.clone();
+            thread::spawn(move || {
+                let mut latencies = Vec::with_capacity(per_terminal);
+                let mut committed = 0;
+                for _ in 0..per_terminal {
+                    let (answer, answered) = std::sync::mpsc::channel();
+                    let t0 = Instant::now();
+                    let durable = queue.send((vec![0x5a; ENTRY_BYTES], answer)).is_ok()
+                        && answered.recv().unwrap_or(false);
+                    latencies.push(t0.elapsed().as_secs_f64());
+                    committed += usize::from(durable);
+                }
+                (latencies, committed)
+            })
+        })
+        .collect();
+    let (mut latencies, mut committed) = (Vec::with_capacity(args.payments), 0);
+    for terminal in terminals {
+        let (mine, ok) = terminal.join().map_err(|_| io::Error::other("a peer terminal panicked"))?;
+        latencies.extend(mine);
+        committed += ok;
+    }
+    let wall = started.elapsed();
+    drop(queue);
+    writer.join().map_err(|_| io::Error::other("the peer's writer panicked"))?;
+    if committed != per_terminal * args.terminals {
+        return Err(io::Error::other(format!("the peer committed {committed} of its rows")));
+    }
+    Ok(Timed { wall, latencies, authorized: committed })
+}
+
+/// Synced 4 KiB writes a second to a file in `path`'s folder: how many durable commits a
+/// second the disk itself allows, whatever a database does around them.
+fn synced_writes_per_s(path: &std::path::Path, n: usize) -> io::Result<f64> {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::File::create(path)?;
+    let page = [0x5a_u8; 4096];
+    let started = Instant::now();
+    for k in 0..n {
+        file.write_all_at(&page, (k % 16 * page.len()) as u64)?;
+        file.sync_data()?;
+    }
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    std::fs::remove_file(path)?;
+    Ok(rate)
+}
+
 struct Timed {
     wall: Duration,
     latencies: Vec<f64>,
     authorized: usize,
 }
 
-fn measured(store: &'static str, raw: Timed, auth: Timed) -> Measured {
+fn measured(store: &'static str, single: Timed, peer: Timed, auth: Timed) -> Measured {
+    let per_s = |timed: &Timed| timed.latencies.len() as f64 / timed.wall.as_secs_f64();
     Measured {
         store,
-        raw_per_s: raw.latencies.len() as f64 / raw.wall.as_secs_f64(),
-        raw_p99_ms: percentile(&raw.latencies, 0.99) * 1e3,
-        auth_per_s: auth.latencies.len() as f64 / auth.wall.as_secs_f64(),
+        auth_per_s: per_s(&auth),
         auth_median_ms: percentile(&auth.latencies, 0.5) * 1e3,
         auth_p99_ms: percentile(&auth.latencies, 0.99) * 1e3,
         authorized: auth.authorized,
+        peer_per_s: per_s(&peer),
+        peer_median_ms: percentile(&peer.latencies, 0.5) * 1e3,
+        peer_p99_ms: percentile(&peer.latencies, 0.99) * 1e3,
+        single_per_s: per_s(&single),
     }
 }
 
@@ -246,37 +336,51 @@ pub(crate) fn payment(id: u128, terminal: u128) -> StartPayment {
     }
 }
 
-fn print_table(args: &StoreBenchArgs, results: &[Measured], out: &mut dyn Write) -> io::Result<()> {
+fn print_table(
+    args: &StoreBenchArgs,
+    results: &[Measured],
+    disk_syncs_per_s: f64,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let payments = args.payments / args.terminals * args.terminals;
     writeln!(
         out,
-        "\n{} payments from {} terminals at once; raw = {} single-row inserts, one durable commit each\n",
-        args.payments / args.terminals * args.terminals,
-        args.terminals,
-        args.raw_inserts
+        "\n{payments} payments from {} terminals at once, up to {MAX_BATCH} a commit; the peer commits \
+         {payments} rows of {ENTRY_BYTES} bytes the same way (same terminals, same batching, no core); \
+         single = {} rows, one durable commit each, from one thread\n",
+        args.terminals, args.raw_inserts
     )?;
     writeln!(
         out,
-        "| store | durable authorizations/s | median / p99 ms | raw durable inserts/s (p99 ms) | ratio |"
+        "| store | durable authorizations/s | median / p99 ms | peer: batched durable rows/s | median / p99 ms | \
+         facepay/peer | single-row commits/s |"
     )?;
-    writeln!(out, "|---|---|---|---|---|")?;
+    writeln!(out, "|---|---|---|---|---|---|---|")?;
     for m in results {
         writeln!(
             out,
-            "| {} | {:.0} ({} authorized) | {:.2} / {:.2} | {:.0} ({:.2}) | {:.2}x |",
+            "| {} | {:.0} ({} authorized) | {:.2} / {:.2} | {:.0} | {:.2} / {:.2} | {:.2}x | {:.0} |",
             m.store,
             m.auth_per_s,
             m.authorized,
             m.auth_median_ms,
             m.auth_p99_ms,
-            m.raw_per_s,
-            m.raw_p99_ms,
-            m.auth_per_s / m.raw_per_s
+            m.peer_per_s,
+            m.peer_median_ms,
+            m.peer_p99_ms,
+            m.auth_per_s / m.peer_per_s,
+            m.single_per_s,
         )?;
     }
+    writeln!(
+        out,
+        "\nthe disk under SQLite: {disk_syncs_per_s:.0} synced 4 KiB writes/s, the most durable commits a second \
+         any store can make there"
+    )?;
     Ok(())
 }
 
-fn to_json(args: &StoreBenchArgs, results: &[Measured]) -> serde_json::Value {
+fn to_json(args: &StoreBenchArgs, results: &[Measured], disk_syncs_per_s: f64) -> serde_json::Value {
     let stores: Vec<_> = results
         .iter()
         .map(|m| {
@@ -286,11 +390,19 @@ fn to_json(args: &StoreBenchArgs, results: &[Measured]) -> serde_json::Value {
                 "auth_ms_median": m.auth_median_ms,
                 "auth_ms_p99": m.auth_p99_ms,
                 "authorized": m.authorized,
-                "raw_insert_per_s": m.raw_per_s,
-                "raw_insert_ms_p99": m.raw_p99_ms,
-                "ratio_to_raw": m.auth_per_s / m.raw_per_s,
+                "peer_rows_per_s": m.peer_per_s,
+                "peer_ms_median": m.peer_median_ms,
+                "peer_ms_p99": m.peer_p99_ms,
+                "ratio_to_peer": m.auth_per_s / m.peer_per_s,
+                "single_row_commits_per_s": m.single_per_s,
             })
         })
         .collect();
-    serde_json::json!({ "payments": args.payments, "terminals": args.terminals, "stores": stores })
+    serde_json::json!({
+        "payments": args.payments,
+        "terminals": args.terminals,
+        "max_batch": MAX_BATCH,
+        "disk_synced_writes_per_s": disk_syncs_per_s,
+        "stores": stores,
+    })
 }

@@ -193,8 +193,8 @@ enum BenchCommand {
         #[arg(long)]
         run: Option<String>,
     },
-    /// Durable authorizations per second on SQLite and PostgreSQL next to each database's raw
-    /// single-row durable insert rate, in one run.
+    /// Durable authorizations per second on SQLite and PostgreSQL next to the same terminals'
+    /// rows committed with the same batching and no payment core, in one run.
     Store {
         /// Terminals paying at once.
         #[arg(long, default_value_t = 64)]
@@ -202,7 +202,7 @@ enum BenchCommand {
         /// Payments per store.
         #[arg(long, default_value_t = 20_000)]
         payments: usize,
-        /// Single-row durable inserts timed for the raw rate.
+        /// Single-row durable commits timed, and synced writes timed for the disk's own rate.
         #[arg(long, default_value_t = 2_000)]
         raw_inserts: usize,
         /// Folder for the SQLite files (a temporary folder is made inside it).

@@ -1,6 +1,7 @@
-//! The peer `facepay bench store` measures the journal against: single-row inserts, one durable
-//! commit each, in the same database. No store can commit one row durably faster through the
-//! same server and disk, so it is the closest thing to a physical limit here.
+//! The peers `facepay bench store` measures the journal against, in the same database: rows of
+//! a journal entry's size committed in batches as the journal's writer batches commands (the
+//! like-for-like peer: the same durable commits without the payment core or the read model),
+//! and single rows, one durable commit each.
 
 use facepay_payments::JournalError;
 use postgres::Client;
@@ -27,6 +28,17 @@ impl RawInserts {
             )
             .map_err(unavailable)?;
         Ok(RawInserts { client })
+    }
+
+    /// Inserts `rows` and commits them durably, as one transaction.
+    pub fn insert_batch(&mut self, rows: &[Vec<u8>]) -> Result<(), JournalError> {
+        let mut transaction = self.client.transaction().map_err(unavailable)?;
+        let insert =
+            transaction.prepare("INSERT INTO raw_inserts (payload) VALUES ($1)").map_err(unavailable)?;
+        for row in rows {
+            transaction.execute(&insert, &[row]).map_err(unavailable)?;
+        }
+        transaction.commit().map_err(unavailable)
     }
 
     /// Inserts one row and commits it durably (autocommit).

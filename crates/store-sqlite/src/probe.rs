@@ -1,6 +1,7 @@
-//! The peer `facepay bench store` measures the journal against: single-row inserts, one durable
-//! commit each, on a file with the journal's own settings. No store can commit one row durably
-//! faster on the same disk, so it is the closest thing to a physical limit here.
+//! The peers `facepay bench store` measures the journal against, on a file with the journal's
+//! own settings: rows of a journal entry's size committed in batches as the journal's writer
+//! batches commands (the like-for-like peer: the same durable commits without the payment core
+//! or the read model), and single rows, one durable commit each.
 
 use std::path::Path;
 
@@ -24,6 +25,20 @@ impl RawInserts {
             )
             .map_err(unavailable)?;
         Ok(RawInserts { connection })
+    }
+
+    /// Inserts `rows` and commits them durably, as one transaction.
+    pub fn insert_batch(&mut self, rows: &[Vec<u8>]) -> Result<(), JournalError> {
+        let transaction = self.connection.transaction().map_err(unavailable)?;
+        {
+            let mut insert = transaction
+                .prepare_cached("INSERT INTO raw_inserts (payload) VALUES (?1)")
+                .map_err(unavailable)?;
+            for row in rows {
+                insert.execute([row]).map_err(unavailable)?;
+            }
+        }
+        transaction.commit().map_err(unavailable)
     }
 
     /// Inserts one row and commits it durably.
