@@ -75,7 +75,7 @@ enum Rows {
 }
 
 /// How many rows of the listed segments an approximate search scores exactly (at least k).
-const SHORTLIST: usize = 64;
+pub const SHORTLIST: usize = 64;
 
 /// One published state of the index.
 #[derive(Debug)]

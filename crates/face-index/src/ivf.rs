@@ -27,6 +27,12 @@ const ITERATIONS: usize = 8;
 /// A row goes to the best list among this many nearest coarse clusters.
 const COARSE_CHOICES: usize = 3;
 
+/// How many inverted lists a segment of `rows` rows is grouped into (what a peer index is built
+/// with, to compare like with like).
+pub fn list_count(rows: usize) -> usize {
+    (rows / ROWS_PER_LIST).clamp(1, 4096)
+}
+
 #[derive(Debug, Clone)]
 pub struct Lists {
     dimension: usize,
@@ -45,7 +51,7 @@ impl Lists {
     /// store the rows in: `order[position]` is the row of `units` stored at `position`.
     pub fn group(units: &[f32], dimension: usize) -> (Lists, Vec<u32>) {
         let n = units.len() / dimension;
-        let lists = (n / ROWS_PER_LIST).clamp(1, 4096);
+        let lists = list_count(n);
         let coarse_count = (lists as f64).sqrt().round().max(1.0) as usize;
         let fine_count = lists.div_ceil(coarse_count);
 

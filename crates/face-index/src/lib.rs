@@ -23,5 +23,6 @@ mod segment;
 mod snapshot;
 
 pub use decide::{Decision, DecisionRule, Scope, decide};
-pub use index::{Candidate, FaceIndex, IndexError, IndexReader, PhoneHint, View};
+pub use index::{Candidate, FaceIndex, IndexError, IndexReader, PhoneHint, SHORTLIST, View};
+pub use ivf::list_count;
 pub use quantize::encoded_similarity;
