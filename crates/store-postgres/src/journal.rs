@@ -228,7 +228,7 @@ impl Journal for PostgresJournal {
     fn read_model_size(&mut self) -> Result<(u64, u64), JournalError> {
         let row = (self.session.client()?)
             .query_one(
-                "SELECT (SELECT count(*) FROM payment_rows), (SELECT count(*) FROM ledger_movements)",
+                "SELECT (SELECT count(*) FROM payment_rows), (SELECT coalesce(max(number), 0) FROM ledger_movements)",
                 &[],
             )
             .map_err(unavailable)?;

@@ -292,12 +292,17 @@ impl Journal for SqliteJournal {
     }
 
     fn read_model_size(&mut self) -> Result<(u64, u64), JournalError> {
-        let count = |table: &str| -> Result<u64, JournalError> {
-            let sql = format!("SELECT count(*) FROM {table}");
-            let n: i64 = self.connection.query_row(&sql, [], |row| row.get(0)).map_err(unavailable)?;
+        // Payment rows are never deleted and take rowids in order, so the largest rowid is their
+        // count: one B-tree descent, where count(*) read every page (minutes at ten million
+        // payments, holding the WAL open the while).
+        let newest = |sql: &str| -> Result<u64, JournalError> {
+            let n: i64 = self.connection.query_row(sql, [], |row| row.get(0)).map_err(unavailable)?;
             Ok(n as u64)
         };
-        Ok((count("payment_rows")?, count("ledger_movements")?))
+        Ok((
+            newest("SELECT coalesce(max(rowid), 0) FROM payment_rows")?,
+            newest("SELECT coalesce(max(number), 0) FROM ledger_movements")?,
+        ))
     }
 
     fn payment_tallies(&mut self, since: Timestamp) -> Result<Vec<PaymentTally>, JournalError> {
