@@ -66,16 +66,20 @@ impl pulp::WithSimd for DotRows<'_> {
     }
 }
 
-/// The dot product of two padded code vectors, exact in `i32` (127² × 8192 dimensions fits).
+/// The dot product of two padded code vectors, exact in `i32` (128² × 8192 dimensions fits).
+///
+/// Wrapping operations, though nothing here can wrap: release builds keep overflow checks (for
+/// money), and a checked add in this loop stops the compiler vectorizing it (`bench index`
+/// measured the exact scan 3-6x behind FAISS with them, at 1.9 GB/s).
 #[inline(always)]
 pub fn dot_codes(a: &[i8], b: &[i8]) -> i32 {
     let mut total = 0i32;
     for (x, y) in a.chunks_exact(CHUNK).zip(b.chunks_exact(CHUNK)) {
         let mut chunk = 0i32;
         for i in 0..CHUNK {
-            chunk += i32::from(x[i]) * i32::from(y[i]);
+            chunk = chunk.wrapping_add(i32::from(x[i]).wrapping_mul(i32::from(y[i])));
         }
-        total += chunk;
+        total = total.wrapping_add(chunk);
     }
     total
 }
