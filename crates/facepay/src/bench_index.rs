@@ -181,9 +181,8 @@ pub fn index(args: &IndexBenchArgs, out: &mut dyn Write) -> io::Result<bool> {
     let chosen = ann.iter().find(|a| a.1.calibration >= 0.995).unwrap_or(&ann[ann.len() - 1]);
     let exact_median = median(&exact.0);
     let peer_report = peer.as_ref().and_then(|p| p.as_ref().ok());
-    let peer_flat = peer_report.and_then(|p| p["faiss_flat"]["median_ms"].as_f64());
-    let peer_flat_p99 = peer_report.and_then(|p| p["faiss_flat"]["p99_ms"].as_f64());
     let peer_at = |key: &str, field: &str| peer_report.and_then(|p| p[key][field].as_f64());
+    let (peer_flat, peer_flat_p99) = (peer_at("faiss_flat", "median_ms"), peer_at("faiss_flat", "p99_ms"));
 
     writeln!(
         out,

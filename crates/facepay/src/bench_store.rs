@@ -149,39 +149,50 @@ fn time_row_batches<F: FnMut(&[Vec<u8>]) -> io::Result<()> + Send + 'static>(
             }
         }
     });
+    let timed = time_terminals(args, move |_, _| {
+        let (answer, answered) = std::sync::mpsc::channel();
+        queue.send((vec![0x5a; ENTRY_BYTES], answer)).is_ok() && answered.recv().unwrap_or(false)
+    })?;
+    writer.join().map_err(|_| io::Error::other("the peer's writer panicked"))?;
+    if timed.authorized != timed.latencies.len() {
+        return Err(io::Error::other(format!("the peer committed {} of its rows", timed.authorized)));
+    }
+    Ok(timed)
+}
+
+/// `args.terminals` threads, each calling `call(terminal, k)` for k in 0..`args.payments /
+/// args.terminals`, one call after another, each timed; the calls that answer `true` are
+/// counted. `call` (and whatever sender it holds) is dropped once every thread is done.
+fn time_terminals<F: Fn(usize, usize) -> bool + Clone + Send + 'static>(
+    args: &StoreBenchArgs,
+    call: F,
+) -> io::Result<Timed> {
     let per_terminal = args.payments / args.terminals;
     let started = Instant::now();
     let terminals: Vec<_> = (0..args.terminals)
-        .map(|_| {
-            let queue = queue.clone();
+        .map(|t| {
+            let call = call.clone();
             thread::spawn(move || {
                 let mut latencies = Vec::with_capacity(per_terminal);
-                let mut committed = 0;
-                for _ in 0..per_terminal {
-                    let (answer, answered) = std::sync::mpsc::channel();
+                let mut succeeded = 0;
+                for k in 0..per_terminal {
                     let t0 = Instant::now();
-                    let durable = queue.send((vec![0x5a; ENTRY_BYTES], answer)).is_ok()
-                        && answered.recv().unwrap_or(false);
+                    let ok = call(t, k);
                     latencies.push(t0.elapsed().as_secs_f64());
-                    committed += usize::from(durable);
+                    succeeded += usize::from(ok);
                 }
-                (latencies, committed)
+                (latencies, succeeded)
             })
         })
         .collect();
-    let (mut latencies, mut committed) = (Vec::with_capacity(args.payments), 0);
+    drop(call);
+    let (mut latencies, mut succeeded) = (Vec::with_capacity(per_terminal * args.terminals), 0);
     for terminal in terminals {
-        let (mine, ok) = terminal.join().map_err(|_| io::Error::other("a peer terminal panicked"))?;
+        let (mine, ok) = terminal.join().map_err(|_| io::Error::other("a terminal thread panicked"))?;
         latencies.extend(mine);
-        committed += ok;
+        succeeded += ok;
     }
-    let wall = started.elapsed();
-    drop(queue);
-    writer.join().map_err(|_| io::Error::other("the peer's writer panicked"))?;
-    if committed != per_terminal * args.terminals {
-        return Err(io::Error::other(format!("the peer committed {committed} of its rows")));
-    }
-    Ok(Timed { wall, latencies, authorized: committed })
+    Ok(Timed { wall: started.elapsed(), latencies, authorized: succeeded })
 }
 
 /// Synced 4 KiB writes a second to a file in `path`'s folder: how many durable commits a
@@ -235,40 +246,13 @@ fn time_authorizations<J: Journal + Send + 'static>(
     let (submitter, submissions) = group_commit_queue(args.terminals * 2);
     let writer = thread::spawn(move || write_batches(&std::sync::Mutex::new(node), submissions, MAX_BATCH));
     let per_terminal = args.payments / args.terminals;
-    let started = Instant::now();
-    let terminals: Vec<_> = (0..args.terminals)
-        .map(|t| {
-            let submitter = submitter.clone();
-            thread::spawn(move || {
-                let mut latencies = Vec::with_capacity(per_terminal);
-                let mut authorized = 0;
-                for k in 0..per_terminal {
-                    let id = (t * per_terminal + k + 1) as u128;
-                    let request = payment(id, t as u128);
-                    let t0 = Instant::now();
-                    let answer = submitter.submit(Command::StartPayment(request), at(id as i64));
-                    latencies.push(t0.elapsed().as_secs_f64());
-                    if let Ok(Ok(Reply::Payment(view))) = answer
-                        && view.state == PaymentState::Authorized
-                    {
-                        authorized += 1;
-                    }
-                }
-                (latencies, authorized)
-            })
-        })
-        .collect();
-    let mut latencies = Vec::with_capacity(args.payments);
-    let mut authorized = 0;
-    for terminal in terminals {
-        let (mine, ok) = terminal.join().map_err(|_| io::Error::other("a terminal thread panicked"))?;
-        latencies.extend(mine);
-        authorized += ok;
-    }
-    let wall = started.elapsed();
-    drop(submitter);
+    let timed = time_terminals(args, move |t, k| {
+        let id = (t * per_terminal + k + 1) as u128;
+        let answer = submitter.submit(Command::StartPayment(payment(id, t as u128)), at(id as i64));
+        matches!(answer, Ok(Ok(Reply::Payment(view))) if view.state == PaymentState::Authorized)
+    })?;
     writer.join().map_err(|_| io::Error::other("the writer panicked"))?.map_err(io::Error::other)?;
-    Ok(Timed { wall, latencies, authorized })
+    Ok(timed)
 }
 
 fn eur() -> Currency {
