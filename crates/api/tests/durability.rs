@@ -11,7 +11,7 @@
 
 mod common;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -33,7 +33,7 @@ fn no_payment_is_answered_before_its_commit_is_synced() {
     let file = folder.path().join("facepay.sqlite");
     let trace = folder.path().join("strace.txt");
     let status = Command::new("strace")
-        .args(["-f", "-y", "-qq", "-s", "64", "-e", "trace=pwrite64,write,fsync,fdatasync", "-o"])
+        .args(["-f", "-qq", "-s", "256", "-e", "trace=openat,close,pwrite64,write,fsync,fdatasync", "-o"])
         .arg(&trace)
         .arg(std::env::current_exe().unwrap())
         .args(["--exact", "child", "--nocapture", "--test-threads=1"])
@@ -42,8 +42,15 @@ fn no_payment_is_answered_before_its_commit_is_synced() {
         .status()
         .expect("strace runs (scripts/test installs it)");
     assert!(status.success(), "the child paid without failing");
-    let checked = check_answers_follow_syncs(&std::fs::read_to_string(&trace).unwrap());
-    assert_eq!(checked.answers, PAYMENTS, "every payment's answer was seen in the trace");
+    let trace = std::fs::read_to_string(&trace).unwrap();
+    let checked = check_answers_follow_syncs(&trace);
+    let opening: Vec<&str> = trace.lines().take(40).collect();
+    assert_eq!(
+        checked.answers,
+        PAYMENTS,
+        "every payment's answer was seen in the trace, which opens:\n{}",
+        opening.join("\n")
+    );
     assert!(checked.wal_writes > 0 && checked.wal_syncs > 0, "the trace saw the WAL: {checked:?}");
 }
 
@@ -86,11 +93,15 @@ struct Checked {
     wal_syncs: usize,
 }
 
-/// Walks an `strace -f -y` log in order. A call another thread interrupts is split into an
+/// Walks an `strace -f` log in order. A call another thread interrupts is split into an
 /// `<unfinished ...>` line and a `<... resumed>` line; a write counts from where it finished,
 /// a sync covers the writes finished before it began, and an answer counts from where it began.
+/// The WAL is known by the descriptor its `openat` returned, not by strace's `-y` decoration,
+/// which needs `/proc/PID/fd` links that a sandbox may hide.
 fn check_answers_follow_syncs(trace: &str) -> Checked {
     let mut checked = Checked::default();
+    // The child is one process, so its threads share one descriptor table.
+    let mut wal_descriptors: HashSet<u32> = HashSet::new();
     // Per thread: the call left unfinished, and the line it began on.
     let mut unfinished: HashMap<&str, (Call, usize)> = HashMap::new();
     let (mut last_wal_write, mut synced_before) = (None::<usize>, 0);
@@ -102,18 +113,29 @@ fn check_answers_follow_syncs(trace: &str) -> Checked {
                 None => continue,
             }
         } else {
-            let call = Call::of(rest);
+            let call = Call::of(rest, &wal_descriptors);
             if rest.ends_with("<unfinished ...>") {
                 unfinished.insert(thread, (call, line_number));
                 if call == Call::Answer {
                     checked.answers += 1;
                     assert_durable(last_wal_write, synced_before, line);
                 }
+                if let Call::Close(descriptor) = call {
+                    wal_descriptors.remove(&descriptor);
+                }
                 continue;
             }
             (call, line_number)
         };
         match call {
+            Call::OpenWal => {
+                if let Some(descriptor) = returned_descriptor(rest) {
+                    wal_descriptors.insert(descriptor);
+                }
+            }
+            Call::Close(descriptor) => {
+                wal_descriptors.remove(&descriptor);
+            }
             Call::WalWrite => {
                 checked.wal_writes += 1;
                 last_wal_write = Some(line_number);
@@ -144,6 +166,8 @@ fn assert_durable(last_wal_write: Option<usize>, synced_before: usize, answer: &
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Call {
+    OpenWal,
+    Close(u32),
     WalWrite,
     WalSync,
     Answer,
@@ -151,16 +175,44 @@ enum Call {
 }
 
 impl Call {
-    fn of(call: &str) -> Call {
-        let on_wal = call.contains(".sqlite-wal>");
-        if on_wal && (call.starts_with("pwrite64(") || call.starts_with("write(")) {
-            Call::WalWrite
-        } else if on_wal && (call.starts_with("fsync(") || call.starts_with("fdatasync(")) {
-            Call::WalSync
-        } else if call.starts_with("write(1<") && call.contains(ANSWERED) {
-            Call::Answer
-        } else {
-            Call::Other
+    fn of(call: &str, wal_descriptors: &HashSet<u32>) -> Call {
+        let (name, arguments) = call.split_once('(').unwrap_or((call, ""));
+        let on_wal = first_descriptor(arguments).is_some_and(|fd| wal_descriptors.contains(&fd));
+        match name {
+            "openat" if arguments.contains(".sqlite-wal\"") => Call::OpenWal,
+            "close" => first_descriptor(arguments).map_or(Call::Other, Call::Close),
+            "pwrite64" | "write" if on_wal => Call::WalWrite,
+            "fsync" | "fdatasync" if on_wal => Call::WalSync,
+            "write" if first_descriptor(arguments) == Some(1) && arguments.contains(ANSWERED) => Call::Answer,
+            _ => Call::Other,
         }
     }
+}
+
+/// The descriptor a call's first argument names: `7, ...` or `7)`.
+fn first_descriptor(arguments: &str) -> Option<u32> {
+    let digits = arguments.find(|c: char| !c.is_ascii_digit()).map_or(arguments, |end| &arguments[..end]);
+    digits.parse().ok()
+}
+
+/// What a finished call returned, when it is a descriptor: the line ends `= 7`.
+fn returned_descriptor(line: &str) -> Option<u32> {
+    line.rsplit_once(" = ")?.1.trim().parse().ok()
+}
+
+#[test]
+fn the_trace_reader_finds_the_wal_by_its_descriptor() {
+    let synced = "1 openat(AT_FDCWD, \"/t/f.sqlite-wal\", O_RDWR|O_CREAT, 0644) = 7\n\
+                  2 pwrite64(7, \"x\", 1, 0 <unfinished ...>\n\
+                  1 write(8, \"x\", 1) = 1\n\
+                  2 <... pwrite64 resumed>) = 1\n\
+                  2 fdatasync(7) = 0\n\
+                  3 write(1, \"answered pay_ab\\n\", 16) = 16\n";
+    let checked = check_answers_follow_syncs(synced);
+    assert_eq!((checked.answers, checked.wal_writes, checked.wal_syncs), (1, 1, 1));
+    let unsynced = synced.replace("2 fdatasync(7) = 0", "2 fdatasync(8) = 0");
+    let refused = std::panic::catch_unwind(|| check_answers_follow_syncs(&unsynced));
+    assert!(refused.is_err(), "an answer after an unsynced WAL write is refused");
+    let reopened = synced.replace("2 pwrite64(7", "1 close(7) = 0\n2 pwrite64(7");
+    assert_eq!(check_answers_follow_syncs(&reopened).wal_writes, 0, "a closed descriptor is no WAL");
 }
