@@ -106,7 +106,11 @@ fn check_answers_follow_syncs(trace: &str) -> Checked {
     let mut unfinished: HashMap<&str, (Call, usize)> = HashMap::new();
     let (mut last_wal_write, mut synced_before) = (None::<usize>, 0);
     for (line_number, line) in trace.lines().enumerate() {
-        let Some((thread, rest)) = line.split_once(' ') else { continue };
+        // strace pads short thread ids: "812  write(...)".
+        let Some((thread, rest)) = line.split_once(' ').map(|(thread, rest)| (thread, rest.trim_start()))
+        else {
+            continue;
+        };
         let (call, began) = if rest.starts_with("<... ") {
             match unfinished.remove(thread) {
                 Some(begun) => begun,
@@ -202,7 +206,7 @@ fn returned_descriptor(line: &str) -> Option<u32> {
 
 #[test]
 fn the_trace_reader_finds_the_wal_by_its_descriptor() {
-    let synced = "1 openat(AT_FDCWD, \"/t/f.sqlite-wal\", O_RDWR|O_CREAT, 0644) = 7\n\
+    let synced = "1   openat(AT_FDCWD, \"/t/f.sqlite-wal\", O_RDWR|O_CREAT, 0644) = 7\n\
                   2 pwrite64(7, \"x\", 1, 0 <unfinished ...>\n\
                   1 write(8, \"x\", 1) = 1\n\
                   2 <... pwrite64 resumed>) = 1\n\
