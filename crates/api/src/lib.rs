@@ -22,6 +22,7 @@ mod openapi;
 mod pages;
 mod personal;
 mod ports;
+mod probes;
 mod rate;
 mod router;
 mod routes;
@@ -41,7 +42,7 @@ pub use routes::operator::{Balance, MerchantCreated};
 pub use routes::shopper::{Deleted, Enrolled, SignedUp};
 pub use routes::terminal::Activated;
 pub use server::{DRAIN, Server, serve_until_stopped};
-pub use switch::{ApiConfig, Node, Running, SAFE_OPEN_THRESHOLD, Switch, now_ms};
+pub use switch::{ApiConfig, Node, Running, Switch, now_ms};
 pub use wire::PaymentOut;
 
 /// Serves the switch's router on `listener` until `shutdown` completes, then lets the requests

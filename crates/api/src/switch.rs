@@ -22,20 +22,12 @@ use crate::error::ApiError;
 use crate::gate::CaptureGate;
 use crate::metrics::{Metrics, NodeGauges};
 use crate::ports::{Biometrics, Faces};
+use crate::probes::HeldProbes;
 use crate::rate::{Rate, RateLimiter};
 use crate::wire::PaymentOut;
 
 /// A node's payment core on whichever store it was started with.
 pub type Node = JournaledCore<Box<dyn Journal + Send>>;
-
-/// The open threshold a switch starts with: a face alone pays only above it; below it the
-/// terminal asks for the phone digits. `facepay eval identify` on LFW dev (3,554 enrolled,
-/// mobilefacenet_128 with flip fusion) puts FPIR 1e-3 at 0.938 among everyone, while at the
-/// face index's own default (0.65) 41 of 6,096 strangers matched someone (30 of them true
-/// strangers, the rest LFW's duplicate photos): too many for a payment. So most payments ask for
-/// the digits, as the first payment at a new terminal may anyway; an operator who re-measures at
-/// their own gallery size sets `FACEPAY_OPEN_THRESHOLD`.
-pub const SAFE_OPEN_THRESHOLD: f32 = 0.94;
 
 /// The API's limits and policy; `ApiConfig::default()` is what `facepay serve` starts with.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,7 +51,14 @@ pub struct ApiConfig {
     pub payment_code_ttl_ms: i64,
     /// A terminal silent for longer is reported stale.
     pub heartbeat_stale_ms: i64,
+    /// How a search's scores become a match, a request for the phone digits or no match
+    /// (`DecisionRule::default()`; an operator who re-measures at their own gallery size sets
+    /// `FACEPAY_OPEN_THRESHOLD`).
     pub decision: DecisionRule,
+    /// How long a payment's face waits for its phone digits, and how many faces wait at most
+    /// (`HeldProbes`).
+    pub probe_hold_ms: i64,
+    pub probes_held: usize,
     /// An enrollment whose face scores this close to another shopper's is refused as already
     /// enrolled. Lower than the open threshold on purpose: a second account for the same face
     /// should be caught even from another photo. At 0.65, `facepay eval identify` on LFW dev
@@ -107,7 +106,9 @@ impl Default for ApiConfig {
             activation_code_ttl_ms: 24 * 3_600_000,
             payment_code_ttl_ms: 60_000,
             heartbeat_stale_ms: 120_000,
-            decision: DecisionRule { open_threshold: SAFE_OPEN_THRESHOLD, ..DecisionRule::default() },
+            decision: DecisionRule::default(),
+            probe_hold_ms: 120_000,
+            probes_held: 65_536,
             duplicate_threshold: 0.65,
             device_liveness_threshold: 0.3,
             search_k: 10,
@@ -140,6 +141,7 @@ pub struct Switch {
     pub(crate) reader: IndexReader,
     pub(crate) biometrics: Arc<dyn Biometrics>,
     pub(crate) captures: CaptureGate,
+    pub(crate) held_probes: HeldProbes,
     pub(crate) metrics: Metrics,
     terminal_rate: RateLimiter,
     api_key_rate: RateLimiter,
@@ -243,6 +245,7 @@ impl Switch {
             api_key_rate: RateLimiter::new(config.api_key_rate, 100_000),
             open_rate: RateLimiter::new(config.open_rate, 100_000),
             captures: CaptureGate::new(config.captures_running, config.captures_queued),
+            held_probes: HeldProbes::new(config.probe_hold_ms, config.probes_held),
             config,
             node,
             node_status,

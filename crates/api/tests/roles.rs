@@ -4,7 +4,7 @@ mod common;
 
 use axum::http::StatusCode;
 use common::*;
-use facepay_api::ApiConfig;
+use facepay_api::{ApiConfig, Biometrics};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -105,6 +105,110 @@ async fn a_face_like_two_people_asks_for_the_phone_digits_which_pick_the_right_o
         send(&node.router, signed(&terminal, "POST", &path, &json!({"digits": "2222"}))).await;
     assert_eq!((status, paid["state"].as_str()), (StatusCode::OK, Some("authorized")), "{paid}");
     assert_eq!(paid["shopper"], "P***** 2");
+}
+
+/// How alike the face a photo text shows is to person `n`'s.
+fn likeness(photo_text: &str, n: u64) -> f32 {
+    let captured = FakeBiometrics.capture(&[photo_text.as_bytes()]).unwrap().template;
+    captured.expose_embedding().iter().zip(face(n).expose_embedding()).map(|(a, b)| a * b).sum()
+}
+
+#[tokio::test]
+async fn the_phone_digits_search_their_bucket_so_a_shopper_outside_the_top_candidates_is_found() {
+    // Only the best candidate among everyone is kept; the digits must search their bucket.
+    let node = node_with(ApiConfig { search_k: 1, ..config() });
+    let (_, merchant_key) = merchant(&node).await;
+    let terminal = terminal(&node, &merchant_key).await;
+    for (n, digits) in [(1, "1111"), (2, "2222"), (3, "3333")] {
+        shopper(&node, n, digits, 10_000).await;
+    }
+    let rule = ApiConfig::default().decision;
+    for n in 1..=3 {
+        let alike = likeness("mix:1:2:3", n);
+        assert!(
+            alike >= rule.pin_free_threshold && alike < rule.open_threshold,
+            "the face's premise: {alike}"
+        );
+    }
+    for (k, digits) in ["1111", "2222", "3333"].into_iter().enumerate() {
+        let body = pay_body(100, &format!("three-{k}"), "mix:1:2:3");
+        let (_, asked) = send(&node.router, signed(&terminal, "POST", "/v1/terminal/payments", &body)).await;
+        assert_eq!(asked["state"], "needs_phone_digits", "{asked}");
+        let path = format!("/v1/terminal/payments/{}/phone-digits", asked["payment_id"].as_str().unwrap());
+        let (status, paid) =
+            send(&node.router, signed(&terminal, "POST", &path, &json!({"digits": digits}))).await;
+        assert_eq!((status, paid["state"].as_str()), (StatusCode::OK, Some("authorized")), "{paid}");
+        assert_eq!(paid["shopper"], format!("P***** {}", k + 1), "the digits' owner, whatever their rank");
+    }
+}
+
+#[tokio::test]
+async fn a_stranger_who_types_a_victims_digits_meets_the_victims_pin() {
+    let node = node();
+    let (_, merchant_key) = merchant(&node).await;
+    let terminal = terminal(&node, &merchant_key).await;
+    let victim = shopper(&node, 1, "4321", 10_000).await;
+    let rule = ApiConfig::default().decision;
+    // A stranger's face (people 41 to 44 are not enrolled) somewhat like the victim's: a 1:1
+    // score a face alone may not pay on, but one the digits' bucket finds.
+    let stranger = "mix:1:41:42:43:44";
+    let alike = likeness(stranger, 1);
+    assert!(alike >= rule.bucket_threshold && alike < rule.pin_free_threshold, "the face's premise: {alike}");
+    let (_, asked) = send(
+        &node.router,
+        signed(&terminal, "POST", "/v1/terminal/payments", &pay_body(100, "stranger", stranger)),
+    )
+    .await;
+    assert_eq!(asked["state"], "needs_phone_digits", "{asked}");
+    let path = format!("/v1/terminal/payments/{}/phone-digits", asked["payment_id"].as_str().unwrap());
+    let (_, refused) = send(&node.router, signed(&terminal, "POST", &path, &json!({"digits": "4321"}))).await;
+    // 100 is far below the PIN policy's amount, yet the weak match needs the PIN the victim never set.
+    assert_eq!(
+        (refused["decline_reason"].as_str(), &refused["shopper"]),
+        (Some("pin_not_set"), &Value::Null),
+        "{refused}"
+    );
+    // With a PIN set, only the PIN lets such a match pay.
+    let (status, _) =
+        send(&node.router, with_key("PUT", "/v1/shopper/pin", &victim, Some(json!({"pin": "271828"})))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, asked) = send(
+        &node.router,
+        signed(&terminal, "POST", "/v1/terminal/payments", &pay_body(100, "stranger-2", stranger)),
+    )
+    .await;
+    let id = asked["payment_id"].as_str().unwrap();
+    let digits = format!("/v1/terminal/payments/{id}/phone-digits");
+    let (_, at_pin) =
+        send(&node.router, signed(&terminal, "POST", &digits, &json!({"digits": "4321"}))).await;
+    assert_eq!(at_pin["state"], "needs_pin", "{at_pin}");
+    let pin = format!("/v1/terminal/payments/{id}/pin");
+    let (status, wrong) =
+        send(&node.router, signed(&terminal, "POST", &pin, &json!({"pin": "999999"}))).await;
+    assert_eq!((status, code(&wrong)), (StatusCode::UNPROCESSABLE_ENTITY, "pin_wrong"), "{wrong}");
+}
+
+#[tokio::test]
+async fn phone_digits_after_the_face_is_no_longer_held_are_refused_and_change_nothing() {
+    let node = node_with(ApiConfig { probe_hold_ms: 0, ..config() });
+    let (_, merchant_key) = merchant(&node).await;
+    let terminal = terminal(&node, &merchant_key).await;
+    shopper(&node, 1, "1111", 10_000).await;
+    shopper(&node, 2, "2222", 10_000).await;
+    let (_, asked) = send(
+        &node.router,
+        signed(&terminal, "POST", "/v1/terminal/payments", &pay_body(300, "late", "mix:1:2")),
+    )
+    .await;
+    let id = asked["payment_id"].as_str().unwrap();
+    let path = format!("/v1/terminal/payments/{id}/phone-digits");
+    let (status, refused) =
+        send(&node.router, signed(&terminal, "POST", &path, &json!({"digits": "2222"}))).await;
+    assert_eq!((status, code(&refused)), (StatusCode::CONFLICT, "capture_not_held"), "{refused}");
+    let (_, still) =
+        send(&node.router, signed(&terminal, "GET", &format!("/v1/terminal/payments/{id}"), &json!({})))
+            .await;
+    assert_eq!(still["state"], "needs_phone_digits", "{still}");
 }
 
 #[tokio::test]

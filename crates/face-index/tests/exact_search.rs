@@ -255,7 +255,8 @@ fn a_deleted_face_is_never_found_and_its_slot_is_reused() {
         decision,
         Decision::Match {
             shopper: ShopperId::from_u128(3),
-            score: index.view().search(&face, 1).unwrap()[0].score
+            score: index.view().search(&face, 1).unwrap()[0].score,
+            pin_required: false,
         }
     );
 }

@@ -97,6 +97,7 @@ pub fn run(config: &Config, args: &DemoArgs, out: &mut dyn Write) -> std::io::Re
     };
     writeln!(out, "starting a fresh switch in {} ...", scratch.path().display())?;
     let api = ApiConfig { access_log: false, ..ApiConfig::default() };
+    let decision = api.decision;
     let started = match crate::serve::start(&demo_config, api) {
         Ok(started) => started,
         Err(err) => {
@@ -105,7 +106,7 @@ pub fn run(config: &Config, args: &DemoArgs, out: &mut dyn Write) -> std::io::Re
         }
     };
     let server = Server::start("127.0.0.1:0", started.switch.clone())?;
-    writeln!(out, "serving on http://{}", server.address)?;
+    writeln!(out, "serving on http://{}, deciding as serve does ({})", server.address, decision)?;
     let client = Client::new(&format!("http://{}", server.address));
     let operator = started.new_operator_key.clone().unwrap_or_default();
     let walked = walk(&client, &operator, &folder, args, out);

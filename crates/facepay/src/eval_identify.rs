@@ -289,7 +289,7 @@ fn decisions(searches: &[Search], rule: &DecisionRule) -> (Outcomes, Outcomes) {
                 Decision::Match { shopper, .. } if is_right(shopper) => tally.right += 1,
                 Decision::Match { .. } => tally.wrong += 1,
                 Decision::NoMatch => tally.declined += 1,
-                Decision::AskHint { .. } => match decide(bucket, rule, Scope::PhoneBucket) {
+                Decision::AskHint => match decide(bucket, rule, Scope::PhoneBucket) {
                     Decision::Match { shopper, .. } if is_right(shopper) => tally.asked_right += 1,
                     Decision::Match { .. } => tally.asked_wrong += 1,
                     _ => tally.declined += 1,

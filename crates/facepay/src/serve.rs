@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use facepay_api::{ApiConfig, Biometrics, CaptureRefused, Captured, Faces, Node, Running, Switch};
 use facepay_biometric::{BiometricEngine, CaptureError};
-use facepay_face_index::FaceIndex;
+use facepay_face_index::{DecisionRule, FaceIndex};
 use facepay_gallery::{Follower, Gallery, KeySource, follow};
 use facepay_ledger::AccountId;
 use facepay_payments::{
@@ -215,12 +215,18 @@ pub fn serve(config: &Config, out: &mut dyn Write) -> std::io::Result<bool> {
     let mut api = ApiConfig::default();
     let mut checkpoint_seconds = (api.checkpoints.every_ms / 1_000) as u64;
     if let Ok(text) = std::env::var("FACEPAY_OPEN_THRESHOLD") {
-        match text.parse::<f32>() {
-            Ok(threshold) if (0.0..=1.01).contains(&threshold) => api.decision.open_threshold = threshold,
+        let rule = text.parse::<f32>().ok().filter(|t| *t <= 1.01).map(|open_threshold| {
+            let rule = DecisionRule { open_threshold, ..api.decision };
+            rule.check().map(|()| rule)
+        });
+        match rule {
+            Some(Ok(rule)) => api.decision = rule,
             _ => {
                 writeln!(
                     out,
-                    "facepay serve: FACEPAY_OPEN_THRESHOLD is a similarity from 0 to 1.01 [config_open_threshold_invalid]"
+                    "facepay serve: FACEPAY_OPEN_THRESHOLD is a similarity from the PIN-free level ({}) to 1.01 \
+                     [config_open_threshold_invalid]",
+                    api.decision.pin_free_threshold
                 )?;
                 return Ok(false);
             }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::access::{ApiKeyId, PublicKey, Role, SecretHash};
 use crate::audit::AuditEvent;
 use crate::dispute::{Dispute, DisputeId, Finding, Party};
-use crate::engine::{CoreError, MerchantStatus, PaymentCore, PaymentView, StartPayment};
+use crate::engine::{BucketMatch, CoreError, MerchantStatus, PaymentCore, PaymentView, StartPayment};
 use crate::issuer::{FundingSource, IssuerAnswer, IssuerId};
 use crate::limits::{Limit, LimitTable, MerchantRisk, ShopperRiskTier};
 use crate::pin::{Pin, PinError, PinHash};
@@ -119,10 +119,10 @@ pub enum Command {
         transfer_id: TransferId,
     },
     StartPayment(StartPayment),
-    /// The digits typed, as a keyed digest under each candidate's key.
+    /// The phone digits typed, and what the search of their bucket found.
     ProvidePhoneDigits {
         payment: PaymentId,
-        digests: Vec<(ShopperId, KeyedDigest)>,
+        found: Option<BucketMatch>,
     },
     PinChecked {
         payment: PaymentId,
@@ -319,8 +319,8 @@ impl PaymentCore {
                 done(self.top_up(*account, *amount_minor, *transfer_id, now))
             }
             C::StartPayment(request) => self.start_payment(request.clone(), now).map(Reply::Payment),
-            C::ProvidePhoneDigits { payment, digests } => {
-                self.provide_phone_digits(*payment, digests, now).map(Reply::Payment)
+            C::ProvidePhoneDigits { payment, found } => {
+                self.provide_phone_digits(*payment, found.as_ref(), now).map(Reply::Payment)
             }
             C::PinChecked { payment, matched } => match self.pin_checked(*payment, *matched, now) {
                 Err(CoreError::Pin(PinError::Wrong { tries_left })) => Ok(Reply::PinWrong { tries_left }),

@@ -42,7 +42,7 @@ pub use dispute::{
     Party, evidence_note_valid,
 };
 pub use engine::{
-    CONSENT_VERSION_MAX, CoreConfig, CoreError, Identification, MASKED_NAME_MAX, MerchantInfo,
+    BucketMatch, CONSENT_VERSION_MAX, CoreConfig, CoreError, Identification, MASKED_NAME_MAX, MerchantInfo,
     MerchantStatus, PaymentCore, PaymentView, Sale, StartPayment,
 };
 pub use group_commit::{Answer, Submission, Submitter, group_commit_queue, write_batches};

@@ -8,8 +8,8 @@ use common::*;
 use facepay_domain::{Currency, MerchantId, Money, PaymentId, ShopperId, TerminalId};
 use facepay_ledger::{AccountId, TransferId};
 use facepay_payments::{
-    CoreError, DeclineReason, FundingSource, Identification, Limit, MerchantRisk, MerchantStatus,
-    PaymentCore, PaymentState, PinPolicy, ShopperRiskTier, StartPayment,
+    BucketMatch, CoreError, DeclineReason, FundingSource, Identification, Limit, MerchantRisk,
+    MerchantStatus, PaymentCore, PaymentState, PinPolicy, ShopperRiskTier, StartPayment,
 };
 
 fn declined(core: &mut PaymentCore, request: StartPayment, reason: DeclineReason) {
@@ -66,35 +66,54 @@ fn a_retry_returns_the_first_outcome_and_never_charges_twice() {
 }
 
 #[test]
-fn an_ambiguous_match_asks_for_phone_digits_which_pick_the_shopper_or_decline() {
+fn an_ambiguous_match_asks_for_phone_digits_whose_bucket_picks_the_shopper_or_declines() {
     let mut core = core(NO_PIN);
     let carol = ShopperId::from_u128(3);
     enroll(&mut core, carol, "9876").unwrap();
-    let view = core.start_payment(pay(1, 500, Identification::Ambiguous(vec![ALICE, carol])), at(1)).unwrap();
+    let view = core.start_payment(pay(1, 500, Identification::Ambiguous), at(1)).unwrap();
     assert_eq!(view.state, PaymentState::NeedsPhoneDigits);
-    assert_eq!(core.phone_candidates(view.id), Some(&[ALICE, carol][..]));
-    assert_eq!(provide_digits(&mut core, view.id, "1234", at(2)).unwrap().state, PaymentState::Authorized);
-    assert_eq!(core.phone_candidates(view.id), None, "no longer waiting for digits");
+    let paid = provide_digits(&mut core, view.id, Some(ALICE), "1234", at(2)).unwrap();
+    assert_eq!(paid.state, PaymentState::Authorized);
     assert_eq!(available(&core, ALICE_BANK_A), 9_500);
 
-    // Alice and Bob share the last digits: still ambiguous, declined.
-    let view = core.start_payment(pay(2, 500, Identification::Ambiguous(vec![ALICE, BOB])), at(3)).unwrap();
-    let view = provide_digits(&mut core, view.id, "1234", at(4)).unwrap();
-    assert_eq!(view.state, PaymentState::Declined(DeclineReason::StillAmbiguous));
-    // Digits that match nobody among the candidates are declined the same way.
-    let view = core.start_payment(pay(3, 500, Identification::Ambiguous(vec![ALICE, carol])), at(5)).unwrap();
-    let view = provide_digits(&mut core, view.id, "0000", at(6)).unwrap();
+    // Nobody in the bucket (or a tie there): declined.
+    let view = core.start_payment(pay(2, 500, Identification::Ambiguous), at(3)).unwrap();
+    let view = provide_digits(&mut core, view.id, None, "1234", at(4)).unwrap();
     assert_eq!(view.state, PaymentState::Declined(DeclineReason::StillAmbiguous));
     assert_eq!(
-        provide_digits(&mut core, view.id, "1234", at(7)).unwrap_err().code(),
+        provide_digits(&mut core, view.id, Some(ALICE), "1234", at(5)).unwrap_err().code(),
         "payment_transition_not_allowed"
     );
-    // Alice's digits digested under Carol's key are not Alice's digest: a digest counts only for
-    // the candidate whose key made it.
-    let view = core.start_payment(pay(4, 500, Identification::Ambiguous(vec![ALICE, carol])), at(8)).unwrap();
-    let crossed = [(ALICE, digest(carol, b"1234")), (carol, digest(ALICE, b"9876"))];
-    let view = core.provide_phone_digits(view.id, &crossed, at(9)).unwrap();
+    // A bucket match whose kept digits are not the ones typed (an index out of step with the
+    // journal) is declined the same way.
+    let view = core.start_payment(pay(3, 500, Identification::Ambiguous), at(6)).unwrap();
+    let view = provide_digits(&mut core, view.id, Some(carol), "1234", at(7)).unwrap();
     assert_eq!(view.state, PaymentState::Declined(DeclineReason::StillAmbiguous));
+    // Alice's digits digested under Carol's key are not Alice's digest: a digest counts only for
+    // the shopper whose key made it.
+    let view = core.start_payment(pay(4, 500, Identification::Ambiguous), at(8)).unwrap();
+    let crossed = BucketMatch { shopper: ALICE, digest: digest(carol, b"1234"), pin_required: false };
+    let view = core.provide_phone_digits(view.id, Some(&crossed), at(9)).unwrap();
+    assert_eq!(view.state, PaymentState::Declined(DeclineReason::StillAmbiguous));
+}
+
+#[test]
+fn a_bucket_match_below_the_pin_free_level_asks_for_the_pin_whatever_the_amount() {
+    let mut core = core(NO_PIN);
+    set_pin(&mut core, ALICE, "271828");
+    let weak = |shopper: ShopperId, typed: &[u8]| BucketMatch {
+        shopper,
+        digest: digest(shopper, typed),
+        pin_required: true,
+    };
+    let view = core.start_payment(pay(1, 100, Identification::Ambiguous), at(1)).unwrap();
+    let asked = core.provide_phone_digits(view.id, Some(&weak(ALICE, b"1234")), at(2)).unwrap();
+    assert_eq!(asked.state, PaymentState::NeedsPin, "100 is far below the PIN policy's amount");
+    assert_eq!(provide_pin(&mut core, view.id, "271828", at(3)).unwrap().state, PaymentState::Authorized);
+    // Without a PIN to confirm it, a weak match cannot pay at all.
+    let view = core.start_payment(pay(2, 100, Identification::Ambiguous), at(4)).unwrap();
+    let refused = core.provide_phone_digits(view.id, Some(&weak(BOB, b"1234")), at(5)).unwrap();
+    assert_eq!(refused.state, PaymentState::Declined(DeclineReason::PinNotSet));
 }
 
 #[test]

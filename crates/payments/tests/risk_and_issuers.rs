@@ -88,9 +88,11 @@ fn failed_identifications_at_a_terminal_step_up_then_decline_there_only() {
     assert_eq!(alice.state, PaymentState::NeedsPin);
     let bob = core.start_payment(pay(4, 100, Identification::Match(BOB)), at(4)).unwrap();
     assert_eq!(bob.state, PaymentState::Declined(DeclineReason::PinNotSet));
-    let ambiguous =
-        core.start_payment(pay(5, 100, Identification::Ambiguous(vec![ALICE, BOB])), at(5)).unwrap();
-    assert_eq!(provide_digits(&mut core, ambiguous.id, "9999", at(6)).unwrap().state.name(), "declined");
+    let ambiguous = core.start_payment(pay(5, 100, Identification::Ambiguous), at(5)).unwrap();
+    assert_eq!(
+        provide_digits(&mut core, ambiguous.id, None, "9999", at(6)).unwrap().state.name(),
+        "declined"
+    );
     core.start_payment(pay(6, 100, Identification::NoMatch), at(7)).unwrap();
     // Four failures: the terminal declines before anyone is identified.
     let blocked = core.start_payment(pay(7, 100, Identification::Match(ALICE)), at(8)).unwrap();

@@ -26,8 +26,8 @@ use std::collections::HashMap;
 use facepay_domain::{Money, PaymentId, ShopperId, SplitMix64, TerminalId, Timestamp};
 use facepay_ledger::TransferId;
 use facepay_payments::{
-    Command, CoreError, DeclineReason, Dispute, DisputeId, Finding, Identification, Journal, JournaledCore,
-    MemoryJournal, Outbound, PaymentCore, PaymentState, Reply, StartPayment, TransactionType,
+    BucketMatch, Command, CoreError, DeclineReason, Dispute, DisputeId, Finding, Identification, Journal,
+    JournaledCore, MemoryJournal, Outbound, PaymentCore, PaymentState, Reply, StartPayment, TransactionType,
 };
 
 use crate::checks::History;
@@ -178,7 +178,7 @@ impl Run {
                     let shopper = ShopperId::from_u128(u128::from(rng.below(SHOPPERS as u64)));
                     let identification = match rng.below(10) {
                         0 => Identification::NoMatch,
-                        1 => Identification::Ambiguous(vec![shopper, ShopperId::from_u128(0)]),
+                        1 => Identification::Ambiguous,
                         _ => Identification::Match(shopper),
                     };
                     let request = StartPayment {
@@ -199,11 +199,24 @@ impl Run {
             }
             30..=32 if any_sent => {
                 let payment = self.pick();
-                // As the API does: the payer's digits, digested under each candidate's key.
-                let digits = world::phone_digits(self.shopper_of[&payment]);
-                let candidates = core.phone_candidates(payment).unwrap_or_default();
-                let digests = candidates.iter().map(|&c| (c, world::digest(c, digits.as_bytes()))).collect();
-                Command::ProvidePhoneDigits { payment, digests }
+                // As the API does: the payer's digits' bucket searched, and its match sent with
+                // the digits digested under that shopper's key; sometimes too weak to go without
+                // the PIN. Mostly the payer; sometimes nobody, or shopper 0 where their kept
+                // digits differ (an index out of step with the journal), which must not pay.
+                let payer = self.shopper_of[&payment];
+                let digits = world::phone_digits(payer);
+                let other = ShopperId::from_u128(0);
+                let found = match self.rng.below(10) {
+                    0 => None,
+                    1 if world::phone_digits(other) != digits => Some(other),
+                    _ => Some(payer),
+                };
+                let found = found.map(|shopper| BucketMatch {
+                    shopper,
+                    digest: world::digest(shopper, digits.as_bytes()),
+                    pin_required: self.rng.chance(25),
+                });
+                Command::ProvidePhoneDigits { payment, found }
             }
             33..=39 => match self.bank.next_answer(&mut self.rng) {
                 Some((payment, answer)) => {

@@ -7,8 +7,8 @@ use facepay_domain::{
 };
 use facepay_ledger::{AccountId, TransferId};
 use facepay_payments::{
-    AcquirerId, Command, CoreConfig, CountRule, FundingSource, Identification, IssuerId, LimitTable,
-    MerchantRisk, Pin, PinHash, PinPolicy, Retention, RiskConfig, StartPayment, TransactionType,
+    AcquirerId, BucketMatch, Command, CoreConfig, CountRule, FundingSource, Identification, IssuerId,
+    LimitTable, MerchantRisk, Pin, PinHash, PinPolicy, Retention, RiskConfig, StartPayment, TransactionType,
     bank_account_digest_input,
 };
 
@@ -125,10 +125,14 @@ pub fn enroll(shopper: ShopperId, digits: &str) -> Command {
     }
 }
 
-/// Phone digits typed for `payment`, digested under each of its `candidates`' keys.
-pub fn typed_digits(payment: PaymentId, candidates: &[ShopperId], digits: &str) -> Command {
-    let digests = candidates.iter().map(|&c| (c, digest(c, digits.as_bytes()))).collect();
-    Command::ProvidePhoneDigits { payment, digests }
+/// Phone digits typed for `payment`, whose bucket's search found `found`: the digits digested
+/// under its key.
+pub fn typed_digits(payment: PaymentId, found: ShopperId, digits: &str) -> Command {
+    let digest = digest(found, digits.as_bytes());
+    Command::ProvidePhoneDigits {
+        payment,
+        found: Some(BucketMatch { shopper: found, digest, pin_required: false }),
+    }
 }
 
 /// A terminal's payment request; the idempotency key follows the payment id.

@@ -9,12 +9,13 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
+use facepay_domain::FaceTemplate;
 use facepay_domain::{Money, PaymentId, TerminalId};
-use facepay_face_index::{Decision, Scope, decide};
+use facepay_face_index::{Decision, PhoneHint, Scope, decide};
 use facepay_ledger::TransferId;
 use facepay_payments::{
-    Command, CoreError, Identification, Journal, JournalError, PaymentView, PinError, PinHash, Reply, Sale,
-    StartPayment, TransactionType,
+    BucketMatch, Command, CoreError, Identification, Journal, JournalError, PaymentState, PaymentView,
+    PinError, PinHash, Reply, Sale, StartPayment, TransactionType,
 };
 use facepay_vault::PersonalField;
 use serde::{Deserialize, Serialize};
@@ -242,12 +243,12 @@ pub async fn pay(
                         "the template's challenge is unknown, used or expired; ask for a new one",
                     ));
                 }
-                identify_device_template(&switch, device)?
+                identify_device_template(&switch, payment_id, device)?
             }
             (true, None, Some(code)) => (true, Identification::PaymentCode(wire::payment_code_hash(&code)?)),
             (_, None, None) => {
                 let limits = (switch.config.max_payment_frames, switch.config.max_frame_bytes);
-                identify(&switch, wire::frames(&request.captures, limits.0, limits.1)?).await?
+                identify(&switch, payment_id, wire::frames(&request.captures, limits.0, limits.1)?).await?
             }
             _ => {
                 return Err(ApiError::bad_request(
@@ -275,7 +276,11 @@ pub async fn pay(
 /// The capture to a liveness verdict and an identification among everyone enrolled. A photo
 /// that shows no usable face is the terminal's to retake (4xx, no payment); one that is not live
 /// is a payment declined for it, so the risk rules count it.
-async fn identify(switch: &Arc<Switch>, frames: Vec<Vec<u8>>) -> Result<(bool, Identification), ApiError> {
+async fn identify(
+    switch: &Arc<Switch>,
+    payment: PaymentId,
+    frames: Vec<Vec<u8>>,
+) -> Result<(bool, Identification), ApiError> {
     let biometrics = switch.biometrics.clone();
     let captured = switch
         .captures
@@ -298,20 +303,21 @@ async fn identify(switch: &Arc<Switch>, frames: Vec<Vec<u8>>) -> Result<(bool, I
             ));
         }
     };
-    Ok((true, search(switch, &captured.template)?))
+    Ok((true, search(switch, payment, captured.template)?))
 }
 
 /// A device's template to a liveness verdict and an identification, as `identify` does for
 /// frames: the same search and decision, the device's live score against the switch's threshold.
 fn identify_device_template(
     switch: &Switch,
+    payment: PaymentId,
     device: DeviceTemplate,
 ) -> Result<(bool, Identification), ApiError> {
     if !(0.0..=1.0).contains(&device.live_score) {
         return Err(ApiError::bad_request("live_score_malformed", "live_score is from 0 to 1"));
     }
     let recognizer = facepay_domain::RecognizerTag { name: device.model, version: device.model_version };
-    let template = facepay_domain::FaceTemplate::new(recognizer, device.embedding)
+    let template = FaceTemplate::new(recognizer, device.embedding)
         .map_err(|err| ApiError::bad_request(err.code(), err.to_string()))?;
     // Another model, or another version of it, lives in another space: refused, never compared.
     switch.reader.check(&template).map_err(|err| {
@@ -324,15 +330,20 @@ fn identify_device_template(
     if device.live_score < switch.config.device_liveness_threshold {
         return Ok((false, Identification::NoMatch));
     }
-    Ok((true, search(switch, &template)?))
+    Ok((true, search(switch, payment, template)?))
 }
 
-/// Everyone enrolled searched for `template`, and the decision.
-fn search(switch: &Switch, template: &facepay_domain::FaceTemplate) -> Result<Identification, ApiError> {
-    let candidates = switch.reader.view().search(template, switch.config.search_k)?;
+/// Everyone enrolled searched for `template`, and the decision. When it asks for the phone
+/// digits, the template is held for the payment until they come (`phone_digits`).
+fn search(switch: &Switch, payment: PaymentId, template: FaceTemplate) -> Result<Identification, ApiError> {
+    let candidates = switch.reader.view().search(&template, switch.config.search_k)?;
     Ok(match decide(&candidates, &switch.config.decision, Scope::Everyone) {
+        // The open threshold is at or above the PIN-free level (`DecisionRule::check`).
         Decision::Match { shopper, .. } => Identification::Match(shopper),
-        Decision::AskHint { candidates } => Identification::Ambiguous(candidates),
+        Decision::AskHint => {
+            switch.held_probes.hold(payment, template, now_ms());
+            Identification::Ambiguous
+        }
         Decision::NoMatch => Identification::NoMatch,
     })
 }
@@ -403,17 +414,45 @@ pub async fn phone_digits(
     owner.commandable(payment)?;
     let input: PhoneDigits = wire::json(&body)?;
     facepay_payments::phone_digits_valid(&input.digits)?;
-    // The digits are digested under each candidate's key: the core compares each with the digest
-    // kept at that candidate's sign-up, and the journal keeps no digits.
-    let candidates =
-        switch.read(|core| core.phone_candidates(payment).map(<[_]>::to_vec)).unwrap_or_default();
-    let keys = switch.personal_keys(candidates.clone()).await?;
-    let digests = candidates
-        .into_iter()
-        .filter_map(|c| Some((c, keys.get(c)?.digest(PersonalField::PhoneDigits, input.digits.as_bytes()))))
-        .collect();
-    let view = payment_reply(switch.execute(Command::ProvidePhoneDigits { payment, digests }).await?)?;
+    let found = match switch.held_probes.take(payment, now_ms()) {
+        Some(probe) => bucket_match(&switch, &probe, &input.digits).await?,
+        None if switch.read(|core| core.payment(payment).map(|p| p.state))
+            == Some(PaymentState::NeedsPhoneDigits) =>
+        {
+            return Err(ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "capture_not_held",
+                "this node no longer holds the payment's face (its time passed, or it was taken on another node): start a new payment",
+            ));
+        }
+        // Already decided: the core answers that it no longer waits for digits.
+        None => None,
+    };
+    let view = payment_reply(switch.execute(Command::ProvidePhoneDigits { payment, found }).await?)?;
     Ok(Json(switch.named(switch.read(|core| PaymentOut::of_view(&view, core))).await?))
+}
+
+/// The payment's face searched again among those whose phone ends in `digits`, and decided
+/// there. A match carries the digits digested under that shopper's key: the core compares it
+/// with the digest kept at their sign-up, and the journal keeps no digits.
+async fn bucket_match(
+    switch: &Arc<Switch>,
+    probe: &FaceTemplate,
+    digits: &str,
+) -> Result<Option<BucketMatch>, ApiError> {
+    let hint = PhoneHint::parse(digits)?;
+    let candidates = switch.reader.view().search_hint(probe, hint, switch.config.search_k)?;
+    let Decision::Match { shopper, pin_required, .. } =
+        decide(&candidates, &switch.config.decision, Scope::PhoneBucket)
+    else {
+        return Ok(None);
+    };
+    let keys = switch.personal_keys(vec![shopper]).await?;
+    Ok(keys.get(shopper).map(|key| BucketMatch {
+        shopper,
+        digest: key.digest(PersonalField::PhoneDigits, digits.as_bytes()),
+        pin_required,
+    }))
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]

@@ -60,7 +60,6 @@ impl PaymentCore {
                 payment,
                 request,
                 created_at: now,
-                candidates: Vec::new(),
                 funding: None,
                 hold: None,
                 reserved_day: None,
@@ -107,30 +106,29 @@ impl PaymentCore {
                 self.risk.note_failed_identification(&self.config.risk, terminal_id, now);
                 self.decline(id, DeclineReason::NoMatch)
             }
-            Identification::Match(shopper) => self.decide_for(id, shopper, true, now),
+            Identification::Match(shopper) => self.decide_for(id, shopper, FoundBy::Face, now),
             Identification::PaymentCode(code_hash) => match self.payment_codes.redeem(&code_hash, now) {
-                Some(shopper) => self.decide_for(id, shopper, false, now),
+                Some(shopper) => self.decide_for(id, shopper, FoundBy::PaymentCode, now),
                 None => {
                     self.risk.note_failed_identification(&self.config.risk, terminal_id, now);
                     self.decline(id, DeclineReason::PaymentCodeInvalid)
                 }
             },
-            Identification::Ambiguous(candidates) => {
+            Identification::Ambiguous => {
                 let record = self.payments.get_mut(&id).expect("inserted above");
-                record.candidates = candidates;
                 record.payment.apply(PaymentEvent::AskPhoneDigits)?;
                 Ok(view(&record.payment))
             }
         }
     }
 
-    /// The shopper typed the last 4 digits of their phone after an ambiguous match; the caller
-    /// digested them under each candidate's key (`digests`), and a candidate matches when the
-    /// digest made with their key is the one kept at their sign-up.
+    /// The shopper typed the last 4 digits of their phone after an ambiguous match, and the
+    /// caller searched that digit bucket: `found` is its match, if any, which counts only when
+    /// the digits digested under that shopper's key are the ones kept at their sign-up.
     pub fn provide_phone_digits(
         &mut self,
         id: PaymentId,
-        digests: &[(ShopperId, KeyedDigest)],
+        found: Option<&BucketMatch>,
         now: Timestamp,
     ) -> Result<PaymentView, CoreError> {
         let record = self.payments.get(&id).ok_or(CoreError::UnknownPayment(id))?;
@@ -138,21 +136,14 @@ impl PaymentCore {
             let event = "take phone digits";
             return Err(TransitionError::NotAllowed { state: record.payment.state.name(), event }.into());
         }
-        let matching: Vec<ShopperId> = record
-            .candidates
-            .iter()
-            .copied()
-            .filter(|candidate| {
-                let kept =
-                    self.shoppers.get(candidate).and_then(|s| s.phone.as_ref()).map(|(_, digest)| digest);
-                kept.is_some_and(|kept| {
-                    digests.iter().any(|(shopper, typed)| shopper == candidate && typed == kept)
-                })
-            })
-            .collect();
-        match matching.as_slice() {
-            [shopper] => self.decide_for(id, *shopper, true, now),
-            _ => {
+        let kept =
+            |shopper: &ShopperId| self.shoppers.get(shopper).and_then(|s| s.phone.as_ref()).map(|p| &p.1);
+        match found.filter(|found| kept(&found.shopper) == Some(&found.digest)) {
+            Some(found) => {
+                let by = if found.pin_required { FoundBy::FaceWithPin } else { FoundBy::Face };
+                self.decide_for(id, found.shopper, by, now)
+            }
+            None => {
                 let terminal = record.payment.terminal;
                 self.risk.note_failed_identification(&self.config.risk, terminal, now);
                 self.decline(id, DeclineReason::StillAmbiguous)
@@ -191,15 +182,15 @@ impl PaymentCore {
         }
     }
 
-    /// Identification found `shopper` (by face, or else by their payment code): check them, then
-    /// ask for the PIN or authorize.
+    /// Identification found `shopper`: check them, then ask for the PIN or authorize.
     pub(super) fn decide_for(
         &mut self,
         id: PaymentId,
         shopper_id: ShopperId,
-        by_face: bool,
+        by: FoundBy,
         now: Timestamp,
     ) -> Result<PaymentView, CoreError> {
+        let by_face = by != FoundBy::PaymentCode;
         let Some(shopper) = self.shoppers.get(&shopper_id) else {
             return self.decline(id, DeclineReason::NoMatch);
         };
@@ -226,7 +217,7 @@ impl PaymentCore {
             return self.decline(id, DeclineReason::RiskDeclined);
         }
         let elevated = self.payments[&id].risk_elevated || assessment.verdict == RiskVerdict::StepUp;
-        if self.config.pin_policy.requires_pin(amount, elevated) {
+        if by == FoundBy::FaceWithPin || self.config.pin_policy.requires_pin(amount, elevated) {
             if self.shoppers[&shopper_id].pin.is_none() {
                 return self.decline(id, DeclineReason::PinNotSet);
             }
@@ -334,4 +325,15 @@ impl PaymentCore {
             merchant_setting: self.merchants[&record.payment.merchant].own_limit,
         })
     }
+}
+
+/// How a payment found its shopper, which decides what the shopper must still prove.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum FoundBy {
+    /// A face match at or above the PIN-free level.
+    Face,
+    /// A face match in a phone-digit bucket below the PIN-free level: the PIN must confirm it.
+    FaceWithPin,
+    /// The shopper's payment code: not a face, so a face-payment pause does not stop it.
+    PaymentCode,
 }

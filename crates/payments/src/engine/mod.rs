@@ -144,11 +144,22 @@ pub struct MerchantInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Identification {
     Match(ShopperId),
-    /// Not clearly one person: these are close; the phone digits pick among them.
-    Ambiguous(Vec<ShopperId>),
+    /// Someone is plausible but not certain: the terminal asks for the phone digits, and the
+    /// search of that digit bucket decides (`BucketMatch`).
+    Ambiguous,
     NoMatch,
     /// Not a face: the terminal scanned the shopper's dynamic payment code (its SHA-256).
     PaymentCode(SecretHash),
+}
+
+/// What the search of the typed digits' bucket found: its best match, the digits digested under
+/// that shopper's key (the core compares them with the digest kept at sign-up), and whether the
+/// match is too weak to pay without the shopper's PIN.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketMatch {
+    pub shopper: ShopperId,
+    pub digest: KeyedDigest,
+    pub pin_required: bool,
 }
 
 /// A terminal's request to take a payment.
@@ -172,7 +183,6 @@ pub(crate) struct PaymentRecord {
     pub(crate) payment: Payment,
     request: StartPayment,
     pub(crate) created_at: Timestamp,
-    candidates: Vec<ShopperId>,
     /// Where the money comes from, fixed when the funds are held.
     pub(crate) funding: Option<FundingSource>,
     hold: Option<TransferId>,

@@ -126,13 +126,6 @@ impl PaymentCore {
         self.shoppers.get(&id)?.consent.as_ref().map(|(version, at)| (version, *at))
     }
 
-    /// The shoppers a payment waiting for phone digits could be: the digits typed are digested
-    /// under each one's key.
-    pub fn phone_candidates(&self, id: PaymentId) -> Option<&[ShopperId]> {
-        let record = self.payments.get(&id)?;
-        (record.payment.state == PaymentState::NeedsPhoneDigits).then_some(record.candidates.as_slice())
-    }
-
     /// The bank's reference for one of the shopper's bound accounts, sealed.
     pub fn bank_reference(&self, id: ShopperId, account: KeyedDigest) -> Option<&Sealed> {
         self.shoppers.get(&id)?.bank_references.get(&account)

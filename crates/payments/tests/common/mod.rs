@@ -8,9 +8,9 @@ use facepay_domain::{
 };
 use facepay_ledger::{AccountId, TransferId};
 use facepay_payments::{
-    AcquirerId, Command, CoreConfig, CoreError, FundingSource, Identification, IssuerId, LimitTable,
-    MerchantRisk, PaymentCore, PaymentView, Pin, PinHash, PinPolicy, Retention, RiskConfig, StartPayment,
-    TransactionType, bank_account_digest_input,
+    AcquirerId, BucketMatch, Command, CoreConfig, CoreError, FundingSource, Identification, IssuerId,
+    LimitTable, MerchantRisk, PaymentCore, PaymentView, Pin, PinHash, PinPolicy, Retention, RiskConfig,
+    StartPayment, TransactionType, bank_account_digest_input,
 };
 use sha2::{Digest, Sha256};
 
@@ -150,14 +150,19 @@ pub fn provide_pin(
     core.pin_checked(id, matched, now)
 }
 
-/// Types phone digits as the API does: digested under each candidate's key.
+/// Types phone digits as the API does once it searched their bucket: `found` is the bucket's
+/// match (strong enough to pay without the PIN), and the digits are digested under its key.
 pub fn provide_digits(
     core: &mut PaymentCore,
     id: PaymentId,
+    found: Option<ShopperId>,
     typed: &str,
     now: Timestamp,
 ) -> Result<PaymentView, CoreError> {
-    let candidates = core.phone_candidates(id).unwrap_or_default().to_vec();
-    let digests: Vec<_> = candidates.iter().map(|&c| (c, digest(c, typed.as_bytes()))).collect();
-    core.provide_phone_digits(id, &digests, now)
+    let found = found.map(|shopper| BucketMatch {
+        shopper,
+        digest: digest(shopper, typed.as_bytes()),
+        pin_required: false,
+    });
+    core.provide_phone_digits(id, found.as_ref(), now)
 }
