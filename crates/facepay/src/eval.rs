@@ -242,21 +242,30 @@ fn count_people(images: &[ImageRef]) -> usize {
 
 /// Runs every image through the pipeline on every core, with a progress bar on stderr.
 pub(crate) fn run_pipeline(engine: &BiometricEngine, root: &Path, images: &[ImageRef]) -> Vec<ImageResult> {
+    on_every_core(images, |image| analyse(engine, &root.join(image.relative_path())))
+        .into_iter()
+        .map(|r| r.unwrap_or(ImageResult { template: None, live_score: None, gate: Some("worker_failed") }))
+        .collect()
+}
+
+/// `work` on every item, spread over every core, in the items' order, with a progress bar on
+/// stderr; `None` where a worker panicked.
+pub(crate) fn on_every_core<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<Option<R>> {
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut results: Vec<Option<ImageResult>> = (0..images.len()).map(|_| None).collect();
-    let chunks: Vec<Vec<(usize, ImageResult)>> = std::thread::scope(|scope| {
+    let mut results: Vec<Option<R>> = (0..items.len()).map(|_| None).collect();
+    let chunks: Vec<Vec<(usize, R)>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
                     let mut mine = Vec::new();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(image) = images.get(i) else { break };
-                        mine.push((i, analyse(engine, &root.join(image.relative_path()))));
+                        let Some(item) = items.get(i) else { break };
+                        mine.push((i, work(item)));
                         let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
-                        progress(finished, images.len());
+                        progress(finished, items.len());
                     }
                     mine
                 })
@@ -269,9 +278,6 @@ pub(crate) fn run_pipeline(engine: &BiometricEngine, root: &Path, images: &[Imag
         results[i] = Some(result);
     }
     results
-        .into_iter()
-        .map(|r| r.unwrap_or(ImageResult { template: None, live_score: None, gate: Some("worker_failed") }))
-        .collect()
 }
 
 fn progress(done: usize, total: usize) {
@@ -292,10 +298,7 @@ fn analyse(engine: &BiometricEngine, path: &Path) -> ImageResult {
     engine
         .with_worker(|worker| {
             let faces = worker.detect(&photo, &config.detector).ok()?;
-            let centre = (photo.width() as f32 / 2.0, photo.height() as f32 / 2.0);
-            let distance =
-                |f: &Detection| (f.left + f.width / 2.0 - centre.0).hypot(f.top + f.height / 2.0 - centre.1);
-            let face = *faces.iter().min_by(|a, b| distance(a).total_cmp(&distance(b)))?;
+            let face = *central_face(&faces, &photo)?;
             let aligned = align(&photo, &face.landmarks)?;
             let template = worker.embed(&aligned).ok()?;
             let live_score = worker.liveness(&photo, &face).ok();
@@ -310,6 +313,19 @@ fn analyse(engine: &BiometricEngine, path: &Path) -> ImageResult {
         .ok()
         .flatten()
         .unwrap_or(nothing)
+}
+
+/// A stable hash of a person's name (FNV-1a), to spread people over buckets or halves.
+pub(crate) fn name_hash(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// The face nearest the photo's centre, where LFW puts the labelled person.
+pub(crate) fn central_face<'f>(faces: &'f [Detection], photo: &Photo) -> Option<&'f Detection> {
+    let centre = (photo.width() as f32 / 2.0, photo.height() as f32 / 2.0);
+    let distance =
+        |f: &Detection| (f.left + f.width / 2.0 - centre.0).hypot(f.top + f.height / 2.0 - centre.1);
+    faces.iter().min_by(|a, b| distance(a).total_cmp(&distance(b)))
 }
 
 /// Scores every pair of images with a face: same person genuine, different people impostor.

@@ -7,9 +7,11 @@
 //! Reports rank-1, FNIR at FPIR 1e-2 and 1e-3 (the threshold where that share of non-mated
 //! searches would match someone), the same when the phone-digit hint narrows the search, what the
 //! identification decision (threshold and margin) does with both kinds of searches, and what the
-//! int8 encoding would cost on the LFW pairs if the index did not rescore in f32.
+//! int8 encoding would cost on the LFW pairs if the index did not rescore in f32, and what the
+//! decision `serve` runs does to payers and strangers at the real gallery's size and at the sizes
+//! `--gallery-extra` grows it to (`eval_decision`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
 use std::path::PathBuf;
 
@@ -19,7 +21,9 @@ use facepay_face_index::{
     Candidate, Decision, DecisionRule, FaceIndex, PhoneHint, Scope, decide, encoded_similarity,
 };
 
-use crate::eval::{images_and_engine, run_pipeline};
+use crate::eval::{images_and_engine, name_hash, run_pipeline};
+use crate::eval_decision::{Probe, production_table};
+use crate::synthetic_faces::FaceModel;
 
 const FPIRS: [(f64, &str); 2] = [(1e-2, "1e-2"), (1e-3, "1e-3")];
 /// The open thresholds tried at the default margin, then the margins tried at the default open
@@ -40,6 +44,8 @@ pub struct IdentifyArgs {
     pub no_flip: bool,
     pub json: Option<PathBuf>,
     pub plot: Option<PathBuf>,
+    /// Synthetic templates to grow the gallery by, one production table row each.
+    pub gallery_extra: Vec<usize>,
 }
 
 /// One search and who should have been found.
@@ -215,6 +221,23 @@ pub fn identify(args: &IdentifyArgs, out: &mut dyn Write) -> io::Result<bool> {
         }));
     }
 
+    let real: Vec<Vec<&[f32]>> =
+        people.values().map(|templates| templates.iter().map(|t| t.expose_embedding()).collect()).collect();
+    let model = match FaceModel::fit(&real) {
+        Ok(model) => model,
+        Err(e) => return fail(out, format!("fitting the synthetic faces: {e}")),
+    };
+    let probes: Vec<Probe<'_>> = ids
+        .iter()
+        .flat_map(|&(own, _, templates)| match templates.len() {
+            1 => vec![Probe { template: templates[0], mate: None, own }],
+            _ => templates[1..].iter().map(|t| Probe { template: t, mate: Some(own), own }).collect(),
+        })
+        .collect();
+    let mut hints: HashMap<ShopperId, PhoneHint> = ids.iter().map(|(id, hint, _)| (*id, *hint)).collect();
+    drop(view);
+    let production = production_table(&mut index, &mut hints, &probes, &model, &args.gallery_extra, out)?;
+
     let encoding = match encoding_cost(args, &images, &results) {
         Ok(cost) => cost,
         Err(e) => return fail(out, e),
@@ -247,7 +270,7 @@ pub fn identify(args: &IdentifyArgs, out: &mut dyn Write) -> io::Result<bool> {
         let json = serde_json::json!({
             "nonmated_duplicates": duplicates,
             "people": ids.len(), "mated_searches": mated, "nonmated_searches": full.impostor_pairs(),
-            "rank1": rank1_full, "searches": json_rows, "decisions": json_decisions,
+            "rank1": rank1_full, "searches": json_rows, "decisions": json_decisions, "production": production,
             "default_rule": {"open_threshold": default.open_threshold, "bucket_threshold": default.bucket_threshold, "margin": default.margin},
             "int8": {"pairs": encoding.pairs, "f32_accuracy": encoding.f32_accuracy, "int8_accuracy": encoding.int8_accuracy,
                      "cost_pp": (encoding.f32_accuracy - encoding.int8_accuracy) * 100.0, "largest_score_change": encoding.largest_change},
@@ -344,10 +367,8 @@ fn encoding_cost(
     })
 }
 
-/// Four phone digits per person, spread by a hash of the name (FNV-1a), so buckets hold the
+/// Four phone digits per person, spread by a hash of the name, so buckets hold the
 /// mix a real population would: mostly one person, sometimes two.
 fn synthetic_hint(name: &str) -> PhoneHint {
-    let hash =
-        name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    PhoneHint::parse(&format!("{:04}", hash % 10_000)).expect("four digits")
+    PhoneHint::parse(&format!("{:04}", name_hash(name) % 10_000)).expect("four digits")
 }

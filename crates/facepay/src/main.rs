@@ -15,11 +15,14 @@ mod config;
 mod demo;
 mod doctor;
 mod eval;
+mod eval_decision;
 mod eval_identify;
+mod eval_liveness;
 mod journal_export;
 mod keys;
 mod serve;
 mod setup;
+mod synthetic_attacks;
 mod synthetic_faces;
 
 use std::io::Write;
@@ -260,6 +263,26 @@ enum EvalCommand {
         /// Draw FNIR against FPIR as a PNG here.
         #[arg(long)]
         plot: Option<PathBuf>,
+        /// Also decide at these gallery sizes: synthetic templates fitted to the real ones are
+        /// added to the real gallery, e.g. `--gallery-extra 100000,1000000`.
+        #[arg(long, value_delimiter = ',')]
+        gallery_extra: Vec<usize>,
+    },
+    /// APCER and BPCER of the liveness check (ISO/IEC 30107-3): LFW dev photos as bona fide
+    /// presentations and as synthetic attacks, Silent-Face's samples; threshold chosen on one
+    /// half of the people, reported on the other.
+    Liveness {
+        /// Folder of Name/Name_NNNN.jpg images.
+        #[arg(long)]
+        images: PathBuf,
+        /// Silent-Face's samples (image_T*.jpg live, image_F*.jpg attacks).
+        #[arg(long)]
+        spoofs: Option<PathBuf>,
+        /// People to take one photo of.
+        #[arg(long, default_value_t = 1000)]
+        people: usize,
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
 }
 
@@ -346,11 +369,20 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Eval(EvalCommand::Identify { images, pairs, recognizer, no_flip, json, plot }) => {
-            eval_identify::identify(
-                &eval_identify::IdentifyArgs { images, pairs, recognizer, no_flip, json, plot },
-                &mut out,
-            )
+        Command::Eval(EvalCommand::Identify {
+            images,
+            pairs,
+            recognizer,
+            no_flip,
+            json,
+            plot,
+            gallery_extra,
+        }) => eval_identify::identify(
+            &eval_identify::IdentifyArgs { images, pairs, recognizer, no_flip, json, plot, gallery_extra },
+            &mut out,
+        ),
+        Command::Eval(EvalCommand::Liveness { images, spoofs, people, json }) => {
+            eval_liveness::liveness(&eval_liveness::LivenessArgs { images, spoofs, people, json }, &mut out)
         }
         Command::Eval(EvalCommand::Lfw { images, pairs, recognizer, no_flip, json, plot }) => {
             eval::lfw(&eval::LfwArgs { images, pairs, recognizer, no_flip, json, plot }, &mut out)
