@@ -6,6 +6,9 @@
 //! `VerifiedModel`, and the bytes are checked again as they are read, so nothing whose checksum was
 //! not checked can run.
 //!
+//! Also makes synthetic presentation attacks from photos (`synthetic_attacks`), for measuring
+//! liveness.
+//!
 //! Must never: keep or log an image or template after returning it (templates leave only inside
 //! `FaceTemplate`'s `Secret`), know about payments, storage or HTTP, or panic on a hostile image.
 
@@ -19,6 +22,7 @@ mod prelu_rewrite;
 mod quality;
 mod recognize;
 mod resample;
+pub mod synthetic_attacks;
 
 pub use align::{ALIGNED_SIDE, ARCFACE_TEMPLATE, Similarity, align};
 pub use detect::{Detection, DetectorConfig, Point};

@@ -23,7 +23,7 @@ use facepay_vault::{Keyring, PersonalField, Vault};
 
 use crate::bench::percentile;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct StoreBenchArgs {
     /// Terminals paying at once, each waiting for its answer before the next payment.
     pub terminals: usize,
@@ -35,18 +35,20 @@ pub struct StoreBenchArgs {
     pub dir: PathBuf,
     /// PostgreSQL to measure; `None` skips it.
     pub postgres: Option<String>,
+    /// Also measure this many nodes (processes) sharing the PostgreSQL database, when above 1.
+    pub nodes: usize,
     pub json: Option<PathBuf>,
 }
 
 /// The most commands one commit takes.
-const MAX_BATCH: usize = 512;
+pub(crate) const MAX_BATCH: usize = 512;
 /// A journal entry's size in bytes, roughly, for the raw inserts' payload.
 const ENTRY_BYTES: usize = 400;
 
 /// One store's figures.
 #[derive(Debug)]
 struct Measured {
-    store: &'static str,
+    store: String,
     auth_per_s: f64,
     auth_median_ms: f64,
     auth_p99_ms: f64,
@@ -74,7 +76,7 @@ pub fn store(args: &StoreBenchArgs, out: &mut dyn Write) -> io::Result<bool> {
         Ok(move |rows: &[Vec<u8>]| raw.insert_batch(rows).map_err(fail))
     })?;
     let auth = time_authorizations(args, || SqliteJournal::open_writer(&sqlite_file).map_err(fail))?;
-    results.push(measured("sqlite", single, peer, auth));
+    results.push(measured("sqlite".into(), per_s(&single), peer, auth));
     if let Some(url) = &args.postgres {
         let schema = format!("facepay_bench_{}", std::process::id());
         writeln!(out, "PostgreSQL, schema {schema} (dropped afterwards)")?;
@@ -89,10 +91,17 @@ pub fn store(args: &StoreBenchArgs, out: &mut dyn Write) -> io::Result<bool> {
                 Ok(move |rows: &[Vec<u8>]| raw.insert_batch(rows).map_err(fail))
             })?;
             let auth = time_authorizations(args, || PostgresJournal::connect(url, &schema).map_err(fail))?;
-            Ok(measured("postgres", single, peer, auth))
+            Ok(measured("postgres".into(), per_s(&single), peer, auth))
         });
         facepay_store_postgres::probe::drop_schema(url, &schema).map_err(fail)?;
-        results.push(measured_all?);
+        let single_node = measured_all?;
+        let single_per_s = single_node.single_per_s;
+        results.push(single_node);
+        if args.nodes > 1 {
+            writeln!(out, "PostgreSQL, {} nodes in processes of their own on one schema", args.nodes)?;
+            let (peer, auth) = crate::bench_store_nodes::across_nodes(args, url, args.nodes)?;
+            results.push(measured(format!("postgres, {} nodes", args.nodes), single_per_s, peer, auth));
+        }
     }
     print_table(args, &results, disk_syncs_per_s, out)?;
     if let Some(path) = &args.json {
@@ -104,7 +113,7 @@ pub fn store(args: &StoreBenchArgs, out: &mut dyn Write) -> io::Result<bool> {
     Ok(results.iter().all(|m| m.authorized == expected))
 }
 
-fn fail(err: JournalError) -> io::Error {
+pub(crate) fn fail(err: JournalError) -> io::Error {
     io::Error::other(format!("{err} [{}]", err.code()))
 }
 
@@ -131,7 +140,7 @@ fn time_single_rows<F: FnMut(&[u8]) -> io::Result<()>>(
 /// The peer: `args.terminals` threads each hand one row to a writer and wait until it is
 /// durable, `args.payments` rows in all; the writer takes whatever has queued, up to the
 /// journal's batch, and commits it as one transaction, as `write_batches` does with commands.
-fn time_row_batches<F: FnMut(&[Vec<u8>]) -> io::Result<()> + Send + 'static>(
+pub(crate) fn time_row_batches<F: FnMut(&[Vec<u8>]) -> io::Result<()> + Send + 'static>(
     args: &StoreBenchArgs,
     open: impl FnOnce() -> io::Result<F>,
 ) -> io::Result<Timed> {
@@ -163,7 +172,7 @@ fn time_row_batches<F: FnMut(&[Vec<u8>]) -> io::Result<()> + Send + 'static>(
 /// `args.terminals` threads, each calling `call(terminal, k)` for k in 0..`args.payments /
 /// args.terminals`, one call after another, each timed; the calls that answer `true` are
 /// counted. `call` (and whatever sender it holds) is dropped once every thread is done.
-fn time_terminals<F: Fn(usize, usize) -> bool + Clone + Send + 'static>(
+pub(crate) fn time_terminals<F: Fn(usize, usize) -> bool + Clone + Send + 'static>(
     args: &StoreBenchArgs,
     call: F,
 ) -> io::Result<Timed> {
@@ -211,14 +220,17 @@ fn synced_writes_per_s(path: &std::path::Path, n: usize) -> io::Result<f64> {
     Ok(rate)
 }
 
-struct Timed {
-    wall: Duration,
-    latencies: Vec<f64>,
-    authorized: usize,
+pub(crate) struct Timed {
+    pub(crate) wall: Duration,
+    pub(crate) latencies: Vec<f64>,
+    pub(crate) authorized: usize,
 }
 
-fn measured(store: &'static str, single: Timed, peer: Timed, auth: Timed) -> Measured {
-    let per_s = |timed: &Timed| timed.latencies.len() as f64 / timed.wall.as_secs_f64();
+fn per_s(timed: &Timed) -> f64 {
+    timed.latencies.len() as f64 / timed.wall.as_secs_f64()
+}
+
+fn measured(store: String, single_per_s: f64, peer: Timed, auth: Timed) -> Measured {
     Measured {
         store,
         auth_per_s: per_s(&auth),
@@ -228,7 +240,7 @@ fn measured(store: &'static str, single: Timed, peer: Timed, auth: Timed) -> Mea
         peer_per_s: per_s(&peer),
         peer_median_ms: percentile(&peer.latencies, 0.5) * 1e3,
         peer_p99_ms: percentile(&peer.latencies, 0.99) * 1e3,
-        single_per_s: per_s(&single),
+        single_per_s,
     }
 }
 
@@ -259,7 +271,7 @@ fn eur() -> Currency {
     Currency::new("EUR").expect("a valid currency")
 }
 
-fn at(ms: i64) -> Timestamp {
+pub(crate) fn at(ms: i64) -> Timestamp {
     Timestamp::from_unix_ms(1_800_000_000_000 + ms)
 }
 

@@ -14,7 +14,7 @@ use facepay_biometric::{BiometricEngine, Photo};
 use facepay_evaluation::ImageRef;
 
 use crate::eval::{central_face, images_and_engine, name_hash, on_every_core};
-use crate::synthetic_attacks::Species;
+use facepay_biometric::synthetic_attacks::Species;
 
 /// The APCER the chosen threshold keeps every species under, on the calibration half.
 const APCER_TARGET: f64 = 0.05;
@@ -143,7 +143,7 @@ fn live_score(engine: &BiometricEngine, path: &Path, species: Option<Species>) -
     let bytes = std::fs::read(path).ok()?;
     let bytes = match species {
         None => bytes,
-        Some(species) => species.make(&image::load_from_memory(&bytes).ok()?.to_rgb8()),
+        Some(species) => species.make(&bytes)?,
     };
     let config = engine.config();
     let photo = Photo::decode(&bytes, &config.decode).ok()?;

@@ -10,6 +10,7 @@ mod bench_index;
 mod bench_pay;
 mod bench_soak;
 mod bench_store;
+mod bench_store_nodes;
 mod biometrics;
 mod config;
 mod demo;
@@ -22,7 +23,6 @@ mod journal_export;
 mod keys;
 mod serve;
 mod setup;
-mod synthetic_attacks;
 mod synthetic_faces;
 
 use std::io::Write;
@@ -217,6 +217,16 @@ enum BenchCommand {
         /// Measure SQLite only.
         #[arg(long)]
         no_postgres: bool,
+        /// Also run this many nodes, each a process of its own, sharing the PostgreSQL database.
+        #[arg(long, default_value_t = 1)]
+        nodes: usize,
+        /// One node's part of a --nodes run (set by the parent process).
+        #[arg(long, hide = true)]
+        node: Option<usize>,
+        #[arg(long, hide = true)]
+        schema: Option<String>,
+        #[arg(long, hide = true)]
+        peer: bool,
         #[arg(long)]
         json: Option<PathBuf>,
     },
@@ -329,11 +339,25 @@ fn main() -> ExitCode {
             dir,
             postgres,
             no_postgres,
+            nodes,
+            node,
+            schema,
+            peer,
             json,
         }) => {
+            let part = node.zip(schema).map(|(node, schema)| bench_store_nodes::NodePart {
+                node,
+                nodes,
+                schema,
+                peer,
+            });
             let postgres = (!no_postgres).then_some(postgres);
-            let args = bench_store::StoreBenchArgs { terminals, payments, raw_inserts, dir, postgres, json };
-            bench_store::store(&args, &mut out)
+            let args =
+                bench_store::StoreBenchArgs { terminals, payments, raw_inserts, dir, postgres, nodes, json };
+            match (part, &args.postgres) {
+                (Some(part), Some(url)) => bench_store_nodes::node_part(&args, url, &part, &mut out),
+                _ => bench_store::store(&args, &mut out),
+            }
         }
         Command::Bench(BenchCommand::Soak { payments, terminals, dir, run }) => {
             let run = match run.as_deref() {

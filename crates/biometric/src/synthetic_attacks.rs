@@ -1,4 +1,5 @@
-//! Presentation attacks made from bona fide photos, for `facepay eval liveness`: no labelled
+//! Presentation attacks made from bona fide photos, for `facepay eval liveness` (here, since only
+//! this crate sees pixels): no labelled
 //! attack set is reachable here beyond Silent-Face's two samples, and printing and
 //! re-photographing is not possible, so each species synthesises an artefact a photo of a screen
 //! or a print carries. They are labelled synthetic wherever they are reported: a model that
@@ -37,8 +38,14 @@ impl Species {
         }
     }
 
-    /// The attack made from `photo`, as the JPEG a terminal would send.
-    pub fn make(self, photo: &RgbImage) -> Vec<u8> {
+    /// The attack made from an encoded photo, as the JPEG a terminal would send; `None` if the
+    /// photo does not decode.
+    pub fn make(self, encoded: &[u8]) -> Option<Vec<u8>> {
+        let photo = image::load_from_memory(encoded).ok()?.to_rgb8();
+        Some(self.make_from(&photo))
+    }
+
+    fn make_from(self, photo: &RgbImage) -> Vec<u8> {
         match self {
             Species::Resampled => jpeg(&resampled(photo, 4), 90),
             Species::Recompressed => jpeg(photo, 10),
@@ -97,11 +104,13 @@ mod tests {
     fn every_species_changes_the_photo_and_keeps_its_size() {
         let photo = RgbImage::from_fn(64, 48, |x, y| image::Rgb([(x * 4) as u8, (y * 5) as u8, 128]));
         for species in Species::ALL {
-            let decoded = image::load_from_memory(&species.make(&photo)).unwrap().to_rgb8();
+            let decoded =
+                image::load_from_memory(&species.make(&jpeg(&photo, 95)).unwrap()).unwrap().to_rgb8();
             assert_eq!(decoded.dimensions(), photo.dimensions(), "{species:?}");
             let change: u64 =
                 decoded.as_raw().iter().zip(photo.as_raw()).map(|(a, b)| u64::from(a.abs_diff(*b))).sum();
             assert!(change > 64 * 48, "{species:?} changed the pixels by {change}");
+            assert!(species.make(b"not an image").is_none());
         }
     }
 }
