@@ -115,7 +115,7 @@ impl Default for ApiConfig {
             consent_version: "2026-11".into(),
             access_log: true,
             sweep_every: Duration::from_secs(1),
-            checkpoints: CheckpointPolicy { every_entries: 100_000, every_ms: 300_000, prune: false },
+            checkpoints: CheckpointPolicy { every_entries: 300_000, every_ms: 300_000, prune: false },
             captures_running: std::thread::available_parallelism().map_or(2, usize::from),
             captures_queued: 32,
             max_connections: 4_096,

@@ -5,7 +5,8 @@
 //! payments the core still holds, the read model's rows and the newest checkpoint's size; at
 //! the end it restarts the core from the store and times it. The windows (`SOAK_RETENTION`)
 //! are shorter than the run, so the core forgets payments as fast as new ones come and memory
-//! should stay flat once the first window has passed.
+//! should stay flat once the first window has passed, at constant traffic: `--rate` paces the
+//! terminals for that; without it they pay as fast as they are answered (for throughput).
 //!
 //! Two runs, each in a process of its own so their memory does not mix: the peer is today's
 //! engine path without checkpoints (a restart replays the whole journal), then the same work
@@ -37,6 +38,8 @@ pub struct SoakBenchArgs {
     pub dir: PathBuf,
     /// `None`: both runs, each in its own process; else the one run named.
     pub run: Option<SoakRun>,
+    /// Payment lives started per second by all terminals together; 0: no pacing.
+    pub rate: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +88,7 @@ fn in_own_process(args: &SoakBenchArgs, run: SoakRun, out: &mut dyn Write) -> io
     let mut child = Process::new(std::env::current_exe()?)
         .args(["bench", "soak", "--run", run.name()])
         .args(["--payments", &args.payments.to_string(), "--terminals", &args.terminals.to_string()])
+        .args(["--rate", &args.rate.to_string()])
         .arg("--dir")
         .arg(&args.dir)
         .stdout(Stdio::piped())
@@ -133,10 +137,13 @@ fn soak_once(args: &SoakBenchArgs, run: SoakRun, out: &mut dyn Write) -> io::Res
         windows.idempotency_ms / 1_000,
         windows.refund_window_ms / 1_000
     )?;
+    if args.rate > 0 {
+        writeln!(out, "constant traffic: {} payment lives started per second", args.rate)?;
+    }
     writeln!(
         out,
-        "| done | payments/s (this 10%) | RSS MiB | journal rows | rows/payment | payments held | \
-         read model (payment rows + newest movement) | checkpoint MiB |"
+        "| done | payments/s (this 10%) | RSS MiB (median / max of this 10%) | journal rows | rows/payment | \
+         payments held | read model (payment rows + newest movement) | checkpoint MiB |"
     )?;
     writeln!(out, "|---|---|---|---|---|---|---|---|")?;
     let node = Arc::new(Mutex::new(node));
@@ -147,12 +154,21 @@ fn soak_once(args: &SoakBenchArgs, run: SoakRun, out: &mut dyn Write) -> io::Res
     let sweeping = Arc::new(AtomicBool::new(true));
     let sweeper = spawn_sweeper(node.clone(), submitter.clone(), sweeping.clone());
     let per_terminal = args.payments / args.terminals;
+    // Each terminal starts a life every `pace`, or at once when the last one ends if that is later.
+    let pace = (args.rate > 0).then(|| Duration::from_secs_f64(args.terminals as f64 / f64::from(args.rate)));
+    let started = Instant::now();
+    let count = args.terminals;
     let terminals: Vec<_> = (0..args.terminals)
         .map(|t| {
             let (submitter, done) = (submitter.clone(), done.clone());
             thread::spawn(move || {
                 let mut lived = 0;
                 for k in 0..per_terminal {
+                    if let Some(pace) = pace {
+                        // The terminals' starts are spread evenly over each interval.
+                        let due = pace.mul_f64(k as f64 + t as f64 / count as f64);
+                        thread::sleep(due.saturating_sub(started.elapsed()));
+                    }
                     let id = (t * per_terminal + k + 1) as u128;
                     lived += usize::from(live(&submitter, id, t as u128));
                     done.fetch_add(1, Ordering::Relaxed);
@@ -162,14 +178,20 @@ fn soak_once(args: &SoakBenchArgs, run: SoakRun, out: &mut dyn Write) -> io::Res
         })
         .collect();
     let total = per_terminal * args.terminals;
-    let started = Instant::now();
     let (mut mark, mut last_at, mut last_done) = (1, started, 0);
+    // Resident memory every 50 ms of this 10%: one reading can land inside a checkpoint's
+    // encoding, which briefly holds the checkpoint's bytes beside the core.
+    let mut rss_samples = Vec::new();
     while mark <= 10 {
         thread::sleep(Duration::from_millis(50));
+        rss_samples.push(rss_mib());
         let now_done = done.load(Ordering::Relaxed);
         if now_done * 10 < total * mark {
             continue;
         }
+        rss_samples.sort_by(f64::total_cmp);
+        let (rss_median, rss_max) = (rss_samples[rss_samples.len() / 2], rss_samples[rss_samples.len() - 1]);
+        rss_samples.clear();
         let rate = (now_done - last_done) as f64 / last_at.elapsed().as_secs_f64();
         let (rows, held, checkpoint) = {
             let node = node.lock().unwrap_or_else(PoisonError::into_inner);
@@ -179,9 +201,9 @@ fn soak_once(args: &SoakBenchArgs, run: SoakRun, out: &mut dyn Write) -> io::Res
         let (payment_rows, movements) = reader.read_model_size().map_err(fail)?;
         writeln!(
             out,
-            "| {}% | {rate:.0} | {:.0} | {rows} | {:.2} | {held} | {payment_rows} + {movements} | {:.1} |",
+            "| {}% | {rate:.0} | {rss_median:.0} / {rss_max:.0} | {rows} | {:.2} | {held} | {payment_rows} + {movements} \
+             | {:.1} |",
             mark * 10,
-            rss_mib(),
             rows as f64 / now_done.max(1) as f64,
             checkpoint as f64 / (1 << 20) as f64
         )?;

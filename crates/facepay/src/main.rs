@@ -195,6 +195,10 @@ enum BenchCommand {
         /// Only this run (`peer` or `checkpoints`), in this process.
         #[arg(long)]
         run: Option<String>,
+        /// Payment lives started per second, all terminals together (constant traffic, for
+        /// memory); 0: as fast as the switch answers (for throughput).
+        #[arg(long, default_value_t = 0)]
+        rate: u32,
     },
     /// Durable authorizations per second on SQLite and PostgreSQL next to the same terminals'
     /// rows committed with the same batching and no payment core, in one run.
@@ -359,7 +363,7 @@ fn main() -> ExitCode {
                 _ => bench_store::store(&args, &mut out),
             }
         }
-        Command::Bench(BenchCommand::Soak { payments, terminals, dir, run }) => {
+        Command::Bench(BenchCommand::Soak { payments, terminals, dir, run, rate }) => {
             let run = match run.as_deref() {
                 None => None,
                 Some("peer") => Some(bench_soak::SoakRun::Peer),
@@ -369,7 +373,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            bench_soak::soak(&bench_soak::SoakBenchArgs { payments, terminals, dir, run }, &mut out)
+            bench_soak::soak(&bench_soak::SoakBenchArgs { payments, terminals, dir, run, rate }, &mut out)
         }
         Command::Bench(BenchCommand::Pay { photos, enrolled, people, rounds, json }) => {
             bench_pay::pay(&bench_pay::PayBenchArgs { photos, enrolled, people, rounds, json }, &mut out)

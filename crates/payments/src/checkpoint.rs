@@ -75,8 +75,11 @@ impl CheckpointPolicy {
 
 impl Checkpoint {
     /// `core` as of entry `seq`. The core's outbound queues are empty between commands.
-    pub fn of(core: &PaymentCore, seq: u64) -> Checkpoint {
-        let body = postcard::to_stdvec(core).expect("the core encodes");
+    /// `size_hint` is about how many bytes the body will take (the previous checkpoint's
+    /// size): a body grown by doubling would briefly hold up to three times its size.
+    pub fn of(core: &PaymentCore, seq: u64, size_hint: usize) -> Checkpoint {
+        let room = Vec::with_capacity(size_hint.saturating_add(size_hint / 8));
+        let body = postcard::to_extend(core, room).expect("the core encodes");
         let partition = 0;
         let checksum = checksum(CHECKPOINT_FORMAT, partition, seq, &body);
         Checkpoint { seq, format: CHECKPOINT_FORMAT, partition, checksum, body }

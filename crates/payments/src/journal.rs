@@ -554,7 +554,7 @@ pub struct JournaledCore<J> {
     /// The entry of the checkpoint this node last wrote or started from, and the command time
     /// at which this node first saw it (the clock of the time trigger).
     last_checkpoint: (u64, Option<Timestamp>),
-    /// The size of the checkpoint this node last wrote, in bytes.
+    /// The size of the checkpoint this node last wrote or started from, in bytes.
     last_checkpoint_bytes: usize,
     /// Checkpoints this node failed to write (each is tried again after the next batch).
     checkpoint_failures: u64,
@@ -593,7 +593,7 @@ impl<J: Journal> JournaledCore<J> {
         Ok(node)
     }
 
-    /// The size of the checkpoint this node last wrote (0: none yet), in bytes.
+    /// The size of the checkpoint this node last wrote or started from (0: none), in bytes.
     pub fn last_checkpoint_bytes(&self) -> usize {
         self.last_checkpoint_bytes
     }
@@ -780,7 +780,7 @@ impl<J: Journal> JournaledCore<J> {
         if self.stale || self.head == self.last_checkpoint.0 {
             return Ok(None);
         }
-        let checkpoint = Checkpoint::of(&self.core(), self.head);
+        let checkpoint = Checkpoint::of(&self.core(), self.head, self.last_checkpoint_bytes);
         self.journal.write_checkpoint(&checkpoint)?;
         self.last_checkpoint = (self.head, None);
         self.last_checkpoint_bytes = checkpoint.body.len();
@@ -797,11 +797,13 @@ impl<J: Journal> JournaledCore<J> {
         }
         self.skipped.clear();
         let (mut core, mut head, mut started_from) = (PaymentCore::new(self.config.clone()), 0, None);
+        let mut checkpoint_bytes = 0;
         for seq in self.journal.checkpoint_seqs()? {
             let Some(checkpoint) = self.journal.read_checkpoint(seq)? else { continue };
             match checkpoint.restore(&self.config) {
                 Ok(restored) => {
                     (core, head, started_from) = (restored, seq, Some(seq));
+                    checkpoint_bytes = checkpoint.body.len();
                     break;
                 }
                 Err(unusable) => self.skipped.push(unusable),
@@ -824,6 +826,7 @@ impl<J: Journal> JournaledCore<J> {
         *self.core_mut() = core;
         (self.head, self.started_from, self.latest_at) = (head, started_from, latest_at);
         self.last_checkpoint = (started_from.unwrap_or(0), None);
+        self.last_checkpoint_bytes = checkpoint_bytes;
         self.stale = false;
         self.publish_status();
         Ok(())
