@@ -42,12 +42,14 @@ const SIM: &str = "facepay-sim";
 const MODEL_STORE: &str = "facepay-model-store";
 const EVALUATION: &str = "facepay-evaluation";
 const STORE_CONTRACT: &str = "facepay-store-contract";
+const TRANSIT: &str = "facepay-transit";
 
 pub const RULES: Rules = Rules {
     crates: &[
         CrateRule { name: DOMAIN, pure: true, may_use: &[] },
         CrateRule { name: LEDGER, pure: true, may_use: &[DOMAIN] },
         CrateRule { name: FACE_INDEX, pure: true, may_use: &[DOMAIN] },
+        CrateRule { name: TRANSIT, pure: true, may_use: &[DOMAIN] },
         CrateRule { name: PAYMENTS, pure: true, may_use: &[DOMAIN, LEDGER, FACE_INDEX] },
         CrateRule { name: SIM, pure: true, may_use: &[DOMAIN, LEDGER, FACE_INDEX, PAYMENTS] },
         CrateRule { name: EVALUATION, pure: true, may_use: &[] },

@@ -1,0 +1,254 @@
+//! Taps into journeys and travel days into bills: mixed media, duplicates, missing taps, claims,
+//! habits, the day's edge, caps, late uploads and any upload order.
+
+mod common;
+
+use common::{at, calendar, metro};
+use facepay_domain::{ShopperId, TerminalId, Timestamp};
+use facepay_transit::{
+    CategoryId, DayBill, Direction, JourneyKind, Medium, NetworkId, Recorded, StopId, Tap, TapId, TravelDay,
+    TravelLog,
+};
+use proptest::prelude::*;
+
+const RIDER: ShopperId = ShopperId::from_u128(7);
+
+fn tap(seq: u64, direction: Direction, station: &str, medium: Medium, when: Timestamp) -> Tap {
+    Tap {
+        id: TapId { gate: TerminalId::from_u128(100 + u128::from(seq % 3)), seq },
+        rider: RIDER,
+        network: NetworkId::from("metro"),
+        station: StopId::from(station),
+        direction,
+        medium,
+        at: when,
+    }
+}
+
+fn entry(seq: u64, station: &str, when: Timestamp) -> Tap {
+    tap(seq, Direction::Entry, station, Medium::Face, when)
+}
+
+fn exit(seq: u64, station: &str, when: Timestamp) -> Tap {
+    tap(seq, Direction::Exit, station, Medium::Face, when)
+}
+
+fn bill(log: &TravelLog, day: i64) -> DayBill {
+    log.bill(RIDER, TravelDay(day), None, &metro(), &calendar()).unwrap()
+}
+
+fn kinds(bill: &DayBill) -> Vec<(JourneyKind, i64)> {
+    bill.journeys.iter().map(|journey| (journey.kind, journey.fare_minor)).collect()
+}
+
+#[test]
+fn a_qr_entry_and_a_face_exit_are_one_journey() {
+    let mut log = TravelLog::default();
+    assert_eq!(
+        log.record(tap(1, Direction::Entry, "central", Medium::PaymentCode, at(0, 8, 0))),
+        Recorded::New
+    );
+    assert_eq!(log.record(tap(2, Direction::Exit, "harbour", Medium::Face, at(0, 8, 20))), Recorded::New);
+    let day = bill(&log, 0);
+    assert_eq!(kinds(&day), [(JourneyKind::Complete, 300)]);
+    assert_eq!(day.journeys[0].entry.as_ref().unwrap().medium, Medium::PaymentCode);
+    assert_eq!(day.journeys[0].exit.as_ref().unwrap().medium, Medium::Face);
+    assert_eq!(day.charge_minor, 300);
+}
+
+#[test]
+fn one_passage_is_one_tap() {
+    let mut log = TravelLog::default();
+    log.record(entry(1, "central", at(0, 8, 0)));
+    // The same upload twice, and the QR reader seeing the rider a moment after the face did.
+    assert_eq!(log.record(entry(1, "central", at(0, 8, 0))), Recorded::Duplicate);
+    let qr_too = tap(2, Direction::Entry, "central", Medium::PaymentCode, at(0, 8, 0).plus_ms(3_000));
+    assert_eq!(log.record(qr_too), Recorded::SamePassage);
+    log.record(exit(3, "market", at(0, 8, 15)));
+    assert_eq!(kinds(&bill(&log, 0)), [(JourneyKind::Complete, 200)]);
+}
+
+#[test]
+fn missing_taps_and_long_journeys_cost_the_maximum_fare() {
+    let mut log = TravelLog::default();
+    log.record(entry(1, "central", at(0, 8, 0)));
+    log.record(entry(2, "market", at(0, 12, 0)));
+    log.record(exit(3, "harbour", at(0, 14, 30)));
+    log.record(exit(4, "central", at(0, 18, 0)));
+    log.record(entry(5, "central", at(0, 19, 0)));
+    log.record(exit(6, "market", at(0, 19, 20)));
+    let day = bill(&log, 0);
+    assert_eq!(
+        kinds(&day),
+        [
+            (JourneyKind::NoExit, 600),
+            (JourneyKind::OverTime, 600),
+            (JourneyKind::NoEntry, 600),
+            (JourneyKind::Complete, 200),
+        ]
+    );
+    // 2,000 of fares, capped at the day's 7.00.
+    assert_eq!(
+        (day.fares_minor, day.charge_minor, day.capped_by.clone()),
+        (2_000, 700, vec!["day".to_owned()])
+    );
+}
+
+#[test]
+fn a_claim_prices_a_journey_with_no_exit_and_the_day_is_billed_again() {
+    let (fares, calendar) = (metro(), calendar());
+    let mut log = TravelLog::default();
+    log.record(entry(1, "central", at(0, 8, 0)));
+    let first = log.close_day(TravelDay(0), |_| None, &fares, &calendar);
+    assert_eq!((first[0].0.as_ref().unwrap().charge_minor, first[0].1), (600, 0));
+    let entry_tap = TapId { gate: TerminalId::from_u128(101), seq: 1 };
+    let claim = |log: &mut TravelLog, station: &str| {
+        log.claim(RIDER, entry_tap, StopId::from(station), &fares, &calendar).map_err(|err| err.code())
+    };
+    assert_eq!(claim(&mut log, "central"), Err("claim_same_station"));
+    assert_eq!(claim(&mut log.clone(), "market"), Ok(TravelDay(0)));
+    let stranger = log.claim(ShopperId::from_u128(8), entry_tap, StopId::from("market"), &fares, &calendar);
+    assert_eq!(stranger.unwrap_err().code(), "journey_unknown");
+    claim(&mut log, "market").unwrap();
+    let again = log.close_day(TravelDay(0), |_| None, &fares, &calendar);
+    let (rebilled, before) = (again[0].0.as_ref().unwrap(), again[0].1);
+    assert_eq!(
+        (kinds(rebilled), rebilled.charge_minor, before),
+        (vec![(JourneyKind::Claimed, 200)], 200, 600)
+    );
+    // A journey with its exit cannot be claimed.
+    log.record(exit(2, "market", at(0, 8, 20)));
+    assert_eq!(claim(&mut log, "harbour"), Err("journey_not_incomplete"));
+}
+
+#[test]
+fn a_usual_journey_completes_a_missing_exit() {
+    let (fares, calendar) = (metro(), calendar());
+    let mut log = TravelLog::default();
+    for day in 0..3 {
+        log.record(entry(10 * day as u64 + 1, "central", at(day, 8, 0)));
+        log.record(exit(10 * day as u64 + 2, "market", at(day, 8, 15)));
+        log.close_day(TravelDay(day), |_| None, &fares, &calendar);
+    }
+    log.record(entry(41, "central", at(3, 8, 0)));
+    assert_eq!(kinds(&bill(&log, 3)), [(JourneyKind::AutoCompleted, 200)]);
+    // From a station with no habit, the maximum fare.
+    log.record(entry(42, "harbour", at(3, 18, 0)));
+    assert_eq!(kinds(&bill(&log, 3))[1], (JourneyKind::NoExit, 600));
+}
+
+#[test]
+fn a_ride_home_after_midnight_belongs_to_the_day_it_entered() {
+    let mut log = TravelLog::default();
+    // Day 0 runs to 04:30 on day 1: in at 04:20, out at 04:40.
+    log.record(entry(1, "central", at(1, 4, 20)));
+    log.record(exit(2, "harbour", at(1, 4, 40)));
+    log.record(entry(3, "harbour", at(1, 9, 0)));
+    log.record(exit(4, "central", at(1, 9, 20)));
+    assert_eq!(kinds(&bill(&log, 0)), [(JourneyKind::Complete, 300)]);
+    assert_eq!(kinds(&bill(&log, 1)), [(JourneyKind::Complete, 300)]);
+}
+
+#[test]
+fn caps_hold_for_the_day_the_week_and_the_rider_category() {
+    let (fares, calendar) = (metro(), calendar());
+    let mut log = TravelLog::default();
+    // Day 4 (1970-01-05) is a Monday: five days of four airport rides, 18.00 of fares each.
+    let mut charged = Vec::new();
+    for day in 4..10 {
+        for ride in 0..2 {
+            let seq = (day * 10 + ride * 2) as u64;
+            log.record(entry(seq, "central", at(day, 11 + ride * 2, 0)));
+            log.record(exit(seq + 1, "airport", at(day, 11 + ride * 2, 40)));
+        }
+        let closed = log.close_day(TravelDay(day), |_| None, &fares, &calendar);
+        charged.push(closed[0].0.as_ref().unwrap().charge_minor);
+    }
+    // 9.00 a day, capped at 7.00; the week's 30.00 runs out on the fifth day.
+    assert_eq!(charged, [700, 700, 700, 700, 200, 0]);
+    // The next Monday starts a new week.
+    log.record(entry(500, "central", at(11, 11, 0)));
+    log.record(exit(501, "airport", at(11, 11, 40)));
+    let monday = log.close_day(TravelDay(11), |_| None, &fares, &calendar);
+    assert_eq!(monday[0].0.as_ref().unwrap().charge_minor, 450);
+    // A student's day caps at 3.50.
+    let student = CategoryId::from("student");
+    let day = log.bill(RIDER, TravelDay(4), Some(&student), &fares, &calendar).unwrap();
+    assert_eq!((day.fares_minor, day.charge_minor), (900, 350));
+}
+
+#[test]
+fn an_exit_gate_chooses_only_among_riders_inside() {
+    let mut log = TravelLog::default();
+    let metro_network = NetworkId::from("metro");
+    let max = 120 * 60_000;
+    log.record(entry(1, "central", at(0, 8, 0)));
+    let other = Tap { rider: ShopperId::from_u128(8), ..entry(2, "market", at(0, 8, 5)) };
+    log.record(other);
+    assert_eq!(log.riding(&metro_network, max, at(0, 8, 10)), [RIDER, ShopperId::from_u128(8)]);
+    assert!(log.riding(&NetworkId::from("tram"), max, at(0, 8, 10)).is_empty());
+    log.record(exit(3, "harbour", at(0, 8, 30)));
+    assert_eq!(log.riding(&metro_network, max, at(0, 8, 31)), [ShopperId::from_u128(8)]);
+    assert!(log.riding(&metro_network, max, at(0, 10, 6)).is_empty(), "past the longest journey");
+    // An entry uploaded late, before the exit already recorded, does not put the rider back inside.
+    log.record(entry(4, "market", at(0, 7, 0)));
+    assert_eq!(log.riding(&metro_network, max, at(0, 8, 31)), [ShopperId::from_u128(8)]);
+}
+
+#[test]
+fn a_late_exit_turns_a_maximum_fare_into_the_journey_fare() {
+    let (fares, calendar) = (metro(), calendar());
+    let mut log = TravelLog::default();
+    log.record(entry(1, "central", at(0, 8, 0)));
+    assert_eq!(
+        log.close_day(TravelDay(0), |_| None, &fares, &calendar)[0].0.as_ref().unwrap().charge_minor,
+        600
+    );
+    // The exit gate was offline and uploads its taps after the day closed.
+    log.record(exit(2, "market", at(0, 8, 15)));
+    let again = log.close_day(TravelDay(0), |_| None, &fares, &calendar);
+    assert_eq!((again[0].0.as_ref().unwrap().charge_minor, again[0].1), (200, 600));
+}
+
+#[test]
+fn forgetting_old_days_keeps_recent_ones_whole() {
+    let (fares, calendar) = (metro(), calendar());
+    let mut log = TravelLog::default();
+    for day in 0..3 {
+        log.record(entry(10 * day as u64 + 1, "central", at(day, 8, 0)));
+        log.record(exit(10 * day as u64 + 2, "market", at(day, 8, 15)));
+        log.close_day(TravelDay(day), |_| None, &fares, &calendar);
+    }
+    let kept = bill(&log, 2);
+    log.forget_before(TravelDay(2), &calendar);
+    assert!(bill(&log, 0).journeys.is_empty());
+    assert_eq!(bill(&log, 2), kept);
+    // A forgotten tap id may be reported again; it is a new tap by then.
+    assert_eq!(log.record(entry(1, "central", at(0, 8, 0))), Recorded::New);
+}
+
+proptest! {
+    /// Gates upload in any order (offline gates, retries): the day's bill is the same.
+    #[test]
+    fn any_upload_order_gives_the_same_bill(order in Just((0..8usize).collect::<Vec<_>>()).prop_shuffle()) {
+        let stations = ["central", "market", "harbour", "airport"];
+        let taps: Vec<Tap> = (0..8u64)
+            .map(|seq| {
+                let station = stations[(seq as usize * 3) % 4];
+                let when = at(0, 7 + seq as i64, 10);
+                if seq % 2 == 0 { entry(seq, station, when) } else { exit(seq, station, when) }
+            })
+            .filter(|tap| tap.id.seq != 5)
+            .collect();
+        let mut in_order = TravelLog::default();
+        for tap in &taps {
+            in_order.record(tap.clone());
+        }
+        let mut shuffled = TravelLog::default();
+        for &at in order.iter().filter(|&&at| at < taps.len()) {
+            shuffled.record(taps[at].clone());
+        }
+        prop_assert_eq!(bill(&shuffled, 0), bill(&in_order, 0));
+        prop_assert_eq!(shuffled, in_order);
+    }
+}
