@@ -2,6 +2,7 @@
 //! read-model rows, written in one `BEGIN IMMEDIATE` transaction per batch, and the core's
 //! checkpoints beside them.
 
+use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use facepay_payments::{
     Append, AuditEntry, AuditFilter, Checkpoint, Delivery, Entry, Journal, JournalError, MINUTE_MS, Movement,
     PaymentRow, PaymentTally, ReadModel, Recipient, StoredAudit,
 };
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, MAIN_DB, OptionalExtension, TransactionBehavior};
 
 use crate::migrations::migrate;
 
@@ -170,18 +171,28 @@ impl Journal for SqliteJournal {
 
     fn write_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), JournalError> {
         let tx = self.connection.transaction().map_err(unavailable)?;
-        tx.execute(
-            "INSERT OR IGNORE INTO checkpoints (seq, format, partition_id, checksum, body)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            (
-                checkpoint.seq as i64,
-                checkpoint.format,
-                checkpoint.partition,
-                checkpoint.checksum.as_slice(),
-                &checkpoint.body,
-            ),
-        )
-        .map_err(unavailable)?;
+        // The body is written into a zeroed blob in place: bound as a parameter, SQLite would
+        // copy it twice (the bound value, then the record) and the node briefly hold three.
+        let inserted = tx
+            .execute(
+                "INSERT OR IGNORE INTO checkpoints (seq, format, partition_id, checksum, body)
+                 VALUES (?1, ?2, ?3, ?4, zeroblob(?5))",
+                (
+                    checkpoint.seq as i64,
+                    checkpoint.format,
+                    checkpoint.partition,
+                    checkpoint.checksum.as_slice(),
+                    checkpoint.body.len() as i64,
+                ),
+            )
+            .map_err(unavailable)?;
+        if inserted == 1 {
+            let mut body = tx
+                .blob_open(MAIN_DB, c"checkpoints", c"body", checkpoint.seq as i64, false)
+                .map_err(unavailable)?;
+            body.write_all(&checkpoint.body).map_err(|err| JournalError::Unavailable(err.to_string()))?;
+            body.close().map_err(unavailable)?;
+        }
         tx.execute(
             "DELETE FROM checkpoints WHERE seq < (SELECT min(seq) FROM
                 (SELECT seq FROM checkpoints ORDER BY seq DESC LIMIT 2))",
