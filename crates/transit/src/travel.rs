@@ -6,7 +6,7 @@
 //! (unless the rider's usual journey from there completes it, or the rider claims where they
 //! left), an exit with no entry, or a journey that took too long. The medium does not matter: a
 //! QR entry and a face exit are one journey, and one passage is one tap (a tap id seen before,
-//! or a second entry at the same station within a minute, changes nothing). A journey belongs
+//! or a second entry at the same station within a minute either side, changes nothing). A journey belongs
 //! to the travel day it entered on, even when its exit is after the day's end.
 //!
 //! Bills are a pure function of the taps, the claims and the rider's history, so a day can be
@@ -59,7 +59,8 @@ pub enum Recorded {
     New,
     /// This tap id was recorded before: nothing changed.
     Duplicate,
-    /// The rider's entry at this station a moment ago was the same passage: nothing changed.
+    /// The rider's entry at this station within a minute of it was the same passage: nothing
+    /// changed.
     SamePassage,
 }
 
@@ -173,13 +174,23 @@ impl TravelLog {
             return Recorded::Duplicate;
         }
         if tap.direction == Direction::Entry {
-            let since = Timestamp::from_unix_ms(tap.at.unix_ms - SAME_PASSAGE_MS);
-            let low = (tap.rider, since, TapId { gate: TerminalId::from_u128(0), seq: 0 });
-            let high = (tap.rider, tap.at, TapId { gate: TerminalId::from_u128(u128::MAX), seq: u64::MAX });
-            if let Some((_, last)) = self.taps.range(low..=high).next_back()
-                && last.direction == Direction::Entry
-                && last.station == tap.station
-            {
+            // Either side: an upload can bring the earlier reading after the later one.
+            let low = (
+                tap.rider,
+                tap.at.plus_ms(-SAME_PASSAGE_MS),
+                TapId { gate: TerminalId::from_u128(0), seq: 0 },
+            );
+            let high = (
+                tap.rider,
+                tap.at.plus_ms(SAME_PASSAGE_MS),
+                TapId { gate: TerminalId::from_u128(0), seq: 0 },
+            );
+            let same = self.taps.range(low..=high).any(|((_, at, _), other)| {
+                other.direction == Direction::Entry
+                    && other.station == tap.station
+                    && tap.at.ms_since(*at).abs() <= SAME_PASSAGE_MS
+            });
+            if same {
                 return Recorded::SamePassage;
             }
         }
@@ -442,9 +453,10 @@ impl TravelLog {
     }
 
     /// Bills every rider who travelled on `day` (again, for a day billed before: late taps or
-    /// a claim), keeps the bills for the week's caps, and learns each rider's habits from
-    /// their complete journeys. Returns each new bill with what the rider was charged for the
-    /// day before, so only the difference moves.
+    /// a claim), and again every later day of theirs already billed within a week of it, whose
+    /// weekly caps count this one; keeps the bills, and learns each rider's habits from the
+    /// complete journeys of a day billed for the first time. Returns each bill with what the
+    /// rider was charged for that day before, so only the difference moves.
     pub fn close_day(
         &mut self,
         day: TravelDay,
@@ -461,27 +473,41 @@ impl TravelLog {
             .collect();
         let mut closed = Vec::new();
         for rider in riders {
-            let before = self.billed.get(&(rider, day)).map_or(0, |bill| bill.charge_minor);
-            let bill = self.bill(rider, day, category_of(rider).as_ref(), fares, calendar);
-            if let Ok(bill) = &bill {
-                if !self.billed.contains_key(&(rider, day)) {
-                    let habits = self.habits.entry(rider).or_default();
-                    for journey in
-                        bill.journeys.iter().filter(|journey| journey.kind == JourneyKind::Complete)
-                    {
-                        if let (Some(entry), Some(exit)) = (&journey.entry, &journey.exit) {
-                            habits.push_back((entry.station.clone(), exit.station.clone()));
-                            if habits.len() > HABIT_JOURNEYS {
-                                habits.pop_front();
-                            }
+            let later = self.billed.range((rider, TravelDay(day.0 + 1))..(rider, TravelDay(day.0 + 7)));
+            let days: Vec<TravelDay> =
+                std::iter::once(day).chain(later.map(|((_, later), _)| *later)).collect();
+            for day in days {
+                closed.push(self.bill_again(rider, day, category_of(rider).as_ref(), fares, calendar));
+            }
+        }
+        closed
+    }
+
+    fn bill_again(
+        &mut self,
+        rider: ShopperId,
+        day: TravelDay,
+        category: Option<&CategoryId>,
+        fares: &FareTable,
+        calendar: &TravelCalendar,
+    ) -> (Result<DayBill, TravelError>, i64) {
+        let before = self.billed.get(&(rider, day)).map_or(0, |bill| bill.charge_minor);
+        let bill = self.bill(rider, day, category, fares, calendar);
+        if let Ok(bill) = &bill {
+            if !self.billed.contains_key(&(rider, day)) {
+                let habits = self.habits.entry(rider).or_default();
+                for journey in bill.journeys.iter().filter(|journey| journey.kind == JourneyKind::Complete) {
+                    if let (Some(entry), Some(exit)) = (&journey.entry, &journey.exit) {
+                        habits.push_back((entry.station.clone(), exit.station.clone()));
+                        if habits.len() > HABIT_JOURNEYS {
+                            habits.pop_front();
                         }
                     }
                 }
-                self.billed.insert((rider, day), bill.clone());
             }
-            closed.push((bill, before));
+            self.billed.insert((rider, day), bill.clone());
         }
-        closed
+        (bill, before)
     }
 
     /// Forgets taps, claims and bills of days before `day` (kept for claims and late taps

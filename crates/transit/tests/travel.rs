@@ -66,6 +66,12 @@ fn one_passage_is_one_tap() {
     assert_eq!(log.record(qr_too), Recorded::SamePassage);
     log.record(exit(3, "market", at(0, 8, 15)));
     assert_eq!(kinds(&bill(&log, 0)), [(JourneyKind::Complete, 200)]);
+    // An offline gate's upload can bring the earlier reading second: still one passage.
+    let mut late = TravelLog::default();
+    late.record(tap(5, Direction::Entry, "central", Medium::PaymentCode, at(0, 8, 0).plus_ms(3_000)));
+    assert_eq!(late.record(entry(4, "central", at(0, 8, 0))), Recorded::SamePassage);
+    late.record(exit(6, "market", at(0, 8, 15)));
+    assert_eq!(kinds(&bill(&late, 0)), [(JourneyKind::Complete, 200)]);
 }
 
 #[test]
@@ -251,4 +257,53 @@ proptest! {
         prop_assert_eq!(bill(&shuffled, 0), bill(&in_order, 0));
         prop_assert_eq!(shuffled, in_order);
     }
+}
+
+#[test]
+fn a_late_tap_rebills_the_later_days_whose_weekly_cap_it_changes() {
+    let (fares, calendar) = (metro(), calendar());
+    let mut log = TravelLog::default();
+    // Monday to Friday (days 4 to 8): four airport rides a day, 7.00 a day after the day cap.
+    let ride = |log: &mut TravelLog, day: i64, ride: i64, with_exit: bool| {
+        let seq = (day * 10 + ride * 2) as u64;
+        log.record(entry(seq, "central", at(day, 11 + ride * 2, 0)));
+        if with_exit {
+            log.record(exit(seq + 1, "airport", at(day, 11 + ride * 2, 40)));
+        }
+    };
+    // Monday has one ride whose exit gate was offline: 6.00 then.
+    ride(&mut log, 4, 0, false);
+    for day in 4..9 {
+        for n in 1..3 {
+            ride(&mut log, day, n, true);
+        }
+        log.close_day(TravelDay(day), |_| None, &fares, &calendar);
+    }
+    // Monday 7.00 (6.00 + 2 x 4.50, capped), then 7.00 x 3, then what is left of 30.00: 2.00.
+    // The Monday exit arrives on Saturday: Monday's fares fall to 13.50, still capped at 7.00, and
+    // every later day of the week is billed again to the same amounts.
+    log.record(exit(41, "airport", at(4, 11, 40)));
+    let rebilled = log.close_day(TravelDay(4), |_| None, &fares, &calendar);
+    let charges: Vec<(i64, i64)> =
+        rebilled.iter().map(|(bill, before)| (bill.as_ref().unwrap().charge_minor, *before)).collect();
+    assert_eq!(charges, [(700, 700), (700, 700), (700, 700), (700, 700), (200, 200)]);
+    // A claim that lowers Monday below the day cap gives Friday the room back.
+    let mut log = TravelLog::default();
+    ride(&mut log, 4, 0, false);
+    for day in 4..9 {
+        if day > 4 {
+            for n in 1..3 {
+                ride(&mut log, day, n, true);
+            }
+        }
+        log.close_day(TravelDay(day), |_| None, &fares, &calendar);
+    }
+    let monday_entry = TapId { gate: TerminalId::from_u128(100 + 40 % 3), seq: 40 };
+    log.claim(RIDER, monday_entry, StopId::from("market"), &fares, &calendar).unwrap();
+    let rebilled = log.close_day(TravelDay(4), |_| None, &fares, &calendar);
+    let charges: Vec<(i64, i64)> =
+        rebilled.iter().map(|(bill, before)| (bill.as_ref().unwrap().charge_minor, *before)).collect();
+    // Monday 6.00 -> 2.00; Tuesday to Thursday 7.00; Friday's weekly room grows from 3.00 to
+    // 7.00, and its day cap is 7.00.
+    assert_eq!(charges, [(200, 600), (700, 700), (700, 700), (700, 700), (700, 300)]);
 }
