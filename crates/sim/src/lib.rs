@@ -18,6 +18,7 @@
 
 mod bank;
 mod checks;
+mod metro;
 mod told;
 mod world;
 
@@ -31,6 +32,7 @@ use facepay_payments::{
 };
 
 use crate::checks::History;
+pub use crate::metro::{MetroReport, MetroViolation, run_metro};
 
 use crate::bank::Bank;
 use crate::told::Told;

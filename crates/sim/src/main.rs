@@ -1,4 +1,5 @@
-//! `cargo run --release -p facepay-sim -- --seeds N [--start S] [--steps K]`: runs seeds S..S+N
+//! `cargo run --release -p facepay-sim -- --seeds N [--start S] [--steps K] [--metro M]`: runs
+//! the payment core's seeds S..S+N, then the metro's seeds S..S+M (each several travel days),
 //! and stops at the first broken invariant, printing how to replay it.
 
 // A command-line tool reports on the terminal.
@@ -10,6 +11,7 @@ fn main() -> ExitCode {
     let mut seeds = 1_000u64;
     let mut start = 0u64;
     let mut steps = 200usize;
+    let mut metro = 0u64;
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
         let value = pair.get(1).and_then(|v| v.parse::<u64>().ok());
@@ -17,8 +19,9 @@ fn main() -> ExitCode {
             ("--seeds", Some(v)) => seeds = v,
             ("--start", Some(v)) => start = v,
             ("--steps", Some(v)) => steps = v as usize,
+            ("--metro", Some(v)) => metro = v,
             _ => {
-                eprintln!("usage: facepay-sim --seeds N [--start S] [--steps K]");
+                eprintln!("usage: facepay-sim --seeds N [--start S] [--steps K] [--metro M]");
                 return ExitCode::from(2);
             }
         }
@@ -53,6 +56,33 @@ fn main() -> ExitCode {
         total.corrupt_checkpoints,
         total.pruned_runs,
         total.retired
+    );
+    if metro == 0 {
+        return ExitCode::SUCCESS;
+    }
+    let mut days = facepay_sim::MetroReport::default();
+    for seed in start..start.saturating_add(metro) {
+        match facepay_sim::run_metro(seed) {
+            Ok(report) => days.add(&report),
+            Err(violation) => {
+                eprintln!("VIOLATION {violation}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    println!(
+        "{metro} metro seeds from {start}: no violation ({} travel days, {} riders, {} journeys, {} missed exits, \
+         {} double readings, {} late uploads, {} repeated uploads, {} claims; {} bills, {} of them capped)",
+        days.days,
+        days.riders,
+        days.journeys,
+        days.missed_exits,
+        days.double_readings,
+        days.late_uploads,
+        days.repeated_uploads,
+        days.claims,
+        days.bills,
+        days.capped_bills
     );
     ExitCode::SUCCESS
 }

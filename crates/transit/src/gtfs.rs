@@ -563,7 +563,11 @@ impl Feed<'_> {
         Ok(networks)
     }
 
-    fn caps(&self, currency: &Currency, categories: &BTreeSet<CategoryId>) -> Result<Vec<Cap>, ImportError> {
+    fn caps(
+        &mut self,
+        currency: &Currency,
+        categories: &BTreeSet<CategoryId>,
+    ) -> Result<Vec<Cap>, ImportError> {
         let rows = self.rows("facepay_fare_caps.txt");
         let mut caps = Vec::new();
         for row in rows.iter() {
@@ -585,6 +589,16 @@ impl Feed<'_> {
                 category,
                 period,
                 amount_minor: rows.amount(row, "amount", currency)?,
+            });
+        }
+        if caps.iter().any(|cap| cap.network.is_some()) && caps.iter().any(|cap| cap.network.is_none()) {
+            self.notices.push(Notice {
+                file: "facepay_fare_caps.txt".into(),
+                line: None,
+                code: "caps_mixed_scope",
+                detail: "a network's weekly cap counts that network's fares after its own caps, not what the caps \
+                         for every network then took off"
+                    .into(),
             });
         }
         Ok(caps)

@@ -165,6 +165,8 @@ pub struct TravelLog {
     /// time: who an exit gate has to choose among, without a walk over every rider.
     latest: BTreeMap<ShopperId, (Timestamp, TapId)>,
     inside: BTreeSet<(NetworkId, Timestamp, ShopperId)>,
+    /// Taps recorded since the last close: one late for a billed day bills it again.
+    unbilled: BTreeSet<(ShopperId, Timestamp)>,
 }
 
 impl TravelLog {
@@ -205,6 +207,7 @@ impl TravelLog {
                 self.inside.insert((tap.network.clone(), tap.at, tap.rider));
             }
         }
+        self.unbilled.insert((tap.rider, tap.at));
         let record = TapRecord {
             network: tap.network,
             station: tap.station,
@@ -452,11 +455,13 @@ impl TravelLog {
             .sum()
     }
 
-    /// Bills every rider who travelled on `day` (again, for a day billed before: late taps or
-    /// a claim), and again every later day of theirs already billed within a week of it, whose
-    /// weekly caps count this one; keeps the bills, and learns each rider's habits from the
-    /// complete journeys of a day billed for the first time. Returns each bill with what the
-    /// rider was charged for that day before, so only the difference moves.
+    /// Bills every rider who travelled on `day`; bills again each billed day that a tap
+    /// recorded since the last close may change (its own day and the days either side: an exit
+    /// can end the journey of the day before, an entry take the next day's first exit), and each
+    /// later billed day of the rider's within a week of one billed now, whose weekly caps count
+    /// it; keeps the bills, and learns each rider's habits from the complete journeys of a day
+    /// billed for the first time. Returns the bills in order of rider and day, each with what
+    /// the rider was charged for that day before, so only the difference moves.
     pub fn close_day(
         &mut self,
         day: TravelDay,
@@ -464,23 +469,47 @@ impl TravelLog {
         fares: &FareTable,
         calendar: &TravelCalendar,
     ) -> Vec<(Result<DayBill, TravelError>, i64)> {
-        let (start, end) = (calendar.start_of(day), calendar.start_of(TravelDay(day.0 + 1)));
-        let riders: BTreeSet<ShopperId> = self
-            .taps
-            .keys()
-            .filter(|(_, at, _)| (start..end).contains(at))
-            .map(|(rider, ..)| *rider)
-            .collect();
-        let mut closed = Vec::new();
-        for rider in riders {
-            let later = self.billed.range((rider, TravelDay(day.0 + 1))..(rider, TravelDay(day.0 + 7)));
-            let days: Vec<TravelDay> =
-                std::iter::once(day).chain(later.map(|((_, later), _)| *later)).collect();
-            for day in days {
-                closed.push(self.bill_again(rider, day, category_of(rider).as_ref(), fares, calendar));
+        self.close_days(std::iter::once(day).collect(), category_of, fares, calendar)
+    }
+
+    /// `close_day` for several days at once (a claim's day and today's).
+    pub fn close_days(
+        &mut self,
+        days: BTreeSet<TravelDay>,
+        category_of: impl Fn(ShopperId) -> Option<CategoryId>,
+        fares: &FareTable,
+        calendar: &TravelCalendar,
+    ) -> Vec<(Result<DayBill, TravelError>, i64)> {
+        let mut due = BTreeSet::new();
+        for (rider, at) in std::mem::take(&mut self.unbilled) {
+            let near = calendar.day_of(at).0;
+            for near in [near - 1, near, near + 1].map(TravelDay) {
+                if self.billed.contains_key(&(rider, near)) {
+                    due.insert((rider, near));
+                }
             }
         }
-        closed
+        for &day in &days {
+            let (start, end) = (calendar.start_of(day), calendar.start_of(TravelDay(day.0 + 1)));
+            due.extend(
+                self.taps
+                    .keys()
+                    .filter(|(_, at, _)| (start..end).contains(at))
+                    .map(|(rider, ..)| (*rider, day)),
+            );
+        }
+        let later: Vec<(ShopperId, TravelDay)> = due
+            .iter()
+            .flat_map(|&(rider, day)| {
+                self.billed
+                    .range((rider, TravelDay(day.0 + 1))..(rider, TravelDay(day.0 + 7)))
+                    .map(|(key, _)| *key)
+            })
+            .collect();
+        due.extend(later);
+        due.into_iter()
+            .map(|(rider, day)| self.bill_again(rider, day, category_of(rider).as_ref(), fares, calendar))
+            .collect()
     }
 
     fn bill_again(
@@ -517,6 +546,7 @@ impl TravelLog {
         self.taps.retain(|(_, at, _), _| *at >= edge);
         self.latest.retain(|_, (at, _)| *at >= edge);
         self.inside.retain(|(_, at, _)| *at >= edge);
+        self.unbilled.retain(|(_, at)| *at >= edge);
         let gone: Vec<TapId> =
             self.seen.iter().filter(|(_, (_, at))| *at < edge).map(|(id, _)| *id).collect();
         for id in gone {

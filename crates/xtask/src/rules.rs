@@ -51,7 +51,7 @@ pub const RULES: Rules = Rules {
         CrateRule { name: FACE_INDEX, pure: true, may_use: &[DOMAIN] },
         CrateRule { name: TRANSIT, pure: true, may_use: &[DOMAIN] },
         CrateRule { name: PAYMENTS, pure: true, may_use: &[DOMAIN, LEDGER, FACE_INDEX] },
-        CrateRule { name: SIM, pure: true, may_use: &[DOMAIN, LEDGER, FACE_INDEX, PAYMENTS] },
+        CrateRule { name: SIM, pure: true, may_use: &[DOMAIN, LEDGER, FACE_INDEX, PAYMENTS, TRANSIT] },
         CrateRule { name: EVALUATION, pure: true, may_use: &[] },
         CrateRule { name: MODEL_STORE, pure: false, may_use: &[] },
         CrateRule { name: BIOMETRIC, pure: false, may_use: &[DOMAIN, MODEL_STORE] },
