@@ -16,6 +16,7 @@ use facepay_domain::{FaceTemplate, ShopperId, SplitMix64};
 use facepay_evaluation::Verification;
 use facepay_face_index::{Candidate, Decision, DecisionRule, FaceIndex, PhoneHint, Scope, View, decide};
 
+use crate::eval_gate::Everyone;
 use crate::synthetic_faces::{FaceModel, SplitMix};
 
 /// One search a payment would make.
@@ -68,7 +69,8 @@ impl Strangers {
 }
 
 /// Decides every probe at the real gallery's size, then at each size grown by `extras`
-/// synthetic templates (ascending), and prints one row per size; returns the rows as JSON.
+/// synthetic templates (ascending), and prints one row per size; returns the rows as JSON and
+/// the search among everyone at the largest size.
 pub fn production_table(
     index: &mut FaceIndex,
     hints: &mut HashMap<ShopperId, PhoneHint>,
@@ -76,7 +78,7 @@ pub fn production_table(
     model: &FaceModel,
     extras: &[usize],
     out: &mut dyn Write,
-) -> io::Result<Vec<serde_json::Value>> {
+) -> io::Result<(Vec<serde_json::Value>, Option<Everyone>)> {
     let rule = DecisionRule::default();
     let k = facepay_api::ApiConfig::default().search_k;
     let strangers = probes.len();
@@ -91,14 +93,14 @@ pub fn production_table(
     )?;
     writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")?;
     let Some(recognizer) = probes.first().map(|p| p.template.recognizer().clone()) else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     };
     let mut sizes: Vec<usize> = extras.to_vec();
     sizes.sort_unstable();
     sizes.dedup();
     sizes.insert(0, 0);
     let (mut added, mut rng, mut digits) = (0usize, SplitMix::new(2026), SplitMix64::new(2026));
-    let mut rows = Vec::new();
+    let (mut rows, mut everyone) = (Vec::new(), None);
     for extra in sizes {
         // The gallery grows by synthetic people, each with four random phone digits.
         while added < extra {
@@ -157,12 +159,13 @@ pub fn production_table(
                         "wrong_person": o.wrong, "wrong_person_pin_asked": o.wrong_at_pin, "declined": o.declined},
             "strangers": {"attempts": strangers, "own_digits": own.json(strangers), "look_alike_digits": look_alike.json(strangers)},
         }));
+        everyone = Some(Everyone { enrolled: view.len(), scores: verification });
     }
     writeln!(
         out,
         "A stranger is every probe with its own person left out of the results, distractors' images included."
     )?;
-    Ok(rows)
+    Ok((rows, everyone))
 }
 
 /// Every probe decided as a payment would be, with the global search's rank-1 and score

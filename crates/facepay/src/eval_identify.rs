@@ -23,6 +23,7 @@ use facepay_face_index::{
 
 use crate::eval::{images_and_engine, name_hash, run_pipeline};
 use crate::eval_decision::{Probe, production_table};
+use crate::eval_gate::exit_gate_table;
 use crate::synthetic_faces::FaceModel;
 
 const FPIRS: [(f64, &str); 2] = [(1e-2, "1e-2"), (1e-3, "1e-3")];
@@ -46,6 +47,8 @@ pub struct IdentifyArgs {
     pub plot: Option<PathBuf>,
     /// Synthetic templates to grow the gallery by, one production table row each.
     pub gallery_extra: Vec<usize>,
+    /// Riders inside a network, among whom the exit gate's table searches; 0: no table.
+    pub gate_inside: usize,
 }
 
 /// One search and who should have been found.
@@ -236,7 +239,16 @@ pub fn identify(args: &IdentifyArgs, out: &mut dyn Write) -> io::Result<bool> {
         .collect();
     let mut hints: HashMap<ShopperId, PhoneHint> = ids.iter().map(|(id, hint, _)| (*id, *hint)).collect();
     drop(view);
-    let production = production_table(&mut index, &mut hints, &probes, &model, &args.gallery_extra, out)?;
+    let (production, everyone) =
+        production_table(&mut index, &mut hints, &probes, &model, &args.gallery_extra, out)?;
+    let exit_gate = match everyone {
+        Some(everyone) if args.gate_inside > 1 => {
+            let enrolled: Vec<(ShopperId, &FaceTemplate)> =
+                ids.iter().map(|&(id, _, templates)| (id, templates[0])).collect();
+            Some(exit_gate_table(&probes, &enrolled, &model, &everyone, args.gate_inside, out)?)
+        }
+        _ => None,
+    };
 
     let encoding = match encoding_cost(args, &images, &results) {
         Ok(cost) => cost,
@@ -270,7 +282,7 @@ pub fn identify(args: &IdentifyArgs, out: &mut dyn Write) -> io::Result<bool> {
         let json = serde_json::json!({
             "nonmated_duplicates": duplicates,
             "people": ids.len(), "mated_searches": mated, "nonmated_searches": full.impostor_pairs(),
-            "rank1": rank1_full, "searches": json_rows, "decisions": json_decisions, "production": production,
+            "rank1": rank1_full, "searches": json_rows, "decisions": json_decisions, "production": production, "exit_gate": exit_gate,
             "default_rule": {"open_threshold": default.open_threshold, "bucket_threshold": default.bucket_threshold, "margin": default.margin},
             "int8": {"pairs": encoding.pairs, "f32_accuracy": encoding.f32_accuracy, "int8_accuracy": encoding.int8_accuracy,
                      "cost_pp": (encoding.f32_accuracy - encoding.int8_accuracy) * 100.0, "largest_score_change": encoding.largest_change},

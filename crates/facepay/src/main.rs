@@ -17,6 +17,7 @@ mod demo;
 mod doctor;
 mod eval;
 mod eval_decision;
+mod eval_gate;
 mod eval_identify;
 mod eval_liveness;
 mod journal_export;
@@ -281,6 +282,10 @@ enum EvalCommand {
         /// added to the real gallery, e.g. `--gallery-extra 100000,1000000`.
         #[arg(long, value_delimiter = ',')]
         gallery_extra: Vec<usize>,
+        /// Riders inside a metro network: the exit gate's search among them is measured against
+        /// the search among everyone at the largest gallery (0: not measured).
+        #[arg(long, default_value_t = 2_000)]
+        gate_inside: usize,
     },
     /// APCER and BPCER of the liveness check (ISO/IEC 30107-3): LFW dev photos as bona fide
     /// presentations and as synthetic attacks, Silent-Face's samples; threshold chosen on one
@@ -405,8 +410,18 @@ fn main() -> ExitCode {
             json,
             plot,
             gallery_extra,
+            gate_inside,
         }) => eval_identify::identify(
-            &eval_identify::IdentifyArgs { images, pairs, recognizer, no_flip, json, plot, gallery_extra },
+            &eval_identify::IdentifyArgs {
+                images,
+                pairs,
+                recognizer,
+                no_flip,
+                json,
+                plot,
+                gallery_extra,
+                gate_inside,
+            },
             &mut out,
         ),
         Command::Eval(EvalCommand::Liveness { images, spoofs, people, json }) => {
