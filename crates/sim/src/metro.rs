@@ -177,7 +177,7 @@ struct Oracle {
     habits: BTreeMap<ShopperId, Vec<(StopId, StopId)>>,
     charged: BTreeMap<(ShopperId, TravelDay), i64>,
     /// Taps recorded since the last close.
-    unbilled: Vec<(ShopperId, Timestamp)>,
+    unbilled: Vec<(ShopperId, Timestamp, bool)>,
     /// The taps of each day's latest bill from the log, to check no passage is in two.
     log_billed: BTreeMap<(ShopperId, TravelDay), Vec<TapId>>,
 }
@@ -200,7 +200,7 @@ impl Oracle {
             return false;
         }
         self.ids.insert(tap.id);
-        self.unbilled.push((tap.rider, tap.at));
+        self.unbilled.push((tap.rider, tap.at, entry));
         taps.push(Seen { id: tap.id, at: tap.at, station: tap.station.clone(), entry });
         taps.sort_by_key(|seen| (seen.at, seen.id));
         true
@@ -410,7 +410,8 @@ pub fn run_metro(seed: u64) -> Result<MetroReport, MetroViolation> {
     }
     timeline.sort_by_key(|delivery| (delivery.at, delivery.tap.id));
     // Each day closes once its last exit could have come in; a claim comes after that.
-    let closes: Vec<(Timestamp, TravelDay)> = (first_day - 1..first_day + days + 3)
+    // Uploads come up to four days late, so days close until all have come.
+    let closes: Vec<(Timestamp, TravelDay)> = (first_day - 1..first_day + days + 5)
         .map(|day| {
             (calendar.start_of(TravelDay(day + 1)).plus_ms(metro.max_journey_ms + MINUTE), TravelDay(day))
         })
@@ -479,6 +480,20 @@ pub fn run_metro(seed: u64) -> Result<MetroReport, MetroViolation> {
         check_close(&mut log, &mut oracle, &metro, &fares, &calendar, closing, &mut report)
             .map_err(|what| violation(step, what))?;
     }
+    if pending.next().is_some() {
+        return Err(violation(closes.len(), "an upload came after the last close".into()));
+    }
+    // Every day's last bill holds the journeys all its taps make: no late tap left a day stale.
+    for (&(rider, day), billed) in &oracle.log_billed {
+        let journeys = oracle.journeys(&metro, &calendar, rider, day);
+        let now: Vec<TapId> = journeys.into_iter().flat_map(|journey| journey.taps).collect();
+        if *billed != now {
+            return Err(violation(
+                closes.len(),
+                format!("rider {rider} day {day:?} billed {billed:?}, its taps make {now:?}"),
+            ));
+        }
+    }
     Ok(report)
 }
 
@@ -497,9 +512,17 @@ fn check_close(
     // What is due: billed days a tap recorded since the last close can change, the days
     // closing for every rider who tapped in them, and the week after each for its caps.
     let mut due = BTreeSet::new();
-    for (rider, at) in std::mem::take(&mut oracle.unbilled) {
-        for near in -1..=1 {
-            let near = TravelDay(calendar.day_of(at).0 + near);
+    for (rider, at, entry) in std::mem::take(&mut oracle.unbilled) {
+        let day = calendar.day_of(at);
+        let (start, end) = (calendar.start_of(day), calendar.start_of(TravelDay(day.0 + 1)));
+        let mut near = vec![day];
+        if !entry && at.ms_since(start) <= metro.max_journey_ms {
+            near.push(TravelDay(day.0 - 1));
+        }
+        if entry && end.ms_since(at) <= metro.max_journey_ms {
+            near.push(TravelDay(day.0 + 1));
+        }
+        for near in near {
             if oracle.charged.contains_key(&(rider, near)) {
                 due.insert((rider, near));
             }

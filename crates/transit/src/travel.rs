@@ -166,7 +166,7 @@ pub struct TravelLog {
     latest: BTreeMap<ShopperId, (Timestamp, TapId)>,
     inside: BTreeSet<(NetworkId, Timestamp, ShopperId)>,
     /// Taps recorded since the last close: one late for a billed day bills it again.
-    unbilled: BTreeSet<(ShopperId, Timestamp)>,
+    unbilled: BTreeSet<(ShopperId, Timestamp, TapId)>,
 }
 
 impl TravelLog {
@@ -207,7 +207,7 @@ impl TravelLog {
                 self.inside.insert((tap.network.clone(), tap.at, tap.rider));
             }
         }
-        self.unbilled.insert((tap.rider, tap.at));
+        self.unbilled.insert((tap.rider, tap.at, tap.id));
         let record = TapRecord {
             network: tap.network,
             station: tap.station,
@@ -456,8 +456,9 @@ impl TravelLog {
     }
 
     /// Bills every rider who travelled on `day`; bills again each billed day that a tap
-    /// recorded since the last close may change (its own day and the days either side: an exit
-    /// can end the journey of the day before, an entry take the next day's first exit), and each
+    /// recorded since the last close may change (its own day; the day before for an exit within
+    /// the longest journey of the day's start, which can end a journey entered then; the day
+    /// after for an entry that close to the day's end, which can take that day's first exit); each
     /// later billed day of the rider's within a week of one billed now, whose weekly caps count
     /// it; keeps the bills, and learns each rider's habits from the complete journeys of a day
     /// billed for the first time. Returns the bills in order of rider and day, each with what
@@ -481,9 +482,21 @@ impl TravelLog {
         calendar: &TravelCalendar,
     ) -> Vec<(Result<DayBill, TravelError>, i64)> {
         let mut due = BTreeSet::new();
-        for (rider, at) in std::mem::take(&mut self.unbilled) {
-            let near = calendar.day_of(at).0;
-            for near in [near - 1, near, near + 1].map(TravelDay) {
+        for key in std::mem::take(&mut self.unbilled) {
+            let (rider, at, _) = key;
+            let Some(record) = self.taps.get(&key) else { continue };
+            let longest = fares.networks.get(&record.network).map_or(0, |rules| rules.max_journey_ms);
+            let day = calendar.day_of(at);
+            let (start, end) = (calendar.start_of(day), calendar.start_of(TravelDay(day.0 + 1)));
+            // Its own day; the day before if it is an exit that can end a journey entered then;
+            // the day after if it is an entry that can take that day's first exit.
+            let mut near = vec![day];
+            match record.direction {
+                Direction::Exit if at.ms_since(start) <= longest => near.push(TravelDay(day.0 - 1)),
+                Direction::Entry if end.ms_since(at) <= longest => near.push(TravelDay(day.0 + 1)),
+                _ => {}
+            }
+            for near in near {
                 if self.billed.contains_key(&(rider, near)) {
                     due.insert((rider, near));
                 }
@@ -546,7 +559,7 @@ impl TravelLog {
         self.taps.retain(|(_, at, _), _| *at >= edge);
         self.latest.retain(|_, (at, _)| *at >= edge);
         self.inside.retain(|(_, at, _)| *at >= edge);
-        self.unbilled.retain(|(_, at)| *at >= edge);
+        self.unbilled.retain(|(_, at, _)| *at >= edge);
         let gone: Vec<TapId> =
             self.seen.iter().filter(|(_, (_, at))| *at < edge).map(|(id, _)| *id).collect();
         for id in gone {

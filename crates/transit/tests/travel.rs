@@ -168,6 +168,7 @@ fn caps_hold_for_the_day_the_week_and_the_rider_category() {
             log.record(exit(seq + 1, "airport", at(day, 11 + ride * 2, 40)));
         }
         let closed = log.close_day(TravelDay(day), |_| None, &fares, &calendar);
+        assert_eq!(closed.len(), 1, "only this day: no tap since the last close reaches another");
         charged.push(closed[0].0.as_ref().unwrap().charge_minor);
     }
     // 9.00 a day, capped at 7.00; the week's 30.00 runs out on the fifth day.
