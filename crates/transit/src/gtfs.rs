@@ -667,7 +667,7 @@ fn minor_digits(currency: &Currency) -> u32 {
 
 /// A decimal amount ("2.40", "-0.5", "3") in `currency`'s minor units; `None` when it is not a
 /// plain decimal or has more digits after the point than the currency's minor unit.
-pub fn parse_amount(text: &str, currency: &Currency) -> Option<i64> {
+fn parse_amount(text: &str, currency: &Currency) -> Option<i64> {
     let digits = minor_digits(currency);
     let (negative, unsigned) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),

@@ -22,7 +22,7 @@ pub use fares::{
     AreaId, Cap, CapPeriod, CategoryId, DurationBetween, FareError, FareTable, Leg, LegGroupId, LegRule,
     NetworkId, NetworkRules, PricedLeg, Product, ProductId, StopId, TimeframeId, TransferRule, TransferType,
 };
-pub use gtfs::{ImportError, ImportOptions, Imported, Notice, import, parse_amount};
+pub use gtfs::{ImportError, ImportOptions, Imported, Notice, import};
 pub use travel::{
     DayBill, Direction, Journey, JourneyKind, Medium, Passage, Recorded, Tap, TapId, TravelError, TravelLog,
 };
