@@ -177,16 +177,8 @@ impl TravelLog {
         }
         if tap.direction == Direction::Entry {
             // Either side: an upload can bring the earlier reading after the later one.
-            let low = (
-                tap.rider,
-                tap.at.plus_ms(-SAME_PASSAGE_MS),
-                TapId { gate: TerminalId::from_u128(0), seq: 0 },
-            );
-            let high = (
-                tap.rider,
-                tap.at.plus_ms(SAME_PASSAGE_MS),
-                TapId { gate: TerminalId::from_u128(0), seq: 0 },
-            );
+            let low = first_key(tap.rider, tap.at.plus_ms(-SAME_PASSAGE_MS));
+            let high = first_key(tap.rider, tap.at.plus_ms(SAME_PASSAGE_MS));
             let same = self.taps.range(low..=high).any(|((_, at, _), other)| {
                 other.direction == Direction::Entry
                     && other.station == tap.station
@@ -268,9 +260,9 @@ impl TravelLog {
     ) -> Vec<(Timestamp, TapId, &TapRecord)> {
         let (start, end) = (calendar.start_of(day), calendar.start_of(TravelDay(day.0 + 1)));
         let range = |from: Timestamp, to: Timestamp| {
-            let low = (rider, from, TapId { gate: TerminalId::from_u128(0), seq: 0 });
-            let high = (rider, to, TapId { gate: TerminalId::from_u128(0), seq: 0 });
-            self.taps.range(low..high).map(|((_, at, id), record)| (*at, *id, record))
+            self.taps
+                .range(first_key(rider, from)..first_key(rider, to))
+                .map(|((_, at, id), record)| (*at, *id, record))
         };
         let mut taps: Vec<_> = range(start, end).collect();
         if !taps.is_empty() && self.ends_a_journey_before(rider, start, fares) {
@@ -285,9 +277,12 @@ impl TravelLog {
 
     /// Whether the rider's first tap at or after `edge` is an exit ending the entry just before it.
     fn ends_a_journey_before(&self, rider: ShopperId, edge: Timestamp, fares: &FareTable) -> bool {
-        let key = |at| (rider, at, TapId { gate: TerminalId::from_u128(0), seq: 0 });
-        let before = self.taps.range(key(Timestamp::from_unix_ms(i64::MIN))..key(edge)).next_back();
-        let after = self.taps.range(key(edge)..).next().filter(|((owner, ..), _)| *owner == rider);
+        let before = self
+            .taps
+            .range(first_key(rider, Timestamp::from_unix_ms(i64::MIN))..first_key(rider, edge))
+            .next_back();
+        let after =
+            self.taps.range(first_key(rider, edge)..).next().filter(|((owner, ..), _)| *owner == rider);
         match (before, after) {
             (Some(((owner, entered, _), entry)), Some(((_, exited, _), exit))) => {
                 *owner == rider
@@ -606,6 +601,12 @@ fn price(
         journeys[*at].fare_minor = charge;
     }
     Ok(())
+}
+
+/// The lowest key a tap of `rider` at `at` can have: where a range of the rider's taps from
+/// that instant begins.
+fn first_key(rider: ShopperId, at: Timestamp) -> (ShopperId, Timestamp, TapId) {
+    (rider, at, TapId { gate: TerminalId::from_u128(0), seq: 0 })
 }
 
 fn journey(

@@ -37,6 +37,20 @@ fn bill(log: &TravelLog, day: i64) -> DayBill {
     log.bill(RIDER, TravelDay(day), None, &metro(), &calendar()).unwrap()
 }
 
+/// Central to market at 08:00 on days 0 to 2, each day closed.
+fn commute_three_days(log: &mut TravelLog) {
+    for day in 0..3 {
+        log.record(entry(10 * day as u64 + 1, "central", at(day, 8, 0)));
+        log.record(exit(10 * day as u64 + 2, "market", at(day, 8, 15)));
+        log.close_day(TravelDay(day), |_| None, &metro(), &calendar());
+    }
+}
+
+/// Each bill's charge with what was charged for its day before.
+fn charges(closed: &[(Result<DayBill, facepay_transit::TravelError>, i64)]) -> Vec<(i64, i64)> {
+    closed.iter().map(|(bill, before)| (bill.as_ref().unwrap().charge_minor, *before)).collect()
+}
+
 fn kinds(bill: &DayBill) -> Vec<(JourneyKind, i64)> {
     bill.journeys.iter().map(|journey| (journey.kind, journey.fare_minor)).collect()
 }
@@ -129,13 +143,8 @@ fn a_claim_prices_a_journey_with_no_exit_and_the_day_is_billed_again() {
 
 #[test]
 fn a_usual_journey_completes_a_missing_exit() {
-    let (fares, calendar) = (metro(), calendar());
     let mut log = TravelLog::default();
-    for day in 0..3 {
-        log.record(entry(10 * day as u64 + 1, "central", at(day, 8, 0)));
-        log.record(exit(10 * day as u64 + 2, "market", at(day, 8, 15)));
-        log.close_day(TravelDay(day), |_| None, &fares, &calendar);
-    }
+    commute_three_days(&mut log);
     log.record(entry(41, "central", at(3, 8, 0)));
     assert_eq!(kinds(&bill(&log, 3)), [(JourneyKind::AutoCompleted, 200)]);
     // From a station with no habit, the maximum fare.
@@ -219,15 +228,10 @@ fn a_late_exit_turns_a_maximum_fare_into_the_journey_fare() {
 
 #[test]
 fn forgetting_old_days_keeps_recent_ones_whole() {
-    let (fares, calendar) = (metro(), calendar());
     let mut log = TravelLog::default();
-    for day in 0..3 {
-        log.record(entry(10 * day as u64 + 1, "central", at(day, 8, 0)));
-        log.record(exit(10 * day as u64 + 2, "market", at(day, 8, 15)));
-        log.close_day(TravelDay(day), |_| None, &fares, &calendar);
-    }
+    commute_three_days(&mut log);
     let kept = bill(&log, 2);
-    log.forget_before(TravelDay(2), &calendar);
+    log.forget_before(TravelDay(2), &calendar());
     assert!(bill(&log, 0).journeys.is_empty());
     assert_eq!(bill(&log, 2), kept);
     // A forgotten tap id may be reported again; it is a new tap by then.
@@ -285,9 +289,7 @@ fn a_late_tap_rebills_the_later_days_whose_weekly_cap_it_changes() {
     // every later day of the week is billed again to the same amounts.
     log.record(exit(41, "airport", at(4, 11, 40)));
     let rebilled = log.close_day(TravelDay(4), |_| None, &fares, &calendar);
-    let charges: Vec<(i64, i64)> =
-        rebilled.iter().map(|(bill, before)| (bill.as_ref().unwrap().charge_minor, *before)).collect();
-    assert_eq!(charges, [(700, 700), (700, 700), (700, 700), (700, 700), (200, 200)]);
+    assert_eq!(charges(&rebilled), [(700, 700), (700, 700), (700, 700), (700, 700), (200, 200)]);
     // A claim that lowers Monday below the day cap gives Friday the room back.
     let mut log = TravelLog::default();
     ride(&mut log, 4, 0, false);
@@ -302,9 +304,7 @@ fn a_late_tap_rebills_the_later_days_whose_weekly_cap_it_changes() {
     let monday_entry = TapId { gate: TerminalId::from_u128(100 + 40 % 3), seq: 40 };
     log.claim(RIDER, monday_entry, StopId::from("market"), &fares, &calendar).unwrap();
     let rebilled = log.close_day(TravelDay(4), |_| None, &fares, &calendar);
-    let charges: Vec<(i64, i64)> =
-        rebilled.iter().map(|(bill, before)| (bill.as_ref().unwrap().charge_minor, *before)).collect();
     // Monday 6.00 -> 2.00; Tuesday to Thursday 7.00; Friday's weekly room grows from 3.00 to
     // 7.00, and its day cap is 7.00.
-    assert_eq!(charges, [(200, 600), (700, 700), (700, 700), (700, 700), (700, 300)]);
+    assert_eq!(charges(&rebilled), [(200, 600), (700, 700), (700, 700), (700, 700), (700, 300)]);
 }
