@@ -12,12 +12,16 @@
 
 use facepay_domain::{KeyedDigest, MerchantId, PaymentId, Sealed, ShopperId, TerminalId, Timestamp};
 use facepay_ledger::{AccountId, TransferId};
+use facepay_transit::{StopId, TapId};
 use serde::{Deserialize, Serialize};
 
 use crate::access::{ApiKeyId, PublicKey, Role, SecretHash};
 use crate::audit::AuditEvent;
 use crate::dispute::{Dispute, DisputeId, Finding, Party};
-use crate::engine::{BucketMatch, CoreError, MerchantStatus, PaymentCore, PaymentView, StartPayment};
+use crate::engine::{
+    BucketMatch, CoreError, GatePassage, GatePlace, MerchantStatus, PassageOutcome, PaymentCore, PaymentView,
+    StartPayment, TransitScheme,
+};
 use crate::issuer::{FundingSource, IssuerAnswer, IssuerId};
 use crate::limits::{Limit, LimitTable, MerchantRisk, ShopperRiskTier};
 use crate::pin::{Pin, PinError, PinHash};
@@ -216,6 +220,20 @@ pub enum Command {
         shopper: ShopperId,
         tier: ShopperRiskTier,
     },
+    /// The transit operator's fares (imported from GTFS at the edge), calendar and day hold.
+    SetTransitScheme(Box<TransitScheme>),
+    RegisterGate {
+        terminal: TerminalId,
+        place: GatePlace,
+    },
+    /// Passages gates report, live or uploaded after being offline.
+    RecordPassages(Vec<GatePassage>),
+    /// A rider says where a journey with no exit ended.
+    ClaimJourney {
+        rider: ShopperId,
+        entry: TapId,
+        station: StopId,
+    },
 }
 
 /// What an executed command answers.
@@ -231,6 +249,8 @@ pub enum Reply {
     PinWrong {
         tries_left: u8,
     },
+    /// What became of each passage of an upload, in its order.
+    Passages(Vec<PassageOutcome>),
 }
 
 impl Command {
@@ -258,6 +278,7 @@ impl PaymentCore {
         let reply = self.run(command, now);
         if let Some(payment) = command.payment() {
             self.settle_deadline(payment);
+            self.transit_payment_moved(payment, now);
         }
         if let Ok(Reply::Payment(view)) = &reply {
             self.mark_changed(view.id);
@@ -369,6 +390,10 @@ impl PaymentCore {
             C::RecordConsent { shopper, text_version } => {
                 done(self.record_consent(*shopper, text_version, now))
             }
+            C::SetTransitScheme(scheme) => done(self.set_transit_scheme(scheme)),
+            C::RegisterGate { terminal, place } => done(self.register_gate(*terminal, place)),
+            C::RecordPassages(passages) => self.record_passages(passages, now).map(Reply::Passages),
+            C::ClaimJourney { rider, entry, station } => done(self.claim_journey(*rider, *entry, station)),
         }
     }
 

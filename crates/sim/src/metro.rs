@@ -515,6 +515,9 @@ fn check_close(
     for (rider, at, entry) in std::mem::take(&mut oracle.unbilled) {
         let day = calendar.day_of(at);
         let (start, end) = (calendar.start_of(day), calendar.start_of(TravelDay(day.0 + 1)));
+        if days.last().is_some_and(|last| day <= *last) {
+            due.insert((rider, day));
+        }
         let mut near = vec![day];
         if !entry && at.ms_since(start) <= metro.max_journey_ms {
             near.push(TravelDay(day.0 - 1));
@@ -576,10 +579,12 @@ fn check_close(
     if closed.len() != expected.len() {
         return Err(format!("day {day:?}: {} bills, expected {}", closed.len(), expected.len()));
     }
-    for ((bill, before), (rider, billed_day, journeys, fares_minor, charge, expected_before)) in
+    for (billed, (rider, billed_day, journeys, fares_minor, charge, expected_before)) in
         closed.iter().zip(&expected)
     {
-        let bill: &DayBill = bill.as_ref().map_err(|err| format!("day {day:?}: a bill failed: {err}"))?;
+        let before = &billed.before_minor;
+        let bill: &DayBill =
+            billed.bill.as_ref().map_err(|err| format!("day {day:?}: a bill failed: {err}"))?;
         let taps: Vec<Vec<TapId>> = bill
             .journeys
             .iter()

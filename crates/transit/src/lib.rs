@@ -24,5 +24,6 @@ pub use fares::{
 };
 pub use gtfs::{ImportError, ImportOptions, Imported, Notice, import};
 pub use travel::{
-    DayBill, Direction, Journey, JourneyKind, Medium, Passage, Recorded, Tap, TapId, TravelError, TravelLog,
+    Billed, DayBill, Direction, Journey, JourneyKind, Medium, Passage, Recorded, Tap, TapId, TravelError,
+    TravelLog,
 };

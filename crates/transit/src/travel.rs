@@ -115,6 +115,16 @@ pub struct DayBill {
     pub towards_weekly: BTreeMap<String, i64>,
 }
 
+/// One rider's day billed at a close: the bill (or why it could not be priced) and what the
+/// rider had been charged for that day before, so only the difference moves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Billed {
+    pub rider: ShopperId,
+    pub day: TravelDay,
+    pub bill: Result<DayBill, TravelError>,
+    pub before_minor: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum TravelError {
     #[error(transparent)]
@@ -451,20 +461,20 @@ impl TravelLog {
     }
 
     /// Bills every rider who travelled on `day`; bills again each billed day that a tap
-    /// recorded since the last close may change (its own day; the day before for an exit within
+    /// recorded since the last close may change (its own day, billed before or not, once it has
+    /// closed; the day before for an exit within
     /// the longest journey of the day's start, which can end a journey entered then; the day
     /// after for an entry that close to the day's end, which can take that day's first exit); each
     /// later billed day of the rider's within a week of one billed now, whose weekly caps count
     /// it; keeps the bills, and learns each rider's habits from the complete journeys of a day
-    /// billed for the first time. Returns the bills in order of rider and day, each with what
-    /// the rider was charged for that day before, so only the difference moves.
+    /// billed for the first time. Returns the bills in order of rider and day.
     pub fn close_day(
         &mut self,
         day: TravelDay,
         category_of: impl Fn(ShopperId) -> Option<CategoryId>,
         fares: &FareTable,
         calendar: &TravelCalendar,
-    ) -> Vec<(Result<DayBill, TravelError>, i64)> {
+    ) -> Vec<Billed> {
         self.close_days(std::iter::once(day).collect(), category_of, fares, calendar)
     }
 
@@ -475,8 +485,9 @@ impl TravelLog {
         category_of: impl Fn(ShopperId) -> Option<CategoryId>,
         fares: &FareTable,
         calendar: &TravelCalendar,
-    ) -> Vec<(Result<DayBill, TravelError>, i64)> {
+    ) -> Vec<Billed> {
         let mut due = BTreeSet::new();
+        let last_closing = days.last().copied();
         for key in std::mem::take(&mut self.unbilled) {
             let (rider, at, _) = key;
             let Some(record) = self.taps.get(&key) else { continue };
@@ -490,6 +501,11 @@ impl TravelLog {
                 Direction::Exit if at.ms_since(start) <= longest => near.push(TravelDay(day.0 - 1)),
                 Direction::Entry if end.ms_since(at) <= longest => near.push(TravelDay(day.0 + 1)),
                 _ => {}
+            }
+            // Its own day is billed even if it never was: all of a rider's taps of a closed
+            // day may come late.
+            if last_closing.is_some_and(|last| day <= last) {
+                due.insert((rider, day));
             }
             for near in near {
                 if self.billed.contains_key(&(rider, near)) {
@@ -527,8 +543,8 @@ impl TravelLog {
         category: Option<&CategoryId>,
         fares: &FareTable,
         calendar: &TravelCalendar,
-    ) -> (Result<DayBill, TravelError>, i64) {
-        let before = self.billed.get(&(rider, day)).map_or(0, |bill| bill.charge_minor);
+    ) -> Billed {
+        let before_minor = self.billed.get(&(rider, day)).map_or(0, |bill| bill.charge_minor);
         let bill = self.bill(rider, day, category, fares, calendar);
         if let Ok(bill) = &bill {
             if !self.billed.contains_key(&(rider, day)) {
@@ -544,7 +560,7 @@ impl TravelLog {
             }
             self.billed.insert((rider, day), bill.clone());
         }
-        (bill, before)
+        Billed { rider, day, bill, before_minor }
     }
 
     /// Forgets taps, claims and bills of days before `day` (kept for claims and late taps

@@ -6,8 +6,8 @@ mod common;
 use common::{at, calendar, metro};
 use facepay_domain::{ShopperId, TerminalId, Timestamp};
 use facepay_transit::{
-    CategoryId, DayBill, Direction, JourneyKind, Medium, NetworkId, Recorded, StopId, Tap, TapId, TravelDay,
-    TravelLog,
+    Billed, CategoryId, DayBill, Direction, JourneyKind, Medium, NetworkId, Recorded, StopId, Tap, TapId,
+    TravelDay, TravelLog,
 };
 use proptest::prelude::*;
 
@@ -47,8 +47,8 @@ fn commute_three_days(log: &mut TravelLog) {
 }
 
 /// Each bill's charge with what was charged for its day before.
-fn charges(closed: &[(Result<DayBill, facepay_transit::TravelError>, i64)]) -> Vec<(i64, i64)> {
-    closed.iter().map(|(bill, before)| (bill.as_ref().unwrap().charge_minor, *before)).collect()
+fn charges(closed: &[Billed]) -> Vec<(i64, i64)> {
+    closed.iter().map(|billed| (billed.bill.as_ref().unwrap().charge_minor, billed.before_minor)).collect()
 }
 
 fn kinds(bill: &DayBill) -> Vec<(JourneyKind, i64)> {
@@ -120,7 +120,7 @@ fn a_claim_prices_a_journey_with_no_exit_and_the_day_is_billed_again() {
     let mut log = TravelLog::default();
     log.record(entry(1, "central", at(0, 8, 0)));
     let first = log.close_day(TravelDay(0), |_| None, &fares, &calendar);
-    assert_eq!((first[0].0.as_ref().unwrap().charge_minor, first[0].1), (600, 0));
+    assert_eq!((first[0].bill.as_ref().unwrap().charge_minor, first[0].before_minor), (600, 0));
     let entry_tap = TapId { gate: TerminalId::from_u128(101), seq: 1 };
     let claim = |log: &mut TravelLog, station: &str| {
         log.claim(RIDER, entry_tap, StopId::from(station), &fares, &calendar).map_err(|err| err.code())
@@ -131,7 +131,7 @@ fn a_claim_prices_a_journey_with_no_exit_and_the_day_is_billed_again() {
     assert_eq!(stranger.unwrap_err().code(), "journey_unknown");
     claim(&mut log, "market").unwrap();
     let again = log.close_day(TravelDay(0), |_| None, &fares, &calendar);
-    let (rebilled, before) = (again[0].0.as_ref().unwrap(), again[0].1);
+    let (rebilled, before) = (again[0].bill.as_ref().unwrap(), again[0].before_minor);
     assert_eq!(
         (kinds(rebilled), rebilled.charge_minor, before),
         (vec![(JourneyKind::Claimed, 200)], 200, 600)
@@ -178,7 +178,7 @@ fn caps_hold_for_the_day_the_week_and_the_rider_category() {
         }
         let closed = log.close_day(TravelDay(day), |_| None, &fares, &calendar);
         assert_eq!(closed.len(), 1, "only this day: no tap since the last close reaches another");
-        charged.push(closed[0].0.as_ref().unwrap().charge_minor);
+        charged.push(closed[0].bill.as_ref().unwrap().charge_minor);
     }
     // 9.00 a day, capped at 7.00; the week's 30.00 runs out on the fifth day.
     assert_eq!(charged, [700, 700, 700, 700, 200, 0]);
@@ -186,7 +186,7 @@ fn caps_hold_for_the_day_the_week_and_the_rider_category() {
     log.record(entry(500, "central", at(11, 11, 0)));
     log.record(exit(501, "airport", at(11, 11, 40)));
     let monday = log.close_day(TravelDay(11), |_| None, &fares, &calendar);
-    assert_eq!(monday[0].0.as_ref().unwrap().charge_minor, 450);
+    assert_eq!(monday[0].bill.as_ref().unwrap().charge_minor, 450);
     // A student's day caps at 3.50.
     let student = CategoryId::from("student");
     let day = log.bill(RIDER, TravelDay(4), Some(&student), &fares, &calendar).unwrap();
@@ -217,13 +217,29 @@ fn a_late_exit_turns_a_maximum_fare_into_the_journey_fare() {
     let mut log = TravelLog::default();
     log.record(entry(1, "central", at(0, 8, 0)));
     assert_eq!(
-        log.close_day(TravelDay(0), |_| None, &fares, &calendar)[0].0.as_ref().unwrap().charge_minor,
+        log.close_day(TravelDay(0), |_| None, &fares, &calendar)[0].bill.as_ref().unwrap().charge_minor,
         600
     );
     // The exit gate was offline and uploads its taps after the day closed.
     log.record(exit(2, "market", at(0, 8, 15)));
     let again = log.close_day(TravelDay(0), |_| None, &fares, &calendar);
-    assert_eq!((again[0].0.as_ref().unwrap().charge_minor, again[0].1), (200, 600));
+    assert_eq!((again[0].bill.as_ref().unwrap().charge_minor, again[0].before_minor), (200, 600));
+}
+
+#[test]
+fn a_day_whose_taps_all_come_after_its_close_is_billed_at_the_next_close() {
+    let (fares, calendar) = (metro(), calendar());
+    let mut log = TravelLog::default();
+    assert!(log.close_day(TravelDay(0), |_| None, &fares, &calendar).is_empty(), "nobody rode yet");
+    // Both gates were offline on day 0; their uploads come during day 1.
+    log.record(entry(1, "central", at(0, 8, 0)));
+    log.record(exit(2, "market", at(0, 8, 15)));
+    let next = log.close_day(TravelDay(1), |_| None, &fares, &calendar);
+    assert_eq!(next.len(), 1);
+    assert_eq!(
+        (next[0].day, next[0].bill.as_ref().unwrap().charge_minor, next[0].before_minor),
+        (TravelDay(0), 200, 0)
+    );
 }
 
 #[test]

@@ -50,7 +50,7 @@ pub const RULES: Rules = Rules {
         CrateRule { name: LEDGER, pure: true, may_use: &[DOMAIN] },
         CrateRule { name: FACE_INDEX, pure: true, may_use: &[DOMAIN] },
         CrateRule { name: TRANSIT, pure: true, may_use: &[DOMAIN] },
-        CrateRule { name: PAYMENTS, pure: true, may_use: &[DOMAIN, LEDGER, FACE_INDEX] },
+        CrateRule { name: PAYMENTS, pure: true, may_use: &[DOMAIN, LEDGER, FACE_INDEX, TRANSIT] },
         CrateRule { name: SIM, pure: true, may_use: &[DOMAIN, LEDGER, FACE_INDEX, PAYMENTS, TRANSIT] },
         CrateRule { name: EVALUATION, pure: true, may_use: &[] },
         CrateRule { name: MODEL_STORE, pure: false, may_use: &[] },

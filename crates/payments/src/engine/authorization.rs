@@ -60,6 +60,8 @@ impl PaymentCore {
                 payment,
                 request,
                 created_at: now,
+                outcome_due: now.plus_ms(self.config.outcome_timeout_ms),
+                hold_ms: self.config.hold_timeout_ms,
                 funding: None,
                 hold: None,
                 reserved_day: None,
@@ -233,6 +235,7 @@ impl PaymentCore {
         let record = &self.payments[&id];
         let shopper_id = record.payment.shopper.expect("authorize follows identification");
         let amount = record.payment.amount.amount_minor;
+        let (outcome_due, timeout_ms) = (record.outcome_due, record.hold_ms);
         let merchant_account = self.merchants[&record.payment.merchant].account;
         let limit = self.limit_for(id, shopper_id);
         // `limit_table`, borrowed apart from the shopper it is applied to.
@@ -249,7 +252,7 @@ impl PaymentCore {
             self.ledger_account(&funding),
             merchant_account,
             amount as u64,
-            TransferKind::Pending { timeout_ms: self.config.hold_timeout_ms },
+            TransferKind::Pending { timeout_ms },
             code::PAYMENT,
         );
         if let Err(err) = self.apply_own(&hold, now) {
@@ -260,8 +263,7 @@ impl PaymentCore {
             };
         }
         self.hold_owner.insert(hold_id, id);
-        let deadline = self.outcome_deadline(&self.payments[&id]);
-        self.outcome_deadlines.insert((deadline, id));
+        self.outcome_deadlines.insert((outcome_due, id));
         let record = self.payments.get_mut(&id).expect("stored");
         record.hold = Some(hold_id);
         record.reserved_day = Some(day);

@@ -104,6 +104,8 @@ impl PaymentCore {
     /// and drops lapsed payment codes. Costs what is due, not what is stored. Returns the
     /// payments it touched.
     pub fn sweep(&mut self, now: Timestamp) -> Vec<PaymentId> {
+        // Transit days close before their holds' deadlines are looked at, however late the sweep.
+        self.transit_sweep(now);
         self.payment_codes.sweep(now);
         let mut touched = Vec::new();
         while let Some(&(deadline, id)) = self.outcome_deadlines.first()
@@ -126,6 +128,7 @@ impl PaymentCore {
         // Before any of them is forgotten, so the read model keeps how each ended.
         for &id in &touched {
             self.mark_changed(id);
+            self.transit_payment_moved(id, now);
         }
         self.retire_due(now);
         touched
@@ -139,7 +142,8 @@ impl PaymentCore {
         let retirement = self.retirements.first().map(|&(at, _)| at);
         let longest = self.config.retention.longest_ms();
         let transfer = self.ledger.oldest_settled().map(|at| at.plus_ms(longest));
-        [outcome, self.ledger.next_deadline(), self.payment_codes.next_lapse(), retirement, transfer]
+        let transit = self.transit_next_due();
+        [outcome, self.ledger.next_deadline(), self.payment_codes.next_lapse(), retirement, transfer, transit]
             .into_iter()
             .flatten()
             .min()
@@ -151,12 +155,8 @@ impl PaymentCore {
     pub(crate) fn settle_deadline(&mut self, id: PaymentId) {
         let Some(record) = self.payments.get(&id) else { return };
         if !matches!(record.payment.state, PaymentState::Authorized | PaymentState::AwaitingIssuer) {
-            self.outcome_deadlines.remove(&(self.outcome_deadline(record), id));
+            self.outcome_deadlines.remove(&(record.outcome_due, id));
         }
-    }
-
-    pub(super) fn outcome_deadline(&self, record: &PaymentRecord) -> Timestamp {
-        record.created_at.plus_ms(self.config.outcome_timeout_ms)
     }
 
     /// Lets the ledger expire every hold past its deadline and marks those payments expired.

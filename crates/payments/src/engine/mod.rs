@@ -14,6 +14,12 @@ mod lifecycle;
 mod parties;
 mod reads;
 mod retention;
+mod transit;
+
+pub use transit::{
+    DEBT_RETRY_DAYS, GatePassage, GatePlace, LATE_DAYS, PASSAGES_MAX, PassageOutcome, RiderStanding,
+    TransitScheme,
+};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -183,6 +189,11 @@ pub(crate) struct PaymentRecord {
     pub(crate) payment: Payment,
     request: StartPayment,
     pub(crate) created_at: Timestamp,
+    /// When an authorization still waiting for its capture, or its bank, is undone: the
+    /// outcome timeout after it started, or the close of a transit day's hold.
+    outcome_due: Timestamp,
+    /// How long its hold lasts at the shopper's account, from its authorization.
+    hold_ms: u64,
     /// Where the money comes from, fixed when the funds are held.
     pub(crate) funding: Option<FundingSource>,
     hold: Option<TransferId>,
@@ -272,6 +283,18 @@ pub enum CoreError {
     PaymentWindowClosed(PaymentId),
     #[error("a sealed personal field is 1 to {} bytes", Sealed::MAX_BYTES)]
     SealedFieldMalformed,
+    #[error("no transit fare scheme is set")]
+    TransitNotConfigured,
+    #[error("the transit scheme or gate is malformed: {0}")]
+    TransitSchemeMalformed(&'static str),
+    #[error("terminal {0} is not the transit operator's")]
+    GateNotTransitMerchant(TerminalId),
+    #[error("terminal {0} is not a registered gate")]
+    GateUnknown(TerminalId),
+    #[error("an upload carries 1 to {} passages", transit::PASSAGES_MAX)]
+    PassagesTooMany,
+    #[error(transparent)]
+    Travel(#[from] facepay_transit::TravelError),
     /// A terminal, or its merchant, is suspended or blacklisted: it gets no new terminals, codes
     /// or activations.
     #[error("{}", .0.message())]
@@ -315,6 +338,12 @@ impl CoreError {
             CoreError::WalletNotEmpty => "wallet_not_empty",
             CoreError::PaymentWindowClosed(_) => "payment_window_closed",
             CoreError::SealedFieldMalformed => "sealed_field_malformed",
+            CoreError::TransitNotConfigured => "transit_not_configured",
+            CoreError::TransitSchemeMalformed(_) => "transit_scheme_malformed",
+            CoreError::GateNotTransitMerchant(_) => "gate_not_transit_merchant",
+            CoreError::GateUnknown(_) => "gate_unknown",
+            CoreError::PassagesTooMany => "passages_too_many",
+            CoreError::Travel(err) => err.code(),
             CoreError::NotInStanding(reason) => reason.code(),
         }
     }
@@ -358,6 +387,7 @@ pub struct PaymentCore {
     changed: ChangedPayments,
     face_payment_off_everywhere: bool,
     next_transfer: u128,
+    transit: transit::TransitBook,
 }
 
 impl PaymentCore {
@@ -405,6 +435,7 @@ impl PaymentCore {
             changed: ChangedPayments::default(),
             face_payment_off_everywhere: false,
             next_transfer: 1,
+            transit: transit::TransitBook::default(),
         }
     }
 
