@@ -19,6 +19,7 @@
 mod bank;
 mod checks;
 mod metro;
+mod metro_money;
 mod told;
 mod world;
 

@@ -72,7 +72,8 @@ fn main() -> ExitCode {
     }
     println!(
         "{metro} metro seeds from {start}: no violation ({} travel days, {} riders, {} journeys, {} missed exits, \
-         {} double readings, {} late uploads, {} repeated uploads, {} claims; {} bills, {} of them capped)",
+         {} double readings, {} late uploads, {} repeated uploads, {} claims; {} bills, {} of them capped; \
+         {} captured and {} refunded in minor units, {} bank declines, {} riders still owing after two weeks)",
         days.days,
         days.riders,
         days.journeys,
@@ -82,7 +83,11 @@ fn main() -> ExitCode {
         days.repeated_uploads,
         days.claims,
         days.bills,
-        days.capped_bills
+        days.capped_bills,
+        days.captured_minor,
+        days.refunded_minor,
+        days.bank_declines,
+        days.riders_in_debt
     );
     ExitCode::SUCCESS
 }

@@ -16,6 +16,7 @@ use facepay_transit::{
     TravelDay, TravelLog, import,
 };
 
+use crate::metro_money::MetroSwitch;
 use crate::{Rng, SplitMix64};
 
 /// A bill, a tap's fate or the riders inside that differ from the oracle's.
@@ -48,6 +49,12 @@ pub struct MetroReport {
     pub claims: usize,
     pub bills: usize,
     pub capped_bills: usize,
+    /// What the switch's transit payments captured and refunded, the bank's declines, and the
+    /// riders still owing after two weeks of retries.
+    pub captured_minor: i64,
+    pub refunded_minor: i64,
+    pub bank_declines: usize,
+    pub riders_in_debt: usize,
 }
 
 impl MetroReport {
@@ -62,6 +69,10 @@ impl MetroReport {
         self.claims += other.claims;
         self.bills += other.bills;
         self.capped_bills += other.capped_bills;
+        self.captured_minor += other.captured_minor;
+        self.refunded_minor += other.refunded_minor;
+        self.bank_declines += other.bank_declines;
+        self.riders_in_debt += other.riders_in_debt;
     }
 }
 
@@ -417,11 +428,22 @@ pub fn run_metro(seed: u64) -> Result<MetroReport, MetroViolation> {
         })
         .collect();
     let (mut log, mut oracle) = (TravelLog::default(), Oracle::default());
+    let gates: Vec<(TerminalId, StopId)> = (0..stations)
+        .flat_map(|station| {
+            (0..2).map(move |exit| {
+                (TerminalId::from_u128(1_000 + station as u128 * 2 + exit), Metro::station(station))
+            })
+        })
+        .collect();
+    let day_hold = metro.day_cap.unwrap_or(metro.maximum_fare * 2);
+    let mut switch = MetroSwitch::open(&mut rng, riders, &fares, calendar, day_hold, &gates)
+        .map_err(|what| violation(0, what))?;
     let mut pending = timeline.into_iter().peekable();
     for (step, &(close_at, day)) in closes.iter().enumerate() {
         while let Some(delivery) = pending.next_if(|delivery| delivery.at <= close_at) {
             let expected_new = oracle.record(&delivery.tap);
             let recorded = log.record(delivery.tap.clone());
+            switch.deliver(&delivery.tap, expected_new, delivery.at).map_err(|what| violation(step, what))?;
             if expected_new != (recorded == facepay_transit::Recorded::New) {
                 return Err(violation(step, format!("tap {:?} recorded as {recorded:?}", delivery.tap.id)));
             }
@@ -472,6 +494,7 @@ pub fn run_metro(seed: u64) -> Result<MetroReport, MetroViolation> {
                         format!("claim of {:?} refused: {claimed:?}", journey.taps[0]),
                     ));
                 }
+                switch.claim(rider, journey.taps[0], to, close_at).map_err(|what| violation(step, what))?;
                 oracle.claims.insert(journey.taps[0], to.clone());
                 report.claims += 1;
                 closing.insert(missed_day);
@@ -479,6 +502,7 @@ pub fn run_metro(seed: u64) -> Result<MetroReport, MetroViolation> {
         }
         check_close(&mut log, &mut oracle, &metro, &fares, &calendar, closing, &mut report)
             .map_err(|what| violation(step, what))?;
+        switch.sweep(close_at).map_err(|what| violation(step, what))?;
     }
     if pending.next().is_some() {
         return Err(violation(closes.len(), "an upload came after the last close".into()));
@@ -494,6 +518,12 @@ pub fn run_metro(seed: u64) -> Result<MetroReport, MetroViolation> {
             ));
         }
     }
+    let end = closes.last().expect("days close").0;
+    let money = switch.finish(&oracle.charged, end).map_err(|what| violation(closes.len(), what))?;
+    report.captured_minor = money.captured_minor;
+    report.refunded_minor = money.refunded_minor;
+    report.bank_declines = money.bank_declines;
+    report.riders_in_debt = money.riders_in_debt;
     Ok(report)
 }
 

@@ -564,7 +564,8 @@ impl TravelLog {
     }
 
     /// Forgets taps, claims and bills of days before `day` (kept for claims and late taps
-    /// until then); habits stay.
+    /// until then); habits stay. A day billed again counts the bills of its week's earlier days
+    /// towards weekly caps, so keep a week more than the days that may still be billed again.
     pub fn forget_before(&mut self, day: TravelDay, calendar: &TravelCalendar) {
         let edge = calendar.start_of(day);
         self.taps.retain(|(_, at, _), _| *at >= edge);

@@ -460,7 +460,9 @@ impl PaymentCore {
         days.insert(day);
         days.extend(self.transit.unpriced.keys().map(|&(_, unpriced_day)| unpriced_day));
         let billed = self.transit.log.close_days(days, |_| None, &scheme.fares, &scheme.calendar);
-        self.transit.log.forget_before(TravelDay(day.0 + 1 - LATE_DAYS), &scheme.calendar);
+        // A day billed again counts its week's earlier days towards weekly caps: they stay a
+        // week longer than the days that can still be billed again.
+        self.transit.log.forget_before(TravelDay(day.0 + 1 - LATE_DAYS - 7), &scheme.calendar);
         self.transit.next_close = Some(TravelDay(day.0 + 1));
         let mut riders = BTreeSet::new();
         for Billed { rider, day: billed_day, bill, before_minor } in billed {
