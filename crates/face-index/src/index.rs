@@ -365,6 +365,35 @@ impl View {
         Ok(self.run(&[probe], k, Rows::Bucket(hint))?.pop().expect("one probe, one result"))
     }
 
+    /// The `k` best matches among `shoppers` only (those not enrolled are passed over), each
+    /// found by name rather than by scanning: the cost grows with the names, not the gallery.
+    /// Exact. A metro's exit gate searches this way among the riders inside its network.
+    pub fn search_among(
+        &self,
+        probe: &FaceTemplate,
+        shoppers: &[ShopperId],
+        k: usize,
+    ) -> Result<Vec<Candidate>, IndexError> {
+        self.reader.check(probe)?;
+        let unit = probe.expose_embedding();
+        let version = self.generation.version;
+        let mut found: Vec<Candidate> = Vec::new();
+        for segment in &self.generation.segments {
+            for &shopper in shoppers {
+                for &row in segment.rows_of(shopper) {
+                    if segment.visible(row, version) {
+                        found.push(Candidate { shopper, score: dot_exact(unit, segment.unit(row)) });
+                    }
+                }
+            }
+        }
+        found.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.shopper.cmp(&b.shopper)));
+        // A name given twice is one shopper.
+        found.dedup_by_key(|c| c.shopper);
+        found.truncate(k);
+        Ok(found)
+    }
+
     /// Like `search`, but big segments are searched only in their `nprobe` lists nearest to the
     /// probe, by their 4-bit codes, and a shortlist of the best estimates is scored exactly:
     /// faster, and it can miss. Scores of what it returns are exact.

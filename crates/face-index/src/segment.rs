@@ -45,6 +45,8 @@ pub struct Segment {
     /// stamp is above v, so a search sees one consistent moment even while deletes go on.
     deleted: Vec<AtomicU64>,
     buckets: HashMap<PhoneHint, Vec<u32>>,
+    /// Every row, ordered by its owner: a named shopper's rows are found by binary search.
+    by_owner: Vec<u32>,
     lists: Option<Lists>,
 }
 
@@ -128,6 +130,8 @@ impl SegmentBuilder {
             radii.push(encoded.radius);
             buckets.entry(self.hints[row]).or_default().push(row as u32);
         }
+        let mut by_owner: Vec<u32> = (0..n as u32).collect();
+        by_owner.sort_unstable_by_key(|&row| self.owners[row as usize]);
         Segment {
             dimension: self.dimension,
             width,
@@ -139,6 +143,7 @@ impl SegmentBuilder {
             hints: self.hints,
             deleted: (0..n).map(|_| AtomicU64::new(ALIVE)).collect(),
             buckets,
+            by_owner,
             lists,
         }
     }
@@ -182,9 +187,17 @@ impl Segment {
             + size_of::<ShopperId>() * self.owners.capacity()
             + size_of::<PhoneHint>() * self.hints.capacity()
             + size_of::<AtomicU64>() * self.deleted.capacity()
+            + 4 * self.by_owner.capacity()
             + buckets
             + lists;
         (scanned, scanned + rest)
+    }
+
+    /// The rows of `shopper` (deleted ones too: ask `visible`).
+    pub fn rows_of(&self, shopper: ShopperId) -> &[u32] {
+        let first = self.by_owner.partition_point(|&row| self.owners[row as usize] < shopper);
+        let end = first + self.by_owner[first..].partition_point(|&row| self.owners[row as usize] == shopper);
+        &self.by_owner[first..end]
     }
 
     /// Whether a reader at `version` sees the row.

@@ -1,7 +1,7 @@
 //! The index's search is exact: after any mix of inserts, updates and deletes, single or in
 //! batches, it returns what scoring every enrolled template in f32 returns, ties (broken by
 //! shopper id) included, and never a deleted face; also while a writer changes it from another
-//! thread, as of the version each search saw. Checked by proptest against a brute-force model.
+//! thread, as of the version each search saw; and so does a search among named shoppers. Checked by proptest against a brute-force model.
 
 use std::collections::HashMap;
 
@@ -140,6 +140,7 @@ proptest! {
         ops in proptest::collection::vec(op(), 1..80),
         probes in proptest::collection::vec(0usize..12, 1..4),
         k in 1usize..6,
+        among in proptest::collection::vec(0u8..40, 0..12),
     ) {
         let pool = signed_pool(&pool, &signs);
         // Lists from 8 rows on, so merged segments are grouped and searched by list as well.
@@ -162,6 +163,10 @@ proptest! {
             for h in 0..3 {
                 prop_assert_eq!(view.search_hint(probe, hint(h), k).unwrap(), brute_force(&model, &pool, probe, Some(h), k));
             }
+            // Among named shoppers: the enrolled ones of them, each once, whatever the order.
+            let named: Model = model.iter().filter(|(s, _)| among.contains(s)).map(|(s, v)| (*s, *v)).collect();
+            let names: Vec<ShopperId> = among.iter().map(|&s| id(s)).collect();
+            prop_assert_eq!(view.search_among(probe, &names, k).unwrap(), brute_force(&named, &pool, probe, None, k));
         }
         // A snapshot loads back into an index that answers the same.
         let loaded = FaceIndex::from_snapshot(tag(), DIMENSION, view.snapshot().expose_secret()).unwrap();
