@@ -228,6 +228,16 @@ pub enum Command {
     },
     /// Passages gates report, live or uploaded after being offline.
     RecordPassages(Vec<GatePassage>),
+    /// A payment code shown at a gate, spent.
+    AdmitByCode {
+        gate: TerminalId,
+        code_hash: SecretHash,
+    },
+    /// A rider who owes, at a gate: the debt asked of their bank now.
+    CollectAtGate {
+        rider: ShopperId,
+        gate: TerminalId,
+    },
     /// A rider says where a journey with no exit ended.
     ClaimJourney {
         rider: ShopperId,
@@ -251,6 +261,8 @@ pub enum Reply {
     },
     /// What became of each passage of an upload, in its order.
     Passages(Vec<PassageOutcome>),
+    /// Whose a payment code shown at a gate was; none when it was unknown, spent or lapsed.
+    Rider(Option<ShopperId>),
 }
 
 impl Command {
@@ -393,6 +405,8 @@ impl PaymentCore {
             C::SetTransitScheme(scheme) => done(self.set_transit_scheme(scheme)),
             C::RegisterGate { terminal, place } => done(self.register_gate(*terminal, place)),
             C::RecordPassages(passages) => self.record_passages(passages, now).map(Reply::Passages),
+            C::AdmitByCode { gate, code_hash } => self.admit_by_code(*gate, code_hash, now).map(Reply::Rider),
+            C::CollectAtGate { rider, gate } => done(self.collect_at_gate(*rider, *gate, now)),
             C::ClaimJourney { rider, entry, station } => done(self.claim_journey(*rider, *entry, station)),
         }
     }

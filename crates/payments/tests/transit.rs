@@ -1,7 +1,8 @@
 //! Transit money in the payment core: a hold at a rider's first passage of a travel day, one
 //! capture of the day's capped total after it closes, late uploads and claims settled as the
 //! difference, debt collected by retries and at the next entry, the deny list, a bank-funded
-//! rider, and uploads that are refused or repeated changing nothing.
+//! rider, a debtor paying at the gate that refused them, a payment code that opens one gate once,
+//! and uploads that are refused or repeated changing nothing.
 
 mod common;
 
@@ -279,6 +280,42 @@ fn a_rider_in_debt_pays_it_at_their_next_entry() {
 }
 
 #[test]
+fn a_rider_in_debt_refused_at_a_gate_pays_it_there_and_is_let_in() {
+    let mut core = metro(0);
+    upload(&mut core, commute(DAY, 1)[..2].to_vec());
+    sweep(&mut core, close_of(DAY));
+    assert!(core.transit_standing(CAROL).denied);
+    let next_morning = on_day(TravelDay(DAY.0 + 1), 8.0);
+    core.top_up(CAROL_WALLET, 1_000, TransferId(4), next_morning).unwrap();
+    run(&mut core, Command::CollectAtGate { rider: CAROL, gate: MARKET }, next_morning).unwrap();
+    let standing = core.transit_standing(CAROL);
+    assert_eq!((standing.owed_minor, standing.denied), (0, false));
+    assert_eq!(balance(&core, CAROL_WALLET), 700);
+    let again = run(&mut core, Command::CollectAtGate { rider: CAROL, gate: MARKET }, next_morning);
+    assert_eq!(again.unwrap_err().code(), "nothing_to_collect");
+    core.ledger().verify().unwrap();
+}
+
+#[test]
+fn a_payment_code_opens_one_gate_once() {
+    let mut core = metro(5_000);
+    let now = on_day(DAY, 8.0);
+    let code = [7u8; 32];
+    let expires_at = now.plus_ms(60_000);
+    run(&mut core, Command::IssuePaymentCode { shopper: CAROL, code_hash: code, expires_at }, now).unwrap();
+    let shown = |core: &mut PaymentCore, gate| run(core, Command::AdmitByCode { gate, code_hash: code }, now);
+    assert_eq!(shown(&mut core, CENTRAL).unwrap(), Reply::Rider(Some(CAROL)));
+    assert_eq!(shown(&mut core, MARKET).unwrap(), Reply::Rider(None), "a copied code opens nothing");
+    let stranger = TerminalId::from_u128(99);
+    assert_eq!(shown(&mut core, stranger).unwrap_err().code(), "gate_unknown");
+    // A lapsed code is no one's.
+    let later = [8u8; 32];
+    run(&mut core, Command::IssuePaymentCode { shopper: CAROL, code_hash: later, expires_at }, now).unwrap();
+    let lapsed = run(&mut core, Command::AdmitByCode { gate: CENTRAL, code_hash: later }, expires_at);
+    assert_eq!(lapsed.unwrap(), Reply::Rider(None));
+}
+
+#[test]
 fn a_debt_is_retried_daily_for_fourteen_days_and_then_waits_for_the_rider() {
     let mut core = metro(0);
     core.register_issuer(BANK, AccountId(500)).unwrap();
@@ -446,6 +483,9 @@ fn refused_transit_commands_change_nothing() {
             },
             "journey_unknown",
         ),
+        (Command::CollectAtGate { rider: CAROL, gate: CENTRAL }, "nothing_to_collect"),
+        (Command::CollectAtGate { rider: CAROL, gate: stranger }, "gate_unknown"),
+        (Command::AdmitByCode { gate: stranger, code_hash: [1; 32] }, "gate_unknown"),
     ];
     for (command, code) in tries {
         let before = core.clone();

@@ -293,6 +293,8 @@ pub enum CoreError {
     GateUnknown(TerminalId),
     #[error("an upload carries 1 to {} passages", transit::PASSAGES_MAX)]
     PassagesTooMany,
+    #[error("rider {0} owes nothing to collect, or a collection already waits for the bank")]
+    NothingToCollect(ShopperId),
     #[error(transparent)]
     Travel(#[from] facepay_transit::TravelError),
     /// A terminal, or its merchant, is suspended or blacklisted: it gets no new terminals, codes
@@ -343,6 +345,7 @@ impl CoreError {
             CoreError::GateNotTransitMerchant(_) => "gate_not_transit_merchant",
             CoreError::GateUnknown(_) => "gate_unknown",
             CoreError::PassagesTooMany => "passages_too_many",
+            CoreError::NothingToCollect(_) => "nothing_to_collect",
             CoreError::Travel(err) => err.code(),
             CoreError::NotInStanding(reason) => reason.code(),
         }

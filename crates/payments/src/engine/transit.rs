@@ -254,6 +254,42 @@ impl PaymentCore {
         PassageOutcome::Recorded
     }
 
+    /// Spends a payment code shown at a gate: its holder, if it was live. Spent or lapsed, it is
+    /// gone either way, so a code copied from a rider's phone opens no second gate.
+    pub fn admit_by_code(
+        &mut self,
+        gate: TerminalId,
+        code_hash: &SecretHash,
+        now: Timestamp,
+    ) -> Result<Option<ShopperId>, CoreError> {
+        self.transit.scheme.as_ref().ok_or(CoreError::TransitNotConfigured)?;
+        if !self.transit.gates.contains_key(&gate) {
+            return Err(CoreError::GateUnknown(gate));
+        }
+        Ok(self.payment_codes.redeem(code_hash, now))
+    }
+
+    /// A rider who owes stands at a gate: everything owed is asked of their bank now, at that
+    /// gate, and the gate lets them in once it is paid. Refused when nothing is owed or a
+    /// collection already waits for the bank.
+    pub fn collect_at_gate(
+        &mut self,
+        rider: ShopperId,
+        gate: TerminalId,
+        now: Timestamp,
+    ) -> Result<(), CoreError> {
+        self.transit.scheme.as_ref().ok_or(CoreError::TransitNotConfigured)?;
+        if !self.transit.gates.contains_key(&gate) {
+            return Err(CoreError::GateUnknown(gate));
+        }
+        let account =
+            self.transit.riders.get_mut(&rider).filter(|a| a.owed_minor > 0 && a.collecting.is_none());
+        let Some(account) = account else { return Err(CoreError::NothingToCollect(rider)) };
+        account.last_gate = Some(gate);
+        self.collect(rider, now);
+        Ok(())
+    }
+
     /// A rider says where a journey with no exit ended; its day is billed again at the next close.
     pub fn claim_journey(
         &mut self,
