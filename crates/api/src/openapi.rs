@@ -7,7 +7,7 @@ use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    audit, console, disputes, issuer, limits, merchant, operator, shopper, system, terminal,
+    audit, console, disputes, gates, issuer, limits, merchant, operator, shopper, system, terminal, transit,
 };
 
 #[derive(Debug, OpenApi)]
@@ -31,6 +31,9 @@ use crate::routes::{
         shopper::choose_default, shopper::unbind, shopper::set_limit,
         disputes::open, disputes::read, disputes::add_evidence, disputes::resolve, disputes::charge_back,
         disputes::fund_reserve,
+        gates::setup, gates::decide_passage, gates::report_passages,
+        transit::set_scheme, transit::place_gate, transit::deny_list, transit::rider_trips, transit::my_trips,
+        transit::claim,
     ),
     modifiers(&Security, &IdPatterns),
 )]

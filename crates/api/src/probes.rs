@@ -5,35 +5,43 @@
 //! process), is taken by the first phone-digit request, is forgotten after `hold_ms`, and at most
 //! `most` are held: past that the oldest goes first. A phone-digit request that finds no probe
 //! here (too late, or sent to another node) is refused and the payment is left as it was.
+//!
+//! The same holding keeps a gate's open decisions (`HeldFor<Ticket, Admitted>`) until the gate
+//! reports the passage.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
 use std::sync::Mutex;
 
 use facepay_domain::{FaceTemplate, PaymentId};
 
+pub(crate) type HeldProbes = HeldFor<PaymentId, FaceTemplate>;
+
+/// Values held by key for a while, in this node's memory only.
 #[derive(Debug)]
-pub(crate) struct HeldProbes {
+pub(crate) struct HeldFor<K, V> {
     hold_ms: i64,
     most: usize,
-    held: Mutex<Held>,
+    held: Mutex<Held<K, V>>,
 }
 
-#[derive(Debug, Default)]
-struct Held {
-    /// Each held probe, the time it lapses and its place in `by_age`.
-    probes: HashMap<PaymentId, (FaceTemplate, i64, u64)>,
-    /// Oldest first: (place, payment).
-    by_age: BTreeMap<u64, PaymentId>,
+#[derive(Debug)]
+struct Held<K, V> {
+    /// Each held value, the time it lapses and its place in `by_age`.
+    probes: HashMap<K, (V, i64, u64)>,
+    /// Oldest first: (place, key).
+    by_age: BTreeMap<u64, K>,
     next_place: u64,
 }
 
-impl HeldProbes {
-    pub(crate) fn new(hold_ms: i64, most: usize) -> HeldProbes {
-        HeldProbes { hold_ms, most, held: Mutex::new(Held::default()) }
+impl<K: Copy + Eq + Hash, V> HeldFor<K, V> {
+    pub(crate) fn new(hold_ms: i64, most: usize) -> HeldFor<K, V> {
+        let held = Held { probes: HashMap::new(), by_age: BTreeMap::new(), next_place: 0 };
+        HeldFor { hold_ms, most, held: Mutex::new(held) }
     }
 
     /// Holds `probe` for `payment` from `now_ms`, replacing one it held already.
-    pub(crate) fn hold(&self, payment: PaymentId, probe: FaceTemplate, now_ms: i64) {
+    pub(crate) fn hold(&self, payment: K, probe: V, now_ms: i64) {
         let mut held = self.held.lock().expect("no panic while holding probes");
         held.remove(payment);
         held.forget_lapsed(now_ms);
@@ -48,7 +56,7 @@ impl HeldProbes {
     }
 
     /// The probe held for `payment`, taken out, unless it lapsed.
-    pub(crate) fn take(&self, payment: PaymentId, now_ms: i64) -> Option<FaceTemplate> {
+    pub(crate) fn take(&self, payment: K, now_ms: i64) -> Option<V> {
         let mut held = self.held.lock().expect("no panic while holding probes");
         let (probe, lapses, _) = held.remove(payment)?;
         (now_ms < lapses).then_some(probe)
@@ -60,8 +68,16 @@ impl HeldProbes {
     }
 }
 
-impl Held {
-    fn remove(&mut self, payment: PaymentId) -> Option<(FaceTemplate, i64, u64)> {
+impl<K: Copy + Eq + Hash, V: Clone> HeldFor<K, V> {
+    /// A copy of what is held for `key`, left held, unless it lapsed.
+    pub(crate) fn get(&self, key: K, now_ms: i64) -> Option<V> {
+        let held = self.held.lock().expect("no panic while holding");
+        held.probes.get(&key).filter(|(_, lapses, _)| now_ms < *lapses).map(|(value, _, _)| value.clone())
+    }
+}
+
+impl<K: Copy + Eq + Hash, V> Held<K, V> {
+    fn remove(&mut self, payment: K) -> Option<(V, i64, u64)> {
         let removed = self.probes.remove(&payment)?;
         self.by_age.remove(&removed.2);
         Some(removed)

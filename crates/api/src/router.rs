@@ -22,7 +22,7 @@ use crate::auth::{hex, random_bytes};
 use crate::caller::{self, VerifiedSlot};
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::routes::{
-    audit, console, disputes, issuer, limits, merchant, operator, shopper, system, terminal,
+    audit, console, disputes, gates, issuer, limits, merchant, operator, shopper, system, terminal, transit,
 };
 use crate::switch::Switch;
 
@@ -43,6 +43,15 @@ pub fn router(switch: Arc<Switch>) -> Router {
         .route("/v1/terminal/payments/{payment_id}/confirm", post(terminal::confirm))
         .route("/v1/terminal/payments/{payment_id}/void", post(terminal::void))
         .route("/v1/terminal/payments/{payment_id}/refunds", post(terminal::refund))
+        .route("/v1/gate/setup", get(gates::setup))
+        .route("/v1/gate/decisions", post(gates::decide_passage))
+        .route("/v1/gate/passages", post(gates::report_passages))
+        .route("/v1/operator/transit/scheme", put(transit::set_scheme))
+        .route("/v1/operator/transit/gates/{terminal_id}", put(transit::place_gate))
+        .route("/v1/operator/transit/deny-list", get(transit::deny_list))
+        .route("/v1/operator/transit/riders/{shopper_id}", get(transit::rider_trips))
+        .route("/v1/shopper/transit", get(transit::my_trips))
+        .route("/v1/shopper/transit/claims", post(transit::claim))
         .route("/v1/merchant/terminals", post(merchant::register_terminal))
         .route(
             "/v1/merchant/terminals/{terminal_id}",

@@ -22,8 +22,9 @@ use crate::error::ApiError;
 use crate::gate::CaptureGate;
 use crate::metrics::{Metrics, NodeGauges};
 use crate::ports::{Biometrics, Faces};
-use crate::probes::HeldProbes;
+use crate::probes::{HeldFor, HeldProbes};
 use crate::rate::{Rate, RateLimiter};
+use crate::routes::gates::{Admitted, TICKET_HOLD_MS, TICKETS_HELD, Ticket};
 use crate::wire::PaymentOut;
 
 /// A node's payment core on whichever store it was started with.
@@ -142,6 +143,8 @@ pub struct Switch {
     pub(crate) biometrics: Arc<dyn Biometrics>,
     pub(crate) captures: CaptureGate,
     pub(crate) held_probes: HeldProbes,
+    /// Gates' open decisions waiting for their passages.
+    pub(crate) held_tickets: HeldFor<Ticket, Admitted>,
     pub(crate) metrics: Metrics,
     terminal_rate: RateLimiter,
     api_key_rate: RateLimiter,
@@ -246,6 +249,7 @@ impl Switch {
             open_rate: RateLimiter::new(config.open_rate, 100_000),
             captures: CaptureGate::new(config.captures_running, config.captures_queued),
             held_probes: HeldProbes::new(config.probe_hold_ms, config.probes_held),
+            held_tickets: HeldFor::new(TICKET_HOLD_MS, TICKETS_HELD),
             config,
             node,
             node_status,

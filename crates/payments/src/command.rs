@@ -233,7 +233,8 @@ pub enum Command {
         gate: TerminalId,
         code_hash: SecretHash,
     },
-    /// A rider who owes, at a gate: the debt asked of their bank now.
+    /// A rider on the deny list, at a gate: the debt asked of their bank now, or a refused
+    /// day's hold tried again.
     CollectAtGate {
         rider: ShopperId,
         gate: TerminalId,

@@ -297,6 +297,30 @@ fn a_rider_in_debt_refused_at_a_gate_pays_it_there_and_is_let_in() {
 }
 
 #[test]
+fn a_rider_whose_hold_was_refused_is_held_again_at_the_gate_once_they_can_pay() {
+    let mut core = metro(100);
+    let morning = on_day(DAY, 8.0);
+    upload(&mut core, vec![passage(CENTRAL, 1, CAROL, Direction::Entry, morning)]);
+    assert!(core.transit_standing(CAROL).denied);
+    let again =
+        run(&mut core, Command::CollectAtGate { rider: CAROL, gate: MARKET }, morning.plus_ms(60_000));
+    run(&mut core, Command::Sweep, morning.plus_ms(60_000)).unwrap();
+    assert!(again.is_ok() && core.transit_standing(CAROL).denied, "still too little to hold the day");
+    core.top_up(CAROL_WALLET, 1_000, TransferId(4), morning.plus_ms(120_000)).unwrap();
+    run(&mut core, Command::CollectAtGate { rider: CAROL, gate: MARKET }, morning.plus_ms(120_000)).unwrap();
+    assert!(!core.transit_standing(CAROL).denied, "the account verified");
+    assert_eq!(available(&core, CAROL_WALLET), 1_100 - 700, "the day is held once");
+    let third =
+        run(&mut core, Command::CollectAtGate { rider: CAROL, gate: MARKET }, morning.plus_ms(180_000));
+    assert_eq!(third.unwrap_err().code(), "nothing_to_collect");
+    // The day closes on the new hold: an entry with no exit costs the maximum fare, 6.00.
+    sweep(&mut core, close_of(DAY));
+    assert_eq!(balance(&core, CAROL_WALLET), 1_100 - 600);
+    assert_eq!(core.transit_standing(CAROL).owed_minor, 0);
+    core.ledger().verify().unwrap();
+}
+
+#[test]
 fn a_payment_code_opens_one_gate_once() {
     let mut core = metro(5_000);
     let now = on_day(DAY, 8.0);
@@ -466,6 +490,20 @@ fn refused_transit_commands_change_nothing() {
         ),
         (
             Command::SetTransitScheme(Box::new(TransitScheme { close_delay_ms: DAY_MS + 1, ..scheme() })),
+            "transit_scheme_malformed",
+        ),
+        (
+            Command::SetTransitScheme(Box::new(TransitScheme {
+                calendar: TravelCalendar { utc_offset_minutes: 0, day_starts_minute: 1_440 },
+                ..scheme()
+            })),
+            "transit_scheme_malformed",
+        ),
+        (
+            Command::SetTransitScheme(Box::new(TransitScheme {
+                calendar: TravelCalendar { utc_offset_minutes: -841, day_starts_minute: 0 },
+                ..scheme()
+            })),
             "transit_scheme_malformed",
         ),
         (

@@ -13,6 +13,23 @@ const MINUTE_MS: i64 = 60_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct TravelDay(pub i64);
 
+impl TravelDay {
+    /// The calendar date the travel day begins on, `YYYY-MM-DD` (proleptic Gregorian).
+    pub fn date(self) -> String {
+        // Days to a civil date, counting eras of 400 years from 0000-03-01.
+        let z = self.0 + 719_468;
+        let era = z.div_euclid(146_097);
+        let of_era = z.rem_euclid(146_097);
+        let year_of_era = (of_era - of_era / 1_460 + of_era / 36_524 - of_era / 146_096) / 365;
+        let of_year = of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+        let shifted_month = (5 * of_year + 2) / 153;
+        let day = of_year - (153 * shifted_month + 2) / 5 + 1;
+        let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
+        let year = year_of_era + era * 400 + i64::from(month <= 2);
+        format!("{year:04}-{month:02}-{day:02}")
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Weekday {
     Monday,
@@ -114,6 +131,15 @@ mod tests {
         assert_eq!(calendar.day_of(at(20, 15)), TravelDay(0));
         assert_eq!(calendar.seconds_of_day(at(20, 45)), (4 * 60 + 45) * 60);
         assert_eq!(calendar.start_of(TravelDay(1)), at(20, 30));
+    }
+
+    #[test]
+    fn a_travel_day_is_named_by_the_date_it_begins_on() {
+        assert_eq!(TravelDay(0).date(), "1970-01-01");
+        assert_eq!(TravelDay(-1).date(), "1969-12-31");
+        assert_eq!(TravelDay(59).date(), "1970-03-01");
+        assert_eq!(TravelDay(11_016).date(), "2000-02-29");
+        assert_eq!(TravelDay(20_833).date(), "2027-01-15");
     }
 
     #[test]

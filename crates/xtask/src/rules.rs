@@ -70,7 +70,7 @@ pub const RULES: Rules = Rules {
         CrateRule {
             name: API,
             pure: false,
-            may_use: &[DOMAIN, LEDGER, FACE_INDEX, PAYMENTS, VAULT, GALLERY, WEB],
+            may_use: &[DOMAIN, LEDGER, FACE_INDEX, PAYMENTS, TRANSIT, VAULT, GALLERY, WEB],
         },
         CrateRule {
             name: "facepay",

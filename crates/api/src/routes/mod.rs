@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod console;
 pub mod disputes;
+pub mod gates;
 pub mod issuer;
 pub mod limits;
 pub mod merchant;
@@ -10,3 +11,4 @@ pub mod operator;
 pub mod shopper;
 pub mod system;
 pub mod terminal;
+pub mod transit;

@@ -273,14 +273,25 @@ pub async fn pay(
     Ok(Json(payment))
 }
 
-/// The capture to a liveness verdict and an identification among everyone enrolled. A photo
-/// that shows no usable face is the terminal's to retake (4xx, no payment); one that is not live
-/// is a payment declined for it, so the risk rules count it.
+/// The capture to a liveness verdict and an identification among everyone enrolled. A face that
+/// is not live is a payment declined for it, so the risk rules count it.
 async fn identify(
     switch: &Arc<Switch>,
     payment: PaymentId,
     frames: Vec<Vec<u8>>,
 ) -> Result<(bool, Identification), ApiError> {
+    Ok(match live_template(switch, frames).await? {
+        Some(template) => (true, search(switch, payment, template)?),
+        None => (false, Identification::NoMatch),
+    })
+}
+
+/// The capture's template, or none when the face is not live. A photo that shows no usable face
+/// is the caller's to retake (4xx); an engine that failed is the node's (503).
+pub(crate) async fn live_template(
+    switch: &Arc<Switch>,
+    frames: Vec<Vec<u8>>,
+) -> Result<Option<FaceTemplate>, ApiError> {
     let biometrics = switch.biometrics.clone();
     let captured = switch
         .captures
@@ -291,7 +302,7 @@ async fn identify(
         .await?;
     let captured = match captured {
         Ok(captured) => captured,
-        Err(refused) if refused.code == "face_not_live" => return Ok((false, Identification::NoMatch)),
+        Err(refused) if refused.code == "face_not_live" => return Ok(None),
         Err(refused) if refused.engine_failed => {
             return Err(ApiError::unavailable(refused.code, refused.message));
         }
@@ -303,7 +314,7 @@ async fn identify(
             ));
         }
     };
-    Ok((true, search(switch, payment, captured.template)?))
+    Ok(Some(captured.template))
 }
 
 /// A device's template to a liveness verdict and an identification, as `identify` does for

@@ -159,6 +159,12 @@ impl PaymentCore {
             return Err(CoreError::CurrencyNotSupported);
         }
         positive_amount(scheme.day_hold_minor)?;
+        let calendar = scheme.calendar;
+        if !(-840..=840).contains(&calendar.utc_offset_minutes) || calendar.day_starts_minute >= 1_440 {
+            return Err(CoreError::TransitSchemeMalformed(
+                "the UTC offset is -840 to 840 minutes and a day starts 0 to 1439 minutes after midnight",
+            ));
+        }
         if !(0..=DAY_MS).contains(&scheme.close_delay_ms) {
             return Err(CoreError::TransitSchemeMalformed("the close delay is 0 to 24 hours"));
         }
@@ -269,24 +275,44 @@ impl PaymentCore {
         Ok(self.payment_codes.redeem(code_hash, now))
     }
 
-    /// A rider who owes stands at a gate: everything owed is asked of their bank now, at that
-    /// gate, and the gate lets them in once it is paid. Refused when nothing is owed or a
-    /// collection already waits for the bank.
+    /// A rider on the deny list stands at a gate: everything they owe is asked of their bank
+    /// now, at that gate; one who owes nothing but whose day's hold was refused is held again
+    /// (their account may verify now). The gate lets them in once that goes through. Refused
+    /// when there is nothing to ask or the bank has not answered the last ask.
     pub fn collect_at_gate(
         &mut self,
         rider: ShopperId,
         gate: TerminalId,
         now: Timestamp,
     ) -> Result<(), CoreError> {
-        self.transit.scheme.as_ref().ok_or(CoreError::TransitNotConfigured)?;
+        let scheme = self.transit.scheme.as_ref().ok_or(CoreError::TransitNotConfigured)?;
         if !self.transit.gates.contains_key(&gate) {
             return Err(CoreError::GateUnknown(gate));
         }
-        let account =
-            self.transit.riders.get_mut(&rider).filter(|a| a.owed_minor > 0 && a.collecting.is_none());
-        let Some(account) = account else { return Err(CoreError::NothingToCollect(rider)) };
-        account.last_gate = Some(gate);
-        self.collect(rider, now);
+        let today = scheme.calendar.day_of(now);
+        let account = self.transit.riders.get(&rider).ok_or(CoreError::NothingToCollect(rider))?;
+        if account.owed_minor > 0 && account.collecting.is_none() {
+            self.transit.riders.get_mut(&rider).expect("the rider owes").last_gate = Some(gate);
+            self.collect(rider, now);
+            return Ok(());
+        }
+        // A refused hold of a day not yet closed is tried again; one under way is left alone.
+        let refused_hold = |id: &PaymentId| {
+            matches!(self.payments[id].payment.state, PaymentState::Declined(_) | PaymentState::Expired)
+        };
+        let open_day = self.transit.next_close.is_some_and(|next| today >= next);
+        let hold = self.transit.holds.get(&(rider, today)).copied();
+        if account.owed_minor > 0
+            || !account.hold_refused
+            || !open_day
+            || !hold.is_none_or(|id| refused_hold(&id))
+        {
+            return Err(CoreError::NothingToCollect(rider));
+        }
+        if let Some(old) = hold {
+            self.transit.purposes.remove(&old);
+        }
+        self.hold_day(rider, today, gate, now);
         Ok(())
     }
 
@@ -398,8 +424,12 @@ impl PaymentCore {
         let state = self.payments[&id].payment.state;
         match purpose {
             Purpose::DayHold { rider, .. } => {
-                if matches!(state, PaymentState::Declined(_) | PaymentState::Expired) {
-                    self.transit.riders.entry(rider).or_default().hold_refused = true;
+                let account = self.transit.riders.entry(rider).or_default();
+                match state {
+                    PaymentState::Declined(_) | PaymentState::Expired => account.hold_refused = true,
+                    // The account verified: only a debt still denies the rider.
+                    PaymentState::Authorized => account.hold_refused = false,
+                    _ => {}
                 }
             }
             Purpose::Collection { rider } => match state {

@@ -1,0 +1,353 @@
+//! A transit operator's gates, signed as terminals. A gate asks for a decision when a rider
+//! presents a face or a payment code (`decisions`); the barrier opens on `open`, and only once
+//! the rider has passed does the gate report the passage with the decision's ticket
+//! (`passages`), alone or in a batch after a stretch without the switch. One passage is one tap
+//! whatever the medium, and a rider a gate saw but who never passed is never charged.
+//!
+//! An entry is searched among everyone enrolled; an exit only among the riders inside the gate's
+//! network (entered within its longest journey), a gallery thousands of times smaller, decided as
+//! a phone-digit bucket is (no one to ask for more, so a close runner-up is no match). A rider on
+//! the deny list is asked for the debt at the gate and let in once it is paid.
+//!
+//! A ticket is held in this node's memory (like a face waiting for its phone digits) for
+//! `TICKET_HOLD_MS`: the gate reports its passages to the node that decided.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use facepay_domain::{FaceTemplate, ShopperId, TerminalId, Timestamp};
+use facepay_face_index::{Decision, Scope, decide};
+use facepay_payments::{Command, CoreError, GatePassage, GatePlace, Reply};
+use facepay_transit::{Direction, Medium};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::{hex, random_bytes};
+use crate::caller::SignedTerminal;
+use crate::error::{ApiError, ErrorBody};
+use crate::switch::{Switch, now_ms};
+use crate::wire;
+
+/// How long an open decision waits for its passage report.
+pub const TICKET_HOLD_MS: i64 = 3_600_000;
+/// Most open decisions a node holds; past that the oldest goes first.
+pub const TICKETS_HELD: usize = 200_000;
+
+/// A ticket's 16 random bytes.
+pub(crate) type Ticket = [u8; 16];
+
+/// What an open decision let through, waiting for the gate to say the rider passed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Admitted {
+    gate: TerminalId,
+    rider: ShopperId,
+    direction: Direction,
+    medium: Medium,
+    decided_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum GateDirection {
+    Entry,
+    Exit,
+}
+
+impl From<GateDirection> for Direction {
+    fn from(direction: GateDirection) -> Direction {
+        match direction {
+            GateDirection::Entry => Direction::Entry,
+            GateDirection::Exit => Direction::Exit,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRequest {
+    pub direction: GateDirection,
+    /// One to three frames of the rider's face, base64 JPEG, PNG or WebP; or else
+    #[serde(default)]
+    pub captures: Vec<String>,
+    /// the 18 digits of the payment code the rider's app shows.
+    pub payment_code: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct GateDecision {
+    /// Whether the barrier opens.
+    pub open: bool,
+    /// `gate_open`, or why it stays closed: `face_not_live`, `rider_unknown`, `face_uncertain`,
+    /// `rider_not_inside`, `code_unknown`, `rider_denied`.
+    pub code: String,
+    /// A sentence for the gate's screen.
+    pub message: String,
+    /// When open: report the passage with it once the rider has passed.
+    pub ticket: Option<String>,
+}
+
+impl GateDecision {
+    fn closed(code: &str, message: &str) -> GateDecision {
+        GateDecision { open: false, code: code.to_owned(), message: message.to_owned(), ticket: None }
+    }
+}
+
+#[utoipa::path(post, path = "/v1/gate/decisions", tag = "gate", security(("terminal_signature" = [])),
+    request_body = DecisionRequest,
+    responses((status = 200, body = GateDecision), (status = "4XX", body = ErrorBody), (status = 503, body = ErrorBody)))]
+/// Whether the barrier opens for the rider in front of the gate.
+pub async fn decide_passage(
+    State(switch): State<Arc<Switch>>,
+    signed: SignedTerminal,
+) -> Result<Json<GateDecision>, ApiError> {
+    let SignedTerminal { terminal: gate, body } = signed;
+    let request: DecisionRequest = wire::json(&body)?;
+    switch.refuse_unless_in_standing(gate)?;
+    let place = gate_place(&switch, gate)?;
+    let direction = Direction::from(request.direction);
+    let (rider, medium) = match (request.captures.is_empty(), request.payment_code) {
+        (true, Some(code)) => {
+            let code_hash = wire::payment_code_hash(&code)?;
+            match switch.execute(Command::AdmitByCode { gate, code_hash }).await? {
+                Reply::Rider(Some(rider)) => (rider, Medium::PaymentCode),
+                Reply::Rider(None) => {
+                    let closed =
+                        GateDecision::closed("code_unknown", "This code is used or expired: show a new one.");
+                    return Ok(Json(closed));
+                }
+                _ => return Err(ApiError::internal("the core answered a code without a rider")),
+            }
+        }
+        (false, None) => {
+            let limits = (switch.config.max_payment_frames, switch.config.max_frame_bytes);
+            let frames = wire::frames(&request.captures, limits.0, limits.1)?;
+            let Some(template) = crate::routes::terminal::live_template(&switch, frames).await? else {
+                return Ok(Json(GateDecision::closed(
+                    "face_not_live",
+                    "Please look at the camera yourself.",
+                )));
+            };
+            match identify_rider(&switch, &place, direction, &template)? {
+                Ok(rider) => (rider, Medium::Face),
+                Err(closed) => return Ok(Json(closed)),
+            }
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "identification_ambiguous",
+                "send captures or a payment code: one of them",
+            ));
+        }
+    };
+    if direction == Direction::Entry && !settled_at_gate(&switch, rider, gate).await? {
+        return Ok(Json(GateDecision::closed(
+            "rider_denied",
+            "Your travel account owes a fare its bank refused: settle it on your page.",
+        )));
+    }
+    let ticket: Ticket = random_bytes();
+    let admitted = Admitted { gate, rider, direction, medium, decided_ms: now_ms() };
+    switch.held_tickets.hold(ticket, admitted, admitted.decided_ms);
+    Ok(Json(GateDecision {
+        open: true,
+        code: "gate_open".to_owned(),
+        message: "Please pass.".to_owned(),
+        ticket: Some(format!("tkt_{}", hex(&ticket))),
+    }))
+}
+
+/// The registered place of a gate; a terminal that is not a gate is refused.
+fn gate_place(switch: &Switch, gate: TerminalId) -> Result<GatePlace, ApiError> {
+    switch
+        .read(|core| core.gate_place(gate).cloned())
+        .ok_or_else(|| ApiError::from(CoreError::GateUnknown(gate)))
+}
+
+/// The rider whose face this is: among everyone at an entry, among the riders inside the
+/// network at an exit; or the closed decision to show.
+fn identify_rider(
+    switch: &Switch,
+    place: &GatePlace,
+    direction: Direction,
+    template: &FaceTemplate,
+) -> Result<Result<ShopperId, GateDecision>, ApiError> {
+    let view = switch.reader.view();
+    let k = switch.config.search_k;
+    let (candidates, scope) = match direction {
+        Direction::Entry => (view.search(template, k)?, Scope::Everyone),
+        Direction::Exit => {
+            let inside = switch.read(|core| {
+                let longest = core
+                    .transit_scheme()
+                    .and_then(|scheme| scheme.fares.networks.get(&place.network))
+                    .map_or(0, |rules| rules.max_journey_ms);
+                core.travel_log().riding(&place.network, longest, crate::switch::now())
+            });
+            (view.search_among(template, &inside, k)?, Scope::PhoneBucket)
+        }
+    };
+    Ok(match decide(&candidates, &switch.config.decision, scope) {
+        Decision::Match { shopper, .. } => Ok(shopper),
+        // A gate cannot ask for phone digits: the payment code is the way in.
+        Decision::AskHint => Err(GateDecision::closed(
+            "face_uncertain",
+            "We could not be sure it is you: show your payment code.",
+        )),
+        Decision::NoMatch if direction == Direction::Exit => Err(GateDecision::closed(
+            "rider_not_inside",
+            "We found no journey of yours on this network: show your payment code or ask staff.",
+        )),
+        Decision::NoMatch => {
+            Err(GateDecision::closed("rider_unknown", "We do not know this face: show your payment code."))
+        }
+    })
+}
+
+/// Whether the rider may enter: not denied, or denied and the debt just collected at this gate.
+async fn settled_at_gate(switch: &Arc<Switch>, rider: ShopperId, gate: TerminalId) -> Result<bool, ApiError> {
+    if !switch.read(|core| core.transit_standing(rider).denied) {
+        return Ok(true);
+    }
+    match switch.execute(Command::CollectAtGate { rider, gate }).await {
+        Ok(_) => {}
+        // Nothing owed (a refused hold waits for the day's close) or a collection under way.
+        Err(err) if err.code == "nothing_to_collect" => {}
+        Err(err) => return Err(err),
+    }
+    Ok(!switch.read(|core| core.transit_standing(rider).denied))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PassageReport {
+    /// The open decision's ticket.
+    pub ticket: String,
+    /// The gate's own count of passages: one passage, one number, also when sent again.
+    pub seq: u64,
+    /// When the rider passed, unix ms.
+    pub at_ms: i64,
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PassagesRequest {
+    /// 1 to 1,000 passages, in any order; sending a batch again changes nothing.
+    pub passages: Vec<PassageReport>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PassageRecorded {
+    pub seq: u64,
+    /// `recorded`, `duplicate`, `same_passage` (the rider's other medium at the same moment),
+    /// `ticket_unknown` (another node's, another gate's or lapsed), `passage_before_decision`,
+    /// `too_late`, `clock_ahead`, `rider_unknown`.
+    pub outcome: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PassagesRecorded {
+    /// One per passage, in the request's order.
+    pub passages: Vec<PassageRecorded>,
+}
+
+#[utoipa::path(post, path = "/v1/gate/passages", tag = "gate", security(("terminal_signature" = [])),
+    request_body = PassagesRequest,
+    responses((status = 200, body = PassagesRecorded), (status = "4XX", body = ErrorBody)))]
+/// The riders who passed through the gate, by their decisions' tickets.
+pub async fn report_passages(
+    State(switch): State<Arc<Switch>>,
+    signed: SignedTerminal,
+) -> Result<Json<PassagesRecorded>, ApiError> {
+    let SignedTerminal { terminal: gate, body } = signed;
+    let request: PassagesRequest = wire::json(&body)?;
+    if request.passages.is_empty() || request.passages.len() > facepay_payments::PASSAGES_MAX {
+        return Err(CoreError::PassagesTooMany.into());
+    }
+    gate_place(&switch, gate)?;
+    let now = now_ms();
+    // Each report's passage, or the outcome that says why it has none.
+    let mut answers: Vec<Result<GatePassage, &'static str>> = Vec::with_capacity(request.passages.len());
+    for report in &request.passages {
+        let admitted = switch
+            .held_tickets
+            .get(parse_ticket(&report.ticket)?, now)
+            .filter(|admitted| admitted.gate == gate);
+        answers.push(match admitted {
+            None => Err("ticket_unknown"),
+            Some(admitted) if report.at_ms < admitted.decided_ms - switch.config.clock_skew_ms => {
+                Err("passage_before_decision")
+            }
+            Some(admitted) => Ok(GatePassage {
+                gate,
+                seq: report.seq,
+                rider: admitted.rider,
+                direction: admitted.direction,
+                medium: admitted.medium,
+                at: Timestamp::from_unix_ms(report.at_ms),
+            }),
+        });
+    }
+    let passages: Vec<GatePassage> = answers.iter().filter_map(|answer| answer.clone().ok()).collect();
+    let mut recorded = if passages.is_empty() {
+        Vec::new()
+    } else {
+        match switch.execute(Command::RecordPassages(passages)).await? {
+            Reply::Passages(outcomes) => outcomes,
+            _ => return Err(ApiError::internal("the core answered passages without their outcomes")),
+        }
+    }
+    .into_iter();
+    let passages = request
+        .passages
+        .iter()
+        .zip(answers)
+        .map(|(report, answer)| {
+            let outcome = match answer {
+                Err(code) => code,
+                Ok(_) => recorded.next().map_or("passage_unanswered", |outcome| outcome.code()),
+            };
+            PassageRecorded { seq: report.seq, outcome: outcome.to_owned() }
+        })
+        .collect();
+    Ok(Json(PassagesRecorded { passages }))
+}
+
+/// A ticket reads `tkt_<32 hex digits>`.
+fn parse_ticket(text: &str) -> Result<Ticket, ApiError> {
+    let malformed = || ApiError::bad_request("ticket_malformed", "a ticket reads tkt_<32 hex digits>");
+    let digits = text.strip_prefix("tkt_").filter(|d| d.len() == 32).ok_or_else(malformed)?;
+    let mut ticket = [0u8; 16];
+    for (byte, pair) in ticket.iter_mut().zip(digits.as_bytes().chunks(2)) {
+        let pair = std::str::from_utf8(pair).map_err(|_| malformed())?;
+        *byte = u8::from_str_radix(pair, 16).map_err(|_| malformed())?;
+    }
+    Ok(ticket)
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct GateSetup {
+    pub terminal_id: String,
+    pub network: String,
+    pub station: String,
+    /// The switch's clock, unix ms, for the gate to check its own against.
+    pub server_time_ms: i64,
+    pub currency: String,
+}
+
+#[utoipa::path(get, path = "/v1/gate/setup", tag = "gate", security(("terminal_signature" = [])),
+    responses((status = 200, body = GateSetup), (status = "4XX", body = ErrorBody)))]
+/// Where the gate stands, and the switch's clock.
+pub async fn setup(
+    State(switch): State<Arc<Switch>>,
+    signed: SignedTerminal,
+) -> Result<Json<GateSetup>, ApiError> {
+    let place = gate_place(&switch, signed.terminal)?;
+    Ok(Json(GateSetup {
+        terminal_id: signed.terminal.to_string(),
+        network: place.network.0,
+        station: place.station.0,
+        server_time_ms: now_ms(),
+        currency: switch.config.currency.code().to_owned(),
+    }))
+}

@@ -1,0 +1,297 @@
+//! Transit through the API: the operator imports fares and places gates; riders enter and leave
+//! by face or payment code, one passage one tap; an exit gate finds only riders inside; a rider a
+//! gate saw but who never passed is not charged; uploads repeat without effect; and a rider reads
+//! their trips and the day's one charge, and claims where a journey with no exit ended.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use axum::http::StatusCode;
+use common::*;
+use facepay_api::TerminalSigner;
+use serde_json::{Value, json};
+
+/// Two zones: 2.00 inside one, 3.00 across, 6.00 the maximum fare, 7.00 a day at most.
+fn fare_files() -> BTreeMap<&'static str, &'static str> {
+    BTreeMap::from([
+        ("networks.txt", "network_id,network_name\nmetro,Metro\n"),
+        ("areas.txt", "area_id,area_name\nz1,Zone 1\nz2,Zone 2\n"),
+        ("stop_areas.txt", "area_id,stop_id\nz1,central\nz1,market\nz2,harbour\n"),
+        (
+            "fare_products.txt",
+            "fare_product_id,fare_product_name,amount,currency,colour\ninner,Inner,2.00,EUR,red\nacross,Across,3.00,EUR,blue\n",
+        ),
+        (
+            "fare_leg_rules.txt",
+            "leg_group_id,network_id,from_area_id,to_area_id,fare_product_id\n\
+             inner,metro,z1,z1,inner\ninner,metro,z2,z2,inner\nacross,metro,z1,z2,across\nacross,metro,z2,z1,across\n",
+        ),
+        (
+            "facepay_networks.txt",
+            "network_id,maximum_fare,max_journey_minutes,currency\nmetro,6.00,120,EUR\n",
+        ),
+        (
+            "facepay_fare_caps.txt",
+            "cap_id,network_id,rider_category_id,period,week_start_day,amount,currency\nday,,,day,,7.00,EUR\n",
+        ),
+    ])
+}
+
+struct Metro {
+    node: TestNode,
+    merchant_id: String,
+    central: TerminalSigner,
+    market: TerminalSigner,
+    harbour: TerminalSigner,
+}
+
+async fn metro() -> Metro {
+    let node = node();
+    let (operator_merchant, merchant_key) = merchant(&node).await;
+    let scheme = json!({
+        "merchant_id": operator_merchant, "fare_files": fare_files(), "day_hold_minor": 700,
+        "day_starts_minute": 270,
+    });
+    let (status, body) =
+        send(&node.router, with_key("PUT", "/v1/operator/transit/scheme", &node.operator_key, Some(scheme)))
+            .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["networks"], json!(["metro"]));
+    // An unknown column is reported, not ignored.
+    assert!(
+        body["notices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["file"] == "fare_products.txt" && n["detail"].as_str().unwrap().contains("colour")),
+        "{body}"
+    );
+    let mut gates = Vec::new();
+    for station in ["central", "market", "harbour"] {
+        let gate = terminal(&node, &merchant_key).await;
+        let path = format!("/v1/operator/transit/gates/{}", gate.terminal);
+        let place = json!({"network": "metro", "station": station});
+        let (status, body) =
+            send(&node.router, with_key("PUT", &path, &node.operator_key, Some(place))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        gates.push(gate);
+    }
+    let [central, market, harbour] = <[TerminalSigner; 3]>::try_from(gates).unwrap();
+    Metro { node, merchant_id: operator_merchant, central, market, harbour }
+}
+
+async fn decide(metro: &Metro, gate: &TerminalSigner, body: Value) -> Value {
+    let (status, body) = send(&metro.node.router, signed(gate, "POST", "/v1/gate/decisions", &body)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+async fn by_face(metro: &Metro, gate: &TerminalSigner, direction: &str, photo_text: &str) -> Value {
+    decide(metro, gate, json!({"direction": direction, "captures": [photo(photo_text)]})).await
+}
+
+/// Reports that the rider of `ticket` passed, now; the outcome. (A moment later than the passage
+/// before: a rider's taps are ordered by their time.)
+async fn passed(metro: &Metro, gate: &TerminalSigner, ticket: &Value, seq: u64) -> String {
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    let report = json!({"passages": [{"ticket": ticket, "seq": seq, "at_ms": facepay_api::now_ms()}]});
+    let (status, body) = send(&metro.node.router, signed(gate, "POST", "/v1/gate/passages", &report)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["passages"][0]["outcome"].as_str().unwrap().to_owned()
+}
+
+async fn trips(metro: &Metro, key: &str) -> Value {
+    let (status, body) = send(&metro.node.router, with_key("GET", "/v1/shopper/transit", key, None)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+async fn payment_code(metro: &Metro, key: &str) -> String {
+    let (status, body) =
+        send(&metro.node.router, with_key("POST", "/v1/shopper/payment-code", key, None)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["code"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_face_entry_and_a_face_exit_make_one_journey_priced_across_zones() {
+    let metro = metro().await;
+    let carol = shopper(&metro.node, 1, "1111", 5_000).await;
+    let entry = by_face(&metro, &metro.central, "entry", "face:1").await;
+    assert_eq!((entry["open"].as_bool(), entry["code"].as_str()), (Some(true), Some("gate_open")));
+    assert_eq!(passed(&metro, &metro.central, &entry["ticket"], 1).await, "recorded");
+    let exit = by_face(&metro, &metro.harbour, "exit", "face:1").await;
+    assert_eq!(exit["open"], true, "{exit}");
+    assert_eq!(passed(&metro, &metro.harbour, &exit["ticket"], 1).await, "recorded");
+    let trips = trips(&metro, &carol).await;
+    let day = &trips["days"][0];
+    assert_eq!(trips["days"].as_array().unwrap().len(), 1, "{trips}");
+    assert_eq!(day["journeys"].as_array().unwrap().len(), 1, "{trips}");
+    let journey = &day["journeys"][0];
+    assert_eq!((journey["kind"].as_str(), journey["fare_minor"].as_i64()), (Some("complete"), Some(300)));
+    assert_eq!(
+        (journey["entry"]["station"].as_str(), journey["exit"]["station"].as_str()),
+        (Some("central"), Some("harbour"))
+    );
+    assert_eq!(day["charge_minor"], 300);
+    assert_eq!(trips["denied"], false);
+}
+
+#[tokio::test]
+async fn a_code_entry_and_a_face_exit_are_one_journey_and_the_day_is_capped() {
+    let metro = metro().await;
+    let dan = shopper(&metro.node, 2, "2222", 5_000).await;
+    let code = payment_code(&metro, &dan).await;
+    let entry = decide(&metro, &metro.market, json!({"direction": "entry", "payment_code": code})).await;
+    assert_eq!(entry["open"], true, "{entry}");
+    // The same code shown again (a photo of Dan's phone) opens nothing.
+    let copied = decide(&metro, &metro.central, json!({"direction": "entry", "payment_code": code})).await;
+    assert_eq!((copied["open"].as_bool(), copied["code"].as_str()), (Some(false), Some("code_unknown")));
+    assert_eq!(passed(&metro, &metro.market, &entry["ticket"], 1).await, "recorded");
+    let exit = by_face(&metro, &metro.harbour, "exit", "face:2").await;
+    assert_eq!(passed(&metro, &metro.harbour, &exit["ticket"], 1).await, "recorded");
+    // Back and across again: 3.00 + 3.00 + 3.00 is capped at 7.00.
+    for (n, (from, to)) in
+        [(&metro.harbour, &metro.central), (&metro.central, &metro.harbour)].into_iter().enumerate()
+    {
+        let entry = by_face(&metro, from, "entry", "face:2").await;
+        assert_eq!(passed(&metro, from, &entry["ticket"], 10 + n as u64).await, "recorded");
+        let exit = by_face(&metro, to, "exit", "face:2").await;
+        assert_eq!(passed(&metro, to, &exit["ticket"], 20 + n as u64).await, "recorded");
+    }
+    let trips = trips(&metro, &dan).await;
+    let day = &trips["days"][0];
+    let journeys = day["journeys"].as_array().unwrap();
+    assert_eq!(journeys.len(), 3, "{trips}");
+    assert_eq!(journeys[0]["entry"]["medium"], "payment_code");
+    assert_eq!(journeys[0]["exit"]["medium"], "face");
+    assert_eq!(
+        (day["fares_minor"].as_i64(), day["charge_minor"].as_i64()),
+        (Some(900), Some(700)),
+        "{trips}"
+    );
+    assert_eq!(day["capped_by"], json!(["day"]));
+}
+
+#[tokio::test]
+async fn an_exit_gate_knows_only_riders_inside_and_an_unpassed_decision_charges_nothing() {
+    let metro = metro().await;
+    let erin = shopper(&metro.node, 3, "3333", 5_000).await;
+    let _frank = shopper(&metro.node, 4, "4444", 5_000).await;
+    // Frank never entered: the exit gate does not know him, however well his face matches.
+    let exit = by_face(&metro, &metro.harbour, "exit", "face:4").await;
+    assert_eq!(
+        (exit["open"].as_bool(), exit["code"].as_str()),
+        (Some(false), Some("rider_not_inside")),
+        "{exit}"
+    );
+    // Erin is let in but turns back before the barrier: the gate reports nothing.
+    let entry = by_face(&metro, &metro.central, "entry", "face:3").await;
+    assert_eq!(entry["open"], true);
+    assert!(trips(&metro, &erin).await["days"].as_array().unwrap().is_empty());
+    let exit = by_face(&metro, &metro.harbour, "exit", "face:3").await;
+    assert_eq!(exit["code"], "rider_not_inside", "an unreported entry is no entry");
+    // Strangers and spoofs stay outside.
+    assert_eq!(by_face(&metro, &metro.central, "entry", "face:99").await["code"], "rider_unknown");
+    assert_eq!(by_face(&metro, &metro.central, "entry", "spoof:3").await["code"], "face_not_live");
+}
+
+#[tokio::test]
+async fn a_rider_whose_account_did_not_verify_is_denied_until_it_does() {
+    let metro = metro().await;
+    let hal = shopper(&metro.node, 6, "6666", 0).await;
+    let entry = by_face(&metro, &metro.central, "entry", "face:6").await;
+    assert_eq!(passed(&metro, &metro.central, &entry["ticket"], 1).await, "recorded");
+    let (status, list) = send(
+        &metro.node.router,
+        with_key("GET", "/v1/operator/transit/deny-list", &metro.node.operator_key, None),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["riders"].as_array().unwrap().len(), 1, "the day's hold was refused: {list}");
+    assert_eq!(trips(&metro, &hal).await["denied"], true);
+    let exit = by_face(&metro, &metro.market, "exit", "face:6").await;
+    assert_eq!(exit["open"], true, "a rider inside is always let out");
+    assert_eq!(passed(&metro, &metro.market, &exit["ticket"], 1).await, "recorded");
+    let again = by_face(&metro, &metro.market, "entry", "face:6").await;
+    assert_eq!((again["open"].as_bool(), again["code"].as_str()), (Some(false), Some("rider_denied")));
+    let wallet = shopper_wallet(&metro, &hal).await;
+    let top_up = json!({"account": wallet, "amount_minor": 1_000, "top_up_id": "hal-1"});
+    let (status, body) = send(
+        &metro.node.router,
+        with_key("POST", "/v1/operator/top-ups", &metro.node.operator_key, Some(top_up)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let let_in = by_face(&metro, &metro.market, "entry", "face:6").await;
+    assert_eq!(let_in["open"], true, "the gate held the day again and it went through: {let_in}");
+    assert_eq!(trips(&metro, &hal).await["denied"], false);
+}
+
+async fn shopper_wallet(metro: &Metro, key: &str) -> String {
+    let (status, body) = send(&metro.node.router, with_key("GET", "/v1/shopper", key, None)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["wallets"][0]["account"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn passages_repeat_without_effect_and_tickets_belong_to_their_gate() {
+    let metro = metro().await;
+    let _gina = shopper(&metro.node, 5, "5555", 5_000).await;
+    let entry = by_face(&metro, &metro.central, "entry", "face:5").await;
+    // Another gate cannot report this decision's passage.
+    assert_eq!(passed(&metro, &metro.market, &entry["ticket"], 1).await, "ticket_unknown");
+    assert_eq!(passed(&metro, &metro.central, &entry["ticket"], 1).await, "recorded");
+    assert_eq!(passed(&metro, &metro.central, &entry["ticket"], 1).await, "duplicate");
+    let never = json!(format!("tkt_{}", "0".repeat(32)));
+    assert_eq!(passed(&metro, &metro.central, &never, 2).await, "ticket_unknown");
+    for (body, expected) in [
+        (json!({"passages": []}), "passages_too_many"),
+        (json!({"passages": [{"ticket": "tkt_zz", "seq": 1, "at_ms": 0}]}), "ticket_malformed"),
+        (json!({"passages": [{"ticket": never, "seq": 1}]}), "body_malformed"),
+    ] {
+        let (status, reply) =
+            send(&metro.node.router, signed(&metro.central, "POST", "/v1/gate/passages", &body)).await;
+        assert!(status.is_client_error(), "{reply}");
+        assert_eq!(code(&reply), expected, "{reply}");
+    }
+    let both = json!({"direction": "entry", "captures": [photo("face:5")], "payment_code": "0".repeat(18)});
+    let (status, reply) =
+        send(&metro.node.router, signed(&metro.central, "POST", "/v1/gate/decisions", &both)).await;
+    assert_eq!((status, code(&reply)), (StatusCode::BAD_REQUEST, "identification_ambiguous"));
+}
+
+#[tokio::test]
+async fn a_terminal_that_is_not_a_gate_and_bad_schemes_are_refused() {
+    let metro = metro().await;
+    let (_, shop_key) = merchant(&metro.node).await;
+    let till = terminal(&metro.node, &shop_key).await;
+    let body = json!({"direction": "entry", "captures": [photo("face:1")]});
+    let (status, reply) = send(&metro.node.router, signed(&till, "POST", "/v1/gate/decisions", &body)).await;
+    assert!(status.is_client_error());
+    assert_eq!(code(&reply), "gate_unknown");
+    // Another merchant's terminal cannot be made a gate.
+    let path = format!("/v1/operator/transit/gates/{}", till.terminal);
+    let place = json!({"network": "metro", "station": "central"});
+    let (_, reply) =
+        send(&metro.node.router, with_key("PUT", &path, &metro.node.operator_key, Some(place))).await;
+    assert_eq!(code(&reply), "gate_not_transit_merchant");
+    let mut files = fare_files();
+    files.insert("fare_products.txt", "fare_product_id,amount,currency\ninner,two euros,EUR\n");
+    let merchant_id = &metro.merchant_id;
+    let bad = json!({"merchant_id": merchant_id, "fare_files": files, "day_hold_minor": 700, "day_starts_minute": 270});
+    let (status, reply) = send(
+        &metro.node.router,
+        with_key("PUT", "/v1/operator/transit/scheme", &metro.node.operator_key, Some(bad)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{reply}");
+    let late = json!({"merchant_id": merchant_id, "fare_files": fare_files(), "day_hold_minor": 700, "day_starts_minute": 1440});
+    let (status, reply) = send(
+        &metro.node.router,
+        with_key("PUT", "/v1/operator/transit/scheme", &metro.node.operator_key, Some(late)),
+    )
+    .await;
+    assert_eq!((status.is_client_error(), code(&reply)), (true, "transit_scheme_malformed"), "{reply}");
+}
