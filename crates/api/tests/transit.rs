@@ -91,14 +91,19 @@ async fn by_face(metro: &Metro, gate: &TerminalSigner, direction: &str, photo_te
     decide(metro, gate, json!({"direction": direction, "captures": [photo(photo_text)]})).await
 }
 
-/// Reports that the rider of `ticket` passed, now; the outcome. (A moment later than the passage
-/// before: a rider's taps are ordered by their time.)
+/// Reports that the rider of `ticket` passed, now; the outcome.
 async fn passed(metro: &Metro, gate: &TerminalSigner, ticket: &Value, seq: u64) -> String {
+    report(metro, gate, ticket, seq).await["outcome"].as_str().unwrap().to_owned()
+}
+
+/// Reports that the rider of `ticket` passed, now (a moment after the passage before: a rider's
+/// taps are ordered by their time); what the switch said of it.
+async fn report(metro: &Metro, gate: &TerminalSigner, ticket: &Value, seq: u64) -> Value {
     tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     let report = json!({"passages": [{"ticket": ticket, "seq": seq, "at_ms": facepay_api::now_ms()}]});
     let (status, body) = send(&metro.node.router, signed(gate, "POST", "/v1/gate/passages", &report)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    body["passages"][0]["outcome"].as_str().unwrap().to_owned()
+    body["passages"][0].clone()
 }
 
 async fn trips(metro: &Metro, key: &str) -> Value {
@@ -123,7 +128,8 @@ async fn a_face_entry_and_a_face_exit_make_one_journey_priced_across_zones() {
     assert_eq!(passed(&metro, &metro.central, &entry["ticket"], 1).await, "recorded");
     let exit = by_face(&metro, &metro.harbour, "exit", "face:1").await;
     assert_eq!(exit["open"], true, "{exit}");
-    assert_eq!(passed(&metro, &metro.harbour, &exit["ticket"], 1).await, "recorded");
+    let left = report(&metro, &metro.harbour, &exit["ticket"], 1).await;
+    assert_eq!((left["outcome"].as_str(), left["day_charge_minor"].as_i64()), (Some("recorded"), Some(300)));
     let trips = trips(&metro, &carol).await;
     let day = &trips["days"][0];
     assert_eq!(trips["days"].as_array().unwrap().len(), 1, "{trips}");
@@ -195,6 +201,39 @@ async fn an_exit_gate_knows_only_riders_inside_and_an_unpassed_decision_charges_
     // Strangers and spoofs stay outside.
     assert_eq!(by_face(&metro, &metro.central, "entry", "face:99").await["code"], "rider_unknown");
     assert_eq!(by_face(&metro, &metro.central, "entry", "spoof:3").await["code"], "face_not_live");
+}
+
+#[tokio::test]
+async fn a_face_uncertain_among_everyone_enters_with_the_phone_digits() {
+    let metro = metro().await;
+    let _ivy = shopper(&metro.node, 7, "7777", 5_000).await;
+    let _jon = shopper(&metro.node, 8, "8888", 5_000).await;
+    // A face as like Ivy as Jon: not certain among everyone, certain among those with her digits.
+    let unsure = by_face(&metro, &metro.central, "entry", "mix:7:8").await;
+    assert_eq!(
+        (unsure["open"].as_bool(), unsure["code"].as_str()),
+        (Some(false), Some("phone_digits_needed"))
+    );
+    let with_digits = json!({"direction": "entry", "captures": [photo("mix:7:8")], "phone_last4": "7777"});
+    let entry = decide(&metro, &metro.central, with_digits).await;
+    assert_eq!(entry["open"], true, "{entry}");
+    let wrong = json!({"direction": "entry", "captures": [photo("mix:7:8")], "phone_last4": "1234"});
+    assert_eq!(decide(&metro, &metro.central, wrong).await["code"], "rider_unknown");
+    for (body, expected) in [
+        (
+            json!({"direction": "exit", "captures": [photo("face:7")], "phone_last4": "7777"}),
+            "phone_digits_unexpected",
+        ),
+        (
+            json!({"direction": "entry", "captures": [photo("face:7")], "phone_last4": "77a7"}),
+            "index_hint_malformed",
+        ),
+    ] {
+        let (status, reply) =
+            send(&metro.node.router, signed(&metro.central, "POST", "/v1/gate/decisions", &body)).await;
+        assert!(status.is_client_error(), "{reply}");
+        assert_eq!(code(&reply), expected);
+    }
 }
 
 #[tokio::test]

@@ -534,6 +534,27 @@ fn refused_transit_commands_change_nothing() {
 }
 
 #[test]
+fn every_transit_command_round_trips_through_the_journal_s_json() {
+    let commands = vec![
+        Command::SetTransitScheme(Box::new(scheme())),
+        Command::RegisterGate { terminal: CENTRAL, place: place("central") },
+        Command::RecordPassages(commute(DAY, 1)),
+        Command::AdmitByCode { gate: CENTRAL, code_hash: [3; 32] },
+        Command::CollectAtGate { rider: CAROL, gate: CENTRAL },
+        Command::ClaimJourney {
+            rider: CAROL,
+            entry: TapId { gate: CENTRAL, seq: 1 },
+            station: StopId::from("market"),
+        },
+    ];
+    for command in commands {
+        let text = serde_json::to_string(&command).unwrap_or_else(|err| panic!("{command:?}: {err}"));
+        let back: Command = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, command);
+    }
+}
+
+#[test]
 fn passages_of_strangers_from_the_future_or_too_old_are_answered_one_by_one() {
     let mut core = metro(5_000);
     let now = on_day(DAY, 8.0);

@@ -63,7 +63,32 @@ feed_id!(TimeframeId);
 pub struct Product {
     pub name: String,
     /// The price for each rider category; `None` is the price for every category not listed.
+    /// Stored as pairs: a journal writes commands as JSON, whose keys must be strings.
+    #[serde(with = "as_pairs")]
     pub prices: BTreeMap<Option<CategoryId>, i64>,
+}
+
+/// A map with keys JSON cannot name (`None`), written as a list of `[key, value]` pairs.
+mod as_pairs {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<K: Serialize, V: Serialize, S: Serializer>(
+        map: &BTreeMap<K, V>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(map.iter())
+    }
+
+    pub fn deserialize<'de, K, V, D>(deserializer: D) -> Result<BTreeMap<K, V>, D::Error>
+    where
+        K: Deserialize<'de> + Ord,
+        V: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(deserializer)?.into_iter().collect())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,10 +4,12 @@
 //! (`passages`), alone or in a batch after a stretch without the switch. One passage is one tap
 //! whatever the medium, and a rider a gate saw but who never passed is never charged.
 //!
-//! An entry is searched among everyone enrolled; an exit only among the riders inside the gate's
-//! network (entered within its longest journey), a gallery thousands of times smaller, decided as
-//! a phone-digit bucket is (no one to ask for more, so a close runner-up is no match). A rider on
-//! the deny list is asked for the debt at the gate and let in once it is paid.
+//! An entry is searched among everyone enrolled, and when the face alone is not certain enough
+//! among them, among those who share the phone digits the rider types; an exit only among the
+//! riders inside the gate's network (entered within its longest journey), a gallery thousands of
+//! times smaller, decided as a phone-digit bucket is (no one to ask for more, so a close
+//! runner-up is no match). A gate asks no PIN: a match must be one that pays without it. A rider
+//! on the deny list is asked for the debt at the gate and let in once it is paid.
 //!
 //! A ticket is held in this node's memory (like a face waiting for its phone digits) for
 //! `TICKET_HOLD_MS`: the gate reports its passages to the node that decided.
@@ -17,8 +19,8 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use facepay_domain::{FaceTemplate, ShopperId, TerminalId, Timestamp};
-use facepay_face_index::{Decision, Scope, decide};
-use facepay_payments::{Command, CoreError, GatePassage, GatePlace, Reply};
+use facepay_face_index::{Decision, PhoneHint, Scope, decide};
+use facepay_payments::{Command, CoreError, GatePassage, GatePlace, PassageOutcome, Reply};
 use facepay_transit::{Direction, Medium};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -72,13 +74,18 @@ pub struct DecisionRequest {
     pub captures: Vec<String>,
     /// the 18 digits of the payment code the rider's app shows.
     pub payment_code: Option<String>,
+    /// With captures at an entry: the last 4 digits of the rider's phone, typed when the face
+    /// alone was not certain among everyone (`phone_digits_needed`); the face is then searched
+    /// among those who share them.
+    pub phone_last4: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct GateDecision {
     /// Whether the barrier opens.
     pub open: bool,
-    /// `gate_open`, or why it stays closed: `face_not_live`, `rider_unknown`, `face_uncertain`,
+    /// `gate_open`, or why it stays closed: `face_not_live`, `rider_unknown`,
+    /// `phone_digits_needed` (send the face again with `phone_last4`), `face_uncertain`,
     /// `rider_not_inside`, `code_unknown`, `rider_denied`.
     pub code: String,
     /// A sentence for the gate's screen.
@@ -106,6 +113,16 @@ pub async fn decide_passage(
     switch.refuse_unless_in_standing(gate)?;
     let place = gate_place(&switch, gate)?;
     let direction = Direction::from(request.direction);
+    let hint = match &request.phone_last4 {
+        Some(_) if direction == Direction::Exit || request.captures.is_empty() => {
+            return Err(ApiError::bad_request(
+                "phone_digits_unexpected",
+                "phone digits go with the captures of an entry",
+            ));
+        }
+        Some(digits) => Some(PhoneHint::parse(digits)?),
+        None => None,
+    };
     let (rider, medium) = match (request.captures.is_empty(), request.payment_code) {
         (true, Some(code)) => {
             let code_hash = wire::payment_code_hash(&code)?;
@@ -128,7 +145,7 @@ pub async fn decide_passage(
                     "Please look at the camera yourself.",
                 )));
             };
-            match identify_rider(&switch, &place, direction, &template)? {
+            match identify_rider(&switch, &place, direction, hint, &template)? {
                 Ok(rider) => (rider, Medium::Face),
                 Err(closed) => return Ok(Json(closed)),
             }
@@ -164,19 +181,22 @@ fn gate_place(switch: &Switch, gate: TerminalId) -> Result<GatePlace, ApiError> 
         .ok_or_else(|| ApiError::from(CoreError::GateUnknown(gate)))
 }
 
-/// The rider whose face this is: among everyone at an entry, among the riders inside the
-/// network at an exit; or the closed decision to show.
+/// The rider whose face this is: among everyone at an entry (among those who share the phone
+/// digits, when the rider typed them), among the riders inside the network at an exit; or the
+/// closed decision to show. A gate asks no PIN, so a match must be one that pays without it.
 fn identify_rider(
     switch: &Switch,
     place: &GatePlace,
     direction: Direction,
+    hint: Option<PhoneHint>,
     template: &FaceTemplate,
 ) -> Result<Result<ShopperId, GateDecision>, ApiError> {
     let view = switch.reader.view();
     let k = switch.config.search_k;
-    let (candidates, scope) = match direction {
-        Direction::Entry => (view.search(template, k)?, Scope::Everyone),
-        Direction::Exit => {
+    let (candidates, scope) = match (direction, hint) {
+        (Direction::Entry, Some(hint)) => (view.search_hint(template, hint, k)?, Scope::PhoneBucket),
+        (Direction::Entry, None) => (view.search(template, k)?, Scope::Everyone),
+        (Direction::Exit, _) => {
             let inside = switch.read(|core| {
                 let longest = core
                     .transit_scheme()
@@ -188,11 +208,14 @@ fn identify_rider(
         }
     };
     Ok(match decide(&candidates, &switch.config.decision, scope) {
-        Decision::Match { shopper, .. } => Ok(shopper),
-        // A gate cannot ask for phone digits: the payment code is the way in.
-        Decision::AskHint => Err(GateDecision::closed(
+        Decision::Match { shopper, pin_required: false, .. } => Ok(shopper),
+        Decision::Match { .. } => Err(GateDecision::closed(
             "face_uncertain",
             "We could not be sure it is you: show your payment code.",
+        )),
+        Decision::AskHint => Err(GateDecision::closed(
+            "phone_digits_needed",
+            "Type the last 4 digits of your phone, or show your payment code.",
         )),
         Decision::NoMatch if direction == Direction::Exit => Err(GateDecision::closed(
             "rider_not_inside",
@@ -243,6 +266,9 @@ pub struct PassageRecorded {
     /// `ticket_unknown` (another node's, another gate's or lapsed), `passage_before_decision`,
     /// `too_late`, `clock_ahead`, `rider_unknown`.
     pub outcome: String,
+    /// When recorded: the rider's charge for that travel day so far, after caps, for the gate to
+    /// show (the day is charged once, after it closes).
+    pub day_charge_minor: Option<i64>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -298,19 +324,29 @@ pub async fn report_passages(
         }
     }
     .into_iter();
-    let passages = request
-        .passages
-        .iter()
-        .zip(answers)
-        .map(|(report, answer)| {
-            let outcome = match answer {
-                Err(code) => code,
-                Ok(_) => recorded.next().map_or("passage_unanswered", |outcome| outcome.code()),
-            };
-            PassageRecorded { seq: report.seq, outcome: outcome.to_owned() }
-        })
-        .collect();
+    let mut passages = Vec::with_capacity(answers.len());
+    for (report, answer) in request.passages.iter().zip(answers) {
+        let (outcome, day_charge_minor) = match answer {
+            Err(code) => (code, None),
+            Ok(passage) => match recorded.next() {
+                Some(PassageOutcome::Recorded) => ("recorded", day_charge(&switch, &passage)),
+                Some(outcome) => (outcome.code(), None),
+                None => ("passage_unanswered", None),
+            },
+        };
+        passages.push(PassageRecorded { seq: report.seq, outcome: outcome.to_owned(), day_charge_minor });
+    }
     Ok(Json(PassagesRecorded { passages }))
+}
+
+/// The rider's charge so far for the travel day of `passage`, after caps.
+fn day_charge(switch: &Switch, passage: &GatePassage) -> Option<i64> {
+    switch.read(|core| {
+        let scheme = core.transit_scheme()?;
+        let day = scheme.calendar.day_of(passage.at);
+        let bill = core.travel_log().bill(passage.rider, day, None, &scheme.fares, &scheme.calendar).ok()?;
+        Some(bill.charge_minor)
+    })
 }
 
 /// A ticket reads `tkt_<32 hex digits>`.
