@@ -48,9 +48,27 @@ pub fn pay(args: &PayBenchArgs, out: &mut dyn Write) -> std::io::Result<bool> {
     }
 }
 
-fn run(args: &PayBenchArgs, out: &mut dyn Write) -> Result<bool, String> {
+/// A node as `facepay serve` runs it (SQLite journal, the real engine), its gallery filled with
+/// synthetic faces, serving on loopback; shared by the benches that time requests server-side.
+pub(crate) struct BenchNode {
+    pub node: crate::serve::Started,
+    pub server: Server,
+    pub client: Client,
+    pub operator: String,
+    pub gallery: Arc<Mutex<Gallery<MemoryBiometricStore>>>,
+    pub recognizer: facepay_domain::RecognizerTag,
+    /// Draws more synthetic faces like those that filled the gallery.
+    pub model: FaceModel,
+    pub rng: SplitMix,
+    /// The engine's twin, for the in-process peer rows.
+    pub peer: facepay_biometric::BiometricEngine,
+    _scratch: tempfile::TempDir,
+}
+
+/// Starts a bench node with an empty gallery, `api` as its API configuration.
+pub(crate) fn bench_node(api: ApiConfig) -> Result<BenchNode, String> {
     let io = |e: std::io::Error| e.to_string();
-    let scratch = tempfile::Builder::new().prefix("bench-pay-").tempdir().map_err(io)?;
+    let scratch = tempfile::Builder::new().prefix("bench-node-").tempdir().map_err(io)?;
     let engine = crate::biometrics::engine(None, true)?;
     let peer = crate::biometrics::engine(None, true)?;
     let dimension = crate::serve::recognizer_dimension(&engine)?;
@@ -62,37 +80,15 @@ fn run(args: &PayBenchArgs, out: &mut dyn Write) -> Result<bool, String> {
     let (gallery, _) =
         Gallery::open(keyring, reload, MemoryBiometricStore::default(), index).map_err(|e| e.to_string())?;
     let gallery = Arc::new(Mutex::new(gallery));
-
-    let folder_people = people(&args.photos).map_err(io)?;
-    let real: Vec<_> =
-        folder_people.iter().filter(|(_, photos)| photos.len() >= 2).take(args.people).collect();
-    let synthetic = args.enrolled.saturating_sub(real.len());
-    writeln!(out, "sealing and indexing {synthetic} synthetic faces ...").map_err(io)?;
-    let started = Instant::now();
     let recognizer = engine.recognizer().clone();
     let model = FaceModel::isotropic(dimension, 0.7);
-    let mut rng = SplitMix::new(7);
-    {
-        let mut gallery = gallery.lock().map_err(|_| "the gallery lock is poisoned")?;
-        for n in 0..synthetic {
-            let template =
-                FaceTemplate::new(recognizer.clone(), model.stranger(&mut rng)).map_err(|e| e.to_string())?;
-            // Ids from the top of the space: never a real shopper's.
-            let shopper = ShopperId::from_u128(u128::MAX - n as u128);
-            gallery
-                .enroll(shopper, &phone_of(n), template, &[] as &[Secret<Vec<u8>>], None)
-                .map_err(|e| e.to_string())?;
-        }
-    }
-    writeln!(out, "  done in {:.1} s", started.elapsed().as_secs_f64()).map_err(io)?;
-
+    let rng = SplitMix::new(7);
     let file = scratch.path().join("facepay.sqlite3");
     type Open = fn(&std::path::Path) -> Result<SqliteJournal, facepay_payments::JournalError>;
     let connect = |open: Open| -> Result<Box<dyn Journal + Send>, String> {
         Ok(Box::new(open(&file).map_err(|e| e.to_string())?))
     };
-    let faces: Arc<dyn Faces> = gallery;
-    let api = ApiConfig { access_log: false, ..ApiConfig::default() };
+    let faces: Arc<dyn Faces> = gallery.clone();
     let node = crate::serve::assemble(
         (connect(SqliteJournal::open_writer)?, connect(SqliteJournal::open)?),
         faces,
@@ -104,6 +100,50 @@ fn run(args: &PayBenchArgs, out: &mut dyn Write) -> Result<bool, String> {
     let operator = node.new_operator_key.clone().unwrap_or_default();
     let server = Server::start("127.0.0.1:0", node.switch.clone()).map_err(io)?;
     let client = Client::new(&format!("http://{}", server.address));
+    Ok(BenchNode { node, server, client, operator, gallery, recognizer, model, rng, peer, _scratch: scratch })
+}
+
+impl BenchNode {
+    /// Seals and indexes `count` synthetic faces (ids from the top of the space: never a real
+    /// shopper's), holding the gallery meanwhile. Done before a bench's timed part: a large
+    /// gallery grown one face at a time merges its biggest segments now and then, which holds
+    /// the gallery far longer than a request waits.
+    pub(crate) fn fill(&mut self, count: usize, out: &mut dyn Write) -> Result<(), String> {
+        let io = |e: std::io::Error| e.to_string();
+        writeln!(out, "sealing and indexing {count} synthetic faces ...").map_err(io)?;
+        let started = Instant::now();
+        let mut gallery = self.gallery.lock().map_err(|_| "the gallery lock is poisoned")?;
+        for n in 0..count {
+            let face = self.model.stranger(&mut self.rng);
+            let template = FaceTemplate::new(self.recognizer.clone(), face).map_err(|e| e.to_string())?;
+            let shopper = ShopperId::from_u128(u128::MAX - n as u128);
+            gallery
+                .enroll(shopper, &phone_of(n), template, &[] as &[Secret<Vec<u8>>], None)
+                .map_err(|e| e.to_string())?;
+        }
+        writeln!(out, "  done in {:.1} s", started.elapsed().as_secs_f64()).map_err(io)
+    }
+}
+
+/// How many faces the node's index holds, as `/metrics` says.
+pub(crate) fn gallery_size(node: &crate::serve::Started) -> String {
+    node.switch
+        .metrics_text()
+        .lines()
+        .find_map(|l| l.strip_prefix("facepay_index_faces "))
+        .unwrap_or("?")
+        .to_owned()
+}
+
+fn run(args: &PayBenchArgs, out: &mut dyn Write) -> Result<bool, String> {
+    let io = |e: std::io::Error| e.to_string();
+    let folder_people = people(&args.photos).map_err(io)?;
+    let real: Vec<_> =
+        folder_people.iter().filter(|(_, photos)| photos.len() >= 2).take(args.people).collect();
+    let api = ApiConfig { access_log: false, ..ApiConfig::default() };
+    let mut bench = bench_node(api)?;
+    bench.fill(args.enrolled.saturating_sub(real.len()), out)?;
+    let BenchNode { node, server, client, operator, peer, .. } = bench;
     let merchant = onboard_merchant(&client, &operator)?;
     let mut probes = Vec::new();
     for (n, (name, photos)) in real.iter().enumerate() {
@@ -111,13 +151,7 @@ fn run(args: &PayBenchArgs, out: &mut dyn Write) -> Result<bool, String> {
             probes.push(photos[1].clone());
         }
     }
-    let gallery_size = node
-        .switch
-        .metrics_text()
-        .lines()
-        .find_map(|l| l.strip_prefix("facepay_index_faces "))
-        .unwrap_or("?")
-        .to_owned();
+    let gallery_size = gallery_size(&node);
     writeln!(out, "gallery: {gallery_size} faces ({} real people paying)", probes.len()).map_err(io)?;
 
     if probes.is_empty() {

@@ -163,8 +163,8 @@ pub(crate) fn open_terminal(client: &Client, merchant_key: &str) -> Result<Termi
     Ok(signer)
 }
 
-/// Signs `name` up, enrolls the face in `photo` and tops their wallet up; the error code when
-/// the photo was refused.
+/// Signs `name` up, enrolls the face in `photo` and tops their wallet up; their API key, or the
+/// error code when the photo was refused.
 pub(crate) fn enroll(
     client: &Client,
     operator: &str,
@@ -172,7 +172,7 @@ pub(crate) fn enroll(
     name: &str,
     phone: &str,
     photo: &Path,
-) -> Result<Result<(), String>, String> {
+) -> Result<Result<String, String>, String> {
     let sign_up = json!({"consent_text_version": ApiConfig::default().consent_version, "phone_last4": phone, "name": name});
     let shopper = expect_ok(client.call("POST", "/v1/shoppers", None, Some(&sign_up)), "sign up")?;
     let key = shopper["api_key"].as_str().unwrap_or_default().to_owned();
@@ -185,7 +185,7 @@ pub(crate) fn enroll(
         (200, _) => {
             let top_up = json!({"account": shopper["wallet"], "amount_minor": 100_000, "top_up_id": format!("top-up-{n}")});
             expect_ok(client.call("POST", "/v1/operator/top-ups", Some(operator), Some(&top_up)), "top up")?;
-            Ok(Ok(()))
+            Ok(Ok(key))
         }
         (_, body) => Ok(Err(body["error"]["code"].as_str().unwrap_or("?").to_owned())),
     }
@@ -231,7 +231,7 @@ fn walk(
         }
         let phone = phone_of(n);
         match enroll(client, operator, n, name, &phone, &photos[0])? {
-            Ok(()) => enrolled.push((name.clone(), phone, photos.get(1).cloned())),
+            Ok(_) => enrolled.push((name.clone(), phone, photos.get(1).cloned())),
             Err(code) => *refused.entry(code).or_default() += 1,
         }
     }

@@ -6,6 +6,7 @@
 
 mod audit;
 mod bench;
+mod bench_gate;
 mod bench_index;
 mod bench_pay;
 mod bench_soak;
@@ -179,6 +180,24 @@ enum BenchCommand {
         people: usize,
         #[arg(long, default_value_t = 3)]
         rounds: usize,
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// A metro's gate decisions server-side, with a large gallery and riders inside the network:
+    /// the exit searched only among them, next to the capture alone and the search among everyone.
+    Gate {
+        /// Folder of Name/Name_NNNN.jpg photos (LFW's layout): people who enroll and ride.
+        #[arg(long)]
+        photos: PathBuf,
+        /// Faces in the gallery in all; synthetic ones fill it up.
+        #[arg(long, default_value_t = 1_000_000)]
+        enrolled: usize,
+        /// Riders inside the network when the exits begin; synthetic ones fill it up.
+        #[arg(long, default_value_t = 2_000)]
+        open_journeys: usize,
+        /// Real people enrolled, each entering and leaving with another photo of theirs.
+        #[arg(long, default_value_t = 100)]
+        people: usize,
         #[arg(long)]
         json: Option<PathBuf>,
     },
@@ -379,6 +398,10 @@ fn main() -> ExitCode {
                 }
             };
             bench_soak::soak(&bench_soak::SoakBenchArgs { payments, terminals, dir, run, rate }, &mut out)
+        }
+        Command::Bench(BenchCommand::Gate { photos, enrolled, open_journeys, people, json }) => {
+            let args = bench_gate::GateBenchArgs { photos, enrolled, open_journeys, people, json };
+            bench_gate::gate(&args, &mut out)
         }
         Command::Bench(BenchCommand::Pay { photos, enrolled, people, rounds, json }) => {
             bench_pay::pay(&bench_pay::PayBenchArgs { photos, enrolled, people, rounds, json }, &mut out)

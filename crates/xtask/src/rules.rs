@@ -80,6 +80,7 @@ pub const RULES: Rules = Rules {
                 LEDGER,
                 FACE_INDEX,
                 PAYMENTS,
+                TRANSIT,
                 MODEL_STORE,
                 BIOMETRIC,
                 EVALUATION,
