@@ -47,7 +47,9 @@ struct Metro {
 }
 
 async fn metro() -> Metro {
-    let node = node();
+    // A gate's 45 riders a minute are squeezed into fractions of a second here.
+    let fast = facepay_api::Rate { per_second: 1_000.0, burst: 1_000.0 };
+    let node = node_with(facepay_api::ApiConfig { terminal_rate: fast, ..config() });
     let (operator_merchant, merchant_key) = merchant(&node).await;
     let scheme = json!({
         "merchant_id": operator_merchant, "fare_files": fare_files(), "day_hold_minor": 700,
@@ -100,7 +102,12 @@ async fn passed(metro: &Metro, gate: &TerminalSigner, ticket: &Value, seq: u64) 
 /// taps are ordered by their time); what the switch said of it.
 async fn report(metro: &Metro, gate: &TerminalSigner, ticket: &Value, seq: u64) -> Value {
     tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-    let report = json!({"passages": [{"ticket": ticket, "seq": seq, "at_ms": facepay_api::now_ms()}]});
+    report_at(metro, gate, ticket, seq, facepay_api::now_ms()).await
+}
+
+/// Reports that the rider of `ticket` passed at `at_ms`; what the switch said of it.
+async fn report_at(metro: &Metro, gate: &TerminalSigner, ticket: &Value, seq: u64, at_ms: i64) -> Value {
+    let report = json!({"passages": [{"ticket": ticket, "seq": seq, "at_ms": at_ms}]});
     let (status, body) = send(&metro.node.router, signed(gate, "POST", "/v1/gate/passages", &report)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body["passages"][0].clone()
@@ -161,7 +168,9 @@ async fn a_code_entry_and_a_face_exit_are_one_journey_and_the_day_is_capped() {
     for (n, (from, to)) in
         [(&metro.harbour, &metro.central), (&metro.central, &metro.harbour)].into_iter().enumerate()
     {
-        let entry = by_face(&metro, from, "entry", "face:2").await;
+        // By code: a third entry in ten minutes by face alone is refused (see below).
+        let code = payment_code(&metro, &dan).await;
+        let entry = decide(&metro, from, json!({"direction": "entry", "payment_code": code})).await;
         assert_eq!(passed(&metro, from, &entry["ticket"], 10 + n as u64).await, "recorded");
         let exit = by_face(&metro, to, "exit", "face:2").await;
         assert_eq!(passed(&metro, to, &exit["ticket"], 20 + n as u64).await, "recorded");
@@ -234,6 +243,57 @@ async fn a_face_uncertain_among_everyone_enters_with_the_phone_digits() {
         assert!(status.is_client_error(), "{reply}");
         assert_eq!(code(&reply), expected);
     }
+}
+
+#[tokio::test]
+async fn a_rider_entering_again_and_again_needs_the_code_then_is_stopped_and_rush_hour_is_not() {
+    let metro = metro().await;
+    let kim = shopper(&metro.node, 9, "9999", 50_000).await;
+    // Kim's rides, a minute apart (one gate reads one rider once a minute), in the last five.
+    let start = facepay_api::now_ms() - 299_000;
+    let ride = |n: i64, entry: Value| {
+        let metro = &metro;
+        async move {
+            let at = start + n * 61_000;
+            let entered = report_at(metro, &metro.central, &entry["ticket"], 100 + n as u64, at).await;
+            assert_eq!(entered["outcome"], "recorded");
+            let exit = by_face(metro, &metro.harbour, "exit", "face:9").await;
+            let left = report_at(metro, &metro.harbour, &exit["ticket"], 100 + n as u64, at + 1_000).await;
+            assert_eq!(left["outcome"], "recorded");
+        }
+    };
+    for n in 0..2 {
+        let entry = by_face(&metro, &metro.central, "entry", "face:9").await;
+        assert_eq!(entry["open"], true, "{entry}");
+        ride(n, entry).await;
+    }
+    // The third entry in ten minutes: not by face alone.
+    let third = by_face(&metro, &metro.central, "entry", "face:9").await;
+    assert_eq!((third["open"].as_bool(), third["code"].as_str()), (Some(false), Some("payment_code_needed")));
+    for n in 2..5 {
+        let code = payment_code(&metro, &kim).await;
+        let entry = decide(&metro, &metro.central, json!({"direction": "entry", "payment_code": code})).await;
+        assert_eq!(entry["open"], true, "{entry}");
+        ride(n, entry).await;
+    }
+    let code = payment_code(&metro, &kim).await;
+    let sixth = decide(&metro, &metro.central, json!({"direction": "entry", "payment_code": code})).await;
+    assert_eq!(sixth["code"], "rider_entries_too_many");
+    // Rush hour at one gate: 70 riders in well under a minute all enter, past a till's limits.
+    for n in 0..70 {
+        let _ = shopper(&metro.node, 1_000 + n, &format!("{:04}", 1_000 + n), 1_000).await;
+    }
+    for n in 0..70 {
+        let entry = by_face(&metro, &metro.market, "entry", &format!("face:{}", 1_000 + n)).await;
+        assert_eq!(entry["open"], true, "rider {n}: {entry}");
+        assert_eq!(passed(&metro, &metro.market, &entry["ticket"], n).await, "recorded");
+    }
+    let (_, list) = send(
+        &metro.node.router,
+        with_key("GET", "/v1/operator/transit/deny-list", &metro.node.operator_key, None),
+    )
+    .await;
+    assert_eq!(list["riders"], json!([]), "every rush-hour hold went through");
 }
 
 #[tokio::test]

@@ -43,8 +43,8 @@ pub use dispute::{
 };
 pub use engine::{
     BucketMatch, CONSENT_VERSION_MAX, CoreConfig, CoreError, DEBT_RETRY_DAYS, GatePassage, GatePlace,
-    Identification, LATE_DAYS, MASKED_NAME_MAX, MerchantInfo, MerchantStatus, PASSAGES_MAX, PassageOutcome,
-    PaymentCore, PaymentView, RiderStanding, Sale, StartPayment, TransitScheme,
+    GateRisk, Identification, LATE_DAYS, MASKED_NAME_MAX, MerchantInfo, MerchantStatus, PASSAGES_MAX,
+    PassageOutcome, PaymentCore, PaymentView, RiderStanding, Sale, StartPayment, TransitScheme,
 };
 pub use group_commit::{Answer, Submission, Submitter, group_commit_queue, write_batches};
 pub use issuer::{BANK_REFERENCE_MAX, FundingSource, IssuerAnswer, IssuerId, IssuerMessage};

@@ -12,8 +12,9 @@ use common::*;
 use facepay_domain::{MerchantId, PaymentId, ShopperId, TerminalId, Timestamp};
 use facepay_ledger::{AccountId, TransferId};
 use facepay_payments::{
-    AcquirerId, Command, CoreError, GatePassage, GatePlace, IssuerAnswer, IssuerId, IssuerMessage,
-    MerchantRisk, PASSAGES_MAX, PassageOutcome, PaymentCore, PaymentRow, PaymentState, Reply, TransitScheme,
+    AcquirerId, Command, CoreError, CountRule, GatePassage, GatePlace, GateRisk, IssuerAnswer, IssuerId,
+    IssuerMessage, MerchantRisk, PASSAGES_MAX, PassageOutcome, PaymentCore, PaymentRow, PaymentState, Reply,
+    TransitScheme,
 };
 use facepay_transit::{
     Direction, ImportOptions, Medium, NetworkId, StopId, TapId, TravelCalendar, TravelDay, import,
@@ -61,6 +62,7 @@ fn scheme() -> TransitScheme {
         calendar: TravelCalendar::default(),
         day_hold_minor: 700,
         close_delay_ms: 60_000,
+        gate_risk: GateRisk::default(),
     }
 }
 
@@ -502,6 +504,24 @@ fn refused_transit_commands_change_nothing() {
         (
             Command::SetTransitScheme(Box::new(TransitScheme {
                 calendar: TravelCalendar { utc_offset_minutes: -841, day_starts_minute: 0 },
+                ..scheme()
+            })),
+            "transit_scheme_malformed",
+        ),
+        (
+            Command::SetTransitScheme(Box::new(TransitScheme {
+                gate_risk: GateRisk {
+                    rider_entries: CountRule { window_ms: 60_000, step_up_at: 3, decline_at: 2 },
+                },
+                ..scheme()
+            })),
+            "transit_scheme_malformed",
+        ),
+        (
+            Command::SetTransitScheme(Box::new(TransitScheme {
+                gate_risk: GateRisk {
+                    rider_entries: CountRule { window_ms: 0, step_up_at: 3, decline_at: 6 },
+                },
                 ..scheme()
             })),
             "transit_scheme_malformed",

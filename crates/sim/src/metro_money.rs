@@ -13,7 +13,7 @@ use facepay_domain::{
 };
 use facepay_ledger::{AccountId, TransferId};
 use facepay_payments::{
-    AcquirerId, Checkpoint, Command, CoreConfig, GatePassage, GatePlace, IssuerAnswer, IssuerId,
+    AcquirerId, Checkpoint, Command, CoreConfig, GatePassage, GatePlace, GateRisk, IssuerAnswer, IssuerId,
     IssuerMessage, LimitTable, MerchantRisk, PassageOutcome, PaymentCore, PaymentRow, PaymentState,
     PinPolicy, Reply, Retention, RiskConfig, TransitScheme,
 };
@@ -88,6 +88,7 @@ impl MetroSwitch {
             calendar,
             day_hold_minor,
             close_delay_ms: 60_000,
+            gate_risk: GateRisk::default(),
         })));
         for (gate, station) in gates {
             let place = GatePlace { network: NetworkId::from("metro"), station: station.clone() };

@@ -229,6 +229,15 @@ impl TravelLog {
         self.inside.range(low..=high).map(|(_, _, rider)| *rider).collect()
     }
 
+    /// How many entries the rider passed in `since..=until`, on any network.
+    pub fn entries_between(&self, rider: ShopperId, since: Timestamp, until: Timestamp) -> usize {
+        let end = first_key(rider, Timestamp::from_unix_ms(until.unix_ms.saturating_add(1)));
+        self.taps
+            .range(first_key(rider, since)..end)
+            .filter(|(_, record)| record.direction == Direction::Entry)
+            .count()
+    }
+
     /// The rider says a journey with no exit ended at `station`; it is priced there when its day
     /// is billed (again, if it already was).
     pub fn claim(

@@ -202,6 +202,68 @@ async function loadAudit(event) {
   }
 }
 
+async function loadTransit() {
+  try {
+    const denied = await api("GET", "/v1/operator/transit/deny-list");
+    fillRows("#deny-rows", denied.riders, (row, rider) => {
+      cell(row, rider.shopper_id);
+      cell(row, (rider.owed_minor / 100).toFixed(2));
+      cell(row, rider.overdue_since_ms ? new Date(rider.overdue_since_ms).toLocaleString() : "hold refused");
+    });
+  } catch (error) {
+    $("#transit-error").textContent = error.message;
+  }
+}
+
+/// Reads the chosen fare files as text and sets the scheme; shows what the import reported.
+async function importFares(event) {
+  event.preventDefault();
+  const files = {};
+  for (const file of $("#fare-files").files) files[file.name] = await file.text();
+  const [hours, minutes] = $("#fares-day-start").value.split(":").map(Number);
+  const body = {
+    merchant_id: $("#fares-merchant").value.trim(),
+    fare_files: files,
+    day_hold_minor: Math.round(Number($("#fares-hold").value) * 100),
+    day_starts_minute: hours * 60 + minutes,
+    utc_offset_minutes: Number($("#fares-offset").value),
+  };
+  await act("#transit-error", async () => {
+    const set = await api("PUT", "/v1/operator/transit/scheme", body);
+    $("#fares-result").textContent = `Fares set for ${set.networks.join(", ")}; ${set.notices.length} notice(s).`;
+    $("#fare-notices").replaceChildren(...set.notices.map((notice) => {
+      const item = document.createElement("li");
+      item.textContent = `${notice.file}${notice.line ? ":" + notice.line : ""} ${notice.code}: ${notice.detail}`;
+      return item;
+    }));
+  }, loadTransit);
+}
+
+async function placeGate(event) {
+  event.preventDefault();
+  const terminal = $("#gate-terminal").value.trim();
+  const place = { network: $("#gate-network").value.trim(), station: $("#gate-station").value.trim() };
+  await act("#transit-error", async () => {
+    await api("PUT", `/v1/operator/transit/gates/${terminal}`, place);
+    $("#gate-result").textContent = `${terminal} stands at ${place.station} on ${place.network}.`;
+  }, loadTransit);
+}
+
+async function showRider(event) {
+  event.preventDefault();
+  await act("#transit-error", async () => {
+    const trips = await api("GET", `/v1/operator/transit/riders/${$("#rider-id").value.trim()}`);
+    const rows = trips.days.flatMap((day) => day.journeys.map((journey) => ({ day, journey })));
+    fillRows("#journey-rows", rows, (row, { day, journey }) => {
+      cell(row, `${day.day} (day: ${(day.charge_minor / 100).toFixed(2)})`);
+      const end = journey.exit ? journey.exit.station : journey.priced_to || "?";
+      cell(row, `${journey.entry ? journey.entry.station : "?"} → ${end}`);
+      cell(row, journey.kind);
+      cell(row, (journey.fare_minor / 100).toFixed(2));
+    });
+  }, loadTransit);
+}
+
 async function act(errorTarget, action, reload) {
   $(errorTarget).textContent = "";
   try {
@@ -212,7 +274,10 @@ async function act(errorTarget, action, reload) {
   }
 }
 
-const VIEWS = { dashboard: loadDashboard, merchants: loadMerchants, risk: loadRisk, disputes: loadDisputes, audit: loadAudit };
+const VIEWS = {
+  dashboard: loadDashboard, merchants: loadMerchants, risk: loadRisk, disputes: loadDisputes, audit: loadAudit,
+  transit: loadTransit,
+};
 
 function openTab(tab) {
   for (const button of document.querySelectorAll("#tabs [data-tab]")) {
@@ -258,6 +323,9 @@ for (const button of document.querySelectorAll("#tabs [data-tab]")) {
 $("#sign-out").addEventListener("click", signOut);
 $("#sign-in-form").addEventListener("submit", signIn);
 $("#audit-form").addEventListener("submit", loadAudit);
+$("#fares-form").addEventListener("submit", importFares);
+$("#gate-form").addEventListener("submit", placeGate);
+$("#rider-form").addEventListener("submit", showRider);
 if (operatorKey) {
   api("GET", "/v1/operator/dashboard").then(enter, signOut);
 } else {

@@ -116,7 +116,65 @@ async function showAccount() {
   }
   $("#limit-per").value = me.limit ? me.limit.per_transaction_minor / 100 : "";
   $("#limit-daily").value = me.limit ? me.limit.daily_minor / 100 : "";
+  await showTrips();
   show("account");
+}
+
+const JOURNEY_KINDS = {
+  complete: "", no_exit: "no exit: maximum fare", no_entry: "no entry: maximum fare",
+  over_time: "over the time limit: maximum fare", auto_completed: "no exit: priced as your usual journey",
+  claimed: "as you claimed",
+};
+
+/// The rider's travel days: each journey and the day's one charge after caps; a journey with no
+/// exit offers a claim for where it ended.
+async function showTrips() {
+  const trips = await callApi("GET", "/v1/shopper/transit", undefined, withKey(key));
+  $("#trips").hidden = trips.days.length === 0 && trips.owed_minor === 0;
+  $("#trips-standing").textContent = trips.denied
+    ? `Gates will not let you in: ${formatMoney(trips.owed_minor, trips.currency)} is owed. Top up or change your bank account.`
+    : trips.owed_minor > 0 ? `Owed: ${formatMoney(trips.owed_minor, trips.currency)}` : "";
+  const days = $("#trip-days");
+  days.replaceChildren();
+  for (const day of trips.days) {
+    const card = document.createElement("div");
+    card.className = "card trip-day";
+    const title = document.createElement("div");
+    title.className = "value";
+    title.textContent = `${day.day}: ${formatMoney(day.charge_minor, trips.currency)}`;
+    card.append(title);
+    if (day.capped_by.length) {
+      const capped = document.createElement("div");
+      capped.className = "label";
+      capped.textContent = `capped (fares ${formatMoney(day.fares_minor, trips.currency)})`;
+      card.append(capped);
+    }
+    for (const journey of day.journeys) card.append(journeyRow(journey, trips.currency));
+    days.append(card);
+  }
+}
+
+function journeyRow(journey, currency) {
+  const row = document.createElement("div");
+  row.className = "journey";
+  const where = (passage) => passage ? `${passage.station} ${new Date(passage.at_ms).toLocaleTimeString()}` : "?";
+  const note = JOURNEY_KINDS[journey.kind];
+  row.textContent = `${where(journey.entry)} → ${journey.exit ? where(journey.exit) : journey.priced_to || "?"}: ` +
+    `${formatMoney(journey.fare_minor, currency)}${note ? " (" + note + ")" : ""}`;
+  if (journey.entry_ref) {
+    const form = document.createElement("form");
+    form.className = "claim";
+    form.innerHTML = '<label>Where did you leave? <input name="station" autocomplete="off" required></label>' +
+      '<button type="submit" class="secondary">Claim</button>';
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const station = form.querySelector("input").value.trim();
+      await guarded(() => callApi("POST", "/v1/shopper/transit/claims", { entry_ref: journey.entry_ref, station }, withKey(key)));
+      await showTrips();
+    });
+    row.append(form);
+  }
+  return row;
 }
 
 async function togglePause() {

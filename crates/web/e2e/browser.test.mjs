@@ -2,13 +2,16 @@
 // `facepay serve`: a person enrolls on the enrollment page through the fake camera, the kiosk
 // pays with another photo of them and shows the approval, a stranger is declined (and the
 // shopper's payment code, shown as a QR code on their page, pays instead), and the
-// operator console shows the payment. Every page is checked at 800x1280 and 1280x800, and no
-// page may send a request to any host but the switch. Screenshots go to SCREENSHOT_DIR.
+// operator console shows the payment. Then the metro: the operator imports fare files and
+// places two gates in the console; the person enters by face at one station and leaves by face
+// at another, enters by payment code and leaves by face, and the day is one charge, on the
+// shopper's page too. Every page is checked at 800x1280 and 1280x800, and no page may send a
+// request to any host but the switch. Screenshots go to SCREENSHOT_DIR.
 //
 // Environment: FACEPAY_URL, FACEPAY_OPERATOR_KEY, SCREENSHOT_DIR, and the fake camera videos
 // ENROLL_Y4M, PAY_Y4M, STRANGER_Y4M (see y4m.py); PERSON_NAME and PERSON_PHONE for the shopper.
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -121,6 +124,7 @@ async function payByFace(page, amountDigits, digits) {
 
 const profiles = mkdtempSync(join(tmpdir(), "facepay-browsers-"));
 let paymentCode = "";
+let shopperKey = "";
 
 // The merchant and its terminal, through the API as their own tools would.
 const merchant = await api("POST", "/v1/operator/merchants", operatorKey, { risk: "low", acquirer: 1 });
@@ -151,7 +155,7 @@ const registered = await api("POST", "/v1/merchant/terminals", merchant.api_key)
   await page.click("#pin-form button[type=submit]");
   await visible(page, "#account");
   // Money for the wallet, as a bank transfer would bring it.
-  const shopperKey = await page.evaluate(() => localStorage.getItem("facepay-shopper-key"));
+  shopperKey = await page.evaluate(() => localStorage.getItem("facepay-shopper-key"));
   const me = await api("GET", "/v1/shopper", shopperKey);
   await api("POST", "/v1/operator/top-ups", operatorKey,
     { account: me.wallets[0].account, amount_minor: 20_000, top_up_id: "browser-test" });
@@ -234,6 +238,130 @@ const kioskProfile = join(profiles, "kiosk");
   const audit = await page.textContent("#audit-rows");
   assert.ok(audit.includes("enrollment") && audit.includes("identification"), "the audit log shows both");
   await snap(page, "console-audit");
+  await context.close();
+}
+
+// 5. The metro: fares and gates from the console, then two journeys through the gate pages.
+const FARE_FILES = {
+  "networks.txt": "network_id,network_name\nmetro,Metro\n",
+  "areas.txt": "area_id,area_name\nz1,Zone 1\nz2,Zone 2\n",
+  "stop_areas.txt": "area_id,stop_id\nz1,central\nz2,harbour\n",
+  "fare_products.txt": "fare_product_id,amount,currency\ninner,2.00,EUR\nacross,3.00,EUR\n",
+  "fare_leg_rules.txt": "leg_group_id,network_id,from_area_id,to_area_id,fare_product_id\n" +
+    "inner,metro,z1,z1,inner\ninner,metro,z2,z2,inner\nacross,metro,z1,z2,across\nacross,metro,z2,z1,across\n",
+  "facepay_networks.txt": "network_id,maximum_fare,max_journey_minutes,currency\nmetro,6.00,120,EUR\n",
+  "facepay_fare_caps.txt": "cap_id,network_id,rider_category_id,period,week_start_day,amount,currency\nday,,,day,,7.00,EUR\n",
+};
+const metro = await api("POST", "/v1/operator/merchants", operatorKey, { risk: "low", acquirer: 1 });
+const central = await api("POST", "/v1/merchant/terminals", metro.api_key);
+const harbour = await api("POST", "/v1/merchant/terminals", metro.api_key);
+{
+  const fareDir = mkdtempSync(join(tmpdir(), "facepay-fares-"));
+  const files = Object.entries(FARE_FILES).map(([name, text]) => { writeFileSync(join(fareDir, name), text); return join(fareDir, name); });
+  const { context, page } = await browser(join(profiles, "operator"));
+  await page.goto(`${base}/console`);
+  await visible(page, "#sign-in");
+  await page.fill("#operator-key", operatorKey);
+  await page.click("#sign-in-form button[type=submit]");
+  await visible(page, "#dashboard");
+  await page.click('#tabs [data-tab="transit"]');
+  await visible(page, "#fares-form");
+  await page.fill("#fares-merchant", metro.merchant_id);
+  await page.setInputFiles("#fare-files", files);
+  await page.fill("#fares-hold", "7.00");
+  await page.click("#fares-form button[type=submit]");
+  await page.waitForFunction(() => document.querySelector("#fares-result").textContent !== "" ||
+    document.querySelector("#transit-error").textContent !== "");
+  assert.match(await page.textContent("#fares-result"), /metro/, await page.textContent("#transit-error"));
+  for (const [gate, station] of [[central, "central"], [harbour, "harbour"]]) {
+    await page.fill("#gate-terminal", gate.terminal_id);
+    await page.fill("#gate-network", "metro");
+    await page.fill("#gate-station", station);
+    await page.click("#gate-form button[type=submit]");
+    await page.waitForFunction((station) => document.querySelector("#gate-result").textContent.includes(station), station);
+  }
+  await snap(page, "console-transit");
+  await context.close();
+}
+
+/// A gate page, activated, with the person's second photo as its camera.
+async function gatePage(name, registered) {
+  const opened = await browser(join(profiles, name), env("PAY_Y4M"));
+  const { page } = opened;
+  await page.goto(`${base}/gate`);
+  await visible(page, "#activate");
+  await page.fill("#terminal-id", registered.terminal_id);
+  await page.fill("#activation-code", registered.activation_code);
+  await page.click("#activate-form button[type=submit]");
+  await visible(page, "#gate");
+  await page.waitForFunction(() => document.querySelector("#video").videoWidth > 0);
+  return opened;
+}
+
+/// The barrier's word after the rider presents themselves (`present` clicks what they show),
+/// typing the phone digits when the gate asks for them.
+async function passThrough(page, direction, present) {
+  const answered = () => page.waitForFunction(() => !document.querySelector("#digits").hidden ||
+    (!document.querySelector("#gate").hidden && document.querySelector("#gate-message").textContent !== ""),
+  null, { timeout: 30_000 });
+  const clearMessage = () => page.evaluate(() => { document.querySelector("#gate-message").textContent = ""; });
+  await page.check(`#direction-${direction}`);
+  await clearMessage();
+  await present();
+  await answered();
+  if (await page.locator("#digits").isVisible()) {
+    await snap(page, "gate-phone-digits");
+    await page.fill("#digits-input", personPhone);
+    await clearMessage();
+    await page.click("#digits-form button[type=submit]");
+    await page.waitForFunction(() => !document.querySelector("#gate").hidden &&
+      document.querySelector("#gate-message").textContent !== "", null, { timeout: 30_000 });
+  }
+  return { barrier: await page.textContent("#barrier"), message: await page.textContent("#gate-message") };
+}
+
+{
+  const atCentral = await gatePage("gate-central", central);
+  const atHarbour = await gatePage("gate-harbour", harbour);
+  await snap(atCentral.page, "gate-closed");
+  const byFace = () => atCentral.page.click("#present-face");
+  const entered = await passThrough(atCentral.page, "entry", byFace);
+  assert.equal(entered.barrier, "Open", `the rider was not let in by face: ${entered.message}`);
+  await snap(atCentral.page, "gate-open");
+  const left = await passThrough(atHarbour.page, "exit", () => atHarbour.page.click("#present-face"));
+  assert.equal(left.barrier, "Open", `the rider was not let out by face: ${left.message}`);
+  await atHarbour.page.waitForFunction(() => document.querySelector("#fare").textContent !== "");
+  assert.equal(await atHarbour.page.textContent("#fare"), "Today so far: 3.00 EUR");
+  await snap(atHarbour.page, "gate-exit-fare");
+  // Back by payment code at harbour, out by face at central: one journey whatever the media.
+  const code = (await api("POST", "/v1/shopper/payment-code", shopperKey)).code;
+  const byCode = await passThrough(atHarbour.page, "entry", async () => {
+    await atHarbour.page.click("#present-code");
+    await atHarbour.page.fill("#code-input", code);
+    await atHarbour.page.click("#code-form button[type=submit]");
+  });
+  assert.equal(byCode.barrier, "Open", `the payment code did not open the gate: ${byCode.message}`);
+  const home = await passThrough(atCentral.page, "exit", () => atCentral.page.click("#present-face"));
+  assert.equal(home.barrier, "Open", `the rider was not let out by face: ${home.message}`);
+  await atCentral.page.waitForFunction(() => document.querySelector("#fare").textContent !== "");
+  assert.equal(await atCentral.page.textContent("#fare"), "Today so far: 6.00 EUR");
+  await atCentral.context.close();
+  await atHarbour.context.close();
+}
+
+// 6. The day on the shopper's page: two journeys, one charge.
+{
+  const trips = await api("GET", "/v1/shopper/transit", shopperKey);
+  assert.equal(trips.days.length, 1, JSON.stringify(trips));
+  const [day] = trips.days;
+  assert.equal(day.charge_minor, 600, JSON.stringify(day));
+  assert.deepEqual(day.journeys.map((j) => [j.entry.medium, j.exit.medium, j.fare_minor]),
+    [["face", "face", 300], ["payment_code", "face", 300]]);
+  const { context, page } = await browser(join(profiles, "shopper"));
+  await page.goto(`${base}/enroll`);
+  await visible(page, "#trips");
+  assert.ok((await page.textContent("#trip-days")).includes("6.00 EUR"), await page.textContent("#trip-days"));
+  await snap(page, "enroll-trips");
   await context.close();
 }
 

@@ -1,5 +1,5 @@
-//! The pages people see: the kiosk at the till, enrollment, and the operator console, as static
-//! assets compiled into the binary and served by `api`.
+//! The pages people see: the kiosk at the till, enrollment, the operator console and a metro
+//! gate, as static assets compiled into the binary and served by `api`.
 //!
 //! Owns: HTML, CSS and the browser-side scripts.
 //!
@@ -30,6 +30,7 @@ pub fn page(path: &str) -> Option<Asset> {
         "/kiosk" => asset!("kiosk.html", HTML),
         "/enroll" => asset!("enroll.html", HTML),
         "/console" => asset!("console.html", HTML),
+        "/gate" => asset!("gate.html", HTML),
         _ => return None,
     })
 }
@@ -43,12 +44,13 @@ pub fn asset(name: &str) -> Option<Asset> {
         "kiosk.js" => asset!("kiosk.js", JS),
         "enroll.js" => asset!("enroll.js", JS),
         "console.js" => asset!("console.js", JS),
+        "gate.js" => asset!("gate.js", JS),
         _ => return None,
     })
 }
 
 /// The paths `page` serves, for the router.
-pub const PAGES: [&str; 4] = ["/", "/kiosk", "/enroll", "/console"];
+pub const PAGES: [&str; 5] = ["/", "/kiosk", "/enroll", "/console", "/gate"];
 
 /// The policy every page is served under: nothing may load or connect beyond this server.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
@@ -59,8 +61,8 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 mod tests {
     use super::*;
 
-    const ASSETS: [&str; 6] =
-        ["style.css", "common.js", "terminal-key.js", "kiosk.js", "enroll.js", "console.js"];
+    const ASSETS: [&str; 7] =
+        ["style.css", "common.js", "terminal-key.js", "kiosk.js", "enroll.js", "console.js", "gate.js"];
 
     fn text(asset: Asset) -> &'static str {
         std::str::from_utf8(asset.body).expect("assets are UTF-8")

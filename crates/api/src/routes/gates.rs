@@ -9,7 +9,9 @@
 //! riders inside the gate's network (entered within its longest journey), a gallery thousands of
 //! times smaller, decided as a phone-digit bucket is (no one to ask for more, so a close
 //! runner-up is no match). A gate asks no PIN: a match must be one that pays without it. A rider
-//! on the deny list is asked for the debt at the gate and let in once it is paid.
+//! on the deny list is asked for the debt at the gate and let in once it is paid. The gates' own
+//! risk rule (the operator's, in the scheme) counts a rider's entries: a till's velocity rules
+//! would stop a gate at rush hour, and a gate's decisions are not payments.
 //!
 //! A ticket is held in this node's memory (like a face waiting for its phone digits) for
 //! `TICKET_HOLD_MS`: the gate reports its passages to the node that decided.
@@ -20,7 +22,7 @@ use axum::Json;
 use axum::extract::State;
 use facepay_domain::{FaceTemplate, ShopperId, TerminalId, Timestamp};
 use facepay_face_index::{Decision, PhoneHint, Scope, decide};
-use facepay_payments::{Command, CoreError, GatePassage, GatePlace, PassageOutcome, Reply};
+use facepay_payments::{Command, CoreError, GatePassage, GatePlace, PassageOutcome, Reply, RiskVerdict};
 use facepay_transit::{Direction, Medium};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -86,7 +88,8 @@ pub struct GateDecision {
     pub open: bool,
     /// `gate_open`, or why it stays closed: `face_not_live`, `rider_unknown`,
     /// `phone_digits_needed` (send the face again with `phone_last4`), `face_uncertain`,
-    /// `rider_not_inside`, `code_unknown`, `rider_denied`.
+    /// `rider_not_inside`, `code_unknown`, `rider_denied`, `payment_code_needed` and
+    /// `rider_entries_too_many` (the operator's rule on one rider's entries in a short time).
     pub code: String,
     /// A sentence for the gate's screen.
     pub message: String,
@@ -157,6 +160,19 @@ pub async fn decide_passage(
             ));
         }
     };
+    if direction == Direction::Entry {
+        match switch.read(|core| core.gate_risk_verdict(rider, crate::switch::now())) {
+            RiskVerdict::Decline => {
+                let message = "Too many entries in a short time: please ask staff.";
+                return Ok(Json(GateDecision::closed("rider_entries_too_many", message)));
+            }
+            RiskVerdict::StepUp if medium == Medium::Face => {
+                let message = "Please show your payment code to enter again.";
+                return Ok(Json(GateDecision::closed("payment_code_needed", message)));
+            }
+            _ => {}
+        }
+    }
     if direction == Direction::Entry && !settled_at_gate(&switch, rider, gate).await? {
         return Ok(Json(GateDecision::closed(
             "rider_denied",

@@ -13,7 +13,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use facepay_domain::{ShopperId, TerminalId};
-use facepay_payments::{Command, GatePlace, PaymentCore, TransitScheme};
+use facepay_payments::{Command, CountRule, GatePlace, GateRisk, PaymentCore, TransitScheme};
 use facepay_transit::{
     ImportOptions, Journey, JourneyKind, Medium, NetworkId, Passage, StopId, TapId, TravelCalendar, TravelDay,
 };
@@ -53,6 +53,19 @@ pub struct SchemeRequest {
     pub utc_offset_minutes: i32,
     /// When a travel day begins, minutes after local midnight (270: 04:30), 0 to 1,439.
     pub day_starts_minute: u32,
+    /// The gates' rule on one rider's entries (default: over 10 minutes, a payment code from the
+    /// 3rd, closed from the 6th).
+    pub rider_entries: Option<RiderEntriesRule>,
+}
+
+/// A rider's entries counted over `window_minutes`: from the `code_from`-th a face alone no
+/// longer opens an entry (the one-time payment code still does), from the `closed_from`-th none.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RiderEntriesRule {
+    pub window_minutes: u32,
+    pub code_from: u32,
+    pub closed_from: u32,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -106,6 +119,13 @@ pub async fn set_scheme(
         },
         day_hold_minor: input.day_hold_minor,
         close_delay_ms: input.close_delay_minutes * 60_000,
+        gate_risk: input.rider_entries.map_or_else(GateRisk::default, |rule| GateRisk {
+            rider_entries: CountRule {
+                window_ms: i64::from(rule.window_minutes) * 60_000,
+                step_up_at: rule.code_from,
+                decline_at: rule.closed_from,
+            },
+        }),
     };
     switch.execute(Command::SetTransitScheme(Box::new(scheme))).await?;
     let notices = imported

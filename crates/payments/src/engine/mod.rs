@@ -17,8 +17,8 @@ mod retention;
 mod transit;
 
 pub use transit::{
-    DEBT_RETRY_DAYS, GatePassage, GatePlace, LATE_DAYS, PASSAGES_MAX, PassageOutcome, RiderStanding,
-    TransitScheme,
+    DEBT_RETRY_DAYS, GatePassage, GatePlace, GateRisk, LATE_DAYS, PASSAGES_MAX, PassageOutcome,
+    RiderStanding, TransitScheme,
 };
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

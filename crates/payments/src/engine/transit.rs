@@ -14,6 +14,7 @@ use facepay_transit::{
 };
 
 use super::*;
+use crate::risk::CountRule;
 
 /// How long a debt is retried by the sweep, once a day, after its first failed collection.
 pub const DEBT_RETRY_DAYS: i64 = 14;
@@ -40,6 +41,24 @@ pub struct TransitScheme {
     /// How long after a travel day's last journey could have ended the day is closed and
     /// charged (uploads after that bill it again).
     pub close_delay_ms: i64,
+    /// The gates' own risk rules (a till's terminal velocity rules would stop a gate at rush
+    /// hour: 30 to 45 riders a minute pass one, and none of it is a payment).
+    pub gate_risk: GateRisk,
+}
+
+/// What gates hold against one rider: entries passed within `rider_entries.window_ms` (on any
+/// network, this one included). From `step_up_at` a face alone no longer opens an entry (the
+/// rider's one-time payment code still does: it cannot be handed on); from `decline_at` no
+/// entry opens. Several entries in minutes is one face letting others through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GateRisk {
+    pub rider_entries: CountRule,
+}
+
+impl Default for GateRisk {
+    fn default() -> Self {
+        GateRisk { rider_entries: CountRule { window_ms: 10 * 60_000, step_up_at: 3, decline_at: 6 } }
+    }
 }
 
 /// Where a gate stands.
@@ -163,6 +182,15 @@ impl PaymentCore {
         if !(-840..=840).contains(&calendar.utc_offset_minutes) || calendar.day_starts_minute >= 1_440 {
             return Err(CoreError::TransitSchemeMalformed(
                 "the UTC offset is -840 to 840 minutes and a day starts 0 to 1439 minutes after midnight",
+            ));
+        }
+        let entries = scheme.gate_risk.rider_entries;
+        if !(1..=DAY_MS).contains(&entries.window_ms)
+            || entries.step_up_at == 0
+            || entries.decline_at < entries.step_up_at
+        {
+            return Err(CoreError::TransitSchemeMalformed(
+                "a rider's entries are counted over 1 ms to 24 hours, from 1 entry, closing no earlier than asking for a code",
             ));
         }
         if !(0..=DAY_MS).contains(&scheme.close_delay_ms) {
@@ -642,6 +670,23 @@ impl PaymentCore {
             owed_minor: account.map_or(0, |account| account.owed_minor),
             overdue_since: account.and_then(|account| account.overdue_since),
             denied: account.is_some_and(RiderAccount::denied),
+        }
+    }
+
+    /// What the gates' risk rules say of the rider entering now: entries passed within the
+    /// window, counting this one.
+    pub fn gate_risk_verdict(&self, rider: ShopperId, now: Timestamp) -> RiskVerdict {
+        let Some(scheme) = &self.transit.scheme else { return RiskVerdict::Allow };
+        let rule = scheme.gate_risk.rider_entries;
+        let since = Timestamp::from_unix_ms(now.unix_ms.saturating_sub(rule.window_ms));
+        let before = self.transit.log.entries_between(rider, since, now);
+        let count = u32::try_from(before).unwrap_or(u32::MAX).saturating_add(1);
+        if count >= rule.decline_at {
+            RiskVerdict::Decline
+        } else if count >= rule.step_up_at {
+            RiskVerdict::StepUp
+        } else {
+            RiskVerdict::Allow
         }
     }
 
