@@ -212,6 +212,18 @@ fn an_exit_gate_chooses_only_among_riders_inside() {
 }
 
 #[test]
+fn a_rider_s_entries_are_counted_in_a_window_at_either_edge() {
+    let mut log = TravelLog::default();
+    log.record(entry(1, "central", at(0, 8, 0)));
+    log.record(exit(2, "market", at(0, 8, 10)));
+    log.record(entry(3, "market", at(0, 8, 20)));
+    log.record(entry(4, "harbour", at(0, 9, 0)));
+    assert_eq!(log.entries_between(RIDER, at(0, 8, 0), at(0, 9, 0)), 3, "both edges count");
+    assert_eq!(log.entries_between(RIDER, at(0, 8, 1), at(0, 8, 59)), 1, "exits never count");
+    assert_eq!(log.entries_between(ShopperId::from_u128(8), at(0, 0, 0), at(1, 0, 0)), 0);
+}
+
+#[test]
 fn a_late_exit_turns_a_maximum_fare_into_the_journey_fare() {
     let (fares, calendar) = (metro(), calendar());
     let mut log = TravelLog::default();
