@@ -75,7 +75,7 @@ def before_call(ctx, case, kwargs):
             case.path_parameters[name] = PARTIES["ids"][name]
     path = case.formatted_path
     headers = dict(case.headers or {})
-    if path.startswith("/v1/terminal/") and path != "/v1/terminal/activation":
+    if (path.startswith("/v1/terminal/") and path != "/v1/terminal/activation") or path.startswith("/v1/gate/"):
         # Signed over the bytes sent, so the body is serialized here and handed over as they are.
         body = wire_bytes(case.body)
         if not isinstance(case.body, NotSet):

@@ -1,6 +1,6 @@
 """Gives the schemathesis run a switch with someone behind every role: a merchant, a bank, a
-terminal activated with a key made here, a shopper with a funded wallet who paid once by payment
-code, and spares for the commands that end a party (a merchant to blacklist, a terminal to revoke,
+terminal activated with a key made here (also a metro gate of the merchant's), a shopper with a
+funded wallet who paid once by payment code, and spares for the commands that end a party (a merchant to blacklist, a terminal to revoke,
 a shopper to delete). Prints their keys and ids as JSON for hooks.py, so that generated requests reach the logic
 behind authentication instead of stopping at 401 and 403.
 
@@ -75,6 +75,21 @@ paid = call("POST", "/v1/terminal/payments", {
 }, terminal=terminal)
 if paid.get("state") != "authorized":
     sys.exit(f"setup: the payment by payment code was not authorized: {paid}")
+# The paying merchant also runs a metro, and its terminal is one of the gates, so that the gate
+# routes reach their logic too.
+FARE_FILES = {
+    "networks.txt": "network_id,network_name\nmetro,Metro\n",
+    "areas.txt": "area_id,area_name\nz1,Zone 1\n",
+    "stop_areas.txt": "area_id,stop_id\nz1,central\nz1,market\n",
+    "fare_products.txt": "fare_product_id,amount,currency\ninner,2.00,EUR\n",
+    "fare_leg_rules.txt": "leg_group_id,network_id,from_area_id,to_area_id,fare_product_id\ninner,metro,z1,z1,inner\n",
+    "facepay_networks.txt": "network_id,maximum_fare,max_journey_minutes,currency\nmetro,4.00,120,EUR\n",
+}
+call("PUT", "/v1/operator/transit/scheme", {
+    "merchant_id": merchant["merchant_id"], "fare_files": FARE_FILES, "day_hold_minor": 700, "day_starts_minute": 270,
+}, key=OPERATOR)
+call("PUT", f"/v1/operator/transit/gates/{registered['terminal_id']}", {"network": "metro", "station": "central"},
+     key=OPERATOR)
 json.dump({
     "operator": OPERATOR,
     "merchant": merchant["api_key"],
