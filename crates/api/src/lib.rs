@@ -28,6 +28,7 @@ mod router;
 mod routes;
 mod server;
 mod switch;
+mod travel_pass;
 mod wire;
 
 pub use auth::{TerminalSigner, hex, new_api_key, signed_message};
@@ -43,6 +44,7 @@ pub use routes::shopper::{Deleted, Enrolled, SignedUp};
 pub use routes::terminal::Activated;
 pub use server::{DRAIN, Server, serve_until_stopped};
 pub use switch::{ApiConfig, Node, Running, Switch, now_ms};
+pub use travel_pass::{PASS_VALID_MS, PassRefused, SHOWN_WITHIN_MS, show as show_travel_pass};
 pub use wire::PaymentOut;
 
 /// Serves the switch's router on `listener` until `shutdown` completes, then lets the requests

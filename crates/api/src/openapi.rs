@@ -31,9 +31,9 @@ use crate::routes::{
         shopper::choose_default, shopper::unbind, shopper::set_limit,
         disputes::open, disputes::read, disputes::add_evidence, disputes::resolve, disputes::charge_back,
         disputes::fund_reserve,
-        gates::setup, gates::decide_passage, gates::report_passages,
+        gates::setup, gates::decide_passage, gates::report_passages, gates::offline_pack,
         transit::set_scheme, transit::place_gate, transit::deny_list, transit::rider_trips, transit::my_trips,
-        transit::claim,
+        transit::claim, transit::travel_pass,
     ),
     modifiers(&Security, &IdPatterns),
 )]

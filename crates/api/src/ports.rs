@@ -56,6 +56,10 @@ pub trait Faces: Send + Sync {
 
     /// The shopper's personal key; none once they deleted everything.
     fn personal_key(&self, shopper: ShopperId) -> Result<Option<PersonalKey>, GalleryError>;
+
+    /// The seed of the key travel passes are signed with: from the key file, so every node
+    /// signs and checks the same passes.
+    fn transit_pass_seed(&self) -> Secret<[u8; 32]>;
 }
 
 impl<S: BiometricStore + Send> Faces for Mutex<Gallery<S>> {
@@ -85,5 +89,9 @@ impl<S: BiometricStore + Send> Faces for Mutex<Gallery<S>> {
 
     fn personal_key(&self, shopper: ShopperId) -> Result<Option<PersonalKey>, GalleryError> {
         self.lock().unwrap_or_else(PoisonError::into_inner).personal_key(shopper)
+    }
+
+    fn transit_pass_seed(&self) -> Secret<[u8; 32]> {
+        self.lock().unwrap_or_else(PoisonError::into_inner).transit_pass_seed()
     }
 }

@@ -46,12 +46,14 @@ pub fn router(switch: Arc<Switch>) -> Router {
         .route("/v1/gate/setup", get(gates::setup))
         .route("/v1/gate/decisions", post(gates::decide_passage))
         .route("/v1/gate/passages", post(gates::report_passages))
+        .route("/v1/gate/offline-pack", get(gates::offline_pack))
         .route("/v1/operator/transit/scheme", put(transit::set_scheme))
         .route("/v1/operator/transit/gates/{terminal_id}", put(transit::place_gate))
         .route("/v1/operator/transit/deny-list", get(transit::deny_list))
         .route("/v1/operator/transit/riders/{shopper_id}", get(transit::rider_trips))
         .route("/v1/shopper/transit", get(transit::my_trips))
         .route("/v1/shopper/transit/claims", post(transit::claim))
+        .route("/v1/shopper/transit/pass", post(transit::travel_pass))
         .route("/v1/merchant/terminals", post(merchant::register_terminal))
         .route(
             "/v1/merchant/terminals/{terminal_id}",

@@ -25,6 +25,7 @@ use crate::ports::{Biometrics, Faces};
 use crate::probes::{HeldFor, HeldProbes};
 use crate::rate::{Rate, RateLimiter};
 use crate::routes::gates::{Admitted, TICKET_HOLD_MS, TICKETS_HELD, Ticket};
+use crate::travel_pass::PassKey;
 use crate::wire::PaymentOut;
 
 /// A node's payment core on whichever store it was started with.
@@ -145,6 +146,8 @@ pub struct Switch {
     pub(crate) held_probes: HeldProbes,
     /// Gates' open decisions waiting for their passages.
     pub(crate) held_tickets: HeldFor<Ticket, Admitted>,
+    /// Signs riders' travel passes and checks them when gates show or upload them.
+    pub(crate) pass_key: PassKey,
     pub(crate) metrics: Metrics,
     terminal_rate: RateLimiter,
     api_key_rate: RateLimiter,
@@ -250,6 +253,7 @@ impl Switch {
             captures: CaptureGate::new(config.captures_running, config.captures_queued),
             held_probes: HeldProbes::new(config.probe_hold_ms, config.probes_held),
             held_tickets: HeldFor::new(TICKET_HOLD_MS, TICKETS_HELD),
+            pass_key: PassKey::from_seed(&faces.transit_pass_seed()),
             config,
             node,
             node_status,

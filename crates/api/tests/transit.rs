@@ -1,15 +1,20 @@
 //! Transit through the API: the operator imports fares and places gates; riders enter and leave
 //! by face or payment code, one passage one tap; an exit gate finds only riders inside; a rider a
 //! gate saw but who never passed is not charged; uploads repeat without effect; and a rider reads
-//! their trips and the day's one charge, and claims where a journey with no exit ended.
+//! their trips and the day's one charge, and claims where a journey with no exit ended. A gate cut
+//! off from the switch lets travel passes through on its own and uploads them later.
 
 mod common;
 
 use std::collections::BTreeMap;
 
 use axum::http::StatusCode;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use common::*;
-use facepay_api::TerminalSigner;
+use ed25519_dalek::SigningKey;
+use facepay_api::{TerminalSigner, show_travel_pass};
+use facepay_domain::Timestamp;
 use serde_json::{Value, json};
 
 /// Two zones: 2.00 inside one, 3.00 across, 6.00 the maximum fare, 7.00 a day at most.
@@ -393,4 +398,127 @@ async fn a_terminal_that_is_not_a_gate_and_bad_schemes_are_refused() {
     )
     .await;
     assert_eq!((status.is_client_error(), code(&reply)), (true, "transit_scheme_malformed"), "{reply}");
+}
+
+/// The travel pass the switch gives the rider whose phone keeps `phone`.
+async fn travel_pass(metro: &Metro, key: &str, phone: &SigningKey) -> String {
+    let body = json!({"public_key": BASE64.encode(phone.verifying_key().to_bytes())});
+    let (status, body) =
+        send(&metro.node.router, with_key("POST", "/v1/shopper/transit/pass", key, Some(body))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let week = body["lapses_at_ms"].as_i64().unwrap() - facepay_api::now_ms();
+    assert!((facepay_api::PASS_VALID_MS - 60_000..=facepay_api::PASS_VALID_MS).contains(&week), "{body}");
+    body["pass"].as_str().unwrap().to_owned()
+}
+
+/// The pass as the phone shows it at `at_ms`.
+fn showing(pass: &str, phone: &SigningKey, at_ms: i64) -> String {
+    show_travel_pass(pass, phone, Timestamp::from_unix_ms(at_ms)).unwrap()
+}
+
+/// What the switch said of each passage the gate let through alone.
+async fn upload(metro: &Metro, gate: &TerminalSigner, passages: Value) -> Vec<(String, Option<i64>)> {
+    let report = json!({ "passages": passages });
+    let (status, body) = send(&metro.node.router, signed(gate, "POST", "/v1/gate/passages", &report)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["passages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["outcome"].as_str().unwrap().to_owned(), p["day_charge_minor"].as_i64()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_gate_cut_off_from_the_switch_lets_travel_passes_through_and_the_switch_prices_them_later() {
+    let metro = metro().await;
+    let carol = shopper(&metro.node, 1, "1111", 5_000).await;
+    let hal = shopper(&metro.node, 6, "6666", 0).await;
+    let carol_phone = SigningKey::from_bytes(&[3; 32]);
+    let pass = travel_pass(&metro, &carol, &carol_phone).await;
+
+    // Hal's account does not verify: he is on the deny list the gates take offline.
+    let entry = by_face(&metro, &metro.central, "entry", "face:6").await;
+    assert_eq!(passed(&metro, &metro.central, &entry["ticket"], 1).await, "recorded");
+    let (status, me) = send(&metro.node.router, with_key("GET", "/v1/shopper", &hal, None)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, pack) =
+        send(&metro.node.router, signed(&metro.market, "GET", "/v1/gate/offline-pack", &Value::Null)).await;
+    assert_eq!(status, StatusCode::OK, "{pack}");
+    assert_eq!(pack["denied_riders"], json!([me["shopper_id"]]));
+    let switch_key = SigningKey::from_bytes(&[0; 32]);
+    assert_eq!(pack["pass_public_key"].as_str().unwrap().len(), 44);
+    assert_ne!(pack["pass_public_key"], json!(BASE64.encode(switch_key.verifying_key().to_bytes())));
+    assert_eq!(
+        pack["fares"],
+        json!({"currency": "EUR", "maximum_fare_minor": 600, "max_journey_minutes": 120, "day_cap_minor": 700})
+    );
+    assert_eq!(pack["rider_entries"], json!({"window_minutes": 10, "code_from": 3, "closed_from": 6}));
+    assert_eq!(pack["valid_for_ms"], 86_400_000);
+
+    // Online, the pass opens like a payment code, and the showing is one passage.
+    let now = facepay_api::now_ms();
+    let shown = showing(&pass, &carol_phone, now);
+    let entry = decide(&metro, &metro.central, json!({"direction": "entry", "travel_pass": shown})).await;
+    assert_eq!(entry["open"], true, "{entry}");
+    assert_eq!(passed(&metro, &metro.central, &entry["ticket"], 2).await, "recorded");
+    // The exit gate at the harbour lost the switch; Carol's pass let her out, and a picture of
+    // her screen let someone in at the market a moment later. Both go up once the switch answers.
+    let exit_at = now + 60_000;
+    let out = showing(&pass, &carol_phone, exit_at - 2_000);
+    let replayed_at = exit_at + 30_000;
+    let offline = json!([
+        {"travel_pass": out, "direction": "exit", "seq": 1, "at_ms": exit_at},
+    ]);
+    assert_eq!(upload(&metro, &metro.harbour, offline.clone()).await, [("recorded".to_owned(), Some(300))]);
+    assert_eq!(upload(&metro, &metro.harbour, offline).await, [("duplicate".to_owned(), None)], "sent again");
+    let copied = json!([{"travel_pass": out, "direction": "entry", "seq": 1, "at_ms": replayed_at}]);
+    assert_eq!(upload(&metro, &metro.market, copied).await, [("shown_before".to_owned(), None)]);
+
+    // Showings the switch does not take: a picture kept for later, another phone's signature,
+    // a pass from another switch's key; each refused alone, the rest of the batch recorded.
+    let thief = SigningKey::from_bytes(&[4; 32]);
+    let stale = showing(&pass, &carol_phone, exit_at - 200_000);
+    let batch = json!([
+        {"travel_pass": stale, "direction": "entry", "seq": 2, "at_ms": exit_at},
+        {"travel_pass": showing(&pass, &thief, exit_at), "direction": "entry", "seq": 3, "at_ms": exit_at},
+        {"travel_pass": "bm90IGEgcGFzcw", "direction": "entry", "seq": 4, "at_ms": exit_at},
+        {"travel_pass": showing(&pass, &carol_phone, exit_at + 60_000), "direction": "entry", "seq": 5,
+         "at_ms": exit_at + 60_000},
+    ]);
+    let outcomes: Vec<String> =
+        upload(&metro, &metro.market, batch).await.into_iter().map(|(o, _)| o).collect();
+    assert_eq!(outcomes, ["pass_shown_at_other_time", "pass_forged", "pass_malformed", "recorded"]);
+
+    // A report is a ticket or a pass with its direction, never both or neither.
+    let ticket = entry["ticket"].clone();
+    for bad in [
+        json!({"ticket": ticket, "travel_pass": pass, "direction": "entry", "seq": 9, "at_ms": now}),
+        json!({"travel_pass": pass, "seq": 9, "at_ms": now}),
+        json!({"ticket": ticket, "direction": "entry", "seq": 9, "at_ms": now}),
+        json!({"seq": 9, "at_ms": now}),
+    ] {
+        let report = json!({ "passages": [bad] });
+        let (status, body) =
+            send(&metro.node.router, signed(&metro.market, "POST", "/v1/gate/passages", &report)).await;
+        assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "passage_malformed"), "{body}");
+    }
+    // At an online gate a stale or foreign showing keeps the barrier closed, with its reason.
+    let closed = decide(&metro, &metro.market, json!({"direction": "entry", "travel_pass": stale})).await;
+    assert_eq!(
+        (closed["open"].as_bool(), closed["code"].as_str()),
+        (Some(false), Some("pass_shown_at_other_time"))
+    );
+    let both = json!({"direction": "entry", "travel_pass": pass, "payment_code": "123456789012345678"});
+    let (status, body) =
+        send(&metro.node.router, signed(&metro.market, "POST", "/v1/gate/decisions", &both)).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "identification_ambiguous"));
+
+    // Carol's day: the journey out by pass at 3.00, and the one entered at the market.
+    let trips = trips(&metro, &carol).await;
+    let day = &trips["days"][0];
+    let media: Vec<&str> =
+        day["journeys"].as_array().unwrap().iter().map(|j| j["entry"]["medium"].as_str().unwrap()).collect();
+    assert_eq!(media, ["travel_pass", "travel_pass"], "{trips}");
+    assert_eq!(day["journeys"][0]["exit"]["medium"], "travel_pass", "{trips}");
 }

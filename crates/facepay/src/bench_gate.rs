@@ -312,7 +312,15 @@ fn enter_synthetic(
             .map(|(n, &rider)| {
                 let seq = (batch * facepay_payments::PASSAGES_MAX + n) as u64 + 1_000_000;
                 let at = Timestamp::from_unix_ms(now - 3_600_000 + (seq as i64 % 3_000) * 1_000);
-                GatePassage { gate, seq, rider, direction: Direction::Entry, medium: Medium::Face, at }
+                GatePassage {
+                    gate,
+                    seq,
+                    rider,
+                    direction: Direction::Entry,
+                    medium: Medium::Face,
+                    at,
+                    shown: None,
+                }
             })
             .collect();
         runtime

@@ -222,6 +222,11 @@ impl<S: BiometricStore> Gallery<S> {
         Ok(self.with_keys(|vault| vault.open_personal_key(pseudonym, &kept))?)
     }
 
+    /// The seed of the key this switch signs travel passes with, the same on every node.
+    pub fn transit_pass_seed(&self) -> Secret<[u8; 32]> {
+        self.vault.derived_key("transit-pass")
+    }
+
     /// `shopper`'s personal key; none before sign-up or once they deleted everything.
     pub fn personal_key(&mut self, shopper: ShopperId) -> Result<Option<PersonalKey>, GalleryError> {
         let pseudonym = self.vault.pseudonym(shopper);

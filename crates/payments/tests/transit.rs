@@ -12,9 +12,9 @@ use common::*;
 use facepay_domain::{MerchantId, PaymentId, ShopperId, TerminalId, Timestamp};
 use facepay_ledger::{AccountId, TransferId};
 use facepay_payments::{
-    AcquirerId, Command, CoreError, CountRule, GatePassage, GatePlace, GateRisk, IssuerAnswer, IssuerId,
-    IssuerMessage, MerchantRisk, PASSAGES_MAX, PassageOutcome, PaymentCore, PaymentRow, PaymentState, Reply,
-    TransitScheme,
+    AcquirerId, Checkpoint, Command, CoreError, CountRule, GatePassage, GatePlace, GateRisk, IssuerAnswer,
+    IssuerId, IssuerMessage, MerchantRisk, PASSAGES_MAX, PassageOutcome, PaymentCore, PaymentRow,
+    PaymentState, Reply, TransitScheme,
 };
 use facepay_transit::{
     Direction, ImportOptions, Medium, NetworkId, StopId, TapId, TravelCalendar, TravelDay, import,
@@ -112,7 +112,7 @@ fn run(core: &mut PaymentCore, command: Command, now: Timestamp) -> Result<Reply
 }
 
 fn passage(gate: TerminalId, seq: u64, rider: ShopperId, direction: Direction, at: Timestamp) -> GatePassage {
-    GatePassage { gate, seq, rider, direction, medium: Medium::Face, at }
+    GatePassage { gate, seq, rider, direction, medium: Medium::Face, at, shown: None }
 }
 
 /// Reports `passages` at the time of the last one.
@@ -339,6 +339,35 @@ fn a_payment_code_opens_one_gate_once() {
     run(&mut core, Command::IssuePaymentCode { shopper: CAROL, code_hash: later, expires_at }, now).unwrap();
     let lapsed = run(&mut core, Command::AdmitByCode { gate: CENTRAL, code_hash: later }, expires_at);
     assert_eq!(lapsed.unwrap(), Reply::Rider(None));
+}
+
+#[test]
+fn a_travel_pass_showing_opens_one_barrier_and_its_upload_sent_again_is_a_duplicate() {
+    let mut core = metro(5_000);
+    let shown_by = |gate, seq, direction, hours, digest| GatePassage {
+        medium: Medium::TravelPass,
+        shown: Some(digest),
+        ..passage(gate, seq, CAROL, direction, on_day(DAY, hours))
+    };
+    let entry = shown_by(CENTRAL, 1, Direction::Entry, 8.0, [1; 32]);
+    assert_eq!(upload(&mut core, vec![entry.clone()]), [PassageOutcome::Recorded]);
+    assert_eq!(upload(&mut core, vec![entry]), [PassageOutcome::Duplicate], "the gate's upload again");
+    // A picture of Carol's screen, shown at another offline gate a moment later.
+    let copy = shown_by(HARBOUR, 1, Direction::Entry, 8.01, [1; 32]);
+    assert_eq!(upload(&mut core, vec![copy]), [PassageOutcome::ShownBefore]);
+    let exit = shown_by(HARBOUR, 2, Direction::Exit, 8.4, [2; 32]);
+    assert_eq!(upload(&mut core, vec![exit]), [PassageOutcome::Recorded]);
+    let mut seen = BTreeMap::new();
+    sweep(&mut core, close_of(DAY));
+    rows(&mut core, &mut seen);
+    assert_eq!(
+        captured_of(&seen, CAROL),
+        [(300, PaymentState::Captured { refunded_minor: 0 })],
+        "one journey"
+    );
+    // The showings are forgotten with the days the log forgets, and the checkpoint keeps them.
+    let restored = Checkpoint::of(&core, 1, 0).restore(&config(NO_PIN)).unwrap();
+    assert_eq!(restored, core);
 }
 
 #[test]

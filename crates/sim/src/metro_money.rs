@@ -149,6 +149,7 @@ impl MetroSwitch {
             direction: tap.direction,
             medium: tap.medium,
             at: tap.at,
+            shown: None,
         };
         let reply = self.core.execute(&Command::RecordPassages(vec![passage]), now);
         let outcome = match reply {

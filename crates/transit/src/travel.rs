@@ -31,6 +31,8 @@ pub enum Direction {
 pub enum Medium {
     Face,
     PaymentCode,
+    /// A travel pass the rider's phone shows, which a gate checks without the switch.
+    TravelPass,
 }
 
 /// A gate's own number for one passage: the gate counts its passages, so an upload sent twice
@@ -181,6 +183,11 @@ pub struct TravelLog {
 
 impl TravelLog {
     /// Records a passage a gate reported (live or uploaded later, in any order).
+    /// Whether this tap id was recorded (and is not yet forgotten).
+    pub fn knows(&self, id: TapId) -> bool {
+        self.seen.contains_key(&id)
+    }
+
     pub fn record(&mut self, tap: Tap) -> Recorded {
         if self.seen.contains_key(&tap.id) {
             return Recorded::Duplicate;

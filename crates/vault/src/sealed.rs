@@ -133,6 +133,16 @@ impl Vault {
         Pseudonym(mac.finalize().into_bytes().into())
     }
 
+    /// A key of the switch's own for `purpose` (signing travel passes, say), derived from the
+    /// key file: every node with the file has the same key, and the database alone gives none.
+    pub fn derived_key(&self, purpose: &str) -> Secret<[u8; 32]> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.keyring.pseudonym.expose_secret())
+            .expect("any key length");
+        mac.update(b"facepay/derived/v1/");
+        mac.update(purpose.as_bytes());
+        Secret::new(mac.finalize().into_bytes().into())
+    }
+
     /// A fresh face data key for `shopper`, and the same wrapped under the current master key
     /// to store.
     pub fn new_subject_key(&self, shopper: ShopperId) -> (SubjectKey, WrappedKey) {

@@ -15,28 +15,45 @@
 //!
 //! A ticket is held in this node's memory (like a face waiting for its phone digits) for
 //! `TICKET_HOLD_MS`: the gate reports its passages to the node that decided.
+//!
+//! Gates keep working without the switch. Face matching needs the switch (templates never
+//! leave it) and a payment code is only a hash the core holds, so a gate cut off decides
+//! travel passes alone (`crate::travel_pass`): it fetches an offline pack while it can
+//! (`offline-pack`: the key passes are checked with, the deny list, the entries rule and the
+//! network's fares to show) and opens for a pass whose signatures hold and whose rider is not
+//! denied, keeping the operator's entries rule over what it let through itself. Those
+//! passages go up with the showing instead of a ticket once the switch answers again; the
+//! switch checks each showing again and prices the journeys like any other. A face at an
+//! offline gate is asked for the pass.
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use facepay_domain::{FaceTemplate, ShopperId, TerminalId, Timestamp};
 use facepay_face_index::{Decision, PhoneHint, Scope, decide};
 use facepay_payments::{Command, CoreError, GatePassage, GatePlace, PassageOutcome, Reply, RiskVerdict};
-use facepay_transit::{Direction, Medium};
+use facepay_transit::{CapPeriod, Direction, Medium};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::{hex, random_bytes};
 use crate::caller::SignedTerminal;
 use crate::error::{ApiError, ErrorBody};
+use crate::routes::transit::RiderEntriesRule;
 use crate::switch::{Switch, now_ms};
+use crate::travel_pass::{PassRefused, SHOWN_WITHIN_MS, Shown};
 use crate::wire;
 
 /// How long an open decision waits for its passage report.
 pub const TICKET_HOLD_MS: i64 = 3_600_000;
 /// Most open decisions a node holds; past that the oldest goes first.
 pub const TICKETS_HELD: usize = 200_000;
+/// How long a gate decides alone with one offline pack; after that it opens for no pass until
+/// it has a fresh one (a deny list a day old is as stale as the operator accepts).
+pub const OFFLINE_PACK_VALID_MS: i64 = 86_400_000;
 
 /// A ticket's 16 random bytes.
 pub(crate) type Ticket = [u8; 16];
@@ -49,6 +66,8 @@ pub(crate) struct Admitted {
     direction: Direction,
     medium: Medium,
     decided_ms: i64,
+    /// The travel pass showing that opened the barrier.
+    shown: Option<[u8; 32]>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
@@ -74,8 +93,10 @@ pub struct DecisionRequest {
     /// One to three frames of the rider's face, base64 JPEG, PNG or WebP; or else
     #[serde(default)]
     pub captures: Vec<String>,
-    /// the 18 digits of the payment code the rider's app shows.
+    /// the 18 digits of the payment code the rider's app shows; or else
     pub payment_code: Option<String>,
+    /// the travel pass the rider's phone shows (`POST /v1/shopper/transit/pass`), shown now.
+    pub travel_pass: Option<String>,
     /// With captures at an entry: the last 4 digits of the rider's phone, typed when the face
     /// alone was not certain among everyone (`phone_digits_needed`); the face is then searched
     /// among those who share them.
@@ -88,7 +109,8 @@ pub struct GateDecision {
     pub open: bool,
     /// `gate_open`, or why it stays closed: `face_not_live`, `rider_unknown`,
     /// `phone_digits_needed` (send the face again with `phone_last4`), `face_uncertain`,
-    /// `rider_not_inside`, `code_unknown`, `rider_denied`, `payment_code_needed` and
+    /// `rider_not_inside`, `code_unknown`, `pass_malformed`, `pass_forged`, `pass_lapsed`,
+    /// `pass_shown_at_other_time`, `rider_denied`, `payment_code_needed` and
     /// `rider_entries_too_many` (the operator's rule on one rider's entries in a short time).
     pub code: String,
     /// A sentence for the gate's screen.
@@ -126,8 +148,9 @@ pub async fn decide_passage(
         Some(digits) => Some(PhoneHint::parse(digits)?),
         None => None,
     };
-    let (rider, medium) = match (request.captures.is_empty(), request.payment_code) {
-        (true, Some(code)) => {
+    let mut shown = None;
+    let (rider, medium) = match (request.captures.is_empty(), request.payment_code, request.travel_pass) {
+        (true, Some(code), None) => {
             let code_hash = wire::payment_code_hash(&code)?;
             match switch.execute(Command::AdmitByCode { gate, code_hash }).await? {
                 Reply::Rider(Some(rider)) => (rider, Medium::PaymentCode),
@@ -139,7 +162,21 @@ pub async fn decide_passage(
                 _ => return Err(ApiError::internal("the core answered a code without a rider")),
             }
         }
-        (false, None) => {
+        (true, None, Some(showing)) => {
+            let checked =
+                switch.pass_key.check(&showing).and_then(|pass| pass.shown_near(crate::switch::now()));
+            let pass = match checked {
+                Ok(pass) => pass,
+                Err(refused) => return Ok(Json(GateDecision::closed(refused.code(), refused.message()))),
+            };
+            if switch.read(|core| core.is_paused(pass.rider)).is_none() {
+                let closed = GateDecision::closed("rider_unknown", "This pass's account is closed.");
+                return Ok(Json(closed));
+            }
+            shown = Some(pass.digest);
+            (pass.rider, Medium::TravelPass)
+        }
+        (false, None, None) => {
             let limits = (switch.config.max_payment_frames, switch.config.max_frame_bytes);
             let frames = wire::frames(&request.captures, limits.0, limits.1)?;
             let Some(template) = crate::routes::terminal::live_template(&switch, frames).await? else {
@@ -156,7 +193,7 @@ pub async fn decide_passage(
         _ => {
             return Err(ApiError::bad_request(
                 "identification_ambiguous",
-                "send captures or a payment code: one of them",
+                "send captures, a payment code or a travel pass: one of them",
             ));
         }
     };
@@ -180,7 +217,7 @@ pub async fn decide_passage(
         )));
     }
     let ticket: Ticket = random_bytes();
-    let admitted = Admitted { gate, rider, direction, medium, decided_ms: now_ms() };
+    let admitted = Admitted { gate, rider, direction, medium, decided_ms: now_ms(), shown };
     switch.held_tickets.hold(ticket, admitted, admitted.decided_ms);
     Ok(Json(GateDecision {
         open: true,
@@ -260,8 +297,13 @@ async fn settled_at_gate(switch: &Arc<Switch>, rider: ShopperId, gate: TerminalI
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PassageReport {
-    /// The open decision's ticket.
-    pub ticket: String,
+    /// The open decision's ticket; or, for a passage the gate let through alone while the
+    /// switch could not be reached,
+    pub ticket: Option<String>,
+    /// the travel pass showing the gate checked, with
+    pub travel_pass: Option<String>,
+    /// the passage's direction.
+    pub direction: Option<GateDirection>,
     /// The gate's own count of passages: one passage, one number, also when sent again.
     pub seq: u64,
     /// When the rider passed, unix ms.
@@ -280,7 +322,9 @@ pub struct PassageRecorded {
     pub seq: u64,
     /// `recorded`, `duplicate`, `same_passage` (the rider's other medium at the same moment),
     /// `ticket_unknown` (another node's, another gate's or lapsed), `passage_before_decision`,
-    /// `too_late`, `clock_ahead`, `rider_unknown`.
+    /// `too_late`, `clock_ahead`, `rider_unknown`; for a travel pass also `shown_before` (the
+    /// showing opened another barrier: a copy), `pass_malformed`, `pass_forged`, `pass_lapsed`
+    /// and `pass_shown_at_other_time` (not shown within 90 s of the passage).
     pub outcome: String,
     /// When recorded: the rider's charge for that travel day so far, after caps, for the gate to
     /// show (the day is charged once, after it closes).
@@ -311,24 +355,50 @@ pub async fn report_passages(
     // Each report's passage, or the outcome that says why it has none.
     let mut answers: Vec<Result<GatePassage, &'static str>> = Vec::with_capacity(request.passages.len());
     for report in &request.passages {
-        let admitted = switch
-            .held_tickets
-            .get(parse_ticket(&report.ticket)?, now)
-            .filter(|admitted| admitted.gate == gate);
-        answers.push(match admitted {
-            None => Err("ticket_unknown"),
-            Some(admitted) if report.at_ms < admitted.decided_ms - switch.config.clock_skew_ms => {
-                Err("passage_before_decision")
+        let at = Timestamp::from_unix_ms(report.at_ms);
+        let answer = match (&report.ticket, &report.travel_pass, report.direction) {
+            (Some(ticket), None, None) => {
+                let admitted = switch
+                    .held_tickets
+                    .get(parse_ticket(ticket)?, now)
+                    .filter(|admitted| admitted.gate == gate);
+                match admitted {
+                    None => Err("ticket_unknown"),
+                    Some(admitted) if report.at_ms < admitted.decided_ms - switch.config.clock_skew_ms => {
+                        Err("passage_before_decision")
+                    }
+                    Some(admitted) => Ok(GatePassage {
+                        gate,
+                        seq: report.seq,
+                        rider: admitted.rider,
+                        direction: admitted.direction,
+                        medium: admitted.medium,
+                        at,
+                        shown: admitted.shown,
+                    }),
+                }
             }
-            Some(admitted) => Ok(GatePassage {
-                gate,
-                seq: report.seq,
-                rider: admitted.rider,
-                direction: admitted.direction,
-                medium: admitted.medium,
-                at: Timestamp::from_unix_ms(report.at_ms),
-            }),
-        });
+            (None, Some(showing), Some(direction)) => {
+                let checked: Result<Shown, PassRefused> =
+                    switch.pass_key.check(showing).and_then(|pass| pass.shown_near(at));
+                checked.map_err(PassRefused::code).map(|pass| GatePassage {
+                    gate,
+                    seq: report.seq,
+                    rider: pass.rider,
+                    direction: direction.into(),
+                    medium: Medium::TravelPass,
+                    at,
+                    shown: Some(pass.digest),
+                })
+            }
+            _ => {
+                return Err(ApiError::bad_request(
+                    "passage_malformed",
+                    "a passage carries its decision's ticket, or a travel pass with its direction",
+                ));
+            }
+        };
+        answers.push(answer);
     }
     let passages: Vec<GatePassage> = answers.iter().filter_map(|answer| answer.clone().ok()).collect();
     let mut recorded = if passages.is_empty() {
@@ -402,4 +472,76 @@ pub async fn setup(
         server_time_ms: now_ms(),
         currency: switch.config.currency.code().to_owned(),
     }))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OfflinePack {
+    /// When the switch made it, unix ms. The gate decides alone with it for `valid_for_ms`,
+    /// then opens for no pass until it has a fresh one.
+    pub issued_at_ms: i64,
+    pub valid_for_ms: i64,
+    /// The Ed25519 public key travel passes are signed with, base64.
+    pub pass_public_key: String,
+    /// How far a showing's time may be from the gate's clock.
+    pub shown_within_ms: i64,
+    /// The riders (shopper ids, as their passes name them) the gate lets in no more.
+    pub denied_riders: Vec<String>,
+    /// The operator's rule on one rider's entries; the gate keeps it over the entries it let
+    /// through itself (closed from `closed_from`; a pass already is the code asked for).
+    pub rider_entries: RiderEntriesRule,
+    /// What the gate shows while offline: journeys are priced once the switch has them.
+    pub fares: OfflineFares,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OfflineFares {
+    pub currency: String,
+    /// What a journey with no exit, or one longer than `max_journey_minutes`, costs.
+    pub maximum_fare_minor: i64,
+    pub max_journey_minutes: i64,
+    /// The most a rider pays in a travel day on this network, when the fares cap it.
+    pub day_cap_minor: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/v1/gate/offline-pack", tag = "gate", security(("terminal_signature" = [])),
+    responses((status = 200, body = OfflinePack), (status = "4XX", body = ErrorBody)))]
+/// What the gate needs to decide travel passes while the switch cannot be reached.
+pub async fn offline_pack(
+    State(switch): State<Arc<Switch>>,
+    signed: SignedTerminal,
+) -> Result<Json<OfflinePack>, ApiError> {
+    switch.refuse_unless_in_standing(signed.terminal)?;
+    let place = gate_place(&switch, signed.terminal)?;
+    let pack = switch.read(|core| {
+        let scheme = core.transit_scheme()?;
+        let rules = scheme.fares.networks.get(&place.network)?;
+        let day_cap_minor = scheme
+            .fares
+            .caps
+            .iter()
+            .filter(|cap| cap.period == CapPeriod::Day && cap.category.is_none())
+            .filter(|cap| cap.network.as_ref().is_none_or(|network| *network == place.network))
+            .map(|cap| cap.amount_minor)
+            .min();
+        let entries = scheme.gate_risk.rider_entries;
+        Some(OfflinePack {
+            issued_at_ms: now_ms(),
+            valid_for_ms: OFFLINE_PACK_VALID_MS,
+            pass_public_key: BASE64.encode(switch.pass_key.public_key()),
+            shown_within_ms: SHOWN_WITHIN_MS,
+            denied_riders: core.transit_deny_list().iter().map(ToString::to_string).collect(),
+            rider_entries: RiderEntriesRule {
+                window_minutes: u32::try_from(entries.window_ms / 60_000).unwrap_or(u32::MAX),
+                code_from: entries.step_up_at,
+                closed_from: entries.decline_at,
+            },
+            fares: OfflineFares {
+                currency: scheme.fares.currency.code().to_owned(),
+                maximum_fare_minor: rules.maximum_fare_minor,
+                max_journey_minutes: rules.max_journey_ms / 60_000,
+                day_cap_minor,
+            },
+        })
+    });
+    pack.map(Json).ok_or_else(|| ApiError::from(CoreError::TransitNotConfigured))
 }

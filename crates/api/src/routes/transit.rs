@@ -2,7 +2,7 @@
 //! subset, with facepay's networks and caps files), sets the travel calendar and the day's hold,
 //! places gates at stations, and reads the deny list and any rider's trips. A rider reads their
 //! trips and each day's charge after caps, what they owe, and claims where a journey with no exit
-//! ended.
+//! ended, and gets a travel pass for their phone (what gates check without the switch).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,11 +20,12 @@ use facepay_transit::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{parse_prefixed, parse_terminal_id};
+use crate::auth::{parse_prefixed, parse_public_key, parse_terminal_id};
 use crate::caller::{Operator, ShopperCaller};
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::operator::merchant_id;
 use crate::switch::{Switch, now};
+use crate::travel_pass::PASS_VALID_MS;
 use crate::wire;
 
 /// Travel days a trips page shows, today's included.
@@ -303,6 +304,7 @@ fn journey_out(journey: &Journey) -> JourneyOut {
         medium: match passage.medium {
             Medium::Face => "face",
             Medium::PaymentCode => "payment_code",
+            Medium::TravelPass => "travel_pass",
         }
         .to_owned(),
     };
@@ -363,4 +365,42 @@ pub async fn claim(
     let station = StopId::from(input.station.as_str());
     switch.execute(Command::ClaimJourney { rider: shopper, entry, station }).await?;
     Ok(Json(switch.read(|core| trips(core, shopper, switch.config.currency.code()))))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PassRequest {
+    /// The Ed25519 public key (base64 of 32 bytes) of a key the phone made and keeps: only that
+    /// phone can show the pass.
+    pub public_key: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TravelPass {
+    /// The pass, unpadded base64url. At a gate the phone shows it with the time, signed with its
+    /// key: `pass | shown at, unix ms, 8 bytes big-endian | signature` over
+    /// `"facepay travel pass shown v1\n"`, the pass and the time.
+    pub pass: String,
+    /// When it lapses, unix ms: a week from now.
+    pub lapses_at_ms: i64,
+}
+
+#[utoipa::path(post, path = "/v1/shopper/transit/pass", tag = "shopper", security(("api_key" = [])),
+    request_body = PassRequest, responses((status = 200, body = TravelPass), (status = "4XX", body = ErrorBody)))]
+/// A travel pass for the rider's phone: what gates open for when they cannot reach the switch.
+pub async fn travel_pass(
+    State(switch): State<Arc<Switch>>,
+    ShopperCaller(shopper): ShopperCaller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<TravelPass>, ApiError> {
+    let input: PassRequest = wire::json(&wire::body(body)?)?;
+    let phone = parse_public_key(&input.public_key)?;
+    let phone = ed25519_dalek::VerifyingKey::from_bytes(&phone)
+        .map_err(|_| ApiError::internal("a checked public key did not parse"))?;
+    if switch.read(|core| core.transit_scheme().is_none()) {
+        return Err(facepay_payments::CoreError::TransitNotConfigured.into());
+    }
+    let lapses_at = now().plus_ms(PASS_VALID_MS);
+    let pass = switch.pass_key.issue(shopper, &phone, lapses_at);
+    Ok(Json(TravelPass { pass, lapses_at_ms: lapses_at.unix_ms }))
 }

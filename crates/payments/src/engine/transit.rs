@@ -78,6 +78,10 @@ pub struct GatePassage {
     pub direction: Direction,
     pub medium: Medium,
     pub at: Timestamp,
+    /// For a travel pass: the digest of the showing that opened the barrier. One showing opens
+    /// one barrier: a picture of a rider's screen is not a second passage of theirs.
+    #[serde(default)]
+    pub shown: Option<[u8; 32]>,
 }
 
 /// What became of one passage of an upload.
@@ -93,6 +97,8 @@ pub enum PassageOutcome {
     TooLate,
     /// Later than the switch's clock allows.
     ClockAhead,
+    /// The travel pass showing that opened the barrier opened another before: a copy.
+    ShownBefore,
 }
 
 impl PassageOutcome {
@@ -104,6 +110,7 @@ impl PassageOutcome {
             PassageOutcome::RiderUnknown => "rider_unknown",
             PassageOutcome::TooLate => "too_late",
             PassageOutcome::ClockAhead => "clock_ahead",
+            PassageOutcome::ShownBefore => "shown_before",
         }
     }
 }
@@ -164,6 +171,9 @@ pub(crate) struct TransitBook {
     purposes: BTreeMap<PaymentId, Purpose>,
     /// Riders' days the fares could not price, for the operator; billed again at each close.
     unpriced: BTreeMap<(ShopperId, TravelDay), String>,
+    /// The travel pass showings passages were recorded with, by travel day, kept as long as
+    /// the log keeps the day.
+    shown: BTreeMap<[u8; 32], TravelDay>,
     next_payment: u64,
 }
 
@@ -269,10 +279,20 @@ impl PaymentCore {
             medium: passage.medium,
             at: passage.at,
         };
+        // An upload sent again is a duplicate, before its showing counts as shown twice.
+        if !self.transit.log.knows(tap.id)
+            && let Some(digest) = passage.shown
+            && self.transit.shown.contains_key(&digest)
+        {
+            return PassageOutcome::ShownBefore;
+        }
         match self.transit.log.record(tap) {
             Recorded::Duplicate => return PassageOutcome::Duplicate,
             Recorded::SamePassage => return PassageOutcome::SamePassage,
             Recorded::New => {}
+        }
+        if let Some(digest) = passage.shown {
+            self.transit.shown.insert(digest, day);
         }
         let rider = passage.rider;
         self.transit.riders.entry(rider).or_default().last_gate = Some(passage.gate);
@@ -556,7 +576,9 @@ impl PaymentCore {
         let billed = self.transit.log.close_days(days, |_| None, &scheme.fares, &scheme.calendar);
         // A day billed again counts its week's earlier days towards weekly caps: they stay a
         // week longer than the days that can still be billed again.
-        self.transit.log.forget_before(TravelDay(day.0 + 1 - LATE_DAYS - 7), &scheme.calendar);
+        let forget_before = TravelDay(day.0 + 1 - LATE_DAYS - 7);
+        self.transit.log.forget_before(forget_before, &scheme.calendar);
+        self.transit.shown.retain(|_, shown_day| *shown_day >= forget_before);
         self.transit.next_close = Some(TravelDay(day.0 + 1));
         let mut riders = BTreeSet::new();
         for Billed { rider, day: billed_day, bill, before_minor } in billed {
