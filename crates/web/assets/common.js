@@ -1,5 +1,6 @@
 // What every page shares: calling the switch's API (same origin only), showing errors,
-// the camera (a burst of frames as base64 JPEG, dropped once sent), and small DOM helpers.
+// the camera (a burst of frames as base64 JPEG, dropped once sent), bytes in base64, keys kept
+// in this browser, and small DOM helpers.
 // No page talks to any host but the one that served it.
 "use strict";
 
@@ -95,4 +96,67 @@ const CAPTURE_ADVICE = {
 
 function captureAdvice(error) {
   return CAPTURE_ADVICE[error.code] || error.message;
+}
+
+// ---- bytes and keys kept in this browser -----------------------------------------------------
+
+function toBase64(bytes) {
+  let text = "";
+  for (const byte of new Uint8Array(bytes)) text += String.fromCharCode(byte);
+  return btoa(text);
+}
+
+const toBase64Url = (bytes) => toBase64(bytes).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+
+/// The bytes of unpadded base64url text; throws on anything else.
+function fromBase64Url(text) {
+  if (!/^[A-Za-z0-9_-]*$/.test(text)) throw new Error("not base64url");
+  const standard = text.replaceAll("-", "+").replaceAll("_", "/");
+  return Uint8Array.from(atob(standard + "===".slice((standard.length + 3) % 4)), (c) => c.charCodeAt(0));
+}
+
+function toHex(bytes) {
+  return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function concatBytes(...parts) {
+  const joined = new Uint8Array(parts.reduce((length, part) => length + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    joined.set(part, at);
+    at += part.length;
+  }
+  return joined;
+}
+
+/// `ms` as 8 bytes, big-endian, as the switch writes times into what it signs.
+function timeBytes(ms) {
+  const bytes = new Uint8Array(8);
+  new DataView(bytes.buffer).setBigInt64(0, BigInt(ms));
+  return bytes;
+}
+
+/// One object store of this browser's IndexedDB: where a key that cannot be exported (a
+/// terminal's, a phone's travel pass key) is kept across visits.
+function browserStore(database, store) {
+  const open = () => new Promise((resolve, reject) => {
+    const request = indexedDB.open(database, 1);
+    request.onupgradeneeded = () => request.result.createObjectStore(store);
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+  const run = async (mode, action) => {
+    const db = await open();
+    return new Promise((resolve, reject) => {
+      const tx = db.transaction(store, mode);
+      const request = action(tx.objectStore(store));
+      tx.oncomplete = () => resolve(request.result);
+      tx.onerror = () => reject(tx.error);
+    });
+  };
+  return {
+    get: (name) => run("readonly", (objects) => objects.get(name)),
+    put: (name, value) => run("readwrite", (objects) => objects.put(value, name)),
+    remove: (name) => run("readwrite", (objects) => objects.delete(name)),
+  };
 }

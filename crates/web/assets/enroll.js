@@ -208,6 +208,69 @@ async function paymentCode() {
   });
 }
 
+// ---- the travel pass -------------------------------------------------------------------------
+// This phone's Ed25519 key (made here; the private half cannot leave the browser) and the pass
+// the switch signed for it. Shown at a gate as a QR code of the pass, the time and this key's
+// signature over both, drawn afresh every few seconds, so it works with the phone offline and a
+// picture of the screen is soon worth nothing.
+
+const passStore = browserStore("facepay-travel-pass", "pass");
+const PASS_SHOWN_CONTEXT = new TextEncoder().encode("facepay travel pass shown v1\n");
+/// How often the showing is drawn afresh, and for how long before the rider taps again.
+const PASS_REDRAW_MS = 5_000;
+const PASS_SHOWN_FOR_MS = 120_000;
+let passTimer = null;
+
+/// This phone's pass, renewed while the switch can be reached once it has a day left.
+async function currentPass() {
+  let kept = await passStore.get(key);
+  if (kept && kept.lapses_at_ms - Date.now() > 86_400_000) return kept;
+  const keys = kept ? { privateKey: kept.privateKey, publicKey: kept.publicKey }
+    : await crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]);
+  try {
+    const publicKey = toBase64(await crypto.subtle.exportKey("raw", keys.publicKey));
+    const issued = await callApi("POST", "/v1/shopper/transit/pass", { public_key: publicKey }, withKey(key));
+    kept = { ...keys, pass: issued.pass, lapses_at_ms: issued.lapses_at_ms };
+    await passStore.put(key, kept);
+  } catch (error) {
+    if (!kept || kept.lapses_at_ms <= Date.now()) throw error; // offline with a pass still good: show it
+  }
+  return kept;
+}
+
+/// The pass as shown now: the pass, the time and this phone's signature, base64url.
+async function showing(kept) {
+  const pass = fromBase64Url(kept.pass);
+  const at = timeBytes(Date.now());
+  const signed = concatBytes(PASS_SHOWN_CONTEXT, pass, at);
+  const signature = new Uint8Array(await crypto.subtle.sign({ name: "Ed25519" }, kept.privateKey, signed));
+  return toBase64Url(concatBytes(pass, at, signature));
+}
+
+async function travelPass() {
+  await guarded(async () => {
+    const kept = await currentPass();
+    const canvas = $("#pass-qr");
+    const until = Date.now() + PASS_SHOWN_FOR_MS;
+    clearInterval(passTimer);
+    const draw = async () => {
+      if (Date.now() > until) {
+        canvas.hidden = true;
+        $("#pass-hint").textContent = "Tap Travel pass to show it again.";
+        clearInterval(passTimer);
+        return;
+      }
+      const shown = await showing(kept);
+      QR.draw(canvas, shown, 4);
+      canvas.hidden = false;
+    };
+    await draw();
+    const lapses = new Date(kept.lapses_at_ms).toLocaleDateString();
+    $("#pass-hint").textContent = `Show this at a gate, even without a network. Good until ${lapses}.`;
+    passTimer = setInterval(draw, PASS_REDRAW_MS);
+  });
+}
+
 async function saveLimits(event) {
   event.preventDefault();
   const per = $("#limit-per").value.trim();
@@ -223,6 +286,7 @@ async function deleteEverything() {
   if (!confirm("Delete your face and your account? This cannot be undone.")) return;
   await guarded(async () => {
     const deleted = await callApi("DELETE", "/v1/shopper", undefined, withKey(key));
+    await passStore.remove(key);
     localStorage.removeItem(KEY_NAME);
     key = null;
     $("#deleted-detail").textContent = deleted.face_shredded
@@ -249,6 +313,7 @@ async function start() {
   $("#pin-form").addEventListener("submit", setPin);
   $("#toggle-pause").addEventListener("click", togglePause);
   $("#payment-code").addEventListener("click", paymentCode);
+  $("#travel-pass").addEventListener("click", travelPass);
   $("#limit-form").addEventListener("submit", saveLimits);
   $("#delete").addEventListener("click", deleteEverything);
   if (key) {

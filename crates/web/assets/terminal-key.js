@@ -3,39 +3,9 @@
 // "facepay-v1\nMETHOD\npath?query\ntimestamp\nnonce\nhex(sha256(body))", as the API checks.
 "use strict";
 
-const KEY_STORE = "facepay-terminal";
-
-function openKeyStore() {
-  return new Promise((resolve, reject) => {
-    const request = indexedDB.open(KEY_STORE, 1);
-    request.onupgradeneeded = () => request.result.createObjectStore("terminal");
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-}
-
-async function keyStore(mode, action) {
-  const db = await openKeyStore();
-  return new Promise((resolve, reject) => {
-    const tx = db.transaction("terminal", mode);
-    const request = action(tx.objectStore("terminal"));
-    tx.oncomplete = () => resolve(request.result);
-    tx.onerror = () => reject(tx.error);
-  });
-}
-
-const loadTerminal = () => keyStore("readonly", (store) => store.get("self"));
-const saveTerminal = (terminal) => keyStore("readwrite", (store) => store.put(terminal, "self"));
-
-function toBase64(bytes) {
-  let text = "";
-  for (const byte of new Uint8Array(bytes)) text += String.fromCharCode(byte);
-  return btoa(text);
-}
-
-function toHex(bytes) {
-  return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
-}
+const terminalStore = browserStore("facepay-terminal", "terminal");
+const loadTerminal = () => terminalStore.get("self");
+const saveTerminal = (terminal) => terminalStore.put("self", terminal);
 
 /// Makes the key, activates with the merchant's one-time code, and keeps the result.
 async function activateTerminal(terminalId, activationCode) {

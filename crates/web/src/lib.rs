@@ -45,6 +45,7 @@ pub fn asset(name: &str) -> Option<Asset> {
         "enroll.js" => asset!("enroll.js", JS),
         "console.js" => asset!("console.js", JS),
         "gate.js" => asset!("gate.js", JS),
+        "qr.js" => asset!("qr.js", JS),
         _ => return None,
     })
 }
@@ -61,8 +62,8 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 mod tests {
     use super::*;
 
-    const ASSETS: [&str; 7] =
-        ["style.css", "common.js", "terminal-key.js", "kiosk.js", "enroll.js", "console.js", "gate.js"];
+    const ASSETS: [&str; 8] =
+        ["style.css", "common.js", "terminal-key.js", "kiosk.js", "enroll.js", "console.js", "gate.js", "qr.js"];
 
     fn text(asset: Asset) -> &'static str {
         std::str::from_utf8(asset.body).expect("assets are UTF-8")
