@@ -188,7 +188,7 @@ struct Oracle {
     habits: BTreeMap<ShopperId, Vec<(StopId, StopId)>>,
     charged: BTreeMap<(ShopperId, TravelDay), i64>,
     /// Taps recorded since the last close.
-    unbilled: Vec<(ShopperId, Timestamp, bool)>,
+    unbilled: Vec<(ShopperId, Timestamp)>,
     /// The taps of each day's latest bill from the log, to check no passage is in two.
     log_billed: BTreeMap<(ShopperId, TravelDay), Vec<TapId>>,
 }
@@ -211,7 +211,7 @@ impl Oracle {
             return false;
         }
         self.ids.insert(tap.id);
-        self.unbilled.push((tap.rider, tap.at, entry));
+        self.unbilled.push((tap.rider, tap.at));
         taps.push(Seen { id: tap.id, at: tap.at, station: tap.station.clone(), entry });
         taps.sort_by_key(|seen| (seen.at, seen.id));
         true
@@ -369,7 +369,13 @@ pub fn run_metro(seed: u64) -> Result<MetroReport, MetroViolation> {
                     let gate = TerminalId::from_u128(
                         1_000 + station as u128 * 2 + u128::from(direction == Direction::Exit),
                     );
-                    let medium = if rng.chance(30) { Medium::PaymentCode } else { Medium::Face };
+                    let medium = if rng.chance(30) {
+                        Medium::PaymentCode
+                    } else if rng.chance(8) {
+                        Medium::TravelPass
+                    } else {
+                        Medium::Face
+                    };
                     let network = NetworkId::from("metro");
                     Tap {
                         id: TapId { gate, seq },
@@ -542,17 +548,18 @@ fn check_close(
     // What is due: billed days a tap recorded since the last close can change, the days
     // closing for every rider who tapped in them, and the week after each for its caps.
     let mut due = BTreeSet::new();
-    for (rider, at, entry) in std::mem::take(&mut oracle.unbilled) {
+    for (rider, at) in std::mem::take(&mut oracle.unbilled) {
         let day = calendar.day_of(at);
         let (start, end) = (calendar.start_of(day), calendar.start_of(TravelDay(day.0 + 1)));
         if days.last().is_some_and(|last| day <= *last) {
             due.insert((rider, day));
         }
+        // Any tap as near an edge as the longest journey may move a journey across it.
         let mut near = vec![day];
-        if !entry && at.ms_since(start) <= metro.max_journey_ms {
+        if at.ms_since(start) <= metro.max_journey_ms {
             near.push(TravelDay(day.0 - 1));
         }
-        if entry && end.ms_since(at) <= metro.max_journey_ms {
+        if end.ms_since(at) <= metro.max_journey_ms {
             near.push(TravelDay(day.0 + 1));
         }
         for near in near {
@@ -640,11 +647,11 @@ fn check_close(
         report.capped_bills += usize::from(bill.charge_minor < bill.fares_minor);
     }
     // No passage is in two journeys: across every day's latest bill, each tap at most once.
-    let mut used = BTreeSet::new();
-    for taps in oracle.log_billed.values() {
+    let mut used = BTreeMap::new();
+    for (billed, taps) in &oracle.log_billed {
         for tap in taps {
-            if !used.insert(*tap) {
-                return Err(format!("tap {tap:?} is in two journeys"));
+            if let Some(other) = used.insert(*tap, billed) {
+                return Err(format!("tap {tap:?} is in two journeys: the bills of {other:?} and {billed:?}"));
             }
         }
     }

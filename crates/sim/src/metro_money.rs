@@ -17,7 +17,7 @@ use facepay_payments::{
     IssuerMessage, LimitTable, MerchantRisk, PassageOutcome, PaymentCore, PaymentRow, PaymentState,
     PinPolicy, Reply, Retention, RiskConfig, TransitScheme,
 };
-use facepay_transit::{FareTable, NetworkId, StopId, Tap, TapId, TravelCalendar, TravelDay};
+use facepay_transit::{FareTable, Medium, NetworkId, StopId, Tap, TapId, TravelCalendar, TravelDay};
 
 use crate::Rng;
 
@@ -149,7 +149,7 @@ impl MetroSwitch {
             direction: tap.direction,
             medium: tap.medium,
             at: tap.at,
-            shown: None,
+            shown: (tap.medium == Medium::TravelPass).then(|| showing(tap.id)),
         };
         let reply = self.core.execute(&Command::RecordPassages(vec![passage]), now);
         let outcome = match reply {
@@ -283,6 +283,15 @@ impl MetroSwitch {
         }
         Ok(self.tally)
     }
+}
+
+/// The digest of the travel pass showing a gate read for `tap`: one showing per passage, so an
+/// upload sent again repeats it (a duplicate, not a showing used twice).
+fn showing(tap: TapId) -> [u8; 32] {
+    let mut digest = [0u8; 32];
+    digest[..16].copy_from_slice(&tap.gate.as_u128().to_be_bytes());
+    digest[16..24].copy_from_slice(&tap.seq.to_be_bytes());
+    digest
 }
 
 fn config(currency: Currency) -> CoreConfig {

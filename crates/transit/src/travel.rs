@@ -478,9 +478,8 @@ impl TravelLog {
 
     /// Bills every rider who travelled on `day`; bills again each billed day that a tap
     /// recorded since the last close may change (its own day, billed before or not, once it has
-    /// closed; the day before for an exit within
-    /// the longest journey of the day's start, which can end a journey entered then; the day
-    /// after for an entry that close to the day's end, which can take that day's first exit); each
+    /// closed; the day on the other side of an edge within the longest journey of the tap, where
+    /// a journey across the edge may be moved from one day to the other); each
     /// later billed day of the rider's within a week of one billed now, whose weekly caps count
     /// it; keeps the bills, and learns each rider's habits from the complete journeys of a day
     /// billed for the first time. Returns the bills in order of rider and day.
@@ -504,19 +503,24 @@ impl TravelLog {
     ) -> Vec<Billed> {
         let mut due = BTreeSet::new();
         let last_closing = days.last().copied();
+        // A journey across a day's edge is at most this long, whatever its network.
+        let longest = fares.networks.values().map(|rules| rules.max_journey_ms).max().unwrap_or(0);
         for key in std::mem::take(&mut self.unbilled) {
             let (rider, at, _) = key;
-            let Some(record) = self.taps.get(&key) else { continue };
-            let longest = fares.networks.get(&record.network).map_or(0, |rules| rules.max_journey_ms);
+            if !self.taps.contains_key(&key) {
+                continue;
+            }
             let day = calendar.day_of(at);
             let (start, end) = (calendar.start_of(day), calendar.start_of(TravelDay(day.0 + 1)));
-            // Its own day; the day before if it is an exit that can end a journey entered then;
-            // the day after if it is an entry that can take that day's first exit.
+            // Its own day, and the day across an edge as near as the longest journey: which day a
+            // journey over that edge belongs to turns on the taps between its entry and its exit,
+            // and this may be its entry, its exit, or a tap that comes between them.
             let mut near = vec![day];
-            match record.direction {
-                Direction::Exit if at.ms_since(start) <= longest => near.push(TravelDay(day.0 - 1)),
-                Direction::Entry if end.ms_since(at) <= longest => near.push(TravelDay(day.0 + 1)),
-                _ => {}
+            if at.ms_since(start) <= longest {
+                near.push(TravelDay(day.0 - 1));
+            }
+            if end.ms_since(at) <= longest {
+                near.push(TravelDay(day.0 + 1));
             }
             // Its own day is billed even if it never was: all of a rider's taps of a closed
             // day may come late.

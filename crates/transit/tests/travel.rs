@@ -164,6 +164,42 @@ fn a_ride_home_after_midnight_belongs_to_the_day_it_entered() {
     assert_eq!(kinds(&bill(&log, 1)), [(JourneyKind::Complete, 300)]);
 }
 
+/// The days a close billed, each with its journeys.
+fn billed_days(closed: &[Billed]) -> Vec<(i64, Vec<(JourneyKind, i64)>)> {
+    closed.iter().map(|billed| (billed.day.0, kinds(billed.bill.as_ref().unwrap()))).collect()
+}
+
+#[test]
+fn a_late_tap_between_a_night_entry_and_the_morning_exit_bills_both_days_again() {
+    let (fares, calendar) = (metro(), calendar());
+    // In at 04:20 (day 0), out at 04:40 (day 1): one journey, day 0's.
+    let night = || {
+        let mut log = TravelLog::default();
+        log.record(entry(1, "central", at(1, 4, 20)));
+        log.record(exit(2, "harbour", at(1, 4, 40)));
+        log.close_day(TravelDay(0), |_| None, &fares, &calendar);
+        log.close_day(TravelDay(1), |_| None, &fares, &calendar);
+        log
+    };
+    // An upload shows the rider entered again at 04:35, so the 04:40 exit ends that journey:
+    // day 0 loses it (its entry had no exit) as day 1 gains it, both billed again.
+    let mut log = night();
+    log.record(entry(3, "market", at(1, 4, 35)));
+    let again = log.close_day(TravelDay(2), |_| None, &fares, &calendar);
+    assert_eq!(
+        billed_days(&again),
+        [(0, vec![(JourneyKind::NoExit, 600)]), (1, vec![(JourneyKind::Complete, 300)])]
+    );
+    // An upload shows the rider left at 04:25: the 04:40 exit has no entry on day 1.
+    let mut log = night();
+    log.record(exit(3, "market", at(1, 4, 25)));
+    let again = log.close_day(TravelDay(2), |_| None, &fares, &calendar);
+    assert_eq!(
+        billed_days(&again),
+        [(0, vec![(JourneyKind::Complete, 200)]), (1, vec![(JourneyKind::NoEntry, 600)])]
+    );
+}
+
 #[test]
 fn caps_hold_for_the_day_the_week_and_the_rider_category() {
     let (fares, calendar) = (metro(), calendar());

@@ -62,8 +62,16 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 mod tests {
     use super::*;
 
-    const ASSETS: [&str; 8] =
-        ["style.css", "common.js", "terminal-key.js", "kiosk.js", "enroll.js", "console.js", "gate.js", "qr.js"];
+    const ASSETS: [&str; 8] = [
+        "style.css",
+        "common.js",
+        "terminal-key.js",
+        "kiosk.js",
+        "enroll.js",
+        "console.js",
+        "gate.js",
+        "qr.js",
+    ];
 
     fn text(asset: Asset) -> &'static str {
         std::str::from_utf8(asset.body).expect("assets are UTF-8")
