@@ -227,6 +227,11 @@ async function importFares(event) {
     day_hold_minor: Math.round(Number($("#fares-hold").value) * 100),
     day_starts_minute: hours * 60 + minutes,
     utc_offset_minutes: Number($("#fares-offset").value),
+    rider_entries: {
+      window_minutes: Number($("#entries-window").value),
+      code_from: Number($("#entries-code-from").value),
+      closed_from: Number($("#entries-closed-from").value),
+    },
   };
   await act("#transit-error", async () => {
     const set = await api("PUT", "/v1/operator/transit/scheme", body);

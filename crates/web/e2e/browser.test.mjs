@@ -273,6 +273,7 @@ const harbour = await api("POST", "/v1/merchant/terminals", metro.api_key);
   await page.fill("#fares-merchant", metro.merchant_id);
   await page.setInputFiles("#fare-files", files);
   await page.fill("#fares-hold", "7.00");
+  await page.fill("#entries-closed-from", "8");
   await page.click("#fares-form button[type=submit]");
   await page.waitForFunction(() => document.querySelector("#fares-result").textContent !== "" ||
     document.querySelector("#transit-error").textContent !== "");
@@ -404,6 +405,10 @@ async function reopenGate(name) {
   await snap(shopper.page, "enroll-travel-pass");
   const atHarbour = await reopenGate("gate-harbour");
   const atCentral = await reopenGate("gate-central");
+  // The gate holds the operator's rule from the console, for deciding alone.
+  await atHarbour.page.waitForFunction(() => localStorage.getItem("facepay-gate-pack") !== null);
+  const pack = JSON.parse(await atHarbour.page.evaluate(() => localStorage.getItem("facepay-gate-pack")));
+  assert.deepEqual(pack.rider_entries, { window_minutes: 10, code_from: 3, closed_from: 8 });
   const wait = codeEntryAt + 61_000 - Date.now();
   if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
   // The page draws a fresh showing every 5 s: the one on screen now.

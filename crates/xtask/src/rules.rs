@@ -43,6 +43,7 @@ const MODEL_STORE: &str = "facepay-model-store";
 const EVALUATION: &str = "facepay-evaluation";
 const STORE_CONTRACT: &str = "facepay-store-contract";
 const TRANSIT: &str = "facepay-transit";
+const ISO8583: &str = "facepay-iso8583";
 
 pub const RULES: Rules = Rules {
     crates: &[
@@ -50,6 +51,8 @@ pub const RULES: Rules = Rules {
         CrateRule { name: LEDGER, pure: true, may_use: &[DOMAIN] },
         CrateRule { name: FACE_INDEX, pure: true, may_use: &[DOMAIN] },
         CrateRule { name: TRANSIT, pure: true, may_use: &[DOMAIN] },
+        // The issuer link's wire format: bytes in, messages out, nothing else.
+        CrateRule { name: ISO8583, pure: true, may_use: &[] },
         CrateRule { name: PAYMENTS, pure: true, may_use: &[DOMAIN, LEDGER, FACE_INDEX, TRANSIT] },
         CrateRule { name: SIM, pure: true, may_use: &[DOMAIN, LEDGER, FACE_INDEX, PAYMENTS, TRANSIT] },
         CrateRule { name: EVALUATION, pure: true, may_use: &[] },
