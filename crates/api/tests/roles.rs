@@ -482,13 +482,28 @@ async fn a_bank_pulls_its_authorization_answers_it_and_settles_only_its_own_line
     )
     .await;
     assert_eq!(captured["state"], "captured");
+    let refund = json!({"refund_id": "r-bank-1", "amount_minor": 1_200});
+    let path = format!("/v1/merchant/payments/{id}/refunds");
+    let (status, _) = send(&node.router, with_key("POST", &path, &merchant_key, Some(refund))).await;
+    assert_eq!(status, StatusCode::OK);
+    // The bank hears of the capture and of the refund, each with what it needs to post it once.
+    let (_, told) = send(&node.router, with_key("GET", "/v1/issuer/messages", &bank, None)).await;
+    let told: Vec<(&str, i64, Option<&str>)> = told
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["kind"].as_str().unwrap(), m["amount_minor"].as_i64().unwrap(), m["reason"].as_str()))
+        .collect();
+    assert_eq!(told, [("capture", 4_200, None), ("credit", 1_200, Some("refund"))]);
+    let (_, again) = send(&node.router, with_key("GET", "/v1/issuer/messages", &bank, None)).await;
+    assert!(again[1]["credit_id"].as_str().is_some_and(|id| id.starts_with("crd_")), "{again}");
     let window = format!("?from_ms={from}&to_ms={}", facepay_api::now_ms() + 1);
     let (status, line) =
         send(&node.router, with_key("GET", &format!("/v1/issuer/settlement{window}"), &bank, None)).await;
     assert_eq!(status, StatusCode::OK, "{line}");
     assert_eq!(
         (line["payments_minor"].as_i64(), line["net_minor"].as_i64()),
-        (Some(4_200), Some(4_200)),
+        (Some(4_200), Some(3_000)),
         "{line}"
     );
     let (_, other) =

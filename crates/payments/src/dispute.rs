@@ -11,6 +11,7 @@ use facepay_ledger::{TransferError, TransferId, TransferKind};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{CoreError, PaymentCore, code, positive_amount, transfer};
+use crate::issuer::CreditReason;
 use crate::payment::PaymentState;
 use crate::personal::bounded;
 
@@ -224,7 +225,10 @@ impl PaymentCore {
                     code::COMPENSATION,
                 );
                 match self.apply_own(&request, now) {
-                    Ok(_) => self.set_state(id, DisputeState::Compensated),
+                    Ok(_) => {
+                        self.tell_bank_credited(payment, transfer_id, amount, CreditReason::Compensation);
+                        self.set_state(id, DisputeState::Compensated)
+                    }
                     Err(TransferError::ExceedsCredits) => Err(DisputeError::ReserveInsufficient.into()),
                     Err(other) => Err(other.into()),
                 }

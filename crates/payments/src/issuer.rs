@@ -10,12 +10,16 @@
 //! answers replays the decisions, and a bank that never answers is a timeout like any other.
 //!
 //! In the ledger, money authorized by an external bank is owed by that bank: it is held from and
-//! posted against the bank's clearing account, and end-of-day settlement nets that account.
+//! posted against the bank's clearing account, and end-of-day settlement nets that account. Every
+//! movement of that account is told to the bank as it happens: the hold asked for, released,
+//! captured (all of it, or part for a transit day), and each credit back to the shopper (a
+//! refund, a reversal after capture, a dispute's compensation), so the bank's books follow ours
+//! payment by payment, not only in the day's totals.
 
 use std::fmt;
 
 use facepay_domain::{KeyedDigest, Money, PaymentId, Sealed, ShopperId};
-use facepay_ledger::AccountId;
+use facepay_ledger::{AccountId, TransferId};
 use serde::{Deserialize, Serialize};
 
 /// A bank that holds shoppers' accounts.
@@ -63,6 +67,54 @@ pub enum IssuerMessage {
     /// Drop any authorization for this payment (the bank finds it by payment id): it was voided,
     /// reversed, timed out or expired.
     Release { payment: PaymentId, issuer: IssuerId, amount: Money },
+    /// The authorization is completed for `amount` (the whole of it, or the part a transit day
+    /// cost): the bank posts it and lets the rest of the hold go. Once per payment.
+    Capture { payment: PaymentId, issuer: IssuerId, amount: Money },
+    /// Money goes back to the shopper's account, once per `credit` (the refund's id, or the
+    /// switch's own transfer id).
+    Credit { payment: PaymentId, issuer: IssuerId, credit: TransferId, amount: Money, reason: CreditReason },
+}
+
+/// Why money goes back to a shopper's account at their bank.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CreditReason {
+    /// The merchant refunded part or all of the payment.
+    Refund,
+    /// A captured payment whose outcome its terminal never learned was undone.
+    Reversal,
+    /// A dispute went the shopper's way: the operator's reserve pays them back.
+    Compensation,
+}
+
+impl CreditReason {
+    pub fn code(self) -> &'static str {
+        match self {
+            CreditReason::Refund => "refund",
+            CreditReason::Reversal => "reversal",
+            CreditReason::Compensation => "compensation",
+        }
+    }
+}
+
+impl IssuerMessage {
+    /// The bank it goes to.
+    pub fn issuer(&self) -> IssuerId {
+        match self {
+            IssuerMessage::Authorize { issuer, .. }
+            | IssuerMessage::Release { issuer, .. }
+            | IssuerMessage::Capture { issuer, .. }
+            | IssuerMessage::Credit { issuer, .. } => *issuer,
+        }
+    }
+
+    pub fn payment(&self) -> PaymentId {
+        match self {
+            IssuerMessage::Authorize { payment, .. }
+            | IssuerMessage::Release { payment, .. }
+            | IssuerMessage::Capture { payment, .. }
+            | IssuerMessage::Credit { payment, .. } => *payment,
+        }
+    }
 }
 
 /// The bank's answer to an [`IssuerMessage::Authorize`].

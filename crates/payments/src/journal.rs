@@ -71,9 +71,7 @@ impl Recipient {
 impl Outbound {
     pub fn recipient(&self) -> Recipient {
         match self {
-            Outbound::Issuer(
-                IssuerMessage::Authorize { issuer, .. } | IssuerMessage::Release { issuer, .. },
-            ) => Recipient::Issuer(*issuer),
+            Outbound::Issuer(message) => Recipient::Issuer(message.issuer()),
             Outbound::Risk(_) => Recipient::Operator,
         }
     }

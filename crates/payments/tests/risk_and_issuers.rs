@@ -1,6 +1,7 @@
 //! Risk rules and external banks through the core's public commands: each rule's step-up and
 //! decline as the shopper meets them, the events the operator sees, and a payment's whole life at
-//! an external bank (asked, approved, declined, silent, released), with the ledger balanced.
+//! an external bank (asked, approved, declined, silent, released, captured, credited back by a
+//! refund, a reversal or a compensation), with the ledger balanced.
 
 mod common;
 
@@ -8,8 +9,9 @@ use common::*;
 use facepay_domain::{Money, PaymentId, TerminalId};
 use facepay_ledger::{AccountId, TransferId};
 use facepay_payments::{
-    CountRule, DeclineReason, FundingSource, Identification, IssuerAnswer, IssuerId, IssuerMessage,
-    MerchantStatus, PaymentCore, PaymentState, PinPolicy, RiskConfig, RiskRule, RiskVerdict,
+    CountRule, CreditReason, DeclineReason, DisputeId, Finding, FundingSource, Identification, IssuerAnswer,
+    IssuerId, IssuerMessage, MerchantStatus, PaymentCore, PaymentState, PinPolicy, RiskConfig, RiskRule,
+    RiskVerdict,
 };
 
 const STEP_UP_BY_PIN: PinPolicy =
@@ -267,8 +269,62 @@ fn an_approved_bank_payment_is_captured_against_the_banks_clearing_account() {
     assert_eq!(balance(&core, BANK_CLEARING), -2_500, "the bank owes what its shopper paid");
     assert_eq!(balance(&core, ALICE_BANK_A), 10_000, "the wallet was not touched");
     core.refund(view.id, TransferId(900), 1_000, at(6)).unwrap();
+    core.refund(view.id, TransferId(900), 1_000, at(7)).unwrap();
     assert_eq!(balance(&core, BANK_CLEARING), -1_500);
-    assert!(core.take_issuer_messages().is_empty(), "captures and refunds clear at the end of the day");
+    // The bank hears of both movements, the refund once however often it is asked for.
+    assert_eq!(
+        core.take_issuer_messages(),
+        [capture_message(1, 2_500), credit_message(1, TransferId(900), 1_000, CreditReason::Refund)]
+    );
+    core.ledger().verify().unwrap();
+}
+
+fn capture_message(payment: u128, amount: i64) -> IssuerMessage {
+    IssuerMessage::Capture {
+        payment: PaymentId::from_u128(payment),
+        issuer: BANK,
+        amount: Money::new(amount, eur()),
+    }
+}
+
+fn credit_message(payment: u128, credit: TransferId, amount: i64, reason: CreditReason) -> IssuerMessage {
+    let payment = PaymentId::from_u128(payment);
+    IssuerMessage::Credit { payment, issuer: BANK, credit, amount: Money::new(amount, eur()), reason }
+}
+
+#[test]
+fn a_bank_hears_of_a_reversal_after_capture_and_of_a_compensation_and_a_wallet_s_bank_of_nothing() {
+    let mut core = core_with_bank();
+    core.fund_reserve(10_000, TransferId(7_001), at(1)).unwrap();
+    for id in [1, 2] {
+        let view = core.start_payment(pay(id, 800, Identification::Match(ALICE)), at(1)).unwrap();
+        core.issuer_answered(view.id, IssuerAnswer::Approved, at(2)).unwrap();
+        core.capture(view.id, at(3)).unwrap();
+    }
+    core.take_issuer_messages();
+    // The terminal never learned payment 1's outcome: it is undone, and the bank credits it back.
+    core.reverse(PaymentId::from_u128(1), at(4)).unwrap();
+    let [IssuerMessage::Credit { credit: reversal, .. }] = core.take_issuer_messages()[..] else {
+        panic!("one credit for the reversal")
+    };
+    assert_eq!(core.take_issuer_messages(), []);
+    // Payment 2 is disputed and the shopper was not at fault: the reserve pays them back.
+    core.open_dispute(DisputeId(1), PaymentId::from_u128(2), 300, at(5)).unwrap();
+    core.resolve_dispute(DisputeId(1), Finding::ShopperNotShownAtFault, at(6)).unwrap();
+    let [IssuerMessage::Credit { credit: compensation, amount, reason, .. }] =
+        core.take_issuer_messages()[..]
+    else {
+        panic!("one credit for the compensation")
+    };
+    assert_eq!((amount.amount_minor, reason), (300, CreditReason::Compensation));
+    assert_ne!(reversal, compensation);
+    assert_eq!(balance(&core, BANK_CLEARING), -500, "800 captured twice, 800 and 300 back");
+    // A wallet payment tells no bank anything.
+    core.choose_default_funding(ALICE, &FundingSource::Wallet(ALICE_BANK_A)).unwrap();
+    let wallet = core.start_payment(pay(3, 100, Identification::Match(ALICE)), at(7)).unwrap();
+    core.capture(wallet.id, at(8)).unwrap();
+    core.refund(wallet.id, TransferId(901), 100, at(9)).unwrap();
+    assert_eq!(core.take_issuer_messages(), []);
     core.ledger().verify().unwrap();
 }
 

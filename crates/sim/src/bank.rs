@@ -2,11 +2,14 @@
 //! once: a restarted switch sends them again), answers authorizations after a while, sometimes
 //! declines, sometimes never answers, and its answers are sometimes lost on the way back.
 //! It remembers what it approved and what it was told to release, so the end of a run can check
-//! that no authorization was left hanging at the bank.
+//! that no authorization was left hanging at the bank, and keeps its own books of what it was
+//! told moved (each capture once per payment, each credit once per credit id), which must equal
+//! the switch's.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use facepay_domain::PaymentId;
+use facepay_ledger::TransferId;
 use facepay_payments::{IssuerAnswer, IssuerMessage};
 
 use crate::Rng;
@@ -18,6 +21,10 @@ pub struct Bank {
     pub approved: BTreeSet<PaymentId>,
     pub released: BTreeSet<PaymentId>,
     asked: BTreeSet<PaymentId>,
+    /// What the bank posted for each payment it was told was captured.
+    pub captured: BTreeMap<PaymentId, i64>,
+    /// What it paid back to shoppers, by credit id: the payment and the amount.
+    pub credited: BTreeMap<TransferId, (PaymentId, i64)>,
 }
 
 impl Bank {
@@ -41,6 +48,12 @@ impl Bank {
                 }
                 IssuerMessage::Release { payment, .. } => {
                     self.released.insert(payment);
+                }
+                IssuerMessage::Capture { payment, amount, .. } => {
+                    self.captured.entry(payment).or_insert(amount.amount_minor);
+                }
+                IssuerMessage::Credit { payment, credit, amount, .. } => {
+                    self.credited.entry(credit).or_insert((payment, amount.amount_minor));
                 }
             }
         }

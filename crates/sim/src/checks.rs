@@ -167,6 +167,31 @@ pub fn at_end(
                 payment.state.name()
             ));
         }
+        // The bank posted a capture exactly for the payments the switch captured, for as much.
+        let at_bank = bank.captured.get(&payment.id).copied();
+        let expected = match payment.state {
+            PaymentState::Captured { .. } => Some(payment.amount.amount_minor),
+            // Undone after or before its capture: the bank may have posted it (then a credit
+            // gave it back) or not.
+            PaymentState::Reversed => at_bank,
+            _ => None,
+        };
+        if payment.issuer == Some(BANK) && at_bank != expected {
+            return Err(format!(
+                "the bank posted {at_bank:?} for {}, which is {}",
+                payment.id,
+                payment.state.name()
+            ));
+        }
+    }
+    // The bank's books, kept from what it was told, equal the switch's clearing account.
+    let credited: i64 = bank.credited.values().map(|(_, amount)| amount).sum();
+    let bank_net = bank.captured.values().sum::<i64>() - credited;
+    if i128::from(bank_net) != -balance(core, BANK_CLEARING) {
+        return Err(format!(
+            "the bank's books say it owes {bank_net}; the switch's clearing account says {}",
+            -balance(core, BANK_CLEARING)
+        ));
     }
     settlement_accounts_for_every_balance(core, journal, end)
 }

@@ -209,7 +209,7 @@ impl MetroSwitch {
                 .into_iter()
                 .filter_map(|message| match message {
                     IssuerMessage::Authorize { payment, .. } => Some(payment),
-                    IssuerMessage::Release { .. } => None,
+                    _ => None,
                 })
                 .collect();
             if asked.is_empty() {

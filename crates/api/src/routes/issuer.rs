@@ -1,5 +1,6 @@
-//! The bank's routes (an issuer's API key): the messages the switch has for it (authorize or
-//! release a payment's amount on an account it holds), pulled and then acknowledged, which is
+//! The bank's routes (an issuer's API key): the messages the switch has for it (authorize,
+//! release or capture a payment's amount on an account it holds, or credit money back to it),
+//! pulled and then acknowledged, which is
 //! how the outbox reaches banks; its answers to authorizations; and its line of the day's
 //! settlement. A bank sees only payments funded from its own accounts. The switch keeps each
 //! account's reference sealed under its shopper's personal key and opens it as the bank reads.
@@ -25,9 +26,14 @@ use crate::wire::{self, PaymentOut};
 pub struct BankMessage {
     /// Acknowledge it by this id once it is acted on; until then it is offered again.
     pub message_id: u64,
-    /// `authorize` (hold the amount) or `release` (drop any hold for the payment).
+    /// `authorize` (hold the amount), `release` (drop any hold for the payment), `capture` (post
+    /// this much of the hold, let the rest go) or `credit` (pay this back to the account).
     pub kind: String,
     pub payment_id: String,
+    /// On a credit: its own id (apply each once) and why: `refund`, `reversal` (a captured
+    /// payment undone) or `compensation` (a dispute the shopper won, paid from the reserve).
+    pub credit_id: Option<String>,
+    pub reason: Option<String>,
     /// The bank's own reference for the shopper's account, on an authorization; `null` on a
     /// release (the payment id names it), and on an authorization whose shopper deleted their
     /// data before it was delivered (decline it).
@@ -44,43 +50,44 @@ async fn own_messages(switch: &Arc<Switch>, issuer: IssuerId) -> Result<Vec<Bank
     let own: Vec<(u64, IssuerMessage)> = pending
         .into_iter()
         .filter_map(|delivery| match delivery.outbound {
-            Outbound::Issuer(message) if message_to(&message) == issuer => Some((delivery.id, message)),
+            Outbound::Issuer(message) if message.issuer() == issuer => Some((delivery.id, message)),
             _ => None,
         })
         .collect();
     let payers = own.iter().filter_map(|(_, message)| match message {
         IssuerMessage::Authorize { shopper, .. } => Some(*shopper),
-        IssuerMessage::Release { .. } => None,
+        _ => None,
     });
     let keys = switch.personal_keys(payers.collect()).await?;
     Ok(own
         .into_iter()
         .map(|(id, message)| {
-            let (kind, payment, reference, amount) = match message {
-                IssuerMessage::Authorize { payment, shopper, reference, amount, .. } => (
-                    "authorize",
-                    payment,
-                    keys.open(shopper, PersonalField::BankReference, &reference),
-                    amount,
-                ),
-                IssuerMessage::Release { payment, amount, .. } => ("release", payment, None, amount),
+            let (kind, reference, credit) = match &message {
+                IssuerMessage::Authorize { shopper, reference, .. } => {
+                    ("authorize", keys.open(*shopper, PersonalField::BankReference, reference), None)
+                }
+                IssuerMessage::Release { .. } => ("release", None, None),
+                IssuerMessage::Capture { .. } => ("capture", None, None),
+                IssuerMessage::Credit { credit, reason, .. } => ("credit", None, Some((credit, reason))),
+            };
+            let amount = match &message {
+                IssuerMessage::Authorize { amount, .. }
+                | IssuerMessage::Release { amount, .. }
+                | IssuerMessage::Capture { amount, .. }
+                | IssuerMessage::Credit { amount, .. } => *amount,
             };
             BankMessage {
                 message_id: id,
                 kind: kind.into(),
-                payment_id: payment.to_string(),
+                payment_id: message.payment().to_string(),
+                credit_id: credit.map(|(credit, _)| format!("crd_{:032x}", credit.0)),
+                reason: credit.map(|(_, reason)| reason.code().to_owned()),
                 reference,
                 amount_minor: amount.amount_minor,
                 currency: amount.currency.code().to_owned(),
             }
         })
         .collect())
-}
-
-fn message_to(message: &IssuerMessage) -> IssuerId {
-    match message {
-        IssuerMessage::Authorize { issuer, .. } | IssuerMessage::Release { issuer, .. } => *issuer,
-    }
 }
 
 #[utoipa::path(get, path = "/v1/issuer/messages", tag = "issuer", security(("api_key" = [])),

@@ -13,7 +13,9 @@ impl PaymentCore {
         self.settle_hold(id, |pending_id| TransferKind::PostPending { pending_id }, now)?;
         let record = self.payments.get_mut(&id).expect("checked above");
         record.payment.state = captured;
-        Ok(view(&record.payment))
+        let amount = record.payment.amount;
+        self.tell_bank_captured(id, amount);
+        Ok(view(&self.payments[&id].payment))
     }
 
     /// The merchant cancels an authorized payment before capture.
@@ -32,7 +34,7 @@ impl PaymentCore {
                     return Err(TransitionError::NotAllowed { state: "under dispute", event }.into());
                 }
                 record.payment.state.after(PaymentEvent::Reverse, amount)?;
-                self.pay_back(id, None, amount, code::REVERSAL, now)?;
+                self.pay_back(id, None, amount, CreditReason::Reversal, now)?;
                 self.release_limit(id);
                 let record = self.payments.get_mut(&id).expect("checked above");
                 record.payment.state = PaymentState::Reversed;
@@ -65,7 +67,7 @@ impl PaymentCore {
         // Money under dispute is not refundable: it is returned through the dispute.
         let refundable = record.payment.amount.amount_minor - record.disputed_minor;
         let refunded = record.payment.state.after(PaymentEvent::Refund { amount_minor }, refundable)?;
-        self.pay_back(id, Some(refund_id), amount_minor, code::REFUND, now)?;
+        self.pay_back(id, Some(refund_id), amount_minor, CreditReason::Refund, now)?;
         self.refunds.insert(refund_id, (id, amount_minor));
         let record = self.payments.get_mut(&id).expect("checked above");
         record.payment.state = refunded;
@@ -187,6 +189,30 @@ impl PaymentCore {
         self.decline(id, reason)
     }
 
+    /// Tells the bank of a payment funded there that `amount` of its hold was captured.
+    pub(super) fn tell_bank_captured(&mut self, id: PaymentId, amount: Money) {
+        if let Some(FundingSource::BankAccount { issuer, .. }) = &self.payments[&id].funding {
+            let message = IssuerMessage::Capture { payment: id, issuer: *issuer, amount };
+            self.issuer_messages.push(message);
+        }
+    }
+
+    /// Tells the bank of a payment funded there that `amount_minor` went back to the shopper's
+    /// account under transfer `credit`.
+    pub(crate) fn tell_bank_credited(
+        &mut self,
+        id: PaymentId,
+        credit: TransferId,
+        amount_minor: i64,
+        reason: CreditReason,
+    ) {
+        if let Some(FundingSource::BankAccount { issuer, .. }) = &self.payments[&id].funding {
+            let amount = Money::new(amount_minor, self.config.currency);
+            let message = IssuerMessage::Credit { payment: id, issuer: *issuer, credit, amount, reason };
+            self.issuer_messages.push(message);
+        }
+    }
+
     /// Queues a release for a payment funded at an external bank; wallets need none.
     pub(super) fn tell_bank_to_release(&mut self, id: PaymentId) {
         let record = &self.payments[&id];
@@ -250,13 +276,13 @@ impl PaymentCore {
 
     /// Moves `amount_minor` of a captured payment from the merchant back to the account it
     /// came from, under the caller's transfer id (a refund's) or one of the core's own (a
-    /// reversal's); `code` says why.
+    /// reversal's), and tells a bank that holds that account.
     pub(super) fn pay_back(
         &mut self,
         id: PaymentId,
         transfer_id: Option<TransferId>,
         amount_minor: i64,
-        code: u32,
+        reason: CreditReason,
         now: Timestamp,
     ) -> Result<(), TransferError> {
         let record = &self.payments[&id];
@@ -264,11 +290,25 @@ impl PaymentCore {
         let merchant_account = self.merchants[&record.payment.merchant].account;
         let back = self.ledger_account(funding);
         let amount = amount_minor as u64;
+        let code = match reason {
+            CreditReason::Refund => code::REFUND,
+            CreditReason::Reversal => code::REVERSAL,
+            CreditReason::Compensation => code::COMPENSATION,
+        };
         let request = |id| transfer(id, merchant_account, back, amount, TransferKind::Posted, code);
-        match transfer_id {
-            Some(chosen) => self.ledger.apply_one(&request(chosen), now).map(drop),
-            None => self.apply_own(&request(self.own_transfer_id()), now).map(drop),
-        }
+        let credit = match transfer_id {
+            Some(chosen) => {
+                self.ledger.apply_one(&request(chosen), now)?;
+                chosen
+            }
+            None => {
+                let own = self.own_transfer_id();
+                self.apply_own(&request(own), now)?;
+                own
+            }
+        };
+        self.tell_bank_credited(id, credit, amount_minor, reason);
+        Ok(())
     }
 
     /// The ledger expired this payment's hold: mark it, give its limit back, and tell the bank.

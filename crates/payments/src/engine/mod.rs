@@ -38,7 +38,7 @@ use crate::access::{
 use crate::audit::{AuditChain, AuditEntry, AuditEvent};
 use crate::decline::DeclineReason;
 use crate::dispute::{Dispute, DisputeError, DisputeId};
-use crate::issuer::{BANK_REFERENCE_MAX, FundingSource, IssuerAnswer, IssuerId, IssuerMessage};
+use crate::issuer::{BANK_REFERENCE_MAX, CreditReason, FundingSource, IssuerAnswer, IssuerId, IssuerMessage};
 use crate::limits::{
     DailyUsage, Limit, LimitContext, LimitError, LimitTable, MerchantRisk, ShopperRiskTier, TransactionType,
 };

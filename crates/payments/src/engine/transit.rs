@@ -520,6 +520,7 @@ impl PaymentCore {
         let request = transfer(settle_id, held.debit, held.credit, amount_minor as u64, post, code::PAYMENT);
         self.apply_own(&request, now)?;
         self.hold_owner.remove(&hold);
+        self.tell_bank_captured(id, Money::new(amount_minor, self.config.currency));
         let record = self.payments.get_mut(&id).expect("checked above");
         let unused = record.payment.amount.amount_minor - amount_minor;
         record.payment.amount.amount_minor = amount_minor;
