@@ -18,7 +18,7 @@
 
 use std::fmt;
 
-use facepay_domain::{KeyedDigest, Money, PaymentId, Sealed, ShopperId};
+use facepay_domain::{KeyedDigest, Money, PaymentId, Sealed, ShopperId, Timestamp};
 use facepay_ledger::{AccountId, TransferId};
 use serde::{Deserialize, Serialize};
 
@@ -56,23 +56,68 @@ impl FundingSource {
     }
 }
 
+/// The core's own number for a message to a bank, counted per bank from 1 (journaled, so it
+/// survives restarts and every node agrees): what a wire link turns into the bank's trace and
+/// reference numbers (ISO 8583's STAN and RRN).
+pub type TraceNumber = u64;
+
+/// An authorization as later messages about the same payment name it: its trace number and when
+/// it was asked (ISO 8583's original data elements).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BankTrace {
+    pub number: TraceNumber,
+    pub at: Timestamp,
+}
+
+/// What a message queued before trace numbers existed names: number 0 at the epoch.
+impl Default for BankTrace {
+    fn default() -> BankTrace {
+        BankTrace { number: 0, at: Timestamp::from_unix_ms(0) }
+    }
+}
+
 /// What the shell must deliver to an external bank. Each is idempotent by payment id at the bank,
-/// so redelivering after a crash is safe.
+/// so redelivering after a crash is safe. Each carries its own trace number; those about an
+/// authorization already asked name it as `original`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum IssuerMessage {
     /// Please authorize (hold) this amount on the account: its reference, sealed under the
     /// shopper's key, which the shell opens as it delivers (a shopper who deleted everything in
     /// between has no reference left to send).
-    Authorize { payment: PaymentId, issuer: IssuerId, shopper: ShopperId, reference: Sealed, amount: Money },
+    Authorize {
+        payment: PaymentId,
+        issuer: IssuerId,
+        shopper: ShopperId,
+        reference: Sealed,
+        amount: Money,
+        #[serde(default)]
+        trace: BankTrace,
+    },
     /// Drop any authorization for this payment (the bank finds it by payment id): it was voided,
     /// reversed, timed out or expired.
-    Release { payment: PaymentId, issuer: IssuerId, amount: Money },
+    Release {
+        payment: PaymentId,
+        issuer: IssuerId,
+        amount: Money,
+        #[serde(default)]
+        trace: TraceNumber,
+        #[serde(default)]
+        original: BankTrace,
+    },
     /// The authorization is completed for `amount` (the whole of it, or the part a transit day
     /// cost): the bank posts it and lets the rest of the hold go. Once per payment.
-    Capture { payment: PaymentId, issuer: IssuerId, amount: Money },
+    Capture { payment: PaymentId, issuer: IssuerId, amount: Money, trace: TraceNumber, original: BankTrace },
     /// Money goes back to the shopper's account, once per `credit` (the refund's id, or the
     /// switch's own transfer id).
-    Credit { payment: PaymentId, issuer: IssuerId, credit: TransferId, amount: Money, reason: CreditReason },
+    Credit {
+        payment: PaymentId,
+        issuer: IssuerId,
+        credit: TransferId,
+        amount: Money,
+        reason: CreditReason,
+        trace: TraceNumber,
+        original: BankTrace,
+    },
 }
 
 /// Why money goes back to a shopper's account at their bank.

@@ -47,7 +47,10 @@ pub use engine::{
     PassageOutcome, PaymentCore, PaymentView, RiderStanding, Sale, StartPayment, TransitScheme,
 };
 pub use group_commit::{Answer, Submission, Submitter, group_commit_queue, write_batches};
-pub use issuer::{BANK_REFERENCE_MAX, CreditReason, FundingSource, IssuerAnswer, IssuerId, IssuerMessage};
+pub use issuer::{
+    BANK_REFERENCE_MAX, BankTrace, CreditReason, FundingSource, IssuerAnswer, IssuerId, IssuerMessage,
+    TraceNumber,
+};
 pub use journal::{
     Append, AuditCheckError, CoreReader, Delivery, Entry, Journal, JournalError, JournaledCore, MINUTE_MS,
     MemoryJournal, NodeStatus, Outbound, Recipient, StoredAudit, settlement_report,

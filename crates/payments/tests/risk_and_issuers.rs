@@ -9,9 +9,9 @@ use common::*;
 use facepay_domain::{Money, PaymentId, TerminalId};
 use facepay_ledger::{AccountId, TransferId};
 use facepay_payments::{
-    CountRule, CreditReason, DeclineReason, DisputeId, Finding, FundingSource, Identification, IssuerAnswer,
-    IssuerId, IssuerMessage, MerchantStatus, PaymentCore, PaymentState, PinPolicy, RiskConfig, RiskRule,
-    RiskVerdict,
+    BankTrace, CountRule, CreditReason, DeclineReason, DisputeId, Finding, FundingSource, Identification,
+    IssuerAnswer, IssuerId, IssuerMessage, MerchantStatus, PaymentCore, PaymentState, PinPolicy, RiskConfig,
+    RiskRule, RiskVerdict,
 };
 
 const STEP_UP_BY_PIN: PinPolicy =
@@ -200,21 +200,29 @@ fn core_with_bank() -> PaymentCore {
     core
 }
 
-fn authorize_message(payment: u128, amount: i64) -> IssuerMessage {
+/// The bank's `number`th message, an authorization asked at `at_ms`.
+fn asked(number: u64, at_ms: i64) -> BankTrace {
+    BankTrace { number, at: at(at_ms) }
+}
+
+fn authorize_message(payment: u128, amount: i64, trace: BankTrace) -> IssuerMessage {
     IssuerMessage::Authorize {
         payment: PaymentId::from_u128(payment),
         issuer: BANK,
         shopper: ALICE,
         reference: sealed("tok_alice_1"),
         amount: Money::new(amount, eur()),
+        trace,
     }
 }
 
-fn release_message(payment: u128, amount: i64) -> IssuerMessage {
+fn release_message(payment: u128, amount: i64, trace: u64, original: BankTrace) -> IssuerMessage {
     IssuerMessage::Release {
         payment: PaymentId::from_u128(payment),
         issuer: BANK,
         amount: Money::new(amount, eur()),
+        trace,
+        original,
     }
 }
 
@@ -253,7 +261,7 @@ fn an_approved_bank_payment_is_captured_against_the_banks_clearing_account() {
     let mut core = core_with_bank();
     let view = core.start_payment(pay(1, 2_500, Identification::Match(ALICE)), at(1)).unwrap();
     assert_eq!(view.state, PaymentState::AwaitingIssuer);
-    assert_eq!(core.take_issuer_messages(), [authorize_message(1, 2_500)]);
+    assert_eq!(core.take_issuer_messages(), [authorize_message(1, 2_500, asked(1, 1))]);
     assert_eq!(core.capture(view.id, at(2)).unwrap_err().code(), "payment_transition_not_allowed");
     assert_eq!(
         core.issuer_answered(view.id, IssuerAnswer::Approved, at(3)).unwrap().state,
@@ -274,22 +282,29 @@ fn an_approved_bank_payment_is_captured_against_the_banks_clearing_account() {
     // The bank hears of both movements, the refund once however often it is asked for.
     assert_eq!(
         core.take_issuer_messages(),
-        [capture_message(1, 2_500), credit_message(1, TransferId(900), 1_000, CreditReason::Refund)]
+        [
+            capture_message(1, 2_500, 2, asked(1, 1)),
+            credit_message(1, TransferId(900), 1_000, CreditReason::Refund, 3, asked(1, 1))
+        ]
     );
     core.ledger().verify().unwrap();
 }
 
-fn capture_message(payment: u128, amount: i64) -> IssuerMessage {
-    IssuerMessage::Capture {
-        payment: PaymentId::from_u128(payment),
-        issuer: BANK,
-        amount: Money::new(amount, eur()),
-    }
+fn capture_message(payment: u128, amount: i64, trace: u64, original: BankTrace) -> IssuerMessage {
+    let (payment, amount) = (PaymentId::from_u128(payment), Money::new(amount, eur()));
+    IssuerMessage::Capture { payment, issuer: BANK, amount, trace, original }
 }
 
-fn credit_message(payment: u128, credit: TransferId, amount: i64, reason: CreditReason) -> IssuerMessage {
-    let payment = PaymentId::from_u128(payment);
-    IssuerMessage::Credit { payment, issuer: BANK, credit, amount: Money::new(amount, eur()), reason }
+fn credit_message(
+    payment: u128,
+    credit: TransferId,
+    amount: i64,
+    reason: CreditReason,
+    trace: u64,
+    original: BankTrace,
+) -> IssuerMessage {
+    let (payment, amount) = (PaymentId::from_u128(payment), Money::new(amount, eur()));
+    IssuerMessage::Credit { payment, issuer: BANK, credit, amount, reason, trace, original }
 }
 
 #[test]
@@ -341,7 +356,11 @@ fn a_bank_decline_gives_the_hold_and_the_days_allowance_back() {
     assert_eq!(racing.state, PaymentState::Declined(DeclineReason::LimitDailyExceeded));
     let declined = core.issuer_answered(view.id, IssuerAnswer::Declined, at(3)).unwrap();
     assert_eq!(declined.state, PaymentState::Declined(DeclineReason::IssuerDeclined));
-    assert_eq!(core.take_issuer_messages(), [authorize_message(1, 2_500)], "no release for a decline");
+    assert_eq!(
+        core.take_issuer_messages(),
+        [authorize_message(1, 2_500, asked(1, 1))],
+        "no release for a decline"
+    );
     let next = core.start_payment(pay(3, 2_500, Identification::Match(ALICE)), at(4)).unwrap();
     assert_eq!(next.state, PaymentState::AwaitingIssuer);
     assert_eq!(core.ledger().account(BANK_CLEARING).unwrap().totals.debits_pending, 2_500);
@@ -358,7 +377,10 @@ fn a_silent_bank_times_out_and_is_told_to_release_and_a_late_answer_changes_noth
         core.payment(view.id).unwrap().state,
         PaymentState::Declined(DeclineReason::IssuerUnavailable)
     );
-    assert_eq!(core.take_issuer_messages(), [authorize_message(1, 2_500), release_message(1, 2_500)]);
+    assert_eq!(
+        core.take_issuer_messages(),
+        [authorize_message(1, 2_500, asked(1, 1)), release_message(1, 2_500, 2, asked(1, 1))]
+    );
     let late = core.issuer_answered(view.id, IssuerAnswer::Approved, at(2 + OUTCOME_TIMEOUT_MS));
     assert_eq!(late.unwrap_err().code(), "payment_transition_not_allowed");
     assert_eq!(core.ledger().account(BANK_CLEARING).unwrap().totals.debits_pending, 0);
@@ -379,7 +401,11 @@ fn voiding_or_reversing_a_bank_payment_tells_the_bank_to_release() {
     core.void(PaymentId::from_u128(1), at(3)).unwrap();
     core.reverse(PaymentId::from_u128(2), at(3)).unwrap();
     let messages = core.take_issuer_messages();
-    assert_eq!(messages[2..], [release_message(1, 700), release_message(2, 700)]);
+    // Each message its own trace number; the releases name the authorizations they undo.
+    assert_eq!(
+        messages[2..],
+        [release_message(1, 700, 3, asked(1, 1)), release_message(2, 700, 4, asked(2, 1))]
+    );
     assert_eq!(balance(&core, BANK_CLEARING), 0);
     core.ledger().verify().unwrap();
 }

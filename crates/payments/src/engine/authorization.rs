@@ -69,6 +69,7 @@ impl PaymentCore {
                 disputed_minor: 0,
                 disputes: Vec::new(),
                 refund_ids: Vec::new(),
+                bank_trace: None,
             }),
         );
         self.schedule_retirement(id, now);
@@ -267,26 +268,32 @@ impl PaymentCore {
         let record = self.payments.get_mut(&id).expect("stored");
         record.hold = Some(hold_id);
         record.reserved_day = Some(day);
-        match &funding {
+        match funding {
             FundingSource::Wallet(_) => {
                 record.payment.apply(PaymentEvent::Authorize)?;
-                self.risk.note_authorized(shopper_id, record.payment.terminal, amount);
+                record.funding = Some(funding);
+                let terminal = record.payment.terminal;
+                self.risk.note_authorized(shopper_id, terminal, amount);
             }
             FundingSource::BankAccount { issuer, account } => {
                 record.payment.apply(PaymentEvent::AskIssuer)?;
-                let reference = self.shoppers[&shopper_id].bank_references[account].clone();
+                record.funding = Some(FundingSource::BankAccount { issuer, account });
+                let amount = record.payment.amount;
+                let trace = BankTrace { number: self.next_bank_trace(issuer), at: now };
+                self.payments.get_mut(&id).expect("stored").bank_trace = Some(trace);
+                let reference = self.shoppers[&shopper_id].bank_references[&account].clone();
                 let message = IssuerMessage::Authorize {
                     payment: id,
-                    issuer: *issuer,
+                    issuer,
                     shopper: shopper_id,
                     reference,
-                    amount: record.payment.amount,
+                    amount,
+                    trace,
                 };
                 self.issuer_messages.push(message);
             }
         }
-        record.funding = Some(funding);
-        Ok(view(&record.payment))
+        Ok(view(&self.payments[&id].payment))
     }
 
     /// Records the rules that fired; true when one of them declines the payment.

@@ -189,10 +189,26 @@ impl PaymentCore {
         self.decline(id, reason)
     }
 
+    /// The next trace number for a message to `issuer`.
+    pub(super) fn next_bank_trace(&mut self, issuer: IssuerId) -> TraceNumber {
+        let last = self.bank_traces.entry(issuer).or_default();
+        *last += 1;
+        *last
+    }
+
+    /// The bank a payment is funded at, with its authorization there and a trace number for the
+    /// next message about it; none for a wallet.
+    fn bank_of(&mut self, id: PaymentId) -> Option<(IssuerId, TraceNumber, BankTrace)> {
+        let record = &self.payments[&id];
+        let Some(FundingSource::BankAccount { issuer, .. }) = record.funding else { return None };
+        let original = record.bank_trace.unwrap_or_default();
+        Some((issuer, self.next_bank_trace(issuer), original))
+    }
+
     /// Tells the bank of a payment funded there that `amount` of its hold was captured.
     pub(super) fn tell_bank_captured(&mut self, id: PaymentId, amount: Money) {
-        if let Some(FundingSource::BankAccount { issuer, .. }) = &self.payments[&id].funding {
-            let message = IssuerMessage::Capture { payment: id, issuer: *issuer, amount };
+        if let Some((issuer, trace, original)) = self.bank_of(id) {
+            let message = IssuerMessage::Capture { payment: id, issuer, amount, trace, original };
             self.issuer_messages.push(message);
         }
     }
@@ -206,19 +222,19 @@ impl PaymentCore {
         amount_minor: i64,
         reason: CreditReason,
     ) {
-        if let Some(FundingSource::BankAccount { issuer, .. }) = &self.payments[&id].funding {
+        if let Some((issuer, trace, original)) = self.bank_of(id) {
             let amount = Money::new(amount_minor, self.config.currency);
-            let message = IssuerMessage::Credit { payment: id, issuer: *issuer, credit, amount, reason };
+            let message =
+                IssuerMessage::Credit { payment: id, issuer, credit, amount, reason, trace, original };
             self.issuer_messages.push(message);
         }
     }
 
     /// Queues a release for a payment funded at an external bank; wallets need none.
     pub(super) fn tell_bank_to_release(&mut self, id: PaymentId) {
-        let record = &self.payments[&id];
-        if let Some(FundingSource::BankAccount { issuer, .. }) = &record.funding {
-            let message =
-                IssuerMessage::Release { payment: id, issuer: *issuer, amount: record.payment.amount };
+        if let Some((issuer, trace, original)) = self.bank_of(id) {
+            let amount = self.payments[&id].payment.amount;
+            let message = IssuerMessage::Release { payment: id, issuer, amount, trace, original };
             self.issuer_messages.push(message);
         }
     }

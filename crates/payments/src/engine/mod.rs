@@ -38,7 +38,10 @@ use crate::access::{
 use crate::audit::{AuditChain, AuditEntry, AuditEvent};
 use crate::decline::DeclineReason;
 use crate::dispute::{Dispute, DisputeError, DisputeId};
-use crate::issuer::{BANK_REFERENCE_MAX, CreditReason, FundingSource, IssuerAnswer, IssuerId, IssuerMessage};
+use crate::issuer::{
+    BANK_REFERENCE_MAX, BankTrace, CreditReason, FundingSource, IssuerAnswer, IssuerId, IssuerMessage,
+    TraceNumber,
+};
 use crate::limits::{
     DailyUsage, Limit, LimitContext, LimitError, LimitTable, MerchantRisk, ShopperRiskTier, TransactionType,
 };
@@ -205,6 +208,8 @@ pub(crate) struct PaymentRecord {
     /// The disputes and refunds made of this payment, forgotten with it.
     pub(crate) disputes: Vec<DisputeId>,
     refund_ids: Vec<TransferId>,
+    /// Its authorization at an external bank, which the bank's later messages name.
+    pub(crate) bank_trace: Option<BankTrace>,
 }
 
 /// What a terminal's retry asks for, compared with the first request under its key before any
@@ -364,6 +369,8 @@ pub struct PaymentCore {
     refunds: HashMap<TransferId, (PaymentId, i64)>,
     /// Each external bank's clearing account in the ledger.
     pub(crate) issuers: HashMap<IssuerId, AccountId>,
+    /// The last trace number given to a message to each bank.
+    bank_traces: BTreeMap<IssuerId, TraceNumber>,
     /// Whose side of the books each issuer's and merchant's account is on, for the read model.
     owners: HashMap<AccountId, LedgerSide>,
     pub(crate) disputes: HashMap<DisputeId, Dispute>,
@@ -423,6 +430,7 @@ impl PaymentCore {
             idempotency: HashMap::new(),
             refunds: HashMap::new(),
             issuers: HashMap::new(),
+            bank_traces: BTreeMap::new(),
             owners,
             disputes: HashMap::new(),
             outcome_deadlines: BTreeSet::new(),

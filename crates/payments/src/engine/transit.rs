@@ -449,6 +449,7 @@ impl PaymentCore {
             disputed_minor: 0,
             disputes: Vec::new(),
             refund_ids: Vec::new(),
+            bank_trace: None,
         };
         self.payments.insert(id, Box::new(record));
         self.schedule_retirement(id, now);
