@@ -30,7 +30,50 @@ impl Currency {
         // The constructor admits only ASCII upper-case letters.
         std::str::from_utf8(&self.0).expect("currency codes are ASCII")
     }
+
+    /// The ISO 4217 numeric code, which bank messages carry (ISO 8583's field 49), for the
+    /// currencies a switch is likely to run in; `None` for any other.
+    pub fn numeric(&self) -> Option<u16> {
+        NUMERIC_CODES.iter().find(|(code, _)| *code == self.code()).map(|(_, numeric)| *numeric)
+    }
 }
+
+const NUMERIC_CODES: [(&str, u16); 34] = [
+    ("AED", 784),
+    ("AUD", 36),
+    ("BRL", 986),
+    ("CAD", 124),
+    ("CHF", 756),
+    ("CNY", 156),
+    ("CZK", 203),
+    ("DKK", 208),
+    ("EUR", 978),
+    ("GBP", 826),
+    ("HKD", 344),
+    ("HUF", 348),
+    ("IDR", 360),
+    ("ILS", 376),
+    ("INR", 356),
+    ("JPY", 392),
+    ("KRW", 410),
+    ("MXN", 484),
+    ("MYR", 458),
+    ("NOK", 578),
+    ("NZD", 554),
+    ("PHP", 608),
+    ("PLN", 985),
+    ("RUB", 643),
+    ("SAR", 682),
+    ("SEK", 752),
+    ("SGD", 702),
+    ("THB", 764),
+    ("TRY", 949),
+    ("TWD", 901),
+    ("USD", 840),
+    ("VND", 704),
+    ("ZAR", 710),
+    ("MOP", 446),
+];
 
 impl TryFrom<String> for Currency {
     type Error = CurrencyError;
@@ -120,6 +163,13 @@ mod tests {
 
     fn eur() -> Currency {
         Currency::new("EUR").unwrap()
+    }
+
+    #[test]
+    fn common_currencies_have_their_numeric_codes() {
+        let numeric = |code| Currency::new(code).unwrap().numeric();
+        assert_eq!((numeric("EUR"), numeric("CNY"), numeric("AUD")), (Some(978), Some(156), Some(36)));
+        assert_eq!(numeric("XTS"), None, "the testing code is not one a switch runs in");
     }
 
     #[test]

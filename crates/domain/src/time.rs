@@ -24,6 +24,44 @@ impl Timestamp {
     pub const fn ms_since(self, earlier: Timestamp) -> i64 {
         self.unix_ms.saturating_sub(earlier.unix_ms)
     }
+
+    /// The instant's UTC calendar date and time of day.
+    pub fn utc(self) -> Utc {
+        let days = self.unix_ms.div_euclid(DAY_MS);
+        let seconds = self.unix_ms.rem_euclid(DAY_MS) / 1_000;
+        let (year, month, day) = civil_date(days);
+        let seconds = u32::try_from(seconds).expect("a day has fewer than 2^32 seconds");
+        Utc { year, month, day, hour: seconds / 3_600, minute: seconds / 60 % 60, second: seconds % 60 }
+    }
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// A UTC calendar date and time of day (proleptic Gregorian).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Utc {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+}
+
+/// The calendar date `days` after 1970-01-01: year, month 1-12, day 1-31 (proleptic Gregorian,
+/// counting eras of 400 years from 0000-03-01).
+pub fn civil_date(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let of_era = z.rem_euclid(146_097);
+    let year_of_era = (of_era - of_era / 1_460 + of_era / 36_524 - of_era / 146_096) / 365;
+    let of_year = of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * of_year + 2) / 153;
+    let day = of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    let small = |n: i64| u32::try_from(n).expect("a month or a day");
+    (year, small(month), small(day))
 }
 
 impl fmt::Debug for Timestamp {
@@ -42,5 +80,19 @@ mod tests {
         assert_eq!(t.plus_ms(500).ms_since(t), 500);
         assert_eq!(t.ms_since(t.plus_ms(250)), -250);
         assert_eq!(Timestamp::from_unix_ms(i64::MAX).plus_ms(1), Timestamp::from_unix_ms(i64::MAX));
+    }
+
+    #[test]
+    fn an_instant_reads_as_its_utc_date_and_time() {
+        let utc = |ms| {
+            let parts = Timestamp::from_unix_ms(ms).utc();
+            (parts.year, parts.month, parts.day, parts.hour, parts.minute, parts.second)
+        };
+        assert_eq!(utc(0), (1970, 1, 1, 0, 0, 0));
+        assert_eq!(utc(-1), (1969, 12, 31, 23, 59, 59));
+        // 2024-02-29 (a leap day) 13:45:07, and 2000-03-01, the day after a 400-year leap day.
+        assert_eq!(utc(1_709_214_307_000), (2024, 2, 29, 13, 45, 7));
+        assert_eq!(utc(951_868_800_000), (2000, 3, 1, 0, 0, 0));
+        assert_eq!(civil_date(-719_468), (0, 3, 1));
     }
 }

@@ -16,16 +16,7 @@ pub struct TravelDay(pub i64);
 impl TravelDay {
     /// The calendar date the travel day begins on, `YYYY-MM-DD` (proleptic Gregorian).
     pub fn date(self) -> String {
-        // Days to a civil date, counting eras of 400 years from 0000-03-01.
-        let z = self.0 + 719_468;
-        let era = z.div_euclid(146_097);
-        let of_era = z.rem_euclid(146_097);
-        let year_of_era = (of_era - of_era / 1_460 + of_era / 36_524 - of_era / 146_096) / 365;
-        let of_year = of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-        let shifted_month = (5 * of_year + 2) / 153;
-        let day = of_year - (153 * shifted_month + 2) / 5 + 1;
-        let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
-        let year = year_of_era + era * 400 + i64::from(month <= 2);
+        let (year, month, day) = facepay_domain::civil_date(self.0);
         format!("{year:04}-{month:02}-{day:02}")
     }
 }

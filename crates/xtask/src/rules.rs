@@ -44,6 +44,7 @@ const EVALUATION: &str = "facepay-evaluation";
 const STORE_CONTRACT: &str = "facepay-store-contract";
 const TRANSIT: &str = "facepay-transit";
 const ISO8583: &str = "facepay-iso8583";
+const ISSUER_LINK: &str = "facepay-issuer-link";
 
 pub const RULES: Rules = Rules {
     crates: &[
@@ -60,6 +61,8 @@ pub const RULES: Rules = Rules {
         CrateRule { name: BIOMETRIC, pure: false, may_use: &[DOMAIN, MODEL_STORE] },
         CrateRule { name: VAULT, pure: false, may_use: &[DOMAIN] },
         CrateRule { name: GALLERY, pure: false, may_use: &[DOMAIN, FACE_INDEX, VAULT] },
+        // The banks' side of the switch on the wire: it will hold the TCP connections.
+        CrateRule { name: ISSUER_LINK, pure: false, may_use: &[DOMAIN, LEDGER, ISO8583, PAYMENTS] },
         // Test support: the suite every store runs, and the crash test that kills child
         // processes; a dev-dependency only.
         CrateRule {

@@ -1,0 +1,210 @@
+//! facepay's bank messages against an issuer host whose codec nobody here wrote: pyiso8583 with
+//! its own 1987 ASCII specification (`tests/peer/issuer_host.py`). Each of the payment core's
+//! messages goes through `wire` and the ISO 8583 codec over TCP with the 2-byte length; the host
+//! decodes it with its codec and answers with its own, which `wire` reads back, so a mistake in
+//! either direction fails here: sign-on and echo, an authorization approved and declined (05, 51),
+//! one never answered and its reversal advice sent twice, a completion advice, a refund's credit,
+//! bytes from the host that are no message, and a message from us the host cannot parse.
+//!
+//! The host needs Python with pyiso8583: `scripts/test` installs it (pinned) in a scratch venv
+//! and names its python in `FACEPAY_ISO8583_PEER_PYTHON`. Without it this test fails, saying so:
+//! it never passes without having spoken to the peer.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use facepay_domain::{Currency, Money, PaymentId, Sealed, ShopperId, Timestamp};
+use facepay_iso8583::{Deframer, Message, Mti, field, frame};
+use facepay_issuer_link::{Answer, Network, answer, network, request, rrn, stan};
+use facepay_ledger::TransferId;
+use facepay_payments::{BankTrace, CreditReason, IssuerAnswer, IssuerId, IssuerMessage};
+
+struct Host {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[allow(clippy::disallowed_methods)] // the peer's python, named by the test set-up
+fn start_host() -> Host {
+    let python = std::env::var("FACEPAY_ISO8583_PEER_PYTHON").unwrap_or_else(|_| {
+        panic!(
+            "FACEPAY_ISO8583_PEER_PYTHON is not set: it names a python with pyiso8583 installed \
+             (scripts/test makes one); this test speaks to that independent issuer host"
+        )
+    });
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peer/issuer_host.py");
+    let mut child = Command::new(&python)
+        .arg(script)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot start the issuer host with {python}: {err}"));
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line).expect("the host's port");
+    let port = line.trim().parse().unwrap_or_else(|_| panic!("the issuer host did not start: {line:?}"));
+    Host { child, port }
+}
+
+struct Link {
+    stream: TcpStream,
+    deframer: Deframer,
+}
+
+impl Link {
+    fn open(host: &Host) -> Link {
+        let stream = TcpStream::connect(("127.0.0.1", host.port)).expect("the host listens");
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        Link { stream, deframer: Deframer::default() }
+    }
+
+    fn send(&mut self, message: &Message) {
+        self.stream.write_all(&frame(&message.encode()).unwrap()).unwrap();
+    }
+
+    /// The next framed answer, or `None` once `wait` passed without one (or the host hung up).
+    fn receive(&mut self, wait: Duration) -> Option<Vec<u8>> {
+        self.stream.set_read_timeout(Some(wait)).unwrap();
+        loop {
+            if let Some(message) = self.deframer.next_message() {
+                return Some(message);
+            }
+            let mut buffer = [0u8; 4096];
+            match self.stream.read(&mut buffer) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.deframer.push(&buffer[..n]),
+            }
+        }
+    }
+
+    /// What the host answered `message`, as `wire` reads it.
+    fn exchange(&mut self, message: &Message) -> Answer {
+        self.send(message);
+        let bytes = self.receive(Duration::from_secs(5)).expect("the host answers");
+        let decoded =
+            Message::decode(&bytes).unwrap_or_else(|err| panic!("the host's answer does not decode: {err}"));
+        answer(&decoded).unwrap_or_else(|err| panic!("{decoded:?} is not an answer: {err}"))
+    }
+}
+
+const ACQUIRER: &str = "7";
+const BANK: IssuerId = IssuerId(3);
+
+fn sent_at() -> Timestamp {
+    // 2026-12-04 16:30:00 UTC.
+    Timestamp::from_unix_ms(1_796_401_800_000)
+}
+
+fn eur(minor: i64) -> Money {
+    Money::new(minor, Currency::new("EUR").unwrap())
+}
+
+fn authorization(trace: u64, amount_minor: i64) -> (IssuerMessage, BankTrace) {
+    let trace = BankTrace { number: trace, at: sent_at() };
+    let message = IssuerMessage::Authorize {
+        payment: PaymentId::from_u128(u128::from(trace.number)),
+        issuer: BANK,
+        shopper: ShopperId::from_u128(1),
+        reference: Sealed::from_bytes(vec![1, 2, 3]),
+        amount: eur(amount_minor),
+        trace,
+    };
+    (message, trace)
+}
+
+fn authorized(link: &mut Link, trace: u64, amount_minor: i64) -> Answer {
+    let (message, _) = authorization(trace, amount_minor);
+    link.exchange(&request(&message, Some("DE89370400440532013000"), ACQUIRER, sent_at()).unwrap())
+}
+
+#[test]
+fn the_independent_issuer_host_reads_what_facepay_sends_and_facepay_reads_its_answers() {
+    let host = start_host();
+    let mut link = Link::open(&host);
+
+    for (purpose, trace) in [(Network::SignOn, 1), (Network::Echo, 2)] {
+        let answered = link.exchange(&network(purpose, trace, sent_at()));
+        assert_eq!(answered, Answer::Network { stan: stan(trace), response_code: "00".into() });
+    }
+    assert_eq!(
+        authorized(&mut link, 3, 1_250),
+        Answer::Authorization { stan: stan(3), answer: IssuerAnswer::Approved, response_code: "00".into() }
+    );
+    for (trace, amount, code) in [(4, 1_205, "05"), (5, 9_951, "51")] {
+        let declined = Answer::Authorization {
+            stan: stan(trace),
+            answer: IssuerAnswer::Declined,
+            response_code: code.into(),
+        };
+        assert_eq!(authorized(&mut link, trace, amount), declined);
+    }
+
+    // Never answered: the switch declines at its timeout and the bank is told to reverse, twice
+    // when the first advice's answer is lost; the host takes both.
+    let (silent, original) = authorization(6, 4_291);
+    link.send(&request(&silent, Some("DE89370400440532013000"), ACQUIRER, sent_at()).unwrap());
+    assert!(link.receive(Duration::from_millis(500)).is_none(), "the host answers 91s never");
+    let release = IssuerMessage::Release {
+        payment: silent.payment(),
+        issuer: BANK,
+        amount: eur(4_291),
+        trace: 7,
+        original,
+    };
+    let reversal = request(&release, None, ACQUIRER, sent_at().plus_ms(30_000)).unwrap();
+    assert_eq!(reversal.get(field::RRN), Some(rrn(6).as_str()), "the payment's reference, not the advice's");
+    for _ in 0..2 {
+        assert_eq!(
+            link.exchange(&reversal),
+            Answer::Acknowledged { stan: stan(7), response_code: "00".into() }
+        );
+    }
+
+    // The approved payment is captured in part and a refund credited back: each acknowledged.
+    let (approved, original) = authorization(3, 1_250);
+    let capture = IssuerMessage::Capture {
+        payment: approved.payment(),
+        issuer: BANK,
+        amount: eur(1_000),
+        trace: 8,
+        original,
+    };
+    let advice = request(&capture, None, ACQUIRER, sent_at()).unwrap();
+    assert_eq!(advice.mti(), Mti::COMPLETION_ADVICE);
+    assert_eq!(link.exchange(&advice), Answer::Acknowledged { stan: stan(8), response_code: "00".into() });
+    let credit = IssuerMessage::Credit {
+        payment: approved.payment(),
+        issuer: BANK,
+        credit: TransferId(900),
+        amount: eur(400),
+        reason: CreditReason::Refund,
+        trace: 9,
+        original,
+    };
+    let credited = request(&credit, None, ACQUIRER, sent_at()).unwrap();
+    assert_eq!((credited.mti(), credited.get(field::PROCESSING_CODE)), (Mti::FINANCIAL, Some("200000")));
+    assert_eq!(link.exchange(&credited), Answer::Acknowledged { stan: stan(9), response_code: "00".into() });
+
+    // Bytes from the host that are no message are refused with a code, not misread.
+    let (nonsense, _) = authorization(10, 1_266);
+    link.send(&request(&nonsense, Some("DE89370400440532013000"), ACQUIRER, sent_at()).unwrap());
+    let garbage = link.receive(Duration::from_secs(5)).expect("the host answers 66s with nonsense");
+    assert_eq!(Message::decode(&garbage).unwrap_err().code(), "mti_malformed");
+
+    // A message the host cannot parse (field 2 says 19 digits, 3 follow): it hangs up.
+    link.stream.write_all(&frame(b"01004000000000000000191234").unwrap()).unwrap();
+    assert!(link.receive(Duration::from_secs(5)).is_none(), "the host hung up");
+    let mut again = Link::open(&host);
+    assert_eq!(
+        again.exchange(&network(Network::Echo, 11, sent_at())),
+        Answer::Network { stan: stan(11), response_code: "00".into() }
+    );
+}
