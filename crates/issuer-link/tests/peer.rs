@@ -4,20 +4,27 @@
 //! decodes it with its codec and answers with its own, which `wire` reads back, so a mistake in
 //! either direction fails here: sign-on and echo, an authorization approved and declined (05, 51),
 //! one never answered and its reversal advice sent twice, a completion advice, a refund's credit,
-//! bytes from the host that are no message, and a message from us the host cannot parse.
+//! bytes from the host that are no message, and a message from us the host cannot parse. Then
+//! the link itself, from an outbox to the host and back: sign-on, answers taken, an unanswered
+//! authorization left to the switch's timeout and reversed, advices acknowledged, echoes when
+//! quiet, and a reconnection after nonsense from the host.
 //!
 //! The host needs Python with pyiso8583: `scripts/test` installs it (pinned) in a scratch venv
 //! and names its python in `FACEPAY_ISO8583_PEER_PYTHON`. Without it this test fails, saying so:
 //! it never passes without having spoken to the peer.
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use facepay_domain::{Currency, Money, PaymentId, Sealed, ShopperId, Timestamp};
 use facepay_iso8583::{Deframer, Message, Mti, field, frame};
-use facepay_issuer_link::{Answer, Network, answer, network, request, rrn, stan};
+use facepay_issuer_link::{
+    Answer, LinkConfig, LinkStatus, Network, SwitchSide, answer, network, request, rrn, stan,
+};
 use facepay_ledger::TransferId;
 use facepay_payments::{BankTrace, CreditReason, IssuerAnswer, IssuerId, IssuerMessage};
 
@@ -207,4 +214,166 @@ fn the_independent_issuer_host_reads_what_facepay_sends_and_facepay_reads_its_an
         again.exchange(&network(Network::Echo, 11, sent_at())),
         Answer::Network { stan: stan(11), response_code: "00".into() }
     );
+}
+
+/// The switch as the link sees it: the bank's outbox, what was acknowledged and answered.
+#[derive(Default)]
+struct FakeSwitch {
+    outbox: Mutex<Vec<(u64, IssuerMessage)>>,
+    acknowledged: Mutex<BTreeSet<u64>>,
+    answers: Mutex<Vec<(PaymentId, IssuerAnswer, String)>>,
+}
+
+/// A payment whose shopper deleted their account's reference before it was sent.
+const FORGOTTEN: PaymentId = PaymentId::from_u128(99);
+
+impl SwitchSide for FakeSwitch {
+    fn pending(&self, _: IssuerId, max: usize) -> Result<Vec<(u64, IssuerMessage)>, String> {
+        let acknowledged = self.acknowledged.lock().unwrap();
+        let outbox = self.outbox.lock().unwrap();
+        Ok(outbox.iter().filter(|(id, _)| !acknowledged.contains(id)).take(max).cloned().collect())
+    }
+
+    fn acknowledge(&self, ids: &[u64]) -> Result<(), String> {
+        self.acknowledged.lock().unwrap().extend(ids);
+        Ok(())
+    }
+
+    fn reference(&self, message: &IssuerMessage) -> Option<String> {
+        (message.payment() != FORGOTTEN).then(|| "DE89370400440532013000".to_owned())
+    }
+
+    fn answered(&self, payment: PaymentId, answer: IssuerAnswer, response_code: &str) -> Result<(), String> {
+        self.answers.lock().unwrap().push((payment, answer, response_code.to_owned()));
+        Ok(())
+    }
+
+    #[allow(clippy::disallowed_methods)] // the link's clock in a test against a live host
+    fn now(&self) -> Timestamp {
+        let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        Timestamp::from_unix_ms(i64::try_from(since_epoch.as_millis()).unwrap())
+    }
+}
+
+impl FakeSwitch {
+    fn queue(&self, id: u64, message: IssuerMessage) {
+        self.outbox.lock().unwrap().push((id, message));
+    }
+
+    fn acknowledged(&self, ids: &[u64]) -> bool {
+        let acknowledged = self.acknowledged.lock().unwrap();
+        ids.iter().all(|id| acknowledged.contains(id))
+    }
+}
+
+/// Waits up to 10 s for `done`.
+#[allow(clippy::disallowed_methods)] // polls a live link
+fn eventually(what: &str, done: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if done() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{what} did not happen in 10 s");
+}
+
+#[test]
+fn the_link_moves_the_outbox_to_the_host_and_its_answers_back() {
+    let host = start_host();
+    let switch = Arc::new(FakeSwitch::default());
+    let authorization_of = |trace: u64, payment: PaymentId, amount_minor: i64| {
+        let (IssuerMessage::Authorize { shopper, reference, amount, trace, issuer, .. }, _) =
+            authorization(trace, amount_minor)
+        else {
+            unreachable!("an authorization")
+        };
+        IssuerMessage::Authorize { payment, issuer, shopper, reference, amount, trace }
+    };
+    let [approved, declined, silent] = [1, 2, 3].map(PaymentId::from_u128);
+    switch.queue(1, authorization_of(1, approved, 1_250));
+    switch.queue(2, authorization_of(2, declined, 9_951));
+    switch.queue(3, authorization_of(3, silent, 4_291));
+    switch.queue(4, authorization_of(4, FORGOTTEN, 500));
+    let config = LinkConfig {
+        bank: BANK,
+        address: ([127, 0, 0, 1], host.port).into(),
+        acquirer: ACQUIRER.into(),
+        answer_timeout: Duration::from_millis(400),
+        echo_every: Duration::from_millis(200),
+        in_flight_max: 8,
+        backoff_max: Duration::from_millis(400),
+    };
+    let status = Arc::new(Mutex::new(LinkStatus::default()));
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let link = {
+        let (switch, status) = (switch.clone(), status.clone());
+        std::thread::spawn(move || facepay_issuer_link::run(&config, switch.as_ref(), &status, &stopped))
+    };
+
+    eventually("the answers", || switch.answers.lock().unwrap().len() == 3);
+    let mut answers = switch.answers.lock().unwrap().clone();
+    answers.sort_by_key(|(payment, ..)| *payment);
+    assert_eq!(
+        answers,
+        [
+            (approved, IssuerAnswer::Approved, "00".to_owned()),
+            (declined, IssuerAnswer::Declined, "51".to_owned()),
+            (FORGOTTEN, IssuerAnswer::Declined, "14".to_owned()),
+        ]
+    );
+    assert!(switch.acknowledged(&[1, 2, 3, 4]), "authorizations leave the outbox once sent");
+    eventually("the silent authorization's timeout", || status.lock().unwrap().timeouts >= 1);
+
+    // The switch timed the silent one out and releases it; the approved one is captured and
+    // partly refunded: each advice leaves the outbox when the host takes it.
+    let original = |number| BankTrace { number, at: sent_at() };
+    switch.queue(
+        5,
+        IssuerMessage::Release {
+            payment: silent,
+            issuer: BANK,
+            amount: eur(4_291),
+            trace: 5,
+            original: original(3),
+        },
+    );
+    switch.queue(
+        6,
+        IssuerMessage::Capture {
+            payment: approved,
+            issuer: BANK,
+            amount: eur(1_250),
+            trace: 6,
+            original: original(1),
+        },
+    );
+    let refund = IssuerMessage::Credit {
+        payment: approved,
+        issuer: BANK,
+        credit: TransferId(900),
+        amount: eur(250),
+        reason: CreditReason::Refund,
+        trace: 7,
+        original: original(1),
+    };
+    switch.queue(7, refund);
+    eventually("the advices taken", || switch.acknowledged(&[5, 6, 7]));
+    // Quiet: echoes go out and are answered (the sign-on was the first network answer).
+    eventually("two echoes", || status.lock().unwrap().network_answered >= 3);
+
+    // Nonsense from the host: the link drops the connection, comes back and signs on again.
+    switch.queue(8, authorization_of(8, PaymentId::from_u128(8), 1_266));
+    eventually("a reconnection", || {
+        let status = status.lock().unwrap();
+        status.unreadable == 1 && status.connections == 2 && status.connected
+    });
+    let answered_before = status.lock().unwrap().network_answered;
+    eventually("the sign-on on the new connection", || {
+        status.lock().unwrap().network_answered > answered_before
+    });
+    assert_eq!(switch.answers.lock().unwrap().len(), 3, "no answer was made up for the nonsense");
+    stop.send(()).unwrap();
+    link.join().unwrap();
+    assert!(!status.lock().unwrap().connected);
 }
