@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use facepay_domain::{Sealed, ShopperId};
+use facepay_payments::IssuerMessage;
 use facepay_vault::{PersonalField, PersonalKey};
 
 use crate::error::ApiError;
@@ -57,6 +58,17 @@ impl Switch {
     ) -> Result<Option<PersonalKey>, ApiError> {
         let mut keys = self.personal_keys(vec![shopper]).await?;
         Ok(keys.0.remove(&shopper))
+    }
+
+    /// The account reference an authorization asks the bank about, opened; none for other
+    /// messages and once its shopper deleted everything. For a bank link sending it.
+    pub async fn bank_reference(
+        self: &Arc<Self>,
+        message: &IssuerMessage,
+    ) -> Result<Option<String>, ApiError> {
+        let IssuerMessage::Authorize { shopper, reference, .. } = message else { return Ok(None) };
+        let keys = self.personal_keys(vec![*shopper]).await?;
+        Ok(keys.open(*shopper, PersonalField::BankReference, reference))
     }
 
     /// The personal keys of `shoppers`, each read once.

@@ -5,6 +5,7 @@
 #![allow(clippy::disallowed_methods, clippy::print_stderr)]
 
 mod audit;
+mod bank_links;
 mod bench;
 mod bench_gate;
 mod bench_index;

@@ -269,8 +269,23 @@ pub fn serve(config: &Config, out: &mut dyn Write) -> std::io::Result<bool> {
             return Ok(false);
         }
     }
+    let links = match bank_links_from_environment() {
+        Ok(links) => links,
+        Err(problem) => {
+            writeln!(out, "facepay serve: {problem}")?;
+            return Ok(false);
+        }
+    };
     let started = match start(config, api) {
         Ok(started) => started,
+        Err(err) => {
+            writeln!(out, "facepay serve: {err}")?;
+            return Ok(false);
+        }
+    };
+    // Stopped (each link's thread joined) when `serve` returns.
+    let _links = match crate::bank_links::start(links, &started.switch) {
+        Ok(links) => links,
         Err(err) => {
             writeln!(out, "facepay serve: {err}")?;
             return Ok(false);
@@ -309,6 +324,18 @@ pub fn serve(config: &Config, out: &mut dyn Write) -> std::io::Result<bool> {
         Err(err) => eprintln!("facepay: stopped without a checkpoint: {err} [{}]", err.code()),
     }
     Ok(true)
+}
+
+/// The bank links `FACEPAY_ISSUER_LINKS` names (see `bank_links`), none when it is unset.
+fn bank_links_from_environment() -> Result<Vec<facepay_issuer_link::LinkConfig>, String> {
+    let Ok(links) = std::env::var("FACEPAY_ISSUER_LINKS") else { return Ok(Vec::new()) };
+    let acquirer = std::env::var("FACEPAY_ACQUIRER_ID").unwrap_or_else(|_| "1".into());
+    let mut timeout_ms = 10_000u64;
+    whole_numbers(
+        [("FACEPAY_ISSUER_TIMEOUT_MS", &mut timeout_ms)],
+        "a whole number of ms [config_issuer_timeout_invalid]",
+    )?;
+    crate::bank_links::parse(&links, &acquirer, Duration::from_millis(timeout_ms))
 }
 
 /// Sets each slot from its environment variable, where set; the first that does not parse is

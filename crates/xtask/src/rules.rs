@@ -87,6 +87,7 @@ pub const RULES: Rules = Rules {
                 FACE_INDEX,
                 PAYMENTS,
                 TRANSIT,
+                ISSUER_LINK,
                 MODEL_STORE,
                 BIOMETRIC,
                 EVALUATION,

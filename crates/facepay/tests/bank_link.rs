@@ -1,0 +1,137 @@
+//! `facepay serve` with a bank on the wire: the real binary links to an issuer host built on
+//! pyiso8583 (`crates/issuer-link/tests/peer/issuer_host.py`, the python `scripts/test` installs
+//! named by `FACEPAY_ISO8583_PEER_PYTHON`) and a shopper pays by payment code from an account at
+//! that bank. The authorization goes out as a 0100 and the host's 0110 authorizes the payment;
+//! the capture goes out as a 0220 and leaves the bank's queue once the host takes it; an amount
+//! the host declines with 51 declines the payment. Needs the runtime and models, like `serve`.
+#![allow(clippy::disallowed_methods)] // runs real processes and waits for them
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use facepay_api::{Client, TerminalSigner};
+use serde_json::{Value, json};
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The issuer host and its port.
+fn issuer_host() -> (Killed, u16) {
+    let python = std::env::var("FACEPAY_ISO8583_PEER_PYTHON")
+        .expect("FACEPAY_ISO8583_PEER_PYTHON names a python with pyiso8583 (scripts/test makes one)");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../issuer-link/tests/peer/issuer_host.py");
+    let mut child =
+        Command::new(python).arg(script).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let port = line.trim().parse().expect("the host printed its port");
+    (Killed(child), port)
+}
+
+/// `facepay serve` linked to bank 3 at `port`; its address.
+fn serve(data: &std::path::Path, port: u16) -> (Killed, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_facepay"))
+        .arg("serve")
+        .env("FACEPAY_DATA_DIR", data)
+        .env("FACEPAY_LISTEN", "127.0.0.1:0")
+        .env("FACEPAY_ISSUER_LINKS", format!("3=127.0.0.1:{port}"))
+        .env("FACEPAY_ACQUIRER_ID", "7")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (found, address) = mpsc::channel();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if let Some((_, bound)) = line.split_once(" on http://") {
+                let _ = found.send(format!("http://{bound}"));
+            }
+        }
+    });
+    let address = address.recv_timeout(Duration::from_secs(120)).expect("serve printed its address");
+    (Killed(child), address)
+}
+
+fn ok(answer: Result<(u16, Value), String>, what: &str) -> Value {
+    let (status, body) = answer.unwrap_or_else(|err| panic!("{what}: {err}"));
+    assert_eq!(status, 200, "{what}: {body}");
+    body
+}
+
+/// Polls `read` every 50 ms for up to 10 s until `done` holds; the last value.
+fn eventually(read: impl Fn() -> Value, done: impl Fn(&Value) -> bool) -> Value {
+    let mut last = read();
+    for _ in 0..200 {
+        if done(&last) {
+            return last;
+        }
+        thread::sleep(Duration::from_millis(50));
+        last = read();
+    }
+    last
+}
+
+#[test]
+fn a_payment_from_an_account_at_a_linked_bank_is_authorized_and_captured_over_iso_8583() {
+    let (_host, port) = issuer_host();
+    let data = tempfile::tempdir().unwrap();
+    let (_switch, address) = serve(data.path(), port);
+    let operator = std::fs::read_to_string(data.path().join("operator.key")).unwrap().trim().to_owned();
+    let client = Client::new(&address);
+
+    let bank =
+        ok(client.call("POST", "/v1/operator/issuers", Some(&operator), Some(&json!({"issuer": 3}))), "bank");
+    let bank_key = bank["api_key"].as_str().unwrap().to_owned();
+    let merchant = json!({"risk": "low", "acquirer": 1});
+    let merchant =
+        ok(client.call("POST", "/v1/operator/merchants", Some(&operator), Some(&merchant)), "merchant");
+    let merchant_key = merchant["api_key"].as_str().unwrap();
+    let code = ok(client.call("POST", "/v1/merchant/terminals", Some(merchant_key), None), "terminal");
+    let terminal_id = code["terminal_id"].as_str().unwrap();
+    let id = u128::from_str_radix(terminal_id.trim_start_matches("trm_"), 16).unwrap();
+    let signer = TerminalSigner::generate(facepay_domain::TerminalId::from_u128(id));
+    let activation = json!({"terminal_id": terminal_id, "activation_code": code["activation_code"], "public_key": signer.public_key_base64()});
+    ok(client.call("POST", "/v1/terminal/activation", None, Some(&activation)), "activation");
+    let sign_up = json!({"consent_text_version": facepay_api::ApiConfig::default().consent_version, "phone_last4": "4321", "name": "Ada"});
+    let shopper = ok(client.call("POST", "/v1/shoppers", None, Some(&sign_up)), "sign-up");
+    let shopper_key = shopper["api_key"].as_str().unwrap();
+    let account = json!({"issuer": 3, "reference": "DE89370400440532013000", "make_default": true});
+    ok(client.call("POST", "/v1/shopper/bank-accounts", Some(shopper_key), Some(&account)), "bank account");
+
+    let pay = |amount: i64, key: &str| {
+        let code = ok(client.call("POST", "/v1/shopper/payment-code", Some(shopper_key), None), "code");
+        let body = json!({"amount_minor": amount, "currency": "EUR", "order_id": key, "idempotency_key": key, "payment_code": code["code"]});
+        let asked = ok(client.signed(&signer, "POST", "/v1/terminal/payments", &body), "payment");
+        assert_eq!(asked["state"], "awaiting_issuer", "{asked}");
+        let path = format!("/v1/terminal/payments/{}", asked["payment_id"].as_str().unwrap());
+        let read = || ok(client.signed(&signer, "GET", &path, &Value::Null), "status");
+        (path.clone(), eventually(read, |payment| payment["state"] != "awaiting_issuer"))
+    };
+
+    // The host approves: authorized through the link, then captured, and the 0220 taken.
+    let (path, authorized) = pay(1_250, "order-1");
+    assert_eq!(authorized["state"], "authorized", "{authorized}");
+    let captured = ok(client.signed(&signer, "POST", &format!("{path}/confirm"), &json!({})), "capture");
+    assert_eq!(captured["state"], "captured");
+    let queue = || ok(client.call("GET", "/v1/issuer/messages", Some(&bank_key), None), "the bank's queue");
+    let left = eventually(queue, |messages| messages.as_array().is_some_and(Vec::is_empty));
+    assert_eq!(left, json!([]), "the link delivered the authorization and the completion advice");
+
+    // The host declines an amount ending in 51: insufficient funds.
+    let (_, declined) = pay(2_051, "order-2");
+    assert_eq!(
+        (declined["state"].as_str(), declined["decline_reason"].as_str()),
+        (Some("declined"), Some("issuer_declined")),
+        "{declined}"
+    );
+}
