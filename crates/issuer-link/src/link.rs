@@ -5,8 +5,9 @@
 //! against a node or a test.
 //!
 //! Delivery: an authorization is acknowledged in the outbox once sent, answered or not: a bank
-//! that does not answer within `answer_timeout` is the core's outcome timeout, which declines the
-//! payment and queues a release, sent as a reversal advice. A reversal, completion or credit is
+//! that does not answer within `answer_timeout` is told to the switch as `Unavailable`, which
+//! declines the payment and queues a release, sent as a reversal advice (the core's own outcome
+//! timeout does the same for a link that is down). A reversal, completion or credit is
 //! acknowledged only when the bank answers it with 00; until then it is sent again after each
 //! timeout (at least once; the bank knows a repeat by its field 90 or credit id).
 
@@ -87,9 +88,17 @@ pub fn run(config: &LinkConfig, side: &dyn SwitchSide, status: &Arc<Mutex<LinkSt
                     s.connected = true;
                     s.connections += 1;
                 });
-                let mut session =
-                    Session { config, side, status, stream, deframer: Deframer::default(), network_trace };
+                let mut session = Session {
+                    config,
+                    side,
+                    status,
+                    stream,
+                    deframer: Deframer::default(),
+                    network_trace,
+                    in_flight: BTreeMap::new(),
+                };
                 let stopped = session.serve(stop);
+                session.abandon_authorizations();
                 network_trace = session.network_trace;
                 update(status, |s| s.connected = false);
                 if stopped {
@@ -116,6 +125,8 @@ struct Session<'a> {
     stream: TcpStream,
     deframer: Deframer,
     network_trace: u64,
+    /// Requests waiting for their answers, by the answer's type and STAN.
+    in_flight: BTreeMap<(Mti, String), InFlight>,
 }
 
 impl Session<'_> {
@@ -124,9 +135,8 @@ impl Session<'_> {
         if self.stream.set_read_timeout(Some(TICK)).is_err() {
             return false;
         }
-        let mut in_flight: BTreeMap<(Mti, String), InFlight> = BTreeMap::new();
         let mut last_heard = self.side.now().unix_ms;
-        if !self.send_network(Network::SignOn, &mut in_flight) {
+        if !self.send_network(Network::SignOn) {
             return false;
         }
         loop {
@@ -135,31 +145,35 @@ impl Session<'_> {
                 Err(std::sync::mpsc::TryRecvError::Empty) => {}
             }
             let now = self.side.now().unix_ms;
-            if !self.send_pending(&mut in_flight) {
+            if !self.send_pending() {
                 return false;
             }
-            match self.read_answers(&mut in_flight) {
+            match self.read_answers() {
                 Some(0) => {}
                 Some(_) => last_heard = now,
                 None => return false,
             }
             let timeout = i64::try_from(self.config.answer_timeout.as_millis()).unwrap_or(i64::MAX);
-            let expired: Vec<(Mti, String)> = in_flight
+            let expired: Vec<(Mti, String)> = self
+                .in_flight
                 .iter()
                 .filter(|(_, f)| now - f.sent_ms > timeout)
                 .map(|(key, _)| key.clone())
                 .collect();
-            // An unanswered authorization is the core's timeout to handle; an advice is sent again.
+            // An unanswered authorization is declined now (its release follows as a reversal);
+            // an advice is sent again.
             for key in expired {
-                in_flight.remove(&key);
+                let gone = self.in_flight.remove(&key).expect("listed");
                 update(self.status, |s| s.timeouts += 1);
+                if key.0 == Mti::AUTHORIZATION_RESPONSE
+                    && let Some(payment) = gone.payment
+                {
+                    let _ = self.side.answered(payment, IssuerAnswer::Unavailable, "91");
+                }
             }
             let echo_every = i64::try_from(self.config.echo_every.as_millis()).unwrap_or(i64::MAX);
-            let echo_waiting = in_flight.keys().any(|(mti, _)| *mti == Mti::NETWORK_RESPONSE);
-            if now - last_heard > echo_every
-                && !echo_waiting
-                && !self.send_network(Network::Echo, &mut in_flight)
-            {
+            let echo_waiting = self.in_flight.keys().any(|(mti, _)| *mti == Mti::NETWORK_RESPONSE);
+            if now - last_heard > echo_every && !echo_waiting && !self.send_network(Network::Echo) {
                 return false;
             }
         }
@@ -174,22 +188,34 @@ impl Session<'_> {
         sent
     }
 
-    fn send_network(&mut self, purpose: Network, in_flight: &mut BTreeMap<(Mti, String), InFlight>) -> bool {
+    /// The connection is gone, and with it any answer to what it carried: each authorization
+    /// still waiting is declined as the bank unavailable (advices go again on the next one).
+    fn abandon_authorizations(&mut self) {
+        for ((mti, _), waiting) in std::mem::take(&mut self.in_flight) {
+            if mti == Mti::AUTHORIZATION_RESPONSE
+                && let Some(payment) = waiting.payment
+            {
+                let _ = self.side.answered(payment, IssuerAnswer::Unavailable, "91");
+            }
+        }
+    }
+
+    fn send_network(&mut self, purpose: Network) -> bool {
         self.network_trace += 1;
         let now = self.side.now();
         let message = network(purpose, self.network_trace, now);
         let key = (Mti::NETWORK_RESPONSE, stan(self.network_trace));
-        in_flight.insert(key, InFlight { outbox_id: None, payment: None, sent_ms: now.unix_ms });
+        self.in_flight.insert(key, InFlight { outbox_id: None, payment: None, sent_ms: now.unix_ms });
         self.send(&message)
     }
 
     /// Sends what the outbox holds for the bank and is not yet waiting for an answer.
-    fn send_pending(&mut self, in_flight: &mut BTreeMap<(Mti, String), InFlight>) -> bool {
-        let room = self.config.in_flight_max.saturating_sub(in_flight.len());
+    fn send_pending(&mut self) -> bool {
+        let room = self.config.in_flight_max.saturating_sub(self.in_flight.len());
         if room == 0 {
             return true;
         }
-        let waiting: BTreeSet<u64> = in_flight.values().filter_map(|f| f.outbox_id).collect();
+        let waiting: BTreeSet<u64> = self.in_flight.values().filter_map(|f| f.outbox_id).collect();
         let Ok(pending) = self.side.pending(self.config.bank, self.config.in_flight_max + waiting.len())
         else {
             return true;
@@ -221,7 +247,7 @@ impl Session<'_> {
             // An authorization leaves the outbox once sent; an advice when the bank takes it.
             let outbox_id = (!authorization).then_some(id);
             let payment = Some(message.payment());
-            in_flight.insert(key, InFlight { outbox_id, payment, sent_ms: now.unix_ms });
+            self.in_flight.insert(key, InFlight { outbox_id, payment, sent_ms: now.unix_ms });
             if !self.send(&wire) {
                 return false;
             }
@@ -233,7 +259,7 @@ impl Session<'_> {
     }
 
     /// Reads what has come; how many answers, or `None` when the connection must close.
-    fn read_answers(&mut self, in_flight: &mut BTreeMap<(Mti, String), InFlight>) -> Option<usize> {
+    fn read_answers(&mut self) -> Option<usize> {
         let mut buffer = [0u8; 8192];
         match self.stream.read(&mut buffer) {
             Ok(0) => return None,
@@ -251,12 +277,12 @@ impl Session<'_> {
             };
             read += 1;
             update(self.status, |s| s.answers += 1);
-            self.take(answered, in_flight);
+            self.take(answered);
         }
         Some(read)
     }
 
-    fn take(&mut self, answered: Answer, in_flight: &mut BTreeMap<(Mti, String), InFlight>) {
+    fn take(&mut self, answered: Answer) {
         let (key, code) = match &answered {
             Answer::Authorization { stan, response_code, .. } => {
                 ((Mti::AUTHORIZATION_RESPONSE, stan), response_code)
@@ -265,14 +291,14 @@ impl Session<'_> {
                 let key =
                     [Mti::REVERSAL_ADVICE_RESPONSE, Mti::COMPLETION_ADVICE_RESPONSE, Mti::FINANCIAL_RESPONSE]
                         .into_iter()
-                        .find(|mti| in_flight.contains_key(&(*mti, stan.clone())))
+                        .find(|mti| self.in_flight.contains_key(&(*mti, stan.clone())))
                         .unwrap_or(Mti::REVERSAL_ADVICE_RESPONSE);
                 ((key, stan), response_code)
             }
             Answer::Network { stan, response_code } => ((Mti::NETWORK_RESPONSE, stan), response_code),
         };
         // An answer to nothing waiting (late, after its timeout) changes nothing.
-        let Some(waiting) = in_flight.remove(&(key.0, key.1.clone())) else { return };
+        let Some(waiting) = self.in_flight.remove(&(key.0, key.1.clone())) else { return };
         match answered {
             Answer::Authorization { answer, response_code, .. } => {
                 if let Some(payment) = waiting.payment {

@@ -6,8 +6,8 @@
 //! one never answered and its reversal advice sent twice, a completion advice, a refund's credit,
 //! bytes from the host that are no message, and a message from us the host cannot parse. Then
 //! the link itself, from an outbox to the host and back: sign-on, answers taken, an unanswered
-//! authorization left to the switch's timeout and reversed, advices acknowledged, echoes when
-//! quiet, and a reconnection after nonsense from the host.
+//! authorization declined as the bank unavailable at the link's timeout and then reversed,
+//! advices acknowledged, echoes when quiet, and a reconnection after nonsense from the host.
 //!
 //! The host needs Python with pyiso8583: `scripts/test` installs it (pinned) in a scratch venv
 //! and names its python in `FACEPAY_ISO8583_PEER_PYTHON`. Without it this test fails, saying so:
@@ -311,7 +311,7 @@ fn the_link_moves_the_outbox_to_the_host_and_its_answers_back() {
         std::thread::spawn(move || facepay_issuer_link::run(&config, switch.as_ref(), &status, &stopped))
     };
 
-    eventually("the answers", || switch.answers.lock().unwrap().len() == 3);
+    eventually("the answers", || switch.answers.lock().unwrap().len() == 4);
     let mut answers = switch.answers.lock().unwrap().clone();
     answers.sort_by_key(|(payment, ..)| *payment);
     assert_eq!(
@@ -319,13 +319,14 @@ fn the_link_moves_the_outbox_to_the_host_and_its_answers_back() {
         [
             (approved, IssuerAnswer::Approved, "00".to_owned()),
             (declined, IssuerAnswer::Declined, "51".to_owned()),
+            (silent, IssuerAnswer::Unavailable, "91".to_owned()),
             (FORGOTTEN, IssuerAnswer::Declined, "14".to_owned()),
         ]
     );
     assert!(switch.acknowledged(&[1, 2, 3, 4]), "authorizations leave the outbox once sent");
-    eventually("the silent authorization's timeout", || status.lock().unwrap().timeouts >= 1);
+    assert_eq!(status.lock().unwrap().timeouts, 1, "the silent one");
 
-    // The switch timed the silent one out and releases it; the approved one is captured and
+    // The switch declined the silent one and releases it; the approved one is captured and
     // partly refunded: each advice leaves the outbox when the host takes it.
     let original = |number| BankTrace { number, at: sent_at() };
     switch.queue(
@@ -372,7 +373,9 @@ fn the_link_moves_the_outbox_to_the_host_and_its_answers_back() {
     eventually("the sign-on on the new connection", || {
         status.lock().unwrap().network_answered > answered_before
     });
-    assert_eq!(switch.answers.lock().unwrap().len(), 3, "no answer was made up for the nonsense");
+    // The nonsense was no answer: the authorization times out like a silence.
+    eventually("the nonsense's timeout", || switch.answers.lock().unwrap().len() == 5);
+    assert_eq!(switch.answers.lock().unwrap()[4].1, IssuerAnswer::Unavailable);
     stop.send(()).unwrap();
     link.join().unwrap();
     assert!(!status.lock().unwrap().connected);

@@ -167,6 +167,9 @@ impl IssuerMessage {
 pub enum IssuerAnswer {
     Approved,
     Declined,
+    /// No answer came within the bank link's own timeout: the payment is declined now, as at
+    /// the core's outcome timeout, and the bank is told to release it.
+    Unavailable,
 }
 
 /// The largest bank reference the core keeps.

@@ -392,6 +392,21 @@ fn a_silent_bank_times_out_and_is_told_to_release_and_a_late_answer_changes_noth
 }
 
 #[test]
+fn a_bank_link_that_hears_nothing_declines_at_once_and_the_bank_is_told_to_release() {
+    let mut core = core_with_bank();
+    let view = core.start_payment(pay(1, 2_500, Identification::Match(ALICE)), at(1)).unwrap();
+    let unavailable = core.issuer_answered(view.id, IssuerAnswer::Unavailable, at(2)).unwrap();
+    assert_eq!(unavailable.state, PaymentState::Declined(DeclineReason::IssuerUnavailable));
+    assert_eq!(
+        core.take_issuer_messages(),
+        [authorize_message(1, 2_500, asked(1, 1)), release_message(1, 2_500, 2, asked(1, 1))]
+    );
+    assert_eq!(core.ledger().account(BANK_CLEARING).unwrap().totals.debits_pending, 0);
+    assert_eq!(core.sweep(at(1 + OUTCOME_TIMEOUT_MS)), [], "nothing left for the timeout");
+    core.ledger().verify().unwrap();
+}
+
+#[test]
 fn voiding_or_reversing_a_bank_payment_tells_the_bank_to_release() {
     let mut core = core_with_bank();
     for id in [1, 2] {

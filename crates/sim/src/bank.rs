@@ -1,6 +1,7 @@
 //! The external bank as the simulation plays it: it receives the switch's messages (at least
 //! once: a restarted switch sends them again), answers authorizations after a while, sometimes
-//! declines, sometimes never answers, and its answers are sometimes lost on the way back.
+//! declines, sometimes never answers (and sometimes its link says so before the switch's own
+//! timeout), and its answers are sometimes lost on the way back.
 //! It remembers what it approved and what it was told to release, so the end of a run can check
 //! that no authorization was left hanging at the bank, and keeps its own books of what it was
 //! told moved (each capture once per payment, each credit once per credit id), which must equal
@@ -42,6 +43,8 @@ impl Bank {
                             self.in_flight.push((payment, IssuerAnswer::Approved));
                         }
                         80..=94 => self.in_flight.push((payment, IssuerAnswer::Declined)),
+                        // Silent, and the bank link gives up first: the switch declines at once.
+                        95..=97 => self.in_flight.push((payment, IssuerAnswer::Unavailable)),
                         // Silent: the switch must time out.
                         _ => {}
                     }

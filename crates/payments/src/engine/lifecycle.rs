@@ -98,6 +98,7 @@ impl PaymentCore {
                 Ok(view(&record.payment))
             }
             IssuerAnswer::Declined => self.abandon_awaiting(id, DeclineReason::IssuerDeclined, now),
+            IssuerAnswer::Unavailable => self.abandon_awaiting(id, DeclineReason::IssuerUnavailable, now),
         }
     }
 
