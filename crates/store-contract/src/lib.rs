@@ -74,6 +74,7 @@ macro_rules! contract_tests {
             two_nodes_refunding_one_payment_refund_it_once,
             two_payments_racing_one_daily_limit_take_it_once,
             outbound_messages_wait_until_delivered,
+            a_silent_bank_s_backlog_never_hides_another_bank_s_authorization,
             a_batch_commits_as_one,
             concurrent_callers_share_one_writer,
             a_restart_starts_from_the_newest_checkpoint_and_replays_only_the_tail,
@@ -488,6 +489,62 @@ pub fn outbound_messages_wait_until_delivered<D: Database>(database: &D) {
     run(&mut c, Command::Void { payment: PaymentId::from_u128(1) }, 3).unwrap();
     let release = issuer_messages(a.journal());
     assert!(matches!(release.as_slice(), [(_, IssuerMessage::Release { .. })]), "{release:?}");
+}
+
+/// Bank A has stopped pulling and 1,000 authorizations wait for it; bank B's authorization is
+/// the first thing in B's queue at once (a shared queue read 500 at a time would not show it),
+/// and B's answer authorizes the payment within its timeout.
+pub fn a_silent_bank_s_backlog_never_hides_another_bank_s_authorization<D: Database>(database: &D) {
+    const OTHER_BANK: IssuerId = IssuerId(4);
+    let dave = facepay_domain::ShopperId::from_u128(4);
+    let mut a = node(database);
+    let setup = vec![
+        (
+            Command::RegisterIssuer {
+                issuer: OTHER_BANK,
+                clearing_account: facepay_ledger::AccountId(4_000),
+            },
+            at(1),
+        ),
+        (enroll(dave, "4444"), at(1)),
+        (
+            Command::BindBankAccount {
+                shopper: dave,
+                issuer: OTHER_BANK,
+                account: digest(dave, &facepay_payments::bank_account_digest_input(OTHER_BANK, "tok_dave")),
+                reference: sealed("tok_dave"),
+                make_default: true,
+            },
+            at(1),
+        ),
+    ];
+    assert!(a.execute_all(setup).expect("the store commits").iter().all(Result::is_ok));
+    for batch in 0..10u128 {
+        let payments = (0..100u128).map(|i| {
+            let id = 10_000 + batch * 100 + i;
+            (Command::StartPayment(pay(id, TERMINAL_A, 1, Identification::Match(BOB))), at(10 + id as i64))
+        });
+        let replies = a.execute_all(payments.collect()).expect("the store commits");
+        assert!(replies.iter().all(
+            |reply| matches!(reply, Ok(Reply::Payment(view)) if view.state == PaymentState::AwaitingIssuer)
+        ));
+    }
+    let waiting = a.journal().undelivered(Some(Recipient::Issuer(BANK)), 2_000).expect("the outbox reads");
+    assert_eq!(waiting.len(), 1_000, "bank A's backlog");
+    let asked =
+        run(&mut a, Command::StartPayment(pay(20_000, TERMINAL_B, 700, Identification::Match(dave))), 20_000);
+    assert!(matches!(asked, Ok(Reply::Payment(view)) if view.state == PaymentState::AwaitingIssuer));
+    let for_b = a.journal().undelivered(Some(Recipient::Issuer(OTHER_BANK)), 500).expect("the outbox reads");
+    assert!(
+        matches!(for_b.as_slice(), [delivery] if matches!(&delivery.outbound, Outbound::Issuer(message) if message.payment() == PaymentId::from_u128(20_000))),
+        "{for_b:?}"
+    );
+    let shared = a.journal().undelivered(None, 500).expect("the outbox reads");
+    assert!(!shared.iter().any(|delivery| delivery.id == for_b[0].id), "one queue for all would hide it");
+    let answer =
+        Command::IssuerAnswered { payment: PaymentId::from_u128(20_000), answer: IssuerAnswer::Approved };
+    run(&mut a, answer, 20_001 + OUTCOME_TIMEOUT_MS / 2).unwrap();
+    assert_eq!(state(&a, 20_000), PaymentState::Authorized);
 }
 
 /// Commands executed together commit together: each is journaled in order with its verdict, and
