@@ -7,12 +7,15 @@
 //! `spec` lists the fields facepay reads or writes, with their length and characters; a message
 //! naming any other field is refused, since its length could not be known. `Message` is a type
 //! and its fields, checked when set and when decoded, so what `encode` writes is always valid.
-//! `frame` adds and reads the TCP length header.
+//! `frame` adds and reads the TCP length header. `bank` turns each of the payment core's bank
+//! messages into the request a bank host expects and reads the host's answers back.
 
+mod bank;
 mod frame;
 mod message;
 mod spec;
 
+pub use bank::{Answer, Network, WireError, answer, network, refusal_sentence, request, rrn, stan};
 pub use frame::{Deframer, FRAME_MAX, frame};
 pub use message::{CodecError, Message, Mti};
 pub use spec::{Chars, FieldSpec, Length, field, spec};

@@ -19,10 +19,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use facepay_domain::{PaymentId, Timestamp};
-use facepay_iso8583::{Deframer, Message, Mti, frame};
+use facepay_iso8583::{Answer, Deframer, Message, Mti, Network, answer, frame, network, request, stan};
 use facepay_payments::{IssuerAnswer, IssuerId, IssuerMessage};
-
-use crate::wire::{Answer, Network, answer, network, request, stan};
 
 /// What the link needs from the switch.
 pub trait SwitchSide: Send + Sync {

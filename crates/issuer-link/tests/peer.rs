@@ -21,10 +21,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use facepay_domain::{Currency, Money, PaymentId, Sealed, ShopperId, Timestamp};
-use facepay_iso8583::{Deframer, Message, Mti, field, frame};
-use facepay_issuer_link::{
-    Answer, LinkConfig, LinkStatus, Network, SwitchSide, answer, network, request, rrn, stan,
+use facepay_iso8583::{
+    Answer, Deframer, Message, Mti, Network, answer, field, frame, network, request, rrn, stan,
 };
+use facepay_issuer_link::{LinkConfig, LinkStatus, SwitchSide};
 use facepay_ledger::TransferId;
 use facepay_payments::{BankTrace, CreditReason, IssuerAnswer, IssuerId, IssuerMessage};
 

@@ -317,8 +317,8 @@ pub fn run_seed(seed: u64, steps: usize) -> Result<SeedReport, Violation> {
     let mut node = world.fresh_node(run.journal.clone());
     let mut follower =
         JournaledCore::open(world.config(), run.journal.clone()).expect("the memory journal opens");
-    run.deliver(&mut node);
     let mut now = Timestamp::from_unix_ms(1);
+    run.deliver(&mut node, now);
     for step in 0..steps {
         let violation = |what: String| Violation { seed, step, steps, what };
         let Some(command) = run.next_command(seed, &node.core(), &mut now) else {
@@ -344,7 +344,7 @@ pub fn run_seed(seed: u64, steps: usize) -> Result<SeedReport, Violation> {
                 return Err(violation("replaying the journal did not rebuild the same state".into()));
             }
             node = rebuilt;
-            run.deliver(&mut node);
+            run.deliver(&mut node, now);
             run.report.crashes += 1;
             continue;
         };
@@ -393,7 +393,7 @@ pub fn run_seed(seed: u64, steps: usize) -> Result<SeedReport, Violation> {
                 "a node replaying the journal holds other state than the node that wrote it".into(),
             ));
         }
-        run.deliver(&mut node);
+        run.deliver(&mut node, now);
         run.note_reservations(&node.core(), now);
         let payments = run.journal.payment_rows();
         let history =
@@ -407,7 +407,7 @@ pub fn run_seed(seed: u64, steps: usize) -> Result<SeedReport, Violation> {
     now = now.plus_ms(10 * world.hold_timeout_ms as i64);
     let at_end = |what: String| Violation { seed, step: steps, steps, what };
     let _ = node.execute(Command::Sweep, now).map_err(|e| at_end(e.to_string()))?;
-    run.deliver(&mut node);
+    run.deliver(&mut node, now);
     let core = node.core();
     let payments = run.journal.payment_rows();
     let history = History { payments: &payments, disputes: &run.disputes_told, shopper_of: &run.shopper_of };
@@ -424,7 +424,7 @@ pub fn run_seed(seed: u64, steps: usize) -> Result<SeedReport, Violation> {
 
 impl Run {
     /// The bank hears the outbox; the node marks it delivered only at its next command.
-    fn deliver(&mut self, node: &mut JournaledCore<MemoryJournal>) {
+    fn deliver(&mut self, node: &mut JournaledCore<MemoryJournal>, now: Timestamp) {
         let deliveries = node.journal().undelivered(None, usize::MAX).expect("the memory journal reads");
         let mut messages = Vec::new();
         for delivery in deliveries {
@@ -433,7 +433,7 @@ impl Run {
             }
             self.heard.push(delivery.id);
         }
-        self.bank.receive(messages, &mut self.rng);
+        self.bank.receive(messages, now, &mut self.rng);
     }
 
     fn mark_heard(&mut self, node: &mut JournaledCore<MemoryJournal>) {

@@ -53,9 +53,13 @@ pub const RULES: Rules = Rules {
         CrateRule { name: FACE_INDEX, pure: true, may_use: &[DOMAIN] },
         CrateRule { name: TRANSIT, pure: true, may_use: &[DOMAIN] },
         // The issuer link's wire format: bytes in, messages out, nothing else.
-        CrateRule { name: ISO8583, pure: true, may_use: &[] },
+        CrateRule { name: ISO8583, pure: true, may_use: &[DOMAIN, LEDGER, PAYMENTS] },
         CrateRule { name: PAYMENTS, pure: true, may_use: &[DOMAIN, LEDGER, FACE_INDEX, TRANSIT] },
-        CrateRule { name: SIM, pure: true, may_use: &[DOMAIN, LEDGER, FACE_INDEX, PAYMENTS, TRANSIT] },
+        CrateRule {
+            name: SIM,
+            pure: true,
+            may_use: &[DOMAIN, LEDGER, FACE_INDEX, PAYMENTS, TRANSIT, ISO8583],
+        },
         CrateRule { name: EVALUATION, pure: true, may_use: &[] },
         CrateRule { name: MODEL_STORE, pure: false, may_use: &[] },
         CrateRule { name: BIOMETRIC, pure: false, may_use: &[DOMAIN, MODEL_STORE] },

@@ -3,8 +3,9 @@
 //! with its code.
 
 use facepay_domain::{Currency, Money, PaymentId, Sealed, ShopperId, Timestamp};
-use facepay_iso8583::{Message, Mti, field};
-use facepay_issuer_link::{Answer, Network, answer, network, refusal_sentence, request, rrn, stan};
+use facepay_iso8583::{
+    Answer, Message, Mti, Network, answer, field, network, refusal_sentence, request, rrn, stan,
+};
 use facepay_ledger::TransferId;
 use facepay_payments::{BankTrace, CreditReason, IssuerAnswer, IssuerId, IssuerMessage};
 
@@ -110,7 +111,7 @@ fn trace_numbers_keep_to_their_fields() {
 
 #[test]
 fn what_cannot_be_sent_or_read_is_refused_with_its_code() {
-    let refused = |result: Result<Message, facepay_issuer_link::WireError>| result.unwrap_err().code();
+    let refused = |result: Result<Message, facepay_iso8583::WireError>| result.unwrap_err().code();
     assert_eq!(
         refused(request(&authorize(money(1, "XTS")), Some("tok"), "7", AT)),
         "currency_without_numeric_code"

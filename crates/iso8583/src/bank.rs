@@ -16,8 +16,9 @@
 //! the bank's own reference for it (field 102), never a card number.
 
 use facepay_domain::{Money, Timestamp};
-use facepay_iso8583::{CodecError, Message, Mti, field};
 use facepay_payments::{BankTrace, CreditReason, IssuerAnswer, IssuerMessage, TraceNumber};
+
+use crate::{CodecError, Message, Mti, field};
 
 /// Why a message cannot be sent, or an answer not read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
