@@ -84,7 +84,11 @@ impl Bank {
                 }
                 let answer_code = match rng.below(100) {
                     0..=79 => "00",
-                    80..=94 => "51",
+                    // Declines with the codes banks send most: do not honour, insufficient
+                    // funds, wrong PIN.
+                    80..=84 => "05",
+                    85..=89 => "51",
+                    90..=94 => "55",
                     95..=97 => {
                         self.in_flight.push(Answering::LinkGaveUp(payment));
                         return;
