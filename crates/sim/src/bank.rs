@@ -53,7 +53,8 @@ impl Bank {
     pub fn receive(&mut self, messages: Vec<IssuerMessage>, now: Timestamp, rng: &mut Rng) {
         let mut stream = Vec::new();
         for message in &messages {
-            let sent = request(message, Some("acct-sim"), ACQUIRER, now).expect("the simulation's messages encode");
+            let sent =
+                request(message, Some("acct-sim"), ACQUIRER, now).expect("the simulation's messages encode");
             if let IssuerMessage::Authorize { payment, .. } = message {
                 let field_of = |number| sent.get(number).expect("an authorization has it").to_owned();
                 self.by_rrn.insert(field_of(field::RRN), *payment);
