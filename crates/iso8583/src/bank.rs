@@ -16,7 +16,7 @@
 //! the bank's own reference for it (field 102), never a card number.
 
 use facepay_domain::{Money, Timestamp};
-use facepay_payments::{BankTrace, CreditReason, IssuerAnswer, IssuerMessage, TraceNumber};
+use facepay_payments::{BankTrace, IssuerAnswer, IssuerMessage, TraceNumber};
 
 use crate::{CodecError, Message, Mti, field};
 
@@ -135,12 +135,8 @@ pub fn request(
         }
     }
     if let IssuerMessage::Credit { credit, reason, .. } = message {
-        let reason = match reason {
-            CreditReason::Refund => "refund",
-            CreditReason::Reversal => "reversal",
-            CreditReason::Compensation => "compensation",
-        };
-        request.set(field::PRIVATE_DATA, format!("credit=crd_{:032x};reason={reason}", credit.0))?;
+        let data = format!("credit=crd_{:032x};reason={}", credit.0, reason.code());
+        request.set(field::PRIVATE_DATA, data)?;
     }
     Ok(request)
 }

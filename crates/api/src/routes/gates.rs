@@ -523,18 +523,13 @@ pub async fn offline_pack(
             .filter(|cap| cap.network.as_ref().is_none_or(|network| *network == place.network))
             .map(|cap| cap.amount_minor)
             .min();
-        let entries = scheme.gate_risk.rider_entries;
         Some(OfflinePack {
             issued_at_ms: now_ms(),
             valid_for_ms: OFFLINE_PACK_VALID_MS,
             pass_public_key: BASE64.encode(switch.pass_key.public_key()),
             shown_within_ms: SHOWN_WITHIN_MS,
             denied_riders: core.transit_deny_list().iter().map(ToString::to_string).collect(),
-            rider_entries: RiderEntriesRule {
-                window_minutes: u32::try_from(entries.window_ms / 60_000).unwrap_or(u32::MAX),
-                code_from: entries.step_up_at,
-                closed_from: entries.decline_at,
-            },
+            rider_entries: scheme.gate_risk.rider_entries.into(),
             fares: OfflineFares {
                 currency: scheme.fares.currency.code().to_owned(),
                 maximum_fare_minor: rules.maximum_fare_minor,

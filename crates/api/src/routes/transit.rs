@@ -69,6 +69,27 @@ pub struct RiderEntriesRule {
     pub closed_from: u32,
 }
 
+impl From<RiderEntriesRule> for CountRule {
+    fn from(rule: RiderEntriesRule) -> CountRule {
+        CountRule {
+            window_ms: i64::from(rule.window_minutes) * 60_000,
+            step_up_at: rule.code_from,
+            decline_at: rule.closed_from,
+        }
+    }
+}
+
+impl From<CountRule> for RiderEntriesRule {
+    /// The rule in whole minutes, as the operator set it.
+    fn from(rule: CountRule) -> RiderEntriesRule {
+        RiderEntriesRule {
+            window_minutes: u32::try_from(rule.window_ms / 60_000).unwrap_or(u32::MAX),
+            code_from: rule.step_up_at,
+            closed_from: rule.decline_at,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct FareNotice {
     pub file: String,
@@ -120,13 +141,9 @@ pub async fn set_scheme(
         },
         day_hold_minor: input.day_hold_minor,
         close_delay_ms: input.close_delay_minutes * 60_000,
-        gate_risk: input.rider_entries.map_or_else(GateRisk::default, |rule| GateRisk {
-            rider_entries: CountRule {
-                window_ms: i64::from(rule.window_minutes) * 60_000,
-                step_up_at: rule.code_from,
-                decline_at: rule.closed_from,
-            },
-        }),
+        gate_risk: input
+            .rider_entries
+            .map_or_else(GateRisk::default, |rule| GateRisk { rider_entries: rule.into() }),
     };
     switch.execute(Command::SetTransitScheme(Box::new(scheme))).await?;
     let notices = imported
