@@ -6,9 +6,10 @@
 //! the host declines with 51 declines the payment. Needs the runtime and models, like `serve`.
 #![allow(clippy::disallowed_methods)] // runs real processes and waits for them
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
@@ -39,26 +40,9 @@ fn issuer_host() -> (Killed, u16) {
 
 /// `facepay serve` linked to bank 3 at `port`; its address.
 fn serve(data: &std::path::Path, port: u16) -> (Killed, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_facepay"))
-        .arg("serve")
-        .env("FACEPAY_DATA_DIR", data)
-        .env("FACEPAY_LISTEN", "127.0.0.1:0")
-        .env("FACEPAY_ISSUER_LINKS", format!("3=127.0.0.1:{port}"))
-        .env("FACEPAY_ACQUIRER_ID", "7")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (found, address) = mpsc::channel();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            if let Some((_, bound)) = line.split_once(" on http://") {
-                let _ = found.send(format!("http://{bound}"));
-            }
-        }
-    });
-    let address = address.recv_timeout(Duration::from_secs(120)).expect("serve printed its address");
+    let links =
+        [("FACEPAY_ISSUER_LINKS", format!("3=127.0.0.1:{port}")), ("FACEPAY_ACQUIRER_ID", "7".to_owned())];
+    let (child, address) = common::serve(data, &links);
     (Killed(child), address)
 }
 

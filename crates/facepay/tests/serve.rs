@@ -5,40 +5,17 @@
 //! like `doctor`'s tests.
 #![allow(clippy::disallowed_methods)] // waits for a real process
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::{Child, Command};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use facepay_api::Client;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-
-/// `facepay serve` on a free port of loopback with its data in `data`; its address.
-fn serve(data: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_facepay"))
-        .arg("serve")
-        .env("FACEPAY_DATA_DIR", data)
-        .env("FACEPAY_LISTEN", "127.0.0.1:0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (found, address) = mpsc::channel();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            if let Some((_, bound)) = line.split_once(" on http://") {
-                let _ = found.send(format!("http://{bound}"));
-            }
-        }
-    });
-    let address = address.recv_timeout(Duration::from_secs(120)).expect("serve printed its address");
-    (child, address)
-}
 
 fn terminate(child: &Child) {
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
@@ -48,7 +25,7 @@ fn terminate(child: &Child) {
 #[test]
 fn sigterm_under_load_answers_or_refuses_every_request_and_loses_no_answered_write() {
     let data = tempfile::tempdir().unwrap();
-    let (mut child, address) = serve(data.path());
+    let (mut child, address) = common::serve(data.path(), &[]);
     let key = std::fs::read_to_string(data.path().join("operator.key")).unwrap().trim().to_owned();
 
     // Four callers fund the reserve with one minor unit each, a new connection per request,
@@ -100,7 +77,7 @@ fn sigterm_under_load_answers_or_refuses_every_request_and_loses_no_answered_wri
     assert!(cut_off.is_empty(), "requests cut off: {cut_off:?}");
 
     // Started again: the reserve holds exactly what was answered (plus the one made now).
-    let (mut again, address) = serve(data.path());
+    let (mut again, address) = common::serve(data.path(), &[]);
     let body = json!({ "amount_minor": 1, "funding_id": "after" });
     let (status, balance) =
         Client::new(&address).call("POST", "/v1/operator/reserve", Some(&key), Some(&body)).unwrap();
