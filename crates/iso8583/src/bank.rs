@@ -175,21 +175,6 @@ pub fn answer(message: &Message) -> Result<Answer, WireError> {
     })
 }
 
-/// A bank's refusal code as a sentence for the shopper (ISO 8583 response codes).
-pub fn refusal_sentence(response_code: &str) -> &'static str {
-    match response_code {
-        "05" => "Your bank did not approve this payment.",
-        "14" => "Your bank does not know this account.",
-        "51" => "There is not enough money in this account.",
-        "54" => "This account has expired at your bank.",
-        "55" => "Your bank asked for the right PIN.",
-        "57" | "62" => "Your bank does not allow this account to pay here.",
-        "61" | "65" => "This payment is over a limit your bank set.",
-        "91" | "96" => "Your bank could not be reached. Try again later.",
-        _ => "Your bank refused this payment.",
-    }
-}
-
 fn minor_units(amount: Money) -> u64 {
     u64::try_from(amount.amount_minor).expect("the core tells banks only positive amounts")
 }

@@ -3,9 +3,7 @@
 //! with its code.
 
 use facepay_domain::{Currency, Money, PaymentId, Sealed, ShopperId, Timestamp};
-use facepay_iso8583::{
-    Answer, Message, Mti, Network, answer, field, network, refusal_sentence, request, rrn, stan,
-};
+use facepay_iso8583::{Answer, Message, Mti, Network, answer, field, network, request, rrn, stan};
 use facepay_ledger::TransferId;
 use facepay_payments::{BankTrace, CreditReason, IssuerAnswer, IssuerId, IssuerMessage};
 
@@ -146,7 +144,4 @@ fn what_cannot_be_sent_or_read_is_refused_with_its_code() {
         "not_an_answer",
         "an advice response the switch never asks for"
     );
-
-    assert_eq!(refusal_sentence("51"), "There is not enough money in this account.");
-    assert_eq!(refusal_sentence("ZZ"), "Your bank refused this payment.");
 }
