@@ -7,7 +7,8 @@ use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    audit, console, disputes, gates, issuer, limits, merchant, operator, shopper, system, terminal, transit,
+    audit, console, disputes, gates, issuer, limits, merchant, operator, settlement, shopper, system,
+    terminal, transit,
 };
 
 #[derive(Debug, OpenApi)]
@@ -26,6 +27,7 @@ use crate::routes::{
         limits::read_policy, limits::set_policy, limits::rate_merchant, limits::rate_shopper, audit::search, console::dashboard, console::merchants, console::disputes,
         operator::register_issuer, operator::settlement, operator::list_risk_events, operator::acknowledge_risk_events,
         issuer::accounts, issuer::messages, issuer::acknowledge, issuer::answer, issuer::settlement,
+        settlement::day, settlement::operator_file, settlement::issuer_file,
         shopper::consent, shopper::sign_up, shopper::me, shopper::enroll_face, shopper::set_pin,
         shopper::pause, shopper::payment_code, shopper::delete_everything, shopper::bind_bank_account,
         shopper::choose_default, shopper::unbind, shopper::set_limit,

@@ -22,7 +22,8 @@ use crate::auth::{hex, random_bytes};
 use crate::caller::{self, VerifiedSlot};
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::routes::{
-    audit, console, disputes, gates, issuer, limits, merchant, operator, shopper, system, terminal, transit,
+    audit, console, disputes, gates, issuer, limits, merchant, operator, settlement, shopper, system,
+    terminal, transit,
 };
 use crate::switch::Switch;
 
@@ -78,6 +79,9 @@ pub fn router(switch: Arc<Switch>) -> Router {
         .route("/v1/operator/risk-events", get(operator::list_risk_events))
         .route("/v1/operator/risk-events/ack", post(operator::acknowledge_risk_events))
         .route("/v1/operator/settlement", get(operator::settlement))
+        .route("/v1/operator/settlement/days/{day}", get(settlement::day))
+        .route("/v1/operator/settlement/days/{day}/files/{party}", get(settlement::operator_file))
+        .route("/v1/issuer/settlement/days/{day}", get(settlement::issuer_file))
         .route("/v1/issuer/accounts", get(issuer::accounts))
         .route("/v1/issuer/messages", get(issuer::messages))
         .route("/v1/issuer/messages/ack", post(issuer::acknowledge))

@@ -73,6 +73,8 @@ pub struct ApiConfig {
     pub search_k: usize,
     /// The consent text version shoppers are shown now; sign-up must quote it.
     pub consent_version: String,
+    /// When a settlement day begins, in minutes after UTC midnight.
+    pub settlement_cutoff_minutes: u32,
     /// One JSON line per request on stderr.
     pub access_log: bool,
     /// How often the sweeper looks for work that is due (payments whose outcome never came,
@@ -115,6 +117,7 @@ impl Default for ApiConfig {
             device_liveness_threshold: 0.3,
             search_k: 10,
             consent_version: "2026-11".into(),
+            settlement_cutoff_minutes: 0,
             access_log: true,
             sweep_every: Duration::from_secs(1),
             checkpoints: CheckpointPolicy { every_entries: 300_000, every_ms: 300_000, prune: false },

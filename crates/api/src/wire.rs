@@ -149,6 +149,14 @@ pub struct Window {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+/// Which file of a settlement statement.
+pub struct FileQuery {
+    /// `csv` (one row per movement) or `camt053` (ISO 20022 camt.053.001.02); `csv` if not given.
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 /// A search of the audit log.
 pub struct AuditQuery {
     /// Only this action: enrollment, identification, deletion, credentials or operator_access.

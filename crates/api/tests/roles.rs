@@ -523,6 +523,90 @@ async fn a_bank_pulls_its_authorization_answers_it_and_settles_only_its_own_line
     let (status, _) =
         send(&node.router, with_key("GET", &format!("/v1/operator/settlement{window}"), &bank, None)).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "a bank reads its own line, not everyone's");
+
+    // The day's statements: the operator's view and each party's files; a bank downloads its own.
+    let today = {
+        let utc = facepay_domain::Timestamp::from_unix_ms(facepay_api::now_ms()).utc();
+        format!("{:04}-{:02}-{:02}", utc.year, utc.month, utc.day)
+    };
+    let (status, day) = send(
+        &node.router,
+        with_key("GET", &format!("/v1/operator/settlement/days/{today}"), &node.operator_key, None),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{day}");
+    let bank_line = day["statements"].as_array().unwrap().iter().find(|s| s["party"] == "issuer-7").unwrap();
+    if day["from_ms"].as_i64().unwrap() <= from {
+        // (A run across UTC midnight splits the payment and its refund over two days.)
+        assert_eq!(
+            (
+                bank_line["lines"].as_u64(),
+                bank_line["debits_minor"].as_i64(),
+                bank_line["closing_minor"].as_i64()
+            ),
+            (Some(2), Some(4_200), Some(-3_000)),
+            "{day}"
+        );
+    }
+    assert_eq!((bank_line["equals_ledger"].as_bool(), day["balances"].as_bool()), (Some(true), Some(true)));
+    let raw = |path: String, key: &str| {
+        let request = with_key("GET", &path, key, None);
+        let router = node.router.clone();
+        async move {
+            let response = tower::ServiceExt::oneshot(router, request).await.unwrap();
+            let (status, kind) = (response.status(), response.headers().get("content-type").cloned());
+            let body = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+            (
+                status,
+                kind.map(|kind| kind.to_str().unwrap().to_owned()),
+                String::from_utf8(body.to_vec()).unwrap(),
+            )
+        }
+    };
+    let (status, kind, csv) = raw(format!("/v1/issuer/settlement/days/{today}"), &bank).await;
+    assert_eq!((status, kind.as_deref()), (StatusCode::OK, Some("text/csv; charset=utf-8")), "{csv}");
+    assert!(csv.starts_with(facepay_clearing::CSV_HEADER), "{csv}");
+    assert!(csv.contains(&format!(",payment,debit,4200,EUR,{id},")), "{csv}");
+    let (_, _, empty) = raw(format!("/v1/issuer/settlement/days/{today}"), &other_bank).await;
+    assert_eq!(empty.lines().count(), 1, "another bank's statement has none of this bank's lines");
+    let (status, kind, xml) = raw(
+        format!("/v1/operator/settlement/days/{today}/files/issuer-7?format=camt053"),
+        &node.operator_key,
+    )
+    .await;
+    assert_eq!((status, kind.as_deref()), (StatusCode::OK, Some("application/xml")));
+    assert!(xml.contains("<Amt Ccy=\"EUR\">42.00</Amt><CdtDbtInd>DBIT</CdtDbtInd>"), "{xml}");
+    for (path, key, expected) in [
+        (
+            "/v1/operator/settlement/days/2026-02-30".to_owned(),
+            &node.operator_key,
+            (StatusCode::BAD_REQUEST, "settlement_day_malformed"),
+        ),
+        (
+            format!("/v1/operator/settlement/days/{today}/files/issuer-0"),
+            &node.operator_key,
+            (StatusCode::NOT_FOUND, "settlement_party_unknown"),
+        ),
+        (
+            format!("/v1/operator/settlement/days/{today}/files/bank-7"),
+            &node.operator_key,
+            (StatusCode::NOT_FOUND, "settlement_party_unknown"),
+        ),
+        (
+            format!("/v1/operator/settlement/days/{today}/files/acquirer-1?format=pdf"),
+            &node.operator_key,
+            (StatusCode::BAD_REQUEST, "settlement_format_unknown"),
+        ),
+        (format!("/v1/issuer/settlement/days/{today}/x"), &bank, (StatusCode::NOT_FOUND, "route_unknown")),
+        (
+            format!("/v1/operator/settlement/days/{today}/files/issuer-7"),
+            &bank,
+            (StatusCode::FORBIDDEN, "forbidden"),
+        ),
+    ] {
+        let (status, body) = send(&node.router, with_key("GET", &path, key, None)).await;
+        assert_eq!((status, code(&body)), expected, "{path}: {body}");
+    }
 }
 
 #[tokio::test]

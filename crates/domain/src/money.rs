@@ -34,45 +34,56 @@ impl Currency {
     /// The ISO 4217 numeric code, which bank messages carry (ISO 8583's field 49), for the
     /// currencies a switch is likely to run in; `None` for any other.
     pub fn numeric(&self) -> Option<u16> {
-        NUMERIC_CODES.iter().find(|(code, _)| *code == self.code()).map(|(_, numeric)| *numeric)
+        self.listed().map(|(_, numeric, _)| numeric)
+    }
+
+    /// How many decimal places its minor unit is (2 for EUR's cents, 0 for JPY), for the
+    /// currencies `numeric` knows; what a statement that writes decimal amounts needs.
+    pub fn minor_digits(&self) -> Option<u32> {
+        self.listed().map(|(_, _, digits)| digits)
+    }
+
+    fn listed(&self) -> Option<(&'static str, u16, u32)> {
+        ISO_4217.iter().find(|(code, _, _)| *code == self.code()).copied()
     }
 }
 
-const NUMERIC_CODES: [(&str, u16); 34] = [
-    ("AED", 784),
-    ("AUD", 36),
-    ("BRL", 986),
-    ("CAD", 124),
-    ("CHF", 756),
-    ("CNY", 156),
-    ("CZK", 203),
-    ("DKK", 208),
-    ("EUR", 978),
-    ("GBP", 826),
-    ("HKD", 344),
-    ("HUF", 348),
-    ("IDR", 360),
-    ("ILS", 376),
-    ("INR", 356),
-    ("JPY", 392),
-    ("KRW", 410),
-    ("MXN", 484),
-    ("MYR", 458),
-    ("NOK", 578),
-    ("NZD", 554),
-    ("PHP", 608),
-    ("PLN", 985),
-    ("RUB", 643),
-    ("SAR", 682),
-    ("SEK", 752),
-    ("SGD", 702),
-    ("THB", 764),
-    ("TRY", 949),
-    ("TWD", 901),
-    ("USD", 840),
-    ("VND", 704),
-    ("ZAR", 710),
-    ("MOP", 446),
+/// Code, numeric code and minor-unit digits, from ISO 4217's list.
+const ISO_4217: [(&str, u16, u32); 34] = [
+    ("AED", 784, 2),
+    ("AUD", 36, 2),
+    ("BRL", 986, 2),
+    ("CAD", 124, 2),
+    ("CHF", 756, 2),
+    ("CNY", 156, 2),
+    ("CZK", 203, 2),
+    ("DKK", 208, 2),
+    ("EUR", 978, 2),
+    ("GBP", 826, 2),
+    ("HKD", 344, 2),
+    ("HUF", 348, 2),
+    ("IDR", 360, 2),
+    ("ILS", 376, 2),
+    ("INR", 356, 2),
+    ("JPY", 392, 0),
+    ("KRW", 410, 0),
+    ("MXN", 484, 2),
+    ("MYR", 458, 2),
+    ("NOK", 578, 2),
+    ("NZD", 554, 2),
+    ("PHP", 608, 2),
+    ("PLN", 985, 2),
+    ("RUB", 643, 2),
+    ("SAR", 682, 2),
+    ("SEK", 752, 2),
+    ("SGD", 702, 2),
+    ("THB", 764, 2),
+    ("TRY", 949, 2),
+    ("TWD", 901, 2),
+    ("USD", 840, 2),
+    ("VND", 704, 0),
+    ("ZAR", 710, 2),
+    ("MOP", 446, 2),
 ];
 
 impl TryFrom<String> for Currency {
@@ -170,6 +181,11 @@ mod tests {
         let numeric = |code| Currency::new(code).unwrap().numeric();
         assert_eq!((numeric("EUR"), numeric("CNY"), numeric("AUD")), (Some(978), Some(156), Some(36)));
         assert_eq!(numeric("XTS"), None, "the testing code is not one a switch runs in");
+        let digits = |code| Currency::new(code).unwrap().minor_digits();
+        assert_eq!(
+            (digits("EUR"), digits("CNY"), digits("JPY"), digits("XTS")),
+            (Some(2), Some(2), Some(0), None)
+        );
     }
 
     #[test]

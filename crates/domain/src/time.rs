@@ -64,6 +64,33 @@ pub fn civil_date(days: i64) -> (i64, u32, u32) {
     (year, small(month), small(day))
 }
 
+/// The days from 1970-01-01 to the date written `YYYY-MM-DD` (years 0000 to 9999), or none for
+/// text written otherwise or a date the calendar does not have (2026-02-30).
+pub fn parse_civil_date(text: &str) -> Option<i64> {
+    let bytes = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| -> Option<i64> {
+        let part = bytes.get(range)?;
+        part.iter().all(u8::is_ascii_digit).then(|| part.iter().fold(0, |n, b| n * 10 + i64::from(b - b'0')))
+    };
+    if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+        return None;
+    }
+    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    // Counted from 0000-03-01, so a leap day ends its year (the inverse of `civil_date`).
+    let shifted_year = if month <= 2 { year - 1 } else { year };
+    let era = shifted_year.div_euclid(400);
+    let year_of_era = shifted_year.rem_euclid(400);
+    let shifted_month = if month > 2 { month - 3 } else { month + 9 };
+    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    let (y, m, d) = civil_date(days);
+    (y == year && i64::from(m) == month && i64::from(d) == day).then_some(days)
+}
+
 impl fmt::Debug for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}ms", self.unix_ms)
@@ -94,5 +121,27 @@ mod tests {
         assert_eq!(utc(1_709_214_307_000), (2024, 2, 29, 13, 45, 7));
         assert_eq!(utc(951_868_800_000), (2000, 3, 1, 0, 0, 0));
         assert_eq!(civil_date(-719_468), (0, 3, 1));
+    }
+
+    #[test]
+    fn a_written_date_reads_back_as_the_days_it_is_and_nothing_else_reads() {
+        for days in [-719_468, -1, 0, 59, 11_016, 19_782, 20_426, 2_932_896] {
+            let (year, month, day) = civil_date(days);
+            assert_eq!(parse_civil_date(&format!("{year:04}-{month:02}-{day:02}")), Some(days));
+        }
+        assert_eq!(parse_civil_date("2024-02-29"), Some(19_782));
+        for bad in [
+            "2026-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-04-31",
+            "26-12-04",
+            "2026/12/04",
+            "2026-1-004",
+            "+026-12-04",
+            "",
+        ] {
+            assert_eq!(parse_civil_date(bad), None, "{bad}");
+        }
     }
 }

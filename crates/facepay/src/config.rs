@@ -9,6 +9,17 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database: Database,
     pub keys: KeyLocation,
+    pub settlement: Settlement,
+}
+
+/// When a settlement day ends and where `serve` writes each finished day's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settlement {
+    /// `FACEPAY_SETTLEMENT_CUTOFF`, `HH:MM` in UTC, default `00:00`: a day named D runs from D's
+    /// cut-off to D+1's.
+    pub cutoff_minutes: u32,
+    /// `FACEPAY_SETTLEMENT_DIR`, default `settlement` in the data dir.
+    pub dir: PathBuf,
 }
 
 /// Where the operator's keys (the master keys and the pseudonym key) come from: never the
@@ -39,6 +50,8 @@ pub enum ConfigError {
     UnsupportedDatabase { scheme: String },
     #[error("FACEPAY_DATABASE_URL sqlite:// needs a file path after the scheme")]
     EmptySqlitePath,
+    #[error("FACEPAY_SETTLEMENT_CUTOFF must be a UTC time of day written HH:MM (00:00 to 23:59), got {0:?}")]
+    SettlementCutoff(String),
 }
 
 impl ConfigError {
@@ -46,6 +59,7 @@ impl ConfigError {
         match self {
             ConfigError::UnsupportedDatabase { .. } => "config_database_unsupported",
             ConfigError::EmptySqlitePath => "config_database_empty_path",
+            ConfigError::SettlementCutoff(_) => "config_settlement_cutoff_malformed",
         }
     }
 }
@@ -60,6 +74,12 @@ impl Config {
         if read("FACEPAY_KEYS").is_some() {
             config.keys = KeyLocation::Environment;
         }
+        if let Some(cutoff) = read("FACEPAY_SETTLEMENT_CUTOFF") {
+            config.settlement.cutoff_minutes = cutoff_minutes(&cutoff)?;
+        }
+        if let Some(dir) = read("FACEPAY_SETTLEMENT_DIR") {
+            config.settlement.dir = PathBuf::from(dir);
+        }
         Ok(config)
     }
 
@@ -70,7 +90,21 @@ impl Config {
             Some(url) => Database::parse(&url)?,
         };
         let keys = KeyLocation::File(data_dir.join("facepay.keys"));
-        Ok(Config { data_dir, database, keys })
+        let settlement = Settlement { cutoff_minutes: 0, dir: data_dir.join("settlement") };
+        Ok(Config { data_dir, database, keys, settlement })
+    }
+}
+
+/// `HH:MM` as minutes after midnight.
+fn cutoff_minutes(text: &str) -> Result<u32, ConfigError> {
+    let refused = || ConfigError::SettlementCutoff(text.chars().take(16).collect());
+    let (hours, minutes) = text.trim().split_once(':').ok_or_else(refused)?;
+    let two_digits = |part: &str| -> Option<u32> {
+        (part.len() == 2 && part.bytes().all(|b| b.is_ascii_digit())).then(|| part.parse().ok()).flatten()
+    };
+    match (two_digits(hours), two_digits(minutes)) {
+        (Some(hours), Some(minutes)) if hours < 24 && minutes < 60 => Ok(hours * 60 + minutes),
+        _ => Err(refused()),
     }
 }
 
@@ -141,5 +175,24 @@ mod tests {
         assert_eq!(err.code(), "config_database_unsupported");
         assert!(!err.to_string().contains("hunter2"), "{err}");
         assert_eq!(Database::parse("sqlite://").unwrap_err(), ConfigError::EmptySqlitePath);
+    }
+
+    #[test]
+    fn the_settlement_cut_off_is_a_time_of_day() {
+        assert_eq!(
+            (cutoff_minutes("00:00"), cutoff_minutes("22:30"), cutoff_minutes("23:59")),
+            (Ok(0), Ok(1_350), Ok(1_439))
+        );
+        for bad in ["24:00", "12:60", "7:00", "07:5", "0700", "ab:cd", "-1:00", ""] {
+            assert_eq!(
+                cutoff_minutes(bad).unwrap_err().code(),
+                "config_settlement_cutoff_malformed",
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            Config::from_values(Some("/srv/fp".into()), None).unwrap().settlement.dir,
+            PathBuf::from("/srv/fp/settlement")
+        );
     }
 }

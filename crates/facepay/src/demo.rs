@@ -15,7 +15,7 @@ use facepay_api::{ApiConfig, Client, Server, TerminalSigner};
 use serde_json::{Value, json};
 
 use crate::bench::percentile;
-use crate::config::{Config, Database, KeyLocation};
+use crate::config::{Config, Database, KeyLocation, Settlement};
 
 #[derive(Debug)]
 pub struct DemoArgs {
@@ -94,6 +94,7 @@ pub fn run(config: &Config, args: &DemoArgs, out: &mut dyn Write) -> std::io::Re
         data_dir: scratch.path().to_owned(),
         database: Database::Sqlite { path: scratch.path().join("facepay.sqlite3") },
         keys: KeyLocation::File(scratch.path().join("facepay.keys")),
+        settlement: Settlement { cutoff_minutes: 0, dir: scratch.path().join("settlement") },
     };
     writeln!(out, "starting a fresh switch in {} ...", scratch.path().display())?;
     let api = ApiConfig { access_log: false, ..ApiConfig::default() };

@@ -196,6 +196,7 @@ mod tests {
             data_dir: dir.to_owned(),
             database: Database::Sqlite { path: dir.join("facepay.sqlite3") },
             keys: KeyLocation::File(dir.join("facepay.keys")),
+            settlement: crate::config::Settlement { cutoff_minutes: 0, dir: dir.join("settlement") },
         }
     }
 

@@ -25,6 +25,7 @@ mod eval_liveness;
 mod journal_export;
 mod keys;
 mod serve;
+mod settle;
 mod setup;
 mod synthetic_faces;
 
@@ -75,6 +76,29 @@ enum Command {
     Setup,
     /// Create the database's tables, or bring them up to this build's schema.
     Migrate,
+    /// Write a settlement day's files: for each bank and acquirer, a per-transaction CSV and an
+    /// ISO 20022 camt.053 statement, and the day's totals.
+    Settle {
+        /// The day, YYYY-MM-DD (it runs from FACEPAY_SETTLEMENT_CUTOFF, UTC, default 00:00).
+        #[arg(long)]
+        day: String,
+        /// Where to write them; default FACEPAY_SETTLEMENT_DIR, else settlement in the data dir.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check a bank's own file of a settlement day (the per-transaction CSV's columns) against
+    /// the switch's books, naming every line missing, extra, doubled or of another amount.
+    Reconcile {
+        /// The bank's issuer number.
+        #[arg(long)]
+        bank: u32,
+        /// The day, YYYY-MM-DD.
+        #[arg(long)]
+        day: String,
+        /// The bank's file.
+        #[arg(long)]
+        file: PathBuf,
+    },
     /// The hash-chained audit log in the store.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -409,6 +433,10 @@ fn main() -> ExitCode {
         }
         Command::Migrate => migrate(&config, &mut out),
         Command::Audit(AuditCommand::Verify) => audit::verify(&config, &mut out),
+        Command::Settle { day, out: dir } => settle::settle(&config, &day, dir.as_deref(), &mut out),
+        Command::Reconcile { bank, day, file } => {
+            settle::reconcile_bank(&config, bank, &day, &file, &mut out)
+        }
         Command::Journal(JournalCommand::Export { out: to }) => {
             journal_export::export(&config, &to, &mut out)
         }

@@ -212,7 +212,8 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 
 /// `facepay serve`: the node on `FACEPAY_LISTEN` (default 127.0.0.1:8080) until interrupted.
 pub fn serve(config: &Config, out: &mut dyn Write) -> std::io::Result<bool> {
-    let mut api = ApiConfig::default();
+    let mut api =
+        ApiConfig { settlement_cutoff_minutes: config.settlement.cutoff_minutes, ..ApiConfig::default() };
     let mut checkpoint_seconds = (api.checkpoints.every_ms / 1_000) as u64;
     if let Ok(text) = std::env::var("FACEPAY_OPEN_THRESHOLD") {
         let rule = text.parse::<f32>().ok().filter(|t| *t <= 1.01).map(|open_threshold| {
@@ -283,9 +284,16 @@ pub fn serve(config: &Config, out: &mut dyn Write) -> std::io::Result<bool> {
             return Ok(false);
         }
     };
-    // Stopped (each link's thread joined) when `serve` returns.
+    // Stopped (each link's thread joined) when `serve` returns, as is the settlement schedule.
     let _links = match crate::bank_links::start(links, &started.switch) {
         Ok(links) => links,
+        Err(err) => {
+            writeln!(out, "facepay serve: {err}")?;
+            return Ok(false);
+        }
+    };
+    let _settlement = match crate::settle::Schedule::start(&started.switch, &config.settlement) {
+        Ok(schedule) => schedule,
         Err(err) => {
             writeln!(out, "facepay serve: {err}")?;
             return Ok(false);

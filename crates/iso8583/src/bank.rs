@@ -16,6 +16,7 @@
 //! the bank's own reference for it (field 102), never a card number.
 
 use facepay_domain::{Money, Timestamp};
+use facepay_ledger::TransferId;
 use facepay_payments::{BankTrace, IssuerAnswer, IssuerMessage, TraceNumber};
 
 use crate::{CodecError, Message, Mti, field};
@@ -78,6 +79,12 @@ pub fn rrn(trace: TraceNumber) -> String {
     format!("{:012}", trace % 1_000_000_000_000)
 }
 
+/// How a credit (a refund, reversal or compensation) is named to its bank in field 48, and in
+/// the bank's settlement file: `crd_` and the transfer id in 32 hex digits.
+pub fn credit_reference(credit: TransferId) -> String {
+    format!("crd_{:032x}", credit.0)
+}
+
 /// Field 7: `MMDDhhmmss`, UTC.
 fn transmitted(at: Timestamp) -> String {
     let utc = at.utc();
@@ -135,7 +142,7 @@ pub fn request(
         }
     }
     if let IssuerMessage::Credit { credit, reason, .. } = message {
-        let data = format!("credit=crd_{:032x};reason={}", credit.0, reason.code());
+        let data = format!("credit={};reason={}", credit_reference(*credit), reason.code());
         request.set(field::PRIVATE_DATA, data)?;
     }
     Ok(request)

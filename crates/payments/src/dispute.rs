@@ -224,7 +224,7 @@ impl PaymentCore {
                     TransferKind::Posted,
                     code::COMPENSATION,
                 );
-                match self.apply_own(&request, now) {
+                match self.apply_own(payment, &request, now) {
                     Ok(_) => {
                         self.tell_bank_credited(payment, transfer_id, amount, CreditReason::Compensation);
                         self.set_state(id, DisputeState::Compensated)
@@ -242,14 +242,14 @@ impl PaymentCore {
         if dispute.state != DisputeState::Compensated {
             return Err(DisputeError::NotCompensated(dispute.state).into());
         }
-        let amount = dispute.amount_minor as u64;
-        let merchant = self.payments[&dispute.payment].payment.merchant;
+        let (amount, payment) = (dispute.amount_minor as u64, dispute.payment);
+        let merchant = self.payments[&payment].payment.merchant;
         let merchant_account = self.merchants[&merchant].account;
         let transfer_id = self.own_transfer_id();
         let reserve = self.config.reserve_account;
         let request =
             transfer(transfer_id, merchant_account, reserve, amount, TransferKind::Posted, code::CHARGEBACK);
-        self.apply_own(&request, now)?;
+        self.apply_own(payment, &request, now)?;
         self.set_state(id, DisputeState::ChargedBack)
     }
 

@@ -67,6 +67,6 @@ pub use pin::{PIN_DIGITS, PIN_LOCK_MS, PIN_TRIES_MAX, Pin, PinError, PinGuard, P
 pub use read_model::{LedgerSide, Movement, PaymentRow, PaymentTally, ReadModel, Retention};
 pub use risk::{CountRule, RiskConfig, RiskEvent, RiskRule, RiskVerdict, SPIKE_HISTORY};
 pub use settlement::{
-    AcquirerId, AcquirerLine, IssuerLine, Position, SettlementError, SettlementReport, SettlementTally,
-    settlement_window,
+    AcquirerId, AcquirerLine, Booking, BookingKind, IssuerLine, Position, SettlementError, SettlementParty,
+    SettlementReport, SettlementTally, booking, settlement_window,
 };

@@ -11,7 +11,7 @@ use facepay_domain::{MerchantId, Money, PaymentId, ShopperId, TerminalId, Timest
 use facepay_ledger::{AccountId, TransferId, TransferKind};
 use serde::{Deserialize, Serialize};
 
-use crate::issuer::IssuerId;
+use crate::issuer::{BankTrace, IssuerId};
 use crate::journal::JournalError;
 use crate::payment::PaymentState;
 use crate::settlement::AcquirerId;
@@ -30,6 +30,10 @@ pub struct PaymentRow {
     /// The external bank the funds were asked of, once the funds were chosen.
     pub issuer: Option<IssuerId>,
     pub started_at: Timestamp,
+    /// The authorization at that bank, which names the payment in the bank's own records (an
+    /// ISO 8583 link's retrieval reference number is made from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bank_trace: Option<BankTrace>,
 }
 
 impl PaymentRow {
@@ -88,6 +92,9 @@ pub struct Movement {
     pub amount: u64,
     pub debit: LedgerSide,
     pub credit: LedgerSide,
+    /// The payment it moved money for (none for a top-up or the reserve's funding).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<PaymentId>,
 }
 
 impl Movement {

@@ -97,43 +97,124 @@ pub struct SettlementTally {
     reserve: Position,
 }
 
+/// Why money moved, as settlement names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum BookingKind {
+    Payment,
+    Refund,
+    Reversal,
+    Compensation,
+    Chargeback,
+    TopUp,
+    ReserveFunding,
+}
+
+impl BookingKind {
+    pub const ALL: [BookingKind; 7] = [
+        BookingKind::Payment,
+        BookingKind::Refund,
+        BookingKind::Reversal,
+        BookingKind::Compensation,
+        BookingKind::Chargeback,
+        BookingKind::TopUp,
+        BookingKind::ReserveFunding,
+    ];
+
+    /// Its stable name in files and reports.
+    pub fn code(self) -> &'static str {
+        match self {
+            BookingKind::Payment => "payment",
+            BookingKind::Refund => "refund",
+            BookingKind::Reversal => "reversal",
+            BookingKind::Compensation => "compensation",
+            BookingKind::Chargeback => "chargeback",
+            BookingKind::TopUp => "top_up",
+            BookingKind::ReserveFunding => "reserve_funding",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<BookingKind> {
+        BookingKind::ALL.into_iter().find(|kind| kind.code() == code)
+    }
+}
+
+/// A side of a settlement booking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum SettlementParty {
+    Issuer(IssuerId),
+    Acquirer(AcquirerId),
+    Reserve,
+    /// Money from outside the card flow (a top-up's or the reserve's funding source).
+    Outside,
+}
+
+/// One posted movement as settlement reads it: why, and from whose side to whose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Booking {
+    pub kind: BookingKind,
+    pub from: SettlementParty,
+    pub to: SettlementParty,
+}
+
+/// The booking a movement makes: none for a hold or its release, an error for a movement that
+/// fits no settlement line. The one place that reads transfer codes and sides for settlement.
+pub fn booking(movement: &Movement) -> Result<Option<Booking>, SettlementError> {
+    if !movement.posts() {
+        return Ok(None);
+    }
+    use LedgerSide::{Acquirer, FundingSource, Issuer, Reserve};
+    use SettlementParty as P;
+    let (kind, from, to) = match (movement.code, movement.debit, movement.credit) {
+        (code::PAYMENT, Issuer(issuer), Acquirer(acquirer)) => {
+            (BookingKind::Payment, P::Issuer(issuer), P::Acquirer(acquirer))
+        }
+        (code::REFUND, Acquirer(acquirer), Issuer(issuer)) => {
+            (BookingKind::Refund, P::Acquirer(acquirer), P::Issuer(issuer))
+        }
+        (code::REVERSAL, Acquirer(acquirer), Issuer(issuer)) => {
+            (BookingKind::Reversal, P::Acquirer(acquirer), P::Issuer(issuer))
+        }
+        (code::COMPENSATION, Reserve, Issuer(issuer)) => {
+            (BookingKind::Compensation, P::Reserve, P::Issuer(issuer))
+        }
+        (code::CHARGEBACK, Acquirer(acquirer), Reserve) => {
+            (BookingKind::Chargeback, P::Acquirer(acquirer), P::Reserve)
+        }
+        (code::TOP_UP, FundingSource, Issuer(IssuerId::BUILT_IN)) => {
+            (BookingKind::TopUp, P::Outside, P::Issuer(IssuerId::BUILT_IN))
+        }
+        (code::RESERVE_FUNDING, FundingSource, Reserve) => {
+            (BookingKind::ReserveFunding, P::Outside, P::Reserve)
+        }
+        _ => return Err(SettlementError::Unclassified(movement.transfer)),
+    };
+    Ok(Some(Booking { kind, from, to }))
+}
+
 impl SettlementTally {
     /// Counts one ledger movement (those that do not post, holds and their releases, count
     /// nothing).
     pub fn add(&mut self, movement: &Movement) -> Result<(), SettlementError> {
-        if !movement.posts() {
-            return Ok(());
-        }
+        let Some(booking) = booking(movement)? else { return Ok(()) };
         let amount = i64::try_from(movement.amount).expect("the core moves amounts below i64::MAX");
-        let (issuers, acquirers, reserve) = (&mut self.issuers, &mut self.acquirers, &mut self.reserve);
-        use LedgerSide::{Acquirer, FundingSource, Issuer, Reserve};
-        match (movement.code, movement.debit, movement.credit) {
-            (code::PAYMENT, Issuer(issuer), Acquirer(acquirer)) => {
-                add(&mut issuers.entry(issuer).or_default().payments_minor, amount)?;
-                add(&mut acquirers.entry(acquirer).or_default().payments_minor, amount)
-            }
-            (code::REFUND, Acquirer(acquirer), Issuer(issuer)) => {
-                add(&mut acquirers.entry(acquirer).or_default().refunds_minor, amount)?;
-                add(&mut issuers.entry(issuer).or_default().refunds_minor, amount)
-            }
-            (code::REVERSAL, Acquirer(acquirer), Issuer(issuer)) => {
-                add(&mut acquirers.entry(acquirer).or_default().reversals_minor, amount)?;
-                add(&mut issuers.entry(issuer).or_default().reversals_minor, amount)
-            }
-            (code::COMPENSATION, Reserve, Issuer(issuer)) => {
-                add(&mut reserve.compensations_minor, amount)?;
-                add(&mut issuers.entry(issuer).or_default().compensations_minor, amount)
-            }
-            (code::CHARGEBACK, Acquirer(acquirer), Reserve) => {
-                add(&mut acquirers.entry(acquirer).or_default().chargebacks_minor, amount)?;
-                add(&mut reserve.chargebacks_minor, amount)
-            }
-            (code::TOP_UP, FundingSource, Issuer(IssuerId::BUILT_IN)) => {
-                add(&mut issuers.entry(IssuerId::BUILT_IN).or_default().deposits_minor, amount)
-            }
-            (code::RESERVE_FUNDING, FundingSource, Reserve) => add(&mut reserve.deposits_minor, amount),
-            _ => Err(SettlementError::Unclassified(movement.transfer)),
+        for party in [booking.from, booking.to] {
+            let position = match party {
+                SettlementParty::Issuer(issuer) => self.issuers.entry(issuer).or_default(),
+                SettlementParty::Acquirer(acquirer) => self.acquirers.entry(acquirer).or_default(),
+                SettlementParty::Reserve => &mut self.reserve,
+                SettlementParty::Outside => continue,
+            };
+            let total = match booking.kind {
+                BookingKind::Payment => &mut position.payments_minor,
+                BookingKind::Refund => &mut position.refunds_minor,
+                BookingKind::Reversal => &mut position.reversals_minor,
+                BookingKind::Compensation => &mut position.compensations_minor,
+                BookingKind::Chargeback => &mut position.chargebacks_minor,
+                BookingKind::TopUp | BookingKind::ReserveFunding => &mut position.deposits_minor,
+            };
+            add(total, amount)?;
         }
+        Ok(())
     }
 
     /// The report for the window the movements were read from.

@@ -11,7 +11,7 @@
 //! crate only says how much.
 
 mod calendar;
-mod csv;
+pub mod csv;
 mod fares;
 mod gtfs;
 mod travel;

@@ -45,6 +45,7 @@ const STORE_CONTRACT: &str = "facepay-store-contract";
 const TRANSIT: &str = "facepay-transit";
 const ISO8583: &str = "facepay-iso8583";
 const ISSUER_LINK: &str = "facepay-issuer-link";
+const CLEARING: &str = "facepay-clearing";
 
 pub const RULES: Rules = Rules {
     crates: &[
@@ -55,6 +56,9 @@ pub const RULES: Rules = Rules {
         // The issuer link's wire format: bytes in, messages out, nothing else.
         CrateRule { name: ISO8583, pure: true, may_use: &[DOMAIN, LEDGER, PAYMENTS] },
         CrateRule { name: PAYMENTS, pure: true, may_use: &[DOMAIN, LEDGER, FACE_INDEX, TRANSIT] },
+        // The settlement day as files and the check of a bank's file: it reads the store through
+        // the payments crate's port, names lines by the wire's references, reads CSV as transit does.
+        CrateRule { name: CLEARING, pure: true, may_use: &[DOMAIN, LEDGER, PAYMENTS, TRANSIT, ISO8583] },
         CrateRule {
             name: SIM,
             pure: true,
@@ -80,7 +84,7 @@ pub const RULES: Rules = Rules {
         CrateRule {
             name: API,
             pure: false,
-            may_use: &[DOMAIN, LEDGER, FACE_INDEX, PAYMENTS, TRANSIT, VAULT, GALLERY, WEB],
+            may_use: &[DOMAIN, LEDGER, FACE_INDEX, PAYMENTS, TRANSIT, CLEARING, VAULT, GALLERY, WEB],
         },
         CrateRule {
             name: "facepay",
@@ -92,6 +96,7 @@ pub const RULES: Rules = Rules {
                 PAYMENTS,
                 TRANSIT,
                 ISSUER_LINK,
+                CLEARING,
                 MODEL_STORE,
                 BIOMETRIC,
                 EVALUATION,

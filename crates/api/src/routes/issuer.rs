@@ -214,17 +214,18 @@ pub(crate) async fn report(
     let report = switch
         .with_journal(move |journal| facepay_payments::settlement_report(journal, &currency, from, to))
         .await?;
-    report.map_err(|err| {
-        let status = match err {
-            facepay_payments::SettlementError::EmptyWindow => axum::http::StatusCode::BAD_REQUEST,
-            // Top-ups or fundings so large their sum leaves i64: reportable in a smaller window.
-            facepay_payments::SettlementError::TotalOverflow => axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            facepay_payments::SettlementError::Unclassified(_) => {
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR
-            }
-        };
-        ApiError::new(status, err.code(), err.to_string())
-    })
+    report.map_err(settlement_error)
+}
+
+/// A report that could not be made, as its answer.
+pub(crate) fn settlement_error(err: facepay_payments::SettlementError) -> ApiError {
+    let status = match err {
+        facepay_payments::SettlementError::EmptyWindow => axum::http::StatusCode::BAD_REQUEST,
+        // Top-ups or fundings so large their sum leaves i64: reportable in a smaller window.
+        facepay_payments::SettlementError::TotalOverflow => axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        facepay_payments::SettlementError::Unclassified(_) => axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    ApiError::new(status, err.code(), err.to_string())
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

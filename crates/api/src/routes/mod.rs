@@ -8,6 +8,7 @@ pub mod issuer;
 pub mod limits;
 pub mod merchant;
 pub mod operator;
+pub mod settlement;
 pub mod shopper;
 pub mod system;
 pub mod terminal;

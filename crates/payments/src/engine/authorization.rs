@@ -256,7 +256,7 @@ impl PaymentCore {
             TransferKind::Pending { timeout_ms },
             code::PAYMENT,
         );
-        if let Err(err) = self.apply_own(&hold, now) {
+        if let Err(err) = self.apply_own(id, &hold, now) {
             self.shoppers.get_mut(&shopper_id).expect("enrolled").usage.release(amount, day);
             return match err {
                 TransferError::ExceedsCredits => self.decline(id, DeclineReason::InsufficientFunds),

@@ -286,7 +286,7 @@ impl PaymentCore {
         let held = self.ledger.transfer(hold).expect("holds are in the ledger").request;
         let settle_id = self.own_transfer_id();
         let request = transfer(settle_id, held.debit, held.credit, held.amount, settle(hold), code::PAYMENT);
-        self.apply_own(&request, now)?;
+        self.apply_own(id, &request, now)?;
         self.hold_owner.remove(&hold);
         Ok(())
     }
@@ -316,11 +316,12 @@ impl PaymentCore {
         let credit = match transfer_id {
             Some(chosen) => {
                 self.ledger.apply_one(&request(chosen), now)?;
+                self.mark_moved_for(id, chosen);
                 chosen
             }
             None => {
                 let own = self.own_transfer_id();
-                self.apply_own(&request(own), now)?;
+                self.apply_own(id, &request(own), now)?;
                 own
             }
         };

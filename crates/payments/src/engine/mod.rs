@@ -462,16 +462,18 @@ impl PaymentCore {
         TransferId(u128::MAX - self.next_transfer)
     }
 
-    /// Applies a transfer under `own_transfer_id`, which is used up only when the ledger accepts
-    /// it: a refused transfer leaves the core exactly as it was.
+    /// Applies a transfer for `payment` under `own_transfer_id`, which is used up only when the
+    /// ledger accepts it: a refused transfer leaves the core exactly as it was.
     pub(crate) fn apply_own(
         &mut self,
+        payment: PaymentId,
         request: &TransferRequest,
         now: Timestamp,
     ) -> Result<Applied, TransferError> {
         debug_assert_eq!(request.id, self.own_transfer_id(), "built on the next own transfer id");
         let applied = self.ledger.apply_one(request, now)?;
         self.next_transfer += 1;
+        self.mark_moved_for(payment, request.id);
         Ok(applied)
     }
 }
@@ -484,6 +486,8 @@ impl PaymentCore {
 struct ChangedPayments {
     ids: BTreeSet<PaymentId>,
     retired_rows: Vec<PaymentRow>,
+    /// The payment each transfer applied since was for.
+    movement_payments: HashMap<TransferId, PaymentId>,
 }
 
 impl PartialEq for ChangedPayments {

@@ -32,6 +32,7 @@ impl PaymentCore {
                         amount: request.amount,
                         debit: self.side_of(request.debit),
                         credit: self.side_of(request.credit),
+                        payment: changed.movement_payments.get(&request.id).copied(),
                     })
                 }
                 _ => None,
@@ -43,6 +44,11 @@ impl PaymentCore {
     /// Notes that a command changed `id`, for the read model.
     pub(crate) fn mark_changed(&mut self, id: PaymentId) {
         self.changed.ids.insert(id);
+    }
+
+    /// Notes that `transfer` moved money for `payment`, for the read model's movement.
+    pub(crate) fn mark_moved_for(&mut self, payment: PaymentId, transfer: TransferId) {
+        self.changed.movement_payments.insert(transfer, payment);
     }
 
     /// How many payments the core holds in memory.
@@ -112,6 +118,7 @@ impl PaymentCore {
             order_id: record.request.order_id.clone(),
             issuer: record.funding.as_ref().map(FundingSource::issuer),
             started_at: record.created_at,
+            bank_trace: record.bank_trace,
         })
     }
 

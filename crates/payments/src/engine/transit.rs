@@ -519,7 +519,7 @@ impl PaymentCore {
         let post = TransferKind::PostPending { pending_id: hold };
         let settle_id = self.own_transfer_id();
         let request = transfer(settle_id, held.debit, held.credit, amount_minor as u64, post, code::PAYMENT);
-        self.apply_own(&request, now)?;
+        self.apply_own(id, &request, now)?;
         self.hold_owner.remove(&hold);
         self.tell_bank_captured(id, Money::new(amount_minor, self.config.currency));
         let record = self.payments.get_mut(&id).expect("checked above");
