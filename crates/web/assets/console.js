@@ -269,6 +269,51 @@ async function showRider(event) {
   }, loadTransit);
 }
 
+// ---- settlement: a day's statements and their files -----------------------------------------
+
+async function loadSettlement(event) {
+  if (event) event.preventDefault();
+  const input = $("#settlement-day");
+  if (!input.value) input.value = new Date().toISOString().slice(0, 10);
+  const day = input.value;
+  try {
+    const book = await api("GET", `/v1/operator/settlement/days/${day}`);
+    const from = new Date(book.from_ms).toISOString(), to = new Date(book.to_ms).toISOString();
+    $("#settlement-summary").textContent = `${book.day}: ${from} to ${to}, ${book.currency}; ` +
+      (book.balances ? "the day's totals balance." : "THE DAY'S TOTALS DO NOT BALANCE.");
+    fillRows("#settlement-rows", book.statements, (row, statement) => {
+      cell(row, statement.party);
+      cell(row, String(statement.lines));
+      cell(row, formatMoney(statement.credits_minor, book.currency));
+      cell(row, formatMoney(statement.debits_minor, book.currency));
+      cell(row, formatMoney(statement.closing_minor, book.currency));
+      cell(row, statement.equals_ledger ? "yes" : "NO");
+      const files = cell(row, "");
+      actionButton(files, "CSV", () => download(book.day, statement.party, "csv"));
+      actionButton(files, "camt.053", () => download(book.day, statement.party, "camt053"));
+    });
+    $("#settlement-error").textContent = "";
+  } catch (error) {
+    $("#settlement-error").textContent = error.message;
+  }
+}
+
+/// Fetches a statement file with the operator's key and hands it to the browser as a download.
+async function download(day, party, format) {
+  try {
+    const response = await fetch(`/v1/operator/settlement/days/${day}/files/${party}?format=${format}`, { headers: withKey(operatorKey) });
+    if (!response.ok) throw new Error(`the file could not be made (${response.status})`);
+    const name = (response.headers.get("content-disposition") || "").split('filename="')[1]?.replace('"', "") || `${party}.${format}`;
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(await response.blob());
+    link.download = name;
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+  } catch (error) {
+    $("#settlement-error").textContent = error.message;
+  }
+}
+
 async function act(errorTarget, action, reload) {
   $(errorTarget).textContent = "";
   try {
@@ -281,7 +326,7 @@ async function act(errorTarget, action, reload) {
 
 const VIEWS = {
   dashboard: loadDashboard, merchants: loadMerchants, risk: loadRisk, disputes: loadDisputes, audit: loadAudit,
-  transit: loadTransit,
+  transit: loadTransit, settlement: loadSettlement,
 };
 
 function openTab(tab) {
@@ -331,6 +376,7 @@ $("#audit-form").addEventListener("submit", loadAudit);
 $("#fares-form").addEventListener("submit", importFares);
 $("#gate-form").addEventListener("submit", placeGate);
 $("#rider-form").addEventListener("submit", showRider);
+$("#settlement-form").addEventListener("submit", loadSettlement);
 if (operatorKey) {
   api("GET", "/v1/operator/dashboard").then(enter, signOut);
 } else {

@@ -14,7 +14,7 @@
 // Environment: FACEPAY_URL, FACEPAY_OPERATOR_KEY, SCREENSHOT_DIR, and the fake camera videos
 // ENROLL_Y4M, PAY_Y4M, STRANGER_Y4M (see y4m.py); PERSON_NAME and PERSON_PHONE for the shopper.
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import jsQR from "jsqr";
@@ -242,6 +242,21 @@ const kioskProfile = join(profiles, "kiosk");
   const audit = await page.textContent("#audit-rows");
   assert.ok(audit.includes("enrollment") && audit.includes("identification"), "the audit log shows both");
   await snap(page, "console-audit");
+  // The day's settlement: the merchant's acquirer is owed the payment, and its file downloads.
+  await page.click('#tabs [data-tab="settlement"]');
+  await page.waitForFunction(() => [...document.querySelectorAll("#settlement-rows tr")].some((row) => row.textContent.startsWith("acquirer-")));
+  const acquirerRow = page.locator("#settlement-rows tr", { hasText: "acquirer-" }).first();
+  const acquirerLine = await acquirerRow.textContent();
+  assert.ok(acquirerLine.endsWith("yesCSVcamt.053"), `the acquirer's line equals the ledger: ${acquirerLine}`);
+  assert.match(await page.textContent("#settlement-summary"), /the day's totals balance/);
+  await snap(page, "console-settlement");
+  const [csvFile] = await Promise.all([page.waitForEvent("download"), acquirerRow.locator("button", { hasText: "CSV" }).click()]);
+  assert.match(csvFile.suggestedFilename(), /^facepay-settlement-\d{4}-\d{2}-\d{2}-acquirer-\d+\.csv$/);
+  const csv = readFileSync(await csvFile.path(), "utf8");
+  assert.ok(csv.startsWith("booking_date,") && csv.includes(",payment,credit,1250,EUR,"), `the acquirer's CSV: ${csv}`);
+  const [camtFile] = await Promise.all([page.waitForEvent("download"), acquirerRow.locator("button", { hasText: "camt.053" }).click()]);
+  const camt = readFileSync(await camtFile.path(), "utf8");
+  assert.ok(camt.includes("camt.053.001.02") && camt.includes("<Amt Ccy=\"EUR\">12.50</Amt><CdtDbtInd>CRDT</CdtDbtInd>"), camt);
   await context.close();
 }
 
