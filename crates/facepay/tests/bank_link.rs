@@ -132,10 +132,10 @@ fn a_payment_from_an_account_at_a_linked_bank_is_authorized_and_captured_over_is
 
     // The day, settled while the switch runs.
     let day = today();
-    if day != started_on {
-        eprintln!("the payments and the settlement straddle UTC midnight; run again");
-        return;
-    }
+    assert_eq!(
+        day, started_on,
+        "the payments and their settlement straddle UTC midnight: run the test again"
+    );
     let files = data.path().join("files");
     let settled = facepay(data.path(), &["settle", "--day", &day, "--out", files.to_str().unwrap()]);
     assert!(settled.0, "{}", settled.1);
