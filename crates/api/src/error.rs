@@ -71,7 +71,8 @@ impl From<CoreError> for ApiError {
             | CoreError::UnknownMerchant(_)
             | CoreError::UnknownShopper(_)
             | CoreError::UnknownPayment(_)
-            | CoreError::UnknownIssuer(_) => StatusCode::NOT_FOUND,
+            | CoreError::UnknownIssuer(_)
+            | CoreError::VerificationUnknown(..) => StatusCode::NOT_FOUND,
             CoreError::AlreadyRegistered(_)
             | CoreError::PaymentIdTaken(_)
             | CoreError::RefundIdReused(_)

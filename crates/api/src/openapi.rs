@@ -26,7 +26,7 @@ use crate::routes::{
         operator::device_templates,
         limits::read_policy, limits::set_policy, limits::rate_merchant, limits::rate_shopper, audit::search, console::dashboard, console::merchants, console::disputes,
         operator::register_issuer, operator::settlement, operator::list_risk_events, operator::acknowledge_risk_events,
-        issuer::accounts, issuer::messages, issuer::acknowledge, issuer::answer, issuer::settlement,
+        issuer::accounts, issuer::messages, issuer::acknowledge, issuer::answer, issuer::verify, issuer::settlement,
         settlement::day, settlement::operator_file, settlement::issuer_file,
         shopper::consent, shopper::sign_up, shopper::me, shopper::enroll_face, shopper::set_pin,
         shopper::pause, shopper::payment_code, shopper::delete_everything, shopper::bind_bank_account,

@@ -60,13 +60,18 @@ impl Switch {
         Ok(keys.0.remove(&shopper))
     }
 
-    /// The account reference an authorization asks the bank about, opened; none for other
-    /// messages and once its shopper deleted everything. For a bank link sending it.
+    /// The account reference an authorization or an account's verification asks the bank
+    /// about, opened; none for other messages and once its shopper deleted everything. For a
+    /// bank link sending it.
     pub async fn bank_reference(
         self: &Arc<Self>,
         message: &IssuerMessage,
     ) -> Result<Option<String>, ApiError> {
-        let IssuerMessage::Authorize { shopper, reference, .. } = message else { return Ok(None) };
+        let (IssuerMessage::Authorize { shopper, reference, .. }
+        | IssuerMessage::VerifyAccount { shopper, reference, .. }) = message
+        else {
+            return Ok(None);
+        };
         let keys = self.personal_keys(vec![*shopper]).await?;
         Ok(keys.open(*shopper, PersonalField::BankReference, reference))
     }

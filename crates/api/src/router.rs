@@ -86,6 +86,7 @@ pub fn router(switch: Arc<Switch>) -> Router {
         .route("/v1/issuer/messages", get(issuer::messages))
         .route("/v1/issuer/messages/ack", post(issuer::acknowledge))
         .route("/v1/issuer/payments/{payment_id}/answer", post(issuer::answer))
+        .route("/v1/issuer/verifications/{verification_id}/answer", post(issuer::verify))
         .route("/v1/issuer/settlement", get(issuer::settlement))
         .route("/v1/shopper/bank-accounts", post(shopper::bind_bank_account))
         .route("/v1/shopper/default-funding", put(shopper::choose_default))

@@ -271,7 +271,7 @@ async fn metrics_count_requests_and_decisions_and_the_openapi_document_lists_eve
         .skip(1)
         .map(|rest| rest.trim_start().trim_start_matches('"').split('"').next().unwrap())
         .collect();
-    assert_eq!(routed.len(), 71, "{routed:?}");
+    assert_eq!(routed.len(), 72, "{routed:?}");
     for route in routed {
         assert!(paths.contains(&route), "{route} is routed but not documented");
     }

@@ -1090,3 +1090,88 @@ async fn the_operator_rates_a_shopper_and_the_shoppers_own_limit_stays() {
             .await;
     assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "shopper_unknown"));
 }
+
+#[tokio::test]
+async fn a_bank_that_verifies_accounts_approves_or_refuses_each_one_a_shopper_binds() {
+    let node = node();
+    let register = |issuer: u32, verifies: bool| {
+        let (router, operator) = (node.router.clone(), node.operator_key.clone());
+        async move {
+            let body = json!({"issuer": issuer, "verifies_accounts": verifies});
+            let (status, body) =
+                send(&router, with_key("POST", "/v1/operator/issuers", &operator, Some(body))).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            body["api_key"].as_str().unwrap().to_owned()
+        }
+    };
+    let bank = register(9, true).await;
+    let other_bank = register(10, false).await;
+    let alice = shopper(&node, 1, "1234", 0).await;
+    let bind = |reference: &str| json!({"issuer": 9, "reference": reference, "make_default": true});
+    let accounts = || async {
+        let (_, me) = send(&node.router, with_key("GET", "/v1/shopper", &alice, None)).await;
+        me["bank_accounts"].clone()
+    };
+    let (status, _) =
+        send(&node.router, with_key("POST", "/v1/shopper/bank-accounts", &alice, Some(bind("tok-9")))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(accounts().await[0]["state"], "awaiting_bank");
+    let (_, none) = send(&node.router, with_key("GET", "/v1/issuer/accounts", &bank, None)).await;
+    assert_eq!(none, json!([]), "not the bank's bound account until it approves");
+
+    let verification = || async {
+        let (_, messages) = send(&node.router, with_key("GET", "/v1/issuer/messages", &bank, None)).await;
+        let message = messages.as_array().unwrap().last().unwrap().clone();
+        assert_eq!(
+            (message["kind"].as_str(), message["amount_minor"].as_i64()),
+            (Some("verify"), Some(0)),
+            "{message}"
+        );
+        assert_eq!(message["payment_id"], Value::Null);
+        (message["verification_id"].as_u64().unwrap(), message["reference"].as_str().unwrap().to_owned())
+    };
+    let (id, reference) = verification().await;
+    assert_eq!(reference, "tok-9");
+    let path = format!("/v1/issuer/verifications/{id}/answer");
+    let refuse = json!({"answer": "declined", "response_code": "62"});
+    for (key, body, expected) in [
+        (&other_bank, refuse.clone(), (StatusCode::NOT_FOUND, "verification_unknown")),
+        (
+            &bank,
+            json!({"answer": "declined", "response_code": "6"}),
+            (StatusCode::UNPROCESSABLE_ENTITY, "response_code_malformed"),
+        ),
+        (&bank, json!({"answer": "maybe"}), (StatusCode::BAD_REQUEST, "body_malformed")),
+    ] {
+        let (status, body) = send(&node.router, with_key("POST", &path, key, Some(body))).await;
+        assert_eq!((status, code(&body)), expected, "{body}");
+    }
+    let (status, said) = send(&node.router, with_key("POST", &path, &bank, Some(refuse))).await;
+    assert_eq!((status, said["account"].as_str()), (StatusCode::OK, Some("refused")));
+    let refused = accounts().await;
+    assert_eq!(
+        (refused[0]["state"].as_str(), refused[0]["response_code"].as_str()),
+        (Some("refused"), Some("62"))
+    );
+    assert_eq!(refused[0]["refusal"], "Your bank has restricted this account.");
+    assert_eq!(refused[0]["reference"], "tok-9");
+
+    // Tried again, and approved this time: the account pays.
+    send(&node.router, with_key("POST", "/v1/shopper/bank-accounts", &alice, Some(bind("tok-9")))).await;
+    let (id, _) = verification().await;
+    let path = format!("/v1/issuer/verifications/{id}/answer");
+    let (status, said) =
+        send(&node.router, with_key("POST", &path, &bank, Some(json!({"answer": "approved"})))).await;
+    assert_eq!((status, said["account"].as_str()), (StatusCode::OK, Some("usable")));
+    let usable = accounts().await;
+    assert_eq!(
+        (usable[0]["state"].as_str(), usable[0]["default"].as_bool()),
+        (Some("usable"), Some(true)),
+        "{usable}"
+    );
+    let (_, bound) = send(&node.router, with_key("GET", "/v1/issuer/accounts", &bank, None)).await;
+    assert_eq!(bound, json!([{"reference": "tok-9", "default": true}]));
+    let (status, body) =
+        send(&node.router, with_key("POST", &path, &bank, Some(json!({"answer": "approved"})))).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "verification_unknown"), "answered once");
+}

@@ -74,7 +74,8 @@ fn busy_day() -> MemoryJournal {
     core.bind_wallet(ALICE, AccountId(101), true).unwrap();
     core.top_up(AccountId(101), 10_000, TransferId(1), at(0)).unwrap();
     core.enroll_shopper(BOB, &Sealed::from_bytes(b"5678".to_vec()), digest(2)).unwrap();
-    core.bind_bank_account(BOB, BANK, digest(3), &Sealed::from_bytes(b"tok_bob".to_vec()), true).unwrap();
+    core.bind_bank_account(BOB, BANK, digest(3), &Sealed::from_bytes(b"tok_bob".to_vec()), true, at(0))
+        .unwrap();
     core.fund_reserve(10_000, TransferId(2), at(1)).unwrap();
 
     // As a node runs them, so the read model hears of every payment they change.

@@ -16,7 +16,7 @@ use std::time::Duration;
 use facepay_api::Switch;
 use facepay_domain::{PaymentId, Timestamp};
 use facepay_issuer_link::{LinkConfig, LinkStatus, SwitchSide, run};
-use facepay_payments::{Command, IssuerAnswer, IssuerId, IssuerMessage, Recipient};
+use facepay_payments::{Command, IssuerAnswer, IssuerId, IssuerMessage, Recipient, TraceNumber};
 
 const ECHO_EVERY: Duration = Duration::from_secs(30);
 const IN_FLIGHT_MAX: usize = 64;
@@ -128,6 +128,23 @@ impl SwitchSide for NodeSide {
             Ok(_) => Ok(()),
             // Too late: the payment timed out and its release is on its way to the bank.
             Err(err) if err.code == "payment_transition_not_allowed" => Ok(()),
+            Err(err) => Err(err.message.clone()),
+        }
+    }
+
+    fn account_answered(
+        &self,
+        bank: IssuerId,
+        trace: TraceNumber,
+        answer: IssuerAnswer,
+        response_code: &str,
+    ) -> Result<(), String> {
+        let response_code = response_code.to_owned();
+        let command = Command::AccountVerified { issuer: bank, trace, answer, response_code };
+        match self.runtime.block_on(self.switch.execute(command)) {
+            Ok(_) => Ok(()),
+            // Withdrawn by the shopper, or answered already.
+            Err(err) if err.code == "verification_unknown" => Ok(()),
             Err(err) => Err(err.message.clone()),
         }
     }

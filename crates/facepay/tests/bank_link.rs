@@ -1,7 +1,8 @@
 //! `facepay serve` with a bank on the wire: the real binary links to an issuer host built on
 //! pyiso8583 (`crates/issuer-link/tests/peer/issuer_host.py`, the python `scripts/test` installs
 //! named by `FACEPAY_ISO8583_PEER_PYTHON`) and a shopper pays by payment code from an account at
-//! that bank. The authorization goes out as a 0100 and the host's 0110 authorizes the payment;
+//! that bank, which verified it when it was bound (a zero-amount 0100; another account, which
+//! the host does not know, is refused with 14 and the shopper reads why). The authorization goes out as a 0100 and the host's 0110 authorizes the payment;
 //! the capture goes out as a 0220 and leaves the bank's queue once the host takes it; a refund
 //! goes out as a 0200; an amount the host declines with 51 declines the payment. Then the day is
 //! settled by `facepay settle`: its camt.053 statement for the bank is valid against the schema
@@ -78,8 +79,15 @@ fn a_payment_from_an_account_at_a_linked_bank_is_authorized_and_captured_over_is
     let operator = std::fs::read_to_string(data.path().join("operator.key")).unwrap().trim().to_owned();
     let client = Client::new(&address);
 
-    let bank =
-        ok(client.call("POST", "/v1/operator/issuers", Some(&operator), Some(&json!({"issuer": 3}))), "bank");
+    let bank = ok(
+        client.call(
+            "POST",
+            "/v1/operator/issuers",
+            Some(&operator),
+            Some(&json!({"issuer": 3, "verifies_accounts": true})),
+        ),
+        "bank",
+    );
     let bank_key = bank["api_key"].as_str().unwrap().to_owned();
     let merchant = json!({"risk": "low", "acquirer": 1});
     let merchant =
@@ -96,6 +104,30 @@ fn a_payment_from_an_account_at_a_linked_bank_is_authorized_and_captured_over_is
     let shopper_key = shopper["api_key"].as_str().unwrap();
     let account = json!({"issuer": 3, "reference": "DE89370400440532013000", "make_default": true});
     ok(client.call("POST", "/v1/shopper/bank-accounts", Some(shopper_key), Some(&account)), "bank account");
+    // The bank verifies each account bound (a zero-amount 0100): it knows this one, not the next.
+    let unknown = json!({"issuer": 3, "reference": "DE89370400440000000000"});
+    ok(
+        client.call("POST", "/v1/shopper/bank-accounts", Some(shopper_key), Some(&unknown)),
+        "unknown account",
+    );
+    let me = || ok(client.call("GET", "/v1/shopper", Some(shopper_key), None), "the shopper");
+    let settled = eventually(me, |me| {
+        me["bank_accounts"]
+            .as_array()
+            .is_some_and(|accounts| accounts.iter().all(|account| account["state"] != "awaiting_bank"))
+    });
+    let states: Vec<(&str, &str)> = settled["bank_accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|account| (account["reference"].as_str().unwrap(), account["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(states, [("DE89370400440532013000", "usable"), ("DE89370400440000000000", "refused")]);
+    assert_eq!(
+        settled["bank_accounts"][1]["refusal"],
+        "Your bank does not know this account: check the account number.",
+        "the bank's 14, as the shopper reads it"
+    );
 
     let pay = |amount: i64, key: &str| {
         let code = ok(client.call("POST", "/v1/shopper/payment-code", Some(shopper_key), None), "code");

@@ -69,6 +69,9 @@ pub enum Answer {
     Network { stan: String, response_code: String },
 }
 
+/// Field 25 of an account verification (a zero-amount 0100).
+pub const ACCOUNT_VERIFICATION: &str = "51";
+
 /// The STAN of the core's `trace`th message to a bank: 6 digits, 000001 to 999999, then around.
 pub fn stan(trace: TraceNumber) -> String {
     format!("{:06}", (trace.max(1) - 1) % 999_999 + 1)
@@ -97,7 +100,7 @@ fn original_data(original: BankTrace, acquirer: &str) -> String {
 }
 
 /// The request that tells the bank `message`, sent at `sent_at` by acquirer `acquirer` (field 32);
-/// `reference` is the account's reference, opened, for an authorization.
+/// `reference` is the account's reference, opened, for an authorization or an account's verification.
 pub fn request(
     message: &IssuerMessage,
     reference: Option<&str>,
@@ -120,6 +123,9 @@ pub fn request(
         IssuerMessage::Credit { amount, trace, original, .. } => {
             (Mti::FINANCIAL, 200_000, *amount, *trace, Some(*original))
         }
+        IssuerMessage::VerifyAccount { currency, trace, .. } => {
+            (Mti::AUTHORIZATION, 0, Money::zero(*currency), trace.number, None)
+        }
     };
     let mut request = Message::new(mti);
     request.set_number(field::PROCESSING_CODE, processing)?;
@@ -140,6 +146,10 @@ pub fn request(
             request.set(field::RRN, rrn(original.number))?;
             request.set(field::ORIGINAL_DATA, original_data(original, acquirer))?;
         }
+    }
+    if let IssuerMessage::VerifyAccount { .. } = message {
+        // Condition 51: a request to verify the account, with no amount authorized.
+        request.set(field::CONDITION, ACCOUNT_VERIFICATION)?;
     }
     if let IssuerMessage::Credit { credit, reason, .. } = message {
         let data = format!("credit={};reason={}", credit_reference(*credit), reason.code());

@@ -15,7 +15,9 @@ mod frame;
 mod message;
 mod spec;
 
-pub use bank::{Answer, Network, WireError, answer, credit_reference, network, request, rrn, stan};
+pub use bank::{
+    ACCOUNT_VERIFICATION, Answer, Network, WireError, answer, credit_reference, network, request, rrn, stan,
+};
 pub use frame::{Deframer, FRAME_MAX, frame};
 pub use message::{CodecError, Message, Mti};
 pub use spec::{Chars, FieldSpec, Length, field, spec};

@@ -42,6 +42,7 @@ pub mod field {
     pub const LOCAL_TIME: u8 = 12;
     pub const LOCAL_DATE: u8 = 13;
     pub const MERCHANT_TYPE: u8 = 18;
+    pub const CONDITION: u8 = 25;
     pub const ACQUIRER: u8 = 32;
     pub const RRN: u8 = 37;
     pub const APPROVAL_CODE: u8 = 38;
@@ -71,6 +72,7 @@ const SPECS: &[FieldSpec] = &[
     spec_of(12, "time, local transaction", Length::Fixed(6), Chars::Numeric),
     spec_of(13, "date, local transaction", Length::Fixed(4), Chars::Numeric),
     spec_of(18, "merchant type", Length::Fixed(4), Chars::Numeric),
+    spec_of(25, "point of service condition code", Length::Fixed(2), Chars::Numeric),
     spec_of(32, "acquiring institution id", Length::LlVar(11), Chars::Numeric),
     spec_of(37, "retrieval reference number", Length::Fixed(12), Chars::AlphaNumeric),
     spec_of(38, "authorization id response", Length::Fixed(6), Chars::AlphaNumeric),

@@ -7,7 +7,8 @@
 //! Delivery: an authorization is acknowledged in the outbox once sent, answered or not: a bank
 //! that does not answer within `answer_timeout` is told to the switch as `Unavailable`, which
 //! declines the payment and queues a release, sent as a reversal advice (the core's own outcome
-//! timeout does the same for a link that is down). A reversal, completion or credit is
+//! timeout does the same for a link that is down); an account's verification likewise, an
+//! unanswered one refused with 91. A reversal, completion or credit is
 //! acknowledged only when the bank answers it with 00; until then it is sent again after each
 //! timeout (at least once; the bank knows a repeat by its field 90 or credit id).
 
@@ -20,7 +21,7 @@ use std::time::Duration;
 
 use facepay_domain::{PaymentId, Timestamp};
 use facepay_iso8583::{Answer, Deframer, Message, Mti, Network, answer, frame, network, request, stan};
-use facepay_payments::{IssuerAnswer, IssuerId, IssuerMessage};
+use facepay_payments::{IssuerAnswer, IssuerId, IssuerMessage, TraceNumber};
 
 /// What the link needs from the switch.
 pub trait SwitchSide: Send + Sync {
@@ -31,6 +32,14 @@ pub trait SwitchSide: Send + Sync {
     fn reference(&self, message: &IssuerMessage) -> Option<String>;
     /// The bank answered the authorization of `payment`.
     fn answered(&self, payment: PaymentId, answer: IssuerAnswer, response_code: &str) -> Result<(), String>;
+    /// The bank answered the verification of an account it was sent under `trace`.
+    fn account_answered(
+        &self,
+        bank: IssuerId,
+        trace: TraceNumber,
+        answer: IssuerAnswer,
+        response_code: &str,
+    ) -> Result<(), String>;
     fn now(&self) -> Timestamp;
 }
 
@@ -65,8 +74,15 @@ pub struct LinkStatus {
 struct InFlight {
     /// The outbox message to acknowledge when the bank takes it (advices only).
     outbox_id: Option<u64>,
-    payment: Option<PaymentId>,
+    asked: Option<Asked>,
     sent_ms: i64,
+}
+
+/// What an 0100 asked the bank, which its answer goes to.
+#[derive(Clone, Copy)]
+enum Asked {
+    Payment(PaymentId),
+    Account(TraceNumber),
 }
 
 /// The link's own trace numbers for sign-ons and echoes: answers are matched by their type and
@@ -164,9 +180,9 @@ impl Session<'_> {
                 let gone = self.in_flight.remove(&key).expect("listed");
                 update(self.status, |s| s.timeouts += 1);
                 if key.0 == Mti::AUTHORIZATION_RESPONSE
-                    && let Some(payment) = gone.payment
+                    && let Some(asked) = gone.asked
                 {
-                    let _ = self.side.answered(payment, IssuerAnswer::Unavailable, "91");
+                    self.tell(asked, IssuerAnswer::Unavailable, "91");
                 }
             }
             let echo_every = i64::try_from(self.config.echo_every.as_millis()).unwrap_or(i64::MAX);
@@ -191,11 +207,22 @@ impl Session<'_> {
     fn abandon_authorizations(&mut self) {
         for ((mti, _), waiting) in std::mem::take(&mut self.in_flight) {
             if mti == Mti::AUTHORIZATION_RESPONSE
-                && let Some(payment) = waiting.payment
+                && let Some(asked) = waiting.asked
             {
-                let _ = self.side.answered(payment, IssuerAnswer::Unavailable, "91");
+                self.tell(asked, IssuerAnswer::Unavailable, "91");
             }
         }
+    }
+
+    /// Hands the bank's answer to an 0100 to the switch (an answer it refuses, being too late,
+    /// changes nothing).
+    fn tell(&self, asked: Asked, answer: IssuerAnswer, response_code: &str) {
+        let _ = match asked {
+            Asked::Payment(payment) => self.side.answered(payment, answer, response_code),
+            Asked::Account(trace) => {
+                self.side.account_answered(self.config.bank, trace, answer, response_code)
+            }
+        };
     }
 
     fn send_network(&mut self, purpose: Network) -> bool {
@@ -203,7 +230,7 @@ impl Session<'_> {
         let now = self.side.now();
         let message = network(purpose, self.network_trace, now);
         let key = (Mti::NETWORK_RESPONSE, stan(self.network_trace));
-        self.in_flight.insert(key, InFlight { outbox_id: None, payment: None, sent_ms: now.unix_ms });
+        self.in_flight.insert(key, InFlight { outbox_id: None, asked: None, sent_ms: now.unix_ms });
         self.send(&message)
     }
 
@@ -219,17 +246,22 @@ impl Session<'_> {
             return true;
         };
         for (id, message) in pending.into_iter().filter(|(id, _)| !waiting.contains(id)).take(room) {
-            let reference = match &message {
-                IssuerMessage::Authorize { payment, .. } => match self.side.reference(&message) {
+            let asked = match &message {
+                IssuerMessage::Authorize { payment, .. } => Some(Asked::Payment(*payment)),
+                IssuerMessage::VerifyAccount { trace, .. } => Some(Asked::Account(trace.number)),
+                _ => None,
+            };
+            let reference = match asked {
+                Some(asked) => match self.side.reference(&message) {
                     Some(reference) => Some(reference),
                     None => {
                         // The shopper deleted the account's reference before it was sent.
-                        let _ = self.side.answered(*payment, IssuerAnswer::Declined, "14");
+                        self.tell(asked, IssuerAnswer::Declined, "14");
                         let _ = self.side.acknowledge(&[id]);
                         continue;
                     }
                 },
-                _ => None,
+                None => None,
             };
             let now = self.side.now();
             let Ok(wire) = request(&message, reference.as_deref(), &self.config.acquirer, now) else {
@@ -241,11 +273,10 @@ impl Session<'_> {
                 wire.mti().response(),
                 wire.get(facepay_iso8583::field::STAN).unwrap_or_default().to_owned(),
             );
-            let authorization = matches!(message, IssuerMessage::Authorize { .. });
-            // An authorization leaves the outbox once sent; an advice when the bank takes it.
+            let authorization = asked.is_some();
+            // An 0100 leaves the outbox once sent; an advice when the bank takes it.
             let outbox_id = (!authorization).then_some(id);
-            let payment = Some(message.payment());
-            self.in_flight.insert(key, InFlight { outbox_id, payment, sent_ms: now.unix_ms });
+            self.in_flight.insert(key, InFlight { outbox_id, asked, sent_ms: now.unix_ms });
             if !self.send(&wire) {
                 return false;
             }
@@ -299,8 +330,8 @@ impl Session<'_> {
         let Some(waiting) = self.in_flight.remove(&(key.0, key.1.clone())) else { return };
         match answered {
             Answer::Authorization { answer, response_code, .. } => {
-                if let Some(payment) = waiting.payment {
-                    let _ = self.side.answered(payment, answer, &response_code);
+                if let Some(asked) = waiting.asked {
+                    self.tell(asked, answer, &response_code);
                 }
                 if let Some(id) = waiting.outbox_id {
                     let _ = self.side.acknowledge(&[id]);

@@ -26,7 +26,7 @@ use facepay_iso8583::{
 };
 use facepay_issuer_link::{LinkConfig, LinkStatus, SwitchSide};
 use facepay_ledger::TransferId;
-use facepay_payments::{BankTrace, CreditReason, IssuerAnswer, IssuerId, IssuerMessage};
+use facepay_payments::{BankTrace, CreditReason, IssuerAnswer, IssuerId, IssuerMessage, TraceNumber};
 
 struct Host {
     child: Child,
@@ -160,7 +160,7 @@ fn the_independent_issuer_host_reads_what_facepay_sends_and_facepay_reads_its_an
     link.send(&request(&silent, Some("DE89370400440532013000"), ACQUIRER, sent_at()).unwrap());
     assert!(link.receive(Duration::from_millis(500)).is_none(), "the host answers 91s never");
     let release = IssuerMessage::Release {
-        payment: silent.payment(),
+        payment: silent.payment().unwrap(),
         issuer: BANK,
         amount: eur(4_291),
         trace: 7,
@@ -178,7 +178,7 @@ fn the_independent_issuer_host_reads_what_facepay_sends_and_facepay_reads_its_an
     // The approved payment is captured in part and a refund credited back: each acknowledged.
     let (approved, original) = authorization(3, 1_250);
     let capture = IssuerMessage::Capture {
-        payment: approved.payment(),
+        payment: approved.payment().unwrap(),
         issuer: BANK,
         amount: eur(1_000),
         trace: 8,
@@ -188,7 +188,7 @@ fn the_independent_issuer_host_reads_what_facepay_sends_and_facepay_reads_its_an
     assert_eq!(advice.mti(), Mti::COMPLETION_ADVICE);
     assert_eq!(link.exchange(&advice), Answer::Acknowledged { stan: stan(8), response_code: "00".into() });
     let credit = IssuerMessage::Credit {
-        payment: approved.payment(),
+        payment: approved.payment().unwrap(),
         issuer: BANK,
         credit: TransferId(900),
         amount: eur(400),
@@ -222,7 +222,11 @@ struct FakeSwitch {
     outbox: Mutex<Vec<(u64, IssuerMessage)>>,
     acknowledged: Mutex<BTreeSet<u64>>,
     answers: Mutex<Vec<(PaymentId, IssuerAnswer, String)>>,
+    verified: Mutex<Vec<(TraceNumber, IssuerAnswer, String)>>,
 }
+
+/// The verification whose account the host does not know (its reference ends in 0000).
+const UNKNOWN_ACCOUNT: TraceNumber = 21;
 
 /// A payment whose shopper deleted their account's reference before it was sent.
 const FORGOTTEN: PaymentId = PaymentId::from_u128(99);
@@ -240,7 +244,23 @@ impl SwitchSide for FakeSwitch {
     }
 
     fn reference(&self, message: &IssuerMessage) -> Option<String> {
-        (message.payment() != FORGOTTEN).then(|| "DE89370400440532013000".to_owned())
+        match message {
+            IssuerMessage::VerifyAccount { trace, .. } if trace.number == UNKNOWN_ACCOUNT => {
+                Some("DE89370400440000000000".to_owned())
+            }
+            _ => (message.payment() != Some(FORGOTTEN)).then(|| "DE89370400440532013000".to_owned()),
+        }
+    }
+
+    fn account_answered(
+        &self,
+        _: IssuerId,
+        trace: TraceNumber,
+        answer: IssuerAnswer,
+        response_code: &str,
+    ) -> Result<(), String> {
+        self.verified.lock().unwrap().push((trace, answer, response_code.to_owned()));
+        Ok(())
     }
 
     fn answered(&self, payment: PaymentId, answer: IssuerAnswer, response_code: &str) -> Result<(), String> {
@@ -360,6 +380,29 @@ fn the_link_moves_the_outbox_to_the_host_and_its_answers_back() {
     };
     switch.queue(7, refund);
     eventually("the advices taken", || switch.acknowledged(&[5, 6, 7]));
+
+    // Two accounts bound: the host knows the first (approved) and not the second (14).
+    for (id, trace) in [(20, 20), (21, UNKNOWN_ACCOUNT)] {
+        let verify = IssuerMessage::VerifyAccount {
+            shopper: ShopperId::from_u128(1),
+            issuer: BANK,
+            reference: Sealed::from_bytes(vec![1]),
+            currency: Currency::new("EUR").unwrap(),
+            trace: BankTrace { number: trace, at: sent_at() },
+        };
+        switch.queue(id, verify);
+    }
+    eventually("the verifications' answers", || switch.verified.lock().unwrap().len() == 2);
+    let mut verified = switch.verified.lock().unwrap().clone();
+    verified.sort_by_key(|(trace, ..)| *trace);
+    assert_eq!(
+        verified,
+        [
+            (20, IssuerAnswer::Approved, "00".to_owned()),
+            (UNKNOWN_ACCOUNT, IssuerAnswer::Declined, "14".to_owned())
+        ]
+    );
+    assert!(switch.acknowledged(&[20, 21]), "verifications leave the outbox once sent");
     // Quiet: echoes go out and are answered (the sign-on was the first network answer).
     eventually("two echoes", || status.lock().unwrap().network_answered >= 3);
 

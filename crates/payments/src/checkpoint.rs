@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::engine::{CoreConfig, PaymentCore};
 
 /// The checkpoint format this build writes and reads.
-pub const CHECKPOINT_FORMAT: u32 = 7;
+pub const CHECKPOINT_FORMAT: u32 = 8;
 
 /// The core as of entry `seq` of its partition's journal.
 #[derive(Clone, PartialEq, Eq)]

@@ -22,7 +22,7 @@ use crate::engine::{
     BucketMatch, CoreError, GatePassage, GatePlace, MerchantStatus, PassageOutcome, PaymentCore, PaymentView,
     StartPayment, TransitScheme,
 };
-use crate::issuer::{FundingSource, IssuerAnswer, IssuerId};
+use crate::issuer::{FundingSource, IssuerAnswer, IssuerId, TraceNumber};
 use crate::limits::{Limit, LimitTable, MerchantRisk, ShopperRiskTier};
 use crate::pin::{Pin, PinError, PinHash};
 use crate::settlement::AcquirerId;
@@ -33,6 +33,10 @@ pub enum Command {
     RegisterIssuer {
         issuer: IssuerId,
         clearing_account: AccountId,
+        /// Whether the bank approves each account a shopper binds before it pays (journaled
+        /// before this existed: it does not).
+        #[serde(default)]
+        verifies_accounts: bool,
     },
     RegisterMerchant {
         merchant: MerchantId,
@@ -149,6 +153,14 @@ pub enum Command {
     IssuerAnswered {
         payment: PaymentId,
         answer: IssuerAnswer,
+    },
+    /// The bank's answer to the account verification it was sent under `trace`, with its
+    /// response code (what the shopper is told on a refusal).
+    AccountVerified {
+        issuer: IssuerId,
+        trace: TraceNumber,
+        answer: IssuerAnswer,
+        response_code: String,
     },
     Sweep,
     FundReserve {
@@ -303,8 +315,11 @@ impl PaymentCore {
         use Command as C;
         let done = |result: Result<(), CoreError>| result.map(|()| Reply::Done);
         match command {
-            C::RegisterIssuer { issuer, clearing_account } => {
-                done(self.register_issuer(*issuer, *clearing_account))
+            C::RegisterIssuer { issuer, clearing_account, verifies_accounts } => {
+                done(self.register_issuer_with(*issuer, *clearing_account, *verifies_accounts))
+            }
+            C::AccountVerified { issuer, trace, answer, response_code } => {
+                done(self.account_verified(*issuer, *trace, *answer, response_code))
             }
             C::RegisterMerchant { merchant, acquirer, risk, account } => {
                 done(self.register_merchant(*merchant, *acquirer, *risk, *account))
@@ -344,7 +359,7 @@ impl PaymentCore {
                 done(self.bind_wallet(*shopper, *account, *make_default))
             }
             C::BindBankAccount { shopper, issuer, account, reference, make_default } => {
-                done(self.bind_bank_account(*shopper, *issuer, *account, reference, *make_default))
+                done(self.bind_bank_account(*shopper, *issuer, *account, reference, *make_default, now))
             }
             C::ChooseDefaultFunding { shopper, source } => {
                 done(self.choose_default_funding(*shopper, source))

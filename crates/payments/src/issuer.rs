@@ -18,7 +18,7 @@
 
 use std::fmt;
 
-use facepay_domain::{KeyedDigest, Money, PaymentId, Sealed, ShopperId, Timestamp};
+use facepay_domain::{Currency, KeyedDigest, Money, PaymentId, Sealed, ShopperId, Timestamp};
 use facepay_ledger::{AccountId, TransferId};
 use serde::{Deserialize, Serialize};
 
@@ -107,6 +107,16 @@ pub enum IssuerMessage {
     /// The authorization is completed for `amount` (the whole of it, or the part a transit day
     /// cost): the bank posts it and lets the rest of the hold go. Once per payment.
     Capture { payment: PaymentId, issuer: IssuerId, amount: Money, trace: TraceNumber, original: BankTrace },
+    /// Is this account the shopper's to pay from? A zero-amount authorization, sent when a
+    /// shopper binds an account at a bank that verifies accounts; the account pays only once the
+    /// bank approves. The trace number names the check when the bank answers.
+    VerifyAccount {
+        shopper: ShopperId,
+        issuer: IssuerId,
+        reference: Sealed,
+        currency: Currency,
+        trace: BankTrace,
+    },
     /// Money goes back to the shopper's account, once per `credit` (the refund's id, or the
     /// switch's own transfer id).
     Credit {
@@ -148,18 +158,41 @@ impl IssuerMessage {
             IssuerMessage::Authorize { issuer, .. }
             | IssuerMessage::Release { issuer, .. }
             | IssuerMessage::Capture { issuer, .. }
-            | IssuerMessage::Credit { issuer, .. } => *issuer,
+            | IssuerMessage::Credit { issuer, .. }
+            | IssuerMessage::VerifyAccount { issuer, .. } => *issuer,
         }
     }
 
-    pub fn payment(&self) -> PaymentId {
+    /// The payment it is about; none for an account's verification.
+    pub fn payment(&self) -> Option<PaymentId> {
         match self {
             IssuerMessage::Authorize { payment, .. }
             | IssuerMessage::Release { payment, .. }
             | IssuerMessage::Capture { payment, .. }
-            | IssuerMessage::Credit { payment, .. } => *payment,
+            | IssuerMessage::Credit { payment, .. } => Some(*payment),
+            IssuerMessage::VerifyAccount { .. } => None,
         }
     }
+}
+
+/// What a bank's refusal code (ISO 8583 field 39, which the HTTP pull's banks answer with too)
+/// tells the shopper whose account it refused, in a sentence.
+pub fn refusal_sentence(response_code: &str) -> &'static str {
+    match response_code {
+        "14" => "Your bank does not know this account: check the account number.",
+        "51" => "Your bank refused the account: there is not enough money in it.",
+        "54" => "Your bank refused the account: its card or agreement has expired.",
+        "57" | "58" => "Your bank does not allow payments from this account here.",
+        "62" => "Your bank has restricted this account.",
+        "78" => "Your bank has blocked this account; ask your bank.",
+        "91" | "96" => "Your bank could not be reached; try adding the account again later.",
+        _ => "Your bank did not approve this account; ask your bank why.",
+    }
+}
+
+/// A bank's response code: two letters or digits.
+pub fn response_code_valid(code: &str) -> bool {
+    code.len() == 2 && code.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 /// The bank's answer to an [`IssuerMessage::Authorize`].

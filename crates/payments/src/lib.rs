@@ -42,14 +42,15 @@ pub use dispute::{
     Party, evidence_note_valid,
 };
 pub use engine::{
-    BucketMatch, CONSENT_VERSION_MAX, CoreConfig, CoreError, DEBT_RETRY_DAYS, GatePassage, GatePlace,
-    GateRisk, Identification, LATE_DAYS, MASKED_NAME_MAX, MerchantInfo, MerchantStatus, PASSAGES_MAX,
-    PassageOutcome, PaymentCore, PaymentView, RiderStanding, Sale, StartPayment, TransitScheme,
+    BankAccountView, Binding, BindingState, BucketMatch, CONSENT_VERSION_MAX, CoreConfig, CoreError,
+    DEBT_RETRY_DAYS, GatePassage, GatePlace, GateRisk, Identification, LATE_DAYS, MASKED_NAME_MAX,
+    MerchantInfo, MerchantStatus, PASSAGES_MAX, PassageOutcome, PaymentCore, PaymentView, RiderStanding,
+    Sale, StartPayment, TransitScheme,
 };
 pub use group_commit::{Answer, Submission, Submitter, group_commit_queue, write_batches};
 pub use issuer::{
     BANK_REFERENCE_MAX, BankTrace, CreditReason, FundingSource, IssuerAnswer, IssuerId, IssuerMessage,
-    TraceNumber,
+    TraceNumber, refusal_sentence, response_code_valid,
 };
 pub use journal::{
     Append, AuditCheckError, CoreReader, Delivery, Entry, Journal, JournalError, JournaledCore, MINUTE_MS,

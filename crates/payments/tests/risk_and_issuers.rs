@@ -9,9 +9,9 @@ use common::*;
 use facepay_domain::{Money, PaymentId, TerminalId};
 use facepay_ledger::{AccountId, TransferId};
 use facepay_payments::{
-    BankTrace, CountRule, CreditReason, DeclineReason, DisputeId, Finding, FundingSource, Identification,
-    IssuerAnswer, IssuerId, IssuerMessage, MerchantStatus, PaymentCore, PaymentState, PinPolicy, RiskConfig,
-    RiskRule, RiskVerdict,
+    BankTrace, BindingState, CountRule, CreditReason, DeclineReason, DisputeId, Finding, FundingSource,
+    Identification, IssuerAnswer, IssuerId, IssuerMessage, MerchantStatus, PaymentCore, PaymentState,
+    PinPolicy, RiskConfig, RiskRule, RiskVerdict,
 };
 
 const STEP_UP_BY_PIN: PinPolicy =
@@ -423,4 +423,70 @@ fn voiding_or_reversing_a_bank_payment_tells_the_bank_to_release() {
     );
     assert_eq!(balance(&core, BANK_CLEARING), 0);
     core.ledger().verify().unwrap();
+}
+
+/// At a bank that verifies accounts, a bound account pays only once the bank approves the
+/// zero-amount verification; a refusal keeps it unusable with the bank's code, and the shopper
+/// may withdraw it or try again.
+#[test]
+fn an_account_at_a_verifying_bank_pays_only_once_the_bank_approves_it() {
+    let mut core = core(NO_PIN);
+    core.register_issuer_with(BANK, BANK_CLEARING, true).unwrap();
+    bind_bank(&mut core, BOB, BANK, "tok_bob", true).unwrap();
+    let [IssuerMessage::VerifyAccount { shopper, issuer, reference, currency, trace }] =
+        <[IssuerMessage; 1]>::try_from(core.take_issuer_messages()).unwrap()
+    else {
+        panic!("a verification")
+    };
+    assert_eq!((shopper, issuer, reference, currency), (BOB, BANK, sealed("tok_bob"), eur()));
+    let standing =
+        |core: &PaymentCore| core.bank_accounts_of(BOB).into_iter().map(|a| a.standing).collect::<Vec<_>>();
+    assert_eq!(standing(&core), [Some(BindingState::AwaitingBank { trace: trace.number })]);
+    // Not yet: Bob still pays from his wallet, and binding the same account again is refused.
+    let paid = core.start_payment(pay(1, 100, Identification::Match(BOB)), at(1)).unwrap();
+    assert_eq!(paid.state, PaymentState::Authorized, "from the wallet, with no bank asked");
+    assert_eq!(bind_bank(&mut core, BOB, BANK, "tok_bob", true).unwrap_err().code(), "already_registered");
+
+    let code = |core: &mut PaymentCore, trace, answer, response: &str| {
+        core.account_verified(BANK, trace, answer, response).unwrap_err().code()
+    };
+    assert_eq!(code(&mut core, trace.number + 1, IssuerAnswer::Approved, "00"), "verification_unknown");
+    assert_eq!(code(&mut core, trace.number, IssuerAnswer::Approved, "0"), "response_code_malformed");
+    core.account_verified(BANK, trace.number, IssuerAnswer::Approved, "00").unwrap();
+    assert_eq!(standing(&core), [None], "usable now");
+    assert_eq!(
+        code(&mut core, trace.number, IssuerAnswer::Approved, "00"),
+        "verification_unknown",
+        "answered once"
+    );
+    let at_bank = core.start_payment(pay(2, 100, Identification::Match(BOB)), at(2)).unwrap();
+    assert_eq!(at_bank.state, PaymentState::AwaitingIssuer, "the default now");
+
+    // A second account the bank does not know: refused with its code, and never pays.
+    bind_bank(&mut core, BOB, BANK, "tok_closed", false).unwrap();
+    let trace = match core.take_issuer_messages().as_slice() {
+        [.., IssuerMessage::VerifyAccount { trace, .. }] => trace.number,
+        other => panic!("{other:?}"),
+    };
+    core.account_verified(BANK, trace, IssuerAnswer::Declined, "14").unwrap();
+    let accounts = core.bank_accounts_of(BOB);
+    assert_eq!(accounts[1].standing, Some(BindingState::Refused { response_code: "14".into() }));
+    assert_eq!(accounts[1].reference, Some(sealed("tok_closed")), "the app can say which account");
+    assert_eq!(
+        facepay_payments::refusal_sentence("14"),
+        "Your bank does not know this account: check the account number."
+    );
+    let closed = bank_account(BOB, BANK, "tok_closed");
+    assert_eq!(core.choose_default_funding(BOB, &closed).unwrap_err().code(), "funding_not_bound");
+    // Tried again (a new verification), then withdrawn before the bank answers: its answer
+    // changes nothing.
+    bind_bank(&mut core, BOB, BANK, "tok_closed", false).unwrap();
+    let [IssuerMessage::VerifyAccount { trace, .. }] =
+        <[IssuerMessage; 1]>::try_from(core.take_issuer_messages()).unwrap()
+    else {
+        panic!("a verification")
+    };
+    core.unbind_funding(BOB, &closed).unwrap();
+    assert_eq!(core.bank_accounts_of(BOB).len(), 1);
+    assert_eq!(code(&mut core, trace.number, IssuerAnswer::Approved, "00"), "verification_unknown");
 }

@@ -77,7 +77,11 @@ impl MetroSwitch {
                 risk: MerchantRisk::Low,
                 account: OPERATOR_ACCOUNT,
             },
-            Command::RegisterIssuer { issuer: BANK, clearing_account: BANK_CLEARING },
+            Command::RegisterIssuer {
+                issuer: BANK,
+                clearing_account: BANK_CLEARING,
+                verifies_accounts: false,
+            },
         ];
         setup.extend(
             gates.iter().map(|(gate, _)| Command::RegisterTerminal { terminal: *gate, merchant: OPERATOR }),

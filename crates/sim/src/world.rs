@@ -136,7 +136,11 @@ impl World {
         let start = Timestamp::from_unix_ms(0);
         let mut setup = vec![
             Command::SetLimitTable { table: self.limits() },
-            Command::RegisterIssuer { issuer: BANK, clearing_account: BANK_CLEARING },
+            Command::RegisterIssuer {
+                issuer: BANK,
+                clearing_account: BANK_CLEARING,
+                verifies_accounts: false,
+            },
         ];
         if self.reserve_minor > 0 {
             let transfer_id = TransferId(u128::from(u64::MAX));

@@ -503,6 +503,7 @@ pub fn a_silent_bank_s_backlog_never_hides_another_bank_s_authorization<D: Datab
             Command::RegisterIssuer {
                 issuer: OTHER_BANK,
                 clearing_account: facepay_ledger::AccountId(4_000),
+                verifies_accounts: false,
             },
             at(1),
         ),
@@ -536,7 +537,7 @@ pub fn a_silent_bank_s_backlog_never_hides_another_bank_s_authorization<D: Datab
     assert!(matches!(asked, Ok(Reply::Payment(view)) if view.state == PaymentState::AwaitingIssuer));
     let for_b = a.journal().undelivered(Some(Recipient::Issuer(OTHER_BANK)), 500).expect("the outbox reads");
     assert!(
-        matches!(for_b.as_slice(), [delivery] if matches!(&delivery.outbound, Outbound::Issuer(message) if message.payment() == PaymentId::from_u128(20_000))),
+        matches!(for_b.as_slice(), [delivery] if matches!(&delivery.outbound, Outbound::Issuer(message) if message.payment() == Some(PaymentId::from_u128(20_000)))),
         "{for_b:?}"
     );
     let shared = a.journal().undelivered(None, 500).expect("the outbox reads");

@@ -66,7 +66,7 @@ pub fn config() -> CoreConfig {
 pub fn setup() -> Vec<Command> {
     let carol_pin = PinHash::new(&Pin::choose(CAROL_PIN).expect("a good PIN"), *b"contract salt 16");
     vec![
-        Command::RegisterIssuer { issuer: BANK, clearing_account: BANK_CLEARING },
+        Command::RegisterIssuer { issuer: BANK, clearing_account: BANK_CLEARING, verifies_accounts: false },
         Command::FundReserve { amount_minor: 50_000, transfer_id: TransferId(900) },
         Command::RegisterMerchant {
             merchant: MERCHANT,

@@ -114,6 +114,15 @@ async function showAccount() {
     card.querySelector(".value").textContent = formatMoney(wallet.balance_minor, wallet.currency);
     wallets.append(card);
   }
+  // Each bank account, and what its bank said of it: one not yet approved does not pay.
+  const STATES = { usable: "pays", awaiting_bank: "waiting for your bank to confirm it" };
+  $("#bank-accounts").replaceChildren(...me.bank_accounts.map((account) => {
+    const item = document.createElement("li");
+    const said = account.state === "refused" ? account.refusal : STATES[account.state];
+    item.textContent = `Bank ${account.issuer}, ${account.reference || "account"}${account.default ? " (default)" : ""}: ${said}`;
+    if (account.state === "refused") item.className = "error";
+    return item;
+  }));
   $("#limit-per").value = me.limit ? me.limit.per_transaction_minor / 100 : "";
   $("#limit-daily").value = me.limit ? me.limit.daily_minor / 100 : "";
   await showTrips();

@@ -28,8 +28,13 @@ pub struct BankMessage {
     pub message_id: u64,
     /// `authorize` (hold the amount), `release` (drop any hold for the payment), `capture` (post
     /// this much of the hold, let the rest go) or `credit` (pay this back to the account).
+    /// Or `verify`: is this account (the reference) one its shopper may pay from? Answer it at
+    /// `/v1/issuer/verifications/{verification_id}/answer`; the amount is zero.
     pub kind: String,
-    pub payment_id: String,
+    /// The payment it is about; none on a verification.
+    pub payment_id: Option<String>,
+    /// A verification's number, to answer it by.
+    pub verification_id: Option<u64>,
     /// On a credit: its own id (apply each once) and why: `refund`, `reversal` (a captured
     /// payment undone) or `compensation` (a dispute the shopper won, paid from the reserve).
     pub credit_id: Option<String>,
@@ -55,7 +60,9 @@ async fn own_messages(switch: &Arc<Switch>, issuer: IssuerId) -> Result<Vec<Bank
         })
         .collect();
     let payers = own.iter().filter_map(|(_, message)| match message {
-        IssuerMessage::Authorize { shopper, .. } => Some(*shopper),
+        IssuerMessage::Authorize { shopper, .. } | IssuerMessage::VerifyAccount { shopper, .. } => {
+            Some(*shopper)
+        }
         _ => None,
     });
     let keys = switch.personal_keys(payers.collect()).await?;
@@ -69,17 +76,24 @@ async fn own_messages(switch: &Arc<Switch>, issuer: IssuerId) -> Result<Vec<Bank
                 IssuerMessage::Release { .. } => ("release", None, None),
                 IssuerMessage::Capture { .. } => ("capture", None, None),
                 IssuerMessage::Credit { credit, reason, .. } => ("credit", None, Some((credit, reason))),
+                IssuerMessage::VerifyAccount { shopper, reference, .. } => {
+                    ("verify", keys.open(*shopper, PersonalField::BankReference, reference), None)
+                }
             };
-            let amount = match &message {
+            let (amount, verification_id) = match &message {
                 IssuerMessage::Authorize { amount, .. }
                 | IssuerMessage::Release { amount, .. }
                 | IssuerMessage::Capture { amount, .. }
-                | IssuerMessage::Credit { amount, .. } => *amount,
+                | IssuerMessage::Credit { amount, .. } => (*amount, None),
+                IssuerMessage::VerifyAccount { currency, trace, .. } => {
+                    (facepay_domain::Money::zero(*currency), Some(trace.number))
+                }
             };
             BankMessage {
                 message_id: id,
                 kind: kind.into(),
-                payment_id: message.payment().to_string(),
+                payment_id: message.payment().map(|payment| payment.to_string()),
+                verification_id,
                 credit_id: credit.map(|(credit, _)| format!("crd_{:032x}", credit.0)),
                 reason: credit.map(|(_, reason)| reason.code().to_owned()),
                 reference,
@@ -194,6 +208,46 @@ pub async fn answer(
     };
     let view = payment_reply(switch.execute(Command::IssuerAnswered { payment, answer }).await?)?;
     Ok(Json(switch.named(switch.read(|core| PaymentOut::of_view(&view, core))).await?))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Verification {
+    pub answer: Answer,
+    /// Why, on a refusal: an ISO 8583 response code (`14` no such account, `05` do not honour,
+    /// `62` restricted, ...), which the shopper's app turns into a sentence; `05` if not given.
+    pub response_code: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Verified {
+    pub verification_id: u64,
+    /// `usable` or `refused`.
+    pub account: String,
+}
+
+/// The bank's answer to an account's verification.
+#[utoipa::path(post, path = "/v1/issuer/verifications/{verification_id}/answer", tag = "issuer", security(("api_key" = [])),
+    params(("verification_id" = u64, Path)), request_body = Verification,
+    responses((status = 200, body = Verified), (status = "4XX", body = ErrorBody)))]
+pub async fn verify(
+    State(switch): State<Arc<Switch>>,
+    IssuerCaller(issuer): IssuerCaller,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Verified>, ApiError> {
+    let trace: u64 = id.parse().map_err(|_| {
+        ApiError::not_found("verification_unknown", "no verification of this bank has that number")
+    })?;
+    let input: Verification = wire::json(&wire::body(body)?)?;
+    let (answer, response_code, account) = match input.answer {
+        Answer::Approved => (IssuerAnswer::Approved, "00".to_owned(), "usable"),
+        Answer::Declined => {
+            (IssuerAnswer::Declined, input.response_code.unwrap_or_else(|| "05".into()), "refused")
+        }
+    };
+    switch.execute(Command::AccountVerified { issuer, trace, answer, response_code }).await?;
+    Ok(Json(Verified { verification_id: trace, account: account.to_owned() }))
 }
 
 pub(crate) fn window(query: Result<Query<wire::Window>, QueryRejection>) -> Result<wire::Window, ApiError> {

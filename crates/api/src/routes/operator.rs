@@ -228,6 +228,10 @@ pub struct NewIssuer {
     /// The bank's number on this switch (0 is the built-in wallets).
     #[schema(minimum = 1)]
     pub issuer: u32,
+    /// Whether the bank approves each account a shopper binds (a zero-amount authorization)
+    /// before it pays; false if not given (the bank must answer `verify` messages).
+    #[serde(default)]
+    pub verifies_accounts: Option<bool>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -249,7 +253,11 @@ pub async fn register_issuer(
     let (key, api_key, secret_hash) = new_api_key();
     switch
         .execute_each(vec![
-            Command::RegisterIssuer { issuer, clearing_account: AccountId(random_u128()) },
+            Command::RegisterIssuer {
+                issuer,
+                clearing_account: AccountId(random_u128()),
+                verifies_accounts: input.verifies_accounts.unwrap_or(false),
+            },
             Command::IssueApiKey { key, secret_hash, role: Role::Issuer(issuer) },
         ])
         .await?;

@@ -131,6 +131,20 @@ pub struct ShopperOut {
     pub paused: bool,
     /// The shopper's own limit, if they set one.
     pub limit: Option<LimitPair>,
+    /// Their bank accounts, those their bank has not approved (yet) too.
+    pub bank_accounts: Vec<BankAccountOut>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BankAccountOut {
+    pub issuer: u32,
+    pub reference: Option<String>,
+    pub default: bool,
+    /// `usable`, `awaiting_bank` (its bank has not answered the verification) or `refused`.
+    pub state: String,
+    /// On a refusal: the bank's response code and what it means, in a sentence.
+    pub response_code: Option<String>,
+    pub refusal: Option<String>,
 }
 
 #[utoipa::path(get, path = "/v1/shopper", tag = "shopper", security(("api_key" = [])),
@@ -139,11 +153,12 @@ pub async fn me(
     State(switch): State<Arc<Switch>>,
     ShopperCaller(shopper): ShopperCaller,
 ) -> Result<Json<ShopperOut>, ApiError> {
-    let (masked_name, consent, wallets, paused, limit) = switch.read(|core| {
+    let (masked_name, consent, wallets, paused, limit, accounts) = switch.read(|core| {
         let consent = core.consent(shopper).map(|(version, _)| version.clone());
         let limit = core.shopper_limit(shopper).and_then(|(own, _)| own).map(LimitPair::from);
         let paused = core.is_paused(shopper).unwrap_or(false);
-        (core.masked_name(shopper).cloned(), consent, core.wallets_of(shopper), paused, limit)
+        let accounts = core.bank_accounts_of(shopper);
+        (core.masked_name(shopper).cloned(), consent, core.wallets_of(shopper), paused, limit, accounts)
     });
     let key = switch.personal_key(shopper).await?;
     let open = |field, sealed: Option<facepay_domain::Sealed>| {
@@ -152,6 +167,28 @@ pub async fn me(
     let (masked_name, consent) =
         (open(PersonalField::MaskedName, masked_name), open(PersonalField::Consent, consent));
     let wallets = wallets.into_iter().map(|account| balance(&switch, account)).collect();
+    let bank_accounts = accounts
+        .into_iter()
+        .map(|account| {
+            let (state, response_code) = match account.standing {
+                None => ("usable", None),
+                Some(facepay_payments::BindingState::AwaitingBank { .. }) => ("awaiting_bank", None),
+                Some(facepay_payments::BindingState::Refused { response_code }) => {
+                    ("refused", Some(response_code))
+                }
+            };
+            BankAccountOut {
+                issuer: account.issuer.0,
+                reference: open(PersonalField::BankReference, account.reference),
+                default: account.default,
+                state: state.to_owned(),
+                refusal: response_code
+                    .as_deref()
+                    .map(|code| facepay_payments::refusal_sentence(code).to_owned()),
+                response_code,
+            }
+        })
+        .collect();
     Ok(Json(ShopperOut {
         shopper_id: shopper.to_string(),
         masked_name,
@@ -159,6 +196,7 @@ pub async fn me(
         wallets,
         paused,
         limit,
+        bank_accounts,
     }))
 }
 

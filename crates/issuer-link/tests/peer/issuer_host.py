@@ -6,7 +6,9 @@ answers messages framed by a 2-byte big-endian length:
 - 0800 sign-on (070=001) and echo (070=301): 0810, response code 00;
 - 0100 authorization: 0110; the amount's last two digits choose the answer: 05 and 51 decline
   with that code, 91 is never answered (the switch times out and reverses), 66 is answered with
-  bytes that are no ISO 8583 message; anything else is approved with an approval code;
+  bytes that are no ISO 8583 message; anything else is approved with an approval code; an
+  account's verification (field 25 = 51, amount zero) is refused with 14 (no such account) when
+  the account (field 102) ends in 0000, else approved;
 - 0200 financial (refund), 0220 completion advice: 0210 and 0230, response code 00;
 - 0420 reversal advice: 0430, response code 00, however many times the same one comes.
 
@@ -48,7 +50,12 @@ def answer(request):
         if field in request:
             reply[field] = request[field]
     reply["39"] = "00"
-    if mti == "0100":
+    if mti == "0100" and request.get("25") == "51":
+        if request.get("102", "").endswith("0000"):
+            reply["39"] = "14"
+        else:
+            reply["38"] = "V" + request["11"][-5:]
+    elif mti == "0100":
         cents = request.get("4", "000000000000")[-2:]
         if cents == "91":
             return None

@@ -40,7 +40,7 @@ use crate::decline::DeclineReason;
 use crate::dispute::{Dispute, DisputeError, DisputeId};
 use crate::issuer::{
     BANK_REFERENCE_MAX, BankTrace, CreditReason, FundingSource, IssuerAnswer, IssuerId, IssuerMessage,
-    TraceNumber,
+    TraceNumber, response_code_valid,
 };
 use crate::limits::{
     DailyUsage, Limit, LimitContext, LimitError, LimitTable, MerchantRisk, ShopperRiskTier, TransactionType,
@@ -135,8 +135,38 @@ struct Shopper {
     /// enrolled.
     consent: Option<(Sealed, Timestamp)>,
     /// Each bound bank account's reference, sealed, by the account's digest (what
-    /// `FundingSource::BankAccount` names it by).
+    /// `FundingSource::BankAccount` names it by); also those its bank has not approved yet.
     bank_references: BTreeMap<KeyedDigest, Sealed>,
+    /// Accounts bound at a bank that verifies accounts, until it approves them (then they are
+    /// funding) or after it refused them (until the shopper binds or unbinds them again).
+    bindings: BTreeMap<KeyedDigest, Binding>,
+}
+
+/// A shopper's bank account as their app lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BankAccountView {
+    pub issuer: IssuerId,
+    pub account: KeyedDigest,
+    pub reference: Option<Sealed>,
+    pub default: bool,
+    /// None: it pays. Else its bank has not approved it yet, or refused it.
+    pub standing: Option<BindingState>,
+}
+
+/// An account at a bank that verifies accounts, not yet (or not) approved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Binding {
+    pub issuer: IssuerId,
+    pub make_default: bool,
+    pub state: BindingState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BindingState {
+    /// The verification went (or will go) to the bank under this trace number.
+    AwaitingBank { trace: TraceNumber },
+    /// The bank refused it with this response code.
+    Refused { response_code: String },
 }
 
 /// A merchant as the operator's console lists it.
@@ -260,6 +290,10 @@ pub enum CoreError {
     UnknownIssuer(IssuerId),
     #[error("a bank reference is 1 to {BANK_REFERENCE_MAX} printable ASCII characters")]
     BankReferenceMalformed,
+    #[error("{0} has no account verification {1} waiting for its answer")]
+    VerificationUnknown(IssuerId, TraceNumber),
+    #[error("a bank's response code is two letters or digits")]
+    ResponseCodeMalformed,
     #[error("refund id {0:?} was used for a different refund")]
     RefundIdReused(TransferId),
     #[error(transparent)]
@@ -331,6 +365,8 @@ impl CoreError {
             CoreError::NotAWallet => "account_not_wallet",
             CoreError::UnknownIssuer(_) => "issuer_unknown",
             CoreError::BankReferenceMalformed => "bank_reference_malformed",
+            CoreError::VerificationUnknown(..) => "verification_unknown",
+            CoreError::ResponseCodeMalformed => "response_code_malformed",
             CoreError::RefundIdReused(_) => "refund_id_reused",
             CoreError::Transition(err) => err.code(),
             CoreError::Pin(err) => err.code(),
@@ -369,6 +405,10 @@ pub struct PaymentCore {
     refunds: HashMap<TransferId, (PaymentId, i64)>,
     /// Each external bank's clearing account in the ledger.
     pub(crate) issuers: HashMap<IssuerId, AccountId>,
+    /// The banks that verify an account before it pays (a zero-amount authorization).
+    verifying_issuers: BTreeSet<IssuerId>,
+    /// Each verification the banks have not answered, by bank and trace number: whose account.
+    verifications: BTreeMap<(IssuerId, TraceNumber), (ShopperId, KeyedDigest)>,
     /// The last trace number given to a message to each bank.
     bank_traces: BTreeMap<IssuerId, TraceNumber>,
     /// Whose side of the books each issuer's and merchant's account is on, for the read model.
@@ -430,6 +470,8 @@ impl PaymentCore {
             idempotency: HashMap::new(),
             refunds: HashMap::new(),
             issuers: HashMap::new(),
+            verifying_issuers: BTreeSet::new(),
+            verifications: BTreeMap::new(),
             bank_traces: BTreeMap::new(),
             owners,
             disputes: HashMap::new(),

@@ -8,8 +8,20 @@
 use super::*;
 
 impl PaymentCore {
-    /// Registers an external bank, with the ledger account that records what it owes.
+    /// Registers an external bank, with the ledger account that records what it owes; it does
+    /// not verify accounts (a bank registered before verification existed does not).
     pub fn register_issuer(&mut self, id: IssuerId, clearing_account: AccountId) -> Result<(), CoreError> {
+        self.register_issuer_with(id, clearing_account, false)
+    }
+
+    /// Registers an external bank; one that `verifies_accounts` is asked to approve each
+    /// account a shopper binds before it pays.
+    pub fn register_issuer_with(
+        &mut self,
+        id: IssuerId,
+        clearing_account: AccountId,
+        verifies_accounts: bool,
+    ) -> Result<(), CoreError> {
         if id == IssuerId::BUILT_IN || self.issuers.contains_key(&id) {
             return Err(CoreError::AlreadyRegistered(id.to_string()));
         }
@@ -17,6 +29,9 @@ impl PaymentCore {
         self.open(Account::new(clearing_account, self.config.currency, rule, code::ISSUER_CLEARING))?;
         self.issuers.insert(id, clearing_account);
         self.owners.insert(clearing_account, LedgerSide::Issuer(id));
+        if verifies_accounts {
+            self.verifying_issuers.insert(id);
+        }
         Ok(())
     }
 
@@ -147,6 +162,7 @@ impl PaymentCore {
                 masked_name: None,
                 consent: None,
                 bank_references: BTreeMap::new(),
+                bindings: BTreeMap::new(),
             },
         );
         Ok(())
@@ -251,6 +267,7 @@ impl PaymentCore {
         shopper.phone = None;
         shopper.pin = None;
         shopper.bank_references.clear();
+        shopper.bindings.clear();
         shopper.funding.clear();
         shopper.default_funding = None;
         shopper.masked_name = None;
@@ -259,6 +276,7 @@ impl PaymentCore {
         shopper.own_limit = None;
         self.access.revoke_role(Role::Shopper(id));
         self.payment_codes.retire(id);
+        self.verifications.retain(|_, (shopper, _)| *shopper != id);
         Ok(())
     }
 
@@ -363,7 +381,8 @@ impl PaymentCore {
     }
 
     /// Binds an account at an external bank: the bank's reference for it sealed, and its
-    /// keyed digest, which names the account from now on.
+    /// keyed digest, which names the account from now on. At a bank that verifies accounts it
+    /// pays only once the bank approves the verification queued here (`account_verified`).
     pub fn bind_bank_account(
         &mut self,
         shopper: ShopperId,
@@ -371,18 +390,76 @@ impl PaymentCore {
         account: KeyedDigest,
         reference: &Sealed,
         make_default: bool,
+        now: Timestamp,
     ) -> Result<(), CoreError> {
         bounded(reference)?;
         if !self.issuers.contains_key(&issuer) {
             return Err(CoreError::UnknownIssuer(issuer));
         }
         let source = FundingSource::BankAccount { issuer, account };
+        let verifies = self.verifying_issuers.contains(&issuer);
         let shopper_record = self.shopper_mut(shopper)?;
-        if shopper_record.funding.contains(&source) {
+        let awaiting = shopper_record
+            .bindings
+            .get(&account)
+            .is_some_and(|binding| matches!(binding.state, BindingState::AwaitingBank { .. }));
+        if shopper_record.funding.contains(&source) || awaiting {
             return Err(CoreError::AlreadyRegistered(format!("{issuer} account of {shopper}")));
         }
         shopper_record.bank_references.insert(account, reference.clone());
-        shopper_record.bind(source, make_default);
+        if !verifies {
+            shopper_record.bindings.remove(&account);
+            shopper_record.bind(source, make_default);
+            return Ok(());
+        }
+        let trace = BankTrace { number: self.next_bank_trace(issuer), at: now };
+        let state = BindingState::AwaitingBank { trace: trace.number };
+        let binding = Binding { issuer, make_default, state };
+        self.shopper_mut(shopper)?.bindings.insert(account, binding);
+        self.verifications.insert((issuer, trace.number), (shopper, account));
+        let (reference, currency) = (reference.clone(), self.config.currency);
+        let message = IssuerMessage::VerifyAccount { shopper, issuer, reference, currency, trace };
+        self.issuer_messages.push(message);
+        Ok(())
+    }
+
+    /// The bank answered the verification it was sent under `trace`: approved, the account
+    /// pays (as the default if the shopper asked so); refused, the shopper is told why. An
+    /// account unbound or a shopper forgotten meanwhile stays so.
+    pub fn account_verified(
+        &mut self,
+        issuer: IssuerId,
+        trace: TraceNumber,
+        answer: IssuerAnswer,
+        response_code: &str,
+    ) -> Result<(), CoreError> {
+        if !response_code_valid(response_code) {
+            return Err(CoreError::ResponseCodeMalformed);
+        }
+        let (shopper, account) = self
+            .verifications
+            .remove(&(issuer, trace))
+            .ok_or(CoreError::VerificationUnknown(issuer, trace))?;
+        let record = self.shopper_mut(shopper)?;
+        let Some(binding) = record.bindings.get_mut(&account) else { return Ok(()) };
+        if binding.state != (BindingState::AwaitingBank { trace }) {
+            return Ok(());
+        }
+        match answer {
+            IssuerAnswer::Approved => {
+                let make_default = binding.make_default;
+                record.bindings.remove(&account);
+                record.bind(FundingSource::BankAccount { issuer, account }, make_default);
+            }
+            IssuerAnswer::Declined | IssuerAnswer::Unavailable => {
+                let response_code = match answer {
+                    IssuerAnswer::Unavailable => "91".to_owned(),
+                    _ => response_code.to_owned(),
+                };
+                // The reference stays, so the shopper's app can say which account was refused.
+                binding.state = BindingState::Refused { response_code };
+            }
+        }
         Ok(())
     }
 
@@ -398,6 +475,16 @@ impl PaymentCore {
             return Err(CoreError::WalletNotEmpty);
         }
         let shopper = self.shopper_mut(shopper)?;
+        if let FundingSource::BankAccount { account, .. } = source
+            && let Some(binding) = shopper.bindings.remove(account)
+        {
+            // Not approved (yet): the shopper withdraws it, and any answer to come is ignored.
+            shopper.bank_references.remove(account);
+            if let BindingState::AwaitingBank { trace } = binding.state {
+                self.verifications.remove(&(binding.issuer, trace));
+            }
+            return Ok(());
+        }
         let before = shopper.funding.len();
         shopper.funding.retain(|bound| bound != source);
         if shopper.funding.len() == before {

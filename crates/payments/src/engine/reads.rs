@@ -208,6 +208,30 @@ impl PaymentCore {
         self.shoppers.get(&id).map(|shopper| (shopper.own_limit, shopper.tier))
     }
 
+    /// Every bank account the shopper bound, usable or not (yet): its bank, its digest, the
+    /// reference sealed, whether it is the default, and what its bank said.
+    pub fn bank_accounts_of(&self, id: ShopperId) -> Vec<BankAccountView> {
+        let Some(shopper) = self.shoppers.get(&id) else { return Vec::new() };
+        let usable = shopper.funding.iter().filter_map(|source| match source {
+            FundingSource::BankAccount { issuer, account } => Some(BankAccountView {
+                issuer: *issuer,
+                account: *account,
+                reference: shopper.bank_references.get(account).cloned(),
+                default: shopper.default_funding.as_ref() == Some(source),
+                standing: None,
+            }),
+            FundingSource::Wallet(_) => None,
+        });
+        let waiting = shopper.bindings.iter().map(|(account, binding)| BankAccountView {
+            issuer: binding.issuer,
+            account: *account,
+            reference: shopper.bank_references.get(account).cloned(),
+            default: false,
+            standing: Some(binding.state.clone()),
+        });
+        usable.chain(waiting).collect()
+    }
+
     /// Every account the shopper bound, and which one pays by default.
     pub fn funding_of(&self, id: ShopperId) -> (Vec<FundingSource>, Option<FundingSource>) {
         self.shoppers.get(&id).map_or((Vec::new(), None), |s| (s.funding.clone(), s.default_funding.clone()))

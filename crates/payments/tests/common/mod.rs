@@ -129,7 +129,7 @@ pub fn bind_bank(
     let FundingSource::BankAccount { account, .. } = bank_account(shopper, issuer, reference) else {
         unreachable!("a bank account")
     };
-    core.bind_bank_account(shopper, issuer, account, &sealed(reference), make_default)
+    core.bind_bank_account(shopper, issuer, account, &sealed(reference), make_default, at(0))
 }
 
 pub fn set_pin(core: &mut PaymentCore, shopper: ShopperId, pin: &str) {
