@@ -525,10 +525,7 @@ async fn a_bank_pulls_its_authorization_answers_it_and_settles_only_its_own_line
     assert_eq!(status, StatusCode::FORBIDDEN, "a bank reads its own line, not everyone's");
 
     // The day's statements: the operator's view and each party's files; a bank downloads its own.
-    let today = {
-        let utc = facepay_domain::Timestamp::from_unix_ms(facepay_api::now_ms()).utc();
-        format!("{:04}-{:02}-{:02}", utc.year, utc.month, utc.day)
-    };
+    let today = facepay_domain::civil_date_text(facepay_api::now_ms().div_euclid(86_400_000));
     let (status, day) = send(
         &node.router,
         with_key("GET", &format!("/v1/operator/settlement/days/{today}"), &node.operator_key, None),

@@ -2,7 +2,7 @@
 //! operator's cut-off to the next date's (with a cut-off of 22:00, day 2026-12-04 is
 //! 2026-12-04 22:00 to 2026-12-05 22:00 UTC), like the transit crate's travel day.
 
-use facepay_domain::{Timestamp, civil_date, parse_civil_date};
+use facepay_domain::{Timestamp, civil_date_text, parse_civil_date};
 
 const DAY_MS: i64 = 86_400_000;
 const MINUTE_MS: i64 = 60_000;
@@ -74,8 +74,7 @@ impl SettlementDay {
 
     /// `YYYY-MM-DD`.
     pub fn date(&self) -> String {
-        let (year, month, day) = civil_date(self.days);
-        format!("{year:04}-{month:02}-{day:02}")
+        civil_date_text(self.days)
     }
 }
 
@@ -91,8 +90,7 @@ pub(crate) fn iso_instant(at: Timestamp) -> String {
 
 /// `at`'s UTC date, `YYYY-MM-DD`.
 pub(crate) fn iso_date(at: Timestamp) -> String {
-    let utc = at.utc();
-    format!("{:04}-{:02}-{:02}", utc.year, utc.month, utc.day)
+    civil_date_text(at.unix_ms.div_euclid(DAY_MS))
 }
 
 #[cfg(test)]

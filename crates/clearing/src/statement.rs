@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use facepay_domain::{Currency, MerchantId, PaymentId, TerminalId, Timestamp};
 use facepay_payments::{
     AcquirerId, BookingKind, IssuerId, Journal, JournalError, Movement, PaymentRow, SettlementError,
-    SettlementParty, SettlementReport, SettlementTally, booking,
+    SettlementParty, SettlementReport, SettlementTally,
 };
 
 use crate::day::SettlementDay;
@@ -161,10 +161,11 @@ pub fn read_day<J: Journal + ?Sized>(
     loop {
         let page = journal.movements(day.from(), day.to(), after, PAGE)?;
         for movement in &page {
-            if let Err(unreportable) = tally.add(movement) {
-                return Ok(Err(unreportable));
-            }
-            let Some(booking) = booking(movement).expect("the tally took it") else { continue };
+            let booking = match tally.add(movement) {
+                Ok(Some(booking)) => booking,
+                Ok(None) => continue,
+                Err(unreportable) => return Ok(Err(unreportable)),
+            };
             let row = match movement.payment {
                 Some(payment) => match rows.get(&payment) {
                     Some(row) => row.clone(),
@@ -209,7 +210,7 @@ fn line(movement: &Movement, kind: BookingKind, direction: Direction, row: Optio
         direction,
         amount_minor: i64::try_from(movement.amount).expect("the core moves amounts below i64::MAX"),
         payment: movement.payment,
-        credit_reference: credited.then(|| facepay_iso8583::credit_reference(movement.transfer)),
+        credit_reference: credited.then(|| facepay_payments::credit_reference(movement.transfer)),
         rrn: at_bank.and_then(|row| row.bank_trace).map(|trace| facepay_iso8583::rrn(trace.number)),
         merchant: row.map(|row| row.merchant),
         terminal: row.map(|row| row.terminal),

@@ -154,7 +154,7 @@ fn each_partys_statement_closes_at_the_ledgers_net_and_names_what_its_bank_was_t
     let rrn = facepay_iso8583::rrn(first.bank_trace.expect("authorized at the bank").number);
     assert_eq!(bank.lines[0].rrn.as_deref(), Some(rrn.as_str()));
     assert_eq!(bank.lines[0].payment, Some(PaymentId::from_u128(1)));
-    assert_eq!(bank.lines[1].credit_reference, Some(facepay_iso8583::credit_reference(TransferId(700))));
+    assert_eq!(bank.lines[1].credit_reference, Some(facepay_payments::credit_reference(TransferId(700))));
     assert_eq!(bank.lines[0].order_id.as_deref(), Some("order,\"1\""));
 
     let acquirer = &book.statements[1];

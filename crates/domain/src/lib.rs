@@ -22,4 +22,4 @@ pub use personal::{KeyedDigest, Sealed};
 pub use secret::Secret;
 pub use split_mix::SplitMix64;
 pub use template::{FaceTemplate, RecognizerTag, TemplateError};
-pub use time::{Timestamp, Utc, civil_date, parse_civil_date};
+pub use time::{Timestamp, Utc, civil_date, civil_date_text, parse_civil_date};

@@ -64,6 +64,13 @@ pub fn civil_date(days: i64) -> (i64, u32, u32) {
     (year, small(month), small(day))
 }
 
+/// The calendar date `days` after 1970-01-01, written `YYYY-MM-DD` (what `parse_civil_date`
+/// reads back).
+pub fn civil_date_text(days: i64) -> String {
+    let (year, month, day) = civil_date(days);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
 /// The days from 1970-01-01 to the date written `YYYY-MM-DD` (years 0000 to 9999), or none for
 /// text written otherwise or a date the calendar does not have (2026-02-30).
 pub fn parse_civil_date(text: &str) -> Option<i64> {
@@ -126,9 +133,9 @@ mod tests {
     #[test]
     fn a_written_date_reads_back_as_the_days_it_is_and_nothing_else_reads() {
         for days in [-719_468, -1, 0, 59, 11_016, 19_782, 20_426, 2_932_896] {
-            let (year, month, day) = civil_date(days);
-            assert_eq!(parse_civil_date(&format!("{year:04}-{month:02}-{day:02}")), Some(days));
+            assert_eq!(parse_civil_date(&civil_date_text(days)), Some(days));
         }
+        assert_eq!(civil_date_text(19_782), "2024-02-29");
         assert_eq!(parse_civil_date("2024-02-29"), Some(19_782));
         for bad in [
             "2026-02-29",

@@ -204,8 +204,7 @@ fn a_payment_from_an_account_at_a_linked_bank_is_authorized_and_captured_over_is
 
 /// Today's UTC date, `YYYY-MM-DD`.
 fn today() -> String {
-    let utc = facepay_domain::Timestamp::from_unix_ms(facepay_api::now_ms()).utc();
-    format!("{:04}-{:02}-{:02}", utc.year, utc.month, utc.day)
+    facepay_domain::civil_date_text(facepay_api::now_ms().div_euclid(86_400_000))
 }
 
 /// Runs the facepay binary on the switch's data; whether it succeeded, and what it printed.

@@ -16,8 +16,7 @@
 //! the bank's own reference for it (field 102), never a card number.
 
 use facepay_domain::{Money, Timestamp};
-use facepay_ledger::TransferId;
-use facepay_payments::{BankTrace, IssuerAnswer, IssuerMessage, TraceNumber};
+use facepay_payments::{BankTrace, IssuerAnswer, IssuerMessage, TraceNumber, credit_reference};
 
 use crate::{CodecError, Message, Mti, field};
 
@@ -80,12 +79,6 @@ pub fn stan(trace: TraceNumber) -> String {
 /// The retrieval reference of the payment whose authorization had `trace`: 12 digits.
 pub fn rrn(trace: TraceNumber) -> String {
     format!("{:012}", trace % 1_000_000_000_000)
-}
-
-/// How a credit (a refund, reversal or compensation) is named to its bank in field 48, and in
-/// the bank's settlement file: `crd_` and the transfer id in 32 hex digits.
-pub fn credit_reference(credit: TransferId) -> String {
-    format!("crd_{:032x}", credit.0)
 }
 
 /// Field 7: `MMDDhhmmss`, UTC.

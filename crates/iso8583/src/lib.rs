@@ -15,9 +15,7 @@ mod frame;
 mod message;
 mod spec;
 
-pub use bank::{
-    ACCOUNT_VERIFICATION, Answer, Network, WireError, answer, credit_reference, network, request, rrn, stan,
-};
+pub use bank::{ACCOUNT_VERIFICATION, Answer, Network, WireError, answer, network, request, rrn, stan};
 pub use frame::{Deframer, FRAME_MAX, frame};
 pub use message::{CodecError, Message, Mti};
 pub use spec::{Chars, FieldSpec, Length, field, spec};

@@ -175,6 +175,13 @@ impl IssuerMessage {
     }
 }
 
+/// How a credit (a refund, reversal or compensation) is named to its bank: in an ISO 8583
+/// credit's field 48, an HTTP-pull bank's `credit_id` and the settlement files: `crd_` and the
+/// transfer id in 32 hex digits.
+pub fn credit_reference(credit: TransferId) -> String {
+    format!("crd_{:032x}", credit.0)
+}
+
 /// What a bank's refusal code (ISO 8583 field 39, which the HTTP pull's banks answer with too)
 /// tells the shopper whose account it refused, in a sentence.
 pub fn refusal_sentence(response_code: &str) -> &'static str {

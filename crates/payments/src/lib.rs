@@ -50,7 +50,7 @@ pub use engine::{
 pub use group_commit::{Answer, Submission, Submitter, group_commit_queue, write_batches};
 pub use issuer::{
     BANK_REFERENCE_MAX, BankTrace, CreditReason, FundingSource, IssuerAnswer, IssuerId, IssuerMessage,
-    TraceNumber, refusal_sentence, response_code_valid,
+    TraceNumber, credit_reference, refusal_sentence, response_code_valid,
 };
 pub use journal::{
     Append, AuditCheckError, CoreReader, Delivery, Entry, Journal, JournalError, JournaledCore, MINUTE_MS,

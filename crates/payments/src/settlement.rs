@@ -193,9 +193,9 @@ pub fn booking(movement: &Movement) -> Result<Option<Booking>, SettlementError> 
 
 impl SettlementTally {
     /// Counts one ledger movement (those that do not post, holds and their releases, count
-    /// nothing).
-    pub fn add(&mut self, movement: &Movement) -> Result<(), SettlementError> {
-        let Some(booking) = booking(movement)? else { return Ok(()) };
+    /// nothing); the booking it counted, for a caller that lists the movement too.
+    pub fn add(&mut self, movement: &Movement) -> Result<Option<Booking>, SettlementError> {
+        let Some(booking) = booking(movement)? else { return Ok(None) };
         let amount = i64::try_from(movement.amount).expect("the core moves amounts below i64::MAX");
         for party in [booking.from, booking.to] {
             let position = match party {
@@ -214,7 +214,7 @@ impl SettlementTally {
             };
             add(total, amount)?;
         }
-        Ok(())
+        Ok(Some(booking))
     }
 
     /// The report for the window the movements were read from.

@@ -16,8 +16,7 @@ pub struct TravelDay(pub i64);
 impl TravelDay {
     /// The calendar date the travel day begins on, `YYYY-MM-DD` (proleptic Gregorian).
     pub fn date(self) -> String {
-        let (year, month, day) = facepay_domain::civil_date(self.0);
-        format!("{year:04}-{month:02}-{day:02}")
+        facepay_domain::civil_date_text(self.0)
     }
 }
 

@@ -94,7 +94,7 @@ async fn own_messages(switch: &Arc<Switch>, issuer: IssuerId) -> Result<Vec<Bank
                 kind: kind.into(),
                 payment_id: message.payment().map(|payment| payment.to_string()),
                 verification_id,
-                credit_id: credit.map(|(credit, _)| format!("crd_{:032x}", credit.0)),
+                credit_id: credit.map(|(credit, _)| facepay_payments::credit_reference(*credit)),
                 reason: credit.map(|(_, reason)| reason.code().to_owned()),
                 reference,
                 amount_minor: amount.amount_minor,

@@ -452,12 +452,8 @@ impl PaymentCore {
                 record.bind(FundingSource::BankAccount { issuer, account }, make_default);
             }
             IssuerAnswer::Declined | IssuerAnswer::Unavailable => {
-                let response_code = match answer {
-                    IssuerAnswer::Unavailable => "91".to_owned(),
-                    _ => response_code.to_owned(),
-                };
                 // The reference stays, so the shopper's app can say which account was refused.
-                binding.state = BindingState::Refused { response_code };
+                binding.state = BindingState::Refused { response_code: response_code.to_owned() };
             }
         }
         Ok(())
